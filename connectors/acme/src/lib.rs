@@ -1,0 +1,1 @@
+//! logcrawl-acme (in progress).

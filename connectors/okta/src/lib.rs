@@ -1,0 +1,1 @@
+//! logcrawl-okta (in progress).

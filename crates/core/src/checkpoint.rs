@@ -1,0 +1,410 @@
+//! Durable cursors: the [`CheckpointStore`] trait and its embedded default, [`FileCheckpointStore`].
+//!
+//! The file store keeps one small JSON document per `(source, stream)` under the state directory and
+//! replaces it atomically on every commit: write a temporary file, `fsync` it, `rename` it over the old
+//! one, `fsync` the directory. A `kill -9` at any instant leaves either the old or the new cursor, never a
+//! torn one. A file that cannot be read or parsed is an error naming the file, never a silent reset to
+//! "no cursor" (which would re-crawl the whole lookback window).
+//!
+//! Names are percent-encoded byte for byte outside `[A-Za-z0-9_-]`, so `ACME log stream` and
+//! `ACMElogstream` never share a file (the Datadog Agent strips such characters and lets them collide).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+
+use crate::record::Cursor;
+
+/// Identifies one stream of one configured source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    /// The configured source name.
+    pub source: String,
+    /// The stream name within that source.
+    pub stream: String,
+}
+
+impl StreamKey {
+    /// A key for `stream` of `source`.
+    pub fn new(source: impl Into<String>, stream: impl Into<String>) -> Self {
+        Self { source: source.into(), stream: stream.into() }
+    }
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.source, self.stream)
+    }
+}
+
+/// A checkpoint that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Reading or writing the store failed.
+    #[error("checkpoint store I/O on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// A stored checkpoint is not what this version of logcrawl wrote.
+    #[error("checkpoint file {path} is corrupt ({reason}); fix or delete it to re-crawl this stream from its start")]
+    Corrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another process holds the state directory.
+    #[error("state directory {path} is in use by another logcrawl process")]
+    Locked {
+        /// The state directory.
+        path: PathBuf,
+    },
+    /// A name cannot be stored.
+    #[error("cannot store checkpoint for {key}: {reason}")]
+    InvalidKey {
+        /// The key.
+        key: StreamKey,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where cursors live between runs.
+pub trait CheckpointStore: Send + Sync + fmt::Debug {
+    /// The last committed cursor of a stream, `None` when it never committed one.
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError>;
+
+    /// Durably records `cursor` as the stream's resume point. It is on disk when this returns.
+    fn commit(&self, key: &StreamKey, cursor: &Cursor) -> Result<(), CheckpointError>;
+
+    /// Every stored checkpoint, for state inspection.
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError>;
+}
+
+const FORMAT_VERSION: u32 = 1;
+
+/// Everything but `[A-Za-z0-9_-]` is encoded.
+const NAME_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
+/// The longest file name most file systems take, less room for the suffix.
+const MAX_ENCODED_NAME: usize = 240;
+
+#[derive(Serialize, Deserialize)]
+struct StoredCheckpoint {
+    version: u32,
+    source: String,
+    stream: String,
+    cursor: Cursor,
+    committed_at: String,
+}
+
+/// The embedded checkpoint store: one atomically replaced JSON file per stream under a state directory.
+#[derive(Debug)]
+pub struct FileCheckpointStore {
+    dir: PathBuf,
+    _lock: Option<File>,
+}
+
+impl FileCheckpointStore {
+    /// Opens (creating if needed) the store in `dir` and takes an exclusive lock on it, so two
+    /// `logcrawl` processes never run the same streams from one state directory.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CheckpointError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| CheckpointError::Io { path: lock_path.clone(), source })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(CheckpointError::Locked { path: dir }),
+            Err(fs::TryLockError::Error(source)) => return Err(CheckpointError::Io { path: lock_path, source }),
+        }
+        Ok(Self { dir, _lock: Some(lock) })
+    }
+
+    /// Opens the store without locking it, for readers such as `logcrawl check` that never commit
+    /// while a daemon may be running.
+    pub fn open_shared(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into(), _lock: None }
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file holding `key`'s checkpoint.
+    pub fn path_for(&self, key: &StreamKey) -> Result<PathBuf, CheckpointError> {
+        let source = encode_name(key, &key.source)?;
+        let stream = encode_name(key, &key.stream)?;
+        Ok(self.dir.join(source).join(format!("{stream}.json")))
+    }
+
+    fn read(path: &Path, expected: Option<&StreamKey>) -> Result<Option<(StreamKey, Cursor)>, CheckpointError> {
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CheckpointError::Io { path: path.to_owned(), source }),
+        };
+        let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_owned(), reason };
+        let stored: StoredCheckpoint =
+            serde_json::from_slice(&bytes).map_err(|err| corrupt(format!("not a checkpoint document: {err}")))?;
+        if stored.version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format version {} is not the supported version {FORMAT_VERSION}",
+                stored.version
+            )));
+        }
+        let key = StreamKey::new(stored.source, stored.stream);
+        if let Some(expected) = expected
+            && &key != expected
+        {
+            return Err(corrupt(format!("it belongs to {key}, not {expected}")));
+        }
+        Ok(Some((key, stored.cursor)))
+    }
+}
+
+fn encode_name(key: &StreamKey, name: &str) -> Result<String, CheckpointError> {
+    if name.is_empty() {
+        return Err(CheckpointError::InvalidKey { key: key.clone(), reason: "empty name".into() });
+    }
+    let encoded = utf8_percent_encode(name, NAME_ENCODE).to_string();
+    if encoded.len() > MAX_ENCODED_NAME {
+        return Err(CheckpointError::InvalidKey {
+            key: key.clone(),
+            reason: format!("name {name:?} is too long for a file name"),
+        });
+    }
+    Ok(encoded)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| CheckpointError::Io { path: dir.to_owned(), source })
+}
+
+impl CheckpointStore for FileCheckpointStore {
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError> {
+        let path = self.path_for(key)?;
+        Ok(Self::read(&path, Some(key))?.map(|(_, cursor)| cursor))
+    }
+
+    fn commit(&self, key: &StreamKey, cursor: &Cursor) -> Result<(), CheckpointError> {
+        let path = self.path_for(key)?;
+        let dir = path.parent().expect("checkpoint paths have a parent").to_owned();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
+            sync_dir(&self.dir)?;
+        }
+        let doc = StoredCheckpoint {
+            version: FORMAT_VERSION,
+            source: key.source.clone(),
+            stream: key.stream.clone(),
+            cursor: cursor.clone(),
+            committed_at: jiff::Timestamp::now().to_string(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("a JSON value always serialises");
+        bytes.push(b'\n');
+        let file_name = path.file_name().expect("checkpoint paths have a file name").to_string_lossy();
+        let tmp = dir.join(format!(".{file_name}.tmp"));
+        let io_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CheckpointError::Io { path, source }
+        };
+        let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
+        file.write_all(&bytes).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        sync_dir(&dir)
+    }
+
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => return Err(CheckpointError::Io { path: self.dir.clone(), source }),
+        };
+        for source_dir in entries {
+            let source_dir = source_dir.map_err(|source| CheckpointError::Io { path: self.dir.clone(), source })?;
+            if !source_dir.path().is_dir() {
+                continue;
+            }
+            let files = fs::read_dir(source_dir.path())
+                .map_err(|source| CheckpointError::Io { path: source_dir.path(), source })?;
+            for file in files {
+                let path = file.map_err(|source| CheckpointError::Io { path: source_dir.path(), source })?.path();
+                let is_checkpoint = path.extension().is_some_and(|ext| ext == "json")
+                    && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if is_checkpoint && let Some(entry) = Self::read(&path, None)? {
+                    out.push(entry);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// Decodes a percent-encoded store name back to the original (for tools that browse the directory).
+pub fn decode_name(encoded: &str) -> String {
+    percent_decode_str(encoded).decode_utf8_lossy().into_owned()
+}
+
+/// An in-memory store: for tests and for runs that must leave no trace.
+#[derive(Debug, Default)]
+pub struct MemoryCheckpointStore {
+    cursors: Mutex<HashMap<StreamKey, Cursor>>,
+}
+
+impl MemoryCheckpointStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl CheckpointStore for MemoryCheckpointStore {
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError> {
+        Ok(self.cursors.lock().expect("checkpoint map poisoned").get(key).cloned())
+    }
+
+    fn commit(&self, key: &StreamKey, cursor: &Cursor) -> Result<(), CheckpointError> {
+        self.cursors.lock().expect("checkpoint map poisoned").insert(key.clone(), cursor.clone());
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
+        let mut out: Vec<_> =
+            self.cursors.lock().expect("checkpoint map poisoned").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// Reads from an inner store and discards commits: what `logcrawl check` uses, so a dry run starts
+/// where the real one would and changes nothing.
+#[derive(Debug)]
+pub struct ReadOnlyStore<S>(pub S);
+
+impl<S: CheckpointStore> CheckpointStore for ReadOnlyStore<S> {
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError> {
+        self.0.load(key)
+    }
+
+    fn commit(&self, _key: &StreamKey, _cursor: &Cursor) -> Result<(), CheckpointError> {
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
+        self.0.list()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn commit_then_load_round_trips_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StreamKey::new("acme-demo", "ACME log stream");
+        {
+            let store = FileCheckpointStore::open(dir.path()).unwrap();
+            assert_eq!(store.load(&key).unwrap(), None);
+            store.commit(&key, &json!({"after": "a1"})).unwrap();
+            store.commit(&key, &json!({"after": "a2"})).unwrap();
+        }
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.load(&key).unwrap(), Some(json!({"after": "a2"})));
+        assert_eq!(store.list().unwrap(), vec![(key, json!({"after": "a2"}))]);
+    }
+
+    #[test]
+    fn names_that_the_agent_would_collapse_stay_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        let spaced = StreamKey::new("s", "ACME log stream");
+        let squashed = StreamKey::new("s", "ACMElogstream");
+        store.commit(&spaced, &json!(1)).unwrap();
+        store.commit(&squashed, &json!(2)).unwrap();
+        assert_eq!(store.load(&spaced).unwrap(), Some(json!(1)));
+        assert_eq!(store.load(&squashed).unwrap(), Some(json!(2)));
+        assert_ne!(store.path_for(&spaced).unwrap(), store.path_for(&squashed).unwrap());
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        let key = StreamKey::new("okta", "system log");
+        store.commit(&key, &json!({"next": "x"})).unwrap();
+        let path = store.path_for(&key).unwrap();
+        fs::write(&path, b"{\"version\":1,\"sour").unwrap();
+        let err = store.load(&key).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn a_file_for_another_stream_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        let a = StreamKey::new("src", "a");
+        let b = StreamKey::new("src", "b");
+        store.commit(&a, &json!(1)).unwrap();
+        fs::copy(store.path_for(&a).unwrap(), store.path_for(&b).unwrap()).unwrap();
+        assert!(matches!(store.load(&b), Err(CheckpointError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = FileCheckpointStore::open(dir.path()).unwrap();
+        assert!(matches!(FileCheckpointStore::open(dir.path()), Err(CheckpointError::Locked { .. })));
+    }
+
+    #[test]
+    fn read_only_store_discards_commits() {
+        let inner = MemoryCheckpointStore::new();
+        let key = StreamKey::new("a", "b");
+        inner.commit(&key, &json!(1)).unwrap();
+        let ro = ReadOnlyStore(inner);
+        ro.commit(&key, &json!(2)).unwrap();
+        assert_eq!(ro.load(&key).unwrap(), Some(json!(1)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_names_round_trip_to_distinct_files(a in ".{1,40}", b in ".{1,40}") {
+            let dir = tempfile::tempdir().unwrap();
+            let store = FileCheckpointStore::open(dir.path()).unwrap();
+            let ka = StreamKey::new("s", a.clone());
+            let kb = StreamKey::new("s", b.clone());
+            store.commit(&ka, &json!("a")).unwrap();
+            store.commit(&kb, &json!("b")).unwrap();
+            let expect_a = if a == b { json!("b") } else { json!("a") };
+            proptest::prop_assert_eq!(store.load(&ka).unwrap(), Some(expect_a));
+            proptest::prop_assert_eq!(store.load(&kb).unwrap(), Some(json!("b")));
+        }
+    }
+}

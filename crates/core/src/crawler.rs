@@ -1,0 +1,475 @@
+//! The crawler runtime: schedules streams, batches their records, and commits cursors only after the
+//! sink acknowledged every record up to them.
+//!
+//! One run of one stream is a small pipeline:
+//!
+//! ```text
+//! load cursor ─▶ records(cursor) ─▶ skip too old/new ─▶ batch (count, linger) ─▶ sink.send ─▶ in-order ack ─▶ commit
+//! ```
+//!
+//! Up to [`Sink::max_in_flight`] batches of a stream are in flight at once while the next page is being
+//! fetched, but acknowledgements are consumed strictly in stream order, and a batch's cursor (the last
+//! non-`None` cursor among the records it consumed, skipped ones included) is committed only when that
+//! batch and every batch before it were acknowledged. A failed page ends the run after the records before
+//! it were delivered; a failed send ends the run and drops later batches unacknowledged, so the next run
+//! re-sends from the last commit: at-least-once, never a cursor past an undelivered record.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::{CheckpointStore, StreamKey};
+use crate::record::{Cursor, Fields, LogRecord, now_seconds};
+use crate::sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SourceMeta};
+use crate::stream::{Connector, LogStream};
+
+/// The Agent's default check interval, and ours.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// One configured source: a connector instance, the sink its records go to, and how often it runs.
+#[derive(Clone)]
+pub struct Source {
+    /// Name, tags, `ddsource` and `service`.
+    pub meta: Arc<SourceMeta>,
+    /// The connector instance.
+    pub connector: Arc<dyn Connector>,
+    /// Where its records go.
+    pub sink: Arc<dyn Sink>,
+    /// Time between the starts of two runs of a stream.
+    pub interval: Duration,
+    /// Batching, when it should differ from the sink's preference.
+    pub batch: Option<BatchLimits>,
+    /// Whether a failed run also sends a `status:error` record describing it (seed: "Error logging").
+    pub emit_errors: bool,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("meta", &self.meta)
+            .field("sink", &self.sink.name())
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Running totals across all streams, readable while the crawler runs (progress bars, metrics).
+#[derive(Debug, Default)]
+pub struct CrawlStats {
+    /// Records the sinks accepted.
+    pub delivered: AtomicU64,
+    /// Records the sinks dropped as never acceptable.
+    pub dropped: AtomicU64,
+    /// Records skipped because they were older than the sink's max age or too far in the future.
+    pub skipped: AtomicU64,
+    /// Cursors committed.
+    pub commits: AtomicU64,
+    /// Runs that ended in an error.
+    pub failed_runs: AtomicU64,
+    /// Runs started.
+    pub runs: AtomicU64,
+}
+
+impl CrawlStats {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Which step of a run failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureStage {
+    /// Loading the cursor.
+    LoadCheckpoint,
+    /// Fetching records from the vendor API.
+    Fetch,
+    /// Delivering a batch.
+    Send,
+    /// Committing a cursor.
+    Commit,
+}
+
+/// Why a run ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFailure {
+    /// Where it failed.
+    pub stage: FailureStage,
+    /// Whether the source must stop (credentials rejected) rather than try again next interval.
+    pub fatal: bool,
+    /// What happened, with secrets already redacted by the component that failed.
+    pub message: String,
+}
+
+/// How a run of a stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The stream ended: caught up with the vendor.
+    CaughtUp,
+    /// Shutdown was requested; the in-flight batch was delivered and committed.
+    Interrupted,
+    /// An error ended the run; acknowledged progress stays committed.
+    Failed(RunFailure),
+}
+
+/// What one run of one stream did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRunReport {
+    /// Which stream.
+    pub key: StreamKey,
+    /// Records acknowledged as accepted.
+    pub delivered: u64,
+    /// Records the sink dropped by rule.
+    pub dropped: u64,
+    /// Records skipped for age.
+    pub skipped: u64,
+    /// How it ended.
+    pub outcome: RunOutcome,
+}
+
+/// The reports of a set of runs.
+#[derive(Debug, Clone, Default)]
+pub struct CrawlReport {
+    /// One entry per stream run, in completion order.
+    pub runs: Vec<StreamRunReport>,
+}
+
+impl CrawlReport {
+    /// Records delivered across all runs.
+    pub fn delivered(&self) -> u64 {
+        self.runs.iter().map(|r| r.delivered).sum()
+    }
+
+    /// The runs that failed.
+    pub fn failures(&self) -> impl Iterator<Item = (&StreamKey, &RunFailure)> {
+        self.runs.iter().filter_map(|r| match &r.outcome {
+            RunOutcome::Failed(failure) => Some((&r.key, failure)),
+            _ => None,
+        })
+    }
+}
+
+/// Runs sources: once each (`--once`, `check`) or on their schedule until shutdown.
+#[derive(Debug)]
+pub struct Crawler {
+    sources: Vec<Source>,
+    store: Arc<dyn CheckpointStore>,
+    shutdown: CancellationToken,
+    stats: Arc<CrawlStats>,
+}
+
+impl Crawler {
+    /// A crawler committing to `store`.
+    pub fn new(store: Arc<dyn CheckpointStore>) -> Self {
+        Self { sources: Vec::new(), store, shutdown: CancellationToken::new(), stats: Arc::default() }
+    }
+
+    /// Adds a source.
+    pub fn add_source(&mut self, source: Source) -> &mut Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Cancel this token to stop: fetching stops, in-flight batches are delivered and committed.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> Arc<CrawlStats> {
+        self.stats.clone()
+    }
+
+    fn stream_tasks(&self) -> Vec<StreamTask> {
+        self.sources
+            .iter()
+            .flat_map(|source| {
+                source.connector.streams().into_iter().map(move |stream| StreamTask {
+                    key: StreamKey::new(source.meta.name.clone(), stream.name()),
+                    stream,
+                    source: source.clone(),
+                    store: self.store.clone(),
+                    shutdown: self.shutdown.clone(),
+                    stats: self.stats.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs every stream of every source once, concurrently, until each caught up, failed or was stopped.
+    pub async fn run_once(&self) -> CrawlReport {
+        let mut set = JoinSet::new();
+        for task in self.stream_tasks() {
+            set.spawn(async move { task.run().await });
+        }
+        collect(set).await
+    }
+
+    /// Runs every stream on its source's interval until shutdown. A run never overlaps the previous run
+    /// of the same stream; a slow or failing stream never delays another. A stream whose run failed
+    /// fatally stops. Returns the report of every run.
+    pub async fn run_forever(&self) -> CrawlReport {
+        let mut set = JoinSet::new();
+        for task in self.stream_tasks() {
+            set.spawn(async move { task.run_scheduled().await });
+        }
+        let mut report = CrawlReport::default();
+        while let Some(joined) = set.join_next().await {
+            report.runs.extend(joined.expect("stream task panicked").runs);
+        }
+        report
+    }
+}
+
+async fn collect(mut set: JoinSet<StreamRunReport>) -> CrawlReport {
+    let mut report = CrawlReport::default();
+    while let Some(joined) = set.join_next().await {
+        report.runs.push(joined.expect("stream task panicked"));
+    }
+    report
+}
+
+struct StreamTask {
+    key: StreamKey,
+    stream: Arc<dyn LogStream>,
+    source: Source,
+    store: Arc<dyn CheckpointStore>,
+    shutdown: CancellationToken,
+    stats: Arc<CrawlStats>,
+}
+
+type AckFuture<'a> = BoxFuture<'a, (Result<Delivery, SinkError>, Option<Cursor>)>;
+
+impl StreamTask {
+    async fn run_scheduled(self) -> CrawlReport {
+        let mut report = CrawlReport::default();
+        loop {
+            let started = Instant::now();
+            let run = self.run().await;
+            let stop = match &run.outcome {
+                RunOutcome::Failed(failure) if failure.fatal => {
+                    tracing::error!(stream = %self.key, error = %failure.message, "stopping stream after a fatal error");
+                    true
+                }
+                RunOutcome::Interrupted => true,
+                _ => false,
+            };
+            report.runs.push(run);
+            if stop {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(started + self.source.interval) => {}
+                () = self.shutdown.cancelled() => break,
+            }
+        }
+        report
+    }
+
+    async fn run(&self) -> StreamRunReport {
+        CrawlStats::add(&self.stats.runs, 1);
+        let mut report = StreamRunReport {
+            key: self.key.clone(),
+            delivered: 0,
+            dropped: 0,
+            skipped: 0,
+            outcome: RunOutcome::CaughtUp,
+        };
+        let outcome = self.pipeline(&mut report).await;
+        if let RunOutcome::Failed(failure) = &outcome {
+            CrawlStats::add(&self.stats.failed_runs, 1);
+            tracing::warn!(stream = %self.key, stage = ?failure.stage, fatal = failure.fatal, error = %failure.message, "run failed");
+            if self.source.emit_errors && matches!(failure.stage, FailureStage::Fetch | FailureStage::LoadCheckpoint) {
+                self.emit_error_record(failure).await;
+            }
+        }
+        report.outcome = outcome;
+        report
+    }
+
+    async fn pipeline(&self, report: &mut StreamRunReport) -> RunOutcome {
+        let cursor = match self.blocking_store(|store, key| store.load(key)).await {
+            Ok(cursor) => cursor,
+            Err(message) => return failed(FailureStage::LoadCheckpoint, false, message),
+        };
+        let sink = self.source.sink.as_ref();
+        let limits = self.source.batch.unwrap_or_else(|| sink.batch_limits());
+        let max_records = limits.max_records.max(1);
+        let max_in_flight = sink.max_in_flight().max(1);
+        let age = AgeWindow::of(sink);
+        let stream_name: Arc<str> = Arc::from(self.key.stream.as_str());
+
+        let mut records = self.stream.records(cursor);
+        let mut batch: Vec<LogRecord> = Vec::with_capacity(max_records);
+        let mut batch_cursor: Option<Cursor> = None;
+        let mut deadline: Option<Instant> = None;
+        let mut in_flight: FuturesOrdered<AckFuture<'_>> = FuturesOrdered::new();
+        let mut fetching = true;
+        let mut outcome = RunOutcome::CaughtUp;
+
+        let send = |records: Vec<LogRecord>, cursor: Option<Cursor>| -> AckFuture<'_> {
+            if records.is_empty() {
+                return Box::pin(async move { (Ok(Delivery::default()), cursor) });
+            }
+            let batch = Batch { source: self.source.meta.clone(), stream: stream_name.clone(), records };
+            Box::pin(async move { (sink.send(batch).await, cursor) })
+        };
+
+        loop {
+            let pending = !batch.is_empty() || batch_cursor.is_some();
+            if !fetching {
+                if pending && in_flight.len() < max_in_flight {
+                    in_flight.push_back(send(std::mem::take(&mut batch), batch_cursor.take()));
+                    continue;
+                }
+                if !pending && in_flight.is_empty() {
+                    break;
+                }
+            }
+            let may_fetch = fetching && in_flight.len() < max_in_flight;
+            tokio::select! {
+                biased;
+                Some((result, cursor)) = in_flight.next(), if !in_flight.is_empty() => {
+                    let failure = match result {
+                        Ok(delivery) => {
+                            report.delivered += delivery.accepted as u64;
+                            report.dropped += delivery.dropped as u64;
+                            CrawlStats::add(&self.stats.delivered, delivery.accepted);
+                            CrawlStats::add(&self.stats.dropped, delivery.dropped);
+                            match cursor {
+                                Some(cursor) => self.commit(cursor).await.err(),
+                                None => None,
+                            }
+                        }
+                        Err(err) => Some(RunFailure { stage: FailureStage::Send, fatal: err.is_fatal(), message: format!("sink {}: {err}", sink.name()) }),
+                    };
+                    if let Some(failure) = failure {
+                        // Later batches may still be in flight: they are dropped unacknowledged and
+                        // re-sent by the next run. Nothing past this point is committed.
+                        return RunOutcome::Failed(failure);
+                    }
+                }
+                () = self.shutdown.cancelled(), if fetching => {
+                    fetching = false;
+                    outcome = RunOutcome::Interrupted;
+                }
+                () = sleep_until_opt(deadline), if may_fetch && deadline.is_some() => {
+                    deadline = None;
+                    in_flight.push_back(send(std::mem::replace(&mut batch, Vec::with_capacity(max_records)), batch_cursor.take()));
+                }
+                item = records.next(), if may_fetch => match item {
+                    None => fetching = false,
+                    Some(Err(err)) => {
+                        fetching = false;
+                        outcome = RunOutcome::Failed(RunFailure { stage: FailureStage::Fetch, fatal: err.is_fatal(), message: err.to_string() });
+                    }
+                    Some(Ok(mut record)) => {
+                        if let Some(cursor) = record.cursor.take() {
+                            batch_cursor = Some(cursor);
+                        }
+                        if age.admits(&record) {
+                            batch.push(record);
+                            if batch.len() == 1 {
+                                deadline = Some(Instant::now() + limits.linger);
+                            }
+                            if batch.len() >= max_records {
+                                deadline = None;
+                                in_flight.push_back(send(std::mem::replace(&mut batch, Vec::with_capacity(max_records)), batch_cursor.take()));
+                            }
+                        } else {
+                            report.skipped += 1;
+                            CrawlStats::add(&self.stats.skipped, 1);
+                        }
+                    }
+                },
+            }
+        }
+        outcome
+    }
+
+    async fn commit(&self, cursor: Cursor) -> Result<(), RunFailure> {
+        self.blocking_store(move |store, key| store.commit(key, &cursor))
+            .await
+            .map_err(|message| RunFailure { stage: FailureStage::Commit, fatal: false, message })?;
+        CrawlStats::add(&self.stats.commits, 1);
+        Ok(())
+    }
+
+    /// Store calls may `fsync`; keep them off the async workers.
+    async fn blocking_store<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn CheckpointStore, &StreamKey) -> Result<T, crate::checkpoint::CheckpointError> + Send + 'static,
+    ) -> Result<T, String> {
+        let store = self.store.clone();
+        let key = self.key.clone();
+        tokio::task::spawn_blocking(move || op(store.as_ref(), &key).map_err(|err| err.to_string()))
+            .await
+            .unwrap_or_else(|join| Err(format!("checkpoint task failed: {join}")))
+    }
+
+    async fn emit_error_record(&self, failure: &RunFailure) {
+        let Value::Object(data) = json!({
+            "message": format!("logcrawl: run of stream {:?} of source {:?} failed: {}", self.key.stream, self.key.source, failure.message),
+            "status": "error",
+            "timestamp": now_seconds(),
+            "error": {"kind": format!("{:?}", failure.stage), "fatal": failure.fatal},
+            "logcrawl": {"source": self.key.source, "stream": self.key.stream},
+        }) else {
+            unreachable!("json! of an object literal is an object")
+        };
+        let batch = Batch {
+            source: self.source.meta.clone(),
+            stream: Arc::from(self.key.stream.as_str()),
+            records: vec![LogRecord::new(Fields::from(data))],
+        };
+        if let Err(err) = self.source.sink.send(batch).await {
+            tracing::warn!(stream = %self.key, error = %err, "could not deliver the error record");
+        }
+    }
+}
+
+fn failed(stage: FailureStage, fatal: bool, message: String) -> RunOutcome {
+    RunOutcome::Failed(RunFailure { stage, fatal, message })
+}
+
+fn sleep_until_opt(deadline: Option<Instant>) -> impl Future<Output = ()> {
+    tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now))
+}
+
+/// The window of record timestamps a sink accepts.
+#[derive(Debug, Clone, Copy)]
+struct AgeWindow {
+    max_age: Option<f64>,
+    max_future: Option<f64>,
+}
+
+impl AgeWindow {
+    fn of(sink: &dyn Sink) -> Self {
+        Self {
+            max_age: sink.max_age().map(|d| d.as_secs_f64()),
+            max_future: sink.max_future().map(|d| d.as_secs_f64()),
+        }
+    }
+
+    fn admits(&self, record: &LogRecord) -> bool {
+        if self.max_age.is_none() && self.max_future.is_none() {
+            return true;
+        }
+        let Some(ts) = record.timestamp() else { return true };
+        let now = now_seconds();
+        self.max_age.is_none_or(|age| ts >= now - age) && self.max_future.is_none_or(|ahead| ts <= now + ahead)
+    }
+}

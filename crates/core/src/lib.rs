@@ -1,0 +1,38 @@
+//! # logcrawl-core
+//!
+//! The vendor-neutral heart of logcrawl: what a log record is, how a stream of them is produced, where
+//! they go, and the runtime that moves them with at-least-once delivery.
+//!
+//! The model is Datadog's `LogCrawlerCheck`: a [`Connector`] (one configured vendor account) owns
+//! [`LogStream`]s; a stream's [`LogStream::records`] takes the last committed [`Cursor`] and lazily
+//! yields [`LogRecord`]`{ data, cursor }`. Where the Python check writes the cursor as soon as a record is
+//! *handed over* (and so loses data when the hand-over later fails), the [`Crawler`] here commits a
+//! cursor to the [`CheckpointStore`] only after the [`Sink`] acknowledged that record and every record
+//! before it in the same stream. A crash between acknowledgement and commit re-sends at most the batches
+//! that were in flight.
+//!
+//! Nothing here knows a vendor or a backend: connectors live in `connectors/*`, sinks in `crates/sink-*`,
+//! and the shared HTTP client in `logcrawl-http`.
+//!
+//! | Item | Role |
+//! |---|---|
+//! | [`LogRecord`], [`Cursor`] | a record and its resume point |
+//! | [`LogStream`], [`Connector`] | produce records (implement these for a new vendor) |
+//! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
+//! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
+//! | [`Crawler`] | schedules streams, batches, commits in order, shuts down cleanly |
+
+pub mod checkpoint;
+pub mod crawler;
+pub mod record;
+pub mod sink;
+pub mod stream;
+
+pub use checkpoint::{CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey};
+pub use crawler::{CrawlReport, CrawlStats, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport};
+pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
+pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};
+pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};
+
+/// Re-exported so connectors and sinks name one secret type.
+pub use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,87 @@
+//! Streams of records and the connectors that own them.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+
+use crate::record::{Cursor, LogRecord};
+
+/// A lazily fetched sequence of records: one page in memory at a time.
+pub type RecordStream<'a> = BoxStream<'a, Result<LogRecord, StreamError>>;
+
+/// A named, resumable sequence of log records from one vendor API endpoint.
+///
+/// The Rust form of Datadog's `LogStream.records(cursor)`. Implementations are usually written with
+/// `async_stream::try_stream!`: fetch a page, yield its records with their cursors, follow the next
+/// page, and end the stream once caught up. Ending the stream is how a run finishes.
+pub trait LogStream: Send + Sync {
+    /// The stream's name; checkpoints are keyed by `(source name, stream name)`.
+    fn name(&self) -> &str;
+
+    /// The records after `cursor`, or from the stream's configured start when `cursor` is `None`.
+    fn records(&self, cursor: Option<Cursor>) -> RecordStream<'_>;
+}
+
+/// One configured vendor account (tenant) and the streams it exposes: the seed's `get_log_streams`.
+pub trait Connector: Send + Sync {
+    /// The connector's kind, e.g. `acme` or `okta`.
+    fn kind(&self) -> &str;
+
+    /// The streams this instance crawls.
+    fn streams(&self) -> Vec<Arc<dyn LogStream>>;
+}
+
+/// How bad a stream failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamErrorKind {
+    /// The run ends; the next scheduled run tries again (network, 5xx after retries, malformed page).
+    Transient,
+    /// The source stops until its configuration is fixed (credentials rejected, forbidden).
+    Fatal,
+}
+
+/// A failure while producing records. It ends the current run of the stream.
+#[derive(Debug)]
+pub struct StreamError {
+    kind: StreamErrorKind,
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl StreamError {
+    /// A failure the next run may not hit.
+    pub fn transient(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { kind: StreamErrorKind::Transient, source: source.into() }
+    }
+
+    /// A failure that stops the source: retrying would only repeat it.
+    pub fn fatal(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { kind: StreamErrorKind::Fatal, source: source.into() }
+    }
+
+    /// How bad it is.
+    pub fn kind(&self) -> StreamErrorKind {
+        self.kind
+    }
+
+    /// Whether the source must stop.
+    pub fn is_fatal(&self) -> bool {
+        self.kind == StreamErrorKind::Fatal
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.source, f)?;
+        let mut cause = self.source.source();
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl StdError for StreamError {}

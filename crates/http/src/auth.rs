@@ -1,0 +1,72 @@
+//! Credentials: a header computed per request, never anywhere but that header.
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::HttpError;
+
+/// One credential header, marked sensitive so it never shows in `Debug` output or HTTP/2 header tables.
+pub struct AuthHeader {
+    /// Header name, e.g. `Authorization`, `DD-API-KEY`, `X-Auth-Token`.
+    pub name: HeaderName,
+    /// Header value.
+    pub value: HeaderValue,
+}
+
+impl fmt::Debug for AuthHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthHeader({}: **REDACTED**)", self.name)
+    }
+}
+
+impl AuthHeader {
+    /// A header with a secret value (`prefix` is prepended, e.g. `"SSWS "` or `"Bearer "`).
+    pub fn new(name: HeaderName, prefix: &str, secret: &SecretString) -> Result<Self, HttpError> {
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose_secret()))
+            .map_err(|_| HttpError::Auth(format!("the {name} credential contains characters not allowed in a header")))?;
+        value.set_sensitive(true);
+        Ok(Self { name, value })
+    }
+}
+
+/// Supplies the credential header of each request. Static keys return the same header every time;
+/// token-based schemes (OAuth, IAM) fetch, cache and refresh.
+pub trait Auth: Send + Sync + fmt::Debug {
+    /// The header for the next request.
+    fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>>;
+
+    /// Called when the server answered 401: drop a cached token so the next call fetches a new one.
+    /// Returns whether a retry with fresh credentials makes sense.
+    fn invalidate(&self) -> bool {
+        false
+    }
+}
+
+/// A fixed secret in a fixed header: API tokens, API keys.
+pub struct StaticAuth {
+    name: HeaderName,
+    prefix: &'static str,
+    secret: SecretString,
+}
+
+impl StaticAuth {
+    /// `name: prefix + secret`, e.g. `Authorization: SSWS …`.
+    pub fn new(name: HeaderName, prefix: &'static str, secret: SecretString) -> Self {
+        Self { name, prefix, secret }
+    }
+}
+
+impl fmt::Debug for StaticAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StaticAuth({}: {}**REDACTED**)", self.name, self.prefix)
+    }
+}
+
+impl Auth for StaticAuth {
+    fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
+        Box::pin(async move { AuthHeader::new(self.name.clone(), self.prefix, &self.secret) })
+    }
+}

@@ -1,0 +1,369 @@
+//! [`HttpClient`]: one configured origin, its credentials, its rate budget and its retry policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{CONTENT_LENGTH, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::auth::Auth;
+use crate::error::HttpError;
+use crate::link::find_link;
+use crate::ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
+use crate::redact::redact_url;
+use crate::retry::{RetryPolicy, retry_after};
+
+/// Default cap on a response body: generous for a 1000-event page, small enough to stop a runaway reply.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// How an [`HttpClient`] behaves.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The origin every request must stay on; relative paths are joined to it.
+    pub base_url: Url,
+    /// Whole-request timeout, body included.
+    pub timeout: Duration,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Response bodies larger than this are cut off with an error.
+    pub max_body_bytes: usize,
+    /// Retries of timeouts, resets, 408, 5xx.
+    pub retry: RetryPolicy,
+    /// Longest wait a 429 may impose before the request is given up.
+    pub max_rate_limit_wait: Duration,
+    /// How many 429s in a row are waited out before giving up.
+    pub max_rate_limited: u32,
+    /// Client-side quota and header adaptation.
+    pub rate_limit: RateLimitConfig,
+    /// `User-Agent` sent with every request.
+    pub user_agent: String,
+}
+
+impl HttpConfig {
+    /// Defaults for `base_url`.
+    pub fn new(base_url: Url) -> Self {
+        Self {
+            base_url,
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retry: RetryPolicy::default(),
+            max_rate_limit_wait: Duration::from_secs(300),
+            max_rate_limited: 20,
+            rate_limit: RateLimitConfig::default(),
+            user_agent: concat!("logcrawl/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// A request to send: method, URL, extra headers and an optional body.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL; it must be on the client's origin.
+    pub url: Url,
+    /// Extra headers (the credential header is added by the client).
+    pub headers: HeaderMap,
+    /// Body bytes, if any.
+    pub body: Option<Bytes>,
+}
+
+impl RequestSpec {
+    /// A `GET` of `url`.
+    pub fn get(url: Url) -> Self {
+        Self { method: Method::GET, url, headers: HeaderMap::new(), body: None }
+    }
+
+    /// A `POST` of `body` to `url`.
+    pub fn post(url: Url, body: impl Into<Bytes>) -> Self {
+        Self { method: Method::POST, url, headers: HeaderMap::new(), body: Some(body.into()) }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: reqwest::header::HeaderName, value: reqwest::header::HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+}
+
+/// A complete response: status, headers and the whole (capped) body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+    /// The URL that was requested.
+    pub url: Url,
+}
+
+impl Response {
+    /// The `rel` link of the `Link` header, resolved against the request URL.
+    pub fn link(&self, rel: &str) -> Option<Url> {
+        find_link(&self.headers, &self.url, rel)
+    }
+
+    /// The body parsed as JSON; a parse failure names the URL (redacted) and the position.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|err| HttpError::Decode { url: redact_url(&self.url), message: err.to_string() })
+    }
+
+    /// The vendor's rate-limit headers, if any.
+    pub fn rate_limit(&self) -> Option<RateLimitSnapshot> {
+        RateLimitSnapshot::from_headers(&self.headers)
+    }
+
+    /// The first bytes of the body as text, for error messages.
+    pub fn excerpt(&self) -> String {
+        excerpt(&self.body)
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 512;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let mut text = text.trim().replace(['\n', '\r'], " ");
+    if body.len() > MAX {
+        text.push('…');
+    }
+    text
+}
+
+/// The shared HTTP client of connectors and sinks.
+///
+/// * **Same origin only**: any URL whose scheme, host or port differs from `base_url` is refused before
+///   anything is sent, and redirects are followed only within the origin, so a vendor (or an attacker
+///   controlling a `next` link) can never make the client hand credentials to another host.
+/// * **Rate budget**: every request, each page of a pagination chain included, waits on the shared
+///   [`RateBudget`]; responses feed the vendor's remaining/reset headers back into it.
+/// * **429**: waits for `Retry-After` or the `X-Rate-Limit-Reset` instant, then repeats the same request.
+/// * **Retries**: timeouts, connection failures, 408 and 5xx are retried with jittered exponential backoff.
+/// * **Body cap**: a body past `max_body_bytes` is cut off with [`HttpError::BodyTooLarge`].
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    config: Arc<HttpConfig>,
+    auth: Option<Arc<dyn Auth>>,
+    budget: Arc<RateBudget>,
+}
+
+impl HttpClient {
+    /// A client for `config.base_url` without credentials.
+    pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
+        let origin = config.base_url.origin();
+        if !origin.is_tuple() {
+            return Err(HttpError::InvalidUrl {
+                url: redact_url(&config.base_url),
+                message: "an http(s) URL with a host is required".into(),
+            });
+        }
+        let redirect_origin = origin.clone();
+        let inner = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(config.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 || attempt.url().origin() != redirect_origin {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .map_err(|err| HttpError::Transport { url: redact_url(&config.base_url), message: err.to_string() })?;
+        let key = config.rate_limit.key.clone().unwrap_or_else(|| {
+            format!("{}:{}", config.base_url.host_str().unwrap_or_default(), config.base_url.port_or_known_default().unwrap_or(0))
+        });
+        let budget = RateBudget::shared(&key, &config.rate_limit);
+        Ok(Self { inner, config: Arc::new(config), auth: None, budget })
+    }
+
+    /// The same client, sending `auth`'s header with every request.
+    #[must_use]
+    pub fn with_auth(mut self, auth: Arc<dyn Auth>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The configured origin.
+    pub fn base_url(&self) -> &Url {
+        &self.config.base_url
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// The rate budget this client draws on.
+    pub fn budget(&self) -> &Arc<RateBudget> {
+        &self.budget
+    }
+
+    /// `path` (with query) resolved against the base URL.
+    pub fn url(&self, path: &str) -> Result<Url, HttpError> {
+        self.config
+            .base_url
+            .join(path)
+            .map_err(|err| HttpError::InvalidUrl { url: path.to_owned(), message: err.to_string() })
+    }
+
+    /// Refuses `url` unless it is on the configured origin.
+    pub fn ensure_same_origin(&self, url: &Url) -> Result<(), HttpError> {
+        if url.origin() == self.config.base_url.origin() {
+            Ok(())
+        } else {
+            Err(HttpError::OffOrigin {
+                url: redact_url(url),
+                origin: self.config.base_url.origin().ascii_serialization(),
+            })
+        }
+    }
+
+    /// `GET url` with every protection and retry; 2xx only.
+    pub async fn get(&self, url: Url) -> Result<Response, HttpError> {
+        self.execute(RequestSpec::get(url)).await
+    }
+
+    /// Sends `request` with retries and rate limiting; returns a 2xx response or an error.
+    pub async fn execute(&self, request: RequestSpec) -> Result<Response, HttpError> {
+        let mut failures = 0u32;
+        let mut rate_limited = 0u32;
+        let mut refreshed_auth = false;
+        loop {
+            let outcome = self.send_once(&request).await;
+            let (retry_wait, last) = match outcome {
+                Ok(response) if response.status.is_success() => return Ok(response),
+                Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS => {
+                    rate_limited += 1;
+                    let wait = self.rate_limit_wait(&response, rate_limited);
+                    if rate_limited > self.config.max_rate_limited {
+                        return Err(HttpError::RetriesExhausted {
+                            url: redact_url(&request.url),
+                            attempts: rate_limited,
+                            last: format!("HTTP 429: {}", response.excerpt()),
+                        });
+                    }
+                    if wait > self.config.max_rate_limit_wait {
+                        return Err(HttpError::RateLimitTooLong {
+                            url: redact_url(&request.url),
+                            wait_secs: wait.as_secs(),
+                            max_secs: self.config.max_rate_limit_wait.as_secs(),
+                        });
+                    }
+                    tracing::info!(url = %redact_url(&request.url), wait_ms = wait.as_millis() as u64, "HTTP 429; waiting for the rate limit to reset");
+                    self.budget.block_for(wait);
+                    continue;
+                }
+                Ok(response)
+                    if response.status == StatusCode::UNAUTHORIZED
+                        && !refreshed_auth
+                        && self.auth.as_ref().is_some_and(|auth| auth.invalidate()) =>
+                {
+                    refreshed_auth = true;
+                    continue;
+                }
+                Ok(response) if is_retryable_status(response.status) => {
+                    (retry_after(&response.headers), status_error(&response).to_string())
+                }
+                Ok(response) => return Err(status_error(&response)),
+                Err(err @ HttpError::Transport { .. }) => (None, err.to_string()),
+                Err(err) => return Err(err),
+            };
+            failures += 1;
+            if !self.config.retry.allows_another(failures) {
+                return Err(HttpError::RetriesExhausted { url: redact_url(&request.url), attempts: failures, last });
+            }
+            let wait = self.config.retry.delay(failures).max(retry_wait.unwrap_or_default());
+            tracing::debug!(url = %redact_url(&request.url), attempt = failures, wait_ms = wait.as_millis() as u64, error = %last, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn rate_limit_wait(&self, response: &Response, consecutive: u32) -> Duration {
+        retry_after(&response.headers)
+            .or_else(|| response.rate_limit().and_then(|s| s.reset_epoch).map(until_epoch))
+            .unwrap_or_else(|| self.config.retry.delay(consecutive))
+    }
+
+    /// Sends `request` once: origin guard, rate budget, credentials, body cap. Any status is returned as
+    /// a response; sinks use this to classify statuses themselves.
+    pub async fn send_once(&self, request: &RequestSpec) -> Result<Response, HttpError> {
+        self.ensure_same_origin(&request.url)?;
+        self.budget.acquire().await;
+        let mut builder = self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        if let Some(auth) = &self.auth {
+            let header = auth.header().await?;
+            builder = builder.header(header.name, header.value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let transport = |err: reqwest::Error| HttpError::Transport { url: redact_url(&request.url), message: describe(&err) };
+        let mut response = builder.send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.budget.observe(&headers);
+        if status.is_redirection() {
+            return Err(HttpError::OffOrigin {
+                url: headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map_or_else(|| "(redirect)".to_owned(), str::to_owned),
+                origin: self.config.base_url.origin().ascii_serialization(),
+            });
+        }
+        let limit = self.config.max_body_bytes;
+        let too_large = || HttpError::BodyTooLarge { url: redact_url(&request.url), limit };
+        let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response { status, headers, body: body.freeze(), url: request.url.clone() })
+    }
+}
+
+/// 408, 5xx: worth another try.
+pub fn is_retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
+}
+
+fn status_error(response: &Response) -> HttpError {
+    HttpError::Status { status: response.status, url: redact_url(&response.url), body: response.excerpt() }
+}
+
+/// A reqwest error without the URL (which we print redacted ourselves) and with its causes.
+fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_body() || err.is_decode() {
+        "reading the body failed"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}

@@ -1,0 +1,43 @@
+//! # logcrawl-http
+//!
+//! The one HTTP client every connector and sink uses, so each of them gets the same protections without
+//! writing them again:
+//!
+//! * **rate budgets** ([`RateBudget`]): a governor quota plus adaptation to the vendor's
+//!   `X-Rate-Limit-Remaining/Reset` headers, applied to *every* request, each page of a chain included, and
+//!   shared by every source that talks to the same tenant;
+//! * **429 handling**: wait for `Retry-After` or the announced reset, then repeat the same request, so a
+//!   rate limit in the middle of a pagination chain never leaves a gap;
+//! * **retries** ([`RetryPolicy`]): jittered exponential backoff on timeouts, resets, 408 and 5xx, bounded;
+//! * **a body cap**, so a runaway response cannot exhaust memory;
+//! * **RFC 8288 `Link` parsing** ([`find_link`]) with relative references resolved;
+//! * **a same-origin guard**: a `next` link or redirect to another host is refused before anything is sent,
+//!   so credentials never leave their origin;
+//! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]).
+//!
+//! Connectors call [`HttpClient::get`]/[`HttpClient::execute`] and get a 2xx [`Response`] or an
+//! [`HttpError`] that already says whether the source must stop ([`HttpError::is_fatal`]). Sinks that
+//! classify statuses themselves (split on 413, bisect on 400) call [`HttpClient::send_once`] and reuse
+//! [`RetryPolicy`] and [`retry_after`].
+
+mod auth;
+mod client;
+mod error;
+mod link;
+mod ratelimit;
+mod redact;
+mod retry;
+
+pub use auth::{Auth, AuthHeader, StaticAuth};
+pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
+pub use error::HttpError;
+pub use link::find_link;
+pub use ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
+pub use redact::{redact_url, scrub};
+pub use retry::{RetryPolicy, retry_after};
+
+pub use reqwest::{Method, StatusCode, header};
+pub use url::Url;
+
+#[cfg(test)]
+mod tests;

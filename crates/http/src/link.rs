@@ -1,0 +1,50 @@
+//! RFC 8288 `Link` headers: Okta, Auth0 and GitHub page with `rel="next"`.
+
+use reqwest::header::{HeaderMap, LINK};
+use url::Url;
+
+/// The target of the link with relation `rel`, resolved against `base` (the URL that was requested).
+///
+/// Vendors send one header value per link (Okta) or a comma-separated list (GitHub); both are read.
+/// Relative references are resolved per RFC 3986.
+pub fn find_link(headers: &HeaderMap, base: &Url, rel: &str) -> Option<Url> {
+    let joined = headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(", ");
+    if joined.is_empty() {
+        return None;
+    }
+    let links = parse_link_header::parse_with_rel(&joined).ok()?;
+    let link = links.get(rel)?;
+    base.join(&link.raw_uri).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn base() -> Url {
+        Url::parse("https://acme.okta.com/api/v1/logs?since=x").unwrap()
+    }
+
+    #[test]
+    fn separate_header_values() {
+        let mut headers = HeaderMap::new();
+        headers.append(LINK, HeaderValue::from_static("<https://acme.okta.com/api/v1/logs?since=x>; rel=\"self\""));
+        headers.append(LINK, HeaderValue::from_static("<https://acme.okta.com/api/v1/logs?after=abc%3D>; rel=\"next\""));
+        let next = find_link(&headers, &base(), "next").unwrap();
+        assert_eq!(next.as_str(), "https://acme.okta.com/api/v1/logs?after=abc%3D");
+        assert_eq!(find_link(&headers, &base(), "prev"), None);
+    }
+
+    #[test]
+    fn comma_separated_and_relative() {
+        let mut headers = HeaderMap::new();
+        headers.insert(LINK, HeaderValue::from_static("</api/v1/logs?after=2>; rel=\"next\", <https://x/first>; rel=\"first\""));
+        assert_eq!(find_link(&headers, &base(), "next").unwrap().as_str(), "https://acme.okta.com/api/v1/logs?after=2");
+    }
+
+    #[test]
+    fn no_header_no_link() {
+        assert_eq!(find_link(&HeaderMap::new(), &base(), "next"), None);
+    }
+}

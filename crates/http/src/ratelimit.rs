@@ -1,0 +1,225 @@
+//! Rate budgets: a client-side quota (governor) plus adaptation to the vendor's own headers.
+//!
+//! Vendors announce their budget on every response — Okta `X-Rate-Limit-Limit/Remaining/Reset`, Auth0 and
+//! GitHub `x-ratelimit-*` — so a [`RateBudget`] keeps an estimate of the remaining calls in the current
+//! window and, when it falls to the configured margin, holds every request of every stream sharing the
+//! budget until the window resets. That is what keeps a pagination chain from running into 429s
+//! (elastic/beats#23023), and why two sources on one Okta org must share one budget: budgets are shared
+//! process-wide by key (by default the origin's `host:port`).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+/// Client-side rate limiting of one budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// A fixed client-side quota, in requests per second (none by default: the vendor's headers rule).
+    pub requests_per_second: Option<NonZeroU32>,
+    /// Burst allowed by the fixed quota.
+    pub burst: Option<NonZeroU32>,
+    /// Stop sending while the vendor's remaining budget is at or below this many calls.
+    pub margin: u32,
+    /// Budgets with the same key are shared process-wide. Defaults to the origin's `host:port`.
+    pub key: Option<String>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { requests_per_second: None, burst: None, margin: 2, key: None }
+    }
+}
+
+/// What the vendor last said about its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSnapshot {
+    /// Calls allowed per window, when announced.
+    pub limit: Option<u64>,
+    /// Calls left in the window.
+    pub remaining: u64,
+    /// When the window resets, as Unix epoch seconds.
+    pub reset_epoch: Option<u64>,
+}
+
+impl RateLimitSnapshot {
+    /// Reads `X-Rate-Limit-*` (Okta) or `X-RateLimit-*` (Auth0, GitHub) headers.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let get = |names: &[&str]| {
+            names.iter().find_map(|name| headers.get(*name)?.to_str().ok()?.trim().parse::<u64>().ok())
+        };
+        let remaining = get(&["x-rate-limit-remaining", "x-ratelimit-remaining"])?;
+        Some(Self {
+            limit: get(&["x-rate-limit-limit", "x-ratelimit-limit"]),
+            remaining,
+            reset_epoch: get(&["x-rate-limit-reset", "x-ratelimit-reset"]),
+        })
+    }
+
+    /// How long from now until the window resets, `None` when no reset was announced.
+    pub fn until_reset(&self) -> Option<Duration> {
+        let reset = self.reset_epoch?;
+        Some(until_epoch(reset))
+    }
+}
+
+/// Time from now until Unix epoch second `epoch`, plus a small margin for clock skew and the reset's
+/// one-second granularity.
+pub fn until_epoch(epoch: u64) -> Duration {
+    const SKEW: Duration = Duration::from_millis(250);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let target = i64::try_from(epoch).unwrap_or(i64::MAX).saturating_mul(1000);
+    Duration::from_millis(u64::try_from(target.saturating_sub(now)).unwrap_or(0)) + SKEW
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    remaining: Option<u64>,
+    reset_at: Option<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+/// One shared budget of requests.
+#[derive(Debug)]
+pub struct RateBudget {
+    key: String,
+    margin: u32,
+    limiter: Option<DefaultDirectRateLimiter>,
+    window: Mutex<Window>,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<String, Weak<RateBudget>>>> = LazyLock::new(Mutex::default);
+
+impl RateBudget {
+    /// The process-wide budget for `key`, created from `config` if no live one exists.
+    /// The first creator's configuration wins.
+    pub fn shared(key: &str, config: &RateLimitConfig) -> Arc<Self> {
+        let mut registry = REGISTRY.lock().expect("rate budget registry poisoned");
+        registry.retain(|_, budget| budget.strong_count() > 0);
+        if let Some(existing) = registry.get(key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        let budget = Arc::new(Self::new(key, config));
+        registry.insert(key.to_owned(), Arc::downgrade(&budget));
+        budget
+    }
+
+    /// A budget of its own, not shared.
+    pub fn new(key: &str, config: &RateLimitConfig) -> Self {
+        let limiter = config.requests_per_second.map(|rps| {
+            let quota = Quota::per_second(rps).allow_burst(config.burst.unwrap_or(rps));
+            RateLimiter::direct(quota)
+        });
+        Self { key: key.to_owned(), margin: config.margin, limiter, window: Mutex::default() }
+    }
+
+    /// The budget's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Waits until a request may be sent, and counts it against the window.
+    pub async fn acquire(&self) {
+        loop {
+            let wait_until = {
+                let mut window = self.window.lock().expect("rate window poisoned");
+                let now = Instant::now();
+                if window.reset_at.is_some_and(|reset| reset <= now) {
+                    window.remaining = None;
+                    window.reset_at = None;
+                }
+                match (window.blocked_until, window.remaining) {
+                    (Some(until), _) if until > now => Some(until),
+                    (_, Some(remaining)) if remaining <= u64::from(self.margin) => {
+                        Some(window.reset_at.unwrap_or(now + Duration::from_secs(1)))
+                    }
+                    _ => {
+                        window.blocked_until = None;
+                        if let Some(remaining) = window.remaining.as_mut() {
+                            *remaining -= 1;
+                        }
+                        None
+                    }
+                }
+            };
+            match wait_until {
+                Some(until) => {
+                    tracing::debug!(budget = %self.key, wait_ms = (until - Instant::now()).as_millis() as u64, "rate budget exhausted; waiting for the window to reset");
+                    tokio::time::sleep_until(until).await;
+                }
+                None => break,
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// Takes in the vendor's view of the budget from a response.
+    pub fn observe(&self, headers: &HeaderMap) {
+        let Some(snapshot) = RateLimitSnapshot::from_headers(headers) else { return };
+        let mut window = self.window.lock().expect("rate window poisoned");
+        window.remaining = Some(snapshot.remaining);
+        window.reset_at = snapshot.until_reset().map(|wait| Instant::now() + wait);
+    }
+
+    /// Holds every request of this budget for `wait` (after a 429).
+    pub fn block_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut window = self.window.lock().expect("rate window poisoned");
+        if window.blocked_until.is_none_or(|current| current < until) {
+            window.blocked_until = Some(until);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn reads_both_header_families() {
+        let mut okta = HeaderMap::new();
+        okta.insert("X-Rate-Limit-Limit", HeaderValue::from_static("50"));
+        okta.insert("X-Rate-Limit-Remaining", HeaderValue::from_static("7"));
+        okta.insert("X-Rate-Limit-Reset", HeaderValue::from_static("1700000000"));
+        assert_eq!(
+            RateLimitSnapshot::from_headers(&okta),
+            Some(RateLimitSnapshot { limit: Some(50), remaining: 7, reset_epoch: Some(1_700_000_000) })
+        );
+        let mut auth0 = HeaderMap::new();
+        auth0.insert("x-ratelimit-remaining", HeaderValue::from_static("3"));
+        assert_eq!(RateLimitSnapshot::from_headers(&auth0).map(|s| s.remaining), Some(3));
+        assert_eq!(RateLimitSnapshot::from_headers(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn same_key_same_budget() {
+        let config = RateLimitConfig::default();
+        let a = RateBudget::shared("org.example:443", &config);
+        let b = RateBudget::shared("org.example:443", &config);
+        let c = RateBudget::shared("other.example:443", &config);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_requests_at_the_margin_until_reset() {
+        let budget = RateBudget::new("k", &RateLimitConfig { margin: 1, ..RateLimitConfig::default() });
+        let mut headers = HeaderMap::new();
+        headers.insert("x-rate-limit-remaining", HeaderValue::from_static("2"));
+        let reset = jiff::Timestamp::now().as_second() + 30;
+        headers.insert("x-rate-limit-reset", HeaderValue::from_str(&reset.to_string()).unwrap());
+        budget.observe(&headers);
+        let start = Instant::now();
+        budget.acquire().await; // 2 -> 1
+        assert!(start.elapsed() < Duration::from_secs(1));
+        budget.acquire().await; // at the margin: waits for the reset
+        assert!(start.elapsed() >= Duration::from_secs(28), "{:?}", start.elapsed());
+    }
+}

@@ -1,0 +1,1 @@
+//! logcrawl-sim (in progress).

@@ -1,0 +1,1 @@
+//! logcrawl-sink-datadog (in progress).

@@ -1,0 +1,1 @@
+//! logcrawl-sink-file (in progress).

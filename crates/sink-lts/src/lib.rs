@@ -1,0 +1,1 @@
+//! logcrawl-sink-lts (in progress).

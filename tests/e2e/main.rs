@@ -1,0 +1,1 @@
+//! logcrawl end-to-end tests: one binary, one module per area.
