@@ -69,7 +69,7 @@ pub enum CheckpointError {
         /// The state directory.
         path: PathBuf,
     },
-    /// A name cannot be stored.
+    /// A name cannot be stored (it is empty).
     #[error("cannot store checkpoint for {key}: {reason}")]
     InvalidKey {
         /// The key.
@@ -184,13 +184,19 @@ fn encode_name(key: &StreamKey, name: &str) -> Result<String, CheckpointError> {
         return Err(CheckpointError::InvalidKey { key: key.clone(), reason: "empty name".into() });
     }
     let encoded = utf8_percent_encode(name, NAME_ENCODE).to_string();
-    if encoded.len() > MAX_ENCODED_NAME {
-        return Err(CheckpointError::InvalidKey {
-            key: key.clone(),
-            reason: format!("name {name:?} is too long for a file name"),
-        });
+    if encoded.len() <= MAX_ENCODED_NAME {
+        return Ok(encoded);
     }
-    Ok(encoded)
+    // Too long for a file name: keep a readable prefix and make it unique with a hash of the whole
+    // name. `~` never appears in an encoded name, so these cannot collide with short names, and the
+    // document inside records the full key, which `load` verifies.
+    let prefix = &encoded[..MAX_ENCODED_NAME - 17];
+    Ok(format!("{prefix}~{:016x}", fnv1a64(name.as_bytes())))
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases, unlike `DefaultHasher`.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {

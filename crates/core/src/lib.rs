@@ -23,6 +23,7 @@
 //! | [`Crawler`] | schedules streams, batches, commits in order, shuts down cleanly |
 
 pub mod checkpoint;
+pub mod config;
 pub mod crawler;
 pub mod record;
 pub mod sink;
