@@ -1,1 +1,8 @@
-//! logcrawl-sim (in progress).
+//! # logcrawl-sim
+//!
+//! Simulated vendor APIs and log intakes served on loopback, for `logcrawl demo`, end-to-end tests and
+//! benchmarks. Every simulator is deterministic (same seed, same events) and fast enough never to be the
+//! bottleneck of what it measures.
+
+pub mod acme;
+pub mod okta;

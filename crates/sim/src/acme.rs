@@ -1,0 +1,1 @@
+//! Simulated ACME logs API (being written).

@@ -1,0 +1,1 @@
+//! Simulated Okta System Log API (being written).
