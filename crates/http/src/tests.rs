@@ -1,0 +1,244 @@
+//! wiremock tests of the shared client: what it sends, how often, and how long it waits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, HeaderName};
+use secrecy::SecretString;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::*;
+
+const TOKEN: &str = "00abcdefSECRETtoken123";
+
+fn fast_config(server: &MockServer) -> HttpConfig {
+    let mut config = HttpConfig::new(Url::parse(&server.uri()).unwrap());
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    };
+    config.timeout = Duration::from_secs(5);
+    // Each test gets its own budget: wiremock ports are reused across tests.
+    config.rate_limit.key = Some(format!("test-{}", fastrand::u64(..)));
+    config
+}
+
+fn client(server: &MockServer) -> HttpClient {
+    HttpClient::new(fast_config(server))
+        .unwrap()
+        .with_auth(Arc::new(StaticAuth::new(AUTHORIZATION, "SSWS ", SecretString::from(TOKEN))))
+}
+
+/// Answers from a fixed list, then repeats the last.
+struct Sequence(Vec<ResponseTemplate>, AtomicUsize);
+
+impl Respond for Sequence {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.1.fetch_add(1, Ordering::SeqCst);
+        self.0[n.min(self.0.len() - 1)].clone()
+    }
+}
+
+fn sequence(responses: Vec<ResponseTemplate>) -> Sequence {
+    Sequence(responses, AtomicUsize::new(0))
+}
+
+#[tokio::test]
+async fn sends_the_credential_header() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/logs"))
+        .and(header("authorization", format!("SSWS {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let response = client.get(client.url("/api/v1/logs").unwrap()).await.unwrap();
+    assert_eq!(response.json::<Vec<serde_json::Value>>().unwrap(), Vec::<serde_json::Value>::new());
+}
+
+#[tokio::test]
+async fn waits_for_retry_after_on_429_then_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(sequence(vec![
+            ResponseTemplate::new(429).insert_header("retry-after", "1"),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        ]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let start = Instant::now();
+    let response = client.get(client.url("/x").unwrap()).await.unwrap();
+    assert_eq!(&response.body[..], b"ok");
+    assert!(start.elapsed() >= Duration::from_millis(950), "waited only {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn waits_for_x_rate_limit_reset_on_429_then_succeeds() {
+    let server = MockServer::start().await;
+    let reset = (jiff::Timestamp::now().as_second() + 2).to_string();
+    Mock::given(method("GET"))
+        .respond_with(sequence(vec![
+            ResponseTemplate::new(429)
+                .insert_header("x-rate-limit-limit", "50")
+                .insert_header("x-rate-limit-remaining", "0")
+                .insert_header("x-rate-limit-reset", reset.as_str())
+                .set_body_string(r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        ]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let start = Instant::now();
+    client.get(client.url("/x").unwrap()).await.unwrap();
+    // The reset is 1–2 s away (second granularity); we must not have retried before it.
+    assert!(start.elapsed() >= Duration::from_millis(1000), "waited only {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_given_up() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let err = client.get(client.url("/x").unwrap()).await.unwrap_err();
+    assert!(matches!(err, HttpError::RetriesExhausted { attempts: 3, .. }), "{err}");
+    assert!(err.to_string().contains("503"), "{err}");
+    assert!(!err.is_fatal());
+}
+
+#[tokio::test]
+async fn server_error_then_success_is_transparent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(sequence(vec![ResponseTemplate::new(500), ResponseTemplate::new(200).set_body_string("ok")]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    assert_eq!(&client.get(client.url("/x").unwrap()).await.unwrap().body[..], b"ok");
+}
+
+#[tokio::test]
+async fn unauthorized_is_fatal_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let err = client.get(client.url("/x").unwrap()).await.unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert!(err.to_string().contains("401"), "{err}");
+}
+
+#[tokio::test]
+async fn off_origin_urls_are_refused_without_sending_anything() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&elsewhere).await;
+    let client = client(&server);
+    let next = Url::parse(&format!("{}/api/v1/logs?after=1", elsewhere.uri())).unwrap();
+    let err = client.get(next).await.unwrap_err();
+    assert!(matches!(err, HttpError::OffOrigin { .. }), "{err}");
+    assert!(err.is_fatal());
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn redirects_to_another_origin_are_not_followed() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&elsewhere).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", format!("{}/steal", elsewhere.uri()).as_str()))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let err = client.get(client.url("/x").unwrap()).await.unwrap_err();
+    assert!(matches!(err, HttpError::OffOrigin { .. }), "{err}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_cut_off() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 64 * 1024]))
+        .mount(&server)
+        .await;
+    let mut config = fast_config(&server);
+    config.max_body_bytes = 16 * 1024;
+    let client = HttpClient::new(config).unwrap();
+    let err = client.get(client.url("/big").unwrap()).await.unwrap_err();
+    assert!(matches!(err, HttpError::BodyTooLarge { limit: 16384, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn remaining_budget_at_the_margin_throttles_before_any_429() {
+    let server = MockServer::start().await;
+    let reset = (jiff::Timestamp::now().as_second() + 2).to_string();
+    // The first response says one call is left (margin 1): the second request must wait for the reset.
+    Mock::given(method("GET"))
+        .and(query_param("page", "1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-rate-limit-limit", "20")
+                .insert_header("x-rate-limit-remaining", "1")
+                .insert_header("x-rate-limit-reset", reset.as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).insert_header("x-rate-limit-remaining", "19"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut config = fast_config(&server);
+    config.rate_limit.margin = 1;
+    let client = HttpClient::new(config).unwrap();
+    let start = Instant::now();
+    client.get(client.url("/x?page=1").unwrap()).await.unwrap();
+    client.get(client.url("/x?page=2").unwrap()).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(1000), "did not throttle: {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn two_clients_on_one_origin_share_the_budget() {
+    let server = MockServer::start().await;
+    let config = fast_config(&server);
+    let a = HttpClient::new(config.clone()).unwrap();
+    let b = HttpClient::new(config).unwrap();
+    assert!(Arc::ptr_eq(a.budget(), b.budget()));
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_errors_or_debug_output() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let url = Url::parse(&format!("{}/x?api_key={TOKEN}", server.uri())).unwrap();
+    let err = client.get(url).await.unwrap_err();
+    let texts = [err.to_string(), format!("{err:?}"), format!("{client:?}")];
+    for text in texts {
+        assert!(!text.contains(TOKEN), "secret leaked: {text}");
+    }
+    let header = AuthHeader::new(HeaderName::from_static("dd-api-key"), "", &SecretString::from(TOKEN)).unwrap();
+    assert!(!format!("{header:?}").contains(TOKEN));
+}
