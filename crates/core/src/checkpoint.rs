@@ -200,9 +200,7 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| CheckpointError::Io { path: dir.to_owned(), source })
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| CheckpointError::Io { path: dir.to_owned(), source })
 }
 
 impl CheckpointStore for FileCheckpointStore {

@@ -401,9 +401,11 @@ impl StreamTask {
     }
 
     async fn commit(&self, cursor: Cursor) -> Result<(), RunFailure> {
-        self.blocking_store(move |store, key| store.commit(key, &cursor))
-            .await
-            .map_err(|message| RunFailure { stage: FailureStage::Commit, fatal: false, message })?;
+        self.blocking_store(move |store, key| store.commit(key, &cursor)).await.map_err(|message| RunFailure {
+            stage: FailureStage::Commit,
+            fatal: false,
+            message,
+        })?;
         CrawlStats::add(&self.stats.commits, 1);
         Ok(())
     }

@@ -29,8 +29,12 @@ pub mod record;
 pub mod sink;
 pub mod stream;
 
-pub use checkpoint::{CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey};
-pub use crawler::{CrawlReport, CrawlStats, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport};
+pub use checkpoint::{
+    CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
+};
+pub use crawler::{
+    CrawlReport, CrawlStats, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport,
+};
 pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
 pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};
 pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};

@@ -65,9 +65,7 @@ mod tests {
 
     #[test]
     fn accessors_read_message_and_timestamp() {
-        let Value::Object(data) = json!({"message": "hi", "timestamp": 1722958617.25}) else {
-            unreachable!()
-        };
+        let Value::Object(data) = json!({"message": "hi", "timestamp": 1722958617.25}) else { unreachable!() };
         let record = LogRecord::new(data).with_cursor(json!({"n": 1}));
         assert_eq!(record.message(), Some("hi"));
         assert_eq!(record.timestamp(), Some(1722958617.25));

@@ -25,8 +25,9 @@ impl fmt::Debug for AuthHeader {
 impl AuthHeader {
     /// A header with a secret value (`prefix` is prepended, e.g. `"SSWS "` or `"Bearer "`).
     pub fn new(name: HeaderName, prefix: &str, secret: &SecretString) -> Result<Self, HttpError> {
-        let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose_secret()))
-            .map_err(|_| HttpError::Auth(format!("the {name} credential contains characters not allowed in a header")))?;
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose_secret())).map_err(|_| {
+            HttpError::Auth(format!("the {name} credential contains characters not allowed in a header"))
+        })?;
         value.set_sensitive(true);
         Ok(Self { name, value })
     }

@@ -180,7 +180,11 @@ impl HttpClient {
             .build()
             .map_err(|err| HttpError::Transport { url: redact_url(&config.base_url), message: err.to_string() })?;
         let key = config.rate_limit.key.clone().unwrap_or_else(|| {
-            format!("{}:{}", config.base_url.host_str().unwrap_or_default(), config.base_url.port_or_known_default().unwrap_or(0))
+            format!(
+                "{}:{}",
+                config.base_url.host_str().unwrap_or_default(),
+                config.base_url.port_or_known_default().unwrap_or(0)
+            )
         });
         let budget = RateBudget::shared(&key, &config.rate_limit);
         Ok(Self { inner, config: Arc::new(config), auth: None, budget })
@@ -299,7 +303,8 @@ impl HttpClient {
     pub async fn send_once(&self, request: &RequestSpec) -> Result<Response, HttpError> {
         self.ensure_same_origin(&request.url)?;
         self.budget.acquire().await;
-        let mut builder = self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        let mut builder =
+            self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
         if let Some(auth) = &self.auth {
             let header = auth.header().await?;
             builder = builder.header(header.name, header.value);
@@ -307,7 +312,8 @@ impl HttpClient {
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let transport = |err: reqwest::Error| HttpError::Transport { url: redact_url(&request.url), message: describe(&err) };
+        let transport =
+            |err: reqwest::Error| HttpError::Transport { url: redact_url(&request.url), message: describe(&err) };
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();

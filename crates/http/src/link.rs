@@ -30,7 +30,8 @@ mod tests {
     fn separate_header_values() {
         let mut headers = HeaderMap::new();
         headers.append(LINK, HeaderValue::from_static("<https://acme.okta.com/api/v1/logs?since=x>; rel=\"self\""));
-        headers.append(LINK, HeaderValue::from_static("<https://acme.okta.com/api/v1/logs?after=abc%3D>; rel=\"next\""));
+        headers
+            .append(LINK, HeaderValue::from_static("<https://acme.okta.com/api/v1/logs?after=abc%3D>; rel=\"next\""));
         let next = find_link(&headers, &base(), "next").unwrap();
         assert_eq!(next.as_str(), "https://acme.okta.com/api/v1/logs?after=abc%3D");
         assert_eq!(find_link(&headers, &base(), "prev"), None);
@@ -39,7 +40,10 @@ mod tests {
     #[test]
     fn comma_separated_and_relative() {
         let mut headers = HeaderMap::new();
-        headers.insert(LINK, HeaderValue::from_static("</api/v1/logs?after=2>; rel=\"next\", <https://x/first>; rel=\"first\""));
+        headers.insert(
+            LINK,
+            HeaderValue::from_static("</api/v1/logs?after=2>; rel=\"next\", <https://x/first>; rel=\"first\""),
+        );
         assert_eq!(find_link(&headers, &base(), "next").unwrap().as_str(), "https://acme.okta.com/api/v1/logs?after=2");
     }
 

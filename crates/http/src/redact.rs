@@ -3,8 +3,19 @@
 use url::Url;
 
 /// Query parameters whose values are never printed.
-const SECRET_PARAMS: &[&str] =
-    &["token", "access_token", "api_key", "apikey", "key", "secret", "password", "signature", "sig", "client_secret", "dd-api-key"];
+const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "signature",
+    "sig",
+    "client_secret",
+    "dd-api-key",
+];
 
 /// A URL as it may appear in a log line or an error: no user-info, secret-looking query values masked.
 pub fn redact_url(url: &Url) -> String {

@@ -15,11 +15,8 @@ const TOKEN: &str = "00abcdefSECRETtoken123";
 
 fn fast_config(server: &MockServer) -> HttpConfig {
     let mut config = HttpConfig::new(Url::parse(&server.uri()).unwrap());
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-    };
+    config.retry =
+        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
     config.timeout = Duration::from_secs(5);
     // Each test gets its own budget: wiremock ports are reused across tests.
     config.rate_limit.key = Some(format!("test-{}", fastrand::u64(..)));
@@ -27,9 +24,11 @@ fn fast_config(server: &MockServer) -> HttpConfig {
 }
 
 fn client(server: &MockServer) -> HttpClient {
-    HttpClient::new(fast_config(server))
-        .unwrap()
-        .with_auth(Arc::new(StaticAuth::new(AUTHORIZATION, "SSWS ", SecretString::from(TOKEN))))
+    HttpClient::new(fast_config(server)).unwrap().with_auth(Arc::new(StaticAuth::new(
+        AUTHORIZATION,
+        "SSWS ",
+        SecretString::from(TOKEN),
+    )))
 }
 
 /// Answers from a fixed list, then repeats the last.
@@ -133,7 +132,10 @@ async fn server_error_then_success_is_transparent() {
 async fn unauthorized_is_fatal_and_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_string(r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided"}"#),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -162,7 +164,9 @@ async fn redirects_to_another_origin_are_not_followed() {
     let elsewhere = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&elsewhere).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(302).insert_header("location", format!("{}/steal", elsewhere.uri()).as_str()))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", format!("{}/steal", elsewhere.uri()).as_str()),
+        )
         .mount(&server)
         .await;
     let client = client(&server);
@@ -228,10 +232,7 @@ async fn two_clients_on_one_origin_share_the_budget() {
 #[tokio::test]
 async fn secrets_never_appear_in_errors_or_debug_output() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
-        .mount(&server)
-        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500).set_body_string("oops")).mount(&server).await;
     let client = client(&server);
     let url = Url::parse(&format!("{}/x?api_key={TOKEN}", server.uri())).unwrap();
     let err = client.get(url).await.unwrap_err();

@@ -1,0 +1,415 @@
+//! Behaviour of the crawler runtime: ordering, commits, failures, shutdown. The sinks and stores here
+//! record everything they are given, so the tests assert on what was delivered and what was committed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use logcrawl_core::{
+    Batch, BatchLimits, CheckpointError, CheckpointStore, Connector, Crawler, Cursor, Delivery, FailureStage,
+    LogRecord, LogStream, MemoryCheckpointStore, RecordStream, RunOutcome, Sink, SinkError, Source, SourceMeta,
+    StreamError, StreamKey, now_seconds,
+};
+use serde_json::{Value, json};
+
+/// Yields `per_run` records after the cursor's counter, like the streams of Datadog's `test_submission`.
+struct CounterStream {
+    name: String,
+    start: u64,
+    per_run: u64,
+    /// Fail after yielding this many records.
+    fail_after: Option<u64>,
+    /// Never end (for shutdown tests).
+    endless: bool,
+    /// Pause between records.
+    pace: Option<Duration>,
+    /// Timestamp of every record (seconds), if any.
+    timestamp: Option<f64>,
+}
+
+impl CounterStream {
+    fn new(name: &str, start: u64, per_run: u64) -> Self {
+        Self { name: name.into(), start, per_run, fail_after: None, endless: false, pace: None, timestamp: None }
+    }
+}
+
+impl LogStream for CounterStream {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn records(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
+        let counter = cursor.as_ref().and_then(|c| c["counter"].as_u64()).unwrap_or(self.start);
+        Box::pin(async_stream::try_stream! {
+            let mut i = counter + 1;
+            let mut yielded = 0;
+            while self.endless || i <= counter + self.per_run {
+                if self.fail_after == Some(yielded) {
+                    Err(StreamError::transient(format!("page after {i} failed")))?;
+                }
+                if let Some(pace) = self.pace {
+                    tokio::time::sleep(pace).await;
+                }
+                let mut data = serde_json::Map::new();
+                data.insert("message".into(), json!(format!("{} record {i}", self.name)));
+                if let Some(ts) = self.timestamp {
+                    data.insert("timestamp".into(), json!(ts));
+                }
+                yield LogRecord::new(data).with_cursor(json!({"counter": i}));
+                i += 1;
+                yielded += 1;
+            }
+        })
+    }
+}
+
+struct StaticConnector(Vec<Arc<dyn LogStream>>);
+
+impl Connector for StaticConnector {
+    fn kind(&self) -> &str {
+        "test"
+    }
+
+    fn streams(&self) -> Vec<Arc<dyn LogStream>> {
+        self.0.clone()
+    }
+}
+
+/// Remembers every batch; can fail a given call or be slow.
+#[derive(Default)]
+struct RecordingSink {
+    batches: Mutex<Vec<(String, Vec<String>)>>,
+    calls: AtomicUsize,
+    fail_call: Option<usize>,
+    fatal: bool,
+    max_in_flight: usize,
+    limits: Option<BatchLimits>,
+    max_age: Option<Duration>,
+    /// Delay of call n (1-based) in ms: later calls faster, to reorder completions.
+    delays: Option<fn(usize) -> u64>,
+}
+
+impl RecordingSink {
+    fn messages(&self) -> Vec<String> {
+        self.batches.lock().unwrap().iter().flat_map(|(_, msgs)| msgs.clone()).collect()
+    }
+
+    fn messages_of(&self, stream: &str) -> Vec<String> {
+        self.batches.lock().unwrap().iter().filter(|(s, _)| s == stream).flat_map(|(_, m)| m.clone()).collect()
+    }
+}
+
+impl Sink for RecordingSink {
+    fn name(&self) -> &str {
+        "recording"
+    }
+
+    fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    fn batch_limits(&self) -> BatchLimits {
+        self.limits.unwrap_or_default()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.max_in_flight.max(1)
+    }
+
+    fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        Box::pin(async move {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(delay) = self.delays {
+                tokio::time::sleep(Duration::from_millis(delay(call))).await;
+            }
+            if self.fail_call == Some(call) {
+                return Err(if self.fatal {
+                    SinkError::fatal("403 forbidden")
+                } else {
+                    SinkError::retryable("503 after retries")
+                });
+            }
+            let messages: Vec<String> =
+                batch.records.iter().map(|r| r.message().unwrap_or_default().to_owned()).collect();
+            let accepted = messages.len();
+            self.batches.lock().unwrap().push((batch.stream.to_string(), messages));
+            Ok(Delivery { accepted, dropped: 0 })
+        })
+    }
+}
+
+/// A memory store that logs commits and can fail the k-th one (a crash between ack and commit).
+#[derive(Debug, Default)]
+struct RecordingStore {
+    inner: MemoryCheckpointStore,
+    commits: Mutex<Vec<(StreamKey, Cursor)>>,
+    fail_commit: Option<usize>,
+}
+
+impl CheckpointStore for RecordingStore {
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError> {
+        self.inner.load(key)
+    }
+
+    fn commit(&self, key: &StreamKey, cursor: &Cursor) -> Result<(), CheckpointError> {
+        let mut commits = self.commits.lock().unwrap();
+        if self.fail_commit == Some(commits.len() + 1) {
+            return Err(CheckpointError::Io { path: "/crash".into(), source: std::io::Error::other("process killed") });
+        }
+        commits.push((key.clone(), cursor.clone()));
+        self.inner.commit(key, cursor)
+    }
+
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
+        self.inner.list()
+    }
+}
+
+fn source(name: &str, streams: Vec<Arc<dyn LogStream>>, sink: Arc<dyn Sink>, max_records: usize) -> Source {
+    Source {
+        meta: Arc::new(SourceMeta {
+            name: name.into(),
+            connector: "test".into(),
+            tags: vec!["foo:bar".into(), "baz:qux".into()],
+            ..SourceMeta::default()
+        }),
+        connector: Arc::new(StaticConnector(streams)),
+        sink,
+        interval: Duration::from_millis(50),
+        batch: Some(BatchLimits { max_records, linger: Duration::from_secs(5) }),
+        emit_errors: false,
+    }
+}
+
+fn key(stream: &str) -> StreamKey {
+    StreamKey::new("src", stream)
+}
+
+fn msgs(stream: &str, range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    range.map(|i| format!("{stream} record {i}")).collect()
+}
+
+#[tokio::test]
+async fn two_streams_keep_their_own_cursors_across_runs_like_test_submission() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let streams: Vec<Arc<dyn LogStream>> =
+        vec![Arc::new(CounterStream::new("stream1", 1, 2)), Arc::new(CounterStream::new("stream2", 5, 2))];
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", streams, sink.clone(), 100));
+
+    let first = crawler.run_once().await;
+    assert_eq!(first.delivered(), 4);
+    assert_eq!(sink.messages_of("stream1"), msgs("stream1", 2..=3));
+    assert_eq!(sink.messages_of("stream2"), msgs("stream2", 6..=7));
+
+    let second = crawler.run_once().await;
+    assert_eq!(second.delivered(), 4);
+    assert_eq!(sink.messages_of("stream1"), msgs("stream1", 2..=5));
+    assert_eq!(sink.messages_of("stream2"), msgs("stream2", 6..=9));
+    assert_eq!(store.load(&key("stream1")).unwrap(), Some(json!({"counter": 5})));
+    assert_eq!(store.load(&key("stream2")).unwrap(), Some(json!({"counter": 9})));
+}
+
+#[tokio::test]
+async fn resumes_from_the_stored_cursor() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    store.commit(&key("s"), &json!({"counter": 40})).unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 3))], sink.clone(), 100));
+    crawler.run_once().await;
+    assert_eq!(sink.messages(), msgs("s", 41..=43));
+    assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": 43})));
+}
+
+#[tokio::test]
+async fn a_sink_failure_leaves_the_cursor_at_the_last_acked_record() {
+    let store = Arc::new(RecordingStore::default());
+    let sink = Arc::new(RecordingSink { fail_call: Some(3), ..RecordingSink::default() });
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 10))], sink.clone(), 3));
+    let report = crawler.run_once().await;
+
+    let (failed_key, failure) = report.failures().next().expect("the run failed");
+    assert_eq!(failed_key, &key("s"));
+    assert_eq!(failure.stage, FailureStage::Send);
+    assert!(!failure.fatal);
+    assert_eq!(sink.messages(), msgs("s", 1..=6));
+    assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": 6})));
+
+    // The next run re-sends from record 7: nothing lost, nothing before it repeated.
+    let sink2 = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 4))], sink2.clone(), 3));
+    crawler.run_once().await;
+    assert_eq!(sink2.messages(), msgs("s", 7..=10));
+}
+
+#[tokio::test]
+async fn a_crash_between_ack_and_commit_resends_at_most_that_batch() {
+    let inner = MemoryCheckpointStore::new();
+    let store = Arc::new(RecordingStore { inner, fail_commit: Some(2), ..RecordingStore::default() });
+    let sink = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 9))], sink.clone(), 3));
+    let report = crawler.run_once().await;
+    assert_eq!(report.failures().next().unwrap().1.stage, FailureStage::Commit);
+    // Batches 1 and 2 were acknowledged; only batch 1's cursor made it to disk.
+    assert_eq!(sink.messages(), msgs("s", 1..=6));
+    assert_eq!(store.inner.load(&key("s")).unwrap(), Some(json!({"counter": 3})));
+
+    // Restart: a healthy store holding what reached the disk.
+    let after_crash = MemoryCheckpointStore::new();
+    after_crash.commit(&key("s"), &store.inner.load(&key("s")).unwrap().unwrap()).unwrap();
+    let restarted = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(Arc::new(after_crash));
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 6))], restarted.clone(), 3));
+    crawler.run_once().await;
+    // Re-sent: exactly the batch whose commit was lost (4..=6), then new records.
+    assert_eq!(restarted.messages(), msgs("s", 4..=9));
+}
+
+#[tokio::test]
+async fn a_failed_page_delivers_and_commits_what_came_before_it() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let stream = CounterStream { fail_after: Some(5), ..CounterStream::new("s", 0, 10) };
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(stream)], sink.clone(), 3));
+    let report = crawler.run_once().await;
+    let (_, failure) = report.failures().next().unwrap();
+    assert_eq!(failure.stage, FailureStage::Fetch);
+    assert!(failure.message.contains("page after 6 failed"), "{}", failure.message);
+    assert_eq!(sink.messages(), msgs("s", 1..=5));
+    assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": 5})));
+}
+
+#[tokio::test]
+async fn commits_stay_in_order_with_many_batches_in_flight() {
+    let store = Arc::new(RecordingStore::default());
+    // Early calls are slowest, so completions arrive out of order.
+    let sink = Arc::new(RecordingSink {
+        max_in_flight: 4,
+        delays: Some(|call| 40u64.saturating_sub(call as u64 * 10)),
+        ..RecordingSink::default()
+    });
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 40))], sink.clone(), 5));
+    let report = crawler.run_once().await;
+    assert_eq!(report.delivered(), 40);
+    let committed: Vec<u64> =
+        store.commits.lock().unwrap().iter().map(|(_, c)| c["counter"].as_u64().unwrap()).collect();
+    assert_eq!(committed, vec![5, 10, 15, 20, 25, 30, 35, 40]);
+}
+
+#[tokio::test]
+async fn records_too_old_for_the_sink_are_skipped_and_their_cursor_still_advances() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink { max_age: Some(Duration::from_secs(18 * 3600)), ..RecordingSink::default() });
+    let old = CounterStream { timestamp: Some(now_seconds() - 19.0 * 3600.0), ..CounterStream::new("s", 0, 4) };
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(old)], sink.clone(), 3));
+    let stats = crawler.stats();
+    let report = crawler.run_once().await;
+    assert_eq!(report.runs[0].skipped, 4);
+    assert_eq!(report.delivered(), 0);
+    assert_eq!(stats.skipped.load(Ordering::Relaxed), 4);
+    assert!(sink.messages().is_empty());
+    assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": 4})));
+}
+
+#[tokio::test]
+async fn records_without_a_cursor_do_not_move_the_checkpoint() {
+    struct Mixed;
+    impl LogStream for Mixed {
+        fn name(&self) -> &str {
+            "mixed"
+        }
+        fn records(&self, _cursor: Option<Cursor>) -> RecordStream<'_> {
+            let record = |m: &str| {
+                let Value::Object(data) = json!({"message": m}) else { unreachable!() };
+                LogRecord::new(data)
+            };
+            Box::pin(futures::stream::iter(vec![
+                Ok(record("1").with_cursor(json!({"data": "1"}))),
+                Ok(record("2").with_cursor(json!({"data": "2"}))),
+                Ok(record("3")),
+            ]))
+        }
+    }
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(Mixed)], sink.clone(), 1));
+    crawler.run_once().await;
+    assert_eq!(sink.messages(), vec!["1", "2", "3"]);
+    assert_eq!(store.load(&key("mixed")).unwrap(), Some(json!({"data": "2"})));
+}
+
+#[tokio::test]
+async fn shutdown_flushes_and_commits_the_in_flight_batch() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let endless =
+        CounterStream { endless: true, pace: Some(Duration::from_millis(2)), ..CounterStream::new("s", 0, 0) };
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(endless)], sink.clone(), 1000));
+    let token = crawler.shutdown_token();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        token.cancel();
+    });
+    let report = crawler.run_forever().await;
+    assert_eq!(report.runs.len(), 1);
+    assert_eq!(report.runs[0].outcome, RunOutcome::Interrupted);
+    let delivered = sink.messages();
+    assert!(!delivered.is_empty(), "the partial batch was flushed");
+    let last = delivered.len() as u64;
+    assert_eq!(delivered, msgs("s", 1..=last));
+    assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": last})));
+}
+
+#[tokio::test]
+async fn a_partial_batch_is_sent_after_the_linger_time() {
+    let store = Arc::new(RecordingStore::default());
+    let sink = Arc::new(RecordingSink::default());
+    let slow = CounterStream { pace: Some(Duration::from_millis(30)), ..CounterStream::new("s", 0, 6) };
+    let mut src = source("src", vec![Arc::new(slow)], sink.clone(), 1000);
+    src.batch = Some(BatchLimits { max_records: 1000, linger: Duration::from_millis(50) });
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(src);
+    crawler.run_once().await;
+    assert_eq!(sink.messages(), msgs("s", 1..=6));
+    assert!(sink.batches.lock().unwrap().len() >= 2, "linger flushed before the stream ended");
+}
+
+#[tokio::test]
+async fn scheduled_runs_repeat_and_a_fatal_sink_error_stops_the_stream() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink { fail_call: Some(3), fatal: true, ..RecordingSink::default() });
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 2))], sink.clone(), 10));
+    let report = tokio::time::timeout(Duration::from_secs(5), crawler.run_forever()).await.expect("stopped by itself");
+    assert_eq!(report.runs.len(), 3);
+    assert!(matches!(&report.runs[2].outcome, RunOutcome::Failed(f) if f.fatal && f.stage == FailureStage::Send));
+    assert_eq!(sink.messages(), msgs("s", 1..=4));
+    assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": 4})));
+}
+
+#[tokio::test]
+async fn a_failed_run_can_emit_an_error_record() {
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let failing = CounterStream { fail_after: Some(0), ..CounterStream::new("s", 0, 3) };
+    let mut src = source("src", vec![Arc::new(failing)], sink.clone(), 10);
+    src.emit_errors = true;
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(src);
+    crawler.run_once().await;
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("failed: page after 1 failed"), "{}", messages[0]);
+    assert_eq!(store.load(&key("s")).unwrap(), None);
+}
