@@ -122,7 +122,9 @@ impl Sink for FileSink {
             })
             .await
             .map_err(|err| SinkError::retryable(format!("file sink {}: writer task failed: {err}", self.name)))?;
-            written.map_err(|err| SinkError::retryable(format!("file sink {}: writing {}: {err}", self.name, self.path.display())))?;
+            written.map_err(|err| {
+                SinkError::retryable(format!("file sink {}: writing {}: {err}", self.name, self.path.display()))
+            })?;
             Ok(Delivery { accepted: count, dropped: 0 })
         })
     }
@@ -159,11 +161,14 @@ mod tests {
         sink.send(batch(&["c"])).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines, vec![
-            json!({"message": "a", "n": {"nested": true}}),
-            json!({"message": "b", "n": {"nested": true}}),
-            json!({"message": "c", "n": {"nested": true}}),
-        ]);
+        assert_eq!(
+            lines,
+            vec![
+                json!({"message": "a", "n": {"nested": true}}),
+                json!({"message": "b", "n": {"nested": true}}),
+                json!({"message": "c", "n": {"nested": true}}),
+            ]
+        );
     }
 
     #[test]
