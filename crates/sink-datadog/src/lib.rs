@@ -1,1 +1,99 @@
-//! logcrawl-sink-datadog (in progress).
+//! # logcrawl-sink-datadog
+//!
+//! Ships log records to the Datadog Logs intake, `POST https://http-intake.logs.<site>/api/v2/logs`,
+//! with the semantics of the Agent's `send_log` and the batching and retry behaviour of the Agent's own
+//! HTTP logs sender — but acknowledging a batch only once the intake accepted it, so the crawler commits
+//! a cursor only behind delivered logs (the Python crawler moves its cursor as soon as a log is handed to
+//! the Agent, and loses logs when the hand-over fails later).
+//!
+//! ## What a record becomes
+//!
+//! A record's map is one JSON entry of the request array:
+//!
+//! * `message` is required. A record without one (or with `null`) is not sent and is counted as dropped.
+//!   A non-string message (a number, an object) is sent as its JSON text.
+//! * `timestamp` in seconds since the epoch becomes integer **milliseconds, truncated** like the Agent's
+//!   `int(timestamp * 1000)`: `1722958617.2842212` → `1722958617284`. A non-numeric timestamp (an ISO
+//!   string) is passed through; the intake parses it.
+//! * `ddtags`: a record's own value is kept as is; otherwise the source's tags as the Agent formats
+//!   instance tags ([`SourceMeta::formatted_tags`](logcrawl_core::SourceMeta::formatted_tags): `key:value`
+//!   only, de-duplicated, sorted, joined with `,`).
+//! * `ddsource` and `service` come from the source, lowercase; a record cannot override them (Datadog's
+//!   partner guideline: they select the integration's pipelines and must not be user-editable).
+//! * `hostname`: the source's hostname, else the sink's `hostname`; with neither configured, a record's own
+//!   `hostname` passes through.
+//! * `status` and every other key are sent unchanged as attributes.
+//! * With `tag_attributes = true`, each source tag `key:value` is also a top-level attribute `key: "value"`
+//!   ("manual user tags are sent as key-value attributes in the JSON body"); a key with several values
+//!   becomes an array. A record's own attribute of the same name wins, and reserved names are never set.
+//!
+//! ## The intake's limits, and what the sink does about them
+//!
+//! | Limit | Intake | Sink |
+//! |---|---|---|
+//! | entries per request | 1000 | `batch_max_records` (≤ 1000) records per batch and per request |
+//! | uncompressed request | 5 MB | requests are cut at `batch_max_bytes` (default 4 250 000, ≤ 5 000 000) |
+//! | one log | 1 MB, cut by the intake | entries over `max_log_bytes` (1 000 000) have their `message` cut at a character boundary and get `logcrawl.truncated: true` and `logcrawl.original_bytes`; if the other attributes alone are too large, only the reserved fields are kept and the message becomes the start of the original entry's JSON |
+//! | timestamp | ≤ 18 h old, ≤ 2 h ahead | [`Sink::max_age`](logcrawl_core::Sink::max_age)/[`max_future`](logcrawl_core::Sink::max_future) make the crawler skip and count them; records that reach the sink anyway are dropped and counted |
+//! | compression | none documented | gzip by default (`Content-Encoding: gzip`), level configurable |
+//!
+//! ## Status → action
+//!
+//! | Response | Action |
+//! |---|---|
+//! | 2xx (202) | the request's entries are accepted |
+//! | 400 | bisect: each half is sent again until the refused entries are isolated; only those are dropped (counted, logged with the intake's reason) |
+//! | 401, 403 | fatal [`SinkError`](logcrawl_core::SinkError): the message names the site or endpoint, never the key; the crawler stops the sources using the sink |
+//! | 413 | split the request in halves and send each; a single entry still refused is dropped |
+//! | 408, 429, 5xx, other statuses, network errors, timeouts | retry with the Agent's jittered exponential backoff (`retry_base_delay` 2 s → waits of 1–2 s, 2–4 s, 4–8 s … capped at `retry_max_delay`), waiting at least `Retry-After`; a `Retry-After` also holds every other request to the intake. After `retry_max_attempts` attempts, or when `Retry-After` exceeds `retry_max_delay`, a retryable [`SinkError`](logcrawl_core::SinkError): the run ends, nothing of the batch is acknowledged, and the next run re-sends from the last commit |
+//!
+//! The sink acknowledges a batch (`Ok(Delivery { accepted, dropped })`) only when every record of it was
+//! accepted or dropped by the rules above; `accepted + dropped` always equals the batch size.
+//!
+//! ## Configuration (`[sinks.NAME]`, `type = "datadog"`)
+//!
+//! | Key | Default | Meaning |
+//! |---|---|---|
+//! | `site` | `datadoghq.com` | one of [`SITES`]: `datadoghq.com`, `us3.datadoghq.com`, `us5.datadoghq.com`, `datadoghq.eu`, `ap1.datadoghq.com`, `ap2.datadoghq.com`, `ddog-gov.com`, `us2.ddog-gov.com`, `uk1.datadoghq.com` |
+//! | `endpoint` | — | overrides the site's URL, e.g. `http://127.0.0.1:8080` for a proxy or tests; `/api/v2/logs` is appended unless the path ends with it |
+//! | `api_key` | `$DD_API_KEY` | the API key, sent only in the `DD-API-KEY` header (no application key is needed) |
+//! | `compression` | `gzip` | `gzip` or `none` |
+//! | `compression_level` | `6` | gzip level 0–9 |
+//! | `max_in_flight` | `4` | requests in flight per sink (the crawler still commits each stream in order) |
+//! | `batch_max_records` | `1000` | records per batch, ≤ 1000 |
+//! | `batch_max_bytes` | `4250000` | uncompressed bytes per request, ≤ 5 000 000 |
+//! | `max_log_bytes` | `1000000` | longest serialized entry, 1024 – 1 000 000 |
+//! | `timeout` | `30s` | whole-request timeout |
+//! | `retry_max_attempts` | `8` | attempts per request, the first included |
+//! | `retry_base_delay` | `2s` | upper bound of the first retry wait |
+//! | `retry_max_delay` | `120s` | longest retry wait, and longest `Retry-After` waited out |
+//! | `hostname` | — | `hostname` of every log when the source sets none |
+//! | `tag_attributes` | `false` | also send the source's tags as attributes |
+//! | `linger` | `1s` | how long a partial batch waits for more records |
+//!
+//! ## Why it is built this way
+//!
+//! * **Serialize once, never clone.** The sink owns the batch's records; each map is serialized by a
+//!   borrowing view that adds the source's fields on the fly, straight into the request buffer, which
+//!   remembers each entry's byte range. Splitting (413) and bisection (400) copy those ranges instead of
+//!   serializing again. Encoding and gzip run on the blocking pool, so a 4 MB batch never stalls the
+//!   async workers that are fetching the next pages.
+//! * **Bisect rather than drop on 400.** The Agent drops a whole payload on 400; one malformed entry
+//!   should not cost 999 good ones, and an audit trail should lose as little as possible.
+//! * **Give up, don't spin.** The Agent retries forever; here a batch is given up after the configured
+//!   attempts and the crawler's next run re-sends it from the checkpoint, so a long outage never holds
+//!   a run (or a shutdown) hostage, and nothing is lost.
+//! * **The key stays in its header.** It is read into a [`SecretString`](logcrawl_core::SecretString),
+//!   sent as a sensitive header through [`logcrawl_http::HttpClient`] (same-origin guard: no redirect can
+//!   carry it elsewhere), and scrubbed from any response text that ends up in an error or a log line.
+
+mod config;
+mod encode;
+mod sink;
+
+pub use config::{
+    API_KEY_ENV, Compression, ConfigError, DEFAULT_BATCH_MAX_BYTES, DEFAULT_SITE, DatadogConfig, INTAKE_PATH, MAX_AGE,
+    MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES, MIN_LOG_BYTES, SITES, endpoint_url, intake_url,
+};
+pub use encode::{ORIGINAL_BYTES_KEY, TRUNCATED_KEY};
+pub use sink::DatadogSink;

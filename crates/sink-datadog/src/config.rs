@@ -1,0 +1,291 @@
+//! The `[sinks.NAME]` table of a Datadog sink, its defaults, and the site → intake URL mapping.
+
+use std::fmt;
+use std::time::Duration;
+
+use logcrawl_core::config::duration;
+use logcrawl_core::{ExposeSecret, SecretString};
+use logcrawl_http::Url;
+use serde::Deserialize;
+
+/// Every Datadog site the intake runs on, by its site parameter (`site = "…"`).
+pub const SITES: &[&str] = &[
+    "datadoghq.com",
+    "us3.datadoghq.com",
+    "us5.datadoghq.com",
+    "datadoghq.eu",
+    "ap1.datadoghq.com",
+    "ap2.datadoghq.com",
+    "ddog-gov.com",
+    "us2.ddog-gov.com",
+    "uk1.datadoghq.com",
+];
+
+/// The default site (US1).
+pub const DEFAULT_SITE: &str = "datadoghq.com";
+
+/// The intake path, appended to `endpoint` unless it already ends with it.
+pub const INTAKE_PATH: &str = "/api/v2/logs";
+
+/// The intake's hard cap on entries per request.
+pub const MAX_BATCH_RECORDS: usize = 1000;
+
+/// The intake's hard cap on the uncompressed body of a request (5 MB).
+pub const MAX_BATCH_BYTES: usize = 5_000_000;
+
+/// Default target for the uncompressed body of a request: below the cap, like Vector's Datadog logs sink.
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 4_250_000;
+
+/// The intake's cap on one log entry (1 MB). Larger entries are cut by the sink first.
+pub const MAX_LOG_BYTES: usize = 1_000_000;
+
+/// Smallest `max_log_bytes` accepted: room for the fixed attributes and some message.
+pub const MIN_LOG_BYTES: usize = 1024;
+
+/// The intake ignores logs older than this (18 h).
+pub const MAX_AGE: Duration = Duration::from_secs(18 * 3600);
+
+/// The intake ignores logs further than this in the future (2 h).
+pub const MAX_FUTURE: Duration = Duration::from_secs(2 * 3600);
+
+/// Environment variable read for the API key when `api_key` is absent from the configuration.
+pub const API_KEY_ENV: &str = "DD_API_KEY";
+
+/// Body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// `Content-Encoding: gzip` (the default, as Datadog recommends).
+    #[default]
+    Gzip,
+    /// Plain JSON.
+    None,
+}
+
+/// Configuration of a Datadog sink: the `[sinks.NAME]` table without its `type = "datadog"` key.
+///
+/// Every field has a default except the API key, which may also come from `DD_API_KEY`.
+/// See the crate documentation for the table of keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatadogConfig {
+    /// Datadog site, e.g. `datadoghq.eu`. One of [`SITES`].
+    pub site: String,
+    /// Overrides the site's intake URL (`http://…` for a proxy or tests). `/api/v2/logs` is appended
+    /// unless the path already ends with it.
+    pub endpoint: Option<String>,
+    /// The API key (`DD-API-KEY`). When absent, `DD_API_KEY` from the environment.
+    pub api_key: Option<SecretString>,
+    /// `gzip` (default) or `none`.
+    pub compression: Compression,
+    /// gzip level 0–9 (default 6).
+    pub compression_level: u32,
+    /// Requests in flight per sink (default 4).
+    pub max_in_flight: usize,
+    /// Records per batch, at most 1000 (default 1000).
+    pub batch_max_records: usize,
+    /// Uncompressed bytes per request, at most 5 000 000 (default 4 250 000).
+    pub batch_max_bytes: usize,
+    /// Longest serialized log entry; longer ones have their message cut (default and maximum 1 000 000).
+    pub max_log_bytes: usize,
+    /// Whole-request timeout (default 30 s).
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Attempts per request on 408/429/5xx/network failures, the first included (default 8).
+    pub retry_max_attempts: u32,
+    /// Upper bound of the first retry wait; the n-th wait is random in `[base·2ⁿ⁻¹/2, base·2ⁿ⁻¹]` (default 2 s:
+    /// 1–2 s, 2–4 s, … as the Agent).
+    #[serde(deserialize_with = "duration")]
+    pub retry_base_delay: Duration,
+    /// Longest single retry wait, and longest `Retry-After` waited out within one send (default 120 s).
+    #[serde(deserialize_with = "duration")]
+    pub retry_max_delay: Duration,
+    /// `hostname` of every log when the source sets none.
+    pub hostname: Option<String>,
+    /// Also send the source's `key:value` tags as top-level attributes (Datadog's partner guideline).
+    pub tag_attributes: bool,
+    /// How long a partial batch waits for more records (default 1 s).
+    #[serde(deserialize_with = "duration")]
+    pub linger: Duration,
+}
+
+impl Default for DatadogConfig {
+    fn default() -> Self {
+        Self {
+            site: DEFAULT_SITE.to_owned(),
+            endpoint: None,
+            api_key: None,
+            compression: Compression::Gzip,
+            compression_level: 6,
+            max_in_flight: 4,
+            batch_max_records: MAX_BATCH_RECORDS,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            max_log_bytes: MAX_LOG_BYTES,
+            timeout: Duration::from_secs(30),
+            retry_max_attempts: 8,
+            retry_base_delay: Duration::from_secs(2),
+            retry_max_delay: Duration::from_secs(120),
+            hostname: None,
+            tag_attributes: false,
+            linger: Duration::from_secs(1),
+        }
+    }
+}
+
+/// An invalid Datadog sink configuration. The message names the key; it never contains the API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    sink: String,
+    key: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(sink: &str, key: &'static str, message: impl Into<String>) -> Self {
+        Self { sink: sink.to_owned(), key, message: message.into() }
+    }
+
+    /// The offending configuration key, e.g. `site`.
+    pub fn key(&self) -> &'static str {
+        self.key
+    }
+
+    /// The sink's name.
+    pub fn sink(&self) -> &str {
+        &self.sink
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sink {:?}: invalid `{}`: {}", self.sink, self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The Logs intake URL of a site: `https://http-intake.logs.<site>/api/v2/logs`.
+///
+/// The site is matched case-insensitively; an unknown one is an error listing the valid sites.
+pub fn intake_url(site: &str) -> Result<Url, String> {
+    let wanted = site.trim().to_ascii_lowercase();
+    let Some(known) = SITES.iter().find(|s| **s == wanted) else {
+        return Err(format!("unknown Datadog site {site:?}; valid sites are: {}", SITES.join(", ")));
+    };
+    Url::parse(&format!("https://http-intake.logs.{known}{INTAKE_PATH}")).map_err(|err| err.to_string())
+}
+
+/// The intake URL for an `endpoint` override: scheme http(s), no credentials, `/api/v2/logs` appended
+/// unless present.
+pub fn endpoint_url(endpoint: &str) -> Result<Url, String> {
+    let mut url = Url::parse(endpoint.trim()).map_err(|err| format!("not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; the API key goes in `api_key`".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query string or fragment".into());
+    }
+    if !url.path().trim_end_matches('/').ends_with(INTAKE_PATH) {
+        let path = format!("{}{INTAKE_PATH}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// The API key from the config, else from `env(API_KEY_ENV)`. Empty keys count as absent.
+pub(crate) fn resolve_api_key(
+    configured: Option<&SecretString>,
+    env: impl FnOnce(&str) -> Option<String>,
+) -> Option<SecretString> {
+    if let Some(key) = configured {
+        let trimmed = key.expose_secret().trim();
+        return (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()));
+    }
+    let from_env = env(API_KEY_ENV)?;
+    let trimmed = from_env.trim();
+    (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_site_maps_to_its_intake_host() {
+        let expected = [
+            ("datadoghq.com", "http-intake.logs.datadoghq.com"),
+            ("us3.datadoghq.com", "http-intake.logs.us3.datadoghq.com"),
+            ("us5.datadoghq.com", "http-intake.logs.us5.datadoghq.com"),
+            ("datadoghq.eu", "http-intake.logs.datadoghq.eu"),
+            ("ap1.datadoghq.com", "http-intake.logs.ap1.datadoghq.com"),
+            ("ap2.datadoghq.com", "http-intake.logs.ap2.datadoghq.com"),
+            ("ddog-gov.com", "http-intake.logs.ddog-gov.com"),
+            ("us2.ddog-gov.com", "http-intake.logs.us2.ddog-gov.com"),
+            ("uk1.datadoghq.com", "http-intake.logs.uk1.datadoghq.com"),
+        ];
+        assert_eq!(expected.len(), SITES.len());
+        for (site, host) in expected {
+            let url = intake_url(site).unwrap();
+            assert_eq!(url.as_str(), format!("https://{host}/api/v2/logs"), "{site}");
+        }
+        assert_eq!(intake_url(" DatadogHQ.EU ").unwrap().host_str(), Some("http-intake.logs.datadoghq.eu"));
+    }
+
+    #[test]
+    fn unknown_site_lists_the_valid_ones() {
+        let err = intake_url("datadoghq.org").unwrap_err();
+        assert!(err.contains("datadoghq.org"), "{err}");
+        for site in SITES {
+            assert!(err.contains(site), "{err} lacks {site}");
+        }
+    }
+
+    #[test]
+    fn endpoint_gets_the_intake_path_once() {
+        assert_eq!(endpoint_url("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080/api/v2/logs");
+        assert_eq!(endpoint_url("http://proxy/dd/").unwrap().as_str(), "http://proxy/dd/api/v2/logs");
+        assert_eq!(endpoint_url("https://proxy/api/v2/logs").unwrap().as_str(), "https://proxy/api/v2/logs");
+        assert!(endpoint_url("ftp://proxy").is_err());
+        assert!(endpoint_url("http://user:pw@proxy").unwrap_err().contains("credentials"));
+        assert!(endpoint_url("http://proxy/?dd-api-key=x").is_err());
+        assert!(endpoint_url("proxy:80").is_err());
+    }
+
+    #[test]
+    fn api_key_comes_from_config_then_environment() {
+        let configured = SecretString::from(" abc ");
+        let key = resolve_api_key(Some(&configured), |_| panic!("env must not be read"));
+        assert_eq!(key.unwrap().expose_secret(), "abc");
+        let key = resolve_api_key(None, |name| (name == "DD_API_KEY").then(|| "fromenv".to_owned()));
+        assert_eq!(key.unwrap().expose_secret(), "fromenv");
+        assert!(resolve_api_key(None, |_| None).is_none());
+        assert!(resolve_api_key(None, |_| Some("  ".into())).is_none());
+        assert!(resolve_api_key(Some(&SecretString::from("")), |_| Some("x".into())).is_none());
+    }
+
+    #[test]
+    fn deserializes_with_defaults_and_rejects_unknown_keys() {
+        let config: DatadogConfig = serde_json::from_value(serde_json::json!({
+            "site": "datadoghq.eu",
+            "api_key": "k",
+            "compression": "none",
+            "timeout": "10s",
+            "linger": "250ms",
+            "tag_attributes": true,
+        }))
+        .unwrap();
+        assert_eq!(config.site, "datadoghq.eu");
+        assert_eq!(config.compression, Compression::None);
+        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(config.linger, Duration::from_millis(250));
+        assert_eq!(config.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
+        assert!(config.tag_attributes);
+        let err = serde_json::from_value::<DatadogConfig>(serde_json::json!({"sitee": "x"})).unwrap_err();
+        assert!(err.to_string().contains("sitee"), "{err}");
+        let err = serde_json::from_value::<DatadogConfig>(serde_json::json!({"compression": "zstd"})).unwrap_err();
+        assert!(err.to_string().contains("zstd"), "{err}");
+    }
+}

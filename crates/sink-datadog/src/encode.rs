@@ -1,0 +1,645 @@
+//! Turning records into intake payloads: `send_log` field mapping, truncation, size and count limits.
+//!
+//! Each entry is serialized exactly once, by a borrowing [`Serialize`] view over the record's own map,
+//! straight into the request buffer: no copy of the map, no intermediate `Value`. The view adds the
+//! source's fields and rewrites `timestamp`; the buffer remembers where every entry starts and ends so
+//! that a request can later be split (413) or bisected (400) without serializing again.
+
+use std::io::Write as _;
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+use logcrawl_core::{Fields, LogRecord, SourceMeta};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+/// The attribute set to `true` on an entry whose message was cut.
+pub const TRUNCATED_KEY: &str = "logcrawl.truncated";
+
+/// The attribute holding the serialized size of an entry before it was cut.
+pub const ORIGINAL_BYTES_KEY: &str = "logcrawl.original_bytes";
+
+/// Keys the sink sets itself; user tags never become attributes under these names.
+const RESERVED: &[&str] =
+    &["message", "timestamp", "status", "ddsource", "service", "hostname", "ddtags", TRUNCATED_KEY, ORIGINAL_BYTES_KEY];
+
+/// What the sink adds to every entry of a batch, derived once per batch from the source.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Common {
+    ddsource: Option<String>,
+    service: Option<String>,
+    hostname: Option<String>,
+    ddtags: Option<String>,
+    tag_attributes: Vec<(String, Value)>,
+}
+
+impl Common {
+    /// `ddsource`/`service` lowercased from the source; `hostname` from the source, else the sink's;
+    /// `ddtags` as the Agent formats instance tags; tags as attributes when asked for.
+    pub(crate) fn new(meta: &SourceMeta, sink_hostname: Option<&str>, tag_attributes: bool) -> Self {
+        let non_empty = |s: &str| {
+            let s = s.trim();
+            (!s.is_empty()).then(|| s.to_lowercase())
+        };
+        let hostname = meta
+            .hostname
+            .as_deref()
+            .or(sink_hostname)
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned);
+        let mut attributes: Vec<(String, Value)> = Vec::new();
+        if tag_attributes {
+            let mut tags: Vec<(&str, &str)> = meta
+                .tags
+                .iter()
+                .filter_map(|tag| tag.split_once(':'))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty() && !RESERVED.contains(k))
+                .collect();
+            tags.sort_unstable();
+            tags.dedup();
+            for (key, value) in tags {
+                match attributes.last_mut() {
+                    Some((last, existing)) if last == key => match existing {
+                        Value::Array(values) => values.push(Value::from(value)),
+                        other => *other = Value::Array(vec![other.take(), Value::from(value)]),
+                    },
+                    _ => attributes.push((key.to_owned(), Value::from(value))),
+                }
+            }
+        }
+        Self {
+            ddsource: non_empty(&meta.ddsource),
+            service: non_empty(&meta.service),
+            hostname,
+            ddtags: meta.formatted_tags(),
+            tag_attributes: attributes,
+        }
+    }
+}
+
+/// Seconds since the epoch → integer milliseconds, truncated like the Agent's `int(timestamp * 1000)`.
+pub(crate) fn timestamp_ms(value: &Value) -> Option<i64> {
+    let Value::Number(n) = value else { return None };
+    if let Some(secs) = n.as_i64() {
+        return Some(secs.saturating_mul(1000));
+    }
+    if let Some(secs) = n.as_u64() {
+        return Some(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000));
+    }
+    // `as` truncates toward zero and saturates, as Python's int() truncates.
+    n.as_f64().map(|secs| (secs * 1000.0) as i64)
+}
+
+/// A borrowing view of one record as an intake entry.
+struct Entry<'a> {
+    data: &'a Fields,
+    common: &'a Common,
+    /// Replaces the record's `message` (a cut message, or a non-string message rendered as text).
+    message: Option<&'a str>,
+    /// Set when the entry was cut: its original serialized size.
+    truncated_from: Option<usize>,
+    /// Keep only the reserved fields (the last resort for an entry whose attributes alone are too large).
+    minimal: bool,
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let common = self.common;
+        let mut map = serializer.serialize_map(None)?;
+        let mut has_tags = false;
+        let mut has_message = false;
+        for (key, value) in self.data {
+            match key.as_str() {
+                "message" => {
+                    has_message = true;
+                    match self.message {
+                        Some(message) => map.serialize_entry(key, message)?,
+                        None => map.serialize_entry(key, value)?,
+                    }
+                }
+                "timestamp" => match timestamp_ms(value) {
+                    Some(ms) => map.serialize_entry(key, &ms)?,
+                    None => map.serialize_entry(key, value)?,
+                },
+                "ddsource" | "service" => {}
+                "hostname" if common.hostname.is_some() => {}
+                "ddtags" => {
+                    has_tags = true;
+                    map.serialize_entry(key, value)?;
+                }
+                "status" | "hostname" => map.serialize_entry(key, value)?,
+                TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => {}
+                _ if self.minimal => {}
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        if !has_message && let Some(message) = self.message {
+            map.serialize_entry("message", message)?;
+        }
+        if let Some(source) = &common.ddsource {
+            map.serialize_entry("ddsource", source)?;
+        }
+        if let Some(service) = &common.service {
+            map.serialize_entry("service", service)?;
+        }
+        if let Some(hostname) = &common.hostname {
+            map.serialize_entry("hostname", hostname)?;
+        }
+        if !has_tags && let Some(tags) = &common.ddtags {
+            map.serialize_entry("ddtags", tags)?;
+        }
+        for (key, value) in &common.tag_attributes {
+            if !self.data.contains_key(key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        if let Some(original) = self.truncated_from {
+            map.serialize_entry(TRUNCATED_KEY, &true)?;
+            map.serialize_entry(ORIGINAL_BYTES_KEY, &original)?;
+        }
+        map.end()
+    }
+}
+
+/// Limits applied while encoding.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EncodeLimits {
+    pub(crate) max_records: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_log_bytes: usize,
+    pub(crate) max_age: Duration,
+    pub(crate) max_future: Duration,
+}
+
+/// One request's JSON array and where each entry lies in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Payload {
+    json: Bytes,
+    entries: Vec<Range<usize>>,
+}
+
+impl Payload {
+    /// Entries in the payload.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The uncompressed body: `[e0,e1,…]`.
+    pub(crate) fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// The entries `range` as a payload of their own (copied; entries are not serialized again).
+    pub(crate) fn slice(&self, range: Range<usize>) -> Payload {
+        let parts = &self.entries[range];
+        let size: usize = parts.iter().map(|r| r.len() + 1).sum::<usize>() + 1;
+        let mut json = Vec::with_capacity(size);
+        let mut entries = Vec::with_capacity(parts.len());
+        json.push(b'[');
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            let start = json.len();
+            json.extend_from_slice(&self.json[part.clone()]);
+            entries.push(start..json.len());
+        }
+        json.push(b']');
+        Payload { json: Bytes::from(json), entries }
+    }
+
+    /// The two halves (the first one shorter by at most one).
+    pub(crate) fn halves(&self) -> (Payload, Payload) {
+        let mid = self.len() / 2;
+        (self.slice(0..mid), self.slice(mid..self.len()))
+    }
+
+    /// The start of entry `index`, for log lines about a dropped entry.
+    pub(crate) fn excerpt(&self, index: usize) -> String {
+        const MAX: usize = 300;
+        let entry = &self.json[self.entries[index].clone()];
+        let mut text = String::from_utf8_lossy(&entry[..entry.len().min(MAX)]).into_owned();
+        if entry.len() > MAX {
+            text.push('…');
+        }
+        text
+    }
+}
+
+/// Records the sink will not send, by reason.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    pub(crate) no_message: usize,
+    pub(crate) too_old: usize,
+    pub(crate) too_new: usize,
+    pub(crate) too_large: usize,
+}
+
+impl Dropped {
+    pub(crate) fn total(&self) -> usize {
+        self.no_message + self.too_old + self.too_new + self.too_large
+    }
+}
+
+/// A batch turned into requests.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    pub(crate) payloads: Vec<Payload>,
+    pub(crate) dropped: Dropped,
+    pub(crate) truncated: usize,
+}
+
+struct Builder {
+    json: Vec<u8>,
+    entries: Vec<Range<usize>>,
+}
+
+impl Builder {
+    fn new(capacity: usize) -> Self {
+        let mut json = Vec::with_capacity(capacity);
+        json.push(b'[');
+        Self { json, entries: Vec::new() }
+    }
+
+    fn finish(mut self) -> Payload {
+        self.json.push(b']');
+        Payload { json: Bytes::from(self.json), entries: self.entries }
+    }
+}
+
+/// Encodes `records` (taking ownership: maps are serialized in place, never cloned) into payloads that
+/// respect `limits`, dropping records the intake must not get. `now` is seconds since the epoch.
+pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLimits, now: f64) -> Encoded {
+    let mut out = Encoded::default();
+    let oldest = now - limits.max_age.as_secs_f64();
+    let newest = now + limits.max_future.as_secs_f64();
+    let estimate = |n: usize| (n * 512).clamp(4096, limits.max_bytes + 1);
+    let mut remaining = records.len();
+    let mut builder = Builder::new(estimate(remaining));
+    for record in records {
+        remaining -= 1;
+        let data = record.data;
+        let rendered: Option<String> = match data.get("message") {
+            None | Some(Value::Null) => {
+                out.dropped.no_message += 1;
+                continue;
+            }
+            Some(Value::String(_)) => None,
+            Some(other) => Some(other.to_string()),
+        };
+        if let Some(ts) = data.get("timestamp").and_then(Value::as_f64) {
+            if ts < oldest {
+                out.dropped.too_old += 1;
+                continue;
+            }
+            if ts > newest {
+                out.dropped.too_new += 1;
+                continue;
+            }
+        }
+        if builder.entries.len() >= limits.max_records {
+            out.payloads.push(std::mem::replace(&mut builder, Builder::new(estimate(remaining + 1))).finish());
+        }
+        let mark = builder.json.len();
+        if !builder.entries.is_empty() {
+            builder.json.push(b',');
+        }
+        let start = builder.json.len();
+        let message = rendered.as_deref().or_else(|| data.get("message").and_then(Value::as_str)).unwrap_or("");
+        let entry = Entry { data: &data, common, message: rendered.as_deref(), truncated_from: None, minimal: false };
+        if write_entry(&mut builder.json, &entry).is_err() {
+            builder.json.truncate(mark);
+            out.dropped.too_large += 1;
+            continue;
+        }
+        let size = builder.json.len() - start;
+        if size > limits.max_log_bytes {
+            if fit(&mut builder.json, start, &data, common, message, size, limits.max_log_bytes) {
+                out.truncated += 1;
+            } else {
+                builder.json.truncate(mark);
+                out.dropped.too_large += 1;
+                continue;
+            }
+        }
+        if builder.json.len() + 1 > limits.max_bytes && !builder.entries.is_empty() {
+            let moved = builder.json[start..].to_vec();
+            builder.json.truncate(mark);
+            out.payloads.push(std::mem::replace(&mut builder, Builder::new(estimate(remaining + 1))).finish());
+            builder.json.extend_from_slice(&moved);
+            builder.entries.push(1..builder.json.len());
+        } else {
+            builder.entries.push(start..builder.json.len());
+        }
+    }
+    if !builder.entries.is_empty() {
+        out.payloads.push(builder.finish());
+    }
+    out
+}
+
+fn write_entry(buf: &mut Vec<u8>, entry: &Entry<'_>) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *buf, entry)
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    if index >= text.len() {
+        return text.len();
+    }
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// Rewrites the entry at `buf[start..]` (currently `size` bytes, over `limit`) with its message cut so
+/// that it fits, marking it truncated. When the attributes alone are too large, falls back to the
+/// reserved fields with the whole original entry, cut, as the message. Returns whether it fits.
+fn fit(buf: &mut Vec<u8>, start: usize, data: &Fields, common: &Common, message: &str, size: usize, limit: usize) -> bool {
+    if cut_to_fit(buf, start, data, common, message, limit, size, false) {
+        return true;
+    }
+    // Attributes alone exceed the limit: keep what identifies the log and the start of the original.
+    let full = Entry { data, common, message: Some(message), truncated_from: None, minimal: false };
+    let Ok(text) = serde_json::to_string(&full) else { return false };
+    cut_to_fit(buf, start, data, common, &text, limit, size, true)
+}
+
+/// Writes the entry at `buf[start..]` with the longest prefix of `message` that keeps it within `limit`
+/// bytes. Returns false (and leaves `buf` at `start`) when not even an empty message fits.
+#[allow(clippy::too_many_arguments)]
+fn cut_to_fit(
+    buf: &mut Vec<u8>,
+    start: usize,
+    data: &Fields,
+    common: &Common,
+    message: &str,
+    limit: usize,
+    original: usize,
+    minimal: bool,
+) -> bool {
+    let entry = |text| Entry { data, common, message: Some(text), truncated_from: Some(original), minimal };
+    buf.truncate(start);
+    if write_entry(buf, &entry("")).is_err() || buf.len() - start > limit {
+        buf.truncate(start);
+        return false;
+    }
+    let budget = limit - (buf.len() - start);
+    let mut keep = escaped_prefix(message, budget);
+    loop {
+        buf.truncate(start);
+        if write_entry(buf, &entry(&message[..keep])).is_err() {
+            buf.truncate(start);
+            return false;
+        }
+        let size = buf.len() - start;
+        if size <= limit {
+            return true;
+        }
+        // Only reachable if serde_json escaped differently than `escaped_prefix` assumes.
+        keep = floor_char_boundary(message, keep.saturating_sub(size - limit));
+    }
+}
+
+/// The length of the longest prefix of `text` whose JSON-escaped form (as serde_json writes it) takes at
+/// most `budget` bytes.
+fn escaped_prefix(text: &str, budget: usize) -> usize {
+    let mut used = 0;
+    for (index, ch) in text.char_indices() {
+        let cost = match ch {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if u32::from(c) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used + cost > budget {
+            return index;
+        }
+        used += cost;
+    }
+    text.len()
+}
+
+/// The uncompressed body compressed for the wire.
+pub(crate) fn compress(json: &Bytes, level: Option<flate2::Compression>) -> std::io::Result<Bytes> {
+    let Some(level) = level else { return Ok(json.clone()) };
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4 + 64), level);
+    encoder.write_all(json)?;
+    Ok(Bytes::from(encoder.finish()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use logcrawl_core::now_seconds;
+    use serde_json::json;
+
+    use super::*;
+
+    fn meta() -> SourceMeta {
+        SourceMeta {
+            name: "acme-prod".into(),
+            connector: "acme".into(),
+            ddsource: "ACME".into(),
+            service: "Audit".into(),
+            tags: vec!["foo:bar".into(), "baz:qux".into(), "bare".into(), "env:a".into(), "env:b".into()],
+            hostname: None,
+        }
+    }
+
+    fn record(value: Value) -> LogRecord {
+        let Value::Object(data) = value else { panic!("not an object") };
+        LogRecord::new(data)
+    }
+
+    fn limits() -> EncodeLimits {
+        EncodeLimits {
+            max_records: 1000,
+            max_bytes: 5_000_000,
+            max_log_bytes: 1_000_000,
+            max_age: Duration::from_secs(18 * 3600),
+            max_future: Duration::from_secs(2 * 3600),
+        }
+    }
+
+    fn entries(payload: &Payload) -> Vec<Value> {
+        let parsed: Value = serde_json::from_slice(payload.json()).unwrap();
+        for (i, range) in payload.entries.iter().enumerate() {
+            let alone: Value = serde_json::from_slice(&payload.json()[range.clone()]).unwrap();
+            assert_eq!(alone, parsed[i], "entry ranges must cover exactly one entry");
+        }
+        parsed.as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn timestamps_become_truncated_milliseconds() {
+        assert_eq!(timestamp_ms(&json!(1722958617.2842212)), Some(1722958617284));
+        assert_eq!(timestamp_ms(&json!(1722958619.2358432)), Some(1722958619235));
+        assert_eq!(timestamp_ms(&json!(1722958620.5963688)), Some(1722958620596));
+        assert_eq!(timestamp_ms(&json!(1722958620)), Some(1722958620000));
+        assert_eq!(timestamp_ms(&json!("2024-08-06T15:36:57Z")), None);
+    }
+
+    #[test]
+    fn maps_fields_like_send_log() {
+        let now = now_seconds();
+        let common = Common::new(&meta(), Some("sink-host"), false);
+        let records = vec![
+            record(json!({"message": "a", "timestamp": now, "status": "warn", "ddsource": "evil", "service": "evil", "x": {"y": 1}})),
+            record(json!({"message": "b", "ddtags": "bar:baz"})),
+            record(json!({"message": 42})),
+        ];
+        let out = encode(records, &common, &limits(), now);
+        assert_eq!(out.payloads.len(), 1);
+        let sent = entries(&out.payloads[0]);
+        assert_eq!(sent[0]["timestamp"], json!((now * 1000.0) as i64));
+        assert_eq!(sent[0]["status"], "warn");
+        assert_eq!(sent[0]["ddsource"], "acme");
+        assert_eq!(sent[0]["service"], "audit");
+        assert_eq!(sent[0]["hostname"], "sink-host");
+        assert_eq!(sent[0]["ddtags"], "baz:qux,env:a,env:b,foo:bar");
+        assert_eq!(sent[0]["x"], json!({"y": 1}));
+        assert_eq!(sent[1]["ddtags"], "bar:baz");
+        assert_eq!(sent[2]["message"], "42");
+        assert!(sent[0].get("foo").is_none(), "tags are not attributes unless asked for");
+    }
+
+    #[test]
+    fn tag_attributes_do_not_override_records_or_reserved_keys() {
+        let mut meta = meta();
+        meta.tags.push("service:nope".into());
+        meta.hostname = Some("source-host".into());
+        let common = Common::new(&meta, Some("sink-host"), true);
+        let out = encode(vec![record(json!({"message": "m", "foo": "mine", "hostname": "rec"}))], &common, &limits(), 0.0);
+        let sent = entries(&out.payloads[0]);
+        assert_eq!(sent[0]["foo"], "mine");
+        assert_eq!(sent[0]["baz"], "qux");
+        assert_eq!(sent[0]["env"], json!(["a", "b"]));
+        assert_eq!(sent[0]["service"], "audit");
+        assert_eq!(sent[0]["hostname"], "source-host");
+        assert!(sent[0].get("bare").is_none());
+    }
+
+    #[test]
+    fn record_hostname_is_kept_when_none_is_configured() {
+        let mut meta = meta();
+        meta.tags.clear();
+        let common = Common::new(&meta, None, false);
+        let out = encode(vec![record(json!({"message": "m", "hostname": "rec"}))], &common, &limits(), 0.0);
+        let sent = entries(&out.payloads[0]);
+        assert_eq!(sent[0]["hostname"], "rec");
+        assert!(sent[0].get("ddtags").is_none());
+    }
+
+    #[test]
+    fn drops_records_without_message_or_outside_the_age_window() {
+        let now = now_seconds();
+        let common = Common::default();
+        let records = vec![
+            record(json!({"status": "info"})),
+            record(json!({"message": null})),
+            record(json!({"message": "old", "timestamp": now - 19.0 * 3600.0})),
+            record(json!({"message": "future", "timestamp": now + 3.0 * 3600.0})),
+            record(json!({"message": "ok", "timestamp": now - 17.0 * 3600.0})),
+        ];
+        let out = encode(records, &common, &limits(), now);
+        assert_eq!(out.dropped, Dropped { no_message: 2, too_old: 1, too_new: 1, too_large: 0 });
+        let sent = entries(&out.payloads[0]);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["message"], "ok");
+    }
+
+    #[test]
+    fn splits_by_count_and_bytes() {
+        let common = Common::default();
+        let records: Vec<_> = (0..2500).map(|i| record(json!({"message": format!("m{i}")}))).collect();
+        let out = encode(records, &common, &limits(), 0.0);
+        let counts: Vec<_> = out.payloads.iter().map(Payload::len).collect();
+        assert_eq!(counts, [1000, 1000, 500]);
+
+        let big = "x".repeat(100_000);
+        let records: Vec<_> = (0..120).map(|i| record(json!({"message": big, "i": i}))).collect();
+        let limits = EncodeLimits { max_bytes: 1_000_000, ..limits() };
+        let out = encode(records, &common, &limits, 0.0);
+        let mut seen = 0;
+        for payload in &out.payloads {
+            assert!(payload.json().len() <= 1_000_000, "{}", payload.json().len());
+            for entry in entries(payload) {
+                assert_eq!(entry["i"], seen);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 120);
+        assert_eq!(out.payloads.len(), 14, "9 entries of ~100 kB fit in 1 MB");
+    }
+
+    #[test]
+    fn cuts_oversized_messages_at_a_char_boundary() {
+        let common = Common::default();
+        let message = "é\n".repeat(400_000); // 1.2 MB raw, more once escaped
+        let limits = limits();
+        let out = encode(vec![record(json!({"message": message, "keep": "me"}))], &common, &limits, 0.0);
+        assert_eq!(out.truncated, 1);
+        let payload = &out.payloads[0];
+        assert!(payload.entries[0].len() <= limits.max_log_bytes);
+        assert!(payload.entries[0].len() > limits.max_log_bytes - 4, "cut too much: {}", payload.entries[0].len());
+        let sent = entries(payload);
+        assert_eq!(sent[0][TRUNCATED_KEY], true);
+        assert_eq!(sent[0]["keep"], "me");
+        assert!(message.starts_with(sent[0]["message"].as_str().unwrap()));
+        assert!(sent[0][ORIGINAL_BYTES_KEY].as_u64().unwrap() > 1_200_000);
+    }
+
+    #[test]
+    fn oversized_attributes_fall_back_to_the_original_as_message() {
+        let common = Common::new(&meta(), None, false);
+        let huge = "y".repeat(1_100_000);
+        let out = encode(
+            vec![record(json!({"message": "short", "blob": huge, "status": "error", "timestamp": 1.5}))],
+            &common,
+            &limits(),
+            2.0,
+        );
+        assert_eq!(out.truncated, 1);
+        let sent = entries(&out.payloads[0]);
+        assert!(sent[0].get("blob").is_none());
+        assert_eq!(sent[0]["status"], "error");
+        assert_eq!(sent[0]["timestamp"], 1500);
+        assert_eq!(sent[0]["ddsource"], "acme");
+        assert_eq!(sent[0][TRUNCATED_KEY], true);
+        let message = sent[0]["message"].as_str().unwrap();
+        assert!(message.contains(r#""blob":"yyy"#) && message.len() < 1_000_000, "{}", &message[..100]);
+    }
+
+    #[test]
+    fn escaped_prefix_matches_serde_json() {
+        let text = "a\"b\\c\u{1}dé\n€";
+        for budget in 0..40 {
+            let keep = escaped_prefix(text, budget);
+            let written = serde_json::to_string(&text[..keep]).unwrap().len() - 2;
+            assert!(written <= budget, "{budget}: {written}");
+            if keep < text.len() {
+                let next = keep + text[keep..].chars().next().unwrap().len_utf8();
+                assert!(serde_json::to_string(&text[..next]).unwrap().len() - 2 > budget);
+            }
+        }
+    }
+
+    #[test]
+    fn gzip_round_trips_and_slices_keep_entries() {
+        let records: Vec<_> = (0..5).map(|i| record(json!({"message": format!("m{i}")}))).collect();
+        let out = encode(records, &Common::default(), &limits(), 0.0);
+        let payload = &out.payloads[0];
+        let (left, right) = payload.halves();
+        assert_eq!((left.len(), right.len()), (2, 3));
+        assert_eq!(entries(&right)[0]["message"], "m2");
+        let gz = compress(payload.json(), Some(flate2::Compression::new(6))).unwrap();
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
+        assert_eq!(plain, payload.json().as_ref());
+        assert_eq!(compress(payload.json(), None).unwrap(), payload.json());
+        assert!(payload.excerpt(0).contains("m0"));
+    }
+}

@@ -1,0 +1,462 @@
+//! [`DatadogSink`]: validated configuration, the HTTP client, and the status → action rules.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt, stream};
+use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds};
+use logcrawl_http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
+use logcrawl_http::{
+    HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StatusCode, StaticAuth, Url, redact_url,
+    retry_after, scrub,
+};
+
+use crate::config::{
+    Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
+    MIN_LOG_BYTES, endpoint_url, intake_url, resolve_api_key,
+};
+use crate::encode::{Common, EncodeLimits, Payload, compress, encode};
+
+/// Payloads at least this large are compressed on the blocking pool rather than on an async worker.
+const BLOCKING_COMPRESS_BYTES: usize = 64 * 1024;
+
+/// A Datadog Logs intake sink (`POST /api/v2/logs`). See the crate documentation.
+pub struct DatadogSink {
+    name: String,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: HttpClient,
+    url: Url,
+    /// `site datadoghq.eu` or `endpoint http://…`, for messages.
+    target: String,
+    key: SecretString,
+    gzip: Option<flate2::Compression>,
+    retry: RetryPolicy,
+    limits: EncodeLimits,
+    batch: BatchLimits,
+    max_in_flight: usize,
+    hostname: Option<String>,
+    tag_attributes: bool,
+}
+
+impl fmt::Debug for DatadogSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatadogSink")
+            .field("name", &self.name)
+            .field("url", &self.inner.url.as_str())
+            .field("gzip", &self.inner.gzip.map(|level| level.level()))
+            .field("max_in_flight", &self.inner.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do after a response.
+enum Verdict {
+    Accepted,
+    /// 413: send the halves.
+    Split(String),
+    /// 400: bisect to find the entries the intake refuses.
+    Bisect(String),
+    /// 401/403 or a refused URL: stop.
+    Fatal(String),
+    /// 408/429/5xx/other/network: wait (at least `after`) and try again.
+    Retry { after: Option<Duration>, last: String },
+}
+
+impl DatadogSink {
+    /// Validates `config` and builds the sink named `name` (the `[sinks.NAME]` key).
+    ///
+    /// The API key comes from `api_key`, or from the `DD_API_KEY` environment variable when the key is
+    /// absent from the configuration.
+    pub fn new(name: &str, config: DatadogConfig) -> Result<Self, ConfigError> {
+        Self::with_env(name, config, |var| std::env::var(var).ok())
+    }
+
+    fn with_env(name: &str, config: DatadogConfig, env: impl FnOnce(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let err = |key, message: String| ConfigError::new(name, key, message);
+        let (url, target) = match &config.endpoint {
+            Some(endpoint) => {
+                let url = endpoint_url(endpoint).map_err(|m| err("endpoint", m))?;
+                let target = format!("endpoint {}", redact_url(&url));
+                (url, target)
+            }
+            None => {
+                let url = intake_url(&config.site).map_err(|m| err("site", m))?;
+                (url, format!("site {}", config.site.trim().to_ascii_lowercase()))
+            }
+        };
+        if url.scheme() == "http" && !is_loopback(&url) {
+            tracing::warn!(sink = name, url = %redact_url(&url), "the Datadog endpoint is plain http: the API key travels unencrypted");
+        }
+        let key = resolve_api_key(config.api_key.as_ref(), env)
+            .ok_or_else(|| err("api_key", "missing: set `api_key` or the DD_API_KEY environment variable".into()))?;
+        let auth = StaticAuth::new(HeaderName::from_static("dd-api-key"), "", key.clone());
+        if HeaderValue::from_str(key.expose_secret()).is_err() {
+            return Err(err("api_key", "contains characters not allowed in an HTTP header".into()));
+        }
+        if config.compression_level > 9 {
+            return Err(err("compression_level", format!("{} is not in 0-9", config.compression_level)));
+        }
+        if !(1..=MAX_BATCH_RECORDS).contains(&config.batch_max_records) {
+            return Err(err(
+                "batch_max_records",
+                format!("{} is not in 1-{MAX_BATCH_RECORDS} (the intake's limit)", config.batch_max_records),
+            ));
+        }
+        if !(MIN_LOG_BYTES..=MAX_LOG_BYTES).contains(&config.max_log_bytes) {
+            return Err(err(
+                "max_log_bytes",
+                format!("{} is not in {MIN_LOG_BYTES}-{MAX_LOG_BYTES} (the intake's limit)", config.max_log_bytes),
+            ));
+        }
+        if config.batch_max_bytes > MAX_BATCH_BYTES || config.batch_max_bytes < config.max_log_bytes + 2 {
+            return Err(err(
+                "batch_max_bytes",
+                format!(
+                    "{} must be at most {MAX_BATCH_BYTES} (the intake's limit) and at least max_log_bytes + 2 ({})",
+                    config.batch_max_bytes,
+                    config.max_log_bytes + 2
+                ),
+            ));
+        }
+        if !(1..=256).contains(&config.max_in_flight) {
+            return Err(err("max_in_flight", format!("{} is not in 1-256", config.max_in_flight)));
+        }
+        if config.retry_max_attempts == 0 {
+            return Err(err("retry_max_attempts", "must be at least 1 (1 disables retries)".into()));
+        }
+        if config.retry_max_delay < config.retry_base_delay {
+            return Err(err("retry_max_delay", "must not be shorter than retry_base_delay".into()));
+        }
+        if config.timeout.is_zero() {
+            return Err(err("timeout", "must be longer than 0".into()));
+        }
+        let hostname = config.hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned);
+
+        let mut http = HttpConfig::new(url.clone());
+        http.timeout = config.timeout;
+        http.connect_timeout = config.timeout.min(Duration::from_secs(10));
+        let client = HttpClient::new(http)
+            .map_err(|e| err("endpoint", scrub(&e.to_string(), &[key.expose_secret()])))?
+            .with_auth(Arc::new(auth));
+        let inner = Inner {
+            client,
+            url,
+            target,
+            key,
+            gzip: match config.compression {
+                Compression::Gzip => Some(flate2::Compression::new(config.compression_level)),
+                Compression::None => None,
+            },
+            retry: RetryPolicy {
+                max_attempts: config.retry_max_attempts,
+                base_delay: config.retry_base_delay,
+                max_delay: config.retry_max_delay,
+            },
+            limits: EncodeLimits {
+                max_records: config.batch_max_records,
+                max_bytes: config.batch_max_bytes,
+                max_log_bytes: config.max_log_bytes,
+                max_age: MAX_AGE,
+                max_future: MAX_FUTURE,
+            },
+            batch: BatchLimits { max_records: config.batch_max_records, linger: config.linger },
+            max_in_flight: config.max_in_flight,
+            hostname,
+            tag_attributes: config.tag_attributes,
+        };
+        Ok(Self { name: name.to_owned(), inner: Arc::new(inner) })
+    }
+
+    /// The intake URL requests go to.
+    pub fn url(&self) -> &Url {
+        &self.inner.url
+    }
+
+    async fn send_batch(&self, batch: Batch) -> Result<Delivery, SinkError> {
+        let inner = self.inner.clone();
+        let total = batch.records.len();
+        let Batch { source, stream, records } = batch;
+        let common = Common::new(&source, inner.hostname.as_deref(), inner.tag_attributes);
+        let limits = inner.limits;
+        let gzip = inner.gzip;
+        // Serializing and compressing ~4 MB is milliseconds of CPU: keep it off the async workers.
+        let (encoded, bodies) = tokio::task::spawn_blocking(move || {
+            let encoded = encode(records, &common, &limits, now_seconds());
+            let bodies: std::io::Result<Vec<Bytes>> =
+                encoded.payloads.iter().map(|payload| compress(payload.json(), gzip)).collect();
+            (encoded, bodies)
+        })
+        .await
+        .map_err(|join| SinkError::retryable(format!("sink {}: encoding the batch failed: {join}", self.name)))?;
+        let bodies = bodies.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
+
+        let dropped = encoded.dropped;
+        if dropped.total() > 0 {
+            tracing::warn!(
+                sink = %self.name, source = %source.name, stream = %stream,
+                without_message = dropped.no_message, older_than_18h = dropped.too_old,
+                more_than_2h_ahead = dropped.too_new, too_large = dropped.too_large,
+                "records not sent to Datadog"
+            );
+        }
+        if encoded.truncated > 0 {
+            tracing::info!(sink = %self.name, stream = %stream, count = encoded.truncated, limit = limits.max_log_bytes,
+                "log entries over the size limit had their message cut (marked logcrawl.truncated)");
+        }
+        let mut delivery = Delivery { accepted: 0, dropped: dropped.total() };
+        let sent: Delivery = stream::iter(encoded.payloads.into_iter().zip(bodies))
+            .map(|(payload, body)| self.deliver(payload, Some(body)))
+            .buffer_unordered(inner.max_in_flight)
+            .try_fold(Delivery::default(), |mut sum, one| async move {
+                sum += one;
+                Ok(sum)
+            })
+            .await?;
+        delivery += sent;
+        debug_assert_eq!(delivery.accepted + delivery.dropped, total);
+        Ok(delivery)
+    }
+
+    /// Sends one payload until it is accepted, split, bisected or given up.
+    fn deliver(&self, payload: Payload, body: Option<Bytes>) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        Box::pin(async move {
+            let inner = &*self.inner;
+            let body = match body {
+                Some(body) => body,
+                None => self.compress(&payload).await?,
+            };
+            let mut request = RequestSpec::post(inner.url.clone(), body)
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if inner.gzip.is_some() {
+                request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            let mut failures = 0u32;
+            loop {
+                let verdict = match inner.client.send_once(&request).await {
+                    Ok(response) => self.classify(&response),
+                    Err(err @ (HttpError::OffOrigin { .. } | HttpError::InvalidUrl { .. } | HttpError::Auth(_))) => {
+                        Verdict::Fatal(self.scrub(&format!("sink {}: {err}", self.name)))
+                    }
+                    Err(err) => Verdict::Retry { after: None, last: err.to_string() },
+                };
+                let (after, last) = match verdict {
+                    Verdict::Accepted => return Ok(Delivery { accepted: payload.len(), dropped: 0 }),
+                    Verdict::Fatal(message) => return Err(SinkError::fatal(message)),
+                    Verdict::Split(reason) => return self.split(payload, reason).await,
+                    Verdict::Bisect(reason) => return self.bisect(payload, reason).await,
+                    Verdict::Retry { after, last } => (after, last),
+                };
+                failures += 1;
+                let last = self.scrub(&last);
+                if !inner.retry.allows_another(failures) {
+                    return Err(SinkError::retryable(format!(
+                        "sink {}: gave up on the Datadog intake ({}) after {failures} attempts: {last}",
+                        self.name, inner.target
+                    )));
+                }
+                if let Some(after) = after {
+                    // Everyone sending to this intake holds back, not just this request.
+                    inner.client.budget().block_for(after);
+                    if after > inner.retry.max_delay {
+                        return Err(SinkError::retryable(format!(
+                            "sink {}: the Datadog intake ({}) asks to wait {} s (Retry-After), longer than \
+                             retry_max_delay ({} s): {last}",
+                            self.name,
+                            inner.target,
+                            after.as_secs(),
+                            inner.retry.max_delay.as_secs()
+                        )));
+                    }
+                }
+                let wait = inner.retry.delay(failures).max(after.unwrap_or_default());
+                tracing::warn!(sink = %self.name, attempt = failures, wait_ms = wait.as_millis() as u64, error = %last,
+                    "Datadog intake request failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+        })
+    }
+
+    fn classify(&self, response: &Response) -> Verdict {
+        let status = response.status;
+        let body = || {
+            let excerpt = self.scrub(&response.excerpt());
+            if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
+        };
+        match status {
+            s if s.is_success() => Verdict::Accepted,
+            StatusCode::BAD_REQUEST => Verdict::Bisect(format!("HTTP 400{}", body())),
+            StatusCode::PAYLOAD_TOO_LARGE => Verdict::Split(format!("HTTP 413{}", body())),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Verdict::Fatal(format!(
+                "sink {}: the Datadog intake at {} ({}) rejected the API key with HTTP {}{}; check `api_key` (or \
+                 DD_API_KEY) is an API key of this site's organisation (no application key is needed)",
+                self.name,
+                redact_url(&self.inner.url),
+                self.inner.target,
+                status.as_u16(),
+                body()
+            )),
+            _ => Verdict::Retry {
+                after: retry_after(&response.headers),
+                last: format!("{} answered HTTP {}{}", redact_url(&self.inner.url), status.as_u16(), body()),
+            },
+        }
+    }
+
+    /// 413: the halves are sent one after the other; a single entry the intake still finds too large is dropped.
+    async fn split(&self, payload: Payload, reason: String) -> Result<Delivery, SinkError> {
+        if payload.len() <= 1 {
+            tracing::warn!(sink = %self.name, reason = %reason, entry = %payload.excerpt(0),
+                "the Datadog intake refused a single log entry as too large; dropping it");
+            return Ok(Delivery { accepted: 0, dropped: payload.len() });
+        }
+        tracing::info!(sink = %self.name, entries = payload.len(), bytes = payload.json().len(), reason = %reason,
+            "request too large for the Datadog intake; splitting it in halves");
+        let (left, right) = payload.halves();
+        let mut delivery = self.deliver(left, None).await?;
+        delivery += self.deliver(right, None).await?;
+        Ok(delivery)
+    }
+
+    /// 400: halves are sent until the refused entries are isolated; only those are dropped.
+    async fn bisect(&self, payload: Payload, reason: String) -> Result<Delivery, SinkError> {
+        if payload.len() <= 1 {
+            tracing::warn!(sink = %self.name, reason = %reason, entry = %payload.excerpt(0),
+                "the Datadog intake refused a log entry; dropping it");
+            return Ok(Delivery { accepted: 0, dropped: payload.len() });
+        }
+        tracing::info!(sink = %self.name, entries = payload.len(), reason = %reason,
+            "the Datadog intake refused a request; bisecting it to find the bad entries");
+        let (left, right) = payload.halves();
+        let mut delivery = self.deliver(left, None).await?;
+        delivery += self.deliver(right, None).await?;
+        Ok(delivery)
+    }
+
+    async fn compress(&self, payload: &Payload) -> Result<Bytes, SinkError> {
+        let json = payload.json().clone();
+        let gzip = self.inner.gzip;
+        let result = if gzip.is_some() && json.len() >= BLOCKING_COMPRESS_BYTES {
+            tokio::task::spawn_blocking(move || compress(&json, gzip))
+                .await
+                .map_err(|join| SinkError::retryable(format!("sink {}: compression task failed: {join}", self.name)))?
+        } else {
+            compress(&json, gzip)
+        };
+        result.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        scrub(text, &[self.inner.key.expose_secret()])
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl Sink for DatadogSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn max_age(&self) -> Option<Duration> {
+        Some(MAX_AGE)
+    }
+
+    fn max_future(&self) -> Option<Duration> {
+        Some(MAX_FUTURE)
+    }
+
+    fn batch_limits(&self) -> BatchLimits {
+        self.inner.batch
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight
+    }
+
+    fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        Box::pin(self.send_batch(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> DatadogConfig {
+        DatadogConfig { api_key: Some(SecretString::from("k3y-s3cr3t-value")), ..DatadogConfig::default() }
+    }
+
+    fn build(config: DatadogConfig) -> Result<DatadogSink, ConfigError> {
+        DatadogSink::with_env("dd", config, |_| None)
+    }
+
+    #[test]
+    fn defaults_target_us1() {
+        let sink = build(config()).unwrap();
+        assert_eq!(sink.url().as_str(), "https://http-intake.logs.datadoghq.com/api/v2/logs");
+        assert_eq!(sink.max_in_flight(), 4);
+        assert_eq!(sink.batch_limits(), BatchLimits { max_records: 1000, linger: Duration::from_secs(1) });
+        assert_eq!(sink.max_age(), Some(Duration::from_secs(18 * 3600)));
+        assert_eq!(sink.max_future(), Some(Duration::from_secs(2 * 3600)));
+        assert!(!format!("{sink:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn endpoint_overrides_site() {
+        let sink = build(DatadogConfig { endpoint: Some("http://127.0.0.1:9/".into()), ..config() }).unwrap();
+        assert_eq!(sink.url().as_str(), "http://127.0.0.1:9/api/v2/logs");
+    }
+
+    #[test]
+    fn api_key_may_come_from_the_environment() {
+        let config = DatadogConfig { api_key: None, ..config() };
+        assert!(DatadogSink::with_env("dd", config.clone(), |_| Some("envkey".into())).is_ok());
+        let err = DatadogSink::with_env("dd", config, |_| None).unwrap_err();
+        assert_eq!(err.key(), "api_key");
+        assert!(err.to_string().contains("DD_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases: Vec<(&str, DatadogConfig)> = vec![
+            ("site", DatadogConfig { site: "datadoghq.net".into(), ..config() }),
+            ("endpoint", DatadogConfig { endpoint: Some("not a url".into()), ..config() }),
+            ("compression_level", DatadogConfig { compression_level: 10, ..config() }),
+            ("batch_max_records", DatadogConfig { batch_max_records: 1001, ..config() }),
+            ("batch_max_records", DatadogConfig { batch_max_records: 0, ..config() }),
+            ("batch_max_bytes", DatadogConfig { batch_max_bytes: 5_000_001, ..config() }),
+            ("batch_max_bytes", DatadogConfig { batch_max_bytes: 500_000, ..config() }),
+            ("max_log_bytes", DatadogConfig { max_log_bytes: 1_000_001, ..config() }),
+            ("max_in_flight", DatadogConfig { max_in_flight: 0, ..config() }),
+            ("retry_max_attempts", DatadogConfig { retry_max_attempts: 0, ..config() }),
+            (
+                "retry_max_delay",
+                DatadogConfig { retry_max_delay: Duration::from_millis(1), ..config() },
+            ),
+            ("timeout", DatadogConfig { timeout: Duration::ZERO, ..config() }),
+            ("api_key", DatadogConfig { api_key: Some(SecretString::from("k3y\ns3cr3t")), ..config() }),
+        ];
+        for (key, config) in cases {
+            let err = build(config).unwrap_err();
+            assert_eq!(err.key(), key, "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("`{key}`")) && text.contains("\"dd\""), "{text}");
+            assert!(!text.contains("s3cr3t"), "{text}");
+        }
+        let err = build(DatadogConfig { site: "datadoghq.net".into(), ..config() }).unwrap_err();
+        assert!(err.to_string().contains("us5.datadoghq.com"), "{err}");
+    }
+}
