@@ -1,0 +1,401 @@
+//! [`LtsSink`]: batching into requests, sending, classifying LTS's answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta};
+use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
+use logcrawl_http::{Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, retry_after, scrub};
+use serde_json::Value;
+
+use crate::config::{Compression, ConfigError, LtsConfig, Mode, ResolvedAuth, Settings};
+use crate::encode::{self, Entry};
+use crate::iam::{IamTokenAuth, X_AUTH_TOKEN};
+use crate::signer;
+
+/// The `errorCode` of a successful report.
+pub const SUCCESS_CODE: &str = "SVCSTG.ALS.200.200";
+
+/// The `Content-Type` LTS requires, byte for byte.
+pub const CONTENT_TYPE_JSON: &str = "application/json;charset=UTF-8";
+
+/// How far from now a record's time may be: LTS does not store logs older or newer than 24 h.
+pub const TIME_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+const X_SDK_DATE: HeaderName = HeaderName::from_static("x-sdk-date");
+const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
+
+/// The Huawei Cloud Log Tank Service sink. See the crate documentation.
+#[derive(Debug)]
+pub struct LtsSink {
+    name: String,
+    settings: Settings,
+    client: HttpClient,
+    /// The token scheme, for [`Auth::invalidate`] after a 401; `None` with AK/SK signing.
+    auth: Option<Arc<dyn Auth>>,
+}
+
+/// What LTS said about one request.
+#[derive(Debug)]
+enum Verdict {
+    Accepted,
+    /// 400: something in the request is invalid.
+    Rejected(String),
+    /// 413: the request is too large.
+    TooLarge(String),
+}
+
+/// The outcome of one attempt that is neither a verdict nor fatal.
+struct RetryableFailure {
+    message: String,
+    wait: Option<Duration>,
+}
+
+/// Counts of one chunk's delivery.
+#[derive(Debug, Default, Clone, Copy)]
+struct ChunkResult {
+    accepted: usize,
+    rejected: usize,
+    too_large: usize,
+}
+
+impl LtsSink {
+    /// Builds the sink `name` from its configuration, reading `*_env` secrets from the process environment.
+    /// Nothing is sent until the first batch.
+    pub fn new(name: &str, config: LtsConfig) -> Result<Self, ConfigError> {
+        Self::with_env_lookup(name, config, |var| std::env::var(var).ok())
+    }
+
+    /// Like [`LtsSink::new`], resolving `*_env` secrets through `lookup` instead of the process environment.
+    pub fn with_env_lookup(
+        name: &str,
+        config: LtsConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let settings = config.validate(name, &lookup)?;
+        let mut http = HttpConfig::new(settings.base_url.clone());
+        http.timeout = settings.timeout;
+        http.retry = settings.retry;
+        let client = HttpClient::new(http).map_err(|err| ConfigError::new(name, "endpoint", err.to_string()))?;
+        let (client, auth): (HttpClient, Option<Arc<dyn Auth>>) = match &settings.auth {
+            ResolvedAuth::Token(token) => {
+                let auth: Arc<dyn Auth> = Arc::new(StaticAuth::new(X_AUTH_TOKEN, "", token.clone()));
+                (client.with_auth(auth.clone()), Some(auth))
+            }
+            ResolvedAuth::IamPassword { user, domain, password, iam_endpoint } => {
+                let mut iam = HttpConfig::new(iam_endpoint.clone());
+                iam.timeout = settings.timeout;
+                let iam_client =
+                    HttpClient::new(iam).map_err(|err| ConfigError::new(name, "auth.iam_endpoint", err.to_string()))?;
+                let auth: Arc<dyn Auth> = Arc::new(IamTokenAuth::new(
+                    iam_client,
+                    user.clone(),
+                    domain.clone(),
+                    password.clone(),
+                    settings.project_id.clone(),
+                ));
+                (client.with_auth(auth.clone()), Some(auth))
+            }
+            ResolvedAuth::Aksk { .. } => (client, None),
+        };
+        Ok(Self { name: name.to_owned(), settings, client, auth })
+    }
+
+    /// The URL records are posted to.
+    pub fn url(&self) -> &Url {
+        &self.settings.contents_url
+    }
+
+    /// The reporting mode.
+    pub fn mode(&self) -> Mode {
+        self.settings.mode
+    }
+
+    /// The labels of a batch from `source`: `source`/`service` (when enabled), then the configured labels.
+    pub fn labels_for(&self, source: &SourceMeta) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        if self.settings.source_labels {
+            for (key, value) in [("source", &source.ddsource), ("service", &source.service)] {
+                if !value.is_empty() {
+                    let value: String = value.chars().take(crate::config::MAX_LABEL_VALUE_LEN).collect();
+                    labels.insert(key.to_owned(), value);
+                }
+            }
+        }
+        labels.extend(self.settings.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        labels
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        match &self.settings.auth {
+            ResolvedAuth::Token(token) => vec![token.expose_secret()],
+            ResolvedAuth::IamPassword { password, .. } => vec![password.expose_secret()],
+            ResolvedAuth::Aksk { secret_key, .. } => vec![secret_key.expose_secret()],
+        }
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        scrub(text, &self.secrets())
+    }
+
+    async fn deliver(&self, batch: Batch) -> Result<Delivery, SinkError> {
+        let mode = self.settings.mode;
+        let now = now_ns();
+        let labels_json = encode::labels_json(&self.labels_for(&batch.source));
+        let mut delivery = Delivery::default();
+        let mut entries: Vec<Entry> = Vec::with_capacity(batch.records.len());
+        for record in &batch.records {
+            let time_ns = encode::record_time_ns(&record.data, now);
+            if encode::in_window(time_ns, now) {
+                entries.push(encode::entry(mode, time_ns, &encode::log_line(record)));
+            } else {
+                delivery.dropped += 1;
+            }
+        }
+        if delivery.dropped > 0 {
+            tracing::warn!(sink = %self.name, stream = %batch.stream, skipped = delivery.dropped,
+                "records more than 24 h from now dropped: LTS does not store them");
+        }
+        let mut total = ChunkResult::default();
+        for range in encode::chunks(&entries, &labels_json, self.settings.batch_max_bytes, self.settings.batch_max_records) {
+            let part = self.deliver_chunk(&entries[range], &labels_json, &batch.stream).await?;
+            total.accepted += part.accepted;
+            total.rejected += part.rejected;
+            total.too_large += part.too_large;
+        }
+        if total.accepted == 0 && total.rejected >= 2 && total.rejected == entries.len() {
+            // Every record on its own was refused: the request itself (labels, ids) is the problem, not the
+            // records. Dropping them all would lose the batch to a configuration error.
+            return Err(SinkError::retryable(format!(
+                "LTS rejected every one of the {} records of the batch with HTTP 400, each on its own; this points at \
+                 the configuration (labels, ids), not at the records, so none was dropped",
+                total.rejected
+            )));
+        }
+        delivery.accepted += total.accepted;
+        delivery.dropped += total.rejected + total.too_large;
+        Ok(delivery)
+    }
+
+    /// Sends `entries`, halving on 400 (to isolate the bad records) and on 413 (to fit), and dropping a
+    /// single record LTS still refuses.
+    async fn deliver_chunk(&self, entries: &[Entry], labels_json: &str, stream: &str) -> Result<ChunkResult, SinkError> {
+        let mut result = ChunkResult::default();
+        let mut pending: Vec<&[Entry]> = vec![entries];
+        while let Some(part) = pending.pop() {
+            let (too_large, reason) = match self.post(part, labels_json).await? {
+                Verdict::Accepted => {
+                    result.accepted += part.len();
+                    continue;
+                }
+                Verdict::Rejected(reason) => (false, reason),
+                Verdict::TooLarge(reason) => (true, reason),
+            };
+            if part.len() == 1 {
+                if too_large {
+                    result.too_large += 1;
+                } else {
+                    result.rejected += 1;
+                }
+                tracing::warn!(sink = %self.name, stream, log_time_ns = part[0].time_ns, bytes = part[0].fragment.len(),
+                    reason = %reason, "LTS refused a record; dropped");
+            } else {
+                tracing::info!(sink = %self.name, stream, records = part.len(), reason = %reason, "splitting the request");
+                let (first, second) = part.split_at(part.len() / 2);
+                pending.push(second);
+                pending.push(first);
+            }
+        }
+        Ok(result)
+    }
+
+    /// One request with retries: a verdict, or an error when retries ran out or the failure is fatal.
+    async fn post(&self, entries: &[Entry], labels_json: &str) -> Result<Verdict, SinkError> {
+        let json = encode::body(self.settings.mode, entries, labels_json);
+        let gzip = self.settings.compression == Compression::Gzip;
+        let payload = Bytes::from(if gzip { encode::gzip(&json) } else { json });
+        let url = &self.settings.contents_url;
+        let policy = self.settings.retry;
+        let mut attempts = 0u32;
+        let mut refreshed = false;
+        loop {
+            attempts += 1;
+            let request = self.request(&payload, gzip)?;
+            let failure = match self.client.send_once(&request).await {
+                Ok(response) => match self.classify(&response) {
+                    Ok(Some(verdict)) => return Ok(verdict),
+                    Ok(None) => {
+                        // 401 with a token scheme: fetch a fresh token once, without counting an attempt.
+                        if !refreshed && self.auth.as_ref().is_some_and(|auth| auth.invalidate()) {
+                            refreshed = true;
+                            attempts -= 1;
+                            tracing::info!(sink = %self.name, "LTS answered 401; fetching a new token");
+                            continue;
+                        }
+                        return Err(SinkError::fatal(self.describe_fatal(&response)));
+                    }
+                    Err(Ok(fatal)) => return Err(fatal),
+                    Err(Err(retryable)) => retryable,
+                },
+                Err(err) if err.is_fatal() => return Err(SinkError::fatal(self.scrub(&err.to_string()))),
+                Err(err) => RetryableFailure { message: self.scrub(&err.to_string()), wait: None },
+            };
+            if !policy.allows_another(attempts) {
+                return Err(SinkError::retryable(format!(
+                    "gave up on {url} after {attempts} attempts: {}",
+                    failure.message
+                )));
+            }
+            let wait = policy.delay(attempts).max(failure.wait.unwrap_or_default());
+            tracing::debug!(sink = %self.name, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure.message, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The request of one attempt (AK/SK signatures carry the attempt's time).
+    fn request(&self, payload: &Bytes, gzip: bool) -> Result<RequestSpec, SinkError> {
+        let url = &self.settings.contents_url;
+        let mut request = RequestSpec::post(url.clone(), payload.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
+        if gzip {
+            request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if let ResolvedAuth::Aksk { access_key, secret_key } = &self.settings.auth {
+            request = self.sign(request, access_key, secret_key)?;
+        }
+        Ok(request)
+    }
+
+    fn sign(&self, mut request: RequestSpec, access_key: &str, secret_key: &SecretString) -> Result<RequestSpec, SinkError> {
+        let date = signer::sdk_date(jiff::Timestamp::now());
+        let header_value = |text: &str| {
+            HeaderValue::from_str(text).map_err(|_| SinkError::fatal("a signed header value is not a valid header"))
+        };
+        request.headers.insert(X_SDK_DATE, header_value(&date)?);
+        request.headers.insert(X_PROJECT_ID, header_value(&self.settings.project_id)?);
+        let url = &request.url;
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let mut signed: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect();
+        signed.push(("host".to_owned(), host));
+        let path = percent_encoding::percent_decode_str(url.path()).decode_utf8_lossy().into_owned();
+        let query: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let body = request.body.as_deref().unwrap_or_default();
+        let authorization = signer::authorization(
+            access_key,
+            secret_key.expose_secret(),
+            &date,
+            request.method.as_str(),
+            &path,
+            &query,
+            &signed,
+            body,
+        );
+        let mut value = header_value(&authorization)?;
+        value.set_sensitive(true);
+        request.headers.insert(AUTHORIZATION, value);
+        Ok(request)
+    }
+
+    /// `Ok(Some)`: a verdict; `Ok(None)`: 401; `Err(Ok)`: fatal; `Err(Err)`: retryable.
+    #[allow(clippy::type_complexity)]
+    fn classify(&self, response: &Response) -> Result<Option<Verdict>, Result<SinkError, RetryableFailure>> {
+        let status = response.status;
+        if status.is_success() {
+            let body: Option<Value> = serde_json::from_slice(&response.body).ok();
+            let code = body.as_ref().and_then(|b| b.get("errorCode")).and_then(Value::as_str);
+            return match code {
+                None | Some(SUCCESS_CODE) => Ok(Some(Verdict::Accepted)),
+                Some(_) => Err(Err(RetryableFailure {
+                    message: format!("{} (a 2xx whose errorCode is not {SUCCESS_CODE}: not taken as delivered)", self.describe(response)),
+                    wait: None,
+                })),
+            };
+        }
+        match status {
+            StatusCode::BAD_REQUEST => Ok(Some(Verdict::Rejected(self.describe(response)))),
+            StatusCode::PAYLOAD_TOO_LARGE => Ok(Some(Verdict::TooLarge(self.describe(response)))),
+            StatusCode::UNAUTHORIZED => Ok(None),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
+                Err(Err(RetryableFailure { message: self.describe(response), wait: retry_after(&response.headers) }))
+            }
+            status if status.is_server_error() => {
+                Err(Err(RetryableFailure { message: self.describe(response), wait: retry_after(&response.headers) }))
+            }
+            status if status.is_client_error() => Err(Ok(SinkError::fatal(self.describe_fatal(response)))),
+            _ => Err(Err(RetryableFailure { message: self.describe(response), wait: None })),
+        }
+    }
+
+    /// `HTTP 401 (errorCode SVCSTG.ALS.403.105: Project id is invalid.)`, secrets scrubbed.
+    fn describe(&self, response: &Response) -> String {
+        let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
+        let field = |key: &str| parsed.as_ref().and_then(|b| b.get(key)).and_then(Value::as_str).map(str::to_owned);
+        let detail = match (field("errorCode"), field("error_msg").or_else(|| field("result"))) {
+            (Some(code), Some(msg)) => format!(" (errorCode {code}: {msg})"),
+            (Some(code), None) => format!(" (errorCode {code})"),
+            (None, Some(msg)) => format!(" ({msg})"),
+            (None, None) => {
+                let excerpt = response.excerpt();
+                if excerpt.is_empty() { String::new() } else { format!(" ({excerpt})") }
+            }
+        };
+        self.scrub(&format!("HTTP {}{detail}", response.status.as_u16()))
+    }
+
+    fn describe_fatal(&self, response: &Response) -> String {
+        let hint = match response.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match &self.settings.auth {
+                ResolvedAuth::Token(_) => "the token is invalid, expired or lacks LTS permissions, or project_id is wrong",
+                ResolvedAuth::IamPassword { .. } => {
+                    "a freshly obtained IAM token was refused: check the user's LTS permissions and project_id"
+                }
+                ResolvedAuth::Aksk { .. } => {
+                    "the AK/SK signature was refused (AK/SK signing is experimental; LTS documents X-Auth-Token)"
+                }
+            },
+            StatusCode::NOT_FOUND => "check project_id, log_group_id and log_stream_id",
+            _ => "the request is not one LTS accepts; check the configuration",
+        };
+        format!("LTS refused the request to {}: {}; {hint}", self.settings.contents_url, self.describe(response))
+    }
+}
+
+fn now_ns() -> i64 {
+    i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+impl Sink for LtsSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn max_age(&self) -> Option<Duration> {
+        Some(TIME_WINDOW)
+    }
+
+    fn max_future(&self) -> Option<Duration> {
+        Some(TIME_WINDOW)
+    }
+
+    fn batch_limits(&self) -> BatchLimits {
+        BatchLimits { max_records: self.settings.batch_max_records, linger: self.settings.linger }
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.settings.max_in_flight
+    }
+
+    fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        Box::pin(self.deliver(batch))
+    }
+}
