@@ -49,8 +49,16 @@ impl LogRecord {
 }
 
 /// Seconds since the Unix epoch, as a float, for a `jiff` timestamp.
+///
+/// Whole milliseconds convert exactly to the nearest float (`…854.715`, not `…854.7150002`), which is
+/// what vendors send and what Datadog truncates to.
 pub fn epoch_seconds(ts: jiff::Timestamp) -> f64 {
-    ts.as_nanosecond() as f64 / 1e9
+    let nanos = ts.subsec_nanosecond();
+    if nanos % 1_000_000 == 0 {
+        ts.as_millisecond() as f64 / 1000.0
+    } else {
+        ts.as_second() as f64 + f64::from(nanos) / 1e9
+    }
 }
 
 /// Seconds since the Unix epoch now.
@@ -70,6 +78,13 @@ mod tests {
         assert_eq!(record.message(), Some("hi"));
         assert_eq!(record.timestamp(), Some(1722958617.25));
         assert_eq!(record.cursor, Some(json!({"n": 1})));
+    }
+
+    #[test]
+    fn millisecond_timestamps_convert_exactly() {
+        let ts: jiff::Timestamp = "2026-11-22T00:54:14.715Z".parse().unwrap();
+        assert_eq!(epoch_seconds(ts).to_string(), "1795308854.715");
+        assert_eq!((epoch_seconds(ts) * 1000.0) as i64, 1_795_308_854_715);
     }
 
     #[test]

@@ -4,5 +4,7 @@
 //! benchmarks. Every simulator is deterministic (same seed, same events) and fast enough never to be the
 //! bottleneck of what it measures.
 
+#[cfg(feature = "acme")]
 pub mod acme;
+#[cfg(feature = "okta")]
 pub mod okta;

@@ -1,0 +1,116 @@
+//! Command-line parsing and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::registry::{CONNECTORS, SINKS, enabled_names};
+
+fn long_version() -> &'static str {
+    let text = format!(
+        "{}\nconnectors: {}\nsinks: {}",
+        env!("CARGO_PKG_VERSION"),
+        enabled_names(CONNECTORS),
+        enabled_names(SINKS)
+    );
+    Box::leak(text.into_boxed_str())
+}
+
+/// Crawl vendor audit-log APIs into log backends, with durable checkpoints and at-least-once delivery.
+#[derive(Debug, Parser)]
+#[command(name = "logcrawl", version, long_version = long_version())]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Crawl the built-in ACME simulator into an NDJSON file: no account, no network.
+    Demo {
+        /// Events the simulator holds.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// NDJSON output file.
+        #[arg(long, default_value = "logcrawl-demo.ndjson")]
+        out: PathBuf,
+        /// Checkpoint directory; run again with the same one and nothing is delivered twice.
+        #[arg(long, default_value = "logcrawl-demo-state")]
+        state_dir: PathBuf,
+    },
+    /// Run every configured source on its interval until SIGINT/SIGTERM.
+    Run {
+        /// Configuration file.
+        #[arg(short, long, env = "LOGCRAWL_CONFIG")]
+        config: PathBuf,
+        /// Run each source until it is caught up, then exit (non-zero if any run failed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run one source once and print its records as NDJSON on stdout; commits nothing.
+    Check {
+        /// Configuration file.
+        #[arg(short, long, env = "LOGCRAWL_CONFIG")]
+        config: PathBuf,
+        /// The source's `name`.
+        source: String,
+    },
+    /// Check a configuration: syntax, keys, values; builds every component without sending anything.
+    Validate {
+        /// Configuration file.
+        #[arg(short, long, env = "LOGCRAWL_CONFIG")]
+        config: PathBuf,
+    },
+    /// List the checkpoints stored in the configured state directory.
+    State {
+        /// Configuration file.
+        #[arg(short, long, env = "LOGCRAWL_CONFIG")]
+        config: PathBuf,
+    },
+    /// List the connectors and sinks compiled into this binary.
+    Connectors,
+}
+
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGCRAWL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _already_set = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Parses the command line, runs the command, and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Run { .. } => "info",
+        _ => "warn",
+    };
+    init_tracing(default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("logcrawl: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo { events, out, state_dir } => commands::demo(events, &out, &state_dir).await,
+            Command::Run { config, once } => commands::run(&config, once).await,
+            Command::Check { config, source } => commands::check(&config, &source).await,
+            Command::Validate { config } => commands::validate(&config),
+            Command::State { config } => commands::state(&config),
+            Command::Connectors => Ok(commands::connectors()),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("logcrawl: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The subcommands. Each returns the process exit code or an error printed as `logcrawl: …`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use logcrawl_core::{
+    CheckpointStore, CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore, RunOutcome, Sink,
+};
+use logcrawl_sink_file::FileSink;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{build_crawler, build_sinks, build_source};
+use crate::config::Config;
+use crate::registry::{CONNECTORS, SINKS};
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _closed = writeln!(out, "{line}");
+}
+
+/// Cancels `token` on SIGINT or SIGTERM; a second signal exits at once.
+fn stop_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight batches (signal again to exit at once)");
+        token.cancel();
+        wait_for_signal().await;
+        eprintln!("logcrawl: second signal, exiting without waiting");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ignored = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ignored = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn describe_failures(report: &CrawlReport) -> usize {
+    let mut failures = 0;
+    for (key, failure) in report.failures() {
+        failures += 1;
+        eprintln!(
+            "logcrawl: {key}: {} failed{}: {}",
+            match failure.stage {
+                logcrawl_core::FailureStage::LoadCheckpoint => "loading the checkpoint",
+                logcrawl_core::FailureStage::Fetch => "fetching",
+                logcrawl_core::FailureStage::Send => "sending",
+                logcrawl_core::FailureStage::Commit => "committing the checkpoint",
+            },
+            if failure.fatal { " (fatal: fix the configuration)" } else { "" },
+            failure.message
+        );
+    }
+    failures
+}
+
+/// `logcrawl run`.
+pub async fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    if config.sources.is_empty() {
+        bail!("{}: no [[sources]] configured", config_path.display());
+    }
+    let store = FileCheckpointStore::open(&config.state_dir)?;
+    let crawler = build_crawler(&config, Arc::new(store))?;
+    stop_on_signals(crawler.shutdown_token());
+    let started = Instant::now();
+    let report = if once { crawler.run_once().await } else { crawler.run_forever().await };
+    let failures = describe_failures(&report);
+    let stats = crawler.stats();
+    tracing::info!(
+        delivered = CrawlStats::get(&stats.delivered),
+        skipped = CrawlStats::get(&stats.skipped),
+        dropped = CrawlStats::get(&stats.dropped),
+        runs = CrawlStats::get(&stats.runs),
+        failed_runs = CrawlStats::get(&stats.failed_runs),
+        seconds = started.elapsed().as_secs_f64(),
+        "stopped"
+    );
+    let fatal = report.failures().any(|(_, f)| f.fatal);
+    Ok(if (once && failures > 0) || fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `logcrawl check`: the seed's "check command".
+pub async fn check(config_path: &Path, source_name: &str) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let source = config.source(source_name)?;
+    // The configured sink decides the lookback window; records go to stdout instead of to it.
+    let configured_sink = build_sinks(&config)?.remove(&source.sink).context("sink was validated")?;
+    let mut built = build_source(&config, source, configured_sink)?;
+    built.sink = Arc::new(FileSink::stdout("stdout"));
+    let store = ReadOnlyStore(FileCheckpointStore::open_shared(&config.state_dir));
+    let mut crawler = Crawler::new(Arc::new(store));
+    crawler.add_source(built);
+    stop_on_signals(crawler.shutdown_token());
+    let report = crawler.run_once().await;
+    let failures = describe_failures(&report);
+    eprintln!("logcrawl check: {} records from {source_name:?} (nothing committed)", report.delivered());
+    Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `logcrawl validate`.
+pub fn validate(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let sinks = build_sinks(&config)?;
+    for source in &config.sources {
+        build_source(&config, source, sinks[&source.sink].clone())?;
+    }
+    say(&format!(
+        "{}: OK ({} sources, {} sinks, state in {})",
+        config_path.display(),
+        config.sources.len(),
+        sinks.len(),
+        config.state_dir.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `logcrawl state`.
+pub fn state(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let store = FileCheckpointStore::open_shared(&config.state_dir);
+    let entries = store.list()?;
+    if entries.is_empty() {
+        say(&format!("no checkpoints in {}", config.state_dir.display()));
+    }
+    for (key, cursor) in entries {
+        say(&format!("{}\t{}\t{}", key.source, key.stream, cursor));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `logcrawl connectors`.
+pub fn connectors() -> ExitCode {
+    let mark = |enabled: bool| if enabled { "yes" } else { "no (feature off)" };
+    say("connectors:");
+    for c in CONNECTORS {
+        say(&format!("  {:<10} {:<18} {}", c.name, mark(c.enabled), c.about));
+    }
+    say("sinks:");
+    for s in SINKS {
+        say(&format!("  {:<10} {:<18} {}", s.name, mark(s.enabled), s.about));
+    }
+    ExitCode::SUCCESS
+}
+
+/// `logcrawl demo`: the ACME simulator, in-process, crawled into NDJSON.
+pub async fn demo(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
+    demo_impl(events, out, state_dir).await
+}
+
+#[cfg(all(feature = "acme", feature = "file"))]
+async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
+    use logcrawl_acme::{AcmeConfig, AcmeConnector};
+    use logcrawl_core::SourceMeta;
+    use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
+    use logcrawl_sink_file::FileSinkConfig;
+
+    // Events end "now" so every one is within any sink's max age; ids are stable across runs, which is
+    // what makes a second run with the same state directory deliver nothing new.
+    let sim = AcmeSim::start(AcmeSimConfig { events, ..AcmeSimConfig::default() })
+        .await
+        .context("starting the ACME simulator on 127.0.0.1")?;
+    let connector = AcmeConnector::new(AcmeConfig {
+        base_url: sim.base_url().parse().context("simulator URL")?,
+        api_key: None,
+        page_size: 1000,
+        timeout: Duration::from_secs(30),
+        requests_per_second: None,
+    })?;
+    let sink: Arc<dyn Sink> = Arc::new(FileSink::new("demo", FileSinkConfig { path: out.to_owned(), fsync: false })?);
+    let store = FileCheckpointStore::open(state_dir)?;
+    let mut crawler = Crawler::new(Arc::new(store));
+    crawler.add_source(logcrawl_core::Source {
+        meta: Arc::new(SourceMeta {
+            name: "acme-demo".into(),
+            connector: "acme".into(),
+            ddsource: "acme".into(),
+            service: "acme".into(),
+            tags: vec!["env:demo".into()],
+            hostname: None,
+        }),
+        connector: Arc::new(connector),
+        sink,
+        interval: logcrawl_core::DEFAULT_INTERVAL,
+        batch: None,
+        emit_errors: false,
+    });
+    stop_on_signals(crawler.shutdown_token());
+    let stats = crawler.stats();
+    let progress = show_progress(stats.clone(), events);
+    let started = Instant::now();
+    let report = crawler.run_once().await;
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+    let failures = describe_failures(&report);
+    let delivered = report.delivered();
+    let rate = if seconds > 0.0 { delivered as f64 / seconds } else { 0.0 };
+    let interrupted = report.runs.iter().any(|r| r.outcome == RunOutcome::Interrupted);
+    say(&format!(
+        "logcrawl demo: {delivered} events in {seconds:.2} s ({rate:.0} events/s) -> {}{}; checkpoints in {}{}",
+        out.display(),
+        if delivered == 0 && failures == 0 { " (nothing new: already crawled)" } else { "" },
+        state_dir.display(),
+        if interrupted { " (interrupted)" } else { "" },
+    ));
+    Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+#[cfg(not(all(feature = "acme", feature = "file")))]
+async fn demo_impl(_events: u64, _out: &Path, _state_dir: &Path) -> anyhow::Result<ExitCode> {
+    bail!("the demo needs the `acme` and `file` features: rebuild with `cargo build -p logcrawl --features acme,file`")
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn finish(self) {
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn show_progress(stats: Arc<CrawlStats>, total: u64) -> Progress {
+    if !std::io::stderr().is_terminal() {
+        return Progress { bar: None, task: None };
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} events [{bar:40}] {per_sec} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let ticker = bar.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            ticker.set_position(CrawlStats::get(&stats.delivered) + CrawlStats::get(&stats.skipped));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    Progress { bar: Some(bar), task: Some(task) }
+}
