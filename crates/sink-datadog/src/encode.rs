@@ -42,13 +42,8 @@ impl Common {
             let s = s.trim();
             (!s.is_empty()).then(|| s.to_lowercase())
         };
-        let hostname = meta
-            .hostname
-            .as_deref()
-            .or(sink_hostname)
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(str::to_owned);
+        let hostname =
+            meta.hostname.as_deref().or(sink_hostname).map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned);
         let mut attributes: Vec<(String, Value)> = Vec::new();
         if tag_attributes {
             let mut tags: Vec<(&str, &str)> = meta
@@ -357,7 +352,15 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
 /// Rewrites the entry at `buf[start..]` (currently `size` bytes, over `limit`) with its message cut so
 /// that it fits, marking it truncated. When the attributes alone are too large, falls back to the
 /// reserved fields with the whole original entry, cut, as the message. Returns whether it fits.
-fn fit(buf: &mut Vec<u8>, start: usize, data: &Fields, common: &Common, message: &str, size: usize, limit: usize) -> bool {
+fn fit(
+    buf: &mut Vec<u8>,
+    start: usize,
+    data: &Fields,
+    common: &Common,
+    message: &str,
+    size: usize,
+    limit: usize,
+) -> bool {
     if cut_to_fit(buf, start, data, common, message, limit, size, false) {
         return true;
     }
@@ -487,7 +490,9 @@ mod tests {
         let now = now_seconds();
         let common = Common::new(&meta(), Some("sink-host"), false);
         let records = vec![
-            record(json!({"message": "a", "timestamp": now, "status": "warn", "ddsource": "evil", "service": "evil", "x": {"y": 1}})),
+            record(
+                json!({"message": "a", "timestamp": now, "status": "warn", "ddsource": "evil", "service": "evil", "x": {"y": 1}}),
+            ),
             record(json!({"message": "b", "ddtags": "bar:baz"})),
             record(json!({"message": 42})),
         ];
@@ -512,7 +517,8 @@ mod tests {
         meta.tags.push("service:nope".into());
         meta.hostname = Some("source-host".into());
         let common = Common::new(&meta, Some("sink-host"), true);
-        let out = encode(vec![record(json!({"message": "m", "foo": "mine", "hostname": "rec"}))], &common, &limits(), 0.0);
+        let out =
+            encode(vec![record(json!({"message": "m", "foo": "mine", "hostname": "rec"}))], &common, &limits(), 0.0);
         let sent = entries(&out.payloads[0]);
         assert_eq!(sent[0]["foo"], "mine");
         assert_eq!(sent[0]["baz"], "qux");

@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds};
 use logcrawl_http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StatusCode, StaticAuth, Url, redact_url,
+    HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StaticAuth, StatusCode, Url, redact_url,
     retry_after, scrub,
 };
 
@@ -65,7 +65,10 @@ enum Verdict {
     /// 401/403 or a refused URL: stop.
     Fatal(String),
     /// 408/429/5xx/other/network: wait (at least `after`) and try again.
-    Retry { after: Option<Duration>, last: String },
+    Retry {
+        after: Option<Duration>,
+        last: String,
+    },
 }
 
 impl DatadogSink {
@@ -77,7 +80,11 @@ impl DatadogSink {
         Self::with_env(name, config, |var| std::env::var(var).ok())
     }
 
-    fn with_env(name: &str, config: DatadogConfig, env: impl FnOnce(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    fn with_env(
+        name: &str,
+        config: DatadogConfig,
+        env: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let err = |key, message: String| ConfigError::new(name, key, message);
         let (url, target) = match &config.endpoint {
             Some(endpoint) => {
@@ -194,7 +201,8 @@ impl DatadogSink {
         })
         .await
         .map_err(|join| SinkError::retryable(format!("sink {}: encoding the batch failed: {join}", self.name)))?;
-        let bodies = bodies.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
+        let bodies =
+            bodies.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
 
         let dropped = encoded.dropped;
         if dropped.total() > 0 {
@@ -261,8 +269,9 @@ impl DatadogSink {
                     )));
                 }
                 if let Some(after) = after {
-                    // Everyone sending to this intake holds back, not just this request.
-                    inner.client.budget().block_for(after);
+                    // Everyone sending to this intake holds back, not just this request (bounded, so a
+                    // huge Retry-After cannot hold a shutdown hostage).
+                    inner.client.budget().block_for(after.min(inner.retry.max_delay));
                     if after > inner.retry.max_delay {
                         return Err(SinkError::retryable(format!(
                             "sink {}: the Datadog intake ({}) asks to wait {} s (Retry-After), longer than \
@@ -442,10 +451,7 @@ mod tests {
             ("max_log_bytes", DatadogConfig { max_log_bytes: 1_000_001, ..config() }),
             ("max_in_flight", DatadogConfig { max_in_flight: 0, ..config() }),
             ("retry_max_attempts", DatadogConfig { retry_max_attempts: 0, ..config() }),
-            (
-                "retry_max_delay",
-                DatadogConfig { retry_max_delay: Duration::from_millis(1), ..config() },
-            ),
+            ("retry_max_delay", DatadogConfig { retry_max_delay: Duration::from_millis(1), ..config() }),
             ("timeout", DatadogConfig { timeout: Duration::ZERO, ..config() }),
             ("api_key", DatadogConfig { api_key: Some(SecretString::from("k3y\ns3cr3t")), ..config() }),
         ];
