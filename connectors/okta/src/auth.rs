@@ -1,0 +1,205 @@
+//! OAuth 2.0 client credentials with `private_key_jwt`, the way Okta's API service apps authenticate.
+//!
+//! Each token request carries a fresh client assertion: an RS256 JWT signed with the app's private key,
+//! `iss` = `sub` = the client ID, `aud` = the token URL, a five-minute expiry and a unique `jti` (Okta
+//! refuses a replayed `jti`). The access token is cached and replaced a minute before it expires; a 401 from
+//! the API drops it so the client fetches a new one once.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use logcrawl_core::{ExposeSecret, SecretString};
+use logcrawl_http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use logcrawl_http::{Auth, AuthHeader, HttpClient, HttpError, RequestSpec, Url};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The scope the System Log API requires.
+pub const LOGS_SCOPE: &str = "okta.logs.read";
+/// The client-assertion type of `private_key_jwt`.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Lifetime of a client assertion (Okta accepts at most one hour).
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
+/// A cached access token is replaced this long before Okta says it expires.
+const REFRESH_EARLY: Duration = Duration::from_secs(60);
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct TokenErrorBody {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+struct CachedToken {
+    header: HeaderValue,
+    refresh_at: Instant,
+}
+
+/// `Authorization: Bearer …` from Okta's token endpoint, via a `private_key_jwt` client assertion.
+pub struct PrivateKeyJwtAuth {
+    client_id: String,
+    key_id: Option<String>,
+    key: EncodingKey,
+    token_url: Url,
+    http: HttpClient,
+    cache: Mutex<Option<CachedToken>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl fmt::Debug for PrivateKeyJwtAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKeyJwtAuth")
+            .field("client_id", &self.client_id)
+            .field("key_id", &self.key_id)
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrivateKeyJwtAuth {
+    /// Parses the PEM key (`Err` is a message for the operator, never the key).
+    pub(crate) fn new(
+        client_id: String,
+        key_id: Option<String>,
+        pem: &SecretString,
+        token_url: Url,
+        http: HttpClient,
+    ) -> Result<Self, String> {
+        let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
+            .map_err(|err| format!("not an RSA private key in PEM form (PKCS#1 or PKCS#8): {err}"))?;
+        // Sign once now so a key the crypto backend refuses (too short, wrong type) fails at startup.
+        let auth = Self {
+            client_id,
+            key_id,
+            key,
+            token_url,
+            http,
+            cache: Mutex::new(None),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        };
+        auth.assertion().map_err(|err| format!("cannot sign with this key: {err}"))?;
+        Ok(auth)
+    }
+
+    /// How many access tokens were fetched so far.
+    pub fn token_fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn assertion(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = jiff::Timestamp::now().as_second();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid.clone_from(&self.key_id);
+        let jti = format!("{:032x}{:016x}", fastrand::u128(..), jiff::Timestamp::now().as_nanosecond() as u64);
+        let claims = Claims {
+            iss: &self.client_id,
+            sub: &self.client_id,
+            aud: self.token_url.as_str(),
+            iat: now,
+            exp: now + ASSERTION_LIFETIME.as_secs() as i64,
+            jti,
+        };
+        jsonwebtoken::encode(&header, &claims, &self.key)
+    }
+
+    async fn fetch(&self) -> Result<CachedToken, HttpError> {
+        let assertion = self.assertion().map_err(|err| HttpError::Auth(format!("signing the client assertion failed: {err}")))?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("scope", LOGS_SCOPE)
+            .append_pair("client_assertion_type", ASSERTION_TYPE)
+            .append_pair("client_assertion", &assertion)
+            .finish();
+        let request = RequestSpec::post(self.token_url.clone(), body)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
+            .header(logcrawl_http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        let response = match self.http.execute(request).await {
+            Ok(response) => response,
+            Err(HttpError::Status { status, body, .. }) if status.is_client_error() => {
+                return Err(HttpError::Auth(describe_token_error(status.as_u16(), &body)));
+            }
+            Err(err) => return Err(err),
+        };
+        let token: TokenResponse = response.json().map_err(|err| HttpError::Auth(format!("token endpoint: {err}")))?;
+        if token.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
+            return Err(HttpError::Auth(format!(
+                "the token endpoint issued a {:?} token; logcrawl sends Bearer tokens (turn off \"Require DPoP\" on the app)",
+                token.token_type.unwrap_or_default()
+            )));
+        }
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
+        let refresh_at = Instant::now() + lifetime.saturating_sub(REFRESH_EARLY.min(lifetime / 2));
+        let header = AuthHeader::new(AUTHORIZATION, "Bearer ", &SecretString::from(token.access_token))?.value;
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(client_id = %self.client_id, expires_in = lifetime.as_secs(), "fetched an Okta access token");
+        Ok(CachedToken { header, refresh_at })
+    }
+}
+
+fn describe_token_error(status: u16, body: &str) -> String {
+    let parsed: Option<TokenErrorBody> = serde_json::from_str(body).ok();
+    let (error, description) = parsed
+        .map(|b| (b.error.unwrap_or_default(), b.error_description.unwrap_or_default()))
+        .unwrap_or_default();
+    let hint = match error.as_str() {
+        "invalid_client" => " (check client_id, the key and key_id registered on the app)",
+        "invalid_scope" => " (grant the okta.logs.read scope to the app under Okta API Scopes)",
+        "invalid_dpop_proof" | "use_dpop_nonce" => " (turn off \"Require Demonstrating Proof of Possession\" on the app)",
+        "unauthorized_client" => " (the app must allow the Client Credentials grant)",
+        _ => "",
+    };
+    if error.is_empty() {
+        format!("token endpoint answered HTTP {status}: {body}")
+    } else {
+        format!("token endpoint answered HTTP {status} {error}: {description}{hint}")
+    }
+}
+
+impl Auth for PrivateKeyJwtAuth {
+    fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
+        Box::pin(async move {
+            let mut cache = self.cache.lock().await;
+            let fresh = cache.as_ref().is_some_and(|token| Instant::now() < token.refresh_at);
+            if !fresh {
+                *cache = Some(self.fetch().await?);
+            }
+            let value = cache.as_ref().map(|token| token.header.clone()).expect("token cached above");
+            Ok(AuthHeader { name: AUTHORIZATION, value })
+        })
+    }
+
+    fn invalidate(&self) -> bool {
+        match self.cache.try_lock() {
+            Ok(mut cache) => {
+                *cache = None;
+            }
+            Err(_) => {
+                // A refresh is running right now: its token is the new one.
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,151 @@
+//! The `[sources.*]` table of an Okta source, and its validation.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use logcrawl_core::SecretString;
+use serde::Deserialize;
+
+/// The default page size: Okta's maximum, so a backfill takes as few calls of the scarce budget as possible.
+pub const DEFAULT_LIMIT: u32 = 1000;
+/// Okta's largest page.
+pub const MAX_LIMIT: u32 = 1000;
+/// How far back the very first run starts when no `max_lookback` is tighter.
+pub const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(18 * 3600);
+/// Okta keeps 90 days of System Log; asking for more only earns an error or nothing.
+pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Calls left in Okta's rate-limit window that logcrawl never spends (room for the admin console and other tools).
+pub const DEFAULT_RATE_LIMIT_MARGIN: u32 = 2;
+/// Whole-request timeout. Okta cuts a query off after 30 s with a 500, so a bit more than that.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Configuration of one Okta org: the `[sources.NAME]` table of a `type = "okta"` source.
+///
+/// Exactly one of `domain` / `base_url`, and exactly one credential: `token` (API token, `SSWS`) or
+/// `client_id` + one of `private_key` / `private_key_file` (OAuth 2.0 service app, `private_key_jwt`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OktaConfig {
+    /// The org's host, e.g. `acme.okta.com` (or a custom domain). HTTPS is implied.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// A full origin such as `https://okta-proxy.internal:8443`, overriding `domain` (proxies, tests).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// An Okta API token, sent as `Authorization: SSWS …`.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The client ID of an API service app for OAuth 2.0 client credentials with `private_key_jwt`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The service app's RSA private key, PEM (PKCS#1 or PKCS#8).
+    #[serde(default)]
+    pub private_key: Option<SecretString>,
+    /// A file holding the service app's RSA private key, PEM.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The key's `kid` as registered on the app (sent in the JWT header; needed when the app has several keys).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Events per page, 1 to 1000 (default 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// How far back the first run starts (default `18h`, at most `90d`, never before the sink's max age).
+    #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
+    pub initial_lookback: Option<Duration>,
+    /// Whole-request timeout (default `45s`).
+    #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Stop calling while Okta reports this many calls or fewer left in the window (default 2).
+    #[serde(default)]
+    pub rate_limit_margin: Option<u32>,
+    /// An extra client-side cap in requests per second (default none: Okta's headers rule).
+    #[serde(default)]
+    pub requests_per_second: Option<NonZeroU32>,
+    /// An optional SCIM `filter` expression sent with the first request, e.g. `eventType eq "user.session.start"`.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+impl fmt::Debug for OktaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OktaConfig")
+            .field("domain", &self.domain)
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "**REDACTED**"))
+            .field("client_id", &self.client_id)
+            .field("private_key", &self.private_key.as_ref().map(|_| "**REDACTED**"))
+            .field("private_key_file", &self.private_key_file)
+            .field("key_id", &self.key_id)
+            .field("limit", &self.limit)
+            .field("initial_lookback", &self.initial_lookback)
+            .field("timeout", &self.timeout)
+            .field("rate_limit_margin", &self.rate_limit_margin)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("filter", &self.filter)
+            .finish()
+    }
+}
+
+impl OktaConfig {
+    /// A configuration for `domain` with an API token, everything else defaulted.
+    pub fn with_token(domain: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            domain: Some(domain.into()),
+            token: Some(SecretString::from(token.into())),
+            ..Self::empty()
+        }
+    }
+
+    /// A configuration with no key set (every key defaulted, no org, no credential).
+    pub fn empty() -> Self {
+        Self {
+            domain: None,
+            base_url: None,
+            token: None,
+            client_id: None,
+            private_key: None,
+            private_key_file: None,
+            key_id: None,
+            limit: None,
+            initial_lookback: None,
+            timeout: None,
+            rate_limit_margin: None,
+            requests_per_second: None,
+            filter: None,
+        }
+    }
+}
+
+/// A configuration the connector cannot run with. `Display` names the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    key: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: &'static str, message: impl Into<String>) -> Self {
+        Self { key, message: message.into() }
+    }
+
+    /// The configuration key at fault (`domain`, `token`, `private_key`, …).
+    pub fn key(&self) -> &'static str {
+        self.key
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "okta source: `{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
