@@ -42,7 +42,7 @@
 //! | Response | Action |
 //! |---|---|
 //! | 2xx (202) | the request's entries are accepted |
-//! | 400 | bisect: each half is sent again until the refused entries are isolated; only those are dropped (counted, logged with the intake's reason) |
+//! | 400 | bisect: each half is sent again until the refused entries are isolated; only those are dropped (counted, logged at `warn` with the intake's reason and the start of the entry); a request refused as a whole costs about two requests per entry |
 //! | 401, 403 | fatal [`SinkError`](logcrawl_core::SinkError): the message names the site or endpoint, never the key; the crawler stops the sources using the sink |
 //! | 413 | split the request in halves and send each; a single entry still refused is dropped |
 //! | 408, 429, 5xx, other statuses, network errors, timeouts | retry with the Agent's jittered exponential backoff (`retry_base_delay` 2 s → waits of 1–2 s, 2–4 s, 4–8 s … capped at `retry_max_delay`), waiting at least `Retry-After`; a `Retry-After` also holds every other request to the intake. After `retry_max_attempts` attempts, or when `Retry-After` exceeds `retry_max_delay`, a retryable [`SinkError`](logcrawl_core::SinkError): the run ends, nothing of the batch is acknowledged, and the next run re-sends from the last commit |

@@ -254,7 +254,11 @@ impl DatadogSink {
                     Err(err) => Verdict::Retry { after: None, last: err.to_string() },
                 };
                 let (after, last) = match verdict {
-                    Verdict::Accepted => return Ok(Delivery { accepted: payload.len(), dropped: 0 }),
+                    Verdict::Accepted => {
+                        tracing::debug!(sink = %self.name, entries = payload.len(), bytes = payload.json().len(),
+                            "Datadog intake accepted a request");
+                        return Ok(Delivery { accepted: payload.len(), dropped: 0 });
+                    }
                     Verdict::Fatal(message) => return Err(SinkError::fatal(message)),
                     Verdict::Split(reason) => return self.split(payload, reason).await,
                     Verdict::Bisect(reason) => return self.bisect(payload, reason).await,
