@@ -1,0 +1,238 @@
+//! The real `logcrawl` binary: exit codes, what it prints, what it leaves on disk.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
+use serde_json::Value;
+
+fn logcrawl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+        .args(args)
+        .current_dir(dir)
+        .env("LOGCRAWL_LOG", "debug")
+        .stdin(Stdio::null())
+        .output()
+        .expect("logcrawl runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn demo_twice_with_one_state_dir_delivers_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = logcrawl(dir.path(), &["demo", "--events", "5000", "--out", "out.ndjson", "--state-dir", "state"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let summary = text(&first.stdout);
+    assert!(summary.contains("5000 events in") && summary.contains("events/s"), "{summary}");
+    let second = logcrawl(dir.path(), &["demo", "--events", "5000", "--out", "out.ndjson", "--state-dir", "state"]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(text(&second.stdout).contains("0 events in"), "{}", text(&second.stdout));
+    let records = lines(&dir.path().join("out.ndjson"));
+    assert_eq!(records.len(), 5000);
+    let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5000);
+}
+
+fn write_config(dir: &Path, base_url: &str) -> std::path::PathBuf {
+    let path = dir.join("logcrawl.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"state_dir = "state"
+
+[sinks.out]
+type = "file"
+path = "out.ndjson"
+
+[[sources]]
+name = "acme-demo"
+connector = "acme"
+sink = "out"
+interval = "1s"
+base_url = "{base_url}"
+api_key = "${{ACME_API_KEY}}"
+page_size = 100
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn run_once_then_check_then_state() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AcmeSim::start(AcmeSimConfig {
+            events: 750,
+            api_key: Some("k3y-for-acme".into()),
+            ..AcmeSimConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &sim.base_url());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("ACME_API_KEY", "k3y-for-acme")
+            .env("LOGCRAWL_LOG", "debug")
+            .output()
+            .unwrap()
+    };
+    let validate = run(&["validate", "-c", "logcrawl.toml"]);
+    assert!(validate.status.success(), "{}", text(&validate.stderr));
+    assert!(text(&validate.stdout).contains("OK (1 sources, 1 sinks"), "{}", text(&validate.stdout));
+
+    let once = run(&["run", "-c", "logcrawl.toml", "--once"]);
+    assert!(once.status.success(), "{}", text(&once.stderr));
+    assert_eq!(lines(&dir.path().join("out.ndjson")).len(), 750);
+    assert!(!text(&once.stderr).contains("k3y-for-acme"), "secret in logs");
+
+    // check: records on stdout, from the committed cursor (so none now), and nothing committed.
+    let check = run(&["check", "-c", "logcrawl.toml", "acme-demo"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert_eq!(text(&check.stdout).lines().count(), 0);
+
+    let state = run(&["state", "-c", "logcrawl.toml"]);
+    let listing = text(&state.stdout);
+    assert!(listing.contains("acme-demo\tACME log stream\t{\"after\":\"000000000750\"}"), "{listing}");
+}
+
+#[test]
+fn check_prints_records_and_commits_nothing() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AcmeSim::start(AcmeSimConfig {
+            events: 120,
+            api_key: Some("k3y-for-acme".into()),
+            ..AcmeSimConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &sim.base_url());
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+            .args(["check", "-c", "logcrawl.toml", "acme-demo"])
+            .current_dir(dir.path())
+            .env("ACME_API_KEY", "k3y-for-acme")
+            .output()
+            .unwrap()
+    };
+    let first = check();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let records: Vec<Value> = text(&first.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 120);
+    assert_eq!(records[0]["message"].as_str().map(|m| m.contains(' ')), Some(true));
+    // Nothing was committed: the same records again.
+    assert_eq!(text(&check().stdout).lines().count(), 120);
+    assert!(!dir.path().join("state/acme-demo").exists());
+}
+
+#[test]
+fn a_rejected_key_fails_the_run_without_printing_the_key() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AcmeSim::start(AcmeSimConfig {
+            events: 10,
+            api_key: Some("the-right-key".into()),
+            ..AcmeSimConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &sim.base_url());
+    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+        .args(["run", "-c", "logcrawl.toml", "--once"])
+        .current_dir(dir.path())
+        .env("ACME_API_KEY", "wrong-secret-value-123")
+        .env("LOGCRAWL_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("401") && stderr.contains("fatal"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-value-123"), "secret leaked: {stderr}");
+    assert!(!text(&output.stdout).contains("wrong-secret-value-123"));
+}
+
+#[test]
+fn config_errors_name_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "http://127.0.0.1:9");
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, original.replace("page_size = 100", "page_size = 100\npage_sise = 5")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+        .args(["validate", "-c", "logcrawl.toml"])
+        .current_dir(dir.path())
+        .env("ACME_API_KEY", "x")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("logcrawl.toml:15: sources[0].page_sise: unknown field `page_sise`"), "{stderr}");
+
+    std::fs::write(&path, original.replace("interval = \"1s\"", "interval = \"soon\"")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+        .args(["validate", "-c", "logcrawl.toml"])
+        .current_dir(dir.path())
+        .env("ACME_API_KEY", "x")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("logcrawl.toml:11: sources[0].interval: invalid duration \"soon\""), "{stderr}");
+}
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly_with_the_checkpoint_committed() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(AcmeSim::start(AcmeSimConfig {
+            events: 300,
+            live_rate: 200,
+            api_key: Some("k".into()),
+            ..AcmeSimConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &sim.base_url());
+    let child = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+        .args(["run", "-c", "logcrawl.toml"])
+        .current_dir(dir.path())
+        .env("ACME_API_KEY", "k")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit {:?}: {}", output.status, text(&output.stderr));
+    let delivered = lines(&dir.path().join("out.ndjson"));
+    assert!(delivered.len() >= 300, "{}", delivered.len());
+    let state = std::fs::read_to_string(dir.path().join("state/acme-demo/ACME%20log%20stream.json")).unwrap();
+    let last_id = delivered.last().unwrap()["id"].as_str().unwrap().to_owned();
+    assert!(state.contains(&last_id), "checkpoint {state} is not at the last delivered record {last_id}");
+}
+
+#[test]
+fn connectors_and_version_list_what_is_compiled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = logcrawl(dir.path(), &["--version"]);
+    assert!(text(&version.stdout).contains("connectors: acme"), "{}", text(&version.stdout));
+    let listing = logcrawl(dir.path(), &["connectors"]);
+    assert!(text(&listing.stdout).contains("acme"), "{}", text(&listing.stdout));
+}
