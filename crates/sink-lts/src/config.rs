@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_core::{ExposeSecret, SecretString};
 use logcrawl_core::config::duration;
+use logcrawl_core::{ExposeSecret, SecretString};
 use logcrawl_http::{RetryPolicy, Url};
 use serde::Deserialize;
 
@@ -310,13 +310,21 @@ fn resolve_secret(
     let env_key = format!("auth.{key}_env");
     let secret = match (inline, env) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::new(sink, format!("auth.{key}"), format!("set either `{key}` or `{key}_env`, not both")));
+            return Err(ConfigError::new(
+                sink,
+                format!("auth.{key}"),
+                format!("set either `{key}` or `{key}_env`, not both"),
+            ));
         }
         (Some(secret), None) => secret,
         (None, Some(var)) => match lookup(&var) {
             Some(value) => SecretString::from(value),
             None => {
-                return Err(ConfigError::new(sink, env_key, format!("environment variable {var:?} is not set or not UTF-8")));
+                return Err(ConfigError::new(
+                    sink,
+                    env_key,
+                    format!("environment variable {var:?} is not set or not UTF-8"),
+                ));
             }
         },
         (None, None) => {
@@ -336,7 +344,11 @@ fn check_id(sink: &str, key: &str, value: &str, expected_len: usize) -> Result<(
         return Err(ConfigError::new(sink, key, "must not be empty"));
     }
     if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-        return Err(ConfigError::new(sink, key, format!("{value:?} contains {bad:?}; ids are letters, digits and '-'")));
+        return Err(ConfigError::new(
+            sink,
+            key,
+            format!("{value:?} contains {bad:?}; ids are letters, digits and '-'"),
+        ));
     }
     if value.len() != expected_len {
         tracing::warn!(sink, key, value, expected_len, "LTS documents this id as {expected_len} characters long");
@@ -370,7 +382,8 @@ pub(crate) fn check_label_key(key: &str) -> Result<(), String> {
 }
 
 fn parse_base(sink: &str, key: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text.trim()).map_err(|err| ConfigError::new(sink, key, format!("{text:?} is not a URL: {err}")))?;
+    let url =
+        Url::parse(text.trim()).map_err(|err| ConfigError::new(sink, key, format!("{text:?} is not a URL: {err}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ConfigError::new(sink, key, format!("{text:?} must be an http(s) URL with a host")));
     }
@@ -396,7 +409,11 @@ pub(crate) fn join_path(base: &Url, segments: &[&str]) -> Url {
 
 fn check_region(sink: &str, region: &str) -> Result<(), ConfigError> {
     if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(ConfigError::new(sink, "region", format!("{region:?} is not a region id such as \"ap-southeast-1\"")));
+        return Err(ConfigError::new(
+            sink,
+            "region",
+            format!("{region:?} is not a region id such as \"ap-southeast-1\""),
+        ));
     }
     Ok(())
 }
@@ -410,7 +427,11 @@ impl LtsConfig {
         let base_url = match (&self.endpoint, &self.region) {
             (Some(endpoint), _) => {
                 if self.port.is_some() {
-                    return Err(ConfigError::new(sink, "port", "applies to `region` only; write the port into `endpoint`"));
+                    return Err(ConfigError::new(
+                        sink,
+                        "port",
+                        "applies to `region` only; write the port into `endpoint`",
+                    ));
                 }
                 parse_base(sink, "endpoint", endpoint)?
             }
@@ -450,7 +471,11 @@ impl LtsConfig {
         for (key, value) in &self.labels {
             check_label_key(key).map_err(|message| ConfigError::new(sink, format!("labels.{key}"), message))?;
             if value.len() > MAX_LABEL_VALUE_LEN {
-                return Err(ConfigError::new(sink, format!("labels.{key}"), format!("longer than {MAX_LABEL_VALUE_LEN} bytes")));
+                return Err(ConfigError::new(
+                    sink,
+                    format!("labels.{key}"),
+                    format!("longer than {MAX_LABEL_VALUE_LEN} bytes"),
+                ));
             }
         }
 
@@ -462,7 +487,11 @@ impl LtsConfig {
             ));
         }
         if self.batch_max_bytes < 1024 || self.batch_max_bytes > MAX_BATCH_MAX_BYTES {
-            return Err(ConfigError::new(sink, "batch_max_bytes", format!("must be between 1024 and {MAX_BATCH_MAX_BYTES}")));
+            return Err(ConfigError::new(
+                sink,
+                "batch_max_bytes",
+                format!("must be between 1024 and {MAX_BATCH_MAX_BYTES}"),
+            ));
         }
         if self.batch_max_records == 0 || self.batch_max_records > 100_000 {
             return Err(ConfigError::new(sink, "batch_max_records", "must be between 1 and 100000"));
@@ -505,10 +534,17 @@ impl LtsConfig {
             }
             AuthConfig::Aksk { access_key, secret_key, secret_key_env } => {
                 if access_key.is_empty() || !access_key.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(ConfigError::new(sink, "auth.access_key", "must be a non-empty alphanumeric access key id"));
+                    return Err(ConfigError::new(
+                        sink,
+                        "auth.access_key",
+                        "must be a non-empty alphanumeric access key id",
+                    ));
                 }
                 let secret_key = resolve_secret(sink, secret_key, secret_key_env, "secret_key", lookup)?;
-                tracing::warn!(sink, "AK/SK signing of LTS log reporting is experimental: LTS documents X-Auth-Token only");
+                tracing::warn!(
+                    sink,
+                    "AK/SK signing of LTS log reporting is experimental: LTS documents X-Auth-Token only"
+                );
                 ResolvedAuth::Aksk { access_key, secret_key }
             }
         };
@@ -586,9 +622,11 @@ mod tests {
         .unwrap();
         assert!(s.contents_url.as_str().starts_with("https://lts-access.cn-north-4.myhuaweicloud.com:8102/v2/"));
         assert!(s.contents_url.as_str().ends_with("/tenant/contents"));
-        let s = settings("endpoint = \"https://100.125.12.150:8102\"\nauth = { type = \"token\", token = \"abcd\" }").unwrap();
+        let s = settings("endpoint = \"https://100.125.12.150:8102\"\nauth = { type = \"token\", token = \"abcd\" }")
+            .unwrap();
         assert!(s.contents_url.as_str().starts_with("https://100.125.12.150:8102/v2/0123"), "{}", s.contents_url);
-        let e = err("endpoint = \"https://100.125.12.150\"\nport = 8102\nauth = { type = \"token\", token = \"abcd\" }");
+        let e =
+            err("endpoint = \"https://100.125.12.150\"\nport = 8102\nauth = { type = \"token\", token = \"abcd\" }");
         assert_eq!(e.key(), "port");
         assert_eq!(err("auth = { type = \"token\", token = \"abcd\" }").key(), "region");
     }
@@ -610,7 +648,9 @@ mod tests {
         let ResolvedAuth::IamPassword { password, iam_endpoint, .. } = s.auth else { panic!("iam") };
         assert_eq!(password.expose_secret(), "pw-from-env");
         assert_eq!(iam_endpoint.as_str(), "https://iam.eu-west-101.myhuaweicloud.com/");
-        let e = err("region = \"r\"\n[auth]\ntype = \"iam_password\"\nuser = \"u\"\ndomain = \"d\"\npassword_env = \"NOPE\"");
+        let e = err(
+            "region = \"r\"\n[auth]\ntype = \"iam_password\"\nuser = \"u\"\ndomain = \"d\"\npassword_env = \"NOPE\"",
+        );
         assert_eq!(e.key(), "auth.password_env");
         assert!(e.to_string().contains("NOPE"), "{e}");
     }
@@ -618,9 +658,13 @@ mod tests {
     #[test]
     fn secrets_exactly_once() {
         assert_eq!(err("region = \"r\"\nauth = { type = \"token\" }").key(), "auth.token");
-        assert_eq!(err("region = \"r\"\nauth = { type = \"token\", token = \"a\", token_env = \"B\" }").key(), "auth.token");
+        assert_eq!(
+            err("region = \"r\"\nauth = { type = \"token\", token = \"a\", token_env = \"B\" }").key(),
+            "auth.token"
+        );
         assert_eq!(err("region = \"r\"\nauth = { type = \"aksk\", access_key = \"AK\" }").key(), "auth.secret_key");
-        let s = settings("region = \"r\"\nauth = { type = \"aksk\", access_key = \"AK1\", secret_key = \"sk\" }").unwrap();
+        let s =
+            settings("region = \"r\"\nauth = { type = \"aksk\", access_key = \"AK1\", secret_key = \"sk\" }").unwrap();
         assert!(matches!(s.auth, ResolvedAuth::Aksk { .. }));
     }
 
@@ -658,15 +702,19 @@ mod tests {
     #[test]
     fn ids_and_limits() {
         let config = |ids: &str| -> Result<Settings, ConfigError> {
-            toml::from_str::<LtsConfig>(&format!("{ids}\nregion = \"r\"\nauth = {{ type = \"token\", token = \"abcd\" }}"))
-                .unwrap()
-                .validate("main", &no_env)
+            toml::from_str::<LtsConfig>(&format!(
+                "{ids}\nregion = \"r\"\nauth = {{ type = \"token\", token = \"abcd\" }}"
+            ))
+            .unwrap()
+            .validate("main", &no_env)
         };
         let e = config("project_id = \"a/b\"\nlog_group_id = \"g\"\nlog_stream_id = \"s\"").unwrap_err();
         assert_eq!(e.key(), "project_id");
         // Unexpected lengths are only warned about.
         assert!(config("project_id = \"p\"\nlog_group_id = \"g\"\nlog_stream_id = \"s\"").is_ok());
-        let e = err("region = \"r\"\nmode = \"batch\"\ncompression = \"gzip\"\nauth = { type = \"token\", token = \"abcd\" }");
+        let e = err(
+            "region = \"r\"\nmode = \"batch\"\ncompression = \"gzip\"\nauth = { type = \"token\", token = \"abcd\" }",
+        );
         assert_eq!(e.key(), "compression");
         let e = err("region = \"r\"\nbatch_max_bytes = 10\nauth = { type = \"token\", token = \"abcd\" }");
         assert_eq!(e.key(), "batch_max_bytes");

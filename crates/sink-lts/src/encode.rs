@@ -45,7 +45,9 @@ pub(crate) fn record_time_ns(data: &Fields, now_ns: i64) -> i64 {
             (None, Some(secs)) => from_seconds(secs),
             _ => None,
         },
-        Some(Value::String(text)) => text.parse::<jiff::Timestamp>().ok().and_then(|ts| i64::try_from(ts.as_nanosecond()).ok()),
+        Some(Value::String(text)) => {
+            text.parse::<jiff::Timestamp>().ok().and_then(|ts| i64::try_from(ts.as_nanosecond()).ok())
+        }
         _ => None,
     };
     time.unwrap_or(now_ns)
@@ -95,7 +97,12 @@ pub(crate) fn overhead(labels_json: &str) -> usize {
 
 /// Splits `entries` into runs of at most `max_records` entries and `max_bytes` body bytes (an entry larger
 /// than the budget on its own travels alone).
-pub(crate) fn chunks(entries: &[Entry], labels_json: &str, max_bytes: usize, max_records: usize) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn chunks(
+    entries: &[Entry],
+    labels_json: &str,
+    max_bytes: usize,
+    max_records: usize,
+) -> Vec<std::ops::Range<usize>> {
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut size = overhead(labels_json);
@@ -187,7 +194,11 @@ mod tests {
         let line = "é".repeat(MAX_LINE_BYTES); // 2 MiB
         let cut = truncate_line(line);
         assert!(cut.len() <= MAX_LINE_BYTES);
-        assert!(cut.ends_with(&format!("{TRUNCATION_MARKER}{} bytes]", 2 * MAX_LINE_BYTES)), "{}", &cut[cut.len() - 80..]);
+        assert!(
+            cut.ends_with(&format!("{TRUNCATION_MARKER}{} bytes]", 2 * MAX_LINE_BYTES)),
+            "{}",
+            &cut[cut.len() - 80..]
+        );
         let short = "x".repeat(MAX_LINE_BYTES);
         assert_eq!(truncate_line(short.clone()), short);
     }
@@ -217,7 +228,8 @@ mod tests {
             assert!(body(Mode::Batch, &entries[range], labels).len() <= budget);
         }
         // An entry over the budget travels alone.
-        let big = vec![entry(Mode::Batch, 0, "a"), entry(Mode::Batch, 1, &"y".repeat(5000)), entry(Mode::Batch, 2, "c")];
+        let big =
+            vec![entry(Mode::Batch, 0, "a"), entry(Mode::Batch, 1, &"y".repeat(5000)), entry(Mode::Batch, 2, "c")];
         assert_eq!(chunks(&big, labels, 1024, 100), vec![0..1, 1..2, 2..3]);
     }
 }

@@ -112,23 +112,29 @@ impl IamTokenAuth {
                 "scope": {"project": {"id": self.project_id}}
             }
         });
-        let body = serde_json::to_vec(&body).map_err(|err| HttpError::Auth(format!("cannot encode the IAM request: {err}")))?;
+        let body = serde_json::to_vec(&body)
+            .map_err(|err| HttpError::Auth(format!("cannot encode the IAM request: {err}")))?;
         let request = RequestSpec::post(self.url.clone(), body)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
         let response = self.client.send_once(&request).await?;
         let scrubbed = |text: &str| scrub(text, &[self.password.expose_secret()]);
         if !response.status.is_success() {
             let detail = scrubbed(&iam_error(&response.body).unwrap_or_else(|| response.excerpt()));
-            let what = format!("IAM at {} answered HTTP {} for user {:?} of domain {:?}: {detail}", self.url, response.status, self.user, self.domain);
-            return Err(if response.status == StatusCode::TOO_MANY_REQUESTS
-                || response.status == StatusCode::REQUEST_TIMEOUT
-                || response.status.is_server_error()
-            {
-                HttpError::RetriesExhausted { url: self.url.to_string(), attempts: 1, last: what }
-            } else {
-                // 400/401/403/404: the credentials or the scope are wrong; retrying cannot help.
-                HttpError::Auth(what)
-            });
+            let what = format!(
+                "IAM at {} answered HTTP {} for user {:?} of domain {:?}: {detail}",
+                self.url, response.status, self.user, self.domain
+            );
+            return Err(
+                if response.status == StatusCode::TOO_MANY_REQUESTS
+                    || response.status == StatusCode::REQUEST_TIMEOUT
+                    || response.status.is_server_error()
+                {
+                    HttpError::RetriesExhausted { url: self.url.to_string(), attempts: 1, last: what }
+                } else {
+                    // 400/401/403/404: the credentials or the scope are wrong; retrying cannot help.
+                    HttpError::Auth(what)
+                },
+            );
         }
         let token = response
             .headers
@@ -136,7 +142,12 @@ impl IamTokenAuth {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| HttpError::Auth(format!("IAM at {} answered {} without an X-Subject-Token header", self.url, response.status)))?;
+            .ok_or_else(|| {
+                HttpError::Auth(format!(
+                    "IAM at {} answered {} without an X-Subject-Token header",
+                    self.url, response.status
+                ))
+            })?;
         let token = SecretString::from(token.to_owned());
         let lifetime = serde_json::from_slice::<Value>(&response.body)
             .ok()
@@ -156,10 +167,7 @@ impl IamTokenAuth {
 /// `error.message` (IAM) or `error_msg` from an error body.
 fn iam_error(body: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
-    let message = value
-        .pointer("/error/message")
-        .or_else(|| value.get("error_msg"))
-        .and_then(Value::as_str)?;
+    let message = value.pointer("/error/message").or_else(|| value.get("error_msg")).and_then(Value::as_str)?;
     let code = value.pointer("/error/code").or_else(|| value.get("error_code")).map(|c| match c {
         Value::String(s) => s.clone(),
         other => other.to_string(),

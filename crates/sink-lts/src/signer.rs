@@ -85,12 +85,19 @@ fn escape(segment: &str) -> String {
 
 /// The canonical request. `path` is the decoded URL path; `query` holds decoded pairs; `headers` are the
 /// headers to sign, `(name, value)`, names in any case (the `x-sdk-date` header must be among them).
-pub fn canonical_request(method: &str, path: &str, query: &[(String, String)], headers: &[(String, String)], body: &[u8]) -> String {
+pub fn canonical_request(
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    headers: &[(String, String)],
+    body: &[u8],
+) -> String {
     let mut uri = path.split('/').map(escape).collect::<Vec<_>>().join("/");
     if !uri.ends_with('/') {
         uri.push('/');
     }
-    let mut pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (escape(&k.to_ascii_lowercase()), escape(v))).collect();
+    let mut pairs: Vec<(String, String)> =
+        query.iter().map(|(k, v)| (escape(&k.to_ascii_lowercase()), escape(v))).collect();
     pairs.sort();
     let query = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     let (names, lines) = canonical_headers(headers);
@@ -108,25 +115,30 @@ fn canonical_headers(headers: &[(String, String)]) -> (String, String) {
     (names.join(";"), lines)
 }
 
-/// The `Authorization` header value for a request.
-///
-/// `date` must be the value of the `X-Sdk-Date` header contained in `headers`.
-pub fn authorization(
-    access_key: &str,
-    secret_key: &str,
-    date: &str,
-    method: &str,
-    path: &str,
-    query: &[(String, String)],
-    headers: &[(String, String)],
-    body: &[u8],
-) -> String {
-    let canonical = canonical_request(method, path, query, headers, body);
+/// What a signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningInput<'a> {
+    /// HTTP method, e.g. `POST`.
+    pub method: &'a str,
+    /// The decoded URL path.
+    pub path: &'a str,
+    /// Decoded query pairs.
+    pub query: &'a [(String, String)],
+    /// The headers to sign, `(name, value)`, names in any case; `X-Sdk-Date` must be among them.
+    pub headers: &'a [(String, String)],
+    /// The body bytes exactly as sent (compressed, if compressed).
+    pub body: &'a [u8],
+}
+
+/// The `Authorization` header value for a request. `date` is the value of its `X-Sdk-Date` header.
+pub fn authorization(access_key: &str, secret_key: &str, date: &str, input: &SigningInput<'_>) -> String {
+    let canonical = canonical_request(input.method, input.path, input.query, input.headers, input.body);
     let string_to_sign = format!("{ALGORITHM}\n{date}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret_key.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret_key.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(string_to_sign.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
-    let (names, _) = canonical_headers(headers);
+    let (names, _) = canonical_headers(input.headers);
     format!("{ALGORITHM} Access={access_key}, SignedHeaders={names}, Signature={signature}")
 }
 
@@ -144,11 +156,13 @@ mod tests {
             "AccessKey",
             "SecretKey",
             "20060102T150405Z",
-            "GET",
-            "/path",
-            &h(&[("limit", "1")]),
-            &h(&[("X-Sdk-Date", "20060102T150405Z")]),
-            b"",
+            &SigningInput {
+                method: "GET",
+                path: "/path",
+                query: &h(&[("limit", "1")]),
+                headers: &h(&[("X-Sdk-Date", "20060102T150405Z")]),
+                body: b"",
+            },
         );
         assert_eq!(
             auth,
@@ -163,11 +177,13 @@ mod tests {
             "AccessKey",
             "SecretKey",
             "20060102T150405Z",
-            "POST",
-            "/path",
-            &h(&[("key", "value")]),
-            &h(&[("X-Sdk-Date", "20060102T150405Z")]),
-            b"{\"Name\":\"test\",\"Id\":1}\n",
+            &SigningInput {
+                method: "POST",
+                path: "/path",
+                query: &h(&[("key", "value")]),
+                headers: &h(&[("X-Sdk-Date", "20060102T150405Z")]),
+                body: b"{\"Name\":\"test\",\"Id\":1}\n",
+            },
         );
         assert_eq!(
             auth,
@@ -183,17 +199,19 @@ mod tests {
             "HPUAEXAMPLEAK",
             "exampleSecretKey0123456789",
             "20240806T153657Z",
-            "POST",
-            "/v2/0123456789abcdef0123456789abcdef/lts/groups/11111111-2222-3333-4444-555555555555\
+            &SigningInput {
+                method: "POST",
+                path: "/v2/0123456789abcdef0123456789abcdef/lts/groups/11111111-2222-3333-4444-555555555555\
              /streams/66666666-7777-8888-9999-aaaaaaaaaaaa/tenant/contents/high-accuracy",
-            &[],
-            &h(&[
-                ("X-Sdk-Date", "20240806T153657Z"),
-                ("Content-Type", "application/json;charset=UTF-8"),
-                ("Host", "lts-access.ap-southeast-1.myhuaweicloud.com"),
-                ("X-Project-Id", "0123456789abcdef0123456789abcdef"),
-            ]),
-            body,
+                query: &[],
+                headers: &h(&[
+                    ("X-Sdk-Date", "20240806T153657Z"),
+                    ("Content-Type", "application/json;charset=UTF-8"),
+                    ("Host", "lts-access.ap-southeast-1.myhuaweicloud.com"),
+                    ("X-Project-Id", "0123456789abcdef0123456789abcdef"),
+                ]),
+                body,
+            },
         );
         assert_eq!(
             auth,

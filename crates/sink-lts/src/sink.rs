@@ -8,7 +8,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta};
 use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
-use logcrawl_http::{Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, retry_after, scrub};
+use logcrawl_http::{
+    Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, retry_after, scrub,
+};
 use serde_json::Value;
 
 use crate::config::{Compression, ConfigError, LtsConfig, Mode, ResolvedAuth, Settings};
@@ -24,6 +26,9 @@ pub const CONTENT_TYPE_JSON: &str = "application/json;charset=UTF-8";
 
 /// How far from now a record's time may be: LTS does not store logs older or newer than 24 h.
 pub const TIME_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest `Retry-After` honoured; a longer one is cut to this (the run would rather fail and retry later).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 const X_SDK_DATE: HeaderName = HeaderName::from_static("x-sdk-date");
 const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
@@ -46,6 +51,15 @@ enum Verdict {
     Rejected(String),
     /// 413: the request is too large.
     TooLarge(String),
+}
+
+/// How one response is to be handled.
+enum Classified {
+    Verdict(Verdict),
+    /// 401: refresh the token once, else fatal.
+    Unauthorized,
+    Fatal(SinkError),
+    Retry(RetryableFailure),
 }
 
 /// The outcome of one attempt that is neither a verdict nor fatal.
@@ -160,7 +174,9 @@ impl LtsSink {
                 "records more than 24 h from now dropped: LTS does not store them");
         }
         let mut total = ChunkResult::default();
-        for range in encode::chunks(&entries, &labels_json, self.settings.batch_max_bytes, self.settings.batch_max_records) {
+        for range in
+            encode::chunks(&entries, &labels_json, self.settings.batch_max_bytes, self.settings.batch_max_records)
+        {
             let part = self.deliver_chunk(&entries[range], &labels_json, &batch.stream).await?;
             total.accepted += part.accepted;
             total.rejected += part.rejected;
@@ -182,7 +198,12 @@ impl LtsSink {
 
     /// Sends `entries`, halving on 400 (to isolate the bad records) and on 413 (to fit), and dropping a
     /// single record LTS still refuses.
-    async fn deliver_chunk(&self, entries: &[Entry], labels_json: &str, stream: &str) -> Result<ChunkResult, SinkError> {
+    async fn deliver_chunk(
+        &self,
+        entries: &[Entry],
+        labels_json: &str,
+        stream: &str,
+    ) -> Result<ChunkResult, SinkError> {
         let mut result = ChunkResult::default();
         let mut pending: Vec<&[Entry]> = vec![entries];
         while let Some(part) = pending.pop() {
@@ -226,8 +247,8 @@ impl LtsSink {
             let request = self.request(&payload, gzip)?;
             let failure = match self.client.send_once(&request).await {
                 Ok(response) => match self.classify(&response) {
-                    Ok(Some(verdict)) => return Ok(verdict),
-                    Ok(None) => {
+                    Classified::Verdict(verdict) => return Ok(verdict),
+                    Classified::Unauthorized => {
                         // 401 with a token scheme: fetch a fresh token once, without counting an attempt.
                         if !refreshed && self.auth.as_ref().is_some_and(|auth| auth.invalidate()) {
                             refreshed = true;
@@ -237,8 +258,8 @@ impl LtsSink {
                         }
                         return Err(SinkError::fatal(self.describe_fatal(&response)));
                     }
-                    Err(Ok(fatal)) => return Err(fatal),
-                    Err(Err(retryable)) => retryable,
+                    Classified::Fatal(fatal) => return Err(fatal),
+                    Classified::Retry(retryable) => retryable,
                 },
                 Err(err) if err.is_fatal() => return Err(SinkError::fatal(self.scrub(&err.to_string()))),
                 Err(err) => RetryableFailure { message: self.scrub(&err.to_string()), wait: None },
@@ -249,7 +270,7 @@ impl LtsSink {
                     failure.message
                 )));
             }
-            let wait = policy.delay(attempts).max(failure.wait.unwrap_or_default());
+            let wait = policy.delay(attempts).max(failure.wait.unwrap_or_default().min(MAX_RETRY_AFTER));
             tracing::debug!(sink = %self.name, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure.message, "retrying");
             tokio::time::sleep(wait).await;
         }
@@ -269,7 +290,12 @@ impl LtsSink {
         Ok(request)
     }
 
-    fn sign(&self, mut request: RequestSpec, access_key: &str, secret_key: &SecretString) -> Result<RequestSpec, SinkError> {
+    fn sign(
+        &self,
+        mut request: RequestSpec,
+        access_key: &str,
+        secret_key: &SecretString,
+    ) -> Result<RequestSpec, SinkError> {
         let date = signer::sdk_date(jiff::Timestamp::now());
         let header_value = |text: &str| {
             HeaderValue::from_str(text).map_err(|_| SinkError::fatal("a signed header value is not a valid header"))
@@ -290,49 +316,51 @@ impl LtsSink {
         let path = percent_encoding::percent_decode_str(url.path()).decode_utf8_lossy().into_owned();
         let query: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let body = request.body.as_deref().unwrap_or_default();
-        let authorization = signer::authorization(
-            access_key,
-            secret_key.expose_secret(),
-            &date,
-            request.method.as_str(),
-            &path,
-            &query,
-            &signed,
+        let input = signer::SigningInput {
+            method: request.method.as_str(),
+            path: &path,
+            query: &query,
+            headers: &signed,
             body,
-        );
+        };
+        let authorization = signer::authorization(access_key, secret_key.expose_secret(), &date, &input);
         let mut value = header_value(&authorization)?;
         value.set_sensitive(true);
         request.headers.insert(AUTHORIZATION, value);
         Ok(request)
     }
 
-    /// `Ok(Some)`: a verdict; `Ok(None)`: 401; `Err(Ok)`: fatal; `Err(Err)`: retryable.
-    #[allow(clippy::type_complexity)]
-    fn classify(&self, response: &Response) -> Result<Option<Verdict>, Result<SinkError, RetryableFailure>> {
+    /// What a response means for the request.
+    fn classify(&self, response: &Response) -> Classified {
         let status = response.status;
         if status.is_success() {
             let body: Option<Value> = serde_json::from_slice(&response.body).ok();
             let code = body.as_ref().and_then(|b| b.get("errorCode")).and_then(Value::as_str);
             return match code {
-                None | Some(SUCCESS_CODE) => Ok(Some(Verdict::Accepted)),
-                Some(_) => Err(Err(RetryableFailure {
-                    message: format!("{} (a 2xx whose errorCode is not {SUCCESS_CODE}: not taken as delivered)", self.describe(response)),
+                None | Some(SUCCESS_CODE) => Classified::Verdict(Verdict::Accepted),
+                Some(_) => Classified::Retry(RetryableFailure {
+                    message: format!(
+                        "{} (a 2xx whose errorCode is not {SUCCESS_CODE}: not taken as delivered)",
+                        self.describe(response)
+                    ),
                     wait: None,
-                })),
+                }),
             };
         }
         match status {
-            StatusCode::BAD_REQUEST => Ok(Some(Verdict::Rejected(self.describe(response)))),
-            StatusCode::PAYLOAD_TOO_LARGE => Ok(Some(Verdict::TooLarge(self.describe(response)))),
-            StatusCode::UNAUTHORIZED => Ok(None),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
-                Err(Err(RetryableFailure { message: self.describe(response), wait: retry_after(&response.headers) }))
-            }
-            status if status.is_server_error() => {
-                Err(Err(RetryableFailure { message: self.describe(response), wait: retry_after(&response.headers) }))
-            }
-            status if status.is_client_error() => Err(Ok(SinkError::fatal(self.describe_fatal(response)))),
-            _ => Err(Err(RetryableFailure { message: self.describe(response), wait: None })),
+            StatusCode::BAD_REQUEST => Classified::Verdict(Verdict::Rejected(self.describe(response))),
+            StatusCode::PAYLOAD_TOO_LARGE => Classified::Verdict(Verdict::TooLarge(self.describe(response))),
+            StatusCode::UNAUTHORIZED => Classified::Unauthorized,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => Classified::Retry(RetryableFailure {
+                message: self.describe(response),
+                wait: retry_after(&response.headers),
+            }),
+            status if status.is_server_error() => Classified::Retry(RetryableFailure {
+                message: self.describe(response),
+                wait: retry_after(&response.headers),
+            }),
+            status if status.is_client_error() => Classified::Fatal(SinkError::fatal(self.describe_fatal(response))),
+            _ => Classified::Retry(RetryableFailure { message: self.describe(response), wait: None }),
         }
     }
 
@@ -355,7 +383,9 @@ impl LtsSink {
     fn describe_fatal(&self, response: &Response) -> String {
         let hint = match response.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match &self.settings.auth {
-                ResolvedAuth::Token(_) => "the token is invalid, expired or lacks LTS permissions, or project_id is wrong",
+                ResolvedAuth::Token(_) => {
+                    "the token is invalid, expired or lacks LTS permissions, or project_id is wrong"
+                }
                 ResolvedAuth::IamPassword { .. } => {
                     "a freshly obtained IAM token was refused: check the user's LTS permissions and project_id"
                 }

@@ -60,7 +60,8 @@ fn sink(config: LtsConfig) -> LtsSink {
 }
 
 fn success() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"errorCode": "SVCSTG.ALS.200.200", "error_msg": "Report success.", "result": null}))
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"errorCode": "SVCSTG.ALS.200.200", "error_msg": "Report success.", "result": null}))
 }
 
 fn meta() -> Arc<SourceMeta> {
@@ -163,8 +164,12 @@ async fn batch_mode_stamps_lines_from_the_first_record() {
     let body = body_json(&lts_requests(&server).await[0]);
     assert_eq!(body["log_time_ns"], json!(t as i64 * 1_000_000_000), "the first record's time, as a number");
     assert_eq!(body["labels"], json!({"env": "test"}));
-    let lines: Vec<Value> =
-        body["contents"].as_array().unwrap().iter().map(|l| serde_json::from_str(l.as_str().unwrap()).unwrap()).collect();
+    let lines: Vec<Value> = body["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l.as_str().unwrap()).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["message"], "m2");
     assert_eq!(lines[2]["timestamp"], json!(t + 2.0), "the original time survives inside the line");
@@ -296,7 +301,10 @@ async fn iam_token_is_refetched_once_on_401() {
         .await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errorCode": "SVCSTG.ALS.401.1", "error_msg": "token expired"})))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"errorCode": "SVCSTG.ALS.401.1", "error_msg": "token expired"})),
+        )
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
@@ -321,10 +329,9 @@ async fn iam_persistent_401_is_fatal_after_one_refetch() {
         .await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"errorCode": "SVCSTG.ALS.403.105", "error_msg": "Project id is invalid.", "result": null})),
-        )
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            json!({"errorCode": "SVCSTG.ALS.403.105", "error_msg": "Project id is invalid.", "result": null}),
+        ))
         .expect(2)
         .mount(&server)
         .await;
@@ -363,14 +370,19 @@ async fn aksk_requests_are_signed_over_what_is_sent() {
     Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(1).mount(&server).await;
     let mut config = config(
         &server,
-        AuthConfig::Aksk { access_key: "HPUAEXAMPLEAK".into(), secret_key: Some(SecretString::from(SECRET_KEY)), secret_key_env: None },
+        AuthConfig::Aksk {
+            access_key: "HPUAEXAMPLEAK".into(),
+            secret_key: Some(SecretString::from(SECRET_KEY)),
+            secret_key_env: None,
+        },
     );
     config.compression = Compression::Gzip;
     let sink = sink(config);
     sink.send(batch(vec![record(json!({"message": "signed", "timestamp": now()}))])).await.unwrap();
     let request = &lts_requests(&server).await[0];
     assert!(request.headers.get("x-auth-token").is_none());
-    let header = |name: &str| request.headers.get(name).unwrap_or_else(|| panic!("{name} sent")).to_str().unwrap().to_owned();
+    let header =
+        |name: &str| request.headers.get(name).unwrap_or_else(|| panic!("{name} sent")).to_str().unwrap().to_owned();
     let date = header("x-sdk-date");
     assert_eq!(date.len(), 16, "{date}");
     assert!(jiff::fmt::strtime::parse(signer::DATE_FORMAT, &date).is_ok(), "{date}");
@@ -383,10 +395,18 @@ async fn aksk_requests_are_signed_over_what_is_sent() {
         "{authorization}"
     );
     // Recompute over the headers and body as received: the signature covers the gzip bytes and the host:port.
-    let signed: Vec<(String, String)> =
-        ["content-encoding", "content-type", "host", "x-project-id", "x-sdk-date"].iter().map(|n| ((*n).to_owned(), header(n))).collect();
-    let expected =
-        signer::authorization("HPUAEXAMPLEAK", SECRET_KEY, &date, "POST", request.url.path(), &[], &signed, &request.body);
+    let signed: Vec<(String, String)> = ["content-encoding", "content-type", "host", "x-project-id", "x-sdk-date"]
+        .iter()
+        .map(|n| ((*n).to_owned(), header(n)))
+        .collect();
+    let input = signer::SigningInput {
+        method: "POST",
+        path: request.url.path(),
+        query: &[],
+        headers: &signed,
+        body: &request.body,
+    };
+    let expected = signer::authorization("HPUAEXAMPLEAK", SECRET_KEY, &date, &input);
     assert_eq!(authorization, expected);
     assert!(header("host").contains(':'), "the port is part of the signed host");
 }
@@ -413,7 +433,11 @@ async fn payload_too_large_splits_the_request() {
     assert_eq!(sizes, vec![5, 2, 3, 1, 2], "halved until each part fits, in order");
     let mut delivered: Vec<String> = Vec::new();
     for request in lts_requests(&server).await.iter().filter(|r| logs_of(r).len() <= 2) {
-        delivered.extend(logs_of(request).iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["message"].as_str().unwrap().to_owned()));
+        delivered.extend(
+            logs_of(request)
+                .iter()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["message"].as_str().unwrap().to_owned()),
+        );
     }
     assert_eq!(delivered, vec!["s0", "s1", "s2", "s3", "s4"], "each record exactly once, in order");
 }
@@ -425,8 +449,9 @@ async fn bad_request_isolates_and_drops_only_the_bad_record() {
         .and(path(hp_path()))
         .respond_with(|request: &Request| {
             if logs_of(request).iter().any(|l| l.contains("poison")) {
-                ResponseTemplate::new(400)
-                    .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.201", "error_msg": "Invalid log content.", "result": null}))
+                ResponseTemplate::new(400).set_body_json(
+                    json!({"errorCode": "SVCSTG.ALS.400.201", "error_msg": "Invalid log content.", "result": null}),
+                )
             } else {
                 success()
             }
@@ -441,7 +466,7 @@ async fn bad_request_isolates_and_drops_only_the_bad_record() {
         .await
         .iter()
         .filter(|r| !logs_of(r).iter().any(|l| l.contains("poison")))
-        .flat_map(|r| logs_of(r))
+        .flat_map(logs_of)
         .collect();
     assert_eq!(accepted.len(), 3);
     assert!(accepted.iter().all(|l| !l.contains("poison")));
@@ -453,7 +478,8 @@ async fn a_batch_refused_record_by_record_is_not_dropped() {
     Mock::given(method("POST"))
         .and(path(hp_path()))
         .respond_with(
-            ResponseTemplate::new(400).set_body_json(json!({"errorCode": "SVCSTG.ALS.400.103", "error_msg": "Invalid labels."})),
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.103", "error_msg": "Invalid labels."})),
         )
         .expect(3)
         .mount(&server)
@@ -496,7 +522,10 @@ async fn retries_are_bounded_and_waited_out() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"errorCode": "SVCSTG.ALS.500.1", "error_msg": "Internal error"})))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"errorCode": "SVCSTG.ALS.500.1", "error_msg": "Internal error"})),
+        )
         .expect(3)
         .mount(&server)
         .await;
@@ -518,7 +547,10 @@ async fn a_200_with_an_error_code_is_not_success() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"errorCode": "SVCSTG.ALS.500.999", "error_msg": "partial"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errorCode": "SVCSTG.ALS.500.999", "error_msg": "partial"})),
+        )
         .expect(3)
         .mount(&server)
         .await;
@@ -550,7 +582,10 @@ async fn forbidden_and_not_found_are_fatal() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"errorCode": "SVCSTG.ALS.404.1", "error_msg": "Log stream not found"})))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"errorCode": "SVCSTG.ALS.404.1", "error_msg": "Log stream not found"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -566,7 +601,11 @@ async fn no_secret_appears_in_errors() {
     let cases: Vec<(AuthConfig, &str)> = vec![
         (token_auth(), TOKEN),
         (
-            AuthConfig::Aksk { access_key: "AKID".into(), secret_key: Some(SecretString::from(SECRET_KEY)), secret_key_env: None },
+            AuthConfig::Aksk {
+                access_key: "AKID".into(),
+                secret_key: Some(SecretString::from(SECRET_KEY)),
+                secret_key_env: None,
+            },
             SECRET_KEY,
         ),
     ];
@@ -674,7 +713,8 @@ async fn crawler_commits_only_what_lts_acknowledged() {
     let failure = report.failures().next().expect("the run failed").1.clone();
     assert!(!failure.fatal && failure.message.contains("503"), "{failure:?}");
     assert_eq!(store.load(&key()).unwrap(), Some(json!({"n": 2})), "committed up to the last acknowledged record");
-    let attempts = lts_requests(&server).await.iter().filter(|r| logs_of(r).iter().any(|l| l.contains("\"r3\""))).count();
+    let attempts =
+        lts_requests(&server).await.iter().filter(|r| logs_of(r).iter().any(|l| l.contains("\"r3\""))).count();
     assert_eq!(attempts, 2, "r3's batch retried per retry_attempts");
 }
 
@@ -696,7 +736,7 @@ async fn crawler_advances_the_checkpoint_after_success() {
     let sent: Vec<String> = lts_requests(&server)
         .await
         .iter()
-        .flat_map(|r| logs_of(r))
+        .flat_map(logs_of)
         .map(|l| serde_json::from_str::<Value>(&l).unwrap()["message"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(sent, vec!["r2", "r3", "r4", "r5", "r6"], "resumed after the stored cursor, every record once");
@@ -707,7 +747,10 @@ async fn crawler_does_not_advance_on_a_fatal_failure() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errorCode": "SVCSTG.ALS.403.1", "error_msg": "Forbidden"})))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"errorCode": "SVCSTG.ALS.403.1", "error_msg": "Forbidden"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
