@@ -52,7 +52,7 @@ pub struct OktaConfig {
     /// Events per page, 1 to 1000 (default 1000).
     #[serde(default)]
     pub limit: Option<u32>,
-    /// How far back the first run starts (default `18h`, at most `90d`, never before the sink's max age).
+    /// How far back the first run starts (default `18h`, at most `2160h`, never before the sink's max age).
     #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
     pub initial_lookback: Option<Duration>,
     /// Whole-request timeout (default `45s`).

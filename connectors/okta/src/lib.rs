@@ -25,7 +25,7 @@
 //! | `private_key` / `private_key_file` | — | that app's RSA private key, PEM (PKCS#1 or PKCS#8), inline or from a file |
 //! | `key_id` | none | the key's `kid` on the app (required by Okta when the app has several keys) |
 //! | `limit` | `1000` | events per page, 1–1000 |
-//! | `initial_lookback` | `18h` | where the very first run starts (≤ `90d`), never earlier than the sink's max age |
+//! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days), never earlier than the sink's max age |
 //! | `timeout` | `45s` | whole-request timeout |
 //! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients |
 //! | `requests_per_second` | none | an extra client-side cap |
@@ -136,7 +136,7 @@ impl OktaConnector {
         }
         let lookback = config.initial_lookback.unwrap_or(DEFAULT_INITIAL_LOOKBACK);
         if lookback > MAX_INITIAL_LOOKBACK {
-            return Err(ConfigError::new("initial_lookback", "must be at most 90d: Okta keeps 90 days of System Log"));
+            return Err(ConfigError::new("initial_lookback", "must be at most 2160h (90 days): Okta keeps 90 days of System Log"));
         }
         if lookback.is_zero() {
             return Err(ConfigError::new("initial_lookback", "must be more than zero"));
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(err(json!({"token": "t"})).key(), "domain");
         assert_eq!(err(json!({"domain": "acme.okta.com"})).key(), "token");
         assert_eq!(err(json!({"domain": "acme.okta.com", "token": "t", "limit": 5000})).key(), "limit");
-        assert_eq!(err(json!({"domain": "acme.okta.com", "token": "t", "initial_lookback": "100d"})).key(), "initial_lookback");
+        assert_eq!(err(json!({"domain": "acme.okta.com", "token": "t", "initial_lookback": "2400h"})).key(), "initial_lookback");
         assert_eq!(err(json!({"domain": "acme-admin.okta.com", "token": "t"})).key(), "domain");
         assert_eq!(err(json!({"domain": "acme.okta.com/x", "token": "t"})).key(), "domain");
         assert_eq!(err(json!({"base_url": "ftp://x", "token": "t"})).key(), "base_url");

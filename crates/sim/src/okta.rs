@@ -6,7 +6,7 @@
 //!   an Okta `LogEvent` in the shape of the OpenAPI spec's `ListLogs` example (uuid, published, eventType,
 //!   legacyEventType, displayMessage, severity, outcome, actor, client{userAgent, ipAddress,
 //!   geographicalContext…}, authenticationContext, securityContext, debugContext, transaction, request{ipChain},
-//!   target[]), about 1.4 KB of compact JSON. [`event_uuid`] gives its `uuid` (unique per index), and
+//!   target[]), about 1.6 KB of compact JSON. [`event_uuid`] gives its `uuid` (unique per index), and
 //!   `published` is `start + i × spacing` printed with millisecond precision (so with a sub-millisecond
 //!   spacing several events share an instant, as in real orgs). Events `0..total` exist; [`OktaSim::append`]
 //!   publishes more while the server runs.
@@ -591,7 +591,7 @@ fn render_event(out: &mut BytesMut, index: u64, published_ms: i64) {
     out.put_slice(KINDS[(hash >> 40) as usize % KINDS.len()].as_bytes());
     out.put_slice(br#","version":"0","actor":"#);
     put_user(out, user);
-    out.put_slice(br#","client":{"userAgent":{"rawUserAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36","os":"Mac OS X","browser":"CHROME"},"zone":"null","device":"Computer","id":null,"ipAddress":""#);
+    out.put_slice(br#","client":{"userAgent":{"rawUserAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36","os":"Mac OS X","browser":"CHROME"},"zone":null,"device":"Computer","id":null,"ipAddress":""#);
     put_ip(out, hash);
     out.put_slice(br#"","geographicalContext":"#);
     out.put_slice(GEO.as_bytes());
@@ -600,7 +600,7 @@ fn render_event(out: &mut BytesMut, index: u64, published_ms: i64) {
     out.put_slice(br#""},"securityContext":{"asNumber":394089,"asOrg":"ASN 0000","isp":"google","domain":null,"isProxy":false},"debugContext":{"debugData":{"requestId":""#);
     put_hex(out, hash, 16);
     put_hex(out, splitmix64(hash), 16);
-    out.put_slice(br#"","requestUri":"/idp/idx/authenticators/poll","url":"/idp/idx/authenticators/poll"}},"transaction":{"type":"WEB","id":""#);
+    out.put_slice(br#"","requestUri":"/api/v1/authn","url":"/api/v1/authn?"}},"transaction":{"type":"WEB","id":""#);
     put_hex(out, hash, 16);
     put_hex(out, splitmix64(hash), 16);
     out.put_slice(br#"","detail":{}},"request":{"ipChain":[{"ip":""#);
@@ -624,7 +624,7 @@ mod tests {
         assert!(event["client"]["ipAddress"].as_str().unwrap().starts_with("10."));
         assert!(event["actor"]["alternateId"].as_str().unwrap().ends_with("@example.com"));
         assert_eq!(event["target"][0]["type"], "AuthenticatorEnrollment");
-        assert!((1200..1600).contains(&out.len()), "event is {} bytes", out.len());
+        assert!((1300..1700).contains(&out.len()), "event is {} bytes", out.len());
     }
 
     #[test]

@@ -1,0 +1,702 @@
+//! Wiremock and simulator tests of the Okta connector: what it sends, what it delivers, where it resumes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use logcrawl_core::{
+    Batch, BatchLimits, CheckpointStore, Crawler, Cursor, Delivery, LogRecord, LogStream, MemoryCheckpointStore, Sink,
+    SinkError, Source, SourceMeta, StreamError, StreamKey,
+};
+use logcrawl_http::RetryPolicy;
+use logcrawl_okta::{OktaConfig, OktaConnector};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const TOKEN: &str = "00TestApiTokenSECRET0123456789";
+
+// ---------------------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------------------
+
+/// An event in the shape of the OpenAPI spec's `ListLogs` example.
+fn event(uuid: &str, published: &str) -> Value {
+    json!({
+        "actor": {"id": "00uttidj01jqL21aM1d6", "type": "User", "alternateId": "john.doe@example.com", "displayName": "John Doe", "detailEntry": null},
+        "client": {
+            "userAgent": {"rawUserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/72.0.3626.121 Safari/537.36", "os": "Mac OS X", "browser": "CHROME"},
+            "zone": null, "device": "Computer", "id": null, "ipAddress": "10.0.0.1",
+            "geographicalContext": {"city": "New York", "state": "New York", "country": "United States", "postalCode": 10013, "geolocation": {"lat": 40.3157, "lon": -74.01}}
+        },
+        "authenticationContext": {"authenticationProvider": null, "credentialProvider": null, "credentialType": null, "issuer": null, "interface": null, "authenticationStep": 0, "externalSessionId": "idxBager62CSveUkTxvgRtonA"},
+        "displayMessage": "User login to Okta",
+        "eventType": "user.session.start",
+        "outcome": {"result": "SUCCESS", "reason": null},
+        "published": published,
+        "securityContext": {"asNumber": 394089, "asOrg": "ASN 0000", "isp": "google", "domain": null, "isProxy": false},
+        "severity": "INFO",
+        "debugContext": {"debugData": {"requestId": "ab609228fe84ce59cdcbfa690bcce016", "requestUri": "/idp/idx/authenticators/poll", "url": "/idp/idx/authenticators/poll"}},
+        "legacyEventType": "core.user_auth.login_success",
+        "transaction": {"type": "WEB", "id": "ab609228fe84ce59cdcbfa690bgce016", "detail": null},
+        "uuid": uuid,
+        "version": "0",
+        "request": {"ipChain": [{"ip": "10.0.0.1", "geographicalContext": {"city": "New York", "state": "New York", "country": "United States", "postalCode": 10013, "geolocation": {"lat": 40.3157, "lon": -74.01}}, "version": "V4", "source": null}]},
+        "target": [
+            {"id": "pfdfdhyjf0HMbkP2e1d7", "type": "AuthenticatorEnrollment", "alternateId": "unknown", "displayName": "Okta Verify", "detailEntry": null},
+            {"id": "0oatxlef9sQvvqInq5d6", "type": "AppInstance", "alternateId": "Okta Admin Console", "displayName": "Okta Admin Console", "detailEntry": null}
+        ]
+    })
+}
+
+/// Events `u{from}..u{to}` one millisecond apart.
+fn events(from: usize, to: usize) -> Value {
+    Value::Array((from..to).map(|i| event(&format!("u{i}"), &format!("2024-08-13T15:58:{:02}.{:03}Z", i / 1000, i % 1000))).collect())
+}
+
+fn logs_url(server: &MockServer, query: &str) -> String {
+    format!("{}/api/v1/logs?{query}", server.uri())
+}
+
+/// A 200 page with Okta's two `Link` header values and rate-limit headers.
+fn page(body: Value, self_url: &str, next_url: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(body)
+        .append_header("link", format!("<{self_url}>; rel=\"self\"").as_str())
+        .append_header("link", format!("<{next_url}>; rel=\"next\"").as_str())
+        .insert_header("x-rate-limit-limit", "50")
+        .insert_header("x-rate-limit-remaining", "49")
+        .insert_header("x-rate-limit-reset", (epoch_now() + 60).to_string().as_str())
+}
+
+fn epoch_now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn fast_retries(http: &mut logcrawl_http::HttpConfig) {
+    http.retry = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(40) };
+}
+
+fn config(server: &MockServer, extra: Value) -> OktaConfig {
+    let mut value = json!({"base_url": server.uri(), "token": TOKEN});
+    value.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    serde_json::from_value(value).unwrap()
+}
+
+fn connector(server: &MockServer, extra: Value) -> OktaConnector {
+    OktaConnector::with_http("okta-test", config(server, extra), None, fast_retries).unwrap()
+}
+
+/// Runs the stream from `cursor` to its end: the records, then the error that ended it, if any.
+async fn crawl(connector: &OktaConnector, cursor: Option<Cursor>) -> (Vec<LogRecord>, Option<StreamError>) {
+    let stream = connector.system_log();
+    let mut records = stream.records(cursor);
+    let mut out = Vec::new();
+    while let Some(item) = records.next().await {
+        match item {
+            Ok(record) => out.push(record),
+            Err(err) => return (out, Some(err)),
+        }
+    }
+    (out, None)
+}
+
+fn uuids(records: &[LogRecord]) -> Vec<String> {
+    records.iter().map(|r| r.data["uuid"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The URL the client asked for (wiremock shows requests on `localhost`; the client used 127.0.0.1).
+fn as_sent(base: &str, request: &Request) -> String {
+    format!("{base}{}?{}", request.url.path(), request.url.query().unwrap_or_default())
+}
+
+fn query(request: &Request) -> HashMap<String, String> {
+    request.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Polling, paging, records
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let next = logs_url(&server, "limit=1000&after=n1");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/logs"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(query_param("after", "n1")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+
+    let (records, err) = crawl(&connector(&server, json!({})), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0", "u1"]);
+
+    let requests = server.received_requests().await.unwrap();
+    let request = &requests[0];
+    assert_eq!(request.headers["authorization"], format!("SSWS {TOKEN}").as_str());
+    let q = query(request);
+    assert_eq!(q["limit"], "1000");
+    assert_eq!(q["sortOrder"], "ASCENDING");
+    assert!(!q.contains_key("until") && !q.contains_key("after"), "{q:?}");
+    let since: jiff::Timestamp = q["since"].parse().unwrap();
+    let lookback = jiff::Timestamp::now().duration_since(since).as_secs_f64();
+    assert!((18.0 * 3600.0 - 30.0..18.0 * 3600.0 + 30.0).contains(&lookback), "since is {lookback} s ago");
+
+    let first = &records[0].data;
+    assert_eq!(first["message"], "User login to Okta");
+    assert_eq!(first["timestamp"].as_f64(), Some(1_723_564_680.0));
+    assert_eq!(records[1].data["timestamp"].as_f64(), Some(1_723_564_680.001));
+    assert_eq!(first["status"], "info");
+    assert_eq!(first["network"]["client"]["ip"], "10.0.0.1");
+    assert_eq!(first["eventType"], "user.session.start", "the whole event is kept");
+    assert_eq!(first["target"][1]["type"], "AppInstance");
+    assert_eq!(first["client"]["geographicalContext"]["city"], "New York");
+    // The short page ended the run; its last record resumes at Okta's next link.
+    assert_eq!(records[1].cursor.as_ref().unwrap()["url"], logs_url(&server, "limit=1000&after=n1").as_str());
+}
+
+#[tokio::test]
+async fn first_run_never_starts_before_the_sinks_max_age() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .respond_with(move |req: &Request| page(json!([]), &as_sent(&base, req), &as_sent(&base, req)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = config(&server, json!({"initial_lookback": "48h", "limit": 200}));
+    let connector = OktaConnector::with_http("s", config, Some(Duration::from_secs(3600)), fast_retries).unwrap();
+    let (records, err) = crawl(&connector, None).await;
+    assert!(records.is_empty() && err.is_none());
+    let q = query(&server.received_requests().await.unwrap()[0]);
+    let since: jiff::Timestamp = q["since"].parse().unwrap();
+    let lookback = jiff::Timestamp::now().duration_since(since).as_secs_f64();
+    assert!((3570.0..3630.0).contains(&lookback), "since is {lookback} s ago");
+    assert_eq!(q["limit"], "200");
+}
+
+#[tokio::test]
+async fn follows_next_links_until_a_short_page() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let (p2, p3, p4) = (logs_url(&server, "limit=2&after=p2"), logs_url(&server, "limit=2&after=p3"), logs_url(&server, "limit=2&after=p4"));
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(query_param("after", "p2")).respond_with(page(events(2, 4), &p2, &p3)).expect(1).mount(&server).await;
+    Mock::given(method("GET")).and(query_param("after", "p3")).respond_with(page(events(4, 5), &p3, &p4)).expect(1).mount(&server).await;
+    // A short page means caught up: no wasted empty poll (elastic/integrations#15212).
+    Mock::given(method("GET")).and(query_param("after", "p4")).respond_with(page(json!([]), &p4, &p4)).expect(0).mount(&server).await;
+
+    let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0", "u1", "u2", "u3", "u4"]);
+    let last = records.last().unwrap().cursor.clone().unwrap();
+    assert_eq!(last["url"], p4.as_str());
+    assert_eq!(last["seen"], json!(["u4"]));
+}
+
+#[tokio::test]
+async fn empty_polling_page_with_next_equal_self_ends_the_run() {
+    let server = MockServer::start().await;
+    let stored = logs_url(&server, "limit=1000&after=tail");
+    Mock::given(method("GET"))
+        .and(query_param("after", "tail"))
+        .respond_with(page(json!([]), &stored, &stored))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cursor = json!({"v": 1, "url": stored, "seen": ["u9"]});
+    let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
+    assert!(records.is_empty() && err.is_none(), "{err:?}");
+}
+
+#[tokio::test]
+async fn resume_from_a_stored_next_drops_boundary_events_served_again() {
+    let server = MockServer::start().await;
+    let stored = logs_url(&server, "limit=2&after=p2");
+    let next = logs_url(&server, "limit=2&after=p3");
+    // Okta serves the boundary event u1 again: it was delivered by the previous run.
+    let body = json!([event("u1", "2024-08-13T15:58:00.001Z"), event("u2", "2024-08-13T15:58:00.002Z")]);
+    Mock::given(method("GET")).and(query_param("after", "p2")).respond_with(page(body, &stored, &next)).expect(1).mount(&server).await;
+    Mock::given(method("GET")).and(query_param("after", "p3")).respond_with(page(json!([]), &next, &next)).expect(1).mount(&server).await;
+    let cursor = json!({"v": 1, "url": stored, "seen": ["u1"]});
+    let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u2"]);
+    assert_eq!(records[0].cursor.as_ref().unwrap()["url"], next.as_str());
+}
+
+#[tokio::test]
+async fn a_mid_page_cursor_resumes_without_duplicates_or_gaps() {
+    let server = MockServer::start().await;
+    let first = logs_url(&server, "limit=3&after=a");
+    let second = logs_url(&server, "limit=3&after=b");
+    Mock::given(method("GET")).and(query_param("after", "a")).respond_with(page(events(0, 3), &first, &second)).expect(2).mount(&server).await;
+    Mock::given(method("GET")).and(query_param("after", "b")).respond_with(page(events(3, 4), &second, &second)).expect(2).mount(&server).await;
+    let connector = connector(&server, json!({}));
+
+    let (all, err) = crawl(&connector, Some(json!({"v": 1, "url": first, "seen": []}))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&all), ["u0", "u1", "u2", "u3"]);
+    // Every record has a cursor, and the mid-page ones are small (a URL and a uuid, never the page).
+    assert!(all.iter().all(|r| r.cursor.is_some()));
+    let mid = all[1].cursor.clone().unwrap();
+    assert!(mid.to_string().len() < 300, "{mid}");
+
+    // The runtime committed the cursor of u1 (say a crash hit in the middle of the page).
+    let (resumed, err) = crawl(&connector, Some(mid)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&resumed), ["u2", "u3"]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rate limits
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_429_mid_chain_waits_until_the_reset_and_repeats_the_same_page() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let p2 = logs_url(&server, "limit=2&after=p2");
+    let p3 = logs_url(&server, "limit=2&after=p3");
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
+        .mount(&server)
+        .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (calls2, p2c, p3c) = (calls.clone(), p2.clone(), p3.clone());
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(move |_: &Request| {
+            if calls2.fetch_add(1, Ordering::SeqCst) == 0 {
+                ResponseTemplate::new(429)
+                    .set_body_json(json!({"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit due to too many requests.", "errorCauses": []}))
+                    .insert_header("x-rate-limit-limit", "50")
+                    .insert_header("x-rate-limit-remaining", "0")
+                    .insert_header("x-rate-limit-reset", (epoch_now() + 2).to_string().as_str())
+            } else {
+                page(events(2, 3), &p2c, &p3c)
+            }
+        })
+        .mount(&server)
+        .await;
+
+    let started = Instant::now();
+    let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
+    let waited = started.elapsed();
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0", "u1", "u2"], "no gap, no duplicate");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the same page was requested again");
+    assert!(waited >= Duration::from_millis(900), "waited only {waited:?} for the reset");
+    let requests = server.received_requests().await.unwrap();
+    let p2_requests: Vec<_> = requests.iter().filter(|r| as_sent(&server.uri(), r) == p2).collect();
+    assert_eq!(p2_requests.len(), 2);
+}
+
+#[tokio::test]
+async fn remaining_at_the_margin_waits_for_the_reset_instead_of_hitting_429() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let reset_epoch = epoch_now() + 2;
+    let p2 = logs_url(&server, "limit=2&after=p2");
+    let p3 = logs_url(&server, "limit=2&after=p3");
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| {
+            page(events(0, 2), &as_sent(&base, req), &next)
+                .insert_header("x-rate-limit-remaining", "2")
+                .insert_header("x-rate-limit-reset", reset_epoch.to_string().as_str())
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let too_early = Arc::new(AtomicUsize::new(0));
+    let (early, p2c, p3c) = (too_early.clone(), p2.clone(), p3.clone());
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(move |_: &Request| {
+            if epoch_now() < reset_epoch {
+                early.fetch_add(1, Ordering::SeqCst);
+                ResponseTemplate::new(429).set_body_json(json!({"errorCode": "E0000047"}))
+            } else {
+                page(events(2, 3), &p2c, &p3c)
+            }
+        })
+        .mount(&server)
+        .await;
+
+    let started = Instant::now();
+    let (records, err) = crawl(&connector(&server, json!({"limit": 2, "rate_limit_margin": 2})), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0", "u1", "u2"]);
+    assert_eq!(too_early.load(Ordering::SeqCst), 0, "a request was sent before the window reset");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2, "exactly two requests, no 429 needed");
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Failures
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_off_origin_next_link_is_refused_and_the_other_host_receives_nothing() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).expect(0).mount(&elsewhere).await;
+    let evil = format!("{}/api/v1/logs?after=steal", elsewhere.uri());
+    Mock::given(method("GET"))
+        .and(path("/api/v1/logs"))
+        .respond_with(move |req: &Request| page(events(0, 1), &as_sent(&base, req), &evil))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let (records, err) = crawl(&connector(&server, json!({"limit": 1})), None).await;
+    let err = err.expect("refused");
+    assert!(err.is_fatal());
+    assert!(err.to_string().contains("not on the configured origin"), "{err}");
+    assert!(records.is_empty(), "no cursor pointing off the org may be handed to the runtime");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_page_ends_the_run_after_the_good_pages_without_advancing() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let p2 = logs_url(&server, "limit=2&after=p2");
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"[{"uuid": "u2", "published": "#))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
+    assert_eq!(uuids(&records), ["u0", "u1"]);
+    assert_eq!(records[1].cursor.as_ref().unwrap()["url"], p2.as_str(), "the next run asks for the bad page again");
+    let err = err.expect("malformed");
+    assert!(!err.is_fatal());
+    let message = err.to_string();
+    assert!(message.contains("malformed") && message.contains("after=p2"), "{message}");
+    assert!(!message.contains(TOKEN), "{message}");
+}
+
+#[tokio::test]
+async fn rejected_credentials_stop_the_source_without_retries_or_leaks() {
+    for (status, advice) in [(401, "rejected the credentials"), (403, "okta.logs.read")] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(status).set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (records, err) = crawl(&connector(&server, json!({})), None).await;
+        let err = err.expect("rejected");
+        assert!(records.is_empty());
+        assert!(err.is_fatal(), "{status}: {err}");
+        let message = err.to_string();
+        assert!(message.contains(advice) && message.contains(&status.to_string()), "{message}");
+        assert!(!message.contains(TOKEN) && !message.contains("SECRET"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_the_page_is_delivered() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"errorCode": "E0000009"})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(move |req: &Request| page(events(0, 1), &as_sent(&base, req), &as_sent(&base, req)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (records, err) = crawl(&connector(&server, json!({})), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0"]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// OAuth 2.0 private_key_jwt
+// ---------------------------------------------------------------------------------------------------------
+
+const PRIVATE_KEY: &str = include_str!("fixtures/test-only-rsa-key.pem");
+const PUBLIC_KEY: &str = include_str!("fixtures/test-only-rsa-key.pub.pem");
+const CLIENT_ID: &str = "0oa1serviceapp";
+
+#[derive(serde::Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// A token endpoint that verifies every client assertion and mints `at-1`, `at-2`, …
+fn token_endpoint(server_uri: &str, jtis: Arc<Mutex<HashSet<String>>>, minted: Arc<AtomicUsize>) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static {
+    let token_url = format!("{server_uri}/oauth2/v1/token");
+    move |req: &Request| {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body).into_owned().collect();
+        let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert_eq!(content_type, "application/x-www-form-urlencoded");
+        assert!(req.headers.get("authorization").is_none(), "the token request carries no Authorization header");
+        assert_eq!(form["grant_type"], "client_credentials");
+        assert_eq!(form["scope"], "okta.logs.read");
+        assert_eq!(form["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        let assertion = &form["client_assertion"];
+        let header = jsonwebtoken::decode_header(assertion).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), Some("test-kid-1"));
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[&token_url]);
+        validation.set_issuer(&[CLIENT_ID]);
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes()).unwrap();
+        let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).expect("a valid signature").claims;
+        assert_eq!((claims.iss.as_str(), claims.sub.as_str(), claims.aud.as_str()), (CLIENT_ID, CLIENT_ID, token_url.as_str()));
+        assert!(claims.exp > claims.iat && claims.exp - claims.iat <= 600, "short-lived assertion");
+        assert!((claims.iat - epoch_now()).abs() < 60);
+        assert!(jtis.lock().unwrap().insert(claims.jti), "jti reused");
+        let n = minted.fetch_add(1, Ordering::SeqCst) + 1;
+        ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "Bearer", "expires_in": 3600, "access_token": format!("at-{n}"), "scope": "okta.logs.read"
+        }))
+    }
+}
+
+fn oauth_connector(server: &MockServer) -> OktaConnector {
+    let config: OktaConfig = serde_json::from_value(json!({
+        "base_url": server.uri(),
+        "client_id": CLIENT_ID,
+        "private_key": PRIVATE_KEY,
+        "key_id": "test-kid-1",
+    }))
+    .unwrap();
+    OktaConnector::with_http("okta-oauth", config, None, fast_retries).unwrap()
+}
+
+#[tokio::test]
+async fn private_key_jwt_token_is_requested_once_and_sent_as_bearer() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let (jtis, minted) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    Mock::given(method("POST"))
+        .and(path("/oauth2/v1/token"))
+        .respond_with(token_endpoint(&server.uri(), jtis, minted.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p2 = logs_url(&server, "limit=2&after=p2");
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(query_param("after", "p2")).respond_with(page(events(2, 3), &p2, &p2)).expect(1).mount(&server).await;
+
+    let connector = oauth_connector(&server);
+    let (records, err) = crawl(&connector, Some(json!({"v": 1, "url": logs_url(&server, "limit=2&since=2024-08-13T00%3A00%3A00.000Z")}))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0", "u1", "u2"]);
+    for request in server.received_requests().await.unwrap().iter().filter(|r| r.method.as_str() == "GET") {
+        assert_eq!(request.headers["authorization"], "Bearer at-1");
+    }
+    assert_eq!(connector.oauth().unwrap().token_fetches(), 1, "the token is cached across pages");
+    assert!(!format!("{connector:?}").contains("PRIVATE KEY"));
+}
+
+#[tokio::test]
+async fn a_401_with_oauth_refetches_the_token_once() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let (jtis, minted) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    Mock::given(method("POST"))
+        .and(path("/oauth2/v1/token"))
+        .respond_with(token_endpoint(&server.uri(), jtis, minted.clone()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(move |req: &Request| match req.headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            Some("Bearer at-2") => page(events(0, 1), &as_sent(&base, req), &as_sent(&base, req)),
+            _ => ResponseTemplate::new(401).set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})),
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (records, err) = crawl(&oauth_connector(&server), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["u0"]);
+    assert_eq!(minted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_401_after_a_fresh_token_is_fatal_without_a_storm() {
+    let server = MockServer::start().await;
+    let (jtis, minted) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    Mock::given(method("POST")).and(path("/oauth2/v1/token")).respond_with(token_endpoint(&server.uri(), jtis, minted)).expect(2).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errorCode": "E0000011"})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (_, err) = crawl(&oauth_connector(&server), None).await;
+    let err = err.expect("fatal");
+    assert!(err.is_fatal(), "{err}");
+    assert!(!err.to_string().contains("at-"), "{err}");
+}
+
+#[tokio::test]
+async fn a_refused_client_assertion_is_fatal_and_explained() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/v1/token"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client", "error_description": "The client_assertion signature is invalid."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).expect(0).mount(&server).await;
+    let (_, err) = crawl(&oauth_connector(&server), None).await;
+    let err = err.expect("fatal");
+    assert!(err.is_fatal());
+    let message = err.to_string();
+    assert!(message.contains("invalid_client") && message.contains("key_id"), "{message}");
+    assert!(!message.contains("BEGIN"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The whole runtime against the simulator
+// ---------------------------------------------------------------------------------------------------------
+
+/// Collects uuids; optionally fails one batch to simulate a crash in the middle of a page.
+#[derive(Debug, Default)]
+struct CollectingSink {
+    uuids: Mutex<Vec<String>>,
+    batches: AtomicUsize,
+    fail_batch: Option<usize>,
+}
+
+impl Sink for CollectingSink {
+    fn name(&self) -> &str {
+        "collect"
+    }
+
+    fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        Box::pin(async move {
+            let n = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail_batch == Some(n) {
+                return Err(SinkError::retryable("simulated outage"));
+            }
+            let mut uuids = self.uuids.lock().unwrap();
+            for record in &batch.records {
+                assert!(record.message().is_some() && record.timestamp().is_some());
+                uuids.push(record.data["uuid"].as_str().unwrap().to_owned());
+            }
+            Ok(Delivery { accepted: batch.records.len(), dropped: 0 })
+        })
+    }
+}
+
+fn source(connector: Arc<OktaConnector>, sink: Arc<CollectingSink>) -> Source {
+    Source {
+        meta: Arc::new(SourceMeta { name: "okta-sim".into(), connector: "okta".into(), ddsource: "okta".into(), service: "okta".into(), ..SourceMeta::default() }),
+        connector,
+        sink,
+        interval: Duration::from_secs(15),
+        batch: Some(BatchLimits { max_records: 700, linger: Duration::from_millis(50) }),
+        emit_errors: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawls_the_simulator_exactly_once_across_a_mid_page_failure_and_a_rerun() {
+    const EVENTS: u64 = 20_000;
+    let sim = logcrawl_sim::okta::OktaSim::builder()
+        .events(EVENTS)
+        .spacing(Duration::from_micros(400)) // several events per millisecond: exercises the boundary set
+        .token(TOKEN)
+        .inject_429([4])
+        .inject_wait(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let config: OktaConfig = serde_json::from_value(json!({"base_url": sim.base_url(), "token": TOKEN})).unwrap();
+    let connector = Arc::new(OktaConnector::with_http("okta-sim", config, None, fast_retries).unwrap());
+    let store = Arc::new(MemoryCheckpointStore::new());
+
+    // Run 1: the sink fails its 5th batch (700-record batches, 1000-event pages: the commit is mid-page).
+    let failing = Arc::new(CollectingSink { fail_batch: Some(5), ..CollectingSink::default() });
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector.clone(), failing.clone()));
+    let report = crawler.run_once().await;
+    assert_eq!(report.failures().count(), 1);
+    let committed = store.load(&StreamKey::new("okta-sim", "system_log")).unwrap().expect("progress committed");
+    assert!(committed.get("through").is_some(), "a mid-page cursor was committed: {committed}");
+
+    // Run 2: healthy; resumes exactly after the last acknowledged record.
+    let sink = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector.clone(), sink.clone()));
+    let report = crawler.run_once().await;
+    assert_eq!(report.failures().count(), 0, "{:?}", report.runs);
+
+    let mut delivered: Vec<String> = failing.uuids.lock().unwrap().clone();
+    delivered.extend(sink.uuids.lock().unwrap().iter().cloned());
+    assert_eq!(delivered.len() as u64, EVENTS, "every event exactly once");
+    let unique: HashSet<&String> = delivered.iter().collect();
+    assert_eq!(unique.len() as u64, EVENTS);
+    let expected: HashSet<String> = (0..EVENTS).map(logcrawl_sim::okta::event_uuid).collect();
+    assert!(delivered.iter().all(|u| expected.contains(u)));
+    assert_eq!(sim.rate_limited(), 1, "the injected 429 was waited out");
+
+    // Run 3: nothing new, nothing delivered, one request (the stored next link, answered `[]`).
+    let before = sim.requests();
+    let again = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector.clone(), again.clone()));
+    assert_eq!(crawler.run_once().await.delivered(), 0);
+    assert!(again.uuids.lock().unwrap().is_empty());
+    assert_eq!(sim.requests() - before, 1);
+
+    // New events arrive: only they are delivered.
+    sim.append(1500);
+    let fresh = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store);
+    crawler.add_source(source(connector, fresh.clone()));
+    assert_eq!(crawler.run_once().await.delivered(), 1500);
+    let fresh = fresh.uuids.lock().unwrap().clone();
+    assert_eq!(fresh.first().unwrap(), &logcrawl_sim::okta::event_uuid(EVENTS));
+    assert_eq!(fresh.last().unwrap(), &logcrawl_sim::okta::event_uuid(EVENTS + 1499));
+}
