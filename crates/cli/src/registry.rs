@@ -28,6 +28,7 @@ pub struct Component {
 pub const CONNECTORS: &[Component] = &[
     Component { name: "acme", about: "ACME demo logs API (the tutorial connector)", enabled: cfg!(feature = "acme") },
     Component { name: "okta", about: "Okta System Log (/api/v1/logs)", enabled: cfg!(feature = "okta") },
+    // xtask:new-connector:component (scaffolded connectors are listed above this line)
 ];
 
 /// Every sink logcrawl has.
@@ -68,15 +69,36 @@ fn component_config<T: DeserializeOwned>(settings: &Table, prefix: &str) -> Resu
     })
 }
 
+/// A component's own configuration error, placed under `prefix` at the key it names.
+fn keyed(prefix: &str, key: &str, err: &dyn std::fmt::Display) -> ConfigError {
+    let key = if key.is_empty() { prefix.to_owned() } else { format!("{prefix}.{key}") };
+    ConfigError::new(key, err.to_string())
+}
+
 /// Builds the sink a `[sinks.NAME]` table describes.
 pub fn build_sink(config: &SinkConfig) -> Result<Arc<dyn Sink>, ConfigError> {
     let prefix = format!("sinks.{}", config.name);
-    let wrap = |err: &dyn std::fmt::Display| ConfigError::new(prefix.clone(), err.to_string());
     match config.kind.as_str() {
         #[cfg(feature = "file")]
         "file" => {
             let settings = component_config(&config.settings, &prefix)?;
-            Ok(Arc::new(logcrawl_sink_file::FileSink::new(&config.name, settings).map_err(|e| wrap(&e))?))
+            let sink =
+                logcrawl_sink_file::FileSink::new(&config.name, settings).map_err(|e| keyed(&prefix, "path", &e))?;
+            Ok(Arc::new(sink))
+        }
+        #[cfg(feature = "datadog")]
+        "datadog" => {
+            let settings = component_config(&config.settings, &prefix)?;
+            let sink = logcrawl_sink_datadog::DatadogSink::new(&config.name, settings)
+                .map_err(|e| keyed(&prefix, e.key(), &e))?;
+            Ok(Arc::new(sink))
+        }
+        #[cfg(feature = "lts")]
+        "lts" => {
+            let settings = component_config(&config.settings, &prefix)?;
+            let sink =
+                logcrawl_sink_lts::LtsSink::new(&config.name, settings).map_err(|e| keyed(&prefix, e.key(), &e))?;
+            Ok(Arc::new(sink))
         }
         other => Err(unavailable(format!("{prefix}.type"), "sink", other, SINKS)),
     }
@@ -89,14 +111,23 @@ pub fn build_connector(
     max_lookback: Option<Duration>,
 ) -> Result<Arc<dyn Connector>, ConfigError> {
     let prefix = format!("sources[{}]", source.index);
-    let wrap = |err: &dyn std::fmt::Display| ConfigError::new(prefix.clone(), err.to_string());
-    let _unused = (&wrap, max_lookback);
+    let _used_by_some_connectors = max_lookback;
     match source.connector.as_str() {
         #[cfg(feature = "acme")]
         "acme" => {
             let settings = component_config(&source.settings, &prefix)?;
-            Ok(Arc::new(logcrawl_acme::AcmeConnector::new(settings).map_err(|e| wrap(&e))?))
+            let connector =
+                logcrawl_acme::AcmeConnector::new(settings).map_err(|e| keyed(&prefix, e.key, &e.message))?;
+            Ok(Arc::new(connector))
         }
+        #[cfg(feature = "okta")]
+        "okta" => {
+            let settings = component_config(&source.settings, &prefix)?;
+            let connector = logcrawl_okta::OktaConnector::new(&source.name, settings, max_lookback)
+                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;
+            Ok(Arc::new(connector))
+        }
+        // xtask:new-connector:build (scaffolded connectors are built above this line)
         other => Err(unavailable(source.path("connector"), "connector", other, CONNECTORS)),
     }
 }
