@@ -21,7 +21,8 @@
 //! `service` labels (`source_labels = true`, the default), where LTS shows them as fields of every line
 //! without changing what the vendor sent. `log_time_ns` is a JSON number: the record's `timestamp`
 //! (seconds since the epoch, integer or float, or an RFC 3339 string) in nanoseconds, or the time of
-//! sending when the record has none.
+//! sending when the record has none. (Seconds, as everywhere in logcrawl: a millisecond value reads as a
+//! time far in the future and is dropped by the ±24 h rule below.)
 //!
 //! ## Which mode
 //!
