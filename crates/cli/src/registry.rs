@@ -90,14 +90,14 @@ pub fn build_sink(config: &SinkConfig) -> Result<Arc<dyn Sink>, ConfigError> {
         "datadog" => {
             let settings = component_config(&config.settings, &prefix)?;
             let sink = logcrawl_sink_datadog::DatadogSink::new(&config.name, settings)
-                .map_err(|e| keyed(&prefix, e.key(), &e))?;
+                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;
             Ok(Arc::new(sink))
         }
         #[cfg(feature = "lts")]
         "lts" => {
             let settings = component_config(&config.settings, &prefix)?;
-            let sink =
-                logcrawl_sink_lts::LtsSink::new(&config.name, settings).map_err(|e| keyed(&prefix, e.key(), &e))?;
+            let sink = logcrawl_sink_lts::LtsSink::new(&config.name, settings)
+                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;
             Ok(Arc::new(sink))
         }
         other => Err(unavailable(format!("{prefix}.type"), "sink", other, SINKS)),

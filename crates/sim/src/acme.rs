@@ -134,7 +134,11 @@ async fn list_logs(State(state): State<Arc<SimState>>, headers: HeaderMap, Query
     if let Some(key) = &state.config.api_key {
         let expected = format!("Bearer {key}");
         if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], "{\"error\":\"invalid API key\"}")
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"error\":\"invalid API key\"}",
+            )
                 .into_response();
         }
     }
@@ -219,9 +223,8 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_bad_parameters_and_missing_keys() {
-        let sim = AcmeSim::start(AcmeSimConfig { api_key: Some("k3y".into()), ..AcmeSimConfig::default() })
-            .await
-            .unwrap();
+        let sim =
+            AcmeSim::start(AcmeSimConfig { api_key: Some("k3y".into()), ..AcmeSimConfig::default() }).await.unwrap();
         let (status, _) = get(&format!("{}/v1/logs", sim.base_url())).await;
         assert_eq!(status, 401);
         let client = reqwest::Client::new();

@@ -154,6 +154,11 @@ impl ConfigError {
     pub fn sink(&self) -> &str {
         &self.sink
     }
+
+    /// What is wrong with the key.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl fmt::Display for ConfigError {
