@@ -1,1 +1,7 @@
-//! logcrawl end-to-end tests: one binary, one module per area.
+//! logcrawl end-to-end tests: real connectors, real sinks, simulators and wiremock intakes, wired from
+//! TOML configuration exactly as the `logcrawl` binary wires them. One binary, one module per flow.
+
+mod acme_to_datadog;
+mod acme_to_lts;
+mod okta_to_file;
+mod support;
