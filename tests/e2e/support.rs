@@ -10,19 +10,19 @@ use logcrawl_core::{CheckpointStore, Crawler, Cursor, FileCheckpointStore, Strea
 use serde_json::Value;
 
 /// A crawler for `toml`, committing to a fresh store in `state_dir`.
-pub fn crawler(toml: &str, state_dir: &Path) -> Crawler {
+pub(crate) fn crawler(toml: &str, state_dir: &Path) -> Crawler {
     let config = Config::parse(toml, &|_| None).unwrap_or_else(|err| panic!("bad test config: {err}"));
     let store = FileCheckpointStore::open(state_dir).expect("state dir");
     build_crawler(&config, Arc::new(store)).unwrap_or_else(|err| panic!("cannot build: {err}"))
 }
 
 /// The committed cursor of a stream.
-pub fn checkpoint(state_dir: &Path, source: &str, stream: &str) -> Option<Cursor> {
+pub(crate) fn checkpoint(state_dir: &Path, source: &str, stream: &str) -> Option<Cursor> {
     FileCheckpointStore::open_shared(state_dir).load(&StreamKey::new(source, stream)).expect("readable checkpoint")
 }
 
 /// A request body as JSON, gunzipped when it says so.
-pub fn body_json(request: &wiremock::Request) -> Value {
+pub(crate) fn body_json(request: &wiremock::Request) -> Value {
     let gzip = request.headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let bytes = if gzip {
         let mut out = Vec::new();
@@ -35,7 +35,7 @@ pub fn body_json(request: &wiremock::Request) -> Value {
 }
 
 /// Lines of an NDJSON file.
-pub fn ndjson(path: &Path) -> Vec<Value> {
+pub(crate) fn ndjson(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
