@@ -236,3 +236,26 @@ fn connectors_and_version_list_what_is_compiled_in() {
     let listing = logcrawl(dir.path(), &["connectors"]);
     assert!(text(&listing.stdout).contains("acme"), "{}", text(&listing.stdout));
 }
+
+#[test]
+fn a_corrupt_checkpoint_stops_the_stream_with_an_error_naming_the_file() {
+    let rt = runtime();
+    let sim = rt.block_on(AcmeSim::start(AcmeSimConfig { events: 50, ..AcmeSimConfig::default() })).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &sim.base_url());
+    let checkpoint = dir.path().join("state/acme-demo/ACME%20log%20stream.json");
+    std::fs::create_dir_all(checkpoint.parent().unwrap()).unwrap();
+    std::fs::write(&checkpoint, "{\"version\": 1, \"cursor\": ").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+        .args(["run", "-c", "logcrawl.toml", "--once"])
+        .current_dir(dir.path())
+        .env("ACME_API_KEY", "x")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("loading the checkpoint") && stderr.contains("ACME%20log%20stream.json"), "{stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    // Nothing was crawled from scratch.
+    assert!(lines(&dir.path().join("out.ndjson")).is_empty());
+}
