@@ -126,7 +126,8 @@ impl PrivateKeyJwtAuth {
     }
 
     async fn fetch(&self) -> Result<CachedToken, HttpError> {
-        let assertion = self.assertion().map_err(|err| HttpError::Auth(format!("signing the client assertion failed: {err}")))?;
+        let assertion =
+            self.assertion().map_err(|err| HttpError::Auth(format!("signing the client assertion failed: {err}")))?;
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("scope", LOGS_SCOPE)
@@ -161,13 +162,14 @@ impl PrivateKeyJwtAuth {
 
 fn describe_token_error(status: u16, body: &str) -> String {
     let parsed: Option<TokenErrorBody> = serde_json::from_str(body).ok();
-    let (error, description) = parsed
-        .map(|b| (b.error.unwrap_or_default(), b.error_description.unwrap_or_default()))
-        .unwrap_or_default();
+    let (error, description) =
+        parsed.map(|b| (b.error.unwrap_or_default(), b.error_description.unwrap_or_default())).unwrap_or_default();
     let hint = match error.as_str() {
         "invalid_client" => " (check client_id, the key and key_id registered on the app)",
         "invalid_scope" => " (grant the okta.logs.read scope to the app under Okta API Scopes)",
-        "invalid_dpop_proof" | "use_dpop_nonce" => " (turn off \"Require Demonstrating Proof of Possession\" on the app)",
+        "invalid_dpop_proof" | "use_dpop_nonce" => {
+            " (turn off \"Require Demonstrating Proof of Possession\" on the app)"
+        }
         "unauthorized_client" => " (the app must allow the Client Credentials grant)",
         _ => "",
     };

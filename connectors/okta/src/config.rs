@@ -92,11 +92,7 @@ impl fmt::Debug for OktaConfig {
 impl OktaConfig {
     /// A configuration for `domain` with an API token, everything else defaulted.
     pub fn with_token(domain: impl Into<String>, token: impl Into<String>) -> Self {
-        Self {
-            domain: Some(domain.into()),
-            token: Some(SecretString::from(token.into())),
-            ..Self::empty()
-        }
+        Self { domain: Some(domain.into()), token: Some(SecretString::from(token.into())), ..Self::empty() }
     }
 
     /// A configuration with no key set (every key defaulted, no org, no credential).

@@ -92,7 +92,9 @@ mod tests {
 
     #[test]
     fn falls_back_to_the_event_type() {
-        let out = to_record_fields(fields(json!({"eventType": "app.oauth2.token.grant", "displayMessage": null, "severity": "ERROR"})));
+        let out = to_record_fields(fields(
+            json!({"eventType": "app.oauth2.token.grant", "displayMessage": null, "severity": "ERROR"}),
+        ));
         assert_eq!(out["message"], "app.oauth2.token.grant");
         assert_eq!(out["status"], "error");
         assert!(!out.contains_key("timestamp"));

@@ -92,8 +92,8 @@ use logcrawl_http::{Auth, HttpClient, HttpConfig, RateLimitConfig, StaticAuth, U
 
 pub use auth::{ASSERTION_TYPE, LOGS_SCOPE, PrivateKeyJwtAuth};
 pub use config::{
-    ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_RATE_LIMIT_MARGIN, DEFAULT_TIMEOUT, MAX_INITIAL_LOOKBACK,
-    MAX_LIMIT, OktaConfig,
+    ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_RATE_LIMIT_MARGIN, DEFAULT_TIMEOUT,
+    MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
 };
 pub use stream::{CURSOR_VERSION, STREAM_NAME, SystemLogStream};
 
@@ -136,7 +136,10 @@ impl OktaConnector {
         }
         let lookback = config.initial_lookback.unwrap_or(DEFAULT_INITIAL_LOOKBACK);
         if lookback > MAX_INITIAL_LOOKBACK {
-            return Err(ConfigError::new("initial_lookback", "must be at most 2160h (90 days): Okta keeps 90 days of System Log"));
+            return Err(ConfigError::new(
+                "initial_lookback",
+                "must be at most 2160h (90 days): Okta keeps 90 days of System Log",
+            ));
         }
         if lookback.is_zero() {
             return Err(ConfigError::new("initial_lookback", "must be more than zero"));
@@ -161,7 +164,8 @@ impl OktaConnector {
             key: Some(budget_key.clone()),
         };
         customize(&mut http_config);
-        let http = HttpClient::new(http_config.clone()).map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
+        let http =
+            HttpClient::new(http_config.clone()).map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
 
         let (auth, oauth): (Arc<dyn Auth>, _) = match credential(&config)? {
             Credential::Token(token) => {
@@ -171,10 +175,12 @@ impl OktaConnector {
                 (Arc::new(StaticAuth::new(AUTHORIZATION, "SSWS ", token)), None)
             }
             Credential::PrivateKey { client_id, key_id, pem, key_name } => {
-                let token_url = base.join("oauth2/v1/token").map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
+                let token_url =
+                    base.join("oauth2/v1/token").map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
                 let mut token_config = http_config.clone();
                 // Okta counts token requests in their own bucket: keep them out of the logs budget.
-                token_config.rate_limit = RateLimitConfig { key: Some(format!("{budget_key}#oauth2-token")), ..RateLimitConfig::default() };
+                token_config.rate_limit =
+                    RateLimitConfig { key: Some(format!("{budget_key}#oauth2-token")), ..RateLimitConfig::default() };
                 let token_http =
                     HttpClient::new(token_config).map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
                 let oauth = PrivateKeyJwtAuth::new(client_id, key_id, &pem, token_url, token_http)
@@ -222,9 +228,13 @@ fn url_key(config: &OktaConfig) -> &'static str {
 fn base_url(config: &OktaConfig) -> Result<Url, ConfigError> {
     let mut url = match (&config.base_url, &config.domain) {
         (Some(base), _) => {
-            let url = Url::parse(base.trim()).map_err(|err| ConfigError::new("base_url", format!("not a URL: {err}")))?;
+            let url =
+                Url::parse(base.trim()).map_err(|err| ConfigError::new("base_url", format!("not a URL: {err}")))?;
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(ConfigError::new("base_url", "must be an http(s) URL with a host, e.g. https://acme.okta.com"));
+                return Err(ConfigError::new(
+                    "base_url",
+                    "must be an http(s) URL with a host, e.g. https://acme.okta.com",
+                ));
             }
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(ConfigError::new("base_url", "must not carry a query or fragment"));
@@ -244,10 +254,14 @@ fn base_url(config: &OktaConfig) -> Result<Url, ConfigError> {
             {
                 return Err(ConfigError::new(
                     "domain",
-                    format!("{host} is the admin console's domain; the API lives on the org domain ({})", host.replacen("-admin", "", 1)),
+                    format!(
+                        "{host} is the admin console's domain; the API lives on the org domain ({})",
+                        host.replacen("-admin", "", 1)
+                    ),
                 ));
             }
-            Url::parse(&format!("https://{host}/")).map_err(|err| ConfigError::new("domain", format!("{domain:?}: {err}")))?
+            Url::parse(&format!("https://{host}/"))
+                .map_err(|err| ConfigError::new("domain", format!("{domain:?}: {err}")))?
         }
         (None, None) => return Err(ConfigError::new("domain", "is required (or base_url)")),
     };
@@ -264,7 +278,8 @@ enum Credential {
 }
 
 fn credential(config: &OktaConfig) -> Result<Credential, ConfigError> {
-    let oauth_keys_set = config.client_id.is_some() || config.private_key.is_some() || config.private_key_file.is_some();
+    let oauth_keys_set =
+        config.client_id.is_some() || config.private_key.is_some() || config.private_key_file.is_some();
     match (&config.token, oauth_keys_set) {
         (Some(_), true) => Err(ConfigError::new(
             "token",
@@ -276,7 +291,9 @@ fn credential(config: &OktaConfig) -> Result<Credential, ConfigError> {
             }
             Ok(Credential::Token(token.clone()))
         }
-        (None, false) => Err(ConfigError::new("token", "a credential is required: token, or client_id with private_key")),
+        (None, false) => {
+            Err(ConfigError::new("token", "a credential is required: token, or client_id with private_key"))
+        }
         (None, true) => {
             let client_id = config
                 .client_id
@@ -323,7 +340,10 @@ mod tests {
         assert_eq!(err(json!({"token": "t"})).key(), "domain");
         assert_eq!(err(json!({"domain": "acme.okta.com"})).key(), "token");
         assert_eq!(err(json!({"domain": "acme.okta.com", "token": "t", "limit": 5000})).key(), "limit");
-        assert_eq!(err(json!({"domain": "acme.okta.com", "token": "t", "initial_lookback": "2400h"})).key(), "initial_lookback");
+        assert_eq!(
+            err(json!({"domain": "acme.okta.com", "token": "t", "initial_lookback": "2400h"})).key(),
+            "initial_lookback"
+        );
         assert_eq!(err(json!({"domain": "acme-admin.okta.com", "token": "t"})).key(), "domain");
         assert_eq!(err(json!({"domain": "acme.okta.com/x", "token": "t"})).key(), "domain");
         assert_eq!(err(json!({"base_url": "ftp://x", "token": "t"})).key(), "base_url");
@@ -333,7 +353,8 @@ mod tests {
         let bad_key = err(json!({"domain": "acme.okta.com", "client_id": "c", "private_key": "-----BEGIN NOPE-----"}));
         assert_eq!(bad_key.key(), "private_key");
         assert!(bad_key.to_string().contains("`private_key`"), "{bad_key}");
-        let missing = err(json!({"domain": "acme.okta.com", "client_id": "c", "private_key_file": "/nonexistent/key.pem"}));
+        let missing =
+            err(json!({"domain": "acme.okta.com", "client_id": "c", "private_key_file": "/nonexistent/key.pem"}));
         assert_eq!(missing.key(), "private_key_file");
         let unknown = serde_json::from_value::<OktaConfig>(json!({"domain": "a", "tokn": "t"})).unwrap_err();
         assert!(unknown.to_string().contains("tokn"), "{unknown}");

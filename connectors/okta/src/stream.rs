@@ -97,7 +97,11 @@ fn stream_error(err: HttpError) -> StreamError {
         }
         _ => "",
     };
-    if err.is_fatal() { StreamError::fatal(Advised { inner: err, hint }) } else { StreamError::transient(Advised { inner: err, hint }) }
+    if err.is_fatal() {
+        StreamError::fatal(Advised { inner: err, hint })
+    } else {
+        StreamError::transient(Advised { inner: err, hint })
+    }
 }
 
 /// A fatal problem found by the stream itself (a corrupt cursor, a `next` link to another host).
@@ -112,7 +116,8 @@ impl SystemLogStream {
 
     /// The first request of a stream without a cursor: `since = now − lookback`, `limit`, ascending.
     pub fn first_url(&self) -> Url {
-        let since = jiff::Timestamp::now() - jiff::SignedDuration::try_from(self.lookback).unwrap_or(jiff::SignedDuration::ZERO);
+        let since = jiff::Timestamp::now()
+            - jiff::SignedDuration::try_from(self.lookback).unwrap_or(jiff::SignedDuration::ZERO);
         let since = since.round(jiff::Unit::Millisecond).unwrap_or(since);
         let mut url = self.logs_url.clone();
         {
@@ -130,11 +135,21 @@ impl SystemLogStream {
     fn resume_point(&self, cursor: Option<Cursor>) -> Result<Resume, StreamError> {
         match cursor {
             None => Ok(Resume { url: self.first_url(), through: None, index: None, seen: Vec::new() }),
-            Some(cursor) => Resume::from_cursor(&cursor).map_err(|why| {
-                StreamError::fatal(Refused(format!(
-                    "the stored checkpoint is not an Okta System Log cursor ({why}); fix or delete it to restart from initial_lookback"
-                )))
-            }),
+            Some(cursor) => {
+                let resume = Resume::from_cursor(&cursor).map_err(|why| {
+                    StreamError::fatal(Refused(format!(
+                        "the stored checkpoint is not an Okta System Log cursor ({why}); fix or delete it to restart from initial_lookback"
+                    )))
+                })?;
+                if resume.url.origin() != self.logs_url.origin() {
+                    return Err(StreamError::fatal(Refused(format!(
+                        "the stored checkpoint belongs to {}, but this source now points at {}; delete the checkpoint to restart from initial_lookback",
+                        resume.url.origin().ascii_serialization(),
+                        self.logs_url.origin().ascii_serialization()
+                    ))));
+                }
+                Ok(resume)
+            }
         }
     }
 

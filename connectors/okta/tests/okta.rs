@@ -54,7 +54,11 @@ fn event(uuid: &str, published: &str) -> Value {
 
 /// Events `u{from}..u{to}` one millisecond apart.
 fn events(from: usize, to: usize) -> Value {
-    Value::Array((from..to).map(|i| event(&format!("u{i}"), &format!("2024-08-13T15:58:{:02}.{:03}Z", i / 1000, i % 1000))).collect())
+    Value::Array(
+        (from..to)
+            .map(|i| event(&format!("u{i}"), &format!("2024-08-13T15:58:{:02}.{:03}Z", i / 1000, i % 1000)))
+            .collect(),
+    )
 }
 
 fn logs_url(server: &MockServer, query: &str) -> String {
@@ -77,7 +81,8 @@ fn epoch_now() -> i64 {
 }
 
 fn fast_retries(http: &mut logcrawl_http::HttpConfig) {
-    http.retry = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(40) };
+    http.retry =
+        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(40) };
 }
 
 fn config(server: &MockServer, extra: Value) -> OktaConfig {
@@ -133,7 +138,12 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(query_param("after", "n1")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "n1"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
 
     let (records, err) = crawl(&connector(&server, json!({})), None).await;
     assert!(err.is_none(), "{err:?}");
@@ -187,7 +197,11 @@ async fn first_run_never_starts_before_the_sinks_max_age() {
 async fn follows_next_links_until_a_short_page() {
     let server = MockServer::start().await;
     let base = server.uri();
-    let (p2, p3, p4) = (logs_url(&server, "limit=2&after=p2"), logs_url(&server, "limit=2&after=p3"), logs_url(&server, "limit=2&after=p4"));
+    let (p2, p3, p4) = (
+        logs_url(&server, "limit=2&after=p2"),
+        logs_url(&server, "limit=2&after=p3"),
+        logs_url(&server, "limit=2&after=p4"),
+    );
     let next = p2.clone();
     Mock::given(method("GET"))
         .and(query_param_is_missing("after"))
@@ -195,10 +209,25 @@ async fn follows_next_links_until_a_short_page() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(query_param("after", "p2")).respond_with(page(events(2, 4), &p2, &p3)).expect(1).mount(&server).await;
-    Mock::given(method("GET")).and(query_param("after", "p3")).respond_with(page(events(4, 5), &p3, &p4)).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(page(events(2, 4), &p2, &p3))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p3"))
+        .respond_with(page(events(4, 5), &p3, &p4))
+        .expect(1)
+        .mount(&server)
+        .await;
     // A short page means caught up: no wasted empty poll (elastic/integrations#15212).
-    Mock::given(method("GET")).and(query_param("after", "p4")).respond_with(page(json!([]), &p4, &p4)).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p4"))
+        .respond_with(page(json!([]), &p4, &p4))
+        .expect(0)
+        .mount(&server)
+        .await;
 
     let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
     assert!(err.is_none(), "{err:?}");
@@ -230,8 +259,18 @@ async fn resume_from_a_stored_next_drops_boundary_events_served_again() {
     let next = logs_url(&server, "limit=2&after=p3");
     // Okta serves the boundary event u1 again: it was delivered by the previous run.
     let body = json!([event("u1", "2024-08-13T15:58:00.001Z"), event("u2", "2024-08-13T15:58:00.002Z")]);
-    Mock::given(method("GET")).and(query_param("after", "p2")).respond_with(page(body, &stored, &next)).expect(1).mount(&server).await;
-    Mock::given(method("GET")).and(query_param("after", "p3")).respond_with(page(json!([]), &next, &next)).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(page(body, &stored, &next))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p3"))
+        .respond_with(page(json!([]), &next, &next))
+        .expect(1)
+        .mount(&server)
+        .await;
     let cursor = json!({"v": 1, "url": stored, "seen": ["u1"]});
     let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
     assert!(err.is_none(), "{err:?}");
@@ -244,8 +283,18 @@ async fn a_mid_page_cursor_resumes_without_duplicates_or_gaps() {
     let server = MockServer::start().await;
     let first = logs_url(&server, "limit=3&after=a");
     let second = logs_url(&server, "limit=3&after=b");
-    Mock::given(method("GET")).and(query_param("after", "a")).respond_with(page(events(0, 3), &first, &second)).expect(2).mount(&server).await;
-    Mock::given(method("GET")).and(query_param("after", "b")).respond_with(page(events(3, 4), &second, &second)).expect(2).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "a"))
+        .respond_with(page(events(0, 3), &first, &second))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "b"))
+        .respond_with(page(events(3, 4), &second, &second))
+        .expect(2)
+        .mount(&server)
+        .await;
     let connector = connector(&server, json!({}));
 
     let (all, err) = crawl(&connector, Some(json!({"v": 1, "url": first, "seen": []}))).await;
@@ -359,7 +408,11 @@ async fn an_off_origin_next_link_is_refused_and_the_other_host_receives_nothing(
     let server = MockServer::start().await;
     let base = server.uri();
     let elsewhere = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).expect(0).mount(&elsewhere).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
     let evil = format!("{}/api/v1/logs?after=steal", elsewhere.uri());
     Mock::given(method("GET"))
         .and(path("/api/v1/logs"))
@@ -410,7 +463,10 @@ async fn rejected_credentials_stop_the_source_without_retries_or_leaks() {
     for (status, advice) in [(401, "rejected the credentials"), (403, "okta.logs.read")] {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -422,6 +478,24 @@ async fn rejected_credentials_stop_the_source_without_retries_or_leaks() {
         assert!(message.contains(advice) && message.contains(&status.to_string()), "{message}");
         assert!(!message.contains(TOKEN) && !message.contains("SECRET"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn a_checkpoint_of_another_org_or_shape_is_refused_not_reset() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let connector = connector(&server, json!({}));
+    let other_org = json!({"v": 1, "url": "https://other.okta.com/api/v1/logs?after=x", "seen": []});
+    let (_, err) = crawl(&connector, Some(other_org)).await;
+    let err = err.expect("refused");
+    assert!(err.is_fatal() && err.to_string().contains("https://other.okta.com"), "{err}");
+    let (_, err) = crawl(&connector, Some(json!({"after": "x"}))).await;
+    let err = err.expect("refused");
+    assert!(err.is_fatal() && err.to_string().contains("not an Okta System Log cursor"), "{err}");
 }
 
 #[tokio::test]
@@ -464,7 +538,11 @@ struct AssertionClaims {
 }
 
 /// A token endpoint that verifies every client assertion and mints `at-1`, `at-2`, …
-fn token_endpoint(server_uri: &str, jtis: Arc<Mutex<HashSet<String>>>, minted: Arc<AtomicUsize>) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static {
+fn token_endpoint(
+    server_uri: &str,
+    jtis: Arc<Mutex<HashSet<String>>>,
+    minted: Arc<AtomicUsize>,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static {
     let token_url = format!("{server_uri}/oauth2/v1/token");
     move |req: &Request| {
         let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body).into_owned().collect();
@@ -482,8 +560,12 @@ fn token_endpoint(server_uri: &str, jtis: Arc<Mutex<HashSet<String>>>, minted: A
         validation.set_audience(&[&token_url]);
         validation.set_issuer(&[CLIENT_ID]);
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes()).unwrap();
-        let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).expect("a valid signature").claims;
-        assert_eq!((claims.iss.as_str(), claims.sub.as_str(), claims.aud.as_str()), (CLIENT_ID, CLIENT_ID, token_url.as_str()));
+        let claims =
+            jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).expect("a valid signature").claims;
+        assert_eq!(
+            (claims.iss.as_str(), claims.sub.as_str(), claims.aud.as_str()),
+            (CLIENT_ID, CLIENT_ID, token_url.as_str())
+        );
         assert!(claims.exp > claims.iat && claims.exp - claims.iat <= 600, "short-lived assertion");
         assert!((claims.iat - epoch_now()).abs() < 60);
         assert!(jtis.lock().unwrap().insert(claims.jti), "jti reused");
@@ -524,10 +606,19 @@ async fn private_key_jwt_token_is_requested_once_and_sent_as_bearer() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(query_param("after", "p2")).respond_with(page(events(2, 3), &p2, &p2)).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(page(events(2, 3), &p2, &p2))
+        .expect(1)
+        .mount(&server)
+        .await;
 
     let connector = oauth_connector(&server);
-    let (records, err) = crawl(&connector, Some(json!({"v": 1, "url": logs_url(&server, "limit=2&since=2024-08-13T00%3A00%3A00.000Z")}))).await;
+    let (records, err) = crawl(
+        &connector,
+        Some(json!({"v": 1, "url": logs_url(&server, "limit=2&since=2024-08-13T00%3A00%3A00.000Z")})),
+    )
+    .await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(uuids(&records), ["u0", "u1", "u2"]);
     for request in server.received_requests().await.unwrap().iter().filter(|r| r.method.as_str() == "GET") {
@@ -551,7 +642,8 @@ async fn a_401_with_oauth_refetches_the_token_once() {
     Mock::given(method("GET"))
         .respond_with(move |req: &Request| match req.headers.get("authorization").and_then(|v| v.to_str().ok()) {
             Some("Bearer at-2") => page(events(0, 1), &as_sent(&base, req), &as_sent(&base, req)),
-            _ => ResponseTemplate::new(401).set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})),
+            _ => ResponseTemplate::new(401)
+                .set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})),
         })
         .expect(2)
         .mount(&server)
@@ -566,7 +658,12 @@ async fn a_401_with_oauth_refetches_the_token_once() {
 async fn a_401_after_a_fresh_token_is_fatal_without_a_storm() {
     let server = MockServer::start().await;
     let (jtis, minted) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
-    Mock::given(method("POST")).and(path("/oauth2/v1/token")).respond_with(token_endpoint(&server.uri(), jtis, minted)).expect(2).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/v1/token"))
+        .respond_with(token_endpoint(&server.uri(), jtis, minted))
+        .expect(2)
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errorCode": "E0000011"})))
         .expect(2)
@@ -583,11 +680,17 @@ async fn a_refused_client_assertion_is_fatal_and_explained() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/oauth2/v1/token"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client", "error_description": "The client_assertion signature is invalid."})))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            json!({"error": "invalid_client", "error_description": "The client_assertion signature is invalid."}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(0)
+        .mount(&server)
+        .await;
     let (_, err) = crawl(&oauth_connector(&server), None).await;
     let err = err.expect("fatal");
     assert!(err.is_fatal());
@@ -631,7 +734,13 @@ impl Sink for CollectingSink {
 
 fn source(connector: Arc<OktaConnector>, sink: Arc<CollectingSink>) -> Source {
     Source {
-        meta: Arc::new(SourceMeta { name: "okta-sim".into(), connector: "okta".into(), ddsource: "okta".into(), service: "okta".into(), ..SourceMeta::default() }),
+        meta: Arc::new(SourceMeta {
+            name: "okta-sim".into(),
+            connector: "okta".into(),
+            ddsource: "okta".into(),
+            service: "okta".into(),
+            ..SourceMeta::default()
+        }),
         connector,
         sink,
         interval: Duration::from_secs(15),

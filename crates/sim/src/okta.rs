@@ -22,7 +22,7 @@
 //!   limit answers 429 `E0000047` with the same headers. [`OktaSimBuilder::inject_429`] forces 429s on given
 //!   request ordinals (1-based), with a reset [`OktaSimBuilder::inject_wait`] from then.
 //! * **Auth.** With [`OktaSimBuilder::token`], a request without `Authorization: SSWS <token>` answers
-//!   401 `E0000011`.
+//!   401 `E0000011` (before the rate-limit window counts it; it still counts as a request ordinal).
 //! * **Speed.** Pages are rendered straight into one buffer from a template with a few substituted fields
 //!   (no JSON serialiser, no allocation per event), far above 300 000 events/s on one core in release builds.
 //!
@@ -638,6 +638,123 @@ mod tests {
                 jiff::Timestamp::from_millisecond(ms).unwrap().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
             assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
         }
+    }
+
+    async fn json_of(response: reqwest::Response) -> Vec<serde_json::Value> {
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+
+    fn links(response: &reqwest::Response) -> Vec<String> {
+        response.headers().get_all("link").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    }
+
+    fn next_of(response: &reqwest::Response) -> String {
+        let next = links(response).into_iter().find(|l| l.ends_with("rel=\"next\"")).expect("next link");
+        next.trim_start_matches('<').split('>').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn serves_pages_links_rate_limits_and_auth_like_okta() {
+        let sim = OktaSim::builder()
+            .events(5)
+            .token("t0k")
+            .rate_limit(50, Duration::from_secs(60))
+            .inject_429([3])
+            .start()
+            .await
+            .unwrap();
+        let client = reqwest::Client::new();
+        let get = |url: String| client.get(url).header("authorization", "SSWS t0k").send();
+
+        let denied = client.get(format!("{}/api/v1/logs", sim.base_url())).send().await.unwrap();
+        assert_eq!(denied.status(), 401);
+        assert!(denied.text().await.unwrap().contains("E0000011"));
+
+        let first =
+            get(format!("{}/api/v1/logs?since=2000-01-01T00%3A00%3A00Z&limit=3", sim.base_url())).await.unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["x-rate-limit-limit"], "50");
+        assert_eq!(first.headers()["x-rate-limit-remaining"], "49", "the 401 did not count");
+        assert!(
+            first.headers()["x-rate-limit-reset"].to_str().unwrap().parse::<i64>().unwrap()
+                > jiff::Timestamp::now().as_second()
+        );
+        let next = next_of(&first);
+        assert!(next.contains("after=") && !next.contains("since="), "{next}");
+        let page: Vec<serde_json::Value> = json_of(first).await;
+        assert_eq!(
+            page.iter().map(|e| e["uuid"].as_str().unwrap().to_owned()).collect::<Vec<_>>(),
+            (0..3).map(event_uuid).collect::<Vec<_>>()
+        );
+
+        let limited = get(next.clone()).await.unwrap();
+        assert_eq!(limited.status(), 429);
+        assert!(limited.text().await.unwrap().contains("E0000047"));
+        assert_eq!(sim.rate_limited(), 1);
+
+        let second = get(next).await.unwrap();
+        let tail = next_of(&second);
+        let page: Vec<serde_json::Value> = json_of(second).await;
+        assert_eq!(page.len(), 2, "a short page");
+        let empty = get(tail.clone()).await.unwrap();
+        assert_eq!(next_of(&empty), tail, "caught up: next == self");
+        assert_eq!(empty.text().await.unwrap(), "[]");
+
+        sim.append(1);
+        let grown = get(tail).await.unwrap();
+        let page: Vec<serde_json::Value> = json_of(grown).await;
+        assert_eq!(page[0]["uuid"], event_uuid(5));
+        assert_eq!(sim.events_served(), 6);
+
+        let bad = get(format!("{}/api/v1/logs?since=2000-01-01T00%3A00%3A00Z&after=x", sim.base_url())).await.unwrap();
+        assert_eq!(bad.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn since_selects_the_first_event_at_or_after_it() {
+        let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let sim = OktaSim::builder()
+            .events(100)
+            .first_published(start)
+            .spacing(Duration::from_micros(500))
+            .start()
+            .await
+            .unwrap();
+        // Event i is published at start + i/2 ms: the first at or after +10 ms is event 20.
+        let since = (start + jiff::SignedDuration::from_millis(10)).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let url = format!("{}/api/v1/logs?since={since}&limit=1", sim.base_url());
+        let page: Vec<serde_json::Value> = json_of(reqwest::get(url).await.unwrap()).await;
+        assert_eq!(page[0]["uuid"], event_uuid(20));
+        assert_eq!(sim.published_ms(20), start.as_millisecond() + 10);
+        assert_eq!(sim.published_ms(21), start.as_millisecond() + 10, "events share a millisecond");
+    }
+
+    /// Run with `cargo test --release -p logcrawl-sim -- --ignored --nocapture serving_speed`.
+    #[tokio::test(flavor = "current_thread")]
+    #[ignore = "a throughput measurement; run in release"]
+    async fn serving_speed() {
+        let sim = OktaSim::builder().events(1_000_000).start().await.unwrap();
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        let mut url = format!("{}/api/v1/logs?since=2000-01-01T00%3A00%3A00Z&limit=1000", sim.base_url());
+        let mut bytes = 0usize;
+        loop {
+            let response = client.get(&url).send().await.unwrap();
+            let next = next_of(&response);
+            let body = response.bytes().await.unwrap();
+            bytes += body.len();
+            if body.len() <= 2 {
+                break;
+            }
+            url = next;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "served {} events, {bytes} bytes in {secs:.2} s: {:.0} events/s (client included)",
+            sim.events_served(),
+            sim.events_served() as f64 / secs
+        );
+        assert_eq!(sim.events_served(), 1_000_000);
     }
 
     #[test]
