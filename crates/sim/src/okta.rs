@@ -749,7 +749,7 @@ mod tests {
             url = next;
         }
         let secs = started.elapsed().as_secs_f64();
-        println!(
+        eprintln!(
             "served {} events, {bytes} bytes in {secs:.2} s: {:.0} events/s (client included)",
             sim.events_served(),
             sim.events_served() as f64 / secs
