@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses a human duration: `"15s"`, `"500ms"`, `"1m30s"`, `"18h"`, `"2 days"`.
+/// Parses a human duration: `"15s"`, `"500ms"`, `"1m30s"`, `"18h"`, `"2 days"`, `"90d"` (a day is 24 h).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|err| format!("invalid duration {text:?} (expected e.g. \"15s\", \"500ms\", \"1h30m\"): {err}"))?;
+    let invalid = |err: &dyn std::fmt::Display| {
+        format!("invalid duration {text:?} (expected e.g. \"15s\", \"500ms\", \"1h30m\", \"7d\"): {err}")
+    };
+    let span: jiff::Span = text.trim().parse().map_err(|err| invalid(&err))?;
+    let signed = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|err| invalid(&err))?;
     Duration::try_from(signed).map_err(|_| format!("invalid duration {text:?}: must not be negative"))
 }
 
@@ -35,6 +36,8 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("18h").unwrap(), Duration::from_secs(18 * 3600));
+        assert_eq!(parse_duration("90d").unwrap(), Duration::from_secs(90 * 86400));
+        assert_eq!(parse_duration("2 days").unwrap(), Duration::from_secs(2 * 86400));
         assert!(parse_duration("fifteen").unwrap_err().contains("fifteen"));
         assert!(parse_duration("-5s").is_err());
     }
