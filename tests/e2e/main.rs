@@ -3,5 +3,6 @@
 
 mod acme_to_datadog;
 mod acme_to_lts;
+mod examples;
 mod okta_to_file;
 mod support;

@@ -1,4 +1,4 @@
-//! The `[sources.*]` table of an Okta source, and its validation.
+//! The keys of a `[[sources]]` entry with `connector = "okta"`, and its validation.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -21,7 +21,7 @@ pub const DEFAULT_RATE_LIMIT_MARGIN: u32 = 2;
 /// Whole-request timeout. Okta cuts a query off after 30 s with a 500, so a bit more than that.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// Configuration of one Okta org: the `[sources.NAME]` table of a `type = "okta"` source.
+/// Configuration of one Okta org: the connector keys of a `[[sources]]` entry with `connector = "okta"`.
 ///
 /// Exactly one of `domain` / `base_url`, and exactly one credential: `token` (API token, `SSWS`) or
 /// `client_id` + one of `private_key` / `private_key_file` (OAuth 2.0 service app, `private_key_jwt`).

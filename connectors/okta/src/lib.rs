@@ -14,7 +14,7 @@
 //!   `E0000047`. Okta keeps 90 days; a query runs at most 30 s (then 500 `E0000009`).
 //! * **Pages** hold 1 to 1000 events (default here: 1000, the fewest calls per event).
 //!
-//! ## Configuration (`[sources.NAME]` with `type = "okta"`)
+//! ## Configuration (`[[sources]]` with `connector = "okta"`)
 //!
 //! | key | default | meaning |
 //! |---|---|---|
