@@ -255,14 +255,18 @@ fn show_progress(stats: Arc<CrawlStats>, total: u64) -> Progress {
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} events [{bar:40}] {per_sec} {elapsed}")
+        indicatif::ProgressStyle::with_template("{spinner} {human_pos}/{human_len} events [{bar:40}] {msg} {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     let ticker = bar.clone();
+    let started = Instant::now();
     let task = tokio::spawn(async move {
         loop {
-            ticker.set_position(CrawlStats::get(&stats.delivered) + CrawlStats::get(&stats.skipped));
+            let done = CrawlStats::get(&stats.delivered) + CrawlStats::get(&stats.skipped);
+            ticker.set_position(done);
+            let seconds = started.elapsed().as_secs_f64().max(0.001);
+            ticker.set_message(format!("{:.0} events/s", done as f64 / seconds));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
