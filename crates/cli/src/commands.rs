@@ -85,7 +85,11 @@ pub async fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let crawler = build_crawler(&config, Arc::new(store))?;
     stop_on_signals(crawler.shutdown_token());
     let started = Instant::now();
+    let heartbeat = (!once).then(|| tokio::spawn(log_totals_every(crawler.stats(), Duration::from_secs(60))));
     let report = if once { crawler.run_once().await } else { crawler.run_forever().await };
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.abort();
+    }
     let failures = describe_failures(&report);
     let stats = crawler.stats();
     tracing::info!(
@@ -99,6 +103,24 @@ pub async fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     );
     let fatal = report.failures().any(|(_, f)| f.fatal);
     Ok(if (once && failures > 0) || fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Logs the running totals periodically, so a quiet daemon still shows it is alive and what it did.
+async fn log_totals_every(stats: Arc<CrawlStats>, period: Duration) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        tracing::info!(
+            delivered = CrawlStats::get(&stats.delivered),
+            skipped = CrawlStats::get(&stats.skipped),
+            dropped = CrawlStats::get(&stats.dropped),
+            commits = CrawlStats::get(&stats.commits),
+            runs = CrawlStats::get(&stats.runs),
+            failed_runs = CrawlStats::get(&stats.failed_runs),
+            "totals"
+        );
+    }
 }
 
 /// `logcrawl check`: the seed's "check command".
