@@ -6,5 +6,7 @@
 
 #[cfg(feature = "acme")]
 pub mod acme;
+#[cfg(feature = "datadog")]
+pub mod datadog;
 #[cfg(feature = "okta")]
 pub mod okta;
