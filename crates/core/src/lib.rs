@@ -33,7 +33,8 @@ pub use checkpoint::{
     CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
 };
 pub use crawler::{
-    CrawlReport, CrawlStats, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport,
+    CrawlReport, CrawlStats, Crawler, DEFAULT_INTERVAL, FailureStage, Histogram, RunFailure, RunOutcome, Source,
+    StreamRunReport,
 };
 pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
 pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};

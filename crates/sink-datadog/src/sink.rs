@@ -185,6 +185,16 @@ impl DatadogSink {
         &self.inner.url
     }
 
+    /// The request bodies (compressed as configured) that [`Sink::send`] would post for `batch`, without
+    /// sending anything: for benchmarks of the encoding and for dry runs. Records the sink would drop are
+    /// left out, as `send` leaves them out.
+    pub fn encode_bodies(&self, batch: Batch) -> std::io::Result<Vec<Bytes>> {
+        let Batch { source, records, .. } = batch;
+        let common = Common::new(&source, self.inner.hostname.as_deref(), self.inner.tag_attributes);
+        let encoded = encode(records, &common, &self.inner.limits, now_seconds());
+        encoded.payloads.iter().map(|payload| compress(payload.json(), self.inner.gzip)).collect()
+    }
+
     async fn send_batch(&self, batch: Batch) -> Result<Delivery, SinkError> {
         let inner = self.inner.clone();
         let total = batch.records.len();

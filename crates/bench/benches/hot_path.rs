@@ -1,0 +1,119 @@
+//! Micro-benchmarks of the per-record hot path: an Okta page parsed into records, and a batch encoded as
+//! NDJSON and as Datadog gzip requests. Run with `cargo bench -p logcrawl-bench`.
+
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt as _;
+use logcrawl_core::{Batch, Fields, LogRecord, LogStream as _, SourceMeta};
+use logcrawl_okta::{OktaConfig, OktaConnector};
+use logcrawl_sim::okta::OktaSim;
+use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
+
+const PAGE: u64 = 1000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+fn page_json(sim: &OktaSim) -> Vec<u8> {
+    let mut page = b"[".to_vec();
+    for i in 0..PAGE {
+        if i > 0 {
+            page.push(b',');
+        }
+        page.extend_from_slice(&sim.render_event(i));
+    }
+    page.push(b']');
+    page
+}
+
+fn records(sim: &OktaSim, rt: &tokio::runtime::Runtime) -> Vec<LogRecord> {
+    rt.block_on(async {
+        let config = OktaConfig {
+            base_url: Some(sim.base_url().to_owned()),
+            token: Some("t".to_owned().into()),
+            ..OktaConfig::empty()
+        };
+        let connector = OktaConnector::new("bench", config, None).unwrap();
+        let stream = connector.system_log();
+        stream.records(None).map(|r| r.unwrap()).collect().await
+    })
+}
+
+fn batch(records: Vec<LogRecord>) -> Batch {
+    Batch {
+        source: Arc::new(SourceMeta {
+            name: "bench".into(),
+            connector: "okta".into(),
+            ddsource: "okta".into(),
+            service: "okta".into(),
+            tags: vec!["env:bench".into()],
+            hostname: None,
+        }),
+        stream: Arc::from("system_log"),
+        records,
+    }
+}
+
+fn hot_path(c: &mut Criterion) {
+    let rt = runtime();
+    let sim = rt.block_on(OktaSim::builder().events(PAGE).token("t").start()).unwrap();
+    let page = page_json(&sim);
+    let records = records(&sim, &rt);
+    assert_eq!(records.len() as u64, PAGE);
+
+    let mut group = c.benchmark_group("okta_page_1000");
+    group.throughput(Throughput::Elements(PAGE));
+    group.bench_function("parse_to_fields", |b| b.iter(|| serde_json::from_slice::<Vec<Fields>>(&page).unwrap()));
+    group.bench_function("fetch_parse_map_via_http", |b| b.iter(|| self::records(&sim, &rt)));
+    group.finish();
+
+    let mut group = c.benchmark_group("encode_batch_1000");
+    group.throughput(Throughput::Elements(PAGE));
+    group.bench_function("ndjson", |b| {
+        b.iter_batched(
+            || batch(records.clone()),
+            |batch| {
+                let mut out = Vec::with_capacity(2 << 20);
+                logcrawl_sink_file::encode_ndjson(&batch, &mut out);
+                out
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    for level in [1u32, 6] {
+        let sink = DatadogSink::new(
+            "dd",
+            DatadogConfig {
+                api_key: Some("k".to_owned().into()),
+                compression_level: level,
+                ..DatadogConfig::default()
+            },
+        )
+        .unwrap();
+        group.bench_function(format!("datadog_gzip_{level}"), |b| {
+            b.iter_batched(|| batch(records.clone()), |batch| sink.encode_bodies(batch).unwrap(), BatchSize::LargeInput)
+        });
+    }
+    let plain = DatadogSink::new(
+        "dd",
+        DatadogConfig {
+            api_key: Some("k".to_owned().into()),
+            compression: logcrawl_sink_datadog::Compression::None,
+            ..DatadogConfig::default()
+        },
+    )
+    .unwrap();
+    group.bench_function("datadog_identity", |b| {
+        b.iter_batched(|| batch(records.clone()), |batch| plain.encode_bodies(batch).unwrap(), BatchSize::LargeInput)
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = hot_path
+}
+criterion_main!(benches);

@@ -1,0 +1,542 @@
+//! # logcrawl-bench
+//!
+//! Makes logcrawl's performance visible, and defends it: each scenario drives the real crawler
+//! ([`logcrawl_core::Crawler`]), the real connectors and the real sinks against the loopback simulators of
+//! `logcrawl-sim`, measures what the crawler process spent, and **fails unless every event arrived exactly
+//! once**. `cargo xtask bench [ARGS]` runs `cargo run --release -p logcrawl-bench -- ARGS`; the results and
+//! the machine they were taken on are in `docs/benchmarks.md`.
+//!
+//! ## Scenarios
+//!
+//! | name | what runs | what it measures |
+//! |---|---|---|
+//! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`](logcrawl_sink_file::FileSink) writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
+//! | `okta-datadog` | the same source → [`DatadogSink`](logcrawl_sink_datadog::DatadogSink) (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
+//! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
+//!
+//! ## How it measures
+//!
+//! * **Processes.** By default each simulator runs in a child process (`logcrawl-bench serve okta|datadog|acme`),
+//!   so the *events/s*, *CPU s* and *peak RSS* columns are the crawler process alone; the children's CPU time is
+//!   the *sim CPU s* column. All processes share the machine's cores: a simulator's work is not free, it just
+//!   is not counted as the crawler's. `--in-process` runs them inside (the test suite does that).
+//! * **Time** is wall time from the crawler's start to its end (`run_once` returning: every record delivered
+//!   and committed), excluding simulator start-up.
+//! * **CPU** is user + system time of the process from `/proc/self/stat` over the same span.
+//! * **Peak RSS** is `VmHWM` from `/proc/self/status`, reset (`/proc/self/clear_refs`) before each scenario,
+//!   so each row shows that scenario's own peak.
+//! * **Lateness** (`many-streams`): the crawler's [`CrawlStats::lateness`](logcrawl_core::CrawlStats::lateness)
+//!   histogram: for every run after a stream's first, its start minus (the previous start + interval).
+//!   First runs all start at once; how long the last of them waited is reported apart
+//!   ([`CrawlStats::first_run_delay`](logcrawl_core::CrawlStats::first_run_delay)).
+//! * **Checkpoints** go to a [`FileCheckpointStore`](logcrawl_core::FileCheckpointStore) in a temporary
+//!   directory (each commit `fsync`s) unless `--store memory`; `many-streams` defaults to the memory store.
+//!
+//! ## Exactly-once checks
+//!
+//! * `okta-datadog`: the fake intake keeps an [`IdDigest`](logcrawl_sim::datadog::IdDigest) of every `uuid` it
+//!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
+//! * `okta-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; ACME:
+//!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
+//! * Every scenario also requires no failed run and no dropped or skipped record.
+//!
+//! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
+//! every scenario at a tiny size (`tests/small.rs`) and checks delivery, never timing.
+
+pub mod procstat;
+pub mod sims;
+pub mod verify;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use logcrawl_acme::{AcmeConfig, AcmeConnector};
+use logcrawl_core::{
+    CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source, SourceMeta,
+};
+use logcrawl_okta::{OktaConfig, OktaConnector};
+use logcrawl_sim::datadog::{IdDigest, fetch_stats};
+use logcrawl_sim::okta::event_uuid;
+use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
+use logcrawl_sink_file::{FileSink, FileSinkConfig};
+
+use crate::sims::{DD_API_KEY, OKTA_TOKEN, Sim, SimSpec};
+pub use crate::verify::VerifyingSink;
+
+/// A benchmark scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Okta → crawler → NDJSON to `/dev/null`.
+    OktaNdjson,
+    /// Okta → crawler → Datadog sink (gzip) → fake intake.
+    OktaDatadog,
+    /// Many small ACME streams on a short interval.
+    ManyStreams,
+}
+
+impl Scenario {
+    /// Every scenario, in table order.
+    pub const ALL: [Scenario; 3] = [Scenario::OktaNdjson, Scenario::OktaDatadog, Scenario::ManyStreams];
+
+    /// The name used by `--scenario`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::OktaNdjson => "okta-ndjson",
+            Scenario::OktaDatadog => "okta-datadog",
+            Scenario::ManyStreams => "many-streams",
+        }
+    }
+
+    /// The scenario called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Where checkpoints go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// [`MemoryCheckpointStore`].
+    Memory,
+    /// [`FileCheckpointStore`] in a temporary directory.
+    File,
+}
+
+/// The knobs of a benchmark run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Okta events to backfill.
+    pub events: u64,
+    /// Concurrent streams of `many-streams`.
+    pub streams: usize,
+    /// How long `many-streams` runs.
+    pub duration: Duration,
+    /// Interval between two runs of a stream in `many-streams`.
+    pub interval: Duration,
+    /// Checkpoint store of the backfills; `None`: file.
+    pub store: Option<StoreKind>,
+    /// Checkpoint store of `many-streams`; `None`: memory.
+    pub many_store: Option<StoreKind>,
+    /// The `logcrawl-bench` executable to run simulators in (`serve`); `None`: in this process.
+    pub sim_exe: Option<PathBuf>,
+    /// gzip level of the Datadog sink; `None`: the sink's default.
+    pub compression_level: Option<u32>,
+}
+
+impl Options {
+    /// The full-size defaults: 1 000 000 events, 10 000 streams for 60 s at a 5 s interval.
+    pub fn full() -> Self {
+        Self {
+            events: 1_000_000,
+            streams: 10_000,
+            duration: Duration::from_secs(60),
+            interval: Duration::from_secs(5),
+            store: None,
+            many_store: None,
+            sim_exe: None,
+            compression_level: None,
+        }
+    }
+
+    /// A tiny size for CI: a few seconds in a debug build.
+    pub fn small() -> Self {
+        Self {
+            events: 3_500,
+            streams: 40,
+            duration: Duration::from_millis(1500),
+            interval: Duration::from_millis(300),
+            ..Self::full()
+        }
+    }
+}
+
+/// Run-start lateness of `many-streams`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lateness {
+    /// Scheduled runs measured (first runs excluded).
+    pub runs: u64,
+    /// Median lateness.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Worst.
+    pub max: Duration,
+    /// How long the last stream waited for its first run after the crawler started.
+    pub first_run_max: Duration,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Which scenario.
+    pub scenario: Scenario,
+    /// Streams crawled.
+    pub streams: usize,
+    /// The checkpoint store used.
+    pub store: StoreKind,
+    /// Events delivered.
+    pub events: u64,
+    /// Wall time of the crawl.
+    pub elapsed: Duration,
+    /// CPU time of this process during the crawl.
+    pub cpu: Option<Duration>,
+    /// CPU time of the simulator children during the crawl.
+    pub sim_cpu: Option<Duration>,
+    /// Peak RSS of this process during the scenario.
+    pub peak_rss: Option<u64>,
+    /// RSS at the end of the crawl (before anything was freed).
+    pub end_rss: Option<u64>,
+    /// Run lateness (`many-streams`).
+    pub lateness: Option<Lateness>,
+    /// `Ok(what was checked)` or `Err(what is wrong)`.
+    pub check: Result<String, String>,
+}
+
+impl Report {
+    /// Events per second of wall time.
+    pub fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn okta_meta(name: &str) -> Arc<SourceMeta> {
+    Arc::new(SourceMeta {
+        name: name.to_owned(),
+        connector: "okta".into(),
+        ddsource: "okta".into(),
+        service: "okta".into(),
+        tags: vec!["env:bench".into()],
+        hostname: None,
+    })
+}
+
+fn store_of(kind: StoreKind) -> anyhow::Result<(Arc<dyn CheckpointStore>, Option<tempfile::TempDir>)> {
+    Ok(match kind {
+        StoreKind::Memory => (Arc::new(MemoryCheckpointStore::new()), None),
+        StoreKind::File => {
+            let dir = tempfile::tempdir().context("creating the checkpoint directory")?;
+            (Arc::new(FileCheckpointStore::open(dir.path())?), Some(dir))
+        }
+    })
+}
+
+fn null_sink() -> anyhow::Result<Arc<dyn Sink>> {
+    Ok(Arc::new(FileSink::new("null", FileSinkConfig { path: "/dev/null".into(), fsync: false })?))
+}
+
+struct Meter {
+    started: Instant,
+    cpu: Option<Duration>,
+    sim_cpu: Option<Duration>,
+}
+
+impl Meter {
+    fn start(sims: &[&Sim]) -> Self {
+        procstat::reset_peak_rss();
+        Self { started: Instant::now(), cpu: procstat::cpu_time(None), sim_cpu: sims_cpu(sims) }
+    }
+
+    fn stop(self, sims: &[&Sim]) -> (Duration, Option<Duration>, Option<Duration>) {
+        let elapsed = self.started.elapsed();
+        let cpu = procstat::cpu_time(None).zip(self.cpu).map(|(end, start)| end.saturating_sub(start));
+        let sim_cpu = sims_cpu(sims).zip(self.sim_cpu).map(|(end, start)| end.saturating_sub(start));
+        (elapsed, cpu, sim_cpu)
+    }
+}
+
+fn sims_cpu(sims: &[&Sim]) -> Option<Duration> {
+    sims.iter().map(|sim| sim.child_cpu()).sum()
+}
+
+/// Runs one scenario and returns its row. An `Err` means the scenario could not run at all; a failed
+/// delivery check is `Ok` with [`Report::check`] set to `Err`.
+pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {
+    match scenario {
+        Scenario::OktaNdjson | Scenario::OktaDatadog => backfill(scenario, options).await,
+        Scenario::ManyStreams => many_streams(options).await,
+    }
+}
+
+async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {
+    let exe = options.sim_exe.as_deref();
+    let okta = Sim::start(&SimSpec::Okta { events: options.events }, exe).await?;
+    let intake = match scenario {
+        Scenario::OktaDatadog => Some(Sim::start(&SimSpec::Datadog, exe).await?),
+        _ => None,
+    };
+    let store_kind = options.store.unwrap_or(StoreKind::File);
+    let (store, _dir) = store_of(store_kind)?;
+
+    let (sink, verifier): (Arc<dyn Sink>, Option<Arc<VerifyingSink>>) = match &intake {
+        Some(intake) => {
+            let mut config = DatadogConfig {
+                endpoint: Some(intake.base_url()),
+                api_key: Some(DD_API_KEY.to_owned().into()),
+                ..DatadogConfig::default()
+            };
+            if let Some(level) = options.compression_level {
+                config.compression_level = level;
+            }
+            (Arc::new(DatadogSink::new("datadog", config)?), None)
+        }
+        None => {
+            let verifier = Arc::new(VerifyingSink::new(null_sink()?));
+            (verifier.clone(), Some(verifier))
+        }
+    };
+    let config = OktaConfig {
+        base_url: Some(okta.base_url()),
+        token: Some(OKTA_TOKEN.to_owned().into()),
+        ..OktaConfig::empty()
+    };
+    let connector = Arc::new(OktaConnector::new("okta-bench", config, sink.max_age())?);
+    let mut crawler = Crawler::new(store);
+    crawler.add_source(Source {
+        meta: okta_meta("okta-bench"),
+        connector,
+        sink,
+        interval: logcrawl_core::DEFAULT_INTERVAL,
+        batch: None,
+        emit_errors: false,
+    });
+
+    let sims: Vec<&Sim> = [Some(&okta), intake.as_ref()].into_iter().flatten().collect();
+    let meter = Meter::start(&sims);
+    let report = crawler.run_once().await;
+    let end_rss = procstat::current_rss();
+    let (elapsed, cpu, sim_cpu) = meter.stop(&sims);
+    let peak_rss = procstat::peak_rss();
+
+    let stats = crawler.stats();
+    let mut expected = IdDigest::default();
+    for i in 0..options.events {
+        expected.add(&event_uuid(i));
+    }
+    let mut problems = run_problems(&report, &stats);
+    let checked = match (&intake, &verifier) {
+        (Some(intake), _) => {
+            let got = fetch_stats(&intake.base_url()).await.map_err(anyhow::Error::msg)?;
+            if got.entries != options.events || got.digest != expected || got.entries_without_id > 0 {
+                problems.push(format!(
+                    "the intake accepted {} entries ({} without id), expected each of the {} uuids once{}",
+                    got.entries,
+                    got.entries_without_id,
+                    options.events,
+                    if got.digest == expected { "" } else { "; the id digest differs" }
+                ));
+            }
+            format!("intake got {} entries in {} requests, uuid digest matches", got.entries, got.accepted_requests)
+        }
+        (None, Some(verifier)) => {
+            let tally = verifier.total();
+            if tally.digest != expected || tally.without_id > 0 || tally.dropped > 0 {
+                problems.push(format!(
+                    "the sink acknowledged {} records ({} without id, {} dropped), expected each of the {} uuids once{}",
+                    tally.digest.count,
+                    tally.without_id,
+                    tally.dropped,
+                    options.events,
+                    if tally.digest == expected { "" } else { "; the id digest differs" }
+                ));
+            }
+            format!("{} acknowledged records, uuid digest matches", tally.digest.count)
+        }
+        (None, None) => unreachable!("one of intake or verifier is set"),
+    };
+    Ok(Report {
+        scenario,
+        streams: 1,
+        store: store_kind,
+        events: report.delivered(),
+        elapsed,
+        cpu,
+        sim_cpu,
+        peak_rss,
+        end_rss,
+        lateness: None,
+        check: if problems.is_empty() { Ok(checked) } else { Err(problems.join("; ")) },
+    })
+}
+
+fn run_problems(report: &logcrawl_core::CrawlReport, stats: &CrawlStats) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some((key, failure)) = report.failures().next() {
+        problems.push(format!(
+            "{} failed runs, e.g. {key}: {:?} {}",
+            report.failures().count(),
+            failure.stage,
+            failure.message
+        ));
+    }
+    let dropped = CrawlStats::get(&stats.dropped);
+    let skipped = CrawlStats::get(&stats.skipped);
+    if dropped + skipped > 0 {
+        problems.push(format!("{dropped} records dropped and {skipped} skipped"));
+    }
+    problems
+}
+
+async fn many_streams(options: &Options) -> anyhow::Result<Report> {
+    const INITIAL_EVENTS: u64 = 20;
+    const LIVE_RATE: u64 = 2;
+    let exe = options.sim_exe.as_deref();
+    let acme = Sim::start(&SimSpec::Acme { events: INITIAL_EVENTS, live_rate: LIVE_RATE }, exe).await?;
+    let store_kind = options.many_store.unwrap_or(StoreKind::Memory);
+    let (store, _dir) = store_of(store_kind)?;
+    let verifier = Arc::new(VerifyingSink::new(null_sink()?));
+    let sink: Arc<dyn Sink> = verifier.clone();
+    let base_url = logcrawl_http::Url::parse(&acme.base_url())?;
+    let mut crawler = Crawler::new(store);
+
+    let meter = Meter::start(&[&acme]);
+    for i in 0..options.streams {
+        let config = AcmeConfig {
+            base_url: base_url.clone(),
+            api_key: None,
+            page_size: 1000,
+            timeout: Duration::from_secs(30),
+            requests_per_second: None,
+        };
+        let connector = Arc::new(AcmeConnector::new(config).map_err(|e| anyhow::anyhow!("{e}"))?);
+        crawler.add_source(Source {
+            meta: Arc::new(SourceMeta {
+                name: format!("acme-{i:05}"),
+                connector: "acme".into(),
+                ddsource: "acme".into(),
+                service: "acme".into(),
+                tags: Vec::new(),
+                hostname: None,
+            }),
+            connector,
+            sink: sink.clone(),
+            interval: options.interval,
+            batch: None,
+            emit_errors: false,
+        });
+    }
+    let shutdown = crawler.shutdown_token();
+    let stats = crawler.stats();
+    let crawler = Arc::new(crawler);
+    let running = tokio::spawn({
+        let crawler = crawler.clone();
+        async move { crawler.run_forever().await }
+    });
+    tokio::time::sleep(options.duration).await;
+    let end_rss = procstat::current_rss();
+    shutdown.cancel();
+    let report = running.await.context("the crawler task panicked")?;
+    let (elapsed, cpu, sim_cpu) = meter.stop(&[&acme]);
+    let peak_rss = procstat::peak_rss();
+
+    let mut problems = run_problems(&report, &stats);
+    let tallies = verifier.tallies();
+    let mut short = 0usize;
+    let mut wrong = Vec::new();
+    for i in 0..options.streams {
+        let name = format!("acme-{i:05}");
+        let tally = tallies.get(&name).copied().unwrap_or_default();
+        let k = tally.digest.count;
+        if k < INITIAL_EVENTS {
+            short += 1;
+        }
+        let mut expected = IdDigest::default();
+        for id in 1..=k {
+            expected.add(&format!("{id:012}"));
+        }
+        if tally.digest != expected || tally.without_id > 0 || tally.dropped > 0 {
+            wrong.push(name);
+        }
+    }
+    if short > 0 {
+        problems.push(format!("{short} streams delivered fewer than the {INITIAL_EVENTS} events present at start"));
+    }
+    if !wrong.is_empty() {
+        problems.push(format!(
+            "{} streams did not deliver ids 1..=k exactly once, e.g. {}",
+            wrong.len(),
+            wrong.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let lateness = Lateness {
+        runs: stats.lateness.count(),
+        p50: stats.lateness.quantile(0.5),
+        p99: stats.lateness.quantile(0.99),
+        max: stats.lateness.max(),
+        first_run_max: stats.first_run_delay.max(),
+    };
+    Ok(Report {
+        scenario: Scenario::ManyStreams,
+        streams: options.streams,
+        store: store_kind,
+        events: report.delivered(),
+        elapsed,
+        cpu,
+        sim_cpu,
+        peak_rss,
+        end_rss,
+        lateness: Some(lateness),
+        check: if problems.is_empty() {
+            Ok(format!("{} runs; every stream delivered ids 1..=k exactly once", CrawlStats::get(&stats.runs)))
+        } else {
+            Err(problems.join("; "))
+        },
+    })
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "?".into(), |b| format!("{:.1}", b as f64 / (1024.0 * 1024.0)))
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".into(), |d| format!("{:.2}", d.as_secs_f64()))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+/// The results as a Markdown table, then one line per scenario with its check.
+pub fn table(reports: &[Report]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| scenario | streams | store | events | seconds | events/s | CPU s | sim CPU s | peak RSS MiB | lateness p50/p99/max ms | first-run max ms | exactly once |\n",
+    );
+    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
+    for r in reports {
+        let (lateness, first) = match r.lateness {
+            Some(l) => (format!("{}/{}/{}", ms(l.p50), ms(l.p99), ms(l.max)), ms(l.first_run_max)),
+            None => ("-".into(), "-".into()),
+        };
+        let _infallible = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            r.scenario.name(),
+            r.streams,
+            match r.store {
+                StoreKind::File => "file",
+                StoreKind::Memory => "memory",
+            },
+            r.events,
+            r.elapsed.as_secs_f64(),
+            r.events_per_sec(),
+            secs(r.cpu),
+            secs(r.sim_cpu),
+            mib(r.peak_rss),
+            lateness,
+            first,
+            if r.check.is_ok() { "yes" } else { "**NO**" },
+        );
+    }
+    out.push('\n');
+    for r in reports {
+        let _infallible = match &r.check {
+            Ok(what) => writeln!(out, "- {}: ok: {what}", r.scenario.name()),
+            Err(what) => writeln!(out, "- {}: FAILED: {what}", r.scenario.name()),
+        };
+    }
+    out
+}

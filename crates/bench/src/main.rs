@@ -1,0 +1,170 @@
+//! `logcrawl-bench`: runs the benchmark scenarios and prints their table; see the library documentation
+//! (`logcrawl_bench`) for what each scenario measures and how.
+//!
+//! ```text
+//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams] [--events N] [--streams N]
+//!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
+//!                [--in-process] [--small]
+//! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
+//! ```
+//!
+//! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use logcrawl_bench::sims::{SimSpec, serve};
+use logcrawl_bench::{Options, Scenario, StoreKind, run, table};
+
+#[derive(Parser, Debug)]
+#[command(name = "logcrawl-bench", about = "Throughput, memory and many-stream benchmarks of logcrawl")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Which scenario to run: all, okta-ndjson, okta-datadog or many-streams.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Okta events to backfill (default 1 000 000; 3 500 with --small).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Concurrent streams of many-streams (default 10 000; 40 with --small).
+    #[arg(long)]
+    streams: Option<usize>,
+    /// How long many-streams runs, e.g. 60s (default 60s; 1.5s with --small).
+    #[arg(long, value_parser = logcrawl_core::config::parse_duration)]
+    duration: Option<Duration>,
+    /// Interval between two runs of a stream in many-streams (default 5s; 300ms with --small).
+    #[arg(long, value_parser = logcrawl_core::config::parse_duration)]
+    interval: Option<Duration>,
+    /// Checkpoint store (default: file for the backfills, memory for many-streams).
+    #[arg(long)]
+    store: Option<Store>,
+    /// gzip level of the Datadog sink (default: the sink's default).
+    #[arg(long)]
+    compression_level: Option<u32>,
+    /// Run the simulators inside this process instead of child processes.
+    #[arg(long)]
+    in_process: bool,
+    /// A tiny size for CI: a few seconds even in a debug build.
+    #[arg(long)]
+    small: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Store {
+    File,
+    Memory,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve a simulator until standard input closes (used by the scenarios; prints `LISTENING <url>`).
+    Serve {
+        #[command(subcommand)]
+        sim: ServeSim,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ServeSim {
+    /// The Okta System Log.
+    Okta {
+        /// Events in the log.
+        #[arg(long)]
+        events: u64,
+    },
+    /// The fake Datadog intake.
+    Datadog,
+    /// The ACME logs API.
+    Acme {
+        /// Events at start.
+        #[arg(long)]
+        events: u64,
+        /// Events added per second.
+        #[arg(long, default_value_t = 0)]
+        live_rate: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOGCRAWL_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> ExitCode {
+    if let Some(Command::Serve { sim }) = cli.command {
+        let spec = match sim {
+            ServeSim::Okta { events } => SimSpec::Okta { events },
+            ServeSim::Datadog => SimSpec::Datadog,
+            ServeSim::Acme { events, live_rate } => SimSpec::Acme { events, live_rate },
+        };
+        return match serve(spec).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("logcrawl-bench serve: {err:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let scenarios: Vec<Scenario> = if cli.scenario == "all" {
+        Scenario::ALL.to_vec()
+    } else {
+        match Scenario::from_name(&cli.scenario) {
+            Some(s) => vec![s],
+            None => {
+                eprintln!("unknown scenario {:?}: all, okta-ndjson, okta-datadog or many-streams", cli.scenario);
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let mut options = if cli.small { Options::small() } else { Options::full() };
+    options.events = cli.events.unwrap_or(options.events);
+    options.streams = cli.streams.unwrap_or(options.streams);
+    options.duration = cli.duration.unwrap_or(options.duration);
+    options.interval = cli.interval.unwrap_or(options.interval);
+    let store = cli.store.map(|s| match s {
+        Store::File => StoreKind::File,
+        Store::Memory => StoreKind::Memory,
+    });
+    options.store = store;
+    options.many_store = store;
+    options.compression_level = cli.compression_level;
+    if !cli.in_process {
+        match std::env::current_exe() {
+            Ok(exe) => options.sim_exe = Some(exe),
+            Err(err) => eprintln!("cannot find my own executable ({err}); running the simulators in process"),
+        }
+    }
+
+    let mut reports = Vec::new();
+    let mut broken = false;
+    for scenario in scenarios {
+        eprintln!("running {} …", scenario.name());
+        match run(scenario, &options).await {
+            Ok(report) => reports.push(report),
+            Err(err) => {
+                eprintln!("{}: could not run: {err:#}", scenario.name());
+                broken = true;
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _written = out.write_all(table(&reports).as_bytes());
+    if broken {
+        ExitCode::from(2)
+    } else if reports.iter().any(|r| r.check.is_err()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,184 @@
+//! The simulators a scenario talks to, in this process or in a child process.
+//!
+//! In a child (`logcrawl-bench serve KIND …`), a simulator's CPU and memory are not the crawler's, so what
+//! the table reports for the crawler is the crawler alone; the child's CPU time is reported apart. The
+//! child prints `LISTENING <base_url>` once it accepts connections and exits when its standard input
+//! closes (the parent dropping it, or dying).
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
+use logcrawl_sim::datadog::DatadogIntake;
+use logcrawl_sim::okta::OktaSim;
+
+use crate::procstat;
+
+/// The token the Okta simulator requires and the connector sends.
+pub const OKTA_TOKEN: &str = "bench-okta-token";
+/// The key the fake intake requires and the Datadog sink sends.
+pub const DD_API_KEY: &str = "bench-dd-api-key";
+
+/// Which simulator, and how it is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimSpec {
+    /// The Okta System Log with `events` events, 1 ms apart, the newest a minute old.
+    Okta {
+        /// Events in the log.
+        events: u64,
+    },
+    /// The fake Datadog intake (ids kept only as a digest).
+    Datadog,
+    /// The ACME logs API with `events` events at start and `live_rate` more per second.
+    Acme {
+        /// Events at start.
+        events: u64,
+        /// Events added per second.
+        live_rate: u64,
+    },
+}
+
+impl SimSpec {
+    /// The `serve` arguments that reproduce this spec in a child.
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            SimSpec::Okta { events } => vec!["okta".into(), "--events".into(), events.to_string()],
+            SimSpec::Datadog => vec!["datadog".into()],
+            SimSpec::Acme { events, live_rate } => {
+                vec!["acme".into(), "--events".into(), events.to_string(), "--live-rate".into(), live_rate.to_string()]
+            }
+        }
+    }
+
+    /// Starts the simulator on the current runtime.
+    pub async fn start_here(&self) -> anyhow::Result<Running> {
+        Ok(match self {
+            SimSpec::Okta { events } => {
+                Running::Okta(OktaSim::builder().events(*events).token(OKTA_TOKEN).start().await?)
+            }
+            SimSpec::Datadog => {
+                Running::Datadog(DatadogIntake::builder().api_key(DD_API_KEY).record_ids(false).start().await?)
+            }
+            SimSpec::Acme { events, live_rate } => {
+                let config = AcmeSimConfig { events: *events, live_rate: *live_rate, ..AcmeSimConfig::default() };
+                Running::Acme(AcmeSim::start(config).await?)
+            }
+        })
+    }
+}
+
+/// A simulator running in this process.
+#[derive(Debug)]
+pub enum Running {
+    /// Okta.
+    Okta(OktaSim),
+    /// Datadog intake.
+    Datadog(DatadogIntake),
+    /// ACME.
+    Acme(AcmeSim),
+}
+
+impl Running {
+    /// Its base URL.
+    pub fn base_url(&self) -> String {
+        match self {
+            Running::Okta(sim) => sim.base_url().to_owned(),
+            Running::Datadog(sim) => sim.base_url().to_owned(),
+            Running::Acme(sim) => sim.base_url(),
+        }
+    }
+}
+
+/// A simulator the scenario uses, wherever it runs.
+#[derive(Debug)]
+pub enum Sim {
+    /// In this process: its CPU and memory count as the crawler's.
+    Here(Running),
+    /// In a child process.
+    Child {
+        /// The child.
+        child: Child,
+        /// Its base URL.
+        base_url: String,
+    },
+}
+
+impl Sim {
+    /// Starts `spec` in a child running `exe serve …`, or here when `exe` is `None`.
+    pub async fn start(spec: &SimSpec, exe: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(exe) = exe else { return Ok(Sim::Here(spec.start_here().await?)) };
+        let exe: PathBuf = exe.to_owned();
+        let args = spec.args();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Sim> {
+            let mut child = Command::new(&exe)
+                .arg("serve")
+                .args(&args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .with_context(|| format!("starting {} serve {}", exe.display(), args.join(" ")))?;
+            let stdout = child.stdout.take().context("child stdout")?;
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).context("reading the child's LISTENING line")?;
+            let Some(base_url) = line.trim().strip_prefix("LISTENING ") else {
+                let _killed = child.kill();
+                bail!("simulator child said {line:?} instead of LISTENING <url>");
+            };
+            Ok(Sim::Child { base_url: base_url.to_owned(), child })
+        })
+        .await?
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        match self {
+            Sim::Here(running) => running.base_url(),
+            Sim::Child { base_url, .. } => base_url.clone(),
+        }
+    }
+
+    /// CPU time the child used so far (`None` in process).
+    pub fn child_cpu(&self) -> Option<Duration> {
+        match self {
+            Sim::Here(_) => None,
+            Sim::Child { child, .. } => procstat::cpu_time(Some(child.id())),
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Sim::Child { child, .. } = self {
+            drop(child.stdin.take()); // the child exits on EOF
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _killed = child.kill();
+            let _reaped = child.wait();
+        }
+    }
+}
+
+/// The body of `logcrawl-bench serve …`: starts `spec`, announces it on stdout, serves until stdin closes.
+pub async fn serve(spec: SimSpec) -> anyhow::Result<()> {
+    let running = spec.start_here().await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "LISTENING {}", running.base_url())?;
+        out.flush()?;
+    }
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _eof = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut sink);
+    })
+    .await?;
+    drop(running);
+    Ok(())
+}

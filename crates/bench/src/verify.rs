@@ -1,0 +1,111 @@
+//! Exactly-once accounting at a sink's acknowledgement.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use logcrawl_core::{Batch, BatchLimits, Delivery, Sink, SinkError};
+use logcrawl_sim::datadog::IdDigest;
+use serde_json::Value;
+
+/// A [`Sink`] decorator that forwards every batch to `inner` unchanged and, when `inner` acknowledged it
+/// with nothing dropped, adds the ids of its records (top-level `uuid`, else `id`) to a per-source
+/// [`IdDigest`]. Memory is constant per source: no id is stored.
+///
+/// What it proves is what the crawler's guarantee is about: which records the sink acknowledged, how
+/// often. A record acknowledged twice, or never, shows as a digest that differs from the expected one.
+pub struct VerifyingSink {
+    inner: Arc<dyn Sink>,
+    acked: Mutex<HashMap<String, Tally>>,
+}
+
+/// What a [`VerifyingSink`] saw acknowledged for one source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Ids of acknowledged records, repeats included.
+    pub digest: IdDigest,
+    /// Acknowledged records without an id.
+    pub without_id: u64,
+    /// Records the inner sink reported as dropped.
+    pub dropped: u64,
+}
+
+impl std::fmt::Debug for VerifyingSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingSink").field("inner", &self.inner.name()).finish_non_exhaustive()
+    }
+}
+
+impl VerifyingSink {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Sink>) -> Self {
+        Self { inner, acked: Mutex::default() }
+    }
+
+    /// The tally of every source, by source name.
+    pub fn tallies(&self) -> HashMap<String, Tally> {
+        self.acked.lock().expect("tally poisoned").clone()
+    }
+
+    /// The tally of every source together.
+    pub fn total(&self) -> Tally {
+        self.tallies().values().fold(Tally::default(), |mut sum, t| {
+            sum.digest.merge(&t.digest);
+            sum.without_id += t.without_id;
+            sum.dropped += t.dropped;
+            sum
+        })
+    }
+}
+
+/// The id of a record as the fake intake reads it: top-level `uuid`, else `id`.
+pub fn record_id(data: &logcrawl_core::Fields) -> Option<&str> {
+    data.get("uuid").or_else(|| data.get("id")).and_then(Value::as_str)
+}
+
+impl Sink for VerifyingSink {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn max_age(&self) -> Option<Duration> {
+        self.inner.max_age()
+    }
+
+    fn max_future(&self) -> Option<Duration> {
+        self.inner.max_future()
+    }
+
+    fn batch_limits(&self) -> BatchLimits {
+        self.inner.batch_limits()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight()
+    }
+
+    fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        let mut tally = Tally::default();
+        for record in &batch.records {
+            match record_id(&record.data) {
+                Some(id) => tally.digest.add(id),
+                None => tally.without_id += 1,
+            }
+        }
+        let source = batch.source.name.clone();
+        Box::pin(async move {
+            let delivery = self.inner.send(batch).await?;
+            let mut acked = self.acked.lock().expect("tally poisoned");
+            let entry = acked.entry(source).or_default();
+            if delivery.dropped == 0 {
+                entry.digest.merge(&tally.digest);
+                entry.without_id += tally.without_id;
+            } else {
+                // Which ones were dropped is the sink's secret: count the batch as not delivered.
+                entry.dropped += delivery.dropped as u64;
+            }
+            Ok(delivery)
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! Every scenario at a tiny size, simulators in child processes as the binary runs them: the bench
+//! command works and its exactly-once checks hold. No timing is asserted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use logcrawl_bench::verify::VerifyingSink;
+use logcrawl_bench::{Options, Scenario, run, table};
+use logcrawl_core::{Crawler, LogRecord, MemoryCheckpointStore, Sink, Source, SourceMeta};
+use logcrawl_okta::{OktaConfig, OktaConnector};
+use logcrawl_sim::datadog::{DatadogIntake, IdDigest};
+use logcrawl_sim::okta::{OktaSim, event_uuid};
+use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
+
+fn options() -> Options {
+    Options { sim_exe: Some(env!("CARGO_BIN_EXE_logcrawl-bench").into()), ..Options::small() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_delivers_exactly_once_at_a_tiny_size() {
+    let options = options();
+    let mut reports = Vec::new();
+    for scenario in Scenario::ALL {
+        let report = run(scenario, &options).await.unwrap();
+        assert!(report.check.is_ok(), "{}: {:?}", scenario.name(), report.check);
+        reports.push(report);
+    }
+    assert_eq!(reports[0].events, options.events);
+    assert_eq!(reports[1].events, options.events);
+    let many = &reports[2];
+    assert!(many.events >= 20 * options.streams as u64, "{}", many.events);
+    let lateness = many.lateness.unwrap();
+    assert!(lateness.runs > 0, "scheduled runs were measured");
+    let text = table(&reports);
+    for scenario in Scenario::ALL {
+        assert!(text.contains(scenario.name()), "{text}");
+    }
+    assert!(!text.contains("NO"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_simulators_work_too() {
+    let options = Options { sim_exe: None, events: 1200, ..Options::small() };
+    let report = run(Scenario::OktaDatadog, &options).await.unwrap();
+    assert!(report.check.is_ok(), "{:?}", report.check);
+    assert_eq!(report.sim_cpu, None, "no child, no child CPU");
+}
+
+/// A sink that acknowledges each batch after delivering it twice: the check must notice.
+#[derive(Debug)]
+struct Twice(Arc<VerifyingSink>);
+
+impl Sink for Twice {
+    fn name(&self) -> &str {
+        "twice"
+    }
+
+    fn send(
+        &self,
+        batch: logcrawl_core::Batch,
+    ) -> futures::future::BoxFuture<'_, Result<logcrawl_core::Delivery, logcrawl_core::SinkError>> {
+        Box::pin(async move {
+            let copy = logcrawl_core::Batch {
+                source: batch.source.clone(),
+                stream: batch.stream.clone(),
+                records: batch.records.clone(),
+            };
+            self.0.send(copy).await?;
+            self.0.send(batch).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_verifier_sees_a_duplicate() {
+    let inner = Arc::new(VerifyingSink::new(Arc::new(
+        logcrawl_sink_file::FileSink::new(
+            "null",
+            logcrawl_sink_file::FileSinkConfig { path: "/dev/null".into(), fsync: false },
+        )
+        .unwrap(),
+    )));
+    let twice = Twice(inner.clone());
+    let record = |id: &str| {
+        let serde_json::Value::Object(data) = serde_json::json!({"message": "m", "uuid": id}) else { unreachable!() };
+        LogRecord::new(data)
+    };
+    let batch = logcrawl_core::Batch {
+        source: Arc::new(SourceMeta { name: "s".into(), ..SourceMeta::default() }),
+        stream: Arc::from("x"),
+        records: vec![record("a"), record("b")],
+    };
+    twice.send(batch).await.unwrap();
+    let tally = inner.total();
+    assert_eq!(tally.digest.count, 4);
+    assert_ne!(tally.digest, IdDigest::of(["a", "b"]));
+    assert_eq!(tally.digest, IdDigest::of(["a", "b", "a", "b"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_503s_are_retried_without_loss_or_duplicates() {
+    const EVENTS: u64 = 2500;
+    let okta = OktaSim::builder().events(EVENTS).token("t").start().await.unwrap();
+    let intake = DatadogIntake::builder().api_key("k").fail_every(2).start().await.unwrap();
+    let sink = DatadogSink::new(
+        "dd",
+        DatadogConfig {
+            endpoint: Some(intake.base_url().to_owned()),
+            api_key: Some("k".to_owned().into()),
+            batch_max_records: 400,
+            retry_base_delay: Duration::from_millis(10),
+            retry_max_delay: Duration::from_millis(50),
+            ..DatadogConfig::default()
+        },
+    )
+    .unwrap();
+    let config = OktaConfig {
+        base_url: Some(okta.base_url().to_owned()),
+        token: Some("t".to_owned().into()),
+        ..OktaConfig::empty()
+    };
+    let connector = OktaConnector::new("o", config, sink.max_age()).unwrap();
+    let mut crawler = Crawler::new(Arc::new(MemoryCheckpointStore::new()));
+    crawler.add_source(Source {
+        meta: Arc::new(SourceMeta { name: "o".into(), ..SourceMeta::default() }),
+        connector: Arc::new(connector),
+        sink: Arc::new(sink),
+        interval: Duration::from_secs(60),
+        batch: None,
+        emit_errors: false,
+    });
+    let report = crawler.run_once().await;
+    assert_eq!(report.failures().count(), 0, "{report:?}");
+    let stats = intake.stats();
+    assert!(stats.injected_failures >= 3, "{stats:?}");
+    assert_eq!((stats.entries, stats.distinct_ids, stats.repeated_ids), (EVENTS, EVENTS, 0));
+    for i in [0, EVENTS / 2, EVENTS - 1] {
+        assert_eq!(intake.deliveries_of(&event_uuid(i)), 1);
+    }
+}
