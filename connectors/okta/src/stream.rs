@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use logcrawl_core::{Cursor, Fields, LogRecord, LogStream, RecordStream, StreamError};
-use logcrawl_http::{HttpClient, HttpError, Url, redact_url};
+use logcrawl_http::{HttpClient, HttpError, Response, Url, redact_url};
 use serde_json::{Map, Value};
 
 use crate::event::to_record_fields;
@@ -158,17 +158,18 @@ impl SystemLogStream {
             let Resume { mut url, mut through, mut index, seen } = self.resume_point(cursor)?;
             let mut seen: HashSet<String> = seen.into_iter().collect();
             let mut empty_hops = 0usize;
+            let mut prefetched: Option<Prefetch> = None;
             loop {
-                let response = self.http.get(url.clone()).await.map_err(stream_error)?;
-                let next = response.link("next");
-                if let Some(next) = &next {
-                    // Refuse before delivering anything: a committed cursor must never point off the org.
-                    self.http.ensure_same_origin(next).map_err(|err| {
-                        StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(&url))))
-                    })?;
-                }
-                let events: Vec<Fields> = response.json().map_err(stream_error)?;
-                drop(response);
+                let page = match prefetched.take() {
+                    Some(prefetch) => prefetch.join().await?,
+                    None => fetch_page(self.http.clone(), url.clone()).await?,
+                };
+                let next = page.next;
+                // Parsed here, not on the prefetching task: the records are freed by this task's thread
+                // too, which keeps the allocator's work thread-local.
+                let events: Vec<Fields> = page.response.json().map_err(stream_error)?;
+                drop(page.response);
+                let events: Vec<Fields> = events.into_iter().map(to_record_fields).collect();
                 let served = events.len();
                 let page_limit = limit_of(&url);
 
@@ -194,6 +195,26 @@ impl SystemLogStream {
                 if dropped > 0 {
                     tracing::debug!(url = %redact_url(&url), dropped, "dropped events already delivered at the previous page's boundary");
                 }
+
+                // Whether another page follows is known now; if so, fetch and parse it on another task while
+                // this page's records are delivered.
+                let follow = match &next {
+                    None => None,
+                    Some(next) if *next == url => None, // polling and caught up: Okta answers `[]` with next == self
+                    Some(next) if served == 0 => {
+                        empty_hops += 1;
+                        (empty_hops <= MAX_EMPTY_HOPS).then(|| next.clone())
+                    }
+                    // A short page: caught up, the next run starts at `next` (no wasted empty poll).
+                    Some(next) => {
+                        empty_hops = 0;
+                        (served >= page_limit).then(|| next.clone())
+                    }
+                };
+                if let Some(follow) = &follow {
+                    prefetched = Some(Prefetch(tokio::spawn(fetch_page(self.http.clone(), follow.clone()))));
+                }
+
                 let mut end_cursor = end_cursor;
                 for (i, event) in events.into_iter().enumerate().skip(start) {
                     if duplicate(&event) {
@@ -204,29 +225,55 @@ impl SystemLogStream {
                     } else {
                         mid_page_cursor(&url, uuid_of(&event), i)
                     };
-                    yield LogRecord { data: to_record_fields(event), cursor: Some(cursor) };
+                    yield LogRecord { data: event, cursor: Some(cursor) };
                 }
                 seen = tail.into_iter().collect();
 
-                let Some(next) = next else { break };
-                if next == url {
-                    break; // polling and caught up: Okta answers `[]` with next == self
+                match follow {
+                    Some(follow) => url = follow,
+                    None => break,
                 }
-                if served == 0 {
-                    empty_hops += 1;
-                    if empty_hops > MAX_EMPTY_HOPS {
-                        break;
-                    }
-                } else {
-                    empty_hops = 0;
-                    if served < page_limit {
-                        break; // a short page: caught up, the next run starts at `next` (no wasted empty poll)
-                    }
-                }
-                url = next;
             }
         }
         .boxed()
+    }
+}
+
+/// One page as received, and Okta's `next` link (already checked to stay on the org).
+struct Page {
+    next: Option<Url>,
+    response: Response,
+}
+
+/// Fetches the page at `url`.
+async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
+    let response = http.get(url.clone()).await.map_err(stream_error)?;
+    let next = response.link("next");
+    if let Some(next) = &next {
+        // Refuse before delivering anything: a committed cursor must never point off the org.
+        http.ensure_same_origin(next).map_err(|err| {
+            StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(&url))))
+        })?;
+    }
+    Ok(Page { next, response })
+}
+
+/// The next page, fetched on its own task while the current one is delivered (one page ahead at most, so
+/// memory stays two pages). Dropping it — the run ended early — aborts the request.
+struct Prefetch(tokio::task::JoinHandle<Result<Page, StreamError>>);
+
+impl Prefetch {
+    async fn join(mut self) -> Result<Page, StreamError> {
+        match (&mut self.0).await {
+            Ok(page) => page,
+            Err(join) => Err(StreamError::transient(Refused(format!("fetching the next Okta page failed: {join}")))),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

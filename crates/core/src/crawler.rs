@@ -7,8 +7,8 @@
 //! load cursor ─▶ records(cursor) ─▶ skip too old/new ─▶ batch (count, linger) ─▶ sink.send ─▶ in-order ack ─▶ commit
 //! ```
 //!
-//! Up to [`Sink::max_in_flight`] batches of a stream are in flight at once while the next page is being
-//! fetched, but acknowledgements are consumed strictly in stream order, and a batch's cursor (the last
+//! Up to [`Sink::max_in_flight`] batches of a stream are in flight at once while the next batch is being
+//! fetched and filled (fetching pauses only when that one is full too), but acknowledgements are consumed strictly in stream order, and a batch's cursor (the last
 //! non-`None` cursor among the records it consumed, skipped ones included) is committed only when that
 //! batch and every batch before it were acknowledged. A failed page ends the run after the records before
 //! it were delivered; a failed send ends the run and drops later batches unacknowledged, so the next run
@@ -415,9 +415,18 @@ impl StreamTask {
         };
 
         loop {
+            let room = in_flight.len() < max_in_flight;
+            if room && batch.len() >= max_records {
+                deadline = None;
+                in_flight.push_back(send(
+                    std::mem::replace(&mut batch, Vec::with_capacity(max_records)),
+                    batch_cursor.take(),
+                ));
+                continue;
+            }
             let pending = !batch.is_empty() || batch_cursor.is_some();
             if !fetching {
-                if pending && in_flight.len() < max_in_flight {
+                if pending && room {
                     in_flight.push_back(send(std::mem::take(&mut batch), batch_cursor.take()));
                     continue;
                 }
@@ -425,7 +434,9 @@ impl StreamTask {
                     break;
                 }
             }
-            let may_fetch = fetching && in_flight.len() < max_in_flight;
+            // The next batch fills while up to `max_in_flight` batches are in flight; fetching pauses only
+            // when that batch is full too, so memory stays at most `max_in_flight + 1` batches.
+            let may_fetch = fetching && batch.len() < max_records;
             tokio::select! {
                 biased;
                 Some((result, cursor)) = in_flight.next(), if !in_flight.is_empty() => {
@@ -452,7 +463,7 @@ impl StreamTask {
                     fetching = false;
                     outcome = RunOutcome::Interrupted;
                 }
-                () = sleep_until_opt(deadline), if may_fetch && deadline.is_some() => {
+                () = sleep_until_opt(deadline), if fetching && room && deadline.is_some() => {
                     deadline = None;
                     in_flight.push_back(send(std::mem::replace(&mut batch, Vec::with_capacity(max_records)), batch_cursor.take()));
                 }
@@ -470,10 +481,6 @@ impl StreamTask {
                             batch.push(record);
                             if batch.len() == 1 {
                                 deadline = Some(Instant::now() + limits.linger);
-                            }
-                            if batch.len() >= max_records {
-                                deadline = None;
-                                in_flight.push_back(send(std::mem::replace(&mut batch, Vec::with_capacity(max_records)), batch_cursor.take()));
                             }
                         } else {
                             report.skipped += 1;
