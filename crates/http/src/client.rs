@@ -401,3 +401,22 @@ fn describe(err: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod shared_client_tests {
+    use super::*;
+
+    #[test]
+    fn clients_of_one_origin_and_settings_share_the_reqwest_client() {
+        let config = |url: &str| HttpConfig::new(Url::parse(url).unwrap());
+        let a = HttpClient::new(config("http://127.0.0.1:9/a")).unwrap();
+        let b = HttpClient::new(config("http://127.0.0.1:9/b")).unwrap();
+        let other_origin = HttpClient::new(config("http://127.0.0.1:10/")).unwrap();
+        let mut slower = config("http://127.0.0.1:9/");
+        slower.timeout = Duration::from_secs(1);
+        let other_timeout = HttpClient::new(slower).unwrap();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        assert!(!Arc::ptr_eq(&a.inner, &other_origin.inner));
+        assert!(!Arc::ptr_eq(&a.inner, &other_timeout.inner));
+    }
+}
