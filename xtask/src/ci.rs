@@ -2,12 +2,11 @@
 //!
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --workspace --all-targets --all-features --locked -- -D warnings`
-//! 3. `cargo check -p logcrawl --no-default-features --features X` for each connector and sink feature X
-//!    (read from `crates/cli/Cargo.toml`, so a scaffolded connector is included): a component that only
-//!    builds alongside another fails here, not in a user's slimmed-down build. Only the `logcrawl` crate and
-//!    the component's own crate are re-checked per feature; the dependencies' metadata is shared with
-//!    step 2. Warnings are shown, not fatal: code that is dead in some feature combination is common and
-//!    harmless, while a build error is not.
+//! 3. `cargo clippy -p logcrawl --no-default-features --features X -- -D warnings` for each connector and
+//!    sink feature X (read from `crates/cli/Cargo.toml`, so a scaffolded connector is included): a component
+//!    that only builds alongside another, or code left dead or unused in a slimmed-down build, fails here,
+//!    not in a user's build. Only the `logcrawl` crate and the component's own crate are re-checked per
+//!    feature; the dependencies' metadata is shared with step 2.
 //! 4. a debug binary with only `okta,datadog`: `--version` and `connectors` list exactly those, and a
 //!    configuration naming a left-out connector or sink fails saying which feature to enable. This needs a
 //!    binary with a feature subset, which the normal test run (all features) never builds, so it lives here.
@@ -61,7 +60,8 @@ pub(crate) fn run(skip_tests: bool) -> Result<ExitCode> {
     step(&format!("each feature alone: {}", features.join(", ")), &mut || {
         features.iter().try_for_each(|feature| {
             let mut cmd = project::cargo();
-            cmd.args(["check", "--package", "logcrawl", "--locked", "--no-default-features", "--features", feature]);
+            cmd.args(["clippy", "--package", "logcrawl", "--locked", "--no-default-features", "--features", feature]);
+            cmd.args(["--", "-D", "warnings"]);
             project::run(&mut cmd)
         })
     })?;

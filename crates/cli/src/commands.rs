@@ -1,15 +1,13 @@
 //! The subcommands. Each returns the process exit code or an error printed as `logcrawl: …`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use logcrawl_core::{
-    CheckpointStore, CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore, RunOutcome, Sink,
-};
+use logcrawl_core::{CheckpointStore, CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore};
 use logcrawl_sink_file::FileSink;
 use tokio_util::sync::CancellationToken;
 
@@ -194,7 +192,7 @@ pub async fn demo(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<E
 #[cfg(all(feature = "acme", feature = "file"))]
 async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
     use logcrawl_acme::{AcmeConfig, AcmeConnector};
-    use logcrawl_core::SourceMeta;
+    use logcrawl_core::{RunOutcome, Sink, SourceMeta};
     use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
     use logcrawl_sink_file::FileSinkConfig;
 
@@ -255,11 +253,13 @@ async fn demo_impl(_events: u64, _out: &Path, _state_dir: &Path) -> anyhow::Resu
 }
 
 /// A progress bar on a terminal, nothing otherwise.
+#[cfg(all(feature = "acme", feature = "file"))]
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+#[cfg(all(feature = "acme", feature = "file"))]
 impl Progress {
     fn finish(self) {
         if let Some(task) = self.task {
@@ -271,7 +271,9 @@ impl Progress {
     }
 }
 
+#[cfg(all(feature = "acme", feature = "file"))]
 fn show_progress(stats: Arc<CrawlStats>, total: u64) -> Progress {
+    use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return Progress { bar: None, task: None };
     }

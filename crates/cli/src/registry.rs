@@ -128,6 +128,6 @@ pub fn build_connector(
             Ok(Arc::new(connector))
         }
         // xtask:new-connector:build (scaffolded connectors are built above this line)
-        other => Err(unavailable(source.path("connector"), "connector", other, CONNECTORS)),
+        other => Err(unavailable(format!("{prefix}.connector"), "connector", other, CONNECTORS)),
     }
 }
