@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use logcrawl_core::{Cursor, Fields, LogRecord, LogStream, RecordStream, StreamError};
-use logcrawl_http::{HttpClient, HttpError, Response, Url, redact_url};
+use logcrawl_http::{HttpClient, HttpError, Url, redact_url};
 use serde_json::{Map, Value};
 
 use crate::event::to_record_fields;
@@ -164,12 +164,7 @@ impl SystemLogStream {
                     Some(prefetch) => prefetch.join().await?,
                     None => fetch_page(self.http.clone(), url.clone()).await?,
                 };
-                let next = page.next;
-                // Parsed here, not on the prefetching task: the records are freed by this task's thread
-                // too, which keeps the allocator's work thread-local.
-                let events: Vec<Fields> = page.response.json().map_err(stream_error)?;
-                drop(page.response);
-                let events: Vec<Fields> = events.into_iter().map(to_record_fields).collect();
+                let Page { next, events } = page;
                 let served = events.len();
                 let page_limit = limit_of(&url);
 
@@ -239,13 +234,15 @@ impl SystemLogStream {
     }
 }
 
-/// One page as received, and Okta's `next` link (already checked to stay on the org).
+/// One page's events, already mapped to record fields, and Okta's `next` link (already checked to stay on
+/// the org).
 struct Page {
     next: Option<Url>,
-    response: Response,
+    events: Vec<Fields>,
 }
 
-/// Fetches the page at `url`.
+/// Fetches and parses the page at `url`. Run on its own task for the page after the current one, so
+/// parsing overlaps the delivery of the current page on another core.
 async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
     let response = http.get(url.clone()).await.map_err(stream_error)?;
     let next = response.link("next");
@@ -255,7 +252,9 @@ async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
             StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(&url))))
         })?;
     }
-    Ok(Page { next, response })
+    let events: Vec<Fields> = response.json().map_err(stream_error)?;
+    drop(response);
+    Ok(Page { next, events: events.into_iter().map(to_record_fields).collect() })
 }
 
 /// The next page, fetched on its own task while the current one is delivered (one page ahead at most, so

@@ -18,6 +18,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use logcrawl_bench::sims::{SimSpec, serve};
 use logcrawl_bench::{Options, Scenario, StoreKind, run, table};
 
+/// The same allocator as the `logcrawl` binary (see its `main.rs`), so the figures are the shipped binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "logcrawl-bench", about = "Throughput, memory and many-stream benchmarks of logcrawl")]
 #[command(args_conflicts_with_subcommands = true)]

@@ -100,12 +100,15 @@ impl Sink for FileSink {
 
     fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
         Box::pin(async move {
-            let mut buffer = Vec::with_capacity(batch.records.len() * 512);
-            encode_ndjson(&batch, &mut buffer);
             let count = batch.records.len();
             let target = self.target.clone();
             let fsync = self.fsync;
+            // Encoding runs on the blocking pool too: the crawler's task goes on parsing the next page on
+            // another core meanwhile.
             let written = tokio::task::spawn_blocking(move || -> io::Result<()> {
+                let mut buffer = Vec::with_capacity(batch.records.len() * 2048);
+                encode_ndjson(&batch, &mut buffer);
+                drop(batch);
                 let mut target = target.lock().expect("file sink lock poisoned");
                 match &mut *target {
                     Target::Stdout => {
