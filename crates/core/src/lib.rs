@@ -21,23 +21,25 @@
 //! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
 //! | [`Crawler`] | schedules streams, batches, commits in order, shuts down cleanly |
+//! | [`CrawlStats`] | live totals and run-lateness histograms |
 
 pub mod checkpoint;
 pub mod config;
 pub mod crawler;
 pub mod record;
 pub mod sink;
+pub mod stats;
 pub mod stream;
 
 pub use checkpoint::{
     CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
 };
 pub use crawler::{
-    CrawlReport, CrawlStats, Crawler, DEFAULT_INTERVAL, FailureStage, Histogram, RunFailure, RunOutcome, Source,
-    StreamRunReport,
+    CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport,
 };
 pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
 pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};
+pub use stats::{CrawlStats, Histogram};
 pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};
 
 /// Re-exported so connectors and sinks name one secret type.
