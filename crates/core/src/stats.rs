@@ -18,10 +18,10 @@ pub struct CrawlStats {
     pub failed_runs: AtomicU64,
     /// Runs started.
     pub runs: AtomicU64,
-    /// How late each scheduled run of [`Crawler::run_forever`] started compared with its schedule (the
+    /// How late each scheduled run of [`Crawler::run_forever`](crate::Crawler::run_forever) started compared with its schedule (the
     /// previous run's start plus the interval), first runs excluded. Benchmarks and metrics read it.
     pub lateness: Histogram,
-    /// How long after [`Crawler::run_forever`] started each stream's first run began (its schedule is
+    /// How long after [`Crawler::run_forever`](crate::Crawler::run_forever) started each stream's first run began (its schedule is
     /// "immediately", so this is the first run's lateness: the cost of starting many streams at once).
     pub first_run_delay: Histogram,
 }
