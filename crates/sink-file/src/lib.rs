@@ -10,6 +10,10 @@
 //! crash of logcrawl loses nothing acknowledged, a power loss may lose the last batches, which the
 //! checkpoints then re-crawl only if `fsync` is on.
 //!
+//! A crash in the middle of a write can leave a torn last line; on opening, the sink ends the file with a
+//! newline so the fragment stays on a line of its own and the next record starts clean (the torn record
+//! was never acknowledged, so it comes again whole).
+//!
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `path` | — | file to append to; `"-"` means standard output |
@@ -74,7 +78,9 @@ impl FileSink {
             if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(err)?;
             }
-            Target::File(OpenOptions::new().create(true).append(true).open(&config.path).map_err(err)?)
+            let mut file = OpenOptions::new().create(true).read(true).append(true).open(&config.path).map_err(err)?;
+            end_with_newline(&mut file).map_err(err)?;
+            Target::File(file)
         };
         Ok(Self { name: name.to_owned(), path: config.path, fsync: config.fsync, target: Arc::new(Mutex::new(target)) })
     }
@@ -83,6 +89,23 @@ impl FileSink {
     pub fn stdout(name: &str) -> Self {
         Self { name: name.to_owned(), path: "-".into(), fsync: false, target: Arc::new(Mutex::new(Target::Stdout)) }
     }
+}
+
+/// A crash in the middle of a write can leave a partial last line; appending after it would glue the next
+/// record to the fragment. Ending the file with a newline first keeps the fragment on a line of its own
+/// (its record was never acknowledged, so it is sent again whole).
+fn end_with_newline(file: &mut File) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Serialises records as NDJSON lines into `out`.
@@ -172,6 +195,19 @@ mod tests {
                 json!({"message": "c", "n": {"nested": true}}),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_kept_apart_from_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, "{\"message\":\"whole\"}\n{\"message\":\"to").unwrap();
+        let sink = FileSink::new("out", FileSinkConfig { path: path.clone(), fsync: false }).unwrap();
+        sink.send(batch(&["next"])).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..2], ["{\"message\":\"whole\"}", "{\"message\":\"to"]);
+        assert_eq!(serde_json::from_str::<Value>(lines[2]).unwrap()["message"], "next");
     }
 
     #[test]
