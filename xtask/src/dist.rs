@@ -1,8 +1,8 @@
 //! `cargo xtask dist`: the release archive of the `logcrawl` binary.
 //!
-//! The build uses the workspace's `dist` profile (fat LTO, one codegen unit, stripped symbols); the
-//! archive is `target/dist/logcrawl-<version>-<target>.tar.gz` below the workspace root, whatever
-//! `CARGO_TARGET_DIR` says about where cargo builds, with one top-level directory of the same name
+//! The build uses the workspace's `release-dist` profile (fat LTO, one codegen unit, stripped symbols;
+//! not named `dist`, or cargo would build into `target/dist`, which this task empties); the archive is
+//! `target/dist/logcrawl-<version>-<target>.tar.gz` below the workspace root, whatever `CARGO_TARGET_DIR` says about where cargo builds, with one top-level directory of the same name
 //! holding the binary, `README.md`, `LICENSE-*` and `examples/*.toml`. Entries are sorted and carry
 //! fixed owners, modes and times (`SOURCE_DATE_EPOCH`, else the last commit's time), so the same
 //! binary always packs to the same bytes. Next to it, `<archive>.sha256` in `sha256sum` format, so
@@ -112,10 +112,10 @@ fn parse_host(rustc_vv: &str) -> Option<String> {
     rustc_vv.lines().find_map(|line| line.strip_prefix("host:")).map(|host| host.trim().to_owned())
 }
 
-/// `cargo build --profile dist` of the `logcrawl` binary; returns the executable cargo reports.
+/// `cargo build --profile release-dist` of the `logcrawl` binary; returns the executable cargo reports.
 fn build(options: &Options) -> Result<PathBuf> {
     let mut cmd = project::cargo();
-    cmd.args(["build", "--profile", "dist", "--locked", "--package", "logcrawl", "--bin", "logcrawl"]);
+    cmd.args(["build", "--profile", "release-dist", "--locked", "--package", "logcrawl", "--bin", "logcrawl"]);
     cmd.arg("--message-format=json-render-diagnostics");
     if let Some(features) = &options.features {
         cmd.arg("--no-default-features").arg("--features").arg(features.join(","));

@@ -5,7 +5,7 @@
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `cargo xtask dist [--features F,…] [--target TRIPLE]` | release build with the `dist` profile, then `target/dist/logcrawl-<version>-<target>.tar.gz` and its `.sha256` |
+//! | `cargo xtask dist [--features F,…] [--target TRIPLE]` | release build with the `release-dist` profile, then `target/dist/logcrawl-<version>-<target>.tar.gz` and its `.sha256` |
 //! | `cargo xtask new-connector NAME` | scaffolds `connectors/NAME` (crate `logcrawl-NAME`) and wires it into the workspace, the `logcrawl` features and the registry |
 //! | `cargo xtask ci [--skip-tests]` | fmt, clippy, every connector and sink feature alone, a feature-subset binary smoke test, then the README's test command |
 //! | `cargo xtask bench [ARGS…]` | `cargo run --release -p logcrawl-bench -- ARGS…` |
