@@ -1,9 +1,10 @@
 //! `cargo xtask dist`: the release archive of the `logcrawl` binary.
 //!
 //! The build uses the workspace's `release-dist` profile (fat LTO, one codegen unit, stripped symbols;
-//! not named `dist`, or cargo would build into `target/dist`, which this task empties); the archive is
-//! `target/dist/logcrawl-<version>-<target>.tar.gz` below the workspace root, whatever `CARGO_TARGET_DIR`
-//! says about where cargo builds, with one top-level directory of the same name holding the binary, `README.md`, `LICENSE-*` and `examples/*.toml`. Entries are sorted and carry
+//! not named `dist`, or cargo would build into `target/dist`, which this task empties). The archive is
+//! `target/dist/logcrawl-<version>-<target>.tar.gz` below the workspace root, whatever
+//! `CARGO_TARGET_DIR` says about where cargo builds, with one top-level directory of the same name
+//! holding the binary, `README.md`, `LICENSE-*` and `examples/*.toml`. Entries are sorted and carry
 //! fixed owners, modes and times (`SOURCE_DATE_EPOCH`, else the last commit's time), so the same
 //! binary always packs to the same bytes. Next to it, `<archive>.sha256` in `sha256sum` format, so
 //! `sha256sum -c` verifies a download.
