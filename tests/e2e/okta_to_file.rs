@@ -49,6 +49,25 @@ token = "okta-e2e-token"
     for i in [0, 1, EVENTS / 2, EVENTS - 1] {
         assert!(seen.contains(event_uuid(i).as_str()), "event {i} missing");
     }
+    // Each line is the whole event as the org served it, plus the attributes logcrawl adds.
+    for i in [0, EVENTS - 1] {
+        let uuid = event_uuid(i);
+        let line = lines.iter().find(|l| l["uuid"] == uuid.as_str()).unwrap().as_object().unwrap();
+        let served: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&sim.render_event(i)).unwrap();
+        for (key, value) in &served {
+            if !["message", "timestamp", "status", "network"].contains(&key.as_str()) {
+                assert_eq!(line.get(key), Some(value), "event {i}: {key}");
+            }
+        }
+        for key in ["message", "timestamp", "status"] {
+            assert!(line.contains_key(key), "event {i}: no {key}");
+        }
+        let added = ["message", "timestamp", "status", "network"].iter().filter(|k| !served.contains_key(**k)).count();
+        assert!(line.len() <= served.len() + added, "event {i}: unexpected keys in {line:?}");
+        if let Some(ip) = served["client"]["ipAddress"].as_str() {
+            assert_eq!(line["network"]["client"]["ip"], ip);
+        }
+    }
 
     let again = logcrawl::commands::run(&config, true).await.unwrap();
     assert_eq!(again, ExitCode::SUCCESS);

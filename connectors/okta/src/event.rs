@@ -1,42 +1,148 @@
-//! From an Okta `LogEvent` to a logcrawl record: move, never re-serialise.
+//! From an Okta `LogEvent` to a logcrawl record: the event stays the JSON Okta sent, never re-serialised.
+//!
+//! Building a `serde_json` map per event (about a hundred allocations for a 1.5 KB event) and writing it
+//! out again was most of the crawler's CPU. The event is kept as raw JSON ([`LogRecord::raw`]); one pass
+//! over its top-level members finds the few fields logcrawl reads, and only what logcrawl adds or reads
+//! goes into `data`.
+//!
+//! [`LogRecord::raw`]: logcrawl_core::LogRecord::raw
 
-use logcrawl_core::Fields;
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+
+use logcrawl_core::{Fields, raw_members};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// Adds `message`, `timestamp`, `status` and `network.client.ip` to an event, in place. Every field of the
-/// event stays where Okta put it.
-pub(crate) fn to_record_fields(mut event: Fields) -> Fields {
-    let message = ["displayMessage", "eventType"]
-        .iter()
-        .find_map(|key| event.get(*key).and_then(Value::as_str).filter(|s| !s.is_empty()))
-        .unwrap_or("Okta System Log event")
-        .to_owned();
-    let timestamp = event.get("published").and_then(Value::as_str).and_then(published_seconds);
-    let status = event.get("severity").and_then(Value::as_str).map(status_of);
-    let ip = event
-        .get("client")
-        .and_then(|client| client.get("ipAddress"))
-        .and_then(Value::as_str)
-        .filter(|ip| !ip.is_empty())
-        .map(str::to_owned);
+/// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
+#[derive(Debug)]
+pub(crate) struct Event {
+    /// `message`, `timestamp`, `status`, `network.client.ip` (added), and `uuid`, `published` (read by the
+    /// stream's cursors and by consumers that identify events), when the event has them.
+    pub(crate) data: Fields,
+    /// The whole event, a JSON object.
+    pub(crate) raw: Box<RawValue>,
+}
 
-    event.insert("message".into(), Value::String(message));
-    if let Some(ts) = timestamp.and_then(serde_json::Number::from_f64) {
-        event.insert("timestamp".into(), Value::Number(ts));
+impl Event {
+    /// The event's `uuid`, when it is a string.
+    pub(crate) fn uuid(&self) -> Option<&str> {
+        self.data.get("uuid").and_then(Value::as_str)
     }
-    if let Some(status) = status {
-        event.insert("status".into(), Value::String(status.into()));
+
+    /// The event's `published` value.
+    pub(crate) fn published(&self) -> Option<&Value> {
+        self.data.get("published")
     }
-    if let Some(ip) = ip {
-        let network = event.entry("network").or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(network) = network {
-            let client = network.entry("client").or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(client) = client {
-                client.insert("ip".into(), Value::String(ip));
+}
+
+/// The top-level members of an event that logcrawl reads (the last one wins when a key repeats, as when
+/// parsing into a map).
+#[derive(Default)]
+struct Members<'a> {
+    uuid: Option<&'a RawValue>,
+    published: Option<&'a RawValue>,
+    display_message: Option<&'a RawValue>,
+    event_type: Option<&'a RawValue>,
+    severity: Option<&'a RawValue>,
+    client: Option<&'a RawValue>,
+    network: Option<&'a RawValue>,
+}
+
+/// A JSON string member as text, borrowed unless it has escapes; `None` for any other JSON value.
+fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let json = raw?.get();
+    if !json.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(json) {
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(json).ok().map(Cow::Owned),
+    }
+}
+
+/// A member as a JSON value; `None` when absent.
+fn value(raw: Option<&RawValue>) -> Option<Value> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
+/// always were, and `uuid`/`published` are lifted; every field of the event stays where Okta put it (in
+/// `raw`, under `data`). Fails when the event is not a JSON object.
+pub(crate) fn to_event(raw: Box<RawValue>) -> Result<Event, serde_json::Error> {
+    let mut data = Fields::new();
+    {
+        let mut m = Members::default();
+        raw_members(&raw, |key, value| {
+            let slot = match key {
+                "uuid" => &mut m.uuid,
+                "published" => &mut m.published,
+                "displayMessage" => &mut m.display_message,
+                "eventType" => &mut m.event_type,
+                "severity" => &mut m.severity,
+                "client" => &mut m.client,
+                "network" => &mut m.network,
+                _ => return ControlFlow::Continue(()),
+            };
+            *slot = Some(value);
+            ControlFlow::Continue(())
+        })?;
+
+        let message = [m.display_message, m.event_type]
+            .into_iter()
+            .find_map(|member| text(member).filter(|s| !s.is_empty()))
+            .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
+        let timestamp = text(m.published).and_then(|p| published_seconds(&p));
+        let status = text(m.severity).map(|s| status_of(&s));
+        let ip = m
+            .client
+            .filter(|client| client.get().starts_with('{'))
+            .and_then(|client| {
+                let mut ip = None;
+                raw_members(client, |key, value| {
+                    if key == "ipAddress" {
+                        ip = Some(value);
+                    }
+                    ControlFlow::Continue(())
+                })
+                .ok()?;
+                text(ip)
+            })
+            .filter(|ip| !ip.is_empty())
+            .map(Cow::into_owned);
+
+        if let Some(uuid) = value(m.uuid) {
+            data.insert("uuid".into(), uuid);
+        }
+        if let Some(published) = value(m.published) {
+            data.insert("published".into(), published);
+        }
+        data.insert("message".into(), Value::String(message));
+        if let Some(ts) = timestamp.and_then(serde_json::Number::from_f64) {
+            data.insert("timestamp".into(), Value::Number(ts));
+        }
+        if let Some(status) = status {
+            data.insert("status".into(), Value::String(status.into()));
+        }
+        if let Some(ip) = ip {
+            // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
+            let network = match value(m.network) {
+                None => Some(Value::Object(Map::new())),
+                Some(network @ Value::Object(_)) => Some(network),
+                Some(_) => None,
+            };
+            if let Some(mut network) = network {
+                if let Value::Object(map) = &mut network {
+                    let client = map.entry("client").or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(client) = client {
+                        client.insert("ip".into(), Value::String(ip));
+                    }
+                }
+                data.insert("network".into(), network);
             }
         }
     }
-    event
+    Ok(Event { data, raw })
 }
 
 /// `published` (RFC 3339) as seconds since the epoch, millisecond precision.
@@ -62,25 +168,25 @@ fn status_of(severity: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logcrawl_core::LogRecord;
     use serde_json::json;
 
-    fn fields(value: Value) -> Fields {
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!(),
-        }
+    /// The record as sinks see it.
+    fn record(event: Value) -> Value {
+        let event = to_event(RawValue::from_string(event.to_string()).unwrap()).unwrap();
+        LogRecord::new(event.data).with_raw(event.raw).to_value().unwrap()
     }
 
     #[test]
     fn maps_the_standard_attributes_and_keeps_the_event() {
-        let out = to_record_fields(fields(json!({
+        let out = record(json!({
             "uuid": "u1",
             "published": "2024-08-13T15:58:20.353Z",
             "eventType": "user.session.start",
             "displayMessage": "User login to Okta",
             "severity": "WARN",
             "client": {"ipAddress": "10.0.0.1", "zone": null},
-        })));
+        }));
         assert_eq!(out["message"], "User login to Okta");
         assert_eq!(out["timestamp"].as_f64(), Some(1_723_564_700.353));
         assert_eq!(out["status"], "warning");
@@ -88,19 +194,52 @@ mod tests {
         assert_eq!(out["uuid"], "u1");
         assert_eq!(out["client"]["ipAddress"], "10.0.0.1");
         assert_eq!(out["displayMessage"], "User login to Okta");
+        assert_eq!(out.as_object().unwrap().len(), 10, "{out}");
     }
 
     #[test]
     fn falls_back_to_the_event_type() {
-        let out = to_record_fields(fields(
-            json!({"eventType": "app.oauth2.token.grant", "displayMessage": null, "severity": "ERROR"}),
-        ));
+        let out = record(json!({"eventType": "app.oauth2.token.grant", "displayMessage": null, "severity": "ERROR"}));
         assert_eq!(out["message"], "app.oauth2.token.grant");
         assert_eq!(out["status"], "error");
-        assert!(!out.contains_key("timestamp"));
-        assert!(!out.contains_key("network"));
-        let debug = to_record_fields(fields(json!({"severity": "DEBUG", "displayMessage": ""})));
+        assert!(out.get("timestamp").is_none());
+        assert!(out.get("network").is_none());
+        let debug = record(json!({"severity": "DEBUG", "displayMessage": ""}));
         assert_eq!(debug["status"], "debug");
         assert_eq!(debug["message"], "Okta System Log event");
+    }
+
+    /// The record is exactly what adding the fields to the parsed event gave (the previous design).
+    #[test]
+    fn the_record_is_the_event_with_the_added_fields() {
+        let event = json!({
+            "uuid": "u\"2", "published": "2024-08-13T15:58:20Z", "displayMessage": "Caf\u{e9} \n login",
+            "severity": "warning", "client": {"ipAddress": "::1"}, "network": {"isp": "x", "client": {"port": 1}},
+            "message": "Okta's own", "timestamp": "Okta's own", "target": [{"id": 1}], "n": 1.25,
+        });
+        let mut expected = event.clone();
+        expected["message"] = json!("Café \n login");
+        expected["timestamp"] = json!(1_723_564_700.0);
+        expected["status"] = json!("warning");
+        expected["network"] = json!({"isp": "x", "client": {"port": 1, "ip": "::1"}});
+        assert_eq!(record(event), expected);
+
+        // Fields of another type than documented are kept as they are and add nothing.
+        let odd = json!({"uuid": 7, "published": 3, "displayMessage": 1, "eventType": ["e"], "severity": {},
+            "client": "c", "network": "n"});
+        let mut expected = odd.clone();
+        expected["message"] = json!("Okta System Log event");
+        assert_eq!(record(odd), expected);
+        let no_network = json!({"client": {"ipAddress": "10.0.0.2"}, "network": [1]});
+        let mut expected = no_network.clone();
+        expected["message"] = json!("Okta System Log event");
+        assert_eq!(record(no_network), expected, "a non-object `network` is left as it is");
+    }
+
+    #[test]
+    fn an_event_that_is_not_an_object_is_refused() {
+        for text in ["[]", "\"e\"", "1", "null"] {
+            assert!(to_event(RawValue::from_string(text.to_owned()).unwrap()).is_err(), "{text}");
+        }
     }
 }

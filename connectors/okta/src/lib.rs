@@ -75,8 +75,13 @@
 //! The whole event is kept as attributes; added are `message` (`displayMessage`, else `eventType`),
 //! `timestamp` (`published`, epoch seconds with milliseconds), `status` (`severity` →
 //! `debug`/`info`/`warning`/`error`) and `network.client.ip` (from `client.ipAddress`, Datadog's standard
-//! attribute). `ddsource`/`service` come from the source's metadata (default `okta`). A page is parsed once
-//! into maps and their fields are moved, not re-serialised.
+//! attribute). `ddsource`/`service` come from the source's metadata (default `okta`).
+//!
+//! A page is parsed once into one raw JSON slice per event ([`LogRecord::raw`](logcrawl_core::LogRecord::raw)):
+//! no tree of maps per event. One pass over each event's top-level members finds the fields above; the record's
+//! `data` holds only the added attributes plus `uuid` and `published` (read by the cursors, and by anything
+//! that identifies events), and sinks splice the event's other members in after them. Building and
+//! re-serialising a `serde_json` map per event was most of the crawler's CPU; see `docs/benchmarks.md`.
 
 mod auth;
 mod config;

@@ -5,11 +5,12 @@ use std::fmt;
 use std::time::Duration;
 
 use futures::StreamExt;
-use logcrawl_core::{Cursor, Fields, LogRecord, LogStream, RecordStream, StreamError};
+use logcrawl_core::{Cursor, LogRecord, LogStream, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, Url, redact_url};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::event::to_record_fields;
+use crate::event::{Event, to_event};
 
 /// The stream's name (the checkpoint key's second half).
 pub const STREAM_NAME: &str = "system_log";
@@ -170,7 +171,7 @@ impl SystemLogStream {
 
                 // Where this page's delivery starts (a cursor taken inside the page skips what was delivered).
                 let start = match (through.take(), index.take()) {
-                    (Some(uuid), index) => match events.iter().position(|e| uuid_of(e) == Some(uuid.as_str())) {
+                    (Some(uuid), index) => match events.iter().position(|e| e.uuid() == Some(uuid.as_str())) {
                         Some(pos) => pos + 1,
                         None => {
                             tracing::warn!(url = %redact_url(&url), uuid = %uuid, index = ?index, "the event the checkpoint points at is no longer on its page; re-delivering the page");
@@ -184,7 +185,7 @@ impl SystemLogStream {
                 // The uuids at the page's final `published` instant: dropped if the next page serves them again.
                 let tail: Vec<String> = tail_uuids(&events);
                 let end_cursor = next.as_ref().map(|next| page_end_cursor(next, &tail));
-                let duplicate = |e: &Fields| !seen.is_empty() && uuid_of(e).is_some_and(|u| seen.contains(u));
+                let duplicate = |e: &Event| !seen.is_empty() && e.uuid().is_some_and(|u| seen.contains(u));
                 let last_kept = events.iter().enumerate().skip(start).rev().find(|(_, e)| !duplicate(e)).map(|(i, _)| i);
                 let dropped = events.iter().skip(start).filter(|e| duplicate(e)).count();
                 if dropped > 0 {
@@ -218,9 +219,9 @@ impl SystemLogStream {
                     let cursor = if Some(i) == last_kept && end_cursor.is_some() {
                         end_cursor.take().expect("checked")
                     } else {
-                        mid_page_cursor(&url, uuid_of(&event), i)
+                        mid_page_cursor(&url, event.uuid(), i)
                     };
-                    yield LogRecord { data: event, cursor: Some(cursor) };
+                    yield LogRecord { data: event.data, cursor: Some(cursor), raw: Some(event.raw) };
                 }
                 seen = tail.into_iter().collect();
 
@@ -234,11 +235,11 @@ impl SystemLogStream {
     }
 }
 
-/// One page's events, already mapped to record fields, and Okta's `next` link (already checked to stay on
-/// the org).
+/// One page's events, already mapped to records, and Okta's `next` link (already checked to stay on the
+/// org).
 struct Page {
     next: Option<Url>,
-    events: Vec<Fields>,
+    events: Vec<Event>,
 }
 
 /// Fetches and parses the page at `url`. Run on its own task for the page after the current one, so
@@ -252,9 +253,19 @@ async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
             StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(&url))))
         })?;
     }
-    let events: Vec<Fields> = response.json().map_err(stream_error)?;
+    // Each event stays the JSON Okta sent (one allocation per event); only what logcrawl reads is parsed.
+    let events: Vec<Box<RawValue>> = response.json().map_err(stream_error)?;
     drop(response);
-    Ok(Page { next, events: events.into_iter().map(to_record_fields).collect() })
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            to_event(raw).map_err(|err| {
+                stream_error(HttpError::Decode { url: redact_url(&url), message: format!("event {i}: {err}") })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { next, events })
 }
 
 /// The next page, fetched on its own task while the current one is delivered (one page ahead at most, so
@@ -286,10 +297,6 @@ impl LogStream for SystemLogStream {
     }
 }
 
-fn uuid_of(event: &Fields) -> Option<&str> {
-    event.get("uuid").and_then(Value::as_str)
-}
-
 /// The page size a URL asks for (Okta's default when absent), so a stored `next` from an older `limit`
 /// setting is judged by the limit it carries.
 fn limit_of(url: &Url) -> usize {
@@ -301,14 +308,14 @@ fn limit_of(url: &Url) -> usize {
 }
 
 /// The `uuid`s of the events that share the last event's `published` value.
-fn tail_uuids(events: &[Fields]) -> Vec<String> {
+fn tail_uuids(events: &[Event]) -> Vec<String> {
     let Some(last) = events.last() else { return Vec::new() };
-    let last_published = last.get("published");
+    let last_published = last.published();
     events
         .iter()
         .rev()
-        .take_while(|e| e.get("published") == last_published)
-        .filter_map(|e| uuid_of(e).map(str::to_owned))
+        .take_while(|e| e.published() == last_published)
+        .filter_map(|e| e.uuid().map(str::to_owned))
         .collect()
 }
 
@@ -357,10 +364,14 @@ mod tests {
     fn limit_and_tail() {
         assert_eq!(limit_of(&Url::parse("https://x/api/v1/logs?limit=20").unwrap()), 20);
         assert_eq!(limit_of(&Url::parse("https://x/api/v1/logs?after=1").unwrap()), 100);
-        let events: Vec<Fields> = serde_json::from_value(json!([
+        let page = json!([
             {"uuid": "a", "published": "t1"}, {"uuid": "b", "published": "t2"}, {"uuid": "c", "published": "t2"}
-        ]))
-        .unwrap();
+        ]);
+        let events: Vec<Event> = serde_json::from_str::<Vec<Box<RawValue>>>(&page.to_string())
+            .unwrap()
+            .into_iter()
+            .map(|raw| to_event(raw).unwrap())
+            .collect();
         assert_eq!(tail_uuids(&events), vec!["c".to_owned(), "b".to_owned()]);
         assert!(tail_uuids(&[]).is_empty());
     }

@@ -160,7 +160,7 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
     let lookback = jiff::Timestamp::now().duration_since(since).as_secs_f64();
     assert!((18.0 * 3600.0 - 30.0..18.0 * 3600.0 + 30.0).contains(&lookback), "since is {lookback} s ago");
 
-    let first = &records[0].data;
+    let first = &records[0].to_value().unwrap();
     assert_eq!(first["message"], "User login to Okta");
     assert_eq!(first["timestamp"].as_f64(), Some(1_723_564_680.0));
     assert_eq!(records[1].data["timestamp"].as_f64(), Some(1_723_564_680.001));
@@ -455,6 +455,28 @@ async fn a_malformed_page_ends_the_run_after_the_good_pages_without_advancing() 
     assert!(!err.is_fatal());
     let message = err.to_string();
     assert!(message.contains("malformed") && message.contains("after=p2"), "{message}");
+    assert!(!message.contains(TOKEN), "{message}");
+}
+
+#[tokio::test]
+async fn a_page_with_an_event_that_is_not_an_object_is_malformed_and_delivers_nothing() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let next = logs_url(&server, "limit=2&after=n1");
+    Mock::given(method("GET"))
+        .respond_with(move |req: &Request| {
+            page(json!([event("u0", "2024-08-13T15:58:00.000Z"), "u1"]), &as_sent(&base, req), &next)
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
+    assert!(records.is_empty(), "{records:?}");
+    let err = err.expect("malformed");
+    assert!(!err.is_fatal());
+    let message = err.to_string();
+    assert!(message.contains("malformed") && message.contains("event 1"), "{message}");
     assert!(!message.contains(TOKEN), "{message}");
 }
 

@@ -66,6 +66,9 @@ fn hot_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("okta_page_1000");
     group.throughput(Throughput::Elements(PAGE));
     group.bench_function("parse_to_fields", |b| b.iter(|| serde_json::from_slice::<Vec<Fields>>(&page).unwrap()));
+    group.bench_function("parse_to_raw", |b| {
+        b.iter(|| serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(&page).unwrap())
+    });
     group.bench_function("fetch_parse_map_via_http", |b| b.iter(|| self::records(&sim, &rt)));
     group.finish();
 

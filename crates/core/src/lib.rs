@@ -37,7 +37,7 @@ pub use checkpoint::{
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport,
 };
-pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
+pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds, raw_members};
 pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};
 pub use stats::{CrawlStats, Histogram};
 pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};

@@ -1,5 +1,12 @@
 //! The unit of data: a log record and the cursor that marks its place in a stream.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::ControlFlow;
+
+use serde::de::{self, Deserializer as _, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// An opaque, JSON-encoded position in a stream, understood only by the stream that produced it.
@@ -16,18 +23,48 @@ pub type Fields = Map<String, Value>;
 /// Mirrors Datadog's `LogRecord(data, cursor=...)`. `data` carries `message` (required by most sinks),
 /// `timestamp` in seconds since the Unix epoch (float or integer), `status`, and any attributes.
 /// A record whose `cursor` is `None` does not move the checkpoint, as in Datadog's `send_log`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// # Raw events
+///
+/// A connector may keep the vendor's event as the JSON object it arrived in (`raw`) instead of parsing it
+/// into `data`: building a map per event costs on the order of a hundred allocations, and sinks only
+/// write it out again. The record is then `data`'s members followed by raw's top-level members, and
+/// **`data` wins** when both have a key. The contract for connectors: everything the runtime or a sink
+/// reads — `message`, `timestamp`, `status`, and any id a consumer looks for — is lifted into `data`;
+/// the accessors ([`message`](Self::message), [`timestamp`](Self::timestamp)) read `data` only. Sinks
+/// write a record with [`write_json`](Self::write_json) (or iterate [`raw_members`]), never by serialising
+/// `data` alone.
+#[derive(Debug, Clone)]
 pub struct LogRecord {
-    /// The log itself.
+    /// The log itself (and, with `raw`, the attributes that override or complete the vendor's event).
     pub data: Fields,
     /// Where the stream resumes after this record, or `None` to leave the checkpoint where it is.
     pub cursor: Option<Cursor>,
+    /// The vendor's event as the JSON object it arrived in: its top-level members are part of the record
+    /// after `data`'s, and `data` wins when both have a key.
+    pub raw: Option<Box<RawValue>>,
+}
+
+impl PartialEq for LogRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+            && self.cursor == other.cursor
+            && self.raw.as_deref().map(RawValue::get) == other.raw.as_deref().map(RawValue::get)
+    }
 }
 
 impl LogRecord {
     /// A record with the given attributes and no cursor.
     pub fn new(data: Fields) -> Self {
-        Self { data, cursor: None }
+        Self { data, cursor: None, raw: None }
+    }
+
+    /// Sets the vendor's event whose top-level members complete `data` (see [Raw events](Self#raw-events)).
+    /// It must be a JSON object.
+    #[must_use]
+    pub fn with_raw(mut self, raw: Box<RawValue>) -> Self {
+        self.raw = Some(raw);
+        self
     }
 
     /// Sets the cursor that resumes the stream right after this record.
@@ -45,6 +82,139 @@ impl LogRecord {
     /// The `timestamp` attribute in seconds since the Unix epoch, when it is a number.
     pub fn timestamp(&self) -> Option<f64> {
         self.data.get("timestamp").and_then(Value::as_f64)
+    }
+
+    /// Appends the record as one JSON object to `out`: `data`'s members, then raw's top-level members
+    /// whose key is neither in `data` nor `skip`ped. Without `raw` the bytes are exactly
+    /// `serde_json::to_writer(&data)`'s. Fails only when `raw` is not a JSON object (`out` may then hold
+    /// part of the object: truncate it).
+    pub fn write_json(&self, out: &mut Vec<u8>, skip: impl Fn(&str) -> bool) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &Merged { record: self, skip })
+    }
+
+    /// Whether the record has the attribute `key`, in `data` or at raw's top level.
+    pub fn contains_key(&self, key: &str) -> bool {
+        if self.data.contains_key(key) {
+            return true;
+        }
+        let Some(raw) = &self.raw else { return false };
+        let mut found = false;
+        let walked = raw_members(raw, |k, _| {
+            found = k == key;
+            if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        walked.is_ok() && found
+    }
+
+    /// The whole record as one JSON value (`data` merged over raw), for tests and diagnostics: it builds
+    /// the tree that `raw` exists to avoid.
+    pub fn to_value(&self) -> serde_json::Result<Value> {
+        let mut out = Vec::new();
+        self.write_json(&mut out, |_| false)?;
+        serde_json::from_slice(&out)
+    }
+}
+
+/// The record as one JSON object (see [`LogRecord::write_json`]).
+struct Merged<'a, F> {
+    record: &'a LogRecord,
+    skip: F,
+}
+
+impl<F: Fn(&str) -> bool> Serialize for Merged<'_, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let data = &self.record.data;
+        let mut map = serializer.serialize_map(self.record.raw.is_none().then_some(data.len()))?;
+        for (key, value) in data {
+            map.serialize_entry(key, value)?;
+        }
+        if let Some(raw) = &self.record.raw {
+            let mut failed = None;
+            let walked = raw_members(raw, |key, value| {
+                if data.contains_key(key) || (self.skip)(key) {
+                    return ControlFlow::Continue(());
+                }
+                match map.serialize_entry(key, value) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(err) => {
+                        failed = Some(err);
+                        ControlFlow::Break(())
+                    }
+                }
+            });
+            if let Some(err) = failed {
+                return Err(err);
+            }
+            walked.map_err(serde::ser::Error::custom)?;
+        }
+        map.end()
+    }
+}
+
+/// Calls `f` with each top-level member of the JSON object `raw`, in order, until it breaks. Keys are
+/// unescaped (borrowed unless they contain escapes); values are the members' raw JSON. Nothing is
+/// allocated per member. Fails when `raw` is not an object.
+pub fn raw_members<'a>(
+    raw: &'a RawValue,
+    mut f: impl FnMut(&str, &'a RawValue) -> ControlFlow<()>,
+) -> serde_json::Result<()> {
+    struct Members<'f, F>(&'f mut F);
+
+    impl<'de, F: FnMut(&str, &'de RawValue) -> ControlFlow<()>> Visitor<'de> for Members<'_, F> {
+        type Value = ();
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                let value: &'de RawValue = map.next_value()?;
+                if (self.0)(&key, value).is_break() {
+                    // Stop without reading the rest; the caller ignores the remaining input.
+                    return Err(de::Error::custom(STOPPED));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// A key, borrowed from the input unless it has escapes.
+    struct Key<'de>(Cow<'de, str>);
+
+    impl<'de> de::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl<'de> Visitor<'de> for KeyVisitor {
+                type Value = Key<'de>;
+                fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    formatter.write_str("a string")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_owned())))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v)))
+                }
+            }
+            deserializer.deserialize_str(KeyVisitor)
+        }
+    }
+
+    const STOPPED: &str = "stopped early";
+    let mut stopped = false;
+    let mut g = |key: &str, value: &'a RawValue| {
+        let flow = f(key, value);
+        stopped = flow.is_break();
+        flow
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    match deserializer.deserialize_map(Members(&mut g)) {
+        Err(_) if stopped => Ok(()),
+        other => other,
     }
 }
 
@@ -85,6 +255,103 @@ mod tests {
         let ts: jiff::Timestamp = "2026-11-22T00:54:14.715Z".parse().unwrap();
         assert_eq!(epoch_seconds(ts).to_string(), "1795308854.715");
         assert_eq!((epoch_seconds(ts) * 1000.0) as i64, 1_795_308_854_715);
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    fn json_of(record: &LogRecord, skip: impl Fn(&str) -> bool) -> String {
+        let mut out = Vec::new();
+        record.write_json(&mut out, skip).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn without_raw_the_bytes_are_serde_jsons() {
+        let Value::Object(data) = json!({"message": "hé \"q\"\n", "n": {"a": [1, 2.5, null]}, "z": true}) else {
+            unreachable!()
+        };
+        let record = LogRecord::new(data.clone());
+        assert_eq!(json_of(&record, |_| false), serde_json::to_string(&data).unwrap());
+        assert_eq!(json_of(&LogRecord::new(Fields::new()), |_| false), "{}");
+    }
+
+    #[test]
+    fn data_comes_first_and_wins_and_skipped_keys_are_left_out() {
+        let Value::Object(data) = json!({"message": "m", "uuid": "u1"}) else { unreachable!() };
+        let record = LogRecord::new(data).with_raw(raw(
+            r#" {"uuid": "u1", "message": "raw", "a\"b\u00e9": {"x": [1, {"y": 2}]}, "ddtags": "t", "n": 1.50} "#,
+        ));
+        let text = json_of(&record, |key| key == "ddtags");
+        assert_eq!(text, r#"{"message":"m","uuid":"u1","a\"bé":{"x": [1, {"y": 2}]},"n":1.50}"#);
+        assert_eq!(
+            record.to_value().unwrap(),
+            json!({"message": "m", "uuid": "u1", "a\"bé": {"x": [1, {"y": 2}]}, "ddtags": "t", "n": 1.5})
+        );
+        assert!(record.contains_key("ddtags") && record.contains_key("message") && !record.contains_key("x"));
+        assert_eq!(record.message(), Some("m"));
+    }
+
+    #[test]
+    fn a_raw_value_that_is_not_an_object_is_an_error() {
+        for text in ["[1, 2]", "\"s\"", "3", "null"] {
+            let record = LogRecord::new(Fields::new()).with_raw(raw(text));
+            assert!(record.write_json(&mut Vec::new(), |_| false).is_err(), "{text}");
+            assert!(raw_members(record.raw.as_deref().unwrap(), |_, _| ControlFlow::Continue(())).is_err());
+        }
+    }
+
+    #[test]
+    fn raw_members_stop_when_asked() {
+        let value = raw(r#"{"a": 1, "b": 2, "c": 3}"#);
+        let mut seen = Vec::new();
+        raw_members(&value, |key, value| {
+            seen.push((key.to_owned(), value.get().to_owned()));
+            if key == "b" { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+        assert_eq!(seen, [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]);
+    }
+
+    fn leaf() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,6}".prop_map(Value::from),
+        ]
+    }
+
+    fn object() -> impl proptest::strategy::Strategy<Value = Fields> {
+        use proptest::prelude::*;
+        let value = leaf().prop_recursive(2, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map("[a-c\"\\\\é]{0,3}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        prop::collection::btree_map("[a-e\"\\\\\n é]{0,3}", value, 0..6).prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn merged_output_is_raw_overlaid_with_data(data in object(), event in object(), pretty in proptest::bool::ANY) {
+            let text = if pretty { serde_json::to_string_pretty(&event) } else { serde_json::to_string(&event) };
+            let record = LogRecord::new(data.clone()).with_raw(raw(&text.unwrap()));
+            let mut expected = event.clone();
+            expected.extend(data.clone());
+            proptest::prop_assert_eq!(record.to_value().unwrap(), Value::Object(expected));
+            let skip = |key: &str| key.starts_with('a');
+            let mut out = Vec::new();
+            record.write_json(&mut out, skip).unwrap();
+            let mut expected = event;
+            expected.retain(|key, _| !skip(key));
+            expected.extend(data);
+            proptest::prop_assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), Value::Object(expected));
+        }
     }
 
     #[test]

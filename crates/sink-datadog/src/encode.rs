@@ -4,13 +4,18 @@
 //! straight into the request buffer: no copy of the map, no intermediate `Value`. The view adds the
 //! source's fields and rewrites `timestamp`; the buffer remembers where every entry starts and ends so
 //! that a request can later be split (413) or bisected (400) without serializing again.
+//!
+//! A record that keeps its vendor event as raw JSON ([`LogRecord::raw`]) is spliced in member by member
+//! after `data`'s attributes: `data` wins, and the keys the sink sets itself (`message`, `timestamp`,
+//! `ddsource`, `service`, `hostname`, `ddtags`, the truncation markers) are never taken from the raw
+//! event. The raw part counts toward the entry's size like any other attribute.
 
 use std::io::Write as _;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::time::Duration;
 
 use bytes::Bytes;
-use logcrawl_core::{Fields, LogRecord, SourceMeta};
+use logcrawl_core::{LogRecord, SourceMeta, raw_members};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -87,9 +92,12 @@ pub(crate) fn timestamp_ms(value: &Value) -> Option<i64> {
     n.as_f64().map(|secs| (secs * 1000.0) as i64)
 }
 
+/// Keys of a raw event the sink never copies: it sets them itself, from `data` or the source.
+const NOT_FROM_RAW: &[&str] = &["message", "timestamp", "ddsource", "service", "hostname", "ddtags"];
+
 /// A borrowing view of one record as an intake entry.
 struct Entry<'a> {
-    data: &'a Fields,
+    record: &'a LogRecord,
     common: &'a Common,
     /// Replaces the record's `message` (a cut message, or a non-string message rendered as text).
     message: Option<&'a str>,
@@ -105,7 +113,8 @@ impl Serialize for Entry<'_> {
         let mut map = serializer.serialize_map(None)?;
         let mut has_tags = false;
         let mut has_message = false;
-        for (key, value) in self.data {
+        let data = &self.record.data;
+        for (key, value) in data {
             match key.as_str() {
                 "message" => {
                     has_message = true;
@@ -130,6 +139,26 @@ impl Serialize for Entry<'_> {
                 _ => map.serialize_entry(key, value)?,
             }
         }
+        if let Some(raw) = &self.record.raw {
+            let mut failed = None;
+            let walked = raw_members(raw, |key, value| {
+                let copy = match key {
+                    _ if data.contains_key(key) || NOT_FROM_RAW.contains(&key) => false,
+                    "status" => true,
+                    TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
+                    _ => !self.minimal,
+                };
+                if copy && let Err(err) = map.serialize_entry(key, value) {
+                    failed = Some(err);
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
+            if let Some(err) = failed {
+                return Err(err);
+            }
+            walked.map_err(serde::ser::Error::custom)?;
+        }
         if !has_message && let Some(message) = self.message {
             map.serialize_entry("message", message)?;
         }
@@ -146,7 +175,7 @@ impl Serialize for Entry<'_> {
             map.serialize_entry("ddtags", tags)?;
         }
         for (key, value) in &common.tag_attributes {
-            if !self.data.contains_key(key) {
+            if !self.record.contains_key(key) {
                 map.serialize_entry(key, value)?;
             }
         }
@@ -275,7 +304,7 @@ pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLi
     let mut builder = Builder::new(estimate(remaining));
     for record in records {
         remaining -= 1;
-        let data = record.data;
+        let data = &record.data;
         let rendered: Option<String> = match data.get("message") {
             None | Some(Value::Null) => {
                 out.dropped.no_message += 1;
@@ -303,7 +332,8 @@ pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLi
         }
         let start = builder.json.len();
         let message = rendered.as_deref().or_else(|| data.get("message").and_then(Value::as_str)).unwrap_or("");
-        let entry = Entry { data: &data, common, message: rendered.as_deref(), truncated_from: None, minimal: false };
+        let entry =
+            Entry { record: &record, common, message: rendered.as_deref(), truncated_from: None, minimal: false };
         if write_entry(&mut builder.json, &entry).is_err() {
             builder.json.truncate(mark);
             out.dropped.too_large += 1;
@@ -311,7 +341,7 @@ pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLi
         }
         let size = builder.json.len() - start;
         if size > limits.max_log_bytes {
-            if fit(&mut builder.json, start, &data, common, message, size, limits.max_log_bytes) {
+            if fit(&mut builder.json, start, &record, common, message, size, limits.max_log_bytes) {
                 out.truncated += 1;
             } else {
                 builder.json.truncate(mark);
@@ -355,19 +385,19 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
 fn fit(
     buf: &mut Vec<u8>,
     start: usize,
-    data: &Fields,
+    record: &LogRecord,
     common: &Common,
     message: &str,
     size: usize,
     limit: usize,
 ) -> bool {
-    if cut_to_fit(buf, start, data, common, message, limit, size, false) {
+    if cut_to_fit(buf, start, record, common, message, limit, size, false) {
         return true;
     }
     // Attributes alone exceed the limit: keep what identifies the log and the start of the original.
-    let full = Entry { data, common, message: Some(message), truncated_from: None, minimal: false };
+    let full = Entry { record, common, message: Some(message), truncated_from: None, minimal: false };
     let Ok(text) = serde_json::to_string(&full) else { return false };
-    cut_to_fit(buf, start, data, common, &text, limit, size, true)
+    cut_to_fit(buf, start, record, common, &text, limit, size, true)
 }
 
 /// Writes the entry at `buf[start..]` with the longest prefix of `message` that keeps it within `limit`
@@ -376,14 +406,14 @@ fn fit(
 fn cut_to_fit(
     buf: &mut Vec<u8>,
     start: usize,
-    data: &Fields,
+    record: &LogRecord,
     common: &Common,
     message: &str,
     limit: usize,
     original: usize,
     minimal: bool,
 ) -> bool {
-    let entry = |text| Entry { data, common, message: Some(text), truncated_from: Some(original), minimal };
+    let entry = |text| Entry { record, common, message: Some(text), truncated_from: Some(original), minimal };
     buf.truncate(start);
     if write_entry(buf, &entry("")).is_err() || buf.len() - start > limit {
         buf.truncate(start);
@@ -617,6 +647,67 @@ mod tests {
         assert_eq!(sent[0][TRUNCATED_KEY], true);
         let message = sent[0]["message"].as_str().unwrap();
         assert!(message.contains(r#""blob":"yyy"#) && message.len() < 1_000_000, "{}", &message[..100]);
+    }
+
+    fn raw_record(data: Value, raw: &str) -> LogRecord {
+        record(data).with_raw(serde_json::value::RawValue::from_string(raw.to_owned()).unwrap())
+    }
+
+    #[test]
+    fn raw_events_complete_the_entry_but_never_set_the_sinks_keys() {
+        let common = Common::new(&meta(), None, true);
+        let raw = r#"{"message":"raw","timestamp":1,"status":"raw","ddsource":"evil","service":"evil",
+            "hostname":"evil","ddtags":"evil:1","uuid":"raw","x":{"y":[1,2]},"foo":"event's",
+            "logcrawl.truncated":"event's"}"#;
+        let out = encode(
+            vec![raw_record(json!({"message": "m", "timestamp": 1.5, "uuid": "u1"}), raw)],
+            &common,
+            &limits(),
+            2.0,
+        );
+        let sent = entries(&out.payloads[0]);
+        let expected = json!({
+            "message": "m", "timestamp": 1500, "uuid": "u1", "status": "raw", "x": {"y": [1, 2]},
+            "foo": "event's", "logcrawl.truncated": "event's", "ddsource": "acme", "service": "audit",
+            "ddtags": "baz:qux,env:a,env:b,foo:bar", "baz": "qux", "env": ["a", "b"],
+        });
+        assert_eq!(sent[0], expected);
+        let text = std::str::from_utf8(out.payloads[0].json()).unwrap();
+        assert_eq!(text.matches("\"foo\"").count(), 1, "a tag attribute never duplicates an event key: {text}");
+        assert_eq!(text.matches("\"message\"").count(), 1, "{text}");
+
+        // Not an object: a connector bug; the entry is dropped, never sent half-written.
+        let out = encode(vec![raw_record(json!({"message": "m"}), "[1]")], &common, &limits(), 2.0);
+        assert_eq!(out.dropped.too_large, 1);
+        assert!(out.payloads.is_empty());
+    }
+
+    #[test]
+    fn the_raw_event_counts_toward_the_size_limit() {
+        let common = Common::new(&meta(), None, false);
+        let big = format!(r#"{{"blob":"{}","keep":"me"}}"#, "z".repeat(600_000));
+        let message = "é".repeat(300_000); // 600 kB: the entry is ~1.2 MB only with the raw event
+        let out = encode(vec![raw_record(json!({"message": message}), &big)], &common, &limits(), 0.0);
+        assert_eq!(out.truncated, 1);
+        let payload = &out.payloads[0];
+        assert!(payload.entries[0].len() <= limits().max_log_bytes);
+        let sent = entries(payload);
+        assert_eq!(sent[0]["keep"], "me");
+        assert_eq!(sent[0]["blob"].as_str().unwrap().len(), 600_000);
+        assert!(message.starts_with(sent[0]["message"].as_str().unwrap()));
+        assert!(sent[0][ORIGINAL_BYTES_KEY].as_u64().unwrap() > 1_200_000);
+
+        let huge = format!(r#"{{"blob":"{}","status":"error"}}"#, "y".repeat(1_100_000));
+        let out =
+            encode(vec![raw_record(json!({"message": "short", "timestamp": 1.5}), &huge)], &common, &limits(), 2.0);
+        assert_eq!(out.truncated, 1);
+        assert!(out.payloads[0].entries[0].len() <= limits().max_log_bytes);
+        let sent = entries(&out.payloads[0]);
+        assert!(sent[0].get("blob").is_none());
+        assert_eq!(sent[0]["status"], "error");
+        assert_eq!(sent[0]["timestamp"], 1500);
+        let message = sent[0]["message"].as_str().unwrap();
+        assert!(message.starts_with(r#"{"message":"short","timestamp":1500,"blob":"yyy"#), "{}", &message[..100]);
     }
 
     #[test]

@@ -111,7 +111,13 @@ fn end_with_newline(file: &mut File) -> io::Result<()> {
 /// Serialises records as NDJSON lines into `out`.
 pub fn encode_ndjson(batch: &Batch, out: &mut Vec<u8>) {
     for record in &batch.records {
-        serde_json::to_writer(&mut *out, &record.data).expect("a JSON map always serialises");
+        let mark = out.len();
+        if let Err(err) = record.write_json(out, |_| false) {
+            // Only a connector bug (a raw event that is not an object) gets here: keep the line valid JSON.
+            tracing::warn!(error = %err, "a record's raw event is not a JSON object; writing its attributes only");
+            out.truncate(mark);
+            serde_json::to_writer(&mut *out, &record.data).expect("a JSON map always serialises");
+        }
         out.push(b'\n');
     }
 }
@@ -208,6 +214,25 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[..2], ["{\"message\":\"whole\"}", "{\"message\":\"to"]);
         assert_eq!(serde_json::from_str::<Value>(lines[2]).unwrap()["message"], "next");
+    }
+
+    #[test]
+    fn raw_events_are_written_under_their_lifted_attributes() {
+        let raw = |text: &str| serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+        let Value::Object(data) = json!({"message": "m", "uuid": "u1"}) else { unreachable!() };
+        let batch = Batch {
+            source: Arc::new(SourceMeta::default()),
+            stream: Arc::from("s"),
+            records: vec![
+                LogRecord::new(data.clone()).with_raw(raw(r#"{"uuid":"u1","message":"old","a":{"b":[1,2]}}"#)),
+                LogRecord::new(data).with_raw(raw("[1]")),
+            ],
+        };
+        let mut out = Vec::new();
+        encode_ndjson(&batch, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, [r#"{"message":"m","uuid":"u1","a":{"b":[1,2]}}"#, r#"{"message":"m","uuid":"u1"}"#]);
     }
 
     #[test]

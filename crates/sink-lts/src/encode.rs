@@ -60,8 +60,13 @@ pub(crate) fn in_window(time_ns: i64, now_ns: i64) -> bool {
 
 /// The record's data as one JSON line, cut to [`MAX_LINE_BYTES`] with a marker when longer.
 pub(crate) fn log_line(record: &LogRecord) -> String {
-    let line = serde_json::to_string(&record.data).unwrap_or_else(|_| String::from("{}"));
-    truncate_line(line)
+    let mut line = Vec::new();
+    if record.write_json(&mut line, |_| false).is_err() {
+        // A raw event that is not a JSON object (a connector bug): send the attributes alone.
+        line.clear();
+        serde_json::to_writer(&mut line, &record.data).expect("a JSON map always serialises");
+    }
+    truncate_line(String::from_utf8(line).expect("serde_json writes UTF-8"))
 }
 
 pub(crate) fn truncate_line(mut line: String) -> String {
@@ -178,6 +183,16 @@ mod tests {
         assert_eq!(record_time_ns(&fields(json!({"message": "no time"})), now), now);
         assert_eq!(record_time_ns(&fields(json!({"timestamp": "garbage"})), now), now);
         assert_eq!(record_time_ns(&fields(json!({"timestamp": 1e300})), now), now);
+    }
+
+    #[test]
+    fn the_log_line_is_the_whole_record_with_its_raw_event() {
+        let raw = |text: &str| serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+        let data = fields(json!({"message": "m", "uuid": "u1"}));
+        let record = LogRecord::new(data.clone()).with_raw(raw(r#"{"message":"old","actor":{"id":"a1"}}"#));
+        assert_eq!(log_line(&record), r#"{"message":"m","uuid":"u1","actor":{"id":"a1"}}"#);
+        assert_eq!(log_line(&LogRecord::new(data.clone())), serde_json::to_string(&data).unwrap());
+        assert_eq!(log_line(&LogRecord::new(data).with_raw(raw("[]"))), r#"{"message":"m","uuid":"u1"}"#);
     }
 
     #[test]
