@@ -68,6 +68,15 @@ page_size = 100
     path
 }
 
+/// Polls `done` until it holds (a generous bound, so a loaded machine only makes the test slower).
+fn wait_for(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "condition not reached in 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }
@@ -216,7 +225,9 @@ fn sigterm_stops_the_daemon_cleanly_with_the_checkpoint_committed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    let out = dir.path().join("out.ndjson");
+    wait_for(|| std::fs::read_to_string(&out).unwrap_or_default().matches('\n').count() >= 300);
+    std::thread::sleep(Duration::from_millis(300));
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let output = child.wait_with_output().unwrap();
@@ -287,11 +298,13 @@ fn kill_9_mid_crawl_loses_nothing_and_resends_at_most_the_in_flight_batch() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill while it is busy: once a first checkpoint exists, a little later.
+    let checkpoint_file = dir.path().join("state/acme-demo/ACME%20log%20stream.json");
+    wait_for(|| checkpoint_file.exists());
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL: no shutdown path runs
     child.wait().unwrap();
 
-    let checkpoint_file = dir.path().join("state/acme-demo/ACME%20log%20stream.json");
     let checkpoint: Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint_file).unwrap())
         .expect("the checkpoint is whole after kill -9");
     let committed: u64 = checkpoint["cursor"]["after"].as_str().unwrap().parse().unwrap();
