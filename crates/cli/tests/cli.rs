@@ -7,14 +7,20 @@ use std::time::Duration;
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use serde_json::Value;
 
-fn logcrawl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logcrawl"))
+/// `logcrawl ARGS` in `dir`, with debug logs and the ACME key the test configurations read.
+fn command(dir: &Path, acme_api_key: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_logcrawl"));
+    command
         .args(args)
         .current_dir(dir)
+        .env("ACME_API_KEY", acme_api_key)
         .env("LOGCRAWL_LOG", "debug")
-        .stdin(Stdio::null())
-        .output()
-        .expect("logcrawl runs")
+        .stdin(Stdio::null());
+    command
+}
+
+fn logcrawl(dir: &Path, args: &[&str]) -> Output {
+    command(dir, "", args).output().expect("logcrawl runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -93,15 +99,7 @@ fn run_once_then_check_then_state() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &sim.base_url());
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-            .args(args)
-            .current_dir(dir.path())
-            .env("ACME_API_KEY", "k3y-for-acme")
-            .env("LOGCRAWL_LOG", "debug")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| command(dir.path(), "k3y-for-acme", args).output().unwrap();
     let validate = run(&["validate", "-c", "logcrawl.toml"]);
     assert!(validate.status.success(), "{}", text(&validate.stderr));
     assert!(text(&validate.stdout).contains("OK (1 sources, 1 sinks"), "{}", text(&validate.stdout));
@@ -133,14 +131,8 @@ fn check_prints_records_and_commits_nothing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &sim.base_url());
-    let check = || {
-        Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-            .args(["check", "-c", "logcrawl.toml", "acme-demo"])
-            .current_dir(dir.path())
-            .env("ACME_API_KEY", "k3y-for-acme")
-            .output()
-            .unwrap()
-    };
+    let check =
+        || command(dir.path(), "k3y-for-acme", &["check", "-c", "logcrawl.toml", "acme-demo"]).output().unwrap();
     let first = check();
     assert!(first.status.success(), "{}", text(&first.stderr));
     let records: Vec<Value> = text(&first.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -163,10 +155,7 @@ fn a_rejected_key_fails_the_run_without_printing_the_key() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &sim.base_url());
-    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["run", "-c", "logcrawl.toml", "--once"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "wrong-secret-value-123")
+    let output = command(dir.path(), "wrong-secret-value-123", &["run", "-c", "logcrawl.toml", "--once"])
         .env("LOGCRAWL_LOG", "trace")
         .output()
         .unwrap();
@@ -183,23 +172,13 @@ fn config_errors_name_the_key_and_line() {
     let path = write_config(dir.path(), "http://127.0.0.1:9");
     let original = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, original.replace("page_size = 100", "page_size = 100\npage_sise = 5")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["validate", "-c", "logcrawl.toml"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "x")
-        .output()
-        .unwrap();
+    let output = command(dir.path(), "x", &["validate", "-c", "logcrawl.toml"]).output().unwrap();
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(stderr.contains("logcrawl.toml:15: sources[0].page_sise: unknown field `page_sise`"), "{stderr}");
 
     std::fs::write(&path, original.replace("interval = \"1s\"", "interval = \"soon\"")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["validate", "-c", "logcrawl.toml"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "x")
-        .output()
-        .unwrap();
+    let output = command(dir.path(), "x", &["validate", "-c", "logcrawl.toml"]).output().unwrap();
     let stderr = text(&output.stderr);
     assert!(stderr.contains("logcrawl.toml:11: sources[0].interval: invalid duration \"soon\""), "{stderr}");
 }
@@ -217,10 +196,7 @@ fn sigterm_stops_the_daemon_cleanly_with_the_checkpoint_committed() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &sim.base_url());
-    let child = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["run", "-c", "logcrawl.toml"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "k")
+    let child = command(dir.path(), "k", &["run", "-c", "logcrawl.toml"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -257,12 +233,7 @@ fn a_corrupt_checkpoint_stops_the_stream_with_an_error_naming_the_file() {
     let checkpoint = dir.path().join("state/acme-demo/ACME%20log%20stream.json");
     std::fs::create_dir_all(checkpoint.parent().unwrap()).unwrap();
     std::fs::write(&checkpoint, "{\"version\": 1, \"cursor\": ").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["run", "-c", "logcrawl.toml", "--once"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "x")
-        .output()
-        .unwrap();
+    let output = command(dir.path(), "x", &["run", "-c", "logcrawl.toml", "--once"]).output().unwrap();
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(stderr.contains("loading the checkpoint") && stderr.contains("ACME%20log%20stream.json"), "{stderr}");
@@ -290,10 +261,7 @@ fn kill_9_mid_crawl_loses_nothing_and_resends_at_most_the_in_flight_batch() {
         .replace("path = \"out.ndjson\"", "path = \"out.ndjson\"\nfsync = true")
         .replace("[[sources]]", "[[sources]]\nbatch_max_records = 50");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["run", "-c", "logcrawl.toml"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "k")
+    let mut child = command(dir.path(), "k", &["run", "-c", "logcrawl.toml"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -322,12 +290,7 @@ fn kill_9_mid_crawl_loses_nothing_and_resends_at_most_the_in_flight_batch() {
     assert!(before.len() as u64 >= committed);
     assert_eq!(&before[..committed as usize], (1..=committed).collect::<Vec<_>>().as_slice());
 
-    let again = Command::new(env!("CARGO_BIN_EXE_logcrawl"))
-        .args(["run", "-c", "logcrawl.toml", "--once"])
-        .current_dir(dir.path())
-        .env("ACME_API_KEY", "k")
-        .output()
-        .unwrap();
+    let again = command(dir.path(), "k", &["run", "-c", "logcrawl.toml", "--once"]).output().unwrap();
     assert!(again.status.success(), "{}", text(&again.stderr));
     let after = ids(&dir.path().join("out.ndjson"));
     let resent = &after[before.len()..];
