@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use logcrawl_core::{Fields, raw_members};
+use logcrawl_core::{Fields, RawEvent, raw_members};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -20,8 +20,8 @@ pub(crate) struct Event {
     /// `message`, `timestamp`, `status`, `network.client.ip` (added), and `uuid`, `published` (read by the
     /// stream's cursors and by consumers that identify events), when the event has them.
     pub(crate) data: Fields,
-    /// The whole event, a JSON object.
-    pub(crate) raw: Box<RawValue>,
+    /// The whole event, a JSON object (a slice of the page it came in).
+    pub(crate) raw: RawEvent,
 }
 
 impl Event {
@@ -69,11 +69,11 @@ fn value(raw: Option<&RawValue>) -> Option<Value> {
 /// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
 /// always were, and `uuid`/`published` are lifted; every field of the event stays where Okta put it (in
 /// `raw`, under `data`). Fails when the event is not a JSON object.
-pub(crate) fn to_event(raw: Box<RawValue>) -> Result<Event, serde_json::Error> {
+pub(crate) fn to_event(raw: RawEvent) -> Result<Event, serde_json::Error> {
     let mut data = Fields::new();
     {
         let mut m = Members::default();
-        raw_members(&raw, |key, value| {
+        raw.members(|key, value| {
             let slot = match key {
                 "uuid" => &mut m.uuid,
                 "published" => &mut m.published,
@@ -99,7 +99,7 @@ pub(crate) fn to_event(raw: Box<RawValue>) -> Result<Event, serde_json::Error> {
             .filter(|client| client.get().starts_with('{'))
             .and_then(|client| {
                 let mut ip = None;
-                raw_members(client, |key, value| {
+                raw_members(client.get(), |key, value| {
                     if key == "ipAddress" {
                         ip = Some(value);
                     }
@@ -173,7 +173,7 @@ mod tests {
 
     /// The record as sinks see it.
     fn record(event: Value) -> Value {
-        let event = to_event(RawValue::from_string(event.to_string()).unwrap()).unwrap();
+        let event = to_event(RawValue::from_string(event.to_string()).unwrap().into()).unwrap();
         LogRecord::new(event.data).with_raw(event.raw).to_value().unwrap()
     }
 
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn an_event_that_is_not_an_object_is_refused() {
         for text in ["[]", "\"e\"", "1", "null"] {
-            assert!(to_event(RawValue::from_string(text.to_owned()).unwrap()).is_err(), "{text}");
+            assert!(to_event(RawValue::from_string(text.to_owned()).unwrap().into()).is_err(), "{text}");
         }
     }
 }

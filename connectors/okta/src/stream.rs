@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use futures::StreamExt;
-use logcrawl_core::{Cursor, LogRecord, LogStream, RecordStream, StreamError};
+use logcrawl_core::{Cursor, LogRecord, LogStream, RawEvent, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, Url, redact_url};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -253,14 +253,14 @@ async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
             StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(&url))))
         })?;
     }
-    // Each event stays the JSON Okta sent (one allocation per event); only what logcrawl reads is parsed.
-    let events: Vec<Box<RawValue>> = response.json().map_err(stream_error)?;
-    drop(response);
+    // Each event stays the JSON Okta sent, a slice of the page's body (nothing is allocated or copied per
+    // event for it); only what logcrawl reads is parsed.
+    let events: Vec<&RawValue> = response.json().map_err(stream_error)?;
     let events = events
         .into_iter()
         .enumerate()
         .map(|(i, raw)| {
-            to_event(raw).map_err(|err| {
+            to_event(RawEvent::in_page(&response.body, raw)).map_err(|err| {
                 stream_error(HttpError::Decode { url: redact_url(&url), message: format!("event {i}: {err}") })
             })
         })
@@ -370,7 +370,7 @@ mod tests {
         let events: Vec<Event> = serde_json::from_str::<Vec<Box<RawValue>>>(&page.to_string())
             .unwrap()
             .into_iter()
-            .map(|raw| to_event(raw).unwrap())
+            .map(|raw| to_event(raw.into()).unwrap())
             .collect();
         assert_eq!(tail_uuids(&events), vec!["c".to_owned(), "b".to_owned()]);
         assert!(tail_uuids(&[]).is_empty());

@@ -17,6 +17,7 @@
 //! | Item | Role |
 //! |---|---|
 //! | [`LogRecord`], [`Cursor`] | a record and its resume point |
+//! | [`RawEvent`], [`raw_members`] | a vendor event kept as the JSON it arrived in, shared with its page |
 //! | [`LogStream`], [`Connector`] | produce records (implement these for a new vendor) |
 //! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
@@ -26,6 +27,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod crawler;
+pub mod raw;
 pub mod record;
 pub mod sink;
 pub mod stats;
@@ -37,7 +39,8 @@ pub use checkpoint::{
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport,
 };
-pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds, raw_members};
+pub use raw::{RawEvent, raw_members};
+pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
 pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};
 pub use stats::{CrawlStats, Histogram};
 pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};

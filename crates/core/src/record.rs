@@ -1,13 +1,11 @@
 //! The unit of data: a log record and the cursor that marks its place in a stream.
 
-use std::borrow::Cow;
-use std::fmt;
 use std::ops::ControlFlow;
 
-use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::raw::RawEvent;
 
 /// An opaque, JSON-encoded position in a stream, understood only by the stream that produced it.
 ///
@@ -26,15 +24,15 @@ pub type Fields = Map<String, Value>;
 ///
 /// # Raw events
 ///
-/// A connector may keep the vendor's event as the JSON object it arrived in (`raw`) instead of parsing it
-/// into `data`: building a map per event costs on the order of a hundred allocations, and sinks only
-/// write it out again. The record is then `data`'s members followed by raw's top-level members, and
+/// A connector may keep the vendor's event as the JSON object it arrived in (`raw`, a [`RawEvent`] that
+/// shares the response body) instead of parsing it into `data`: building a map per event costs on the
+/// order of a hundred allocations, and sinks only write it out again. The record is then `data`'s members followed by raw's top-level members, and
 /// **`data` wins** when both have a key. The contract for connectors: everything the runtime or a sink
 /// reads — `message`, `timestamp`, `status`, and any id a consumer looks for — is lifted into `data`;
 /// the accessors ([`message`](Self::message), [`timestamp`](Self::timestamp)) read `data` only. Sinks
-/// write a record with [`write_json`](Self::write_json) (or iterate [`raw_members`]), never by serialising
+/// write a record with [`write_json`](Self::write_json) (or iterate [`RawEvent::members`]), never by serialising
 /// `data` alone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogRecord {
     /// The log itself (and, with `raw`, the attributes that override or complete the vendor's event).
     pub data: Fields,
@@ -42,15 +40,7 @@ pub struct LogRecord {
     pub cursor: Option<Cursor>,
     /// The vendor's event as the JSON object it arrived in: its top-level members are part of the record
     /// after `data`'s, and `data` wins when both have a key.
-    pub raw: Option<Box<RawValue>>,
-}
-
-impl PartialEq for LogRecord {
-    fn eq(&self, other: &Self) -> bool {
-        self.data == other.data
-            && self.cursor == other.cursor
-            && self.raw.as_deref().map(RawValue::get) == other.raw.as_deref().map(RawValue::get)
-    }
+    pub raw: Option<RawEvent>,
 }
 
 impl LogRecord {
@@ -62,8 +52,8 @@ impl LogRecord {
     /// Sets the vendor's event whose top-level members complete `data` (see [Raw events](Self#raw-events)).
     /// It must be a JSON object.
     #[must_use]
-    pub fn with_raw(mut self, raw: Box<RawValue>) -> Self {
-        self.raw = Some(raw);
+    pub fn with_raw(mut self, raw: impl Into<RawEvent>) -> Self {
+        self.raw = Some(raw.into());
         self
     }
 
@@ -99,7 +89,7 @@ impl LogRecord {
         }
         let Some(raw) = &self.raw else { return false };
         let mut found = false;
-        let walked = raw_members(raw, |k, _| {
+        let walked = raw.members(|k, _| {
             found = k == key;
             if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });
@@ -130,7 +120,7 @@ impl<F: Fn(&str) -> bool> Serialize for Merged<'_, F> {
         }
         if let Some(raw) = &self.record.raw {
             let mut failed = None;
-            let walked = raw_members(raw, |key, value| {
+            let walked = raw.members(|key, value| {
                 if data.contains_key(key) || (self.skip)(key) {
                     return ControlFlow::Continue(());
                 }
@@ -148,73 +138,6 @@ impl<F: Fn(&str) -> bool> Serialize for Merged<'_, F> {
             walked.map_err(serde::ser::Error::custom)?;
         }
         map.end()
-    }
-}
-
-/// Calls `f` with each top-level member of the JSON object `raw`, in order, until it breaks. Keys are
-/// unescaped (borrowed unless they contain escapes); values are the members' raw JSON. Nothing is
-/// allocated per member. Fails when `raw` is not an object.
-pub fn raw_members<'a>(
-    raw: &'a RawValue,
-    mut f: impl FnMut(&str, &'a RawValue) -> ControlFlow<()>,
-) -> serde_json::Result<()> {
-    struct Members<'f, F>(&'f mut F);
-
-    impl<'de, F: FnMut(&str, &'de RawValue) -> ControlFlow<()>> Visitor<'de> for Members<'_, F> {
-        type Value = ();
-
-        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-            formatter.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                let value: &'de RawValue = map.next_value()?;
-                if (self.0)(&key, value).is_break() {
-                    // Stop without reading the rest; the caller ignores the remaining input.
-                    return Err(de::Error::custom(STOPPED));
-                }
-            }
-            Ok(())
-        }
-    }
-
-    /// A key, borrowed from the input unless it has escapes.
-    struct Key<'de>(Cow<'de, str>);
-
-    impl<'de> de::Deserialize<'de> for Key<'de> {
-        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct KeyVisitor;
-            impl<'de> Visitor<'de> for KeyVisitor {
-                type Value = Key<'de>;
-                fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    formatter.write_str("a string")
-                }
-                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Borrowed(v)))
-                }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Owned(v.to_owned())))
-                }
-                fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Owned(v)))
-                }
-            }
-            deserializer.deserialize_str(KeyVisitor)
-        }
-    }
-
-    const STOPPED: &str = "stopped early";
-    let mut stopped = false;
-    let mut g = |key: &str, value: &'a RawValue| {
-        let flow = f(key, value);
-        stopped = flow.is_break();
-        flow
-    };
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    match deserializer.deserialize_map(Members(&mut g)) {
-        Err(_) if stopped => Ok(()),
-        other => other,
     }
 }
 
@@ -257,8 +180,8 @@ mod tests {
         assert_eq!((epoch_seconds(ts) * 1000.0) as i64, 1_795_308_854_715);
     }
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_owned()).unwrap()
+    fn raw(text: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string(text.to_owned()).unwrap()
     }
 
     fn json_of(record: &LogRecord, skip: impl Fn(&str) -> bool) -> String {
@@ -298,20 +221,8 @@ mod tests {
         for text in ["[1, 2]", "\"s\"", "3", "null"] {
             let record = LogRecord::new(Fields::new()).with_raw(raw(text));
             assert!(record.write_json(&mut Vec::new(), |_| false).is_err(), "{text}");
-            assert!(raw_members(record.raw.as_deref().unwrap(), |_, _| ControlFlow::Continue(())).is_err());
+            assert!(!record.contains_key("a"));
         }
-    }
-
-    #[test]
-    fn raw_members_stop_when_asked() {
-        let value = raw(r#"{"a": 1, "b": 2, "c": 3}"#);
-        let mut seen = Vec::new();
-        raw_members(&value, |key, value| {
-            seen.push((key.to_owned(), value.get().to_owned()));
-            if key == "b" { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        })
-        .unwrap();
-        assert_eq!(seen, [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]);
     }
 
     fn leaf() -> impl proptest::strategy::Strategy<Value = Value> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use url::Url;
 
 use crate::auth::Auth;
@@ -111,7 +111,9 @@ impl Response {
     }
 
     /// The body parsed as JSON; a parse failure names the URL (redacted) and the position.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+    ///
+    /// The result may borrow from the body (`&str`, `&RawValue`).
+    pub fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, HttpError> {
         serde_json::from_slice(&self.body)
             .map_err(|err| HttpError::Decode { url: redact_url(&self.url), message: err.to_string() })
     }
@@ -368,7 +370,14 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, headers, body: body.freeze(), url: request.url.clone() })
+        // Without a Content-Length the buffer grew by doubling; parsed records may keep slices of the body
+        // for as long as they are in flight, so a body with much slack is moved to an exact allocation.
+        let body = if body.capacity() - body.len() > body.len() / 4 + 4096 {
+            Bytes::copy_from_slice(&body)
+        } else {
+            body.freeze()
+        };
+        Ok(Response { status, headers, body, url: request.url.clone() })
     }
 }
 

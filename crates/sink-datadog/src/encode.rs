@@ -15,7 +15,7 @@ use std::ops::{ControlFlow, Range};
 use std::time::Duration;
 
 use bytes::Bytes;
-use logcrawl_core::{LogRecord, SourceMeta, raw_members};
+use logcrawl_core::{LogRecord, SourceMeta};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -141,7 +141,7 @@ impl Serialize for Entry<'_> {
         }
         if let Some(raw) = &self.record.raw {
             let mut failed = None;
-            let walked = raw_members(raw, |key, value| {
+            let walked = raw.members(|key, value| {
                 let copy = match key {
                     _ if data.contains_key(key) || NOT_FROM_RAW.contains(&key) => false,
                     "status" => true,

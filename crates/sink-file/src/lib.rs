@@ -122,6 +122,33 @@ pub fn encode_ndjson(batch: &Batch, out: &mut Vec<u8>) {
     }
 }
 
+/// The largest encode buffer a blocking-pool thread keeps between batches (a batch of 1000 records of
+/// ~1.5 KB needs ~1.6 MB).
+const MAX_KEPT_BUFFER: usize = 8 << 20;
+
+thread_local! {
+    /// Each blocking-pool thread encodes into one buffer it keeps: a fresh multi-megabyte buffer per batch
+    /// costs a page-fault storm and leaves the allocator holding freed spans on every thread.
+    static ENCODE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes one encoded batch with a single `write_all` under the target's lock.
+fn write_batch(target: &Mutex<Target>, buffer: &[u8], fsync: bool) -> io::Result<()> {
+    let mut target = target.lock().expect("file sink lock poisoned");
+    match &mut *target {
+        Target::Stdout => {
+            let mut out = io::stdout().lock();
+            out.write_all(buffer)?;
+            out.flush()
+        }
+        Target::File(file) => {
+            file.write_all(buffer)?;
+            file.flush()?;
+            if fsync { file.sync_data() } else { Ok(()) }
+        }
+    }
+}
+
 impl Sink for FileSink {
     fn name(&self) -> &str {
         &self.name
@@ -135,22 +162,16 @@ impl Sink for FileSink {
             // Encoding runs on the blocking pool too: the crawler's task goes on parsing the next page on
             // another core meanwhile.
             let written = tokio::task::spawn_blocking(move || -> io::Result<()> {
-                let mut buffer = Vec::with_capacity(batch.records.len() * 2048);
-                encode_ndjson(&batch, &mut buffer);
-                drop(batch);
-                let mut target = target.lock().expect("file sink lock poisoned");
-                match &mut *target {
-                    Target::Stdout => {
-                        let mut out = io::stdout().lock();
-                        out.write_all(&buffer)?;
-                        out.flush()
+                ENCODE_BUFFER.with_borrow_mut(|buffer| {
+                    buffer.clear();
+                    encode_ndjson(&batch, buffer);
+                    drop(batch);
+                    let written = write_batch(&target, buffer, fsync);
+                    if buffer.capacity() > MAX_KEPT_BUFFER {
+                        *buffer = Vec::new();
                     }
-                    Target::File(file) => {
-                        file.write_all(&buffer)?;
-                        file.flush()?;
-                        if fsync { file.sync_data() } else { Ok(()) }
-                    }
-                }
+                    written
+                })
             })
             .await
             .map_err(|err| SinkError::retryable(format!("file sink {}: writer task failed: {err}", self.name)))?;
