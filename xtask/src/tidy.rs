@@ -209,6 +209,61 @@ fn no_todo_unimplemented_or_dbg_in_shipped_code() {
     problems.assert_none("no todo!/unimplemented!/dbg! outside tests");
 }
 
+/// Every Rust file of every workspace member, tests and benches included.
+fn all_rust_sources(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{dir}/{name}");
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if name != "target" && !name.starts_with('.') {
+                    walk(root, &path, out);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for member in project::members(root).unwrap() {
+        walk(root, &member, &mut files);
+    }
+    files.sort();
+    files
+}
+
+/// The one place allowed to opt out of `unsafe_code = "deny"`: jemalloc's settings symbol.
+const UNSAFE_ALLOWED_IN: &str = "crates/alloc/src/lib.rs";
+
+#[test]
+fn unsafe_code_is_allowed_in_one_audited_place_only() {
+    // Spelled in pieces so this file does not trip its own rule.
+    let needle = concat!("allow(", "unsafe_code)");
+    let root = root();
+    let mut problems = Problems::default();
+    let mut seen_in_allowed = false;
+    for file in all_rust_sources(&root) {
+        let text = read(&root, &file).unwrap();
+        let count = text.matches(needle).count();
+        if file == UNSAFE_ALLOWED_IN {
+            seen_in_allowed = count == 1;
+            if count > 1 {
+                problems.push(format!("{file}: `{needle}` more than once: keep it on the `malloc_conf` static"));
+            }
+        } else if count > 0 {
+            problems.push(format!(
+                "{file}: `{needle}`: logcrawl has no unsafe code outside {UNSAFE_ALLOWED_IN}; use a safe crate instead"
+            ));
+        }
+    }
+    assert!(
+        seen_in_allowed || !root.join(UNSAFE_ALLOWED_IN).is_file(),
+        "{UNSAFE_ALLOWED_IN}: the rule's one exception moved; update this test"
+    );
+    problems.assert_none("unsafe code only in the audited allocator settings");
+}
+
 /// A fenced ```rust block of a Markdown file: the line its first code line is on, and its lines.
 #[derive(Debug)]
 struct CodeBlock {

@@ -20,7 +20,7 @@ use logcrawl_bench::{Options, Scenario, StoreKind, run, table};
 
 /// The same allocator as the `logcrawl` binary (see its `main.rs`), so the figures are the shipped binary's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: logcrawl_alloc::Allocator = logcrawl_alloc::Allocator;
 
 #[derive(Parser, Debug)]
 #[command(name = "logcrawl-bench", about = "Throughput, memory and many-stream benchmarks of logcrawl")]
@@ -164,6 +164,7 @@ async fn async_main(cli: Cli) -> ExitCode {
     }
     let mut out = std::io::stdout().lock();
     let _written = out.write_all(table(&reports).as_bytes());
+    let _written = writeln!(out, "\nallocator: {}", logcrawl_alloc::describe());
     if broken {
         ExitCode::from(2)
     } else if reports.iter().any(|r| r.check.is_err()) {

@@ -10,10 +10,11 @@ use crate::registry::{CONNECTORS, SINKS, enabled_names};
 
 fn long_version() -> &'static str {
     let text = format!(
-        "{}\nconnectors: {}\nsinks: {}",
+        "{}\nconnectors: {}\nsinks: {}\nallocator: {}",
         env!("CARGO_PKG_VERSION"),
         enabled_names(CONNECTORS),
-        enabled_names(SINKS)
+        enabled_names(SINKS),
+        logcrawl_alloc::describe()
     );
     Box::leak(text.into_boxed_str())
 }

@@ -1,10 +1,9 @@
 //! The `logcrawl` command; all logic lives in the library.
 
-/// mimalloc, without transparent huge pages: records are allocated by the task parsing a page and freed
-/// by the sink's encoder on another thread, a pattern glibc's malloc handles poorly (a third of the CPU in
-/// the backfill benchmark); huge pages would multiply the resident memory of many idle streams.
+/// jemalloc with the settings of `logcrawl-alloc` (one arena, prompt return of freed memory), which keep a
+/// backfill's resident memory at the size of the pages in flight.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: logcrawl_alloc::Allocator = logcrawl_alloc::Allocator;
 
 fn main() -> std::process::ExitCode {
     logcrawl::cli::main()

@@ -220,6 +220,11 @@ fn connectors_and_version_list_what_is_compiled_in() {
     let dir = tempfile::tempdir().unwrap();
     let version = logcrawl(dir.path(), &["--version"]);
     assert!(text(&version.stdout).contains("connectors: acme"), "{}", text(&version.stdout));
+    // The binary runs on jemalloc with the settings compiled in by logcrawl-alloc (unless overridden).
+    assert!(text(&version.stdout).contains("allocator: jemalloc 5."), "{}", text(&version.stdout));
+    if std::env::var_os("_RJEM_MALLOC_CONF").is_none() {
+        assert!(text(&version.stdout).contains("(arenas: 1, background thread: on)"), "{}", text(&version.stdout));
+    }
     let listing = logcrawl(dir.path(), &["connectors"]);
     assert!(text(&listing.stdout).contains("acme"), "{}", text(&listing.stdout));
 }

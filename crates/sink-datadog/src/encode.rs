@@ -10,7 +10,7 @@
 //! `ddsource`, `service`, `hostname`, `ddtags`, the truncation markers) are never taken from the raw
 //! event. The raw part counts toward the entry's size like any other attribute.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::ops::{ControlFlow, Range};
 use std::time::Duration;
 
@@ -234,6 +234,17 @@ impl Payload {
         Payload { json: Bytes::from(json), entries }
     }
 
+    /// The entries' places in the JSON, without the JSON (see [`Payload::from_parts`]).
+    pub(crate) fn into_entries(self) -> Vec<Range<usize>> {
+        self.entries
+    }
+
+    /// A payload again from the JSON [`compress`] was given and the entries of [`Payload::into_entries`].
+    pub(crate) fn from_parts(json: Bytes, entries: Vec<Range<usize>>) -> Payload {
+        debug_assert!(entries.last().is_none_or(|last| last.end < json.len()));
+        Payload { json, entries }
+    }
+
     /// The two halves (the first one shorter by at most one).
     pub(crate) fn halves(&self) -> (Payload, Payload) {
         let mid = self.len() / 2;
@@ -299,7 +310,12 @@ pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLi
     let mut out = Encoded::default();
     let oldest = now - limits.max_age.as_secs_f64();
     let newest = now + limits.max_future.as_secs_f64();
-    let estimate = |n: usize| (n * 512).clamp(4096, limits.max_bytes + 1);
+    // An entry is about its raw event (when it has one) plus what the sink and `data` add: sizing the
+    // buffer up front saves growing a multi-megabyte buffer by doubling.
+    let per_record = 512
+        + records.iter().map(|r| r.raw.as_ref().map_or(0, |raw| raw.as_bytes().len())).sum::<usize>()
+            / records.len().max(1);
+    let estimate = |n: usize| (n * per_record).clamp(4096, limits.max_bytes + 1);
     let mut remaining = records.len();
     let mut builder = Builder::new(estimate(remaining));
     for record in records {
@@ -460,6 +476,16 @@ pub(crate) fn compress(json: &Bytes, level: Option<flate2::Compression>) -> std:
     let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4 + 64), level);
     encoder.write_all(json)?;
     Ok(Bytes::from(encoder.finish()?))
+}
+
+/// The JSON a body of [`compress`] was made from (`json_len` bytes).
+pub(crate) fn decompress(body: &Bytes, gzip: bool, json_len: usize) -> std::io::Result<Bytes> {
+    if !gzip {
+        return Ok(body.clone());
+    }
+    let mut json = Vec::with_capacity(json_len);
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut json)?;
+    Ok(Bytes::from(json))
 }
 
 #[cfg(test)]

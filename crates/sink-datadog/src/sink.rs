@@ -1,6 +1,7 @@
 //! [`DatadogSink`]: validated configuration, the HTTP client, and the status → action rules.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::config::{
     Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
     MIN_LOG_BYTES, endpoint_url, intake_url, resolve_api_key,
 };
-use crate::encode::{Common, EncodeLimits, Payload, compress, encode};
+use crate::encode::{Common, EncodeLimits, Payload, compress, decompress, encode};
 
 /// Payloads at least this large are compressed on the blocking pool rather than on an async worker.
 const BLOCKING_COMPRESS_BYTES: usize = 64 * 1024;
@@ -249,7 +250,11 @@ impl DatadogSink {
                 Some(body) => body,
                 None => self.compress(&payload).await?,
             };
-            let mut request = RequestSpec::post(inner.url.clone(), body)
+            // While the request is out only its body is kept (with gzip, a tenth of the JSON); the JSON is
+            // rebuilt from it in the rare case that the intake asks for a split or a bisection.
+            let (count, json_len) = (payload.len(), payload.json().len());
+            let entries = payload.into_entries();
+            let mut request = RequestSpec::post(inner.url.clone(), body.clone())
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             if inner.gzip.is_some() {
                 request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -265,13 +270,17 @@ impl DatadogSink {
                 };
                 let (after, last) = match verdict {
                     Verdict::Accepted => {
-                        tracing::debug!(sink = %self.name, entries = payload.len(), bytes = payload.json().len(),
+                        tracing::debug!(sink = %self.name, entries = count, bytes = json_len,
                             "Datadog intake accepted a request");
-                        return Ok(Delivery { accepted: payload.len(), dropped: 0 });
+                        return Ok(Delivery { accepted: count, dropped: 0 });
                     }
                     Verdict::Fatal(message) => return Err(SinkError::fatal(message)),
-                    Verdict::Split(reason) => return self.split(payload, reason).await,
-                    Verdict::Bisect(reason) => return self.bisect(payload, reason).await,
+                    Verdict::Split(reason) => {
+                        return self.split(self.reopen(&body, json_len, entries)?, reason).await;
+                    }
+                    Verdict::Bisect(reason) => {
+                        return self.bisect(self.reopen(&body, json_len, entries)?, reason).await;
+                    }
                     Verdict::Retry { after, last } => (after, last),
                 };
                 failures += 1;
@@ -359,6 +368,14 @@ impl DatadogSink {
         let mut delivery = self.deliver(left, None).await?;
         delivery += self.deliver(right, None).await?;
         Ok(delivery)
+    }
+
+    /// The payload a request was made of, rebuilt from its body.
+    fn reopen(&self, body: &Bytes, json_len: usize, entries: Vec<Range<usize>>) -> Result<Payload, SinkError> {
+        let json = decompress(body, self.inner.gzip.is_some(), json_len).map_err(|e| {
+            SinkError::retryable(format!("sink {}: decompressing a request body failed: {e}", self.name))
+        })?;
+        Ok(Payload::from_parts(json, entries))
     }
 
     async fn compress(&self, payload: &Payload) -> Result<Bytes, SinkError> {
