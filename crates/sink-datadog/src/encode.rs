@@ -1,23 +1,25 @@
 //! Turning records into intake payloads: `send_log` field mapping, truncation, size and count limits.
 //!
 //! Each entry is serialized exactly once, by a borrowing [`Serialize`] view over the record's own map,
-//! straight into the request buffer: no copy of the map, no intermediate `Value`. The view adds the
-//! source's fields and rewrites `timestamp`; the buffer remembers where every entry starts and ends so
-//! that a request can later be split (413) or bisected (400) without serializing again.
+//! into a scratch buffer and from there into the request's compressor ([`crate::payload`]): no copy of
+//! the map, no intermediate `Value`, no whole uncompressed request. The view adds the source's fields and
+//! rewrites `timestamp`; the request remembers where every entry starts and ends so that it can later be
+//! split (413) or bisected (400) without serializing again.
 //!
 //! A record that keeps its vendor event as raw JSON ([`LogRecord::raw`]) is spliced in member by member
 //! after `data`'s attributes: `data` wins, and the keys the sink sets itself (`message`, `timestamp`,
 //! `ddsource`, `service`, `hostname`, `ddtags`, the truncation markers) are never taken from the raw
 //! event. The raw part counts toward the entry's size like any other attribute.
 
-use std::io::{Read as _, Write as _};
-use std::ops::{ControlFlow, Range};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use bytes::Bytes;
+use flate2::Compression;
 use logcrawl_core::{LogRecord, SourceMeta};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
+
+use crate::payload::{Builder, Packed};
 
 /// The attribute set to `true` on an entry whose message was cut.
 pub const TRUNCATED_KEY: &str = "logcrawl.truncated";
@@ -197,72 +199,6 @@ pub(crate) struct EncodeLimits {
     pub(crate) max_future: Duration,
 }
 
-/// One request's JSON array and where each entry lies in it.
-#[derive(Debug, Clone)]
-pub(crate) struct Payload {
-    json: Bytes,
-    entries: Vec<Range<usize>>,
-}
-
-impl Payload {
-    /// Entries in the payload.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The uncompressed body: `[e0,e1,…]`.
-    pub(crate) fn json(&self) -> &Bytes {
-        &self.json
-    }
-
-    /// The entries `range` as a payload of their own (copied; entries are not serialized again).
-    pub(crate) fn slice(&self, range: Range<usize>) -> Payload {
-        let parts = &self.entries[range];
-        let size: usize = parts.iter().map(|r| r.len() + 1).sum::<usize>() + 1;
-        let mut json = Vec::with_capacity(size);
-        let mut entries = Vec::with_capacity(parts.len());
-        json.push(b'[');
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            let start = json.len();
-            json.extend_from_slice(&self.json[part.clone()]);
-            entries.push(start..json.len());
-        }
-        json.push(b']');
-        Payload { json: Bytes::from(json), entries }
-    }
-
-    /// The entries' places in the JSON, without the JSON (see [`Payload::from_parts`]).
-    pub(crate) fn into_entries(self) -> Vec<Range<usize>> {
-        self.entries
-    }
-
-    /// A payload again from the JSON [`compress`] was given and the entries of [`Payload::into_entries`].
-    pub(crate) fn from_parts(json: Bytes, entries: Vec<Range<usize>>) -> Payload {
-        debug_assert!(entries.last().is_none_or(|last| last.end < json.len()));
-        Payload { json, entries }
-    }
-
-    /// The two halves (the first one shorter by at most one).
-    pub(crate) fn halves(&self) -> (Payload, Payload) {
-        let mid = self.len() / 2;
-        (self.slice(0..mid), self.slice(mid..self.len()))
-    }
-
-    /// The start of entry `index`, for log lines about a dropped entry.
-    pub(crate) fn excerpt(&self, index: usize) -> String {
-        const MAX: usize = 300;
-        let entry = &self.json[self.entries[index].clone()];
-        let mut text = String::from_utf8_lossy(&entry[..entry.len().min(MAX)]).into_owned();
-        if entry.len() > MAX {
-            text.push('…');
-        }
-        text
-    }
-}
-
 /// Records the sink will not send, by reason.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Dropped {
@@ -281,32 +217,21 @@ impl Dropped {
 /// A batch turned into requests.
 #[derive(Debug, Default)]
 pub(crate) struct Encoded {
-    pub(crate) payloads: Vec<Payload>,
+    pub(crate) payloads: Vec<Packed>,
     pub(crate) dropped: Dropped,
     pub(crate) truncated: usize,
 }
 
-struct Builder {
-    json: Vec<u8>,
-    entries: Vec<Range<usize>>,
-}
-
-impl Builder {
-    fn new(capacity: usize) -> Self {
-        let mut json = Vec::with_capacity(capacity);
-        json.push(b'[');
-        Self { json, entries: Vec::new() }
-    }
-
-    fn finish(mut self) -> Payload {
-        self.json.push(b']');
-        Payload { json: Bytes::from(self.json), entries: self.entries }
-    }
-}
-
-/// Encodes `records` (taking ownership: maps are serialized in place, never cloned) into payloads that
-/// respect `limits`, dropping records the intake must not get. `now` is seconds since the epoch.
-pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLimits, now: f64) -> Encoded {
+/// Encodes `records` (taking ownership: maps are serialized in place, never cloned) into request bodies
+/// that respect `limits`, compressed with `gzip` as they are built, dropping records the intake must not
+/// get. `now` is seconds since the epoch.
+pub(crate) fn encode(
+    records: Vec<LogRecord>,
+    common: &Common,
+    limits: &EncodeLimits,
+    now: f64,
+    gzip: Option<Compression>,
+) -> std::io::Result<Encoded> {
     let mut out = Encoded::default();
     let oldest = now - limits.max_age.as_secs_f64();
     let newest = now + limits.max_future.as_secs_f64();
@@ -317,7 +242,9 @@ pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLi
             / records.len().max(1);
     let estimate = |n: usize| (n * per_record).clamp(4096, limits.max_bytes + 1);
     let mut remaining = records.len();
-    let mut builder = Builder::new(estimate(remaining));
+    let mut builder = Builder::new(gzip, estimate(remaining));
+    // Each entry is written here first, where it can still be cut to size, then appended to the request.
+    let mut scratch = Vec::with_capacity(4096);
     for record in records {
         remaining -= 1;
         let data = &record.data;
@@ -339,46 +266,33 @@ pub(crate) fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLi
                 continue;
             }
         }
-        if builder.entries.len() >= limits.max_records {
-            out.payloads.push(std::mem::replace(&mut builder, Builder::new(estimate(remaining + 1))).finish());
-        }
-        let mark = builder.json.len();
-        if !builder.entries.is_empty() {
-            builder.json.push(b',');
-        }
-        let start = builder.json.len();
+        scratch.clear();
         let message = rendered.as_deref().or_else(|| data.get("message").and_then(Value::as_str)).unwrap_or("");
         let entry =
             Entry { record: &record, common, message: rendered.as_deref(), truncated_from: None, minimal: false };
-        if write_entry(&mut builder.json, &entry).is_err() {
-            builder.json.truncate(mark);
+        if write_entry(&mut scratch, &entry).is_err() {
             out.dropped.too_large += 1;
             continue;
         }
-        let size = builder.json.len() - start;
+        let size = scratch.len();
         if size > limits.max_log_bytes {
-            if fit(&mut builder.json, start, &record, common, message, size, limits.max_log_bytes) {
+            if fit(&mut scratch, 0, &record, common, message, size, limits.max_log_bytes) {
                 out.truncated += 1;
             } else {
-                builder.json.truncate(mark);
                 out.dropped.too_large += 1;
                 continue;
             }
         }
-        if builder.json.len() + 1 > limits.max_bytes && !builder.entries.is_empty() {
-            let moved = builder.json[start..].to_vec();
-            builder.json.truncate(mark);
-            out.payloads.push(std::mem::replace(&mut builder, Builder::new(estimate(remaining + 1))).finish());
-            builder.json.extend_from_slice(&moved);
-            builder.entries.push(1..builder.json.len());
-        } else {
-            builder.entries.push(start..builder.json.len());
+        let full = builder.len() >= limits.max_records || builder.json_len_with(scratch.len()) > limits.max_bytes;
+        if full && builder.len() > 0 {
+            out.payloads.push(std::mem::replace(&mut builder, Builder::new(gzip, estimate(remaining + 1))).finish()?);
         }
+        builder.push(&scratch)?;
     }
-    if !builder.entries.is_empty() {
-        out.payloads.push(builder.finish());
+    if builder.len() > 0 {
+        out.payloads.push(builder.finish()?);
     }
-    out
+    Ok(out)
 }
 
 fn write_entry(buf: &mut Vec<u8>, entry: &Entry<'_>) -> serde_json::Result<()> {
@@ -470,32 +384,30 @@ fn escaped_prefix(text: &str, budget: usize) -> usize {
     text.len()
 }
 
-/// The uncompressed body compressed for the wire.
-pub(crate) fn compress(json: &Bytes, level: Option<flate2::Compression>) -> std::io::Result<Bytes> {
-    let Some(level) = level else { return Ok(json.clone()) };
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4 + 64), level);
-    encoder.write_all(json)?;
-    Ok(Bytes::from(encoder.finish()?))
-}
-
-/// The JSON a body of [`compress`] was made from (`json_len` bytes).
-pub(crate) fn decompress(body: &Bytes, gzip: bool, json_len: usize) -> std::io::Result<Bytes> {
-    if !gzip {
-        return Ok(body.clone());
-    }
-    let mut json = Vec::with_capacity(json_len);
-    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut json)?;
-    Ok(Bytes::from(json))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Read as _;
-
     use logcrawl_core::now_seconds;
     use serde_json::json;
 
     use super::*;
+    use crate::payload::Payload;
+
+    /// What [`super::encode`] made of a batch, with its requests opened for inspection.
+    struct Opened {
+        payloads: Vec<Payload>,
+        dropped: Dropped,
+        truncated: usize,
+    }
+
+    /// The sink's encoding without compression (the bodies are the JSON); gzip is checked on its own.
+    fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLimits, now: f64) -> Opened {
+        let out = super::encode(records, common, limits, now, None).unwrap();
+        Opened {
+            payloads: out.payloads.iter().map(|packed| packed.open().unwrap()).collect(),
+            dropped: out.dropped,
+            truncated: out.truncated,
+        }
+    }
 
     fn meta() -> SourceMeta {
         SourceMeta {
@@ -525,7 +437,7 @@ mod tests {
 
     fn entries(payload: &Payload) -> Vec<Value> {
         let parsed: Value = serde_json::from_slice(payload.json()).unwrap();
-        for (i, range) in payload.entries.iter().enumerate() {
+        for (i, range) in payload.entries().iter().enumerate() {
             let alone: Value = serde_json::from_slice(&payload.json()[range.clone()]).unwrap();
             assert_eq!(alone, parsed[i], "entry ranges must cover exactly one entry");
         }
@@ -645,8 +557,8 @@ mod tests {
         let out = encode(vec![record(json!({"message": message, "keep": "me"}))], &common, &limits, 0.0);
         assert_eq!(out.truncated, 1);
         let payload = &out.payloads[0];
-        assert!(payload.entries[0].len() <= limits.max_log_bytes);
-        assert!(payload.entries[0].len() > limits.max_log_bytes - 4, "cut too much: {}", payload.entries[0].len());
+        assert!(payload.entries()[0].len() <= limits.max_log_bytes);
+        assert!(payload.entries()[0].len() > limits.max_log_bytes - 4, "cut too much: {}", payload.entries()[0].len());
         let sent = entries(payload);
         assert_eq!(sent[0][TRUNCATED_KEY], true);
         assert_eq!(sent[0]["keep"], "me");
@@ -716,7 +628,7 @@ mod tests {
         let out = encode(vec![raw_record(json!({"message": message}), &big)], &common, &limits(), 0.0);
         assert_eq!(out.truncated, 1);
         let payload = &out.payloads[0];
-        assert!(payload.entries[0].len() <= limits().max_log_bytes);
+        assert!(payload.entries()[0].len() <= limits().max_log_bytes);
         let sent = entries(payload);
         assert_eq!(sent[0]["keep"], "me");
         assert_eq!(sent[0]["blob"].as_str().unwrap().len(), 600_000);
@@ -727,7 +639,7 @@ mod tests {
         let out =
             encode(vec![raw_record(json!({"message": "short", "timestamp": 1.5}), &huge)], &common, &limits(), 2.0);
         assert_eq!(out.truncated, 1);
-        assert!(out.payloads[0].entries[0].len() <= limits().max_log_bytes);
+        assert!(out.payloads[0].entries()[0].len() <= limits().max_log_bytes);
         let sent = entries(&out.payloads[0]);
         assert!(sent[0].get("blob").is_none());
         assert_eq!(sent[0]["status"], "error");
@@ -751,18 +663,25 @@ mod tests {
     }
 
     #[test]
-    fn gzip_round_trips_and_slices_keep_entries() {
-        let records: Vec<_> = (0..5).map(|i| record(json!({"message": format!("m{i}")}))).collect();
-        let out = encode(records, &Common::default(), &limits(), 0.0);
-        let payload = &out.payloads[0];
-        let (left, right) = payload.halves();
-        assert_eq!((left.len(), right.len()), (2, 3));
-        assert_eq!(entries(&right)[0]["message"], "m2");
-        let gz = compress(payload.json(), Some(flate2::Compression::new(6))).unwrap();
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
-        assert_eq!(plain, payload.json().as_ref());
-        assert_eq!(compress(payload.json(), None).unwrap(), payload.json());
-        assert!(payload.excerpt(0).contains("m0"));
+    fn gzip_bodies_hold_the_same_entries_as_plain_ones() {
+        let now = now_seconds();
+        let batch = || -> Vec<LogRecord> {
+            (0..2500)
+                .map(|i| record(json!({"message": format!("m{i} {}", "x".repeat(i % 700)), "timestamp": now})))
+                .collect()
+        };
+        let limits = EncodeLimits { max_bytes: 300_000, ..limits() };
+        let plain = super::encode(batch(), &Common::default(), &limits, now, None).unwrap();
+        let gzip = super::encode(batch(), &Common::default(), &limits, now, Some(Compression::new(6))).unwrap();
+        assert_eq!(plain.payloads.len(), gzip.payloads.len());
+        assert!(plain.payloads.len() > 3, "{}", plain.payloads.len());
+        for (plain, gzip) in plain.payloads.iter().zip(&gzip.payloads) {
+            assert!(gzip.is_gzip() && gzip.body().len() < gzip.json_len() / 3);
+            assert_eq!((gzip.len(), gzip.json_len()), (plain.len(), plain.json_len()));
+            assert!(plain.json_len() <= limits.max_bytes);
+            let opened = gzip.open().unwrap();
+            assert_eq!(opened.json(), plain.body());
+            assert_eq!(entries(&opened).len(), plain.len());
+        }
     }
 }

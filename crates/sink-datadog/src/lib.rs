@@ -73,9 +73,11 @@
 //!
 //! ## Why it is built this way
 //!
-//! * **Serialize once, never clone.** The sink owns the batch's records; each map is serialized by a
-//!   borrowing view that adds the source's fields on the fly, straight into the request buffer, which
-//!   remembers each entry's byte range. Splitting (413) and bisection (400) copy those ranges instead of
+//! * **Serialize once, never clone, never hold the JSON.** The sink owns the batch's records; each map is
+//!   serialized by a borrowing view that adds the source's fields on the fly into a small scratch buffer
+//!   (where it can still be cut to `max_log_bytes`), then fed straight to the request's gzip stream, which
+//!   remembers each entry's byte range. A request in flight keeps only its compressed body (about a tenth
+//!   of the JSON); splitting (413) and bisection (400) decompress it and copy those ranges instead of
 //!   serializing again. Encoding and gzip run on the blocking pool, so a 4 MB batch never stalls the
 //!   async workers that are fetching the next pages.
 //! * **Bisect rather than drop on 400.** The Agent drops a whole payload on 400; one malformed entry
@@ -89,6 +91,7 @@
 
 mod config;
 mod encode;
+mod payload;
 mod sink;
 
 pub use config::{

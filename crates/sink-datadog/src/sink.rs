@@ -1,7 +1,6 @@
 //! [`DatadogSink`]: validated configuration, the HTTP client, and the status → action rules.
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,8 @@ use crate::config::{
     Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
     MIN_LOG_BYTES, endpoint_url, intake_url, resolve_api_key,
 };
-use crate::encode::{Common, EncodeLimits, Payload, compress, decompress, encode};
+use crate::encode::{Common, EncodeLimits, encode};
+use crate::payload::{Packed, Payload};
 
 /// Payloads at least this large are compressed on the blocking pool rather than on an async worker.
 const BLOCKING_COMPRESS_BYTES: usize = 64 * 1024;
@@ -192,8 +192,8 @@ impl DatadogSink {
     pub fn encode_bodies(&self, batch: Batch) -> std::io::Result<Vec<Bytes>> {
         let Batch { source, records, .. } = batch;
         let common = Common::new(&source, self.inner.hostname.as_deref(), self.inner.tag_attributes);
-        let encoded = encode(records, &common, &self.inner.limits, now_seconds());
-        encoded.payloads.iter().map(|payload| compress(payload.json(), self.inner.gzip)).collect()
+        let encoded = encode(records, &common, &self.inner.limits, now_seconds(), self.inner.gzip)?;
+        Ok(encoded.payloads.iter().map(|packed| packed.body().clone()).collect())
     }
 
     async fn send_batch(&self, batch: Batch) -> Result<Delivery, SinkError> {
@@ -204,16 +204,10 @@ impl DatadogSink {
         let limits = inner.limits;
         let gzip = inner.gzip;
         // Serializing and compressing ~4 MB is milliseconds of CPU: keep it off the async workers.
-        let (encoded, bodies) = tokio::task::spawn_blocking(move || {
-            let encoded = encode(records, &common, &limits, now_seconds());
-            let bodies: std::io::Result<Vec<Bytes>> =
-                encoded.payloads.iter().map(|payload| compress(payload.json(), gzip)).collect();
-            (encoded, bodies)
-        })
-        .await
-        .map_err(|join| SinkError::retryable(format!("sink {}: encoding the batch failed: {join}", self.name)))?;
-        let bodies =
-            bodies.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
+        let encoded = tokio::task::spawn_blocking(move || encode(records, &common, &limits, now_seconds(), gzip))
+            .await
+            .map_err(|join| SinkError::retryable(format!("sink {}: encoding the batch failed: {join}", self.name)))?
+            .map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
 
         let dropped = encoded.dropped;
         if dropped.total() > 0 {
@@ -229,8 +223,8 @@ impl DatadogSink {
                 "log entries over the size limit had their message cut (marked logcrawl.truncated)");
         }
         let mut delivery = Delivery { accepted: 0, dropped: dropped.total() };
-        let sent: Delivery = stream::iter(encoded.payloads.into_iter().zip(bodies))
-            .map(|(payload, body)| self.deliver(payload, Some(body)))
+        let sent: Delivery = stream::iter(encoded.payloads)
+            .map(|packed| self.deliver(packed))
             .buffer_unordered(inner.max_in_flight)
             .try_fold(Delivery::default(), |mut sum, one| async move {
                 sum += one;
@@ -242,21 +236,16 @@ impl DatadogSink {
         Ok(delivery)
     }
 
-    /// Sends one payload until it is accepted, split, bisected or given up.
-    fn deliver(&self, payload: Payload, body: Option<Bytes>) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+    /// Sends one request until it is accepted, split, bisected or given up. Only its wire body is kept
+    /// (with gzip, about a tenth of the JSON); the JSON is rebuilt from it in the rare case that the intake
+    /// asks for a split or a bisection.
+    fn deliver(&self, packed: Packed) -> BoxFuture<'_, Result<Delivery, SinkError>> {
         Box::pin(async move {
             let inner = &*self.inner;
-            let body = match body {
-                Some(body) => body,
-                None => self.compress(&payload).await?,
-            };
-            // While the request is out only its body is kept (with gzip, a tenth of the JSON); the JSON is
-            // rebuilt from it in the rare case that the intake asks for a split or a bisection.
-            let (count, json_len) = (payload.len(), payload.json().len());
-            let entries = payload.into_entries();
-            let mut request = RequestSpec::post(inner.url.clone(), body.clone())
+            let (count, json_len) = (packed.len(), packed.json_len());
+            let mut request = RequestSpec::post(inner.url.clone(), packed.body().clone())
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if inner.gzip.is_some() {
+            if packed.is_gzip() {
                 request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
             let mut failures = 0u32;
@@ -276,10 +265,10 @@ impl DatadogSink {
                     }
                     Verdict::Fatal(message) => return Err(SinkError::fatal(message)),
                     Verdict::Split(reason) => {
-                        return self.split(self.reopen(&body, json_len, entries)?, reason).await;
+                        return self.split(self.open(&packed)?, reason).await;
                     }
                     Verdict::Bisect(reason) => {
-                        return self.bisect(self.reopen(&body, json_len, entries)?, reason).await;
+                        return self.bisect(self.open(&packed)?, reason).await;
                     }
                     Verdict::Retry { after, last } => (after, last),
                 };
@@ -350,8 +339,8 @@ impl DatadogSink {
         tracing::info!(sink = %self.name, entries = payload.len(), bytes = payload.json().len(), reason = %reason,
             "request too large for the Datadog intake; splitting it in halves");
         let (left, right) = payload.halves();
-        let mut delivery = self.deliver(left, None).await?;
-        delivery += self.deliver(right, None).await?;
+        let mut delivery = self.deliver(self.pack(left).await?).await?;
+        delivery += self.deliver(self.pack(right).await?).await?;
         Ok(delivery)
     }
 
@@ -365,28 +354,27 @@ impl DatadogSink {
         tracing::info!(sink = %self.name, entries = payload.len(), reason = %reason,
             "the Datadog intake refused a request; bisecting it to find the bad entries");
         let (left, right) = payload.halves();
-        let mut delivery = self.deliver(left, None).await?;
-        delivery += self.deliver(right, None).await?;
+        let mut delivery = self.deliver(self.pack(left).await?).await?;
+        delivery += self.deliver(self.pack(right).await?).await?;
         Ok(delivery)
     }
 
     /// The payload a request was made of, rebuilt from its body.
-    fn reopen(&self, body: &Bytes, json_len: usize, entries: Vec<Range<usize>>) -> Result<Payload, SinkError> {
-        let json = decompress(body, self.inner.gzip.is_some(), json_len).map_err(|e| {
-            SinkError::retryable(format!("sink {}: decompressing a request body failed: {e}", self.name))
-        })?;
-        Ok(Payload::from_parts(json, entries))
+    fn open(&self, packed: &Packed) -> Result<Payload, SinkError> {
+        packed
+            .open()
+            .map_err(|e| SinkError::retryable(format!("sink {}: reopening a request body failed: {e}", self.name)))
     }
 
-    async fn compress(&self, payload: &Payload) -> Result<Bytes, SinkError> {
-        let json = payload.json().clone();
+    /// A payload (a half of a split one) as a request body.
+    async fn pack(&self, payload: Payload) -> Result<Packed, SinkError> {
         let gzip = self.inner.gzip;
-        let result = if gzip.is_some() && json.len() >= BLOCKING_COMPRESS_BYTES {
-            tokio::task::spawn_blocking(move || compress(&json, gzip))
+        let result = if gzip.is_some() && payload.json().len() >= BLOCKING_COMPRESS_BYTES {
+            tokio::task::spawn_blocking(move || payload.pack(gzip))
                 .await
                 .map_err(|join| SinkError::retryable(format!("sink {}: compression task failed: {join}", self.name)))?
         } else {
-            compress(&json, gzip)
+            payload.pack(gzip)
         };
         result.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))
     }
