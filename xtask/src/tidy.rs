@@ -159,28 +159,37 @@ fn every_connector_and_sink_feature_is_registered() {
 
 /// The `.rs` files of shipped code: every member's `src/` and any crate root outside it.
 fn shipped_sources(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = format!("{dir}/{name}");
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if name != "tests" {
-                    walk(root, &path, out);
-                }
-            } else if name.ends_with(".rs") && name != "tests.rs" {
-                out.push(path);
-            }
-        }
-    }
     let mut files = Vec::new();
     for member in project::members(root).unwrap() {
-        walk(root, &format!("{member}/src"), &mut files);
+        walk_rust_files(root, &format!("{member}/src"), &|dir| dir != "tests", &|file| file != "tests.rs", &mut files);
         files.extend(crate_roots(root, &member));
     }
     files.sort();
     files.dedup();
     files
+}
+
+/// Collects the `.rs` files under `dir` whose name `keep_file` accepts, descending into the directories
+/// `enter` accepts.
+fn walk_rust_files(
+    root: &Path,
+    dir: &str,
+    enter: &dyn Fn(&str) -> bool,
+    keep_file: &dyn Fn(&str) -> bool,
+    out: &mut Vec<String>,
+) {
+    let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = format!("{dir}/{name}");
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if enter(&name) {
+                walk_rust_files(root, &path, enter, keep_file, out);
+            }
+        } else if name.ends_with(".rs") && keep_file(&name) {
+            out.push(path);
+        }
+    }
 }
 
 #[test]
@@ -211,23 +220,9 @@ fn no_todo_unimplemented_or_dbg_in_shipped_code() {
 
 /// Every Rust file of every workspace member, tests and benches included.
 fn all_rust_sources(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = format!("{dir}/{name}");
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if name != "target" && !name.starts_with('.') {
-                    walk(root, &path, out);
-                }
-            } else if name.ends_with(".rs") {
-                out.push(path);
-            }
-        }
-    }
     let mut files = Vec::new();
     for member in project::members(root).unwrap() {
-        walk(root, &member, &mut files);
+        walk_rust_files(root, &member, &|dir| dir != "target" && !dir.starts_with('.'), &|_| true, &mut files);
     }
     files.sort();
     files
