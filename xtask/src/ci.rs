@@ -2,15 +2,17 @@
 //!
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --workspace --all-targets --all-features --locked -- -D warnings`
-//! 3. `cargo clippy -p logcrawl --no-default-features --features X -- -D warnings` for each connector and
+//! 3. `cargo doc --workspace --all-features --no-deps` with `RUSTDOCFLAGS=-D warnings`: broken intra-doc
+//!    links and malformed docs fail here (only rustdoc sees the flags, so nothing is rebuilt for them).
+//! 4. `cargo clippy -p logcrawl --no-default-features --features X -- -D warnings` for each connector and
 //!    sink feature X (read from `crates/cli/Cargo.toml`, so a scaffolded connector is included): a component
 //!    that only builds alongside another, or code left dead or unused in a slimmed-down build, fails here,
 //!    not in a user's build. Only the `logcrawl` crate and the component's own crate are re-checked per
 //!    feature; the dependencies' metadata is shared with step 2.
-//! 4. a debug binary with only `okta,datadog`: `--version` and `connectors` list exactly those, and a
+//! 5. a debug binary with only `okta,datadog`: `--version` and `connectors` list exactly those, and a
 //!    configuration naming a left-out connector or sink fails saying which feature to enable. This needs a
 //!    binary with a feature subset, which the normal test run (all features) never builds, so it lives here.
-//! 5. unless `--skip-tests`, the README's test command, `cargo test --workspace --all-features`.
+//! 6. unless `--skip-tests`, the README's test command, `cargo test --workspace --all-features`.
 //!
 //! Everything shares one target directory (`CARGO_TARGET_DIR`, else `target/`); nothing sets `RUSTFLAGS`,
 //! which would rebuild every dependency.
@@ -55,6 +57,11 @@ pub(crate) fn run(skip_tests: bool) -> Result<ExitCode> {
             "-D",
             "warnings",
         ]))
+    })?;
+    step("docs", &mut || {
+        let mut cmd = project::cargo();
+        cmd.args(["doc", "--workspace", "--all-features", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings");
+        project::run(&mut cmd)
     })?;
     let features = project::component_features(&root)?;
     step(&format!("each feature alone: {}", features.join(", ")), &mut || {

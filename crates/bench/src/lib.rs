@@ -10,8 +10,8 @@
 //!
 //! | name | what runs | what it measures |
 //! |---|---|---|
-//! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`](logcrawl_sink_file::FileSink) writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
-//! | `okta-datadog` | the same source → [`DatadogSink`](logcrawl_sink_datadog::DatadogSink) (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
+//! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`] writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
+//! | `okta-datadog` | the same source → [`DatadogSink`] (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
 //! ## How it measures
@@ -29,12 +29,12 @@
 //!   histogram: for every run after a stream's first, its start minus (the previous start + interval).
 //!   First runs all start at once; how long the last of them waited is reported apart
 //!   ([`CrawlStats::first_run_delay`](logcrawl_core::CrawlStats::first_run_delay)).
-//! * **Checkpoints** go to a [`FileCheckpointStore`](logcrawl_core::FileCheckpointStore) in a temporary
+//! * **Checkpoints** go to a [`FileCheckpointStore`] in a temporary
 //!   directory (each commit `fsync`s) unless `--store memory`; `many-streams` defaults to the memory store.
 //!
 //! ## Exactly-once checks
 //!
-//! * `okta-datadog`: the fake intake keeps an [`IdDigest`](logcrawl_sim::datadog::IdDigest) of every `uuid` it
+//! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
 //! * `okta-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
 //!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; ACME:
