@@ -27,7 +27,7 @@
 //! | `limit` | `1000` | events per page, 1–1000 |
 //! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days), never earlier than the sink's max age |
 //! | `timeout` | `45s` | whole-request timeout |
-//! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients |
+//! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients (sources on one org share a budget: the largest margin applies) |
 //! | `requests_per_second` | none | an extra client-side cap |
 //! | `filter` | none | a SCIM filter for the first request (`eventType eq "user.session.start"`) |
 //!

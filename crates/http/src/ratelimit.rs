@@ -5,10 +5,12 @@
 //! window and, when it falls to the configured margin, holds every request of every stream sharing the
 //! budget until the window resets. That is what keeps a pagination chain from running into 429s
 //! (elastic/beats#23023), and why two sources on one Okta org must share one budget: budgets are shared
-//! process-wide by key (by default the origin's `host:port`).
+//! process-wide by key (by default the origin's `host:port`). When sharers are configured differently, the
+//! strictest setting of each kind holds for all of them: the largest margin, the lowest fixed quota.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -83,24 +85,47 @@ struct Window {
     blocked_until: Option<Instant>,
 }
 
+/// A fixed client-side quota and the limiter enforcing it.
+#[derive(Debug)]
+struct FixedQuota {
+    per_second: NonZeroU32,
+    burst: NonZeroU32,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl FixedQuota {
+    fn of(config: &RateLimitConfig) -> Option<Self> {
+        let per_second = config.requests_per_second?;
+        let burst = config.burst.unwrap_or(per_second);
+        let limiter = Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)));
+        Some(Self { per_second, burst, limiter })
+    }
+
+    fn is_stricter_than(&self, other: &Self) -> bool {
+        (self.per_second, self.burst) < (other.per_second, other.burst)
+    }
+}
+
 /// One shared budget of requests.
 #[derive(Debug)]
 pub struct RateBudget {
     key: String,
-    margin: u32,
-    limiter: Option<DefaultDirectRateLimiter>,
+    margin: AtomicU32,
+    quota: Mutex<Option<FixedQuota>>,
     window: Mutex<Window>,
 }
 
 static REGISTRY: LazyLock<Mutex<HashMap<String, Weak<RateBudget>>>> = LazyLock::new(Mutex::default);
 
 impl RateBudget {
-    /// The process-wide budget for `key`, created from `config` if no live one exists.
-    /// The first creator's configuration wins.
+    /// The process-wide budget for `key`, created from `config` if no live one exists. A live one is
+    /// tightened to `config` where that is stricter (a larger margin, a lower fixed quota): the budget
+    /// stands for the vendor's limit, which every sharer must respect.
     pub fn shared(key: &str, config: &RateLimitConfig) -> Arc<Self> {
         let mut registry = REGISTRY.lock().expect("rate budget registry poisoned");
         registry.retain(|_, budget| budget.strong_count() > 0);
         if let Some(existing) = registry.get(key).and_then(Weak::upgrade) {
+            existing.tighten(config);
             return existing;
         }
         let budget = Arc::new(Self::new(key, config));
@@ -110,11 +135,36 @@ impl RateBudget {
 
     /// A budget of its own, not shared.
     pub fn new(key: &str, config: &RateLimitConfig) -> Self {
-        let limiter = config.requests_per_second.map(|rps| {
-            let quota = Quota::per_second(rps).allow_burst(config.burst.unwrap_or(rps));
-            RateLimiter::direct(quota)
-        });
-        Self { key: key.to_owned(), margin: config.margin, limiter, window: Mutex::default() }
+        Self {
+            key: key.to_owned(),
+            margin: AtomicU32::new(config.margin),
+            quota: Mutex::new(FixedQuota::of(config)),
+            window: Mutex::default(),
+        }
+    }
+
+    /// Applies the stricter of this budget's settings and `config`'s.
+    fn tighten(&self, config: &RateLimitConfig) {
+        let before = self.margin.fetch_max(config.margin, Ordering::Relaxed);
+        if config.margin > before {
+            tracing::debug!(budget = %self.key, margin = config.margin, "a sharer of this rate budget asks for a larger margin; applying it to all");
+        }
+        let Some(stricter) = FixedQuota::of(config) else { return };
+        let mut quota = self.quota.lock().expect("rate quota poisoned");
+        if quota.as_ref().is_none_or(|current| stricter.is_stricter_than(current)) {
+            tracing::debug!(budget = %self.key, requests_per_second = stricter.per_second.get(), "a sharer of this rate budget asks for a lower quota; applying it to all");
+            *quota = Some(stricter);
+        }
+    }
+
+    /// The margin in force: calls per window left unspent.
+    pub fn margin(&self) -> u32 {
+        self.margin.load(Ordering::Relaxed)
+    }
+
+    /// The fixed client-side quota in force, in requests per second, if any.
+    pub fn requests_per_second(&self) -> Option<NonZeroU32> {
+        self.quota.lock().expect("rate quota poisoned").as_ref().map(|quota| quota.per_second)
     }
 
     /// The budget's key.
@@ -134,7 +184,7 @@ impl RateBudget {
                 }
                 match (window.blocked_until, window.remaining) {
                     (Some(until), _) if until > now => Some(until),
-                    (_, Some(remaining)) if remaining <= u64::from(self.margin) => {
+                    (_, Some(remaining)) if remaining <= u64::from(self.margin()) => {
                         Some(window.reset_at.unwrap_or(now + Duration::from_secs(1)))
                     }
                     _ => {
@@ -154,7 +204,8 @@ impl RateBudget {
                 None => break,
             }
         }
-        if let Some(limiter) = &self.limiter {
+        let limiter = self.quota.lock().expect("rate quota poisoned").as_ref().map(|quota| quota.limiter.clone());
+        if let Some(limiter) = limiter {
             limiter.until_ready().await;
         }
     }
@@ -206,6 +257,42 @@ mod tests {
         let c = RateBudget::shared("other.example:443", &config);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[test]
+    fn sharers_get_the_strictest_settings() {
+        let rps = |n| NonZeroU32::new(n);
+        let key = "strict.example:443";
+        let loose = RateLimitConfig { margin: 1, requests_per_second: rps(50), ..RateLimitConfig::default() };
+        let a = RateBudget::shared(key, &loose);
+        assert_eq!((a.margin(), a.requests_per_second()), (1, rps(50)));
+        let strict = RateLimitConfig { margin: 5, requests_per_second: rps(10), ..RateLimitConfig::default() };
+        let b = RateBudget::shared(key, &strict);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!((a.margin(), a.requests_per_second()), (5, rps(10)));
+        // A later, looser sharer loosens nothing; one without a fixed quota keeps the existing one.
+        let c = RateBudget::shared(key, &RateLimitConfig { margin: 0, ..RateLimitConfig::default() });
+        assert_eq!((c.margin(), c.requests_per_second()), (5, rps(10)));
+        RateBudget::shared(key, &loose);
+        assert_eq!((a.margin(), a.requests_per_second()), (5, rps(10)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tightened_quota_paces_every_sharer() {
+        let key = "paced.example:443";
+        let rps = |n| NonZeroU32::new(n);
+        let fast =
+            RateBudget::shared(key, &RateLimitConfig { requests_per_second: rps(1000), ..RateLimitConfig::default() });
+        let _slow = RateBudget::shared(
+            key,
+            &RateLimitConfig { requests_per_second: rps(2), burst: rps(1), ..RateLimitConfig::default() },
+        );
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            fast.acquire().await;
+        }
+        // governor measures real time: 3 calls at 2/s with a burst of 1 take at least a second.
+        assert!(start.elapsed() >= Duration::from_millis(900), "{:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
