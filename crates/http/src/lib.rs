@@ -18,10 +18,13 @@
 //! Connectors call [`HttpClient::get`]/[`HttpClient::execute`] and get a 2xx [`Response`] or an
 //! [`HttpError`] that already says whether the source must stop ([`HttpError::is_fatal`]). Sinks that
 //! classify statuses themselves (split on 413, bisect on 400) call [`HttpClient::send_once`] and reuse
-//! [`RetryPolicy`] and [`retry_after`].
+//! [`RetryPolicy`] and [`retry_after`]; the ones that post batches of entries hand the retrying, splitting
+//! (413) and bisecting (400) to one [`Driver`] and only classify answers into [`Verdict`]s (see
+//! [`delivery`](Driver::deliver)).
 
 mod auth;
 mod client;
+mod delivery;
 mod error;
 mod link;
 mod ratelimit;
@@ -30,6 +33,7 @@ mod retry;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
 pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
+pub use delivery::{Courier, Delivered, Driver, LongRetryAfter, Verdict};
 pub use error::HttpError;
 pub use link::find_link;
 pub use ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};

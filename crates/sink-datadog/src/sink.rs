@@ -10,8 +10,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds};
 use logcrawl_http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StaticAuth, StatusCode, Url, redact_url,
-    retry_after, scrub,
+    Courier, Delivered, Driver, HttpClient, HttpConfig, HttpError, LongRetryAfter, RequestSpec, Response, RetryPolicy,
+    StaticAuth, StatusCode, Url, Verdict, redact_url, retry_after, scrub,
 };
 
 use crate::config::{
@@ -54,22 +54,6 @@ impl fmt::Debug for DatadogSink {
             .field("max_in_flight", &self.inner.max_in_flight)
             .finish_non_exhaustive()
     }
-}
-
-/// What to do after a response.
-enum Verdict {
-    Accepted,
-    /// 413: send the halves.
-    Split(String),
-    /// 400: bisect to find the entries the intake refuses.
-    Bisect(String),
-    /// 401/403 or a refused URL: stop.
-    Fatal(String),
-    /// 408/429/5xx/other/network: wait (at least `after`) and try again.
-    Retry {
-        after: Option<Duration>,
-        last: String,
-    },
 }
 
 impl DatadogSink {
@@ -223,84 +207,27 @@ impl DatadogSink {
                 "log entries over the size limit had their message cut (marked logcrawl.truncated)");
         }
         let mut delivery = Delivery { accepted: 0, dropped: dropped.total() };
-        let sent: Delivery = stream::iter(encoded.payloads)
-            .map(|packed| self.deliver(packed))
+        let peer = format!("the Datadog intake ({})", inner.target);
+        let driver = Driver {
+            sink: &self.name,
+            peer: &peer,
+            stream: &stream,
+            retry: inner.retry,
+            long_retry_after: LongRetryAfter::GiveUp,
+            budget: inner.client.budget(),
+        };
+        let intake = Intake { sink: self };
+        let sent: Delivered = stream::iter(encoded.payloads)
+            .map(|packed| driver.deliver(&intake, packed))
             .buffer_unordered(inner.max_in_flight)
-            .try_fold(Delivery::default(), |mut sum, one| async move {
+            .try_fold(Delivered::default(), |mut sum, one| async move {
                 sum += one;
                 Ok(sum)
             })
             .await?;
-        delivery += sent;
+        delivery += sent.into();
         debug_assert_eq!(delivery.accepted + delivery.dropped, total);
         Ok(delivery)
-    }
-
-    /// Sends one request until it is accepted, split, bisected or given up. Only its wire body is kept
-    /// (with gzip, about a tenth of the JSON); the JSON is rebuilt from it in the rare case that the intake
-    /// asks for a split or a bisection.
-    fn deliver(&self, packed: Packed) -> BoxFuture<'_, Result<Delivery, SinkError>> {
-        Box::pin(async move {
-            let inner = &*self.inner;
-            let (count, json_len) = (packed.len(), packed.json_len());
-            let mut request = RequestSpec::post(inner.url.clone(), packed.body().clone())
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if packed.is_gzip() {
-                request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            let mut failures = 0u32;
-            loop {
-                let verdict = match inner.client.send_once(&request).await {
-                    Ok(response) => self.classify(&response),
-                    Err(err @ (HttpError::OffOrigin { .. } | HttpError::InvalidUrl { .. } | HttpError::Auth(_))) => {
-                        Verdict::Fatal(self.scrub(&format!("sink {}: {err}", self.name)))
-                    }
-                    Err(err) => Verdict::Retry { after: None, last: err.to_string() },
-                };
-                let (after, last) = match verdict {
-                    Verdict::Accepted => {
-                        tracing::debug!(sink = %self.name, entries = count, bytes = json_len,
-                            "Datadog intake accepted a request");
-                        return Ok(Delivery { accepted: count, dropped: 0 });
-                    }
-                    Verdict::Fatal(message) => return Err(SinkError::fatal(message)),
-                    Verdict::Split(reason) => {
-                        return self.split(self.open(&packed)?, reason).await;
-                    }
-                    Verdict::Bisect(reason) => {
-                        return self.bisect(self.open(&packed)?, reason).await;
-                    }
-                    Verdict::Retry { after, last } => (after, last),
-                };
-                failures += 1;
-                let last = self.scrub(&last);
-                if !inner.retry.allows_another(failures) {
-                    return Err(SinkError::retryable(format!(
-                        "sink {}: gave up on the Datadog intake ({}) after {failures} attempts: {last}",
-                        self.name, inner.target
-                    )));
-                }
-                if let Some(after) = after {
-                    // Everyone sending to this intake holds back, not just this request (bounded, so a
-                    // huge Retry-After cannot hold a shutdown hostage).
-                    inner.client.budget().block_for(after.min(inner.retry.max_delay));
-                    if after > inner.retry.max_delay {
-                        return Err(SinkError::retryable(format!(
-                            "sink {}: the Datadog intake ({}) asks to wait {} s (Retry-After), longer than \
-                             retry_max_delay ({} s): {last}",
-                            self.name,
-                            inner.target,
-                            after.as_secs(),
-                            inner.retry.max_delay.as_secs()
-                        )));
-                    }
-                }
-                let wait = inner.retry.delay(failures).max(after.unwrap_or_default());
-                tracing::warn!(sink = %self.name, attempt = failures, wait_ms = wait.as_millis() as u64, error = %last,
-                    "Datadog intake request failed; retrying");
-                tokio::time::sleep(wait).await;
-            }
-        })
     }
 
     fn classify(&self, response: &Response) -> Verdict {
@@ -329,36 +256,6 @@ impl DatadogSink {
         }
     }
 
-    /// 413: the halves are sent one after the other; a single entry the intake still finds too large is dropped.
-    async fn split(&self, payload: Payload, reason: String) -> Result<Delivery, SinkError> {
-        if payload.len() <= 1 {
-            tracing::warn!(sink = %self.name, reason = %reason, entry = %payload.excerpt(0),
-                "the Datadog intake refused a single log entry as too large; dropping it");
-            return Ok(Delivery { accepted: 0, dropped: payload.len() });
-        }
-        tracing::info!(sink = %self.name, entries = payload.len(), bytes = payload.json().len(), reason = %reason,
-            "request too large for the Datadog intake; splitting it in halves");
-        let (left, right) = payload.halves();
-        let mut delivery = self.deliver(self.pack(left).await?).await?;
-        delivery += self.deliver(self.pack(right).await?).await?;
-        Ok(delivery)
-    }
-
-    /// 400: halves are sent until the refused entries are isolated; only those are dropped.
-    async fn bisect(&self, payload: Payload, reason: String) -> Result<Delivery, SinkError> {
-        if payload.len() <= 1 {
-            tracing::warn!(sink = %self.name, reason = %reason, entry = %payload.excerpt(0),
-                "the Datadog intake refused a log entry; dropping it");
-            return Ok(Delivery { accepted: 0, dropped: payload.len() });
-        }
-        tracing::info!(sink = %self.name, entries = payload.len(), reason = %reason,
-            "the Datadog intake refused a request; bisecting it to find the bad entries");
-        let (left, right) = payload.halves();
-        let mut delivery = self.deliver(self.pack(left).await?).await?;
-        delivery += self.deliver(self.pack(right).await?).await?;
-        Ok(delivery)
-    }
-
     /// The payload a request was made of, rebuilt from its body.
     fn open(&self, packed: &Packed) -> Result<Payload, SinkError> {
         packed
@@ -381,6 +278,50 @@ impl DatadogSink {
 
     fn scrub(&self, text: &str) -> String {
         scrub(text, &[self.inner.key.expose_secret()])
+    }
+}
+
+/// The sink's side of [`Driver::deliver`]: one request of the intake, its answer, its halves.
+struct Intake<'a> {
+    sink: &'a DatadogSink,
+}
+
+impl Courier for Intake<'_> {
+    /// Only the wire body is kept while a request is out (with gzip, about a tenth of the JSON); the JSON is
+    /// rebuilt from it in the rare case that the intake asks for a split or a bisection.
+    type Request = Packed;
+
+    fn entries(&self, packed: &Packed) -> usize {
+        packed.len()
+    }
+
+    async fn attempt(&self, packed: &Packed) -> Verdict {
+        let sink = self.sink;
+        let mut request = RequestSpec::post(sink.inner.url.clone(), packed.body().clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if packed.is_gzip() {
+            request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        match sink.inner.client.send_once(&request).await {
+            Ok(response) => sink.classify(&response),
+            Err(err @ (HttpError::OffOrigin { .. } | HttpError::InvalidUrl { .. } | HttpError::Auth(_))) => {
+                Verdict::Fatal(sink.scrub(&format!("sink {}: {err}", sink.name)))
+            }
+            Err(err) => Verdict::Retry { after: None, last: sink.scrub(&err.to_string()) },
+        }
+    }
+
+    async fn halves(&self, packed: Packed) -> Result<(Packed, Packed), SinkError> {
+        let (left, right) = self.sink.open(&packed)?.halves();
+        drop(packed);
+        Ok((self.sink.pack(left).await?, self.sink.pack(right).await?))
+    }
+
+    fn excerpt(&self, packed: &Packed) -> String {
+        match packed.open() {
+            Ok(payload) => payload.excerpt(0),
+            Err(e) => format!("(the request body could not be reopened: {e})"),
+        }
     }
 }
 

@@ -92,7 +92,7 @@
 //! | 413 | the request is halved until it fits; a single record still too large is dropped and logged |
 //! | 401 | fatal, after one token re-fetch with `iam_password`; the error shows `errorCode`/`error_msg` and a hint |
 //! | 403, 404, other 4xx | fatal (credentials, permissions, ids or the request are wrong; retrying cannot help) |
-//! | 408, 429, 5xx, network | retried with jittered exponential backoff, honouring `Retry-After` (up to 5 min) |
+//! | 408, 429, 5xx, network | retried with jittered exponential backoff, honouring `Retry-After` (up to 5 min), which also holds every other request of the sink to LTS |
 //!
 //! A fatal error stops the sources using the sink until the configuration is fixed; a retryable one ends the
 //! run, and the next run re-sends from the last committed cursor.
@@ -101,7 +101,10 @@
 //!
 //! Statuses are classified here, not in the shared client, because a sink must split on 413 and bisect on
 //! 400; requests go through [`logcrawl_http::HttpClient::send_once`] and so still get the shared rate
-//! budget, same-origin guard and body cap. Token schemes plug into [`logcrawl_http::Auth`]; AK/SK signing
+//! budget, same-origin guard and body cap. The sink only says what an answer means (a
+//! [`logcrawl_http::Verdict`]) and how to halve a request; retrying, splitting and bisecting are
+//! [`logcrawl_http::Driver`]'s, the same driver the Datadog sink uses, so both count attempts and entries
+//! the same way. Token schemes plug into [`logcrawl_http::Auth`]; AK/SK signing
 //! has to see the exact body and headers of each attempt (its `X-Sdk-Date` changes per attempt), so the
 //! sink signs its own requests.
 

@@ -9,7 +9,8 @@ use futures::future::BoxFuture;
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta};
 use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, retry_after, scrub,
+    Auth, Courier, Delivered, Driver, HttpClient, HttpConfig, LongRetryAfter, RequestSpec, Response, StaticAuth,
+    StatusCode, Url, Verdict, redact_url, retry_after, scrub,
 };
 use serde_json::Value;
 
@@ -41,39 +42,6 @@ pub struct LtsSink {
     client: HttpClient,
     /// The token scheme, for [`Auth::invalidate`] after a 401; `None` with AK/SK signing.
     auth: Option<Arc<dyn Auth>>,
-}
-
-/// What LTS said about one request.
-#[derive(Debug)]
-enum Verdict {
-    Accepted,
-    /// 400: something in the request is invalid.
-    Rejected(String),
-    /// 413: the request is too large.
-    TooLarge(String),
-}
-
-/// How one response is to be handled.
-enum Classified {
-    Verdict(Verdict),
-    /// 401: refresh the token once, else fatal.
-    Unauthorized,
-    Fatal(SinkError),
-    Retry(RetryableFailure),
-}
-
-/// The outcome of one attempt that is neither a verdict nor fatal.
-struct RetryableFailure {
-    message: String,
-    wait: Option<Duration>,
-}
-
-/// Counts of one chunk's delivery.
-#[derive(Debug, Default, Clone, Copy)]
-struct ChunkResult {
-    accepted: usize,
-    rejected: usize,
-    too_large: usize,
 }
 
 impl LtsSink {
@@ -173,107 +141,33 @@ impl LtsSink {
             tracing::warn!(sink = %self.name, stream = %batch.stream, skipped = delivery.dropped,
                 "records more than 24 h from now dropped: LTS does not store them");
         }
-        let mut total = ChunkResult::default();
+        let peer = format!("LTS ({})", redact_url(&self.settings.contents_url));
+        let driver = Driver {
+            sink: &self.name,
+            peer: &peer,
+            stream: &batch.stream,
+            retry: self.settings.retry,
+            long_retry_after: LongRetryAfter::WaitAtMost(MAX_RETRY_AFTER),
+            budget: self.client.budget(),
+        };
+        let contents = Contents { sink: self, labels_json: &labels_json };
+        let mut total = Delivered::default();
         for range in
             encode::chunks(&entries, &labels_json, self.settings.batch_max_bytes, self.settings.batch_max_records)
         {
-            let part = self.deliver_chunk(&entries[range], &labels_json, &batch.stream).await?;
-            total.accepted += part.accepted;
-            total.rejected += part.rejected;
-            total.too_large += part.too_large;
+            total += driver.deliver(&contents, contents.part(&entries[range])).await?;
         }
-        if total.accepted == 0 && total.rejected >= 2 && total.rejected == entries.len() {
+        if total.accepted == 0 && total.refused >= 2 && total.refused == entries.len() {
             // Every record on its own was refused: the request itself (labels, ids) is the problem, not the
             // records. Dropping them all would lose the batch to a configuration error.
             return Err(SinkError::retryable(format!(
                 "LTS rejected every one of the {} records of the batch with HTTP 400, each on its own; this points at \
                  the configuration (labels, ids), not at the records, so none was dropped",
-                total.rejected
+                total.refused
             )));
         }
-        delivery.accepted += total.accepted;
-        delivery.dropped += total.rejected + total.too_large;
+        delivery += total.into();
         Ok(delivery)
-    }
-
-    /// Sends `entries`, halving on 400 (to isolate the bad records) and on 413 (to fit), and dropping a
-    /// single record LTS still refuses.
-    async fn deliver_chunk(
-        &self,
-        entries: &[Entry],
-        labels_json: &str,
-        stream: &str,
-    ) -> Result<ChunkResult, SinkError> {
-        let mut result = ChunkResult::default();
-        let mut pending: Vec<&[Entry]> = vec![entries];
-        while let Some(part) = pending.pop() {
-            let (too_large, reason) = match self.post(part, labels_json).await? {
-                Verdict::Accepted => {
-                    result.accepted += part.len();
-                    continue;
-                }
-                Verdict::Rejected(reason) => (false, reason),
-                Verdict::TooLarge(reason) => (true, reason),
-            };
-            if part.len() == 1 {
-                if too_large {
-                    result.too_large += 1;
-                } else {
-                    result.rejected += 1;
-                }
-                tracing::warn!(sink = %self.name, stream, log_time_ns = part[0].time_ns, bytes = part[0].fragment.len(),
-                    reason = %reason, "LTS refused a record; dropped");
-            } else {
-                tracing::info!(sink = %self.name, stream, records = part.len(), reason = %reason, "splitting the request");
-                let (first, second) = part.split_at(part.len() / 2);
-                pending.push(second);
-                pending.push(first);
-            }
-        }
-        Ok(result)
-    }
-
-    /// One request with retries: a verdict, or an error when retries ran out or the failure is fatal.
-    async fn post(&self, entries: &[Entry], labels_json: &str) -> Result<Verdict, SinkError> {
-        let json = encode::body(self.settings.mode, entries, labels_json);
-        let gzip = self.settings.compression == Compression::Gzip;
-        let payload = Bytes::from(if gzip { encode::gzip(&json) } else { json });
-        let url = &self.settings.contents_url;
-        let policy = self.settings.retry;
-        let mut attempts = 0u32;
-        let mut refreshed = false;
-        loop {
-            attempts += 1;
-            let request = self.request(&payload, gzip)?;
-            let failure = match self.client.send_once(&request).await {
-                Ok(response) => match self.classify(&response) {
-                    Classified::Verdict(verdict) => return Ok(verdict),
-                    Classified::Unauthorized => {
-                        // 401 with a token scheme: fetch a fresh token once, without counting an attempt.
-                        if !refreshed && self.auth.as_ref().is_some_and(|auth| auth.invalidate()) {
-                            refreshed = true;
-                            attempts -= 1;
-                            tracing::info!(sink = %self.name, "LTS answered 401; fetching a new token");
-                            continue;
-                        }
-                        return Err(SinkError::fatal(self.describe_fatal(&response)));
-                    }
-                    Classified::Fatal(fatal) => return Err(fatal),
-                    Classified::Retry(retryable) => retryable,
-                },
-                Err(err) if err.is_fatal() => return Err(SinkError::fatal(self.scrub(&err.to_string()))),
-                Err(err) => RetryableFailure { message: self.scrub(&err.to_string()), wait: None },
-            };
-            if !policy.allows_another(attempts) {
-                return Err(SinkError::retryable(format!(
-                    "gave up on {url} after {attempts} attempts: {}",
-                    failure.message
-                )));
-            }
-            let wait = policy.delay(attempts).max(failure.wait.unwrap_or_default().min(MAX_RETRY_AFTER));
-            tracing::debug!(sink = %self.name, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %failure.message, "retrying");
-            tokio::time::sleep(wait).await;
-        }
     }
 
     /// The request of one attempt (AK/SK signatures carry the attempt's time).
@@ -331,36 +225,35 @@ impl LtsSink {
     }
 
     /// What a response means for the request.
-    fn classify(&self, response: &Response) -> Classified {
+    fn classify(&self, response: &Response) -> Verdict {
         let status = response.status;
         if status.is_success() {
             let body: Option<Value> = serde_json::from_slice(&response.body).ok();
             let code = body.as_ref().and_then(|b| b.get("errorCode")).and_then(Value::as_str);
             return match code {
-                None | Some(SUCCESS_CODE) => Classified::Verdict(Verdict::Accepted),
-                Some(_) => Classified::Retry(RetryableFailure {
-                    message: format!(
+                None | Some(SUCCESS_CODE) => Verdict::Accepted,
+                Some(_) => Verdict::Retry {
+                    after: None,
+                    last: format!(
                         "{} (a 2xx whose errorCode is not {SUCCESS_CODE}: not taken as delivered)",
                         self.describe(response)
                     ),
-                    wait: None,
-                }),
+                },
             };
         }
         match status {
-            StatusCode::BAD_REQUEST => Classified::Verdict(Verdict::Rejected(self.describe(response))),
-            StatusCode::PAYLOAD_TOO_LARGE => Classified::Verdict(Verdict::TooLarge(self.describe(response))),
-            StatusCode::UNAUTHORIZED => Classified::Unauthorized,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => Classified::Retry(RetryableFailure {
-                message: self.describe(response),
-                wait: retry_after(&response.headers),
-            }),
-            status if status.is_server_error() => Classified::Retry(RetryableFailure {
-                message: self.describe(response),
-                wait: retry_after(&response.headers),
-            }),
-            status if status.is_client_error() => Classified::Fatal(SinkError::fatal(self.describe_fatal(response))),
-            _ => Classified::Retry(RetryableFailure { message: self.describe(response), wait: None }),
+            StatusCode::BAD_REQUEST => Verdict::Bisect(self.describe(response)),
+            StatusCode::PAYLOAD_TOO_LARGE => Verdict::Split(self.describe(response)),
+            // With an IAM password the driver fetches a new token once before this counts.
+            StatusCode::UNAUTHORIZED => Verdict::Unauthorized(self.describe_fatal(response)),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
+                Verdict::Retry { after: retry_after(&response.headers), last: self.describe(response) }
+            }
+            status if status.is_server_error() => {
+                Verdict::Retry { after: retry_after(&response.headers), last: self.describe(response) }
+            }
+            status if status.is_client_error() => Verdict::Fatal(self.describe_fatal(response)),
+            _ => Verdict::Retry { after: None, last: self.describe(response) },
         }
     }
 
@@ -397,6 +290,68 @@ impl LtsSink {
             _ => "the request is not one LTS accepts; check the configuration",
         };
         format!("LTS refused the request to {}: {}; {hint}", self.settings.contents_url, self.describe(response))
+    }
+}
+
+/// One request to LTS: its records and its encoded body.
+struct Part<'a> {
+    entries: &'a [Entry],
+    body: Bytes,
+}
+
+/// The sink's side of [`Driver::deliver`] for the records of one batch.
+struct Contents<'a> {
+    sink: &'a LtsSink,
+    labels_json: &'a str,
+}
+
+impl<'a> Contents<'a> {
+    /// `entries` as a request (encoded and compressed once, sent as often as needed).
+    fn part(&self, entries: &'a [Entry]) -> Part<'a> {
+        let json = encode::body(self.sink.settings.mode, entries, self.labels_json);
+        let body = Bytes::from(if self.gzip() { encode::gzip(&json) } else { json });
+        Part { entries, body }
+    }
+
+    fn gzip(&self) -> bool {
+        self.sink.settings.compression == Compression::Gzip
+    }
+}
+
+impl<'a> Courier for Contents<'a> {
+    type Request = Part<'a>;
+
+    fn entries(&self, part: &Part<'a>) -> usize {
+        part.entries.len()
+    }
+
+    async fn attempt(&self, part: &Part<'a>) -> Verdict {
+        let sink = self.sink;
+        let request = match sink.request(&part.body, self.gzip()) {
+            Ok(request) => request,
+            Err(err) => return Verdict::Fatal(sink.scrub(&err.to_string())),
+        };
+        match sink.client.send_once(&request).await {
+            Ok(response) => sink.classify(&response),
+            Err(err) if err.is_fatal() => Verdict::Fatal(sink.scrub(&err.to_string())),
+            Err(err) => Verdict::Retry { after: None, last: sink.scrub(&err.to_string()) },
+        }
+    }
+
+    async fn halves(&self, part: Part<'a>) -> Result<(Part<'a>, Part<'a>), SinkError> {
+        let (first, second) = part.entries.split_at(part.entries.len() / 2);
+        Ok((self.part(first), self.part(second)))
+    }
+
+    /// The record's time and size, not its content.
+    fn excerpt(&self, part: &Part<'a>) -> String {
+        part.entries
+            .first()
+            .map_or_else(String::new, |entry| format!("log_time_ns {} ({} bytes)", entry.time_ns, entry.fragment.len()))
+    }
+
+    fn refresh_credentials(&self) -> bool {
+        self.sink.auth.as_ref().is_some_and(|auth| auth.invalidate())
     }
 }
 
