@@ -42,8 +42,8 @@ fn records(sim: &OktaSim, rt: &tokio::runtime::Runtime) -> Vec<LogRecord> {
 }
 
 fn batch(records: Vec<LogRecord>) -> Batch {
-    Batch {
-        source: Arc::new(SourceMeta {
+    Batch::new(
+        Arc::new(SourceMeta {
             name: "bench".into(),
             connector: "okta".into(),
             ddsource: "okta".into(),
@@ -51,9 +51,9 @@ fn batch(records: Vec<LogRecord>) -> Batch {
             tags: vec!["env:bench".into()],
             hostname: None,
         }),
-        stream: Arc::from("system_log"),
+        Arc::from("system_log"),
         records,
-    }
+    )
 }
 
 fn hot_path(c: &mut Criterion) {

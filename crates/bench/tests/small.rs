@@ -60,11 +60,7 @@ impl Sink for Twice {
         batch: logcrawl_core::Batch,
     ) -> futures::future::BoxFuture<'_, Result<logcrawl_core::Delivery, logcrawl_core::SinkError>> {
         Box::pin(async move {
-            let copy = logcrawl_core::Batch {
-                source: batch.source.clone(),
-                stream: batch.stream.clone(),
-                records: batch.records.clone(),
-            };
+            let copy = logcrawl_core::Batch::new(batch.source.clone(), batch.stream.clone(), batch.records.clone());
             self.0.send(copy).await?;
             self.0.send(batch).await
         })
@@ -85,11 +81,11 @@ async fn the_verifier_sees_a_duplicate() {
         let serde_json::Value::Object(data) = serde_json::json!({"message": "m", "uuid": id}) else { unreachable!() };
         LogRecord::new(data)
     };
-    let batch = logcrawl_core::Batch {
-        source: Arc::new(SourceMeta { name: "s".into(), ..SourceMeta::default() }),
-        stream: Arc::from("x"),
-        records: vec![record("a"), record("b")],
-    };
+    let batch = logcrawl_core::Batch::new(
+        Arc::new(SourceMeta { name: "s".into(), ..SourceMeta::default() }),
+        Arc::from("x"),
+        vec![record("a"), record("b")],
+    );
     twice.send(batch).await.unwrap();
     let tally = inner.total();
     assert_eq!(tally.digest.count, 4);

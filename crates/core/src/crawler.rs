@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Up to [`Sink::max_in_flight`] batches of a stream are in flight at once while the next batch is being
-//! fetched and filled (fetching pauses only when that one is full too), but acknowledgements are consumed
+//! fetched and filled (fetching pauses only when that one is full too); of those, at most
+//! [`MAX_BATCHES_HOLDING_RECORDS`](crate::MAX_BATCHES_HOLDING_RECORDS) may still hold their records, so that
+//! memory is bounded by what the sink has not encoded yet (see [`RecordsHold`](crate::RecordsHold)). Acknowledgements are consumed
 //! strictly in stream order, and a batch's cursor (the last non-`None` cursor among the records it
 //! consumed, skipped ones included) is committed only when that batch and every batch before it were
 //! acknowledged. A failed page ends the run after the records before
@@ -29,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{CheckpointStore, StreamKey};
 use crate::record::{Cursor, Fields, LogRecord, now_seconds};
-use crate::sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SourceMeta};
+use crate::sink::{
+    Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SourceMeta,
+};
 use crate::stats::CrawlStats;
 use crate::stream::{Connector, LogStream};
 
@@ -299,17 +303,22 @@ impl StreamTask {
         let mut in_flight: FuturesOrdered<AckFuture<'_>> = FuturesOrdered::new();
         let mut fetching = true;
         let mut outcome = RunOutcome::CaughtUp;
+        // Batches whose records are still in memory (cut, not yet encoded by the sink): see `RecordsHold`.
+        let holding = Arc::new(tokio::sync::Semaphore::new(MAX_BATCHES_HOLDING_RECORDS.min(max_in_flight)));
 
         let send = |records: Vec<LogRecord>, cursor: Option<Cursor>| -> AckFuture<'_> {
             if records.is_empty() {
                 return Box::pin(async move { (Ok(Delivery::default()), cursor) });
             }
-            let batch = Batch { source: self.source.meta.clone(), stream: stream_name.clone(), records };
+            // `room` below checked that a slot is free, and only this loop takes slots.
+            let hold = holding.clone().try_acquire_owned().map(RecordsHold::new).unwrap_or_default();
+            let batch = Batch { source: self.source.meta.clone(), stream: stream_name.clone(), records, hold };
             Box::pin(async move { (sink.send(batch).await, cursor) })
         };
 
         loop {
-            let room = in_flight.len() < max_in_flight;
+            let slots = in_flight.len() < max_in_flight;
+            let room = slots && holding.available_permits() > 0;
             if room && batch.len() >= max_records {
                 deadline = None;
                 in_flight.push_back(send(
@@ -329,10 +338,14 @@ impl StreamTask {
                 }
             }
             // The next batch fills while up to `max_in_flight` batches are in flight; fetching pauses only
-            // when that batch is full too, so memory stays at most `max_in_flight + 1` batches.
+            // when that batch is full too. Of the batches in flight at most `MAX_BATCHES_HOLDING_RECORDS`
+            // still hold their records (the others are encoded and wait for the backend), so memory stays
+            // at most that many batches of records plus the one filling.
             let may_fetch = fetching && batch.len() < max_records;
             tokio::select! {
                 biased;
+                // A sink let go of a batch's records while its request is still out: room for the next.
+                _ = holding.acquire(), if slots && !room => {}
                 Some((result, cursor)) = in_flight.next(), if !in_flight.is_empty() => {
                     let failure = match result {
                         Ok(delivery) => {
@@ -419,11 +432,11 @@ impl StreamTask {
         }) else {
             unreachable!("json! of an object literal is an object")
         };
-        let batch = Batch {
-            source: self.source.meta.clone(),
-            stream: Arc::from(self.key.stream.as_str()),
-            records: vec![LogRecord::new(Fields::from(data))],
-        };
+        let batch = Batch::new(
+            self.source.meta.clone(),
+            Arc::from(self.key.stream.as_str()),
+            vec![LogRecord::new(Fields::from(data))],
+        );
         if let Err(err) = self.source.sink.send(batch).await {
             tracing::warn!(stream = %self.key, error = %err, "could not deliver the error record");
         }

@@ -41,7 +41,9 @@ pub use crawler::{
 };
 pub use raw::{RawEvent, raw_members};
 pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
-pub use sink::{Batch, BatchLimits, Delivery, Sink, SinkError, SinkErrorKind, SourceMeta};
+pub use sink::{
+    Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,
+};
 pub use stats::{CrawlStats, Histogram};
 pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};
 

@@ -50,7 +50,40 @@ pub struct Batch {
     pub stream: Arc<str>,
     /// The records, in stream order.
     pub records: Vec<LogRecord>,
+    /// The batch's place in the crawler's budget of batches whose records are in memory. A sink drops it
+    /// as soon as it no longer needs the records (once they are encoded), so that the crawler can fetch
+    /// and cut the next batch while this one waits for the backend (see [`RecordsHold`]).
+    pub hold: RecordsHold,
 }
+
+impl Batch {
+    /// A batch of `records` outside any budget (tests, tools).
+    pub fn new(source: Arc<SourceMeta>, stream: Arc<str>, records: Vec<LogRecord>) -> Self {
+        Self { source, stream, records, hold: RecordsHold::default() }
+    }
+}
+
+/// A slot of a stream's budget of batches whose records are in memory; dropping it frees the slot.
+///
+/// A stream keeps up to [`Sink::max_in_flight`] batches in flight, but only [`MAX_BATCHES_HOLDING_RECORDS`]
+/// of them may still hold their records: a batch of 1000 vendor events is megabytes as records and a
+/// tenth of that encoded and compressed. A sink that encodes a batch and then waits for its backend drops
+/// the hold right after encoding, and memory stays at two batches of records however many requests are
+/// in flight. A sink that keeps the hold until the backend answered (by keeping the whole [`Batch`]) is
+/// still correct, but gets at most that many batches in flight.
+#[derive(Debug, Default)]
+pub struct RecordsHold {
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl RecordsHold {
+    pub(crate) fn new(slot: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self { _slot: Some(slot) }
+    }
+}
+
+/// How many batches of one stream may hold their records at once (see [`RecordsHold`]).
+pub const MAX_BATCHES_HOLDING_RECORDS: usize = 2;
 
 /// A sink's acknowledgement: every record of the batch was accepted or deliberately dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -151,7 +184,9 @@ pub trait Sink: Send + Sync {
         BatchLimits::default()
     }
 
-    /// How many batches of one stream may be in flight at once. Cursors are still committed in order.
+    /// How many batches of one stream may be in flight at once. Cursors are still committed in order. Of
+    /// these, at most [`MAX_BATCHES_HOLDING_RECORDS`] may still hold their records: drop [`Batch::hold`]
+    /// once the records are encoded to use the rest.
     fn max_in_flight(&self) -> usize {
         1
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use logcrawl_core::{
     Batch, BatchLimits, CheckpointError, CheckpointStore, Connector, Crawler, Cursor, Delivery, FailureStage,
-    LogRecord, LogStream, MemoryCheckpointStore, RecordStream, RunOutcome, Sink, SinkError, Source, SourceMeta,
-    StreamError, StreamKey, now_seconds,
+    LogRecord, LogStream, MAX_BATCHES_HOLDING_RECORDS, MemoryCheckpointStore, RecordStream, RunOutcome, Sink,
+    SinkError, Source, SourceMeta, StreamError, StreamKey, now_seconds,
 };
 use serde_json::{Value, json};
 
@@ -412,4 +412,76 @@ async fn a_failed_run_can_emit_an_error_record() {
     assert_eq!(messages.len(), 1);
     assert!(messages[0].contains("failed: page after 1 failed"), "{}", messages[0]);
     assert_eq!(store.load(&key("s")).unwrap(), None);
+}
+
+/// Counts the sends out at once. Like an HTTP sink, it can let go of a batch's records as soon as it has
+/// "encoded" them and then wait for its backend.
+struct EncodingSink {
+    releases_records_early: bool,
+    out: AtomicUsize,
+    most_out: AtomicUsize,
+    delivered: Mutex<Vec<String>>,
+}
+
+impl EncodingSink {
+    fn new(releases_records_early: bool) -> Self {
+        Self {
+            releases_records_early,
+            out: AtomicUsize::new(0),
+            most_out: AtomicUsize::new(0),
+            delivered: Mutex::default(),
+        }
+    }
+}
+
+impl Sink for EncodingSink {
+    fn name(&self) -> &str {
+        "encoding"
+    }
+
+    fn max_in_flight(&self) -> usize {
+        4
+    }
+
+    fn send(&self, mut batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
+        Box::pin(async move {
+            let encoded: Vec<String> =
+                batch.records.iter().map(|r| r.message().unwrap_or_default().to_owned()).collect();
+            let kept = if self.releases_records_early {
+                drop(std::mem::take(&mut batch.records));
+                drop(std::mem::take(&mut batch.hold));
+                None
+            } else {
+                Some(batch)
+            };
+            let out = self.out.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_out.fetch_max(out, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await; // the backend's answer
+            self.out.fetch_sub(1, Ordering::SeqCst);
+            drop(kept);
+            let accepted = encoded.len();
+            self.delivered.lock().unwrap().extend(encoded);
+            Ok(Delivery { accepted, dropped: 0 })
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_waiting_for_the_backend_without_their_records_do_not_hold_up_the_next() {
+    for releases_records_early in [true, false] {
+        let store = Arc::new(RecordingStore::default());
+        let sink = Arc::new(EncodingSink::new(releases_records_early));
+        let mut crawler = Crawler::new(store.clone());
+        crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 40))], sink.clone(), 5));
+        let report = crawler.run_once().await;
+        assert_eq!(report.delivered(), 40);
+        assert_eq!(*sink.delivered.lock().unwrap(), msgs("s", 1..=40));
+        let committed: Vec<u64> =
+            store.commits.lock().unwrap().iter().map(|(_, c)| c["counter"].as_u64().unwrap()).collect();
+        assert_eq!(committed, vec![5, 10, 15, 20, 25, 30, 35, 40]);
+        // Released records make room for the sink's whole `max_in_flight`; kept ones are capped, so that a
+        // sink's backlog never holds more than that many batches of records.
+        let expected = if releases_records_early { 4 } else { MAX_BATCHES_HOLDING_RECORDS };
+        assert_eq!(sink.most_out.load(Ordering::SeqCst), expected, "releases early: {releases_records_early}");
+    }
 }

@@ -183,15 +183,20 @@ impl DatadogSink {
     async fn send_batch(&self, batch: Batch) -> Result<Delivery, SinkError> {
         let inner = self.inner.clone();
         let total = batch.records.len();
-        let Batch { source, stream, records } = batch;
+        let Batch { source, stream, records, hold } = batch;
         let common = Common::new(&source, inner.hostname.as_deref(), inner.tag_attributes);
         let limits = inner.limits;
         let gzip = inner.gzip;
-        // Serializing and compressing ~4 MB is milliseconds of CPU: keep it off the async workers.
-        let encoded = tokio::task::spawn_blocking(move || encode(records, &common, &limits, now_seconds(), gzip))
-            .await
-            .map_err(|join| SinkError::retryable(format!("sink {}: encoding the batch failed: {join}", self.name)))?
-            .map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
+        // Serializing and compressing ~4 MB is milliseconds of CPU: keep it off the async workers. Once the
+        // records are encoded, the crawler may cut the next batch while this one waits for the intake.
+        let encoded = tokio::task::spawn_blocking(move || {
+            let encoded = encode(records, &common, &limits, now_seconds(), gzip);
+            drop(hold);
+            encoded
+        })
+        .await
+        .map_err(|join| SinkError::retryable(format!("sink {}: encoding the batch failed: {join}", self.name)))?
+        .map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))?;
 
         let dropped = encoded.dropped;
         if dropped.total() > 0 {

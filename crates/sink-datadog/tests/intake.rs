@@ -52,7 +52,7 @@ fn record(value: Value) -> LogRecord {
 }
 
 fn batch(records: Vec<LogRecord>) -> Batch {
-    Batch { source: meta(), stream: Arc::from("audit"), records }
+    Batch::new(meta(), Arc::from("audit"), records)
 }
 
 fn numbered(n: usize) -> Vec<LogRecord> {

@@ -190,17 +190,17 @@ mod tests {
     use serde_json::{Value, json};
 
     fn batch(messages: &[&str]) -> Batch {
-        Batch {
-            source: Arc::new(SourceMeta::default()),
-            stream: Arc::from("s"),
-            records: messages
+        Batch::new(
+            Arc::new(SourceMeta::default()),
+            Arc::from("s"),
+            messages
                 .iter()
                 .map(|m| {
                     let Value::Object(data) = json!({"message": m, "n": {"nested": true}}) else { unreachable!() };
                     LogRecord::new(data)
                 })
                 .collect(),
-        }
+        )
     }
 
     #[tokio::test]
@@ -241,14 +241,14 @@ mod tests {
     fn raw_events_are_written_under_their_lifted_attributes() {
         let raw = |text: &str| serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
         let Value::Object(data) = json!({"message": "m", "uuid": "u1"}) else { unreachable!() };
-        let batch = Batch {
-            source: Arc::new(SourceMeta::default()),
-            stream: Arc::from("s"),
-            records: vec![
+        let batch = Batch::new(
+            Arc::new(SourceMeta::default()),
+            Arc::from("s"),
+            vec![
                 LogRecord::new(data.clone()).with_raw(raw(r#"{"uuid":"u1","message":"old","a":{"b":[1,2]}}"#)),
                 LogRecord::new(data).with_raw(raw("[1]")),
             ],
-        };
+        );
         let mut out = Vec::new();
         encode_ndjson(&batch, &mut out);
         let text = String::from_utf8(out).unwrap();

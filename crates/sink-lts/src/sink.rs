@@ -123,7 +123,7 @@ impl LtsSink {
         scrub(text, &self.secrets())
     }
 
-    async fn deliver(&self, batch: Batch) -> Result<Delivery, SinkError> {
+    async fn deliver(&self, mut batch: Batch) -> Result<Delivery, SinkError> {
         let mode = self.settings.mode;
         let now = now_ns();
         let labels_json = encode::labels_json(&self.labels_for(&batch.source));
@@ -137,6 +137,9 @@ impl LtsSink {
                 delivery.dropped += 1;
             }
         }
+        // The entries are all that is sent from here on: let the crawler cut the next batch meanwhile.
+        drop(std::mem::take(&mut batch.records));
+        drop(std::mem::take(&mut batch.hold));
         if delivery.dropped > 0 {
             tracing::warn!(sink = %self.name, stream = %batch.stream, skipped = delivery.dropped,
                 "records more than 24 h from now dropped: LTS does not store them");

@@ -80,7 +80,7 @@ fn record(value: Value) -> LogRecord {
 }
 
 fn batch(records: Vec<LogRecord>) -> Batch {
-    Batch { source: meta(), stream: Arc::from("logs"), records }
+    Batch::new(meta(), Arc::from("logs"), records)
 }
 
 fn now() -> f64 {
