@@ -9,8 +9,8 @@
 //!
 //! Up to [`Sink::max_in_flight`] batches of a stream are in flight at once while the next batch is being
 //! fetched and filled (fetching pauses only when that one is full too); of those, at most
-//! [`MAX_BATCHES_HOLDING_RECORDS`](crate::MAX_BATCHES_HOLDING_RECORDS) may still hold their records, so that
-//! memory is bounded by what the sink has not encoded yet (see [`RecordsHold`](crate::RecordsHold)). Acknowledgements are consumed
+//! [`MAX_BATCHES_HOLDING_RECORDS`] may still hold their records, so that
+//! memory is bounded by what the sink has not encoded yet (see [`RecordsHold`]). Acknowledgements are consumed
 //! strictly in stream order, and a batch's cursor (the last non-`None` cursor among the records it
 //! consumed, skipped ones included) is committed only when that batch and every batch before it were
 //! acknowledged. A failed page ends the run after the records before
