@@ -9,13 +9,13 @@
 //!
 //! Up to [`Sink::max_in_flight`] batches of a stream are in flight at once while the next batch is being
 //! fetched and filled (fetching pauses only when that one is full too); of those, at most
-//! [`MAX_BATCHES_HOLDING_RECORDS`] may still hold their records, so that
-//! memory is bounded by what the sink has not encoded yet (see [`RecordsHold`]). Acknowledgements are consumed
-//! strictly in stream order, and a batch's cursor (the last non-`None` cursor among the records it
-//! consumed, skipped ones included) is committed only when that batch and every batch before it were
-//! acknowledged. A failed page ends the run after the records before
-//! it were delivered; a failed send ends the run and drops later batches unacknowledged, so the next run
-//! re-sends from the last commit: at-least-once, never a cursor past an undelivered record.
+//! [`MAX_BATCHES_HOLDING_RECORDS`] may still hold their records, so memory is bounded by what the sink has
+//! not encoded yet (see [`RecordsHold`]). Acknowledgements are consumed strictly in stream order, and a
+//! batch's cursor (the last non-`None` cursor among the records it consumed, skipped ones included) is
+//! committed only when that batch and every batch before it were acknowledged. A failed page ends the run
+//! after the records before it were delivered; a failed send ends the run and drops later batches
+//! unacknowledged, so the next run re-sends from the last commit: at-least-once, never a cursor past an
+//! undelivered record.
 
 use std::future::Future;
 use std::sync::Arc;
