@@ -68,22 +68,18 @@ impl Payload {
 
     /// The payload as a request body (gzip at `level`, or as it is).
     pub(crate) fn pack(&self, level: Option<Compression>) -> std::io::Result<Packed> {
-        let Some(level) = level else {
-            return Ok(Packed {
-                body: self.json.clone(),
-                gzip: false,
-                json_len: self.json.len(),
-                entries: self.entries.clone(),
-            });
-        };
-        let mut encoder = GzEncoder::new(Vec::with_capacity(self.json.len() / 8 + 64), level);
-        encoder.write_all(&self.json)?;
-        Ok(Packed {
-            body: Bytes::from(encoder.finish()?),
-            gzip: true,
-            json_len: self.json.len(),
-            entries: self.entries.clone(),
-        })
+        if level.is_none() {
+            let entries = self.entries.clone();
+            return Ok(Packed { body: self.json.clone(), gzip: false, json_len: self.json.len(), entries });
+        }
+        // The same builder as a fresh request: the entries are fed to the compressor as they were written.
+        let mut builder = Builder::new(level, self.json.len());
+        for entry in &self.entries {
+            builder.push(&self.json[entry.clone()])?;
+        }
+        let packed = builder.finish()?;
+        debug_assert_eq!((packed.json_len, &packed.entries), (self.json.len(), &self.entries));
+        Ok(packed)
     }
 }
 
