@@ -35,7 +35,7 @@ use crate::sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SourceMeta,
 };
 use crate::stats::CrawlStats;
-use crate::stream::{Connector, LogStream};
+use crate::stream::{Connector, LogStream, StreamErrorKind};
 
 /// The Agent's default check interval, and ours.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Source {
 /// Which step of a run failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureStage {
-    /// Loading the cursor.
+    /// Loading the cursor, or resuming from it (the connector found it unusable).
     LoadCheckpoint,
     /// Fetching records from the vendor API.
     Fetch,
@@ -378,7 +378,15 @@ impl StreamTask {
                     None => fetching = false,
                     Some(Err(err)) => {
                         fetching = false;
-                        outcome = RunOutcome::Failed(RunFailure { stage: FailureStage::Fetch, fatal: err.is_fatal(), message: err.to_string() });
+                        let stage = match err.kind() {
+                            StreamErrorKind::Checkpoint => FailureStage::LoadCheckpoint,
+                            _ => FailureStage::Fetch,
+                        };
+                        let message = match err.kind() {
+                            StreamErrorKind::Checkpoint => format!("the checkpoint of {} cannot be resumed from: {err}", self.key),
+                            _ => err.to_string(),
+                        };
+                        outcome = RunOutcome::Failed(RunFailure { stage, fatal: err.is_fatal(), message });
                     }
                     Some(Ok(mut record)) => {
                         if let Some(cursor) = record.cursor.take() {

@@ -41,6 +41,11 @@ pub enum StreamErrorKind {
     Transient,
     /// The source stops until its configuration is fixed (credentials rejected, forbidden).
     Fatal,
+    /// The stored cursor cannot be used: it does not decode, or the vendor refuses to resume from it and
+    /// no lossless fallback exists. The stream stops (retrying would repeat it), and the failure is
+    /// reported as a checkpoint problem, so the operator is pointed at `logcrawl state reset/set` rather
+    /// than at the credentials. Never answered by silently restarting, which would re-crawl or skip logs.
+    Checkpoint,
 }
 
 /// A failure while producing records. It ends the current run of the stream.
@@ -61,14 +66,20 @@ impl StreamError {
         Self { kind: StreamErrorKind::Fatal, source: source.into() }
     }
 
+    /// The stored cursor cannot be resumed from (see [`StreamErrorKind::Checkpoint`]); the message should
+    /// say what is wrong with it. The crawler adds which checkpoint it is.
+    pub fn checkpoint(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { kind: StreamErrorKind::Checkpoint, source: source.into() }
+    }
+
     /// How bad it is.
     pub fn kind(&self) -> StreamErrorKind {
         self.kind
     }
 
-    /// Whether the source must stop.
+    /// Whether the source must stop (a fatal error or an unusable checkpoint).
     pub fn is_fatal(&self) -> bool {
-        self.kind == StreamErrorKind::Fatal
+        matches!(self.kind, StreamErrorKind::Fatal | StreamErrorKind::Checkpoint)
     }
 }
 

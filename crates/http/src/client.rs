@@ -269,10 +269,21 @@ impl HttpClient {
 
     /// Sends `request` with retries and rate limiting; returns a 2xx response or an error.
     pub async fn execute(&self, request: RequestSpec) -> Result<Response, HttpError> {
+        self.execute_with(|| Ok(request.clone())).await
+    }
+
+    /// Like [`HttpClient::execute`], but builds the request anew for every attempt, retries included: for
+    /// requests that must not be replayed byte for byte (a signed client assertion with a one-time `jti`,
+    /// a nonce, a signature over the current time). An error from `build` ends the call.
+    pub async fn execute_with(
+        &self,
+        mut build: impl FnMut() -> Result<RequestSpec, HttpError>,
+    ) -> Result<Response, HttpError> {
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         let mut refreshed_auth = false;
         loop {
+            let request = build()?;
             let outcome = self.send_once(&request).await;
             let (retry_wait, last) = match outcome {
                 Ok(response) if response.status.is_success() => return Ok(response),
