@@ -12,7 +12,10 @@
 //!
 //! A crash in the middle of a write can leave a torn last line; on opening, the sink ends the file with a
 //! newline so the fragment stays on a line of its own and the next record starts clean (the torn record
-//! was never acknowledged, so it comes again whole).
+//! was never acknowledged, so it comes again whole). A write that fails halfway in a running process (a
+//! full disk) is cut back (`set_len`) to the end of the last whole batch before the failure is reported,
+//! so the retry starts on a clean line; should the cut fail as well, the next write begins with a newline.
+//! Every line is therefore one whole record, but for at most one torn fragment on a line of its own.
 //!
 //! | key | default | meaning |
 //! |---|---|---|
@@ -51,7 +54,96 @@ pub struct FileSinkError {
 
 enum Target {
     Stdout,
-    File(File),
+    File(FileTarget),
+}
+
+/// The file operations the sink relies on. A trait so tests can make a write fail halfway, as a full disk
+/// does, and check what the sink leaves in the real file.
+trait AppendFile: Send {
+    /// Appends all of `bytes` (the file is opened in append mode) and hands them to the OS.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// `fdatasync`.
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Cuts the file back to `len` bytes.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// The file's current length.
+    fn len(&mut self) -> io::Result<u64>;
+}
+
+impl AppendFile for File {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)?;
+        self.flush()
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
+
+    fn len(&mut self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+/// An output file and what the sink knows about its end.
+///
+/// A write that fails halfway (a full disk) leaves part of a line. The records are sent again, so the
+/// sink cuts the file back to the end of the last whole batch before answering; if even that fails, it
+/// remembers the file is torn and starts the next write with a newline. Either way every line is a whole
+/// record, but for at most one torn fragment on a line of its own.
+struct FileTarget {
+    file: Box<dyn AppendFile>,
+    /// The file's length after the last batch written whole: where a failed write is cut back to.
+    good_len: u64,
+    /// A failed write could not be cut back, so the file ends with a fragment of a line.
+    torn: bool,
+}
+
+impl FileTarget {
+    /// Takes over `file`, which ends with a whole line (or is empty).
+    fn new(mut file: Box<dyn AppendFile>) -> io::Result<Self> {
+        let good_len = file.len()?;
+        Ok(Self { file, good_len, torn: false })
+    }
+
+    /// Appends one encoded batch (whole lines); on failure the file is left as before the call, or, when it
+    /// cannot be cut back, marked torn.
+    fn write(&mut self, buffer: &[u8], fsync: bool) -> io::Result<()> {
+        // Where the batch will start: after the fragment and the newline that closes it, when torn. Asking
+        // the file (rather than adding up) is needed only then, since the fragment's length is unknown.
+        let start = if self.torn { self.file.len()? + 1 } else { self.good_len };
+        let written = self.append(buffer, fsync);
+        match written {
+            Ok(()) => {
+                self.good_len = start + buffer.len() as u64;
+                self.torn = false;
+                Ok(())
+            }
+            Err(err) => {
+                // Cutting back to the last whole batch also removes an older fragment, if any.
+                match self.file.set_len(self.good_len) {
+                    Ok(()) => self.torn = false,
+                    Err(cut) => {
+                        tracing::warn!(error = %cut, "cannot cut a failed write back; the file keeps a torn line");
+                        self.torn = true;
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn append(&mut self, buffer: &[u8], fsync: bool) -> io::Result<()> {
+        if self.torn {
+            self.file.append(b"\n")?;
+        }
+        self.file.append(buffer)?;
+        if fsync { self.file.sync_data() } else { Ok(()) }
+    }
 }
 
 /// The NDJSON sink.
@@ -80,7 +172,7 @@ impl FileSink {
             }
             let mut file = OpenOptions::new().create(true).read(true).append(true).open(&config.path).map_err(err)?;
             end_with_newline(&mut file).map_err(err)?;
-            Target::File(file)
+            Target::File(FileTarget::new(Box::new(file)).map_err(err)?)
         };
         Ok(Self { name: name.to_owned(), path: config.path, fsync: config.fsync, target: Arc::new(Mutex::new(target)) })
     }
@@ -141,11 +233,7 @@ fn write_batch(target: &Mutex<Target>, buffer: &[u8], fsync: bool) -> io::Result
             out.write_all(buffer)?;
             out.flush()
         }
-        Target::File(file) => {
-            file.write_all(buffer)?;
-            file.flush()?;
-            if fsync { file.sync_data() } else { Ok(()) }
-        }
+        Target::File(file) => file.write(buffer, fsync),
     }
 }
 
@@ -235,6 +323,119 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[..2], ["{\"message\":\"whole\"}", "{\"message\":\"to"]);
         assert_eq!(serde_json::from_str::<Value>(lines[2]).unwrap()["message"], "next");
+    }
+
+    /// What [`FullDisk`] does to the next operations.
+    #[derive(Debug, Default)]
+    struct Faults {
+        /// The next append writes this many bytes to the real file, then fails with "no space left".
+        cut_next_append_at: Option<usize>,
+        /// `set_len` fails (a truncate the file system refuses as well).
+        refuse_truncate: bool,
+    }
+
+    /// The real output file behind a switchable fault: an append cut short by a full disk.
+    struct FullDisk {
+        file: File,
+        faults: Arc<Mutex<Faults>>,
+    }
+
+    impl AppendFile for FullDisk {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            match self.faults.lock().unwrap().cut_next_append_at.take() {
+                Some(cut) => {
+                    self.file.write_all(&bytes[..cut.min(bytes.len())])?;
+                    Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device"))
+                }
+                None => self.file.append(bytes),
+            }
+        }
+
+        fn sync_data(&mut self) -> io::Result<()> {
+            AppendFile::sync_data(&mut self.file)
+        }
+
+        fn set_len(&mut self, len: u64) -> io::Result<()> {
+            if self.faults.lock().unwrap().refuse_truncate {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device"));
+            }
+            AppendFile::set_len(&mut self.file, len)
+        }
+
+        fn len(&mut self) -> io::Result<u64> {
+            AppendFile::len(&mut self.file)
+        }
+    }
+
+    /// A file sink at `path` whose file fails as `faults` says.
+    fn sink_on_full_disk(path: &std::path::Path) -> (FileSink, Arc<Mutex<Faults>>) {
+        let sink = FileSink::new("out", FileSinkConfig { path: path.to_owned(), fsync: false }).unwrap();
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let file = OpenOptions::new().append(true).open(path).unwrap();
+        let target = FileTarget::new(Box::new(FullDisk { file, faults: faults.clone() })).unwrap();
+        *sink.target.lock().unwrap() = Target::File(target);
+        (sink, faults)
+    }
+
+    fn messages_and_torn_lines(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.is_empty() || text.ends_with('\n'), "the file does not end with a whole line: {text:?}");
+        let (mut whole, mut torn) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            match serde_json::from_str::<Value>(line) {
+                Ok(value) => whole.push(value["message"].as_str().unwrap().to_owned()),
+                Err(_) => torn.push(line.to_owned()),
+            }
+        }
+        (whole, torn)
+    }
+
+    #[tokio::test]
+    async fn a_write_cut_short_by_a_full_disk_is_cut_back_before_the_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let (sink, faults) = sink_on_full_disk(&path);
+        sink.send(batch(&["a", "b"])).await.unwrap();
+        let after_first = std::fs::read_to_string(&path).unwrap();
+
+        faults.lock().unwrap().cut_next_append_at = Some(7);
+        let err = sink.send(batch(&["c", "d"])).await.unwrap_err();
+        assert!(err.to_string().contains("No space left"), "{err}");
+        // The partial line is gone: the file is what the acknowledged batch left.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after_first);
+
+        sink.send(batch(&["c", "d"])).await.unwrap();
+        let (whole, torn) = messages_and_torn_lines(&path);
+        assert_eq!(whole, ["a", "b", "c", "d"]);
+        assert!(torn.is_empty(), "{torn:?}");
+    }
+
+    #[tokio::test]
+    async fn when_the_cut_back_fails_too_the_torn_line_stays_on_a_line_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let (sink, faults) = sink_on_full_disk(&path);
+        sink.send(batch(&["a", "b"])).await.unwrap();
+
+        *faults.lock().unwrap() = Faults { cut_next_append_at: Some(7), refuse_truncate: true };
+        sink.send(batch(&["c", "d"])).await.unwrap_err();
+        sink.send(batch(&["c", "d"])).await.unwrap();
+        let (whole, torn) = messages_and_torn_lines(&path);
+        assert_eq!(whole, ["a", "b", "c", "d"]);
+        assert_eq!(torn, ["{\"messa"], "exactly one torn line, alone");
+        let lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned).collect();
+        assert_eq!(lines[2], "{\"messa", "the fragment sits where the failed write left it");
+
+        // Once truncating works again, a later failure is cut back to the last whole batch, fragment and all
+        // staying as they were before it.
+        *faults.lock().unwrap() = Faults { cut_next_append_at: Some(3), refuse_truncate: false };
+        let before = std::fs::read_to_string(&path).unwrap();
+        sink.send(batch(&["e"])).await.unwrap_err();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        sink.send(batch(&["e"])).await.unwrap();
+        let (whole, torn) = messages_and_torn_lines(&path);
+        assert_eq!(whole, ["a", "b", "c", "d", "e"]);
+        assert_eq!(torn.len(), 1);
     }
 
     #[test]
