@@ -1,11 +1,18 @@
 //! OAuth 2.0 client credentials with `private_key_jwt`, the way Okta's API service apps authenticate.
 //!
 //! Each token request carries a fresh client assertion: an RS256 JWT signed with the app's private key,
-//! `iss` = `sub` = the client ID, `aud` = the token URL, a five-minute expiry and a unique `jti` (Okta
-//! refuses a replayed `jti`). The access token is cached and replaced a minute before it expires; a 401 from
-//! the API drops it so the client fetches a new one once.
+//! `iss` = `sub` = the client ID, `aud` = the token URL, a five-minute expiry and a unique `jti`. Okta
+//! refuses a replayed `jti` with 400 `invalid_client`, so "each request" includes every retry the HTTP
+//! client makes after a lost answer (a 5xx, a timeout, a reset): the assertion is signed per attempt
+//! ([`HttpClient::execute_with`]), never once per fetch.
+//!
+//! The access token is cached and replaced a minute before it expires; a 401 from the API drops it so the
+//! client fetches a new one once. Dropping it must work while another request is fetching a token (holding
+//! the cache's lock), without waiting: [`Auth::invalidate`] bumps a generation counter, and a cached token
+//! is used only while it was fetched under the current generation.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -56,6 +63,8 @@ struct TokenErrorBody {
 struct CachedToken {
     header: HeaderValue,
     refresh_at: Instant,
+    /// The invalidation generation the fetch started under: a later `invalidate()` makes the token stale.
+    generation: u64,
 }
 
 /// `Authorization: Bearer …` from Okta's token endpoint, via a `private_key_jwt` client assertion.
@@ -66,7 +75,9 @@ pub struct PrivateKeyJwtAuth {
     token_url: Url,
     http: HttpClient,
     cache: Mutex<Option<CachedToken>>,
-    fetches: std::sync::atomic::AtomicU64,
+    /// Bumped by every `invalidate()`; read without the lock so invalidation never waits for a fetch.
+    generation: AtomicU64,
+    fetches: AtomicU64,
 }
 
 impl fmt::Debug for PrivateKeyJwtAuth {
@@ -98,7 +109,8 @@ impl PrivateKeyJwtAuth {
             token_url,
             http,
             cache: Mutex::new(None),
-            fetches: std::sync::atomic::AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
         };
         auth.assertion().map_err(|err| format!("cannot sign with this key: {err}"))?;
         Ok(auth)
@@ -106,7 +118,7 @@ impl PrivateKeyJwtAuth {
 
     /// How many access tokens were fetched so far.
     pub fn token_fetches(&self) -> u64 {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+        self.fetches.load(Ordering::Relaxed)
     }
 
     fn assertion(&self) -> Result<String, jsonwebtoken::errors::Error> {
@@ -125,7 +137,8 @@ impl PrivateKeyJwtAuth {
         jsonwebtoken::encode(&header, &claims, &self.key)
     }
 
-    async fn fetch(&self) -> Result<CachedToken, HttpError> {
+    /// One token request as sent: a newly signed assertion (new `jti`, `iat`, `exp`) every time it is called.
+    fn token_request(&self) -> Result<RequestSpec, HttpError> {
         let assertion =
             self.assertion().map_err(|err| HttpError::Auth(format!("signing the client assertion failed: {err}")))?;
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -134,10 +147,14 @@ impl PrivateKeyJwtAuth {
             .append_pair("client_assertion_type", ASSERTION_TYPE)
             .append_pair("client_assertion", &assertion)
             .finish();
-        let request = RequestSpec::post(self.token_url.clone(), body)
+        Ok(RequestSpec::post(self.token_url.clone(), body)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-            .header(logcrawl_http::header::ACCEPT, HeaderValue::from_static("application/json"));
-        let response = match self.http.execute(request).await {
+            .header(logcrawl_http::header::ACCEPT, HeaderValue::from_static("application/json")))
+    }
+
+    async fn fetch(&self, generation: u64) -> Result<CachedToken, HttpError> {
+        // Built anew per attempt: a retry after a lost answer must not replay the `jti` Okta already saw.
+        let response = match self.http.execute_with(|| self.token_request()).await {
             Ok(response) => response,
             Err(HttpError::Status { status, body, .. }) if status.is_client_error() => {
                 return Err(HttpError::Auth(describe_token_error(status.as_u16(), &body)));
@@ -154,9 +171,9 @@ impl PrivateKeyJwtAuth {
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
         let refresh_at = Instant::now() + lifetime.saturating_sub(REFRESH_EARLY.min(lifetime / 2));
         let header = AuthHeader::new(AUTHORIZATION, "Bearer ", &SecretString::from(token.access_token))?.value;
-        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(client_id = %self.client_id, expires_in = lifetime.as_secs(), "fetched an Okta access token");
-        Ok(CachedToken { header, refresh_at })
+        Ok(CachedToken { header, refresh_at, generation })
     }
 }
 
@@ -184,24 +201,26 @@ impl Auth for PrivateKeyJwtAuth {
     fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
         Box::pin(async move {
             let mut cache = self.cache.lock().await;
-            let fresh = cache.as_ref().is_some_and(|token| Instant::now() < token.refresh_at);
-            if !fresh {
-                *cache = Some(self.fetch().await?);
+            // Read under the lock, before fetching: an invalidation that lands during the fetch below makes
+            // its token stale too (the rejected request may have raced it), so the next caller fetches again.
+            let generation = self.generation.load(Ordering::Acquire);
+            if let Some(token) = cache.as_ref()
+                && token.generation == generation
+                && Instant::now() < token.refresh_at
+            {
+                return Ok(AuthHeader { name: AUTHORIZATION, value: token.header.clone() });
             }
-            let value = cache.as_ref().map(|token| token.header.clone()).expect("token cached above");
+            *cache = None;
+            let token = self.fetch(generation).await?;
+            let value = token.header.clone();
+            *cache = Some(token);
             Ok(AuthHeader { name: AUTHORIZATION, value })
         })
     }
 
     fn invalidate(&self) -> bool {
-        match self.cache.try_lock() {
-            Ok(mut cache) => {
-                *cache = None;
-            }
-            Err(_) => {
-                // A refresh is running right now: its token is the new one.
-            }
-        }
+        // Never waits for the cache's lock: a fetch may hold it for a whole token request.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         true
     }
 }
