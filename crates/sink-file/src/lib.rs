@@ -266,7 +266,7 @@ impl Sink for FileSink {
             written.map_err(|err| {
                 SinkError::retryable(format!("file sink {}: writing {}: {err}", self.name, self.path.display()))
             })?;
-            Ok(Delivery { accepted: count, dropped: 0 })
+            Ok(Delivery { accepted: count, ..Delivery::default() })
         })
     }
 }
@@ -296,7 +296,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/out.ndjson");
         let sink = FileSink::new("out", FileSinkConfig { path: path.clone(), fsync: true }).unwrap();
-        assert_eq!(sink.send(batch(&["a", "b"])).await.unwrap(), Delivery { accepted: 2, dropped: 0 });
+        assert_eq!(sink.send(batch(&["a", "b"])).await.unwrap(), Delivery { accepted: 2, ..Delivery::default() });
         drop(sink);
         let sink = FileSink::new("out", FileSinkConfig { path: path.clone(), fsync: false }).unwrap();
         sink.send(batch(&["c"])).await.unwrap();
