@@ -21,13 +21,19 @@
 //! String values may contain `${NAME}`, replaced by the environment variable `NAME` (an unset variable is
 //! an error naming the key); `$${` writes a literal `${`. Secrets therefore never need to be in the file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use logcrawl_core::config::parse_duration;
 use toml::{Table, Value};
+
+mod interpolate;
+
+pub use interpolate::interpolate;
+use interpolate::interpolate_table;
 
 /// A configuration problem, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +217,8 @@ impl Config {
             return Err(locate(expected("sources", "an array of tables [[sources]]", &sources_value)));
         };
         let mut sources = Vec::new();
-        let mut names = BTreeSet::new();
+        // ASCII-lowercased name → (index, name) of the first source with it.
+        let mut names: BTreeMap<String, (usize, String)> = BTreeMap::new();
         for (index, entry) in entries.into_iter().enumerate() {
             let Value::Table(table) = entry else {
                 return Err(locate(expected(&format!("sources[{index}]"), "a table", &entry)));
@@ -224,14 +231,37 @@ impl Config {
                     format!("no sink named {:?} (configured: {})", source.sink, list_or_none(&known)),
                 )));
             }
-            if !names.insert(source.name.clone()) {
-                return Err(locate(ConfigError::new(
-                    source.path("name"),
-                    format!(
-                        "{:?} is used by another source; names key the checkpoints and must be unique",
-                        source.name
-                    ),
-                )));
+            // Checkpoint directories are named after sources with ASCII letters kept as they are (the rest
+            // is percent-encoded), so on a case-insensitive file system (macOS, Windows) names equal but for
+            // ASCII case would share one: they are refused like equal names.
+            match names.entry(source.name.to_ascii_lowercase()) {
+                Entry::Vacant(slot) => {
+                    slot.insert((index, source.name.clone()));
+                }
+                Entry::Occupied(taken) if taken.get().1 == source.name => {
+                    return Err(locate(ConfigError::new(
+                        source.path("name"),
+                        format!(
+                            "{:?} is used by another source; names key the checkpoints and must be unique",
+                            source.name
+                        ),
+                    )));
+                }
+                Entry::Occupied(taken) => {
+                    let (other, other_name) = taken.get();
+                    let other_key = format!("sources[{other}].name");
+                    let other_line = locate(ConfigError::new(other_key.clone(), "")).line;
+                    let at = other_line.map(|line| format!(" (line {line})")).unwrap_or_default();
+                    return Err(locate(ConfigError::new(
+                        source.path("name"),
+                        format!(
+                            "{:?} differs from {other_name:?} of {other_key}{at} only in letter case; names key \
+                             the checkpoints, and on a case-insensitive file system (macOS, Windows) the two \
+                             would share them: rename one",
+                            source.name
+                        ),
+                    )));
+                }
             }
             sources.push(source);
         }
@@ -329,57 +359,6 @@ fn source_config(index: usize, mut table: Table) -> Result<SourceConfig, ConfigE
         linger,
         settings: table,
     })
-}
-
-fn interpolate_table(table: &mut Table, prefix: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    for (key, value) in table.iter_mut() {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
-        interpolate_value(value, &path, env)?;
-    }
-    Ok(())
-}
-
-fn interpolate_value(value: &mut Value, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    match value {
-        Value::String(s) => *s = interpolate(s, env).map_err(|m| ConfigError::new(path, m))?,
-        Value::Table(t) => interpolate_table(t, path, env)?,
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                interpolate_value(item, &format!("{path}[{i}]"), env)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Replaces `${NAME}` with the variable's value; `$${` is a literal `${`.
-pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(after) = tail.strip_prefix("$${") {
-            out.push_str("${");
-            rest = after;
-        } else if let Some(body) = tail.strip_prefix("${") {
-            let end = body.find('}').ok_or_else(|| "unterminated ${ in value".to_owned())?;
-            let name = &body[..end];
-            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                return Err(format!("invalid environment variable name {name:?} in ${{…}}"));
-            }
-            let value = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
-            out.push_str(&value);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// Finds the line of the key an error names: `sources[N].key`, `sinks.NAME.key` or a top-level key.
@@ -515,18 +494,21 @@ api_key = "${ACME_KEY}"
     }
 
     #[test]
+    fn source_names_differing_only_in_case_are_refused() {
+        let twice = format!("{GOOD}\n[[sources]]\nname = \"ACME-Demo\"\nconnector = \"acme\"\nsink = \"out\"\n");
+        let err = parse(&twice).unwrap_err();
+        assert_eq!((err.key.as_str(), err.line), ("sources[1].name", Some(18)));
+        let text = err.to_string();
+        assert!(text.contains("\"ACME-Demo\"") && text.contains("\"acme-demo\""), "{text}");
+        assert!(text.contains("sources[0].name (line 9)") && text.contains("case-insensitive"), "{text}");
+        // Case is not the only difference: accepted.
+        parse(&twice.replace("ACME-Demo", "ACME-Demo-2")).unwrap();
+    }
+
+    #[test]
     fn invalid_toml_reports_the_line() {
         let err = parse("state_dir = \n[sinks.out]\n").unwrap_err();
         assert_eq!(err.line, Some(1));
         assert!(err.message.starts_with("invalid TOML"), "{err}");
-    }
-
-    #[test]
-    fn interpolation_rules() {
-        let env = |n: &str| (n == "A").then(|| "1".to_owned());
-        assert_eq!(interpolate("x${A}y", &env).unwrap(), "x1y");
-        assert_eq!(interpolate("$${A} $5", &env).unwrap(), "${A} $5");
-        assert!(interpolate("${B}", &env).unwrap_err().contains("B is not set"));
-        assert!(interpolate("${A", &env).is_err());
     }
 }

@@ -1,0 +1,149 @@
+//! `${NAME}` interpolation of configuration strings.
+//!
+//! A value is often a secret written inline (`api_key = "…"`), and a `$` inside it can look like a
+//! malformed `${`. So errors say which key (the caller adds it) and where in the value, as a character
+//! position, but never quote the value's text; only a well-formed `${NAME}` whose variable is unset is
+//! named, since then the name is what needs fixing.
+
+use toml::{Table, Value};
+
+use super::ConfigError;
+
+pub(super) fn interpolate_table(
+    table: &mut Table,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        interpolate_value(value, &path, env)?;
+    }
+    Ok(())
+}
+
+fn interpolate_value(value: &mut Value, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    match value {
+        Value::String(s) => *s = interpolate(s, env).map_err(|m| ConfigError::new(path, m))?,
+        Value::Table(t) => interpolate_table(t, path, env)?,
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate_value(item, &format!("{path}[{i}]"), env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Replaces `${NAME}` with the variable's value; `$${` is a literal `${`.
+///
+/// An error names the offending `${` by its character position in the value (1-based), never by the text
+/// around it (see the module docs).
+pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        // Counted only for an error: the value's characters before this `$`, plus one.
+        let position = || text[..text.len() - tail.len()].chars().count() + 1;
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(body) = tail.strip_prefix("${") {
+            let Some(end) = body.find('}') else {
+                return Err(format!("the ${{ at character {} of the value is never closed by }}", position()));
+            };
+            let name = &body[..end];
+            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "the ${{…}} at character {} of the value does not hold an environment variable name \
+                     (letters, digits and _; write $${{ for a literal ${{)",
+                    position()
+                ));
+            }
+            let value = env(name).ok_or_else(|| {
+                format!(
+                    "environment variable {name} is not set (the ${{{name}}} at character {} of the value)",
+                    position()
+                )
+            })?;
+            out.push_str(&value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "A").then(|| "1".to_owned())
+    }
+
+    #[test]
+    fn interpolation_rules() {
+        assert_eq!(interpolate("x${A}y", &env).unwrap(), "x1y");
+        assert_eq!(interpolate("$${A} $5", &env).unwrap(), "${A} $5");
+        assert!(interpolate("${B}", &env).unwrap_err().contains("B is not set"));
+        assert!(interpolate("${A", &env).is_err());
+    }
+
+    #[test]
+    fn malformed_references_are_located_but_never_quoted() {
+        for (value, at) in [
+            ("abc${s3cr3t-not-a-name", 4),
+            ("${s3cr3t", 1),
+            ("abc${s3cr3t-not-a-name}", 4),
+            ("pä$s${s3cr3t x}tail}", 5),
+            ("${}s3cr3t", 1),
+        ] {
+            let err = interpolate(value, &env).unwrap_err();
+            assert!(!err.contains("s3cr3t") && !err.contains("not-a-name"), "{value}: {err}");
+            assert!(err.contains(&format!("character {at} ")), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_key_and_line_but_not_the_value() {
+        let text = "[sinks.out]\ntype = \"file\"\npath = \"x\"\n\n[[sources]]\nname = \"a\"\nconnector = \"acme\"\nsink = \"out\"\napi_key = \"abc${s3cr3t-not-a-name}\"\n";
+        let err = crate::config::Config::parse(text, &env).unwrap_err();
+        assert_eq!((err.key.as_str(), err.line), ("sources[0].api_key", Some(9)));
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in any::<String>(), biased in "[a-zA-Z0-9_ é${}]{0,40}") {
+            let env = |name: &str| (name.len() % 2 == 0).then(|| format!("${{{name}}}"));
+            let _any_outcome = interpolate(&text, &env);
+            let _any_outcome = interpolate(&biased, &env);
+        }
+
+        #[test]
+        fn text_without_a_dollar_comes_back_unchanged(text in "[^$]*") {
+            prop_assert_eq!(interpolate(&text, &|_| None), Ok(text.clone()));
+        }
+
+        #[test]
+        fn a_malformed_reference_never_shows_what_follows_it(
+            before in "[^$]{0,12}",
+            secret in "[a-zA-Z0-9_]{12}",
+            breaker in "[- .:/+=]",
+            after in "[^$]{0,12}",
+        ) {
+            let value = format!("{before}${{{secret}{breaker}{after}");
+            let err = interpolate(&value, &|_| Some("v".to_owned())).unwrap_err();
+            prop_assert!(!err.contains(&secret), "{}", err);
+        }
+    }
+}
