@@ -9,7 +9,9 @@
 //! `GET {base_url}/v1/logs?after=<id>&limit=<page_size>` returns events oldest first with a strictly
 //! increasing `id` and a `has_more` flag. Each record's cursor is `{"after": "<its id>"}`: unique, unlike a
 //! timestamp (several events share a millisecond), so resuming from any record neither skips nor repeats
-//! one. The run ends on the page whose `has_more` is `false`.
+//! one. The run ends on the page whose `has_more` is `false`. A stored cursor of any other shape is a
+//! checkpoint error naming what is wrong with it (the stream stops; `logcrawl state reset/set` repairs
+//! it), never a silent start from the beginning.
 //!
 //! ## Rate limits
 //!
@@ -30,7 +32,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logcrawl_core::{Connector, Cursor, Fields, LogRecord, LogStream, RecordStream, SecretString, epoch_seconds};
+use logcrawl_core::{
+    Connector, Cursor, Fields, LogRecord, LogStream, RecordStream, SecretString, StreamError, epoch_seconds,
+};
 use logcrawl_http::{HttpClient, HttpConfig, HttpError, StaticAuth, Url, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -169,14 +173,47 @@ impl AcmeLogStream {
     }
 }
 
+/// What every cursor of this stream looks like (see [`resume_after`]).
+const CURSOR_SHAPE: &str = r#"{"after": "<event id>"}"#;
+
+/// The event id a stored cursor resumes after; `None` (no cursor) starts at the beginning.
+///
+/// A cursor this connector did not write (`{"after": 5}`, `"x"`, `{}`) is an error saying what is wrong
+/// with it, never a fresh start: starting over would send the whole history again.
+fn resume_after(cursor: Option<&Cursor>) -> Result<Option<String>, StreamError> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    let problem = match cursor {
+        Value::Object(fields) => match fields.get("after") {
+            Some(Value::String(after)) => return Ok(Some(after.clone())),
+            Some(other) => format!("its \"after\" is {}", json_kind(other)),
+            None => "it has no \"after\"".to_owned(),
+        },
+        other => format!("it is {}, not an object", json_kind(other)),
+    };
+    Err(StreamError::checkpoint(format!("ACME cursors are {CURSOR_SHAPE}, but {problem}")))
+}
+
+/// `a number`, `an array`: what a JSON value is, for error messages (cursors can be long).
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 impl LogStream for AcmeLogStream {
     fn name(&self) -> &str {
         STREAM_NAME
     }
 
     fn records(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
-        let mut after = cursor.as_ref().and_then(|c| c.get("after")).and_then(Value::as_str).map(str::to_owned);
+        let resume = resume_after(cursor.as_ref());
         Box::pin(async_stream::try_stream! {
+            let mut after = resume?;
             loop {
                 let response = self.client.get(self.page_url(after.as_deref())).await?;
                 let page: AcmePage = response.json()?;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use logcrawl_acme::{AcmeConfig, AcmeConnector, STREAM_NAME};
 use logcrawl_core::{
-    CheckpointStore, Connector, Crawler, LogStream, MemoryCheckpointStore, SecretString, Source, SourceMeta, StreamKey,
+    CheckpointStore, Connector, Crawler, FailureStage, LogStream, MemoryCheckpointStore, SecretString, Source,
+    SourceMeta, StreamErrorKind, StreamKey,
 };
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use logcrawl_sink_file::{FileSink, FileSinkConfig};
@@ -140,4 +141,55 @@ async fn crawls_the_simulator_to_ndjson_exactly_once_across_runs() {
     let expected: Vec<String> = (1..=2500).map(|i| format!("{i:012}")).collect();
     assert_eq!(ids, expected);
     assert_eq!(store.load(&StreamKey::new("acme-demo", STREAM_NAME)).unwrap(), Some(json!({"after": "000000002500"})));
+}
+
+#[tokio::test]
+async fn an_unreadable_cursor_is_a_checkpoint_error_and_sends_no_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    let cases = [
+        (json!({"after": 5}), "its \"after\" is a number"),
+        (json!("x"), "it is a string, not an object"),
+        (json!({}), "it has no \"after\""),
+    ];
+    for (cursor, what) in cases {
+        let err =
+            stream(config(&server.uri())).records(Some(cursor.clone())).try_collect::<Vec<_>>().await.unwrap_err();
+        assert_eq!(err.kind(), StreamErrorKind::Checkpoint, "{cursor}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(what) && text.contains("{\"after\": \"<event id>\"}"), "{cursor}: {text}");
+    }
+    // `expect(0)` is verified when the server drops; checked here so a failure names this test's line.
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn the_crawler_stops_on_an_unreadable_cursor_without_fetching_or_moving_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let key = StreamKey::new("acme-demo", STREAM_NAME);
+    store.commit(&key, &json!({"after": 5})).unwrap();
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(Source {
+        meta: Arc::new(SourceMeta { name: "acme-demo".into(), ..SourceMeta::default() }),
+        connector: Arc::new(AcmeConnector::new(config(&server.uri())).unwrap()),
+        sink: Arc::new(FileSink::new("out", FileSinkConfig { path: out.clone(), fsync: false }).unwrap()),
+        interval: Duration::from_secs(15),
+        batch: None,
+        emit_errors: false,
+    });
+    let report = crawler.run_once().await;
+    let failures: Vec<_> = report.failures().collect();
+    assert_eq!(failures.len(), 1, "{report:?}");
+    let (failed_key, failure) = failures[0];
+    assert_eq!(failed_key, &key);
+    assert_eq!(failure.stage, FailureStage::LoadCheckpoint);
+    assert!(failure.fatal);
+    assert!(failure.message.contains("acme-demo/ACME log stream") && failure.message.contains("number"), "{failure:?}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+    assert_eq!(store.load(&key).unwrap(), Some(json!({"after": 5})));
+    server.verify().await;
 }
