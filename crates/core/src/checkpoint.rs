@@ -6,6 +6,9 @@
 //! torn one. A file that cannot be read or parsed is an error naming the file, never a silent reset to
 //! "no cursor" (which would re-crawl the whole lookback window).
 //!
+//! [`CheckpointStore::delete`] removes a stream's file and syncs the directory, which is how
+//! `logcrawl state reset` makes a stream start over from its initial lookback.
+//!
 //! Names are percent-encoded byte for byte outside `[A-Za-z0-9_-]`, so `ACME log stream` and
 //! `ACMElogstream` never share a file (the Datadog Agent strips such characters and lets them collide).
 
@@ -69,6 +72,14 @@ pub enum CheckpointError {
         /// The state directory.
         path: PathBuf,
     },
+    /// The store does not delete checkpoints (it is read-only, or it cannot).
+    #[error("cannot delete the checkpoint of {key}: {reason}")]
+    DeleteRefused {
+        /// The key.
+        key: StreamKey,
+        /// Why.
+        reason: String,
+    },
     /// A name cannot be stored (it is empty).
     #[error("cannot store checkpoint for {key}: {reason}")]
     InvalidKey {
@@ -89,6 +100,15 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug {
 
     /// Every stored checkpoint, for state inspection.
     fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError>;
+
+    /// Durably forgets the stream's checkpoint, so its next run starts from its initial lookback; `Ok(true)`
+    /// when there was one, `Ok(false)` when there was none. Gone from disk when this returns.
+    ///
+    /// The default refuses: a store that cannot delete must say so rather than pretend, since the caller
+    /// (`logcrawl state reset`) tells the operator the stream will start over.
+    fn delete(&self, key: &StreamKey) -> Result<bool, CheckpointError> {
+        Err(CheckpointError::DeleteRefused { key: key.clone(), reason: "this checkpoint store cannot delete".into() })
+    }
 }
 
 const FORMAT_VERSION: u32 = 1;
@@ -179,6 +199,52 @@ impl FileCheckpointStore {
     }
 }
 
+/// One checkpoint file of a source, read on its own: what `logcrawl state reset` shows before deleting.
+#[derive(Debug)]
+pub struct CheckpointFile {
+    /// Its stream: as the document records it, or, when it cannot be read, as its file name says.
+    pub key: StreamKey,
+    /// The file.
+    pub path: PathBuf,
+    /// Its cursor, or why it cannot be used.
+    pub cursor: Result<Cursor, CheckpointError>,
+}
+
+impl FileCheckpointStore {
+    /// Every checkpoint file of `source`, sorted by stream. Unlike [`CheckpointStore::list`], a file that
+    /// cannot be read does not fail the listing but is returned with its error, since those are the
+    /// files a reset is for. A file whose name is not its key's (a hashed long name that cannot be read)
+    /// keeps the decoded file name as its stream, so [`CheckpointStore::delete`] of that key misses it.
+    pub fn source_files(&self, source: &str) -> Result<Vec<CheckpointFile>, CheckpointError> {
+        let probe = self.path_for(&StreamKey::new(source, "-"))?;
+        let dir = probe.parent().expect("checkpoint paths have a parent");
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(CheckpointError::Io { path: dir.to_owned(), source }),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|source| CheckpointError::Io { path: dir.to_owned(), source })?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let Some(stem) = name.strip_suffix(".json").filter(|_| !name.starts_with('.')) else { continue };
+            let named = StreamKey::new(source, decode_name(stem));
+            let (key, cursor) = match Self::read(&path, None) {
+                Ok(None) => continue, // deleted meanwhile
+                Ok(Some((key, cursor))) if self.path_for(&key).is_ok_and(|p| p == path) => (key, Ok(cursor)),
+                Ok(Some((key, _))) => {
+                    let reason = format!("it belongs to {key}");
+                    (named, Err(CheckpointError::Corrupt { path: path.clone(), reason }))
+                }
+                Err(err) => (named, Err(err)),
+            };
+            out.push(CheckpointFile { key, path, cursor });
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
 fn encode_name(key: &StreamKey, name: &str) -> Result<String, CheckpointError> {
     if name.is_empty() {
         return Err(CheckpointError::InvalidKey { key: key.clone(), reason: "empty name".into() });
@@ -237,6 +303,18 @@ impl CheckpointStore for FileCheckpointStore {
         drop(file);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         sync_dir(&dir)
+    }
+
+    fn delete(&self, key: &StreamKey) -> Result<bool, CheckpointError> {
+        let path = self.path_for(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => return Err(CheckpointError::Io { path, source }),
+        }
+        // The removal is durable only once the directory entry is synced, like a commit's rename.
+        sync_dir(path.parent().expect("checkpoint paths have a parent"))?;
+        Ok(true)
     }
 
     fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
@@ -301,6 +379,10 @@ impl CheckpointStore for MemoryCheckpointStore {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
+
+    fn delete(&self, key: &StreamKey) -> Result<bool, CheckpointError> {
+        Ok(self.cursors.lock().expect("checkpoint map poisoned").remove(key).is_some())
+    }
 }
 
 /// Reads from an inner store and discards commits: what `logcrawl check` uses, so a dry run starts
@@ -319,6 +401,12 @@ impl<S: CheckpointStore> CheckpointStore for ReadOnlyStore<S> {
 
     fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
         self.0.list()
+    }
+
+    /// Refuses, unlike `commit`, which it discards: a dry run must never lose a cursor, and saying a
+    /// checkpoint was deleted when it was not would mislead.
+    fn delete(&self, key: &StreamKey) -> Result<bool, CheckpointError> {
+        Err(CheckpointError::DeleteRefused { key: key.clone(), reason: "the store is read-only".into() })
     }
 }
 
@@ -395,6 +483,71 @@ mod tests {
         let ro = ReadOnlyStore(inner);
         ro.commit(&key, &json!(2)).unwrap();
         assert_eq!(ro.load(&key).unwrap(), Some(json!(1)));
+    }
+
+    #[test]
+    fn delete_removes_the_file_and_only_that_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StreamKey::new("acme-demo", "ACME log stream");
+        let other = StreamKey::new("acme-demo", "other");
+        {
+            let store = FileCheckpointStore::open(dir.path()).unwrap();
+            store.commit(&key, &json!({"after": "a1"})).unwrap();
+            store.commit(&other, &json!({"after": "b1"})).unwrap();
+            let path = store.path_for(&key).unwrap();
+            assert!(store.delete(&key).unwrap());
+            assert!(!path.exists());
+            assert!(!store.delete(&key).unwrap(), "a second delete finds nothing");
+        }
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.load(&key).unwrap(), None);
+        assert_eq!(store.list().unwrap(), vec![(other, json!({"after": "b1"}))]);
+    }
+
+    #[test]
+    fn delete_removes_a_corrupt_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        let key = StreamKey::new("okta", "system log");
+        store.commit(&key, &json!(1)).unwrap();
+        fs::write(store.path_for(&key).unwrap(), b"{\"version\":1,\"sour").unwrap();
+        assert!(store.delete(&key).unwrap());
+        assert_eq!(store.load(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn source_files_lists_unreadable_files_with_their_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        let good = StreamKey::new("src", "good stream");
+        let bad = StreamKey::new("src", "bad stream");
+        store.commit(&good, &json!({"after": "1"})).unwrap();
+        store.commit(&bad, &json!(2)).unwrap();
+        store.commit(&StreamKey::new("elsewhere", "x"), &json!(3)).unwrap();
+        fs::write(store.path_for(&bad).unwrap(), b"{").unwrap();
+        let files = store.source_files("src").unwrap();
+        let keys: Vec<&StreamKey> = files.iter().map(|f| &f.key).collect();
+        assert_eq!(keys, [&bad, &good]);
+        assert!(matches!(files[0].cursor, Err(CheckpointError::Corrupt { .. })));
+        assert_eq!(files[0].path, store.path_for(&bad).unwrap());
+        assert_eq!(files[1].cursor.as_ref().unwrap(), &json!({"after": "1"}));
+        assert!(store.source_files("none").unwrap().is_empty());
+    }
+
+    #[test]
+    fn memory_store_deletes_and_read_only_store_refuses() {
+        let inner = MemoryCheckpointStore::new();
+        let key = StreamKey::new("a", "b");
+        inner.commit(&key, &json!(1)).unwrap();
+        let ro = ReadOnlyStore(inner);
+        let err = ro.delete(&key).unwrap_err();
+        assert!(matches!(err, CheckpointError::DeleteRefused { .. }), "{err}");
+        assert!(err.to_string().contains("a/b") && err.to_string().contains("read-only"), "{err}");
+        assert_eq!(ro.load(&key).unwrap(), Some(json!(1)));
+        let inner = ro.0;
+        assert!(inner.delete(&key).unwrap());
+        assert!(!inner.delete(&key).unwrap());
+        assert_eq!(inner.load(&key).unwrap(), None);
     }
 
     proptest::proptest! {
