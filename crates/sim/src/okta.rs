@@ -13,7 +13,9 @@
 //! * **Queries.** Polling semantics only: `since` (RFC 3339; default 7 days ago) selects the first event with
 //!   `published ≥ since`; `after` (an opaque token, only ever taken from a `next` link) resumes right after
 //!   the event it was minted for; both together, an unparsable value, `until`, or a `limit` outside 0–1000
-//!   answer 400 `E0000001`. `limit` defaults to 100.
+//!   answer 400 `E0000001`. `limit` defaults to 100. An `after` token is valid forever unless
+//!   [`OktaSim::expire_after_tokens`] expired it (every token minted before that call): then it answers
+//!   400 `E0000001` (`Api validation failed: after`), as Okta answers a token it no longer honours.
 //! * **Links.** Every 200 carries `Link: <…>; rel="self"` (the request URL) and `Link: <…>; rel="next"`.
 //!   After a non-empty page `next` resumes after its last event; an empty page (caught up) has
 //!   `next == self`, exactly as Okta polling does.
@@ -156,6 +158,8 @@ struct Shared {
     requests: AtomicU64,
     rate_limited: AtomicU64,
     served: AtomicU64,
+    /// The generation new `after` tokens are minted in; tokens of an older one answer 400.
+    token_epoch: AtomicU64,
 }
 
 /// A running simulated Okta org. Dropping it stops the server.
@@ -193,6 +197,7 @@ impl OktaSim {
             requests: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             served: AtomicU64::new(0),
+            token_epoch: AtomicU64::new(0),
         });
         let app = Router::new().route("/api/v1/logs", get(list_logs)).with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -240,6 +245,13 @@ impl OktaSim {
     /// Events served in 200 pages (counting repeats).
     pub fn events_served(&self) -> u64 {
         self.shared.served.load(Ordering::Relaxed)
+    }
+
+    /// Expires every `after` token minted so far (those of every `next` link served before this call):
+    /// requesting one answers 400 `E0000001`, the answer a connector must recover from (or report) when its
+    /// stored `next` link has gone stale. Tokens minted afterwards, and `since` queries, work as before.
+    pub fn expire_after_tokens(&self) {
+        self.shared.token_epoch.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `published` of event `i`, in epoch milliseconds.
@@ -293,15 +305,28 @@ struct Params {
     sort_order: Option<String>,
 }
 
-/// The `after` token minted for "resume at event `index`".
+/// The `after` token minted for "resume at event `index`" (before any [`OktaSim::expire_after_tokens`]).
 pub fn after_token(index: u64) -> String {
-    format!("s{:016x}", index ^ AFTER_KEY)
+    mint_after(index, 0)
 }
 
-fn parse_after(token: &str) -> Option<u64> {
-    let hex = token.strip_prefix('s')?;
+/// A token of generation `epoch` (the first generation's tokens carry no epoch suffix).
+fn mint_after(index: u64, epoch: u64) -> String {
+    match epoch {
+        0 => format!("s{:016x}", index ^ AFTER_KEY),
+        _ => format!("s{:016x}.{epoch}", index ^ AFTER_KEY),
+    }
+}
+
+/// The event index and generation of a token.
+fn parse_after(token: &str) -> Option<(u64, u64)> {
+    let token = token.strip_prefix('s')?;
+    let (hex, epoch) = match token.split_once('.') {
+        Some((hex, epoch)) => (hex, epoch.parse().ok()?),
+        None => (token, 0),
+    };
     (hex.len() == 16).then_some(())?;
-    Some(u64::from_str_radix(hex, 16).ok()? ^ AFTER_KEY)
+    Some((u64::from_str_radix(hex, 16).ok()? ^ AFTER_KEY, epoch))
 }
 
 async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
@@ -386,8 +411,8 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
             );
         }
         (_, Some(after)) => match parse_after(after) {
-            Some(index) => index.min(total),
-            None => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: after", &rate),
+            Some((index, epoch)) if epoch >= sim.token_epoch.load(Ordering::Relaxed) => index.min(total),
+            _ => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: after", &rate),
         },
         (Some(since), None) => match since.parse::<jiff::Timestamp>() {
             Ok(since) => sim.first_since(since.as_millisecond(), total),
@@ -411,7 +436,8 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
     let path_and_query = uri.path_and_query().map_or("/api/v1/logs", |pq| pq.as_str());
     let self_url = format!("{}{}", sim.base_url, path_and_query);
     let next_url = if end > first {
-        format!("{}/api/v1/logs?limit={limit}&sortOrder=ASCENDING&after={}", sim.base_url, after_token(end))
+        let token = mint_after(end, sim.token_epoch.load(Ordering::Relaxed));
+        format!("{}/api/v1/logs?limit={limit}&sortOrder=ASCENDING&after={token}", sim.base_url)
     } else {
         self_url.clone()
     };
@@ -757,10 +783,34 @@ mod tests {
         assert_eq!(sim.events_served(), 1_000_000);
     }
 
+    #[tokio::test]
+    async fn expired_after_tokens_answer_400_and_since_still_works() {
+        let sim = OktaSim::builder().events(4).start().await.unwrap();
+        let first = reqwest::get(format!("{}/api/v1/logs?since=2000-01-01T00%3A00%3A00Z&limit=2", sim.base_url()))
+            .await
+            .unwrap();
+        let next = next_of(&first);
+        assert_eq!(reqwest::get(next.clone()).await.unwrap().status(), 200, "valid by default");
+
+        sim.expire_after_tokens();
+        let expired = reqwest::get(next).await.unwrap();
+        assert_eq!(expired.status(), 400);
+        let body = expired.text().await.unwrap();
+        assert!(body.contains("E0000001") && body.contains("after"), "{body}");
+        let since = reqwest::get(format!("{}/api/v1/logs?since=2000-01-01T00%3A00%3A00Z&limit=2", sim.base_url()))
+            .await
+            .unwrap();
+        let fresh = next_of(&since);
+        assert_eq!(json_of(since).await.len(), 2, "since queries are unaffected");
+        let page = json_of(reqwest::get(fresh).await.unwrap()).await;
+        assert_eq!(page[0]["uuid"], event_uuid(2), "a token minted after the expiry works");
+    }
+
     #[test]
     fn after_tokens_round_trip() {
         for i in [0, 1, 999, 1_000_000] {
-            assert_eq!(parse_after(&after_token(i)), Some(i));
+            assert_eq!(parse_after(&after_token(i)), Some((i, 0)));
+            assert_eq!(parse_after(&mint_after(i, 3)), Some((i, 3)));
         }
         assert_eq!(parse_after("garbage"), None);
     }
