@@ -85,6 +85,7 @@
 
 mod auth;
 mod config;
+mod cursor;
 mod event;
 mod stream;
 
@@ -100,7 +101,8 @@ pub use config::{
     ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_RATE_LIMIT_MARGIN, DEFAULT_TIMEOUT,
     MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
 };
-pub use stream::{CURSOR_VERSION, STREAM_NAME, SystemLogStream};
+pub use cursor::CURSOR_VERSION;
+pub use stream::{STREAM_NAME, SystemLogStream};
 
 /// The connector kind, as written in `type = "okta"`.
 pub const KIND: &str = "okta";

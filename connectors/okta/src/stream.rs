@@ -1,66 +1,31 @@
 //! The `system_log` stream: polling `/api/v1/logs` by its `next` links, with exact per-record cursors.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
 use futures::StreamExt;
 use logcrawl_core::{Cursor, LogRecord, LogStream, RawEvent, RecordStream, StreamError};
-use logcrawl_http::{HttpClient, HttpError, Url, redact_url};
+use logcrawl_http::{HttpClient, HttpError, Response, StatusCode, Url, redact_url};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
+use crate::cursor::{Boundary, Resume, mid_page_cursor, page_end_cursor};
 use crate::event::{Event, to_event};
 
 /// The stream's name (the checkpoint key's second half).
 pub const STREAM_NAME: &str = "system_log";
-/// Version of the cursor document, bumped only with a reader for the old one.
-pub const CURSOR_VERSION: u64 = 1;
 /// Okta's page size when a URL carries no `limit`.
 const OKTA_DEFAULT_LIMIT: usize = 100;
 /// Empty pages whose `next` moves on (possible with a `filter`) followed in one run before it ends.
 const MAX_EMPTY_HOPS: usize = 5;
 
-/// Where a resumed (or first) run starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Resume {
-    /// The URL to request.
-    url: Url,
-    /// Skip the page's events up to and including this `uuid` (a cursor taken in the middle of a page).
-    through: Option<String>,
-    /// Position of `through` on its page: the fallback for an event without a `uuid`.
-    index: Option<usize>,
-    /// `uuid`s already delivered at the previous page's last `published` instant: dropped if served again.
-    seen: Vec<String>,
-}
-
-impl Resume {
-    fn from_cursor(cursor: &Cursor) -> Result<Self, String> {
-        let object = cursor.as_object().ok_or("it is not a JSON object")?;
-        match object.get("v").and_then(Value::as_u64) {
-            Some(CURSOR_VERSION) => {}
-            Some(other) => return Err(format!("cursor version {other} is newer than this logcrawl understands")),
-            None => return Err("it has no version".into()),
-        }
-        let url = object.get("url").and_then(Value::as_str).ok_or("it has no `url`")?;
-        let url = Url::parse(url).map_err(|err| format!("its `url` is invalid: {err}"))?;
-        let through = object.get("through").and_then(Value::as_str).map(str::to_owned);
-        let index = object.get("index").and_then(Value::as_u64).map(|i| i as usize);
-        let seen = match object.get("seen") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            Some(_) => return Err("its `seen` is not an array".into()),
-        };
-        Ok(Self { url, through, index, seen })
-    }
-}
-
 /// Okta's System Log as one resumable stream.
 ///
 /// See the crate documentation for the cursor scheme; in short, every record's cursor is either
-/// `{"v":1,"url":NEXT,"seen":[…]}` (last record of a page: request Okta's `next` link, drop the listed
-/// `uuid`s if served again) or `{"v":1,"url":PAGE,"through":UUID,"index":I}` (inside a page: request the same
-/// page again and skip through that event). Both are exact, and the mid-page one costs one URL clone.
+/// `{"v":1,"url":NEXT,"seen":[…],"published":P}` (last record of a page: request Okta's `next` link, drop the
+/// listed `uuid`s if served again) or `{"v":1,"url":PAGE,"through":UUID,"index":I,"published":P}` (inside a
+/// page: request the same page again and skip through that event). Both are exact, and the mid-page one
+/// costs one URL clone and two short strings. `published` is where a run restarts (`since`) when Okta
+/// refuses the stored URL.
 pub struct SystemLogStream {
     http: HttpClient,
     logs_url: Url,
@@ -105,7 +70,7 @@ fn stream_error(err: HttpError) -> StreamError {
     }
 }
 
-/// A fatal problem found by the stream itself (a corrupt cursor, a `next` link to another host).
+/// A problem found by the stream itself (a corrupt or refused cursor, a `next` link to another host).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct Refused(String);
@@ -120,10 +85,15 @@ impl SystemLogStream {
         let since = jiff::Timestamp::now()
             - jiff::SignedDuration::try_from(self.lookback).unwrap_or(jiff::SignedDuration::ZERO);
         let since = since.round(jiff::Unit::Millisecond).unwrap_or(since);
+        self.since_url(&since.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    }
+
+    /// A polling query from `since` (RFC 3339): the configured `limit` and `filter`, ascending, no `until`.
+    fn since_url(&self, since: &str) -> Url {
         let mut url = self.logs_url.clone();
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("since", &since.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            query.append_pair("since", since);
             query.append_pair("limit", &self.limit.to_string());
             query.append_pair("sortOrder", "ASCENDING");
             if let Some(filter) = &self.filter {
@@ -135,15 +105,15 @@ impl SystemLogStream {
 
     fn resume_point(&self, cursor: Option<Cursor>) -> Result<Resume, StreamError> {
         match cursor {
-            None => Ok(Resume { url: self.first_url(), through: None, index: None, seen: Vec::new() }),
+            None => Ok(Resume::start(self.first_url())),
             Some(cursor) => {
                 let resume = Resume::from_cursor(&cursor).map_err(|why| {
-                    StreamError::fatal(Refused(format!(
+                    StreamError::checkpoint(Refused(format!(
                         "the stored checkpoint is not an Okta System Log cursor ({why}); fix or delete it to restart from initial_lookback"
                     )))
                 })?;
                 if resume.url.origin() != self.logs_url.origin() {
-                    return Err(StreamError::fatal(Refused(format!(
+                    return Err(StreamError::checkpoint(Refused(format!(
                         "the stored checkpoint belongs to {}, but this source now points at {}; delete the checkpoint to restart from initial_lookback",
                         resume.url.origin().ascii_serialization(),
                         self.logs_url.origin().ascii_serialization()
@@ -156,14 +126,20 @@ impl SystemLogStream {
 
     fn fetch_records(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
         async_stream::try_stream! {
-            let Resume { mut url, mut through, mut index, seen } = self.resume_point(cursor)?;
-            let mut seen: HashSet<String> = seen.into_iter().collect();
+            let resumed = cursor.is_some();
+            let (resume, first) = self.open(self.resume_point(cursor)?, resumed).await?;
+            let Resume { mut url, mut through, mut index, seen, published } = resume;
+            // The boundary of the last page that had events; an empty page carries it forward.
+            let mut boundary = Boundary { uuids: seen, published };
+            let mut seen = boundary.seen();
+            let mut first = Some(first);
             let mut empty_hops = 0usize;
             let mut prefetched: Option<Prefetch> = None;
             loop {
-                let page = match prefetched.take() {
-                    Some(prefetch) => prefetch.join().await?,
-                    None => fetch_page(self.http.clone(), url.clone()).await?,
+                let page = match (first.take(), prefetched.take()) {
+                    (Some(page), _) => page,
+                    (None, Some(prefetch)) => prefetch.join().await?,
+                    (None, None) => fetch_page(self.http.clone(), url.clone()).await?,
                 };
                 let Page { next, events } = page;
                 let served = events.len();
@@ -183,8 +159,10 @@ impl SystemLogStream {
                 };
 
                 // The uuids at the page's final `published` instant: dropped if the next page serves them again.
-                let tail: Vec<String> = tail_uuids(&events);
-                let end_cursor = next.as_ref().map(|next| page_end_cursor(next, &tail));
+                // An empty page has none of its own: the previous page's stay in force, in memory and in the
+                // cursor, or the page after it could deliver them a second time.
+                let tail = Boundary::of_page(&events);
+                let end_cursor = next.as_ref().map(|next| page_end_cursor(next, tail.as_ref().unwrap_or(&boundary)));
                 let duplicate = |e: &Event| !seen.is_empty() && e.uuid().is_some_and(|u| seen.contains(u));
                 let last_kept = events.iter().enumerate().skip(start).rev().find(|(_, e)| !duplicate(e)).map(|(i, _)| i);
                 let dropped = events.iter().skip(start).filter(|e| duplicate(e)).count();
@@ -219,11 +197,14 @@ impl SystemLogStream {
                     let cursor = if Some(i) == last_kept && end_cursor.is_some() {
                         end_cursor.take().expect("checked")
                     } else {
-                        mid_page_cursor(&url, event.uuid(), i)
+                        mid_page_cursor(&url, event.uuid(), i, event.published().and_then(|p| p.as_str()))
                     };
                     yield LogRecord { data: event.data, cursor: Some(cursor), raw: Some(event.raw) };
                 }
-                seen = tail.into_iter().collect();
+                if let Some(tail) = tail {
+                    seen = tail.seen();
+                    boundary = tail;
+                }
 
                 match follow {
                     Some(follow) => url = follow,
@@ -232,6 +213,58 @@ impl SystemLogStream {
             }
         }
         .boxed()
+    }
+
+    /// The first page of a run, and where the run really resumes: `resume` itself, or — when Okta refuses
+    /// a stored URL with 400 (an `after` it no longer honours, a `since` beyond its retention) — a polling
+    /// query from the cursor's `published`, dropping the uuids already delivered at that instant. Without
+    /// a `published`, or when the fallback is refused too, the checkpoint cannot be resumed from losslessly:
+    /// a checkpoint error, never a silent restart.
+    async fn open(&self, resume: Resume, resumed: bool) -> Result<(Resume, Page), StreamError> {
+        let refused = match self.http.get(resume.url.clone()).await {
+            Ok(response) => {
+                let page = parse_page(&self.http, &resume.url, &response)?;
+                return Ok((resume, page));
+            }
+            Err(err) if resumed && err.status() == Some(StatusCode::BAD_REQUEST) => err,
+            Err(err) => return Err(stream_error(err)),
+        };
+        let Some(published) = resume.published.filter(|p| p.parse::<jiff::Timestamp>().is_ok()) else {
+            return Err(StreamError::checkpoint(Refused(format!(
+                "Okta refused the stored position: {refused}; the checkpoint keeps no `published` instant to \
+                 restart from without loss (it predates that key), so it must be reset (restart from \
+                 initial_lookback) or set to a position Okta accepts"
+            ))));
+        };
+        tracing::warn!(
+            url = %redact_url(&resume.url),
+            since = %published,
+            error = %refused,
+            "Okta refused the checkpoint's URL; resuming from since = the last delivered event's published, dropping the events already delivered at that instant"
+        );
+        let mut seen = resume.seen;
+        // A mid-page cursor knows only its own event at that instant; others before it may come again.
+        if let Some(through) = resume.through
+            && !seen.contains(&through)
+        {
+            seen.push(through);
+        }
+        let fallback =
+            Resume { url: self.since_url(&published), through: None, index: None, seen, published: Some(published) };
+        match self.http.get(fallback.url.clone()).await {
+            Ok(response) => {
+                let page = parse_page(&self.http, &fallback.url, &response)?;
+                Ok((fallback, page))
+            }
+            Err(err) if err.status() == Some(StatusCode::BAD_REQUEST) => {
+                Err(StreamError::checkpoint(Refused(format!(
+                    "Okta refused the stored position: {refused}; and the fallback from since = {} too: {err}; the \
+                 checkpoint must be reset (restart from initial_lookback) or set to a position Okta accepts",
+                    fallback.published.unwrap_or_default()
+                ))))
+            }
+            Err(err) => Err(stream_error(err)),
+        }
     }
 }
 
@@ -246,11 +279,16 @@ struct Page {
 /// parsing overlaps the delivery of the current page on another core.
 async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
     let response = http.get(url.clone()).await.map_err(stream_error)?;
+    parse_page(&http, &url, &response)
+}
+
+/// A fetched page's events and checked `next` link.
+fn parse_page(http: &HttpClient, url: &Url, response: &Response) -> Result<Page, StreamError> {
     let next = response.link("next");
     if let Some(next) = &next {
         // Refuse before delivering anything: a committed cursor must never point off the org.
         http.ensure_same_origin(next).map_err(|err| {
-            StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(&url))))
+            StreamError::fatal(Refused(format!("Okta's next link from {} leaves the org: {err}", redact_url(url))))
         })?;
     }
     // Each event stays the JSON Okta sent, a slice of the page's body (nothing is allocated or copied per
@@ -261,7 +299,7 @@ async fn fetch_page(http: HttpClient, url: Url) -> Result<Page, StreamError> {
         .enumerate()
         .map(|(i, raw)| {
             to_event(RawEvent::in_page(&response.body, raw)).map_err(|err| {
-                stream_error(HttpError::Decode { url: redact_url(&url), message: format!("event {i}: {err}") })
+                stream_error(HttpError::Decode { url: redact_url(url), message: format!("event {i}: {err}") })
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -307,72 +345,14 @@ fn limit_of(url: &Url) -> usize {
         .unwrap_or(OKTA_DEFAULT_LIMIT)
 }
 
-/// The `uuid`s of the events that share the last event's `published` value.
-fn tail_uuids(events: &[Event]) -> Vec<String> {
-    let Some(last) = events.last() else { return Vec::new() };
-    let last_published = last.published();
-    events
-        .iter()
-        .rev()
-        .take_while(|e| e.published() == last_published)
-        .filter_map(|e| e.uuid().map(str::to_owned))
-        .collect()
-}
-
-fn page_end_cursor(next: &Url, seen: &[String]) -> Cursor {
-    let mut map = Map::new();
-    map.insert("v".into(), Value::from(CURSOR_VERSION));
-    map.insert("url".into(), Value::String(next.as_str().to_owned()));
-    map.insert("seen".into(), Value::Array(seen.iter().cloned().map(Value::String).collect()));
-    Value::Object(map)
-}
-
-fn mid_page_cursor(page: &Url, uuid: Option<&str>, index: usize) -> Cursor {
-    let mut map = Map::new();
-    map.insert("v".into(), Value::from(CURSOR_VERSION));
-    map.insert("url".into(), Value::String(page.as_str().to_owned()));
-    if let Some(uuid) = uuid {
-        map.insert("through".into(), Value::String(uuid.to_owned()));
-    }
-    map.insert("index".into(), Value::from(index as u64));
-    Value::Object(map)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn cursors_round_trip() {
-        let page = Url::parse("https://acme.okta.com/api/v1/logs?after=abc&limit=1000").unwrap();
-        let mid = Resume::from_cursor(&mid_page_cursor(&page, Some("u7"), 7)).unwrap();
-        assert_eq!(mid, Resume { url: page.clone(), through: Some("u7".into()), index: Some(7), seen: vec![] });
-        let end = Resume::from_cursor(&page_end_cursor(&page, &["a".into(), "b".into()])).unwrap();
-        assert_eq!(end.seen, vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(end.through, None);
-    }
-
-    #[test]
-    fn foreign_cursors_are_refused_with_a_reason() {
-        assert!(Resume::from_cursor(&json!("https://acme.okta.com/api/v1/logs")).unwrap_err().contains("object"));
-        assert!(Resume::from_cursor(&json!({"v": 9, "url": "https://x/"})).unwrap_err().contains("version 9"));
-        assert!(Resume::from_cursor(&json!({"v": 1})).unwrap_err().contains("url"));
-    }
-
-    #[test]
-    fn limit_and_tail() {
+    fn the_limit_a_url_asks_for() {
         assert_eq!(limit_of(&Url::parse("https://x/api/v1/logs?limit=20").unwrap()), 20);
         assert_eq!(limit_of(&Url::parse("https://x/api/v1/logs?after=1").unwrap()), 100);
-        let page = json!([
-            {"uuid": "a", "published": "t1"}, {"uuid": "b", "published": "t2"}, {"uuid": "c", "published": "t2"}
-        ]);
-        let events: Vec<Event> = serde_json::from_str::<Vec<Box<RawValue>>>(&page.to_string())
-            .unwrap()
-            .into_iter()
-            .map(|raw| to_event(raw.into()).unwrap())
-            .collect();
-        assert_eq!(tail_uuids(&events), vec!["c".to_owned(), "b".to_owned()]);
-        assert!(tail_uuids(&[]).is_empty());
+        assert_eq!(limit_of(&Url::parse("https://x/api/v1/logs?limit=0").unwrap()), 100);
     }
 }

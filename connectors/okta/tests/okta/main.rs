@@ -18,6 +18,7 @@ use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 mod oauth;
+mod recovery;
 
 const TOKEN: &str = "00TestApiTokenSECRET0123456789";
 
@@ -571,7 +572,7 @@ impl Sink for CollectingSink {
                 assert!(record.message().is_some() && record.timestamp().is_some());
                 uuids.push(record.data["uuid"].as_str().unwrap().to_owned());
             }
-            Ok(Delivery { accepted: batch.records.len(), dropped: 0 })
+            Ok(Delivery { accepted: batch.records.len(), ..Delivery::default() })
         })
     }
 }

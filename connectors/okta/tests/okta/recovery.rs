@@ -1,0 +1,365 @@
+//! Where a run resumes when Okta's answers are unusual: an empty hop between pages, and a stored `next`
+//! link (or page URL) that Okta no longer accepts.
+
+use std::sync::{Arc, Mutex};
+
+use logcrawl_core::{CheckpointStore, Crawler, FailureStage, MemoryCheckpointStore, StreamErrorKind, StreamKey};
+use logcrawl_okta::OktaConnector;
+use logcrawl_sim::okta::{OktaSim, event_uuid};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use super::{CollectingSink, as_sent, config, connector, crawl, event, fast_retries, logs_url, page, query, source};
+use super::{TOKEN, uuids};
+
+/// Okta's answer to a query parameter it refuses (an expired `after`, a `since` beyond retention).
+fn validation_failed(parameter: &str) -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({
+        "errorCode": "E0000001",
+        "errorSummary": format!("Api validation failed: {parameter}"),
+        "errorLink": "E0000001",
+        "errorId": "oae3iIHt2dSR0mSp5vuvyNzYw",
+        "errorCauses": [{"errorSummary": format!("{parameter}: The value is invalid.")}]
+    }))
+}
+
+/// The WARN events emitted while it is the thread's default subscriber (the tests run on one thread).
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    fn texts(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn fallback_warnings(warnings: &Warnings) -> Vec<String> {
+    warnings.texts().into_iter().filter(|w| w.contains("since")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// An empty hop
+// ---------------------------------------------------------------------------------------------------------
+
+/// A `[]` page whose `next` moves on (possible with a `filter`) says nothing about the boundary: the uuids
+/// delivered at the previous page's last instant must still be dropped when the page after it serves them.
+#[tokio::test]
+async fn an_empty_hop_keeps_the_boundary_uuids_of_the_page_before_it() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let (p2, p3, p4) = (
+        logs_url(&server, "limit=3&after=p2"),
+        logs_url(&server, "limit=3&after=p3"),
+        logs_url(&server, "limit=3&after=p4"),
+    );
+    let boundary = "2024-08-13T15:58:00.005Z";
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| {
+            let body = json!([event("u0", "2024-08-13T15:58:00.000Z"), event("a", boundary), event("b", boundary)]);
+            page(body, &as_sent(&base, req), &next)
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(page(json!([]), &p2, &p3))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Okta serves the boundary events again after the empty hop, with a new one at the same instant.
+    let body = json!([event("a", boundary), event("b", boundary), event("c", boundary)]);
+    Mock::given(method("GET"))
+        .and(query_param("after", "p3"))
+        .respond_with(page(body, &p3, &p4))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p4"))
+        .respond_with(page(json!([]), &p4, &p4))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let connector = Arc::new(connector(&server, json!({"limit": 3})));
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector, sink.clone()));
+    let report = crawler.run_once().await;
+    assert_eq!(report.failures().count(), 0, "{:?}", report.runs);
+
+    assert_eq!(*sink.uuids.lock().unwrap(), ["u0", "a", "b", "c"], "boundary events delivered twice");
+    let committed = store.load(&StreamKey::new("okta-sim", "system_log")).unwrap().expect("committed");
+    assert_eq!(committed["url"], p4.as_str());
+    let mut seen: Vec<&str> = committed["seen"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, ["a", "b", "c"], "{committed}");
+    assert_eq!(committed["published"], boundary);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A stored URL Okta refuses
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_refused_stored_next_falls_back_to_since_published_without_loss_or_duplicates() {
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(warnings.clone());
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let stored = logs_url(&server, "limit=3&sortOrder=ASCENDING&after=expired");
+    let p2 = logs_url(&server, "limit=3&after=p2");
+    let p3 = logs_url(&server, "limit=3&after=p3");
+    let boundary = "2024-08-13T15:58:00.005Z";
+    Mock::given(method("GET"))
+        .and(query_param("after", "expired"))
+        .respond_with(validation_failed("after"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let next = p2.clone();
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| {
+            // `since` is inclusive: the boundary events delivered by the previous run come first.
+            let body = json!([event("a", boundary), event("b", boundary), event("c", "2024-08-13T15:58:00.006Z")]);
+            page(body, &as_sent(&base, req), &next)
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("after", "p2"))
+        .respond_with(page(json!([event("d", "2024-08-13T15:58:00.007Z")]), &p2, &p3))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let filter = r#"eventType eq "user.session.start""#;
+    let connector = connector(&server, json!({"limit": 3, "filter": filter}));
+    let cursor = json!({"v": 1, "url": stored, "seen": ["b", "a"], "published": boundary});
+    let (records, err) = crawl(&connector, Some(cursor)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["c", "d"], "nothing after the checkpoint lost, nothing delivered twice");
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3, "the refused URL is not retried");
+    assert_eq!(as_sent(&server.uri(), &requests[0]), stored);
+    let fallback = query(&requests[1]);
+    assert_eq!(fallback.get("since").map(String::as_str), Some(boundary), "{fallback:?}");
+    assert_eq!(fallback.get("limit").map(String::as_str), Some("3"));
+    assert_eq!(fallback.get("sortOrder").map(String::as_str), Some("ASCENDING"));
+    assert_eq!(fallback.get("filter").map(String::as_str), Some(filter));
+    assert!(!fallback.contains_key("after") && !fallback.contains_key("until"), "{fallback:?}");
+    let warned = fallback_warnings(&warnings);
+    assert_eq!(warned.len(), 1, "{:?}", warnings.texts());
+    assert!(warned[0].contains("E0000001") && warned[0].contains(boundary), "{warned:?}");
+    // The new chain's cursors carry `published` again, so a later refusal can recover too.
+    let last = records.last().unwrap().cursor.clone().unwrap();
+    assert_eq!(
+        (last["url"].as_str(), last["published"].as_str()),
+        (Some(p3.as_str()), Some("2024-08-13T15:58:00.007Z"))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_mid_page_cursor_falls_back_and_skips_its_through_event() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let stored = logs_url(&server, "limit=3&after=expired");
+    let published = "2024-08-13T15:58:00.005Z";
+    Mock::given(method("GET"))
+        .and(query_param("after", "expired"))
+        .respond_with(validation_failed("after"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("since", published))
+        .respond_with(move |req: &Request| {
+            let body = json!([event("b", published), event("c", "2024-08-13T15:58:00.006Z")]);
+            page(body, &as_sent(&base, req), &as_sent(&base, req))
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let connector = connector(&server, json!({"limit": 3}));
+    let cursor = json!({"v": 1, "url": stored, "through": "b", "index": 1, "published": published});
+    let (records, err) = crawl(&connector, Some(cursor)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(uuids(&records), ["c"]);
+}
+
+#[tokio::test]
+async fn a_refused_cursor_without_published_is_a_checkpoint_error_naming_okta_s_answer() {
+    let server = MockServer::start().await;
+    let stored = logs_url(&server, "limit=3&after=expired");
+    Mock::given(method("GET")).respond_with(validation_failed("after")).expect(1).mount(&server).await;
+    // A cursor written before `published` was kept: nothing to fall back to.
+    let cursor = json!({"v": 1, "url": stored, "seen": ["a"]});
+    let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
+    let err = err.expect("refused");
+    assert!(records.is_empty());
+    assert_eq!(err.kind(), StreamErrorKind::Checkpoint, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("400") && message.contains("Api validation failed: after"), "{message}");
+    assert!(message.contains("reset") && message.contains("set"), "{message}");
+    assert!(!message.contains(TOKEN), "{message}");
+}
+
+#[tokio::test]
+async fn a_refused_fallback_is_a_checkpoint_error_too() {
+    let server = MockServer::start().await;
+    let stored = logs_url(&server, "limit=3&since=2024-01-01T00%3A00%3A00.000Z");
+    // Both the stored page URL and the fallback ask for data beyond Okta's retention.
+    Mock::given(method("GET")).respond_with(validation_failed("since")).expect(2).mount(&server).await;
+    let cursor = json!({"v": 1, "url": stored, "through": "a", "index": 0, "published": "2024-01-01T00:00:01.000Z"});
+    let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
+    let err = err.expect("refused");
+    assert!(records.is_empty());
+    assert_eq!(err.kind(), StreamErrorKind::Checkpoint, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("Api validation failed: since") && message.contains("reset"), "{message}");
+    let second = query(&server.received_requests().await.unwrap()[1]);
+    assert_eq!(second.get("since").map(String::as_str), Some("2024-01-01T00:00:01.000Z"));
+}
+
+#[tokio::test]
+async fn a_400_on_a_fresh_start_is_not_blamed_on_a_checkpoint() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(validation_failed("filter")).expect(1).mount(&server).await;
+    let (_, err) = crawl(&connector(&server, json!({"filter": "nonsense"})), None).await;
+    let err = err.expect("refused");
+    assert_ne!(err.kind(), StreamErrorKind::Checkpoint, "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// End to end against the simulator
+// ---------------------------------------------------------------------------------------------------------
+
+/// A stored `next` link goes stale (the simulator expires every `after` token it minted): the next run
+/// falls back to `since = published` and delivers everything after the checkpoint exactly once (page-end
+/// cursor) or at least once (mid-page cursor: only events sharing its instant before it may repeat).
+#[tokio::test]
+async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published() {
+    const EVENTS: u64 = 3000;
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(warnings.clone());
+    // 0.4 ms apart: two or three events share each millisecond, so the boundary sets matter.
+    let sim = OktaSim::builder()
+        .events(EVENTS)
+        .spacing(std::time::Duration::from_micros(400))
+        .token(TOKEN)
+        .start()
+        .await
+        .unwrap();
+    let config = serde_json::from_value(json!({"base_url": sim.base_url(), "token": TOKEN})).unwrap();
+    let connector = Arc::new(OktaConnector::with_http("okta-sim", config, None, fast_retries).unwrap());
+
+    let (all, err) = crawl(&connector, None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(all.len() as u64, EVENTS);
+    let page_end = all[999].cursor.clone().unwrap();
+    let mid_page = all[1499].cursor.clone().unwrap();
+    assert!(page_end.get("seen").is_some() && mid_page.get("through").is_some(), "{page_end} {mid_page}");
+    assert!(page_end.get("published").is_some() && mid_page.get("published").is_some());
+
+    sim.expire_after_tokens();
+    let key = StreamKey::new("okta-sim", "system_log");
+
+    // A page-end cursor: exactly the events after it.
+    let store = Arc::new(MemoryCheckpointStore::new());
+    store.commit(&key, &page_end).unwrap();
+    let sink = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector.clone(), sink.clone()));
+    let report = crawler.run_once().await;
+    assert_eq!(report.failures().count(), 0, "{:?}", report.runs);
+    let expected: Vec<String> = (1000..EVENTS).map(event_uuid).collect();
+    assert_eq!(*sink.uuids.lock().unwrap(), expected, "lost or duplicated across the fallback");
+    assert_eq!(fallback_warnings(&warnings).len(), 1, "{:?}", warnings.texts());
+
+    // A mid-page cursor: nothing lost, its own event not repeated.
+    store.commit(&key, &mid_page).unwrap();
+    let sink = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector.clone(), sink.clone()));
+    assert_eq!(crawler.run_once().await.failures().count(), 0);
+    let delivered = sink.uuids.lock().unwrap().clone();
+    let tail: Vec<String> = (1500..EVENTS).map(event_uuid).collect();
+    assert!(delivered.ends_with(&tail), "events after the checkpoint were lost");
+    let repeated = &delivered[..delivered.len() - tail.len()];
+    let same_instant: Vec<String> =
+        (0..1499).filter(|&i| sim.published_ms(i) == sim.published_ms(1499)).map(event_uuid).collect();
+    assert!(repeated.iter().all(|u| same_instant.contains(u)), "{repeated:?} {same_instant:?}");
+    assert!(!delivered.contains(&event_uuid(1499)), "the checkpoint's own event was delivered again");
+    assert_eq!(fallback_warnings(&warnings).len(), 2);
+
+    // A cursor from before `published` was kept: a checkpoint failure naming the stream, nothing sent.
+    let old = json!({"v": 1, "url": page_end["url"], "seen": page_end["seen"]});
+    store.commit(&key, &old).unwrap();
+    let sink = Arc::new(CollectingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector, sink.clone()));
+    let report = crawler.run_once().await;
+    let failures: Vec<_> = report.failures().collect();
+    assert_eq!(failures.len(), 1, "{:?}", report.runs);
+    let (failed, failure) = failures[0];
+    assert_eq!(failed, &key);
+    assert_eq!(failure.stage, FailureStage::LoadCheckpoint, "{failure:?}");
+    assert!(failure.fatal && failure.message.contains("system_log"), "{failure:?}");
+    assert!(failure.message.contains("E0000001") && failure.message.contains("reset"), "{failure:?}");
+    assert!(sink.uuids.lock().unwrap().is_empty());
+    assert_eq!(store.load(&key).unwrap(), Some(old), "the checkpoint is left for the operator");
+}
+
+#[tokio::test]
+async fn refusals_of_a_foreign_cursor_are_checkpoint_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let connector = OktaConnector::with_http("s", config(&server, json!({})), None, fast_retries).unwrap();
+    let other_org = json!({"v": 1, "url": "https://other.okta.com/api/v1/logs?after=x", "seen": []});
+    let odd_published = json!({"v": 1, "url": logs_url(&server, "after=x"), "published": 5});
+    for cursor in [other_org, json!({"after": "x"}), odd_published] {
+        let (_, err) = crawl(&connector, Some(cursor.clone())).await;
+        let err = err.expect("refused");
+        assert_eq!(err.kind(), StreamErrorKind::Checkpoint, "{cursor}: {err}");
+    }
+}
