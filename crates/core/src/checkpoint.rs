@@ -114,7 +114,7 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug {
 const FORMAT_VERSION: u32 = 1;
 
 /// Everything but `[A-Za-z0-9_-]` is encoded.
-const NAME_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+pub(crate) const NAME_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
 
 /// The longest file name most file systems take, less room for the suffix.
 const MAX_ENCODED_NAME: usize = 240;

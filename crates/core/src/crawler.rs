@@ -111,26 +111,66 @@ pub struct StreamRunReport {
     pub delivered: u64,
     /// Records the sink dropped by rule.
     pub dropped: u64,
+    /// Records the backend refused alone that the sink set aside in its dead-letter file.
+    pub dead_lettered: u64,
     /// Records skipped for age.
     pub skipped: u64,
     /// How it ended.
     pub outcome: RunOutcome,
 }
 
-/// The reports of a set of runs.
+/// What every run of one stream did, summed: a fixed size however many runs a daemon makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamTotals {
+    /// Runs made.
+    pub runs: u64,
+    /// Runs that failed.
+    pub failed_runs: u64,
+    /// Records acknowledged as accepted.
+    pub delivered: u64,
+    /// Records the sink dropped by rule.
+    pub dropped: u64,
+    /// Records set aside in a dead-letter file.
+    pub dead_lettered: u64,
+    /// Records skipped for age.
+    pub skipped: u64,
+}
+
+impl StreamTotals {
+    fn add(&mut self, run: &StreamRunReport) {
+        self.runs += 1;
+        self.failed_runs += u64::from(matches!(run.outcome, RunOutcome::Failed(_)));
+        self.delivered += run.delivered;
+        self.dropped += run.dropped;
+        self.dead_lettered += run.dead_lettered;
+        self.skipped += run.skipped;
+    }
+}
+
+/// The outcome of a crawl: per stream, its last run and the totals of all its runs.
+///
+/// A daemon makes a run per stream per interval (5 760 a day at 15 s); keeping each of them would grow
+/// without bound, so only the last one is kept, beside the counters.
 #[derive(Debug, Clone, Default)]
 pub struct CrawlReport {
-    /// One entry per stream run, in completion order.
+    /// The last run of each stream, in the order the streams finished.
     pub runs: Vec<StreamRunReport>,
+    /// The totals of each stream's runs, in the same order as `runs`.
+    pub totals: Vec<StreamTotals>,
 }
 
 impl CrawlReport {
-    /// Records delivered across all runs.
-    pub fn delivered(&self) -> u64 {
-        self.runs.iter().map(|r| r.delivered).sum()
+    fn push(&mut self, last: StreamRunReport, totals: StreamTotals) {
+        self.runs.push(last);
+        self.totals.push(totals);
     }
 
-    /// The runs that failed.
+    /// Records delivered across all runs.
+    pub fn delivered(&self) -> u64 {
+        self.totals.iter().map(|t| t.delivered).sum()
+    }
+
+    /// The streams whose last run failed, with its failure.
     pub fn failures(&self) -> impl Iterator<Item = (&StreamKey, &RunFailure)> {
         self.runs.iter().filter_map(|r| match &r.outcome {
             RunOutcome::Failed(failure) => Some((&r.key, failure)),
@@ -190,32 +230,34 @@ impl Crawler {
     pub async fn run_once(&self) -> CrawlReport {
         let mut set = JoinSet::new();
         for task in self.stream_tasks() {
-            set.spawn(async move { task.run().await });
+            set.spawn(async move {
+                let run = task.run().await;
+                let mut totals = StreamTotals::default();
+                totals.add(&run);
+                (run, totals)
+            });
         }
         collect(set).await
     }
 
     /// Runs every stream on its source's interval until shutdown. A run never overlaps the previous run
     /// of the same stream; a slow or failing stream never delays another. A stream whose run failed
-    /// fatally stops. Returns the report of every run.
+    /// fatally stops. Returns each stream's last run and totals; memory does not grow with the runs.
     pub async fn run_forever(&self) -> CrawlReport {
         let mut set = JoinSet::new();
         let started = Instant::now();
         for task in self.stream_tasks() {
             set.spawn(async move { task.run_scheduled(started).await });
         }
-        let mut report = CrawlReport::default();
-        while let Some(joined) = set.join_next().await {
-            report.runs.extend(joined.expect("stream task panicked").runs);
-        }
-        report
+        collect(set).await
     }
 }
 
-async fn collect(mut set: JoinSet<StreamRunReport>) -> CrawlReport {
+async fn collect(mut set: JoinSet<(StreamRunReport, StreamTotals)>) -> CrawlReport {
     let mut report = CrawlReport::default();
     while let Some(joined) = set.join_next().await {
-        report.runs.push(joined.expect("stream task panicked"));
+        let (last, totals) = joined.expect("stream task panicked");
+        report.push(last, totals);
     }
     report
 }
@@ -232,8 +274,8 @@ struct StreamTask {
 type AckFuture<'a> = BoxFuture<'a, (Result<Delivery, SinkError>, Option<Cursor>)>;
 
 impl StreamTask {
-    async fn run_scheduled(self, crawl_started: Instant) -> CrawlReport {
-        let mut report = CrawlReport::default();
+    async fn run_scheduled(self, crawl_started: Instant) -> (StreamRunReport, StreamTotals) {
+        let mut totals = StreamTotals::default();
         let mut scheduled: Option<Instant> = None;
         loop {
             let started = Instant::now();
@@ -251,16 +293,15 @@ impl StreamTask {
                 RunOutcome::Interrupted => true,
                 _ => false,
             };
-            report.runs.push(run);
+            totals.add(&run);
             if stop {
-                break;
+                return (run, totals);
             }
             tokio::select! {
                 () = tokio::time::sleep_until(scheduled.expect("set above")) => {}
-                () = self.shutdown.cancelled() => break,
+                () = self.shutdown.cancelled() => return (run, totals),
             }
         }
-        report
     }
 
     async fn run(&self) -> StreamRunReport {
@@ -269,6 +310,7 @@ impl StreamTask {
             key: self.key.clone(),
             delivered: 0,
             dropped: 0,
+            dead_lettered: 0,
             skipped: 0,
             outcome: RunOutcome::CaughtUp,
         };
@@ -351,8 +393,10 @@ impl StreamTask {
                         Ok(delivery) => {
                             report.delivered += delivery.accepted as u64;
                             report.dropped += delivery.dropped as u64;
+                            report.dead_lettered += delivery.dead_lettered as u64;
                             CrawlStats::add(&self.stats.delivered, delivery.accepted);
                             CrawlStats::add(&self.stats.dropped, delivery.dropped);
+                            CrawlStats::add(&self.stats.dead_lettered, delivery.dead_lettered);
                             match cursor {
                                 Some(cursor) => self.commit(cursor).await.err(),
                                 None => None,

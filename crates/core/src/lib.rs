@@ -27,6 +27,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod crawler;
+pub mod deadletter;
 pub mod raw;
 pub mod record;
 pub mod sink;
@@ -37,7 +38,7 @@ pub use checkpoint::{
     CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
 };
 pub use crawler::{
-    CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport,
+    CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };
 pub use raw::{RawEvent, raw_members};
 pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};

@@ -85,19 +85,35 @@ impl RecordsHold {
 /// How many batches of one stream may hold their records at once (see [`RecordsHold`]).
 pub const MAX_BATCHES_HOLDING_RECORDS: usize = 2;
 
-/// A sink's acknowledgement: every record of the batch was accepted or deliberately dropped.
+/// A sink's acknowledgement: every record of the batch was accepted, dropped by rule, or set aside.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivery {
     /// Records the backend accepted.
     pub accepted: usize,
-    /// Records the backend will never accept (reported and counted, not retried).
+    /// Records the sink never sends by rule (too old for the backend, no message): reported and counted.
     pub dropped: usize,
+    /// Records the backend refused on their own while accepting others, written to the sink's
+    /// dead-letter file (see [`crate::deadletter`]): out of the stream, not lost.
+    pub dead_lettered: usize,
+}
+
+impl Delivery {
+    /// A delivery in which all `count` records were accepted.
+    pub fn accepted(count: usize) -> Self {
+        Self { accepted: count, ..Self::default() }
+    }
+
+    /// Every record accounted for: accepted, dropped or dead-lettered.
+    pub fn total(&self) -> usize {
+        self.accepted + self.dropped + self.dead_lettered
+    }
 }
 
 impl std::ops::AddAssign for Delivery {
     fn add_assign(&mut self, rhs: Self) {
         self.accepted += rhs.accepted;
         self.dropped += rhs.dropped;
+        self.dead_lettered += rhs.dead_lettered;
     }
 }
 

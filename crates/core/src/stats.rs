@@ -10,6 +10,8 @@ pub struct CrawlStats {
     pub delivered: AtomicU64,
     /// Records the sinks dropped as never acceptable.
     pub dropped: AtomicU64,
+    /// Records a backend refused alone, set aside in the sink's dead-letter file.
+    pub dead_lettered: AtomicU64,
     /// Records skipped because they were older than the sink's max age or too far in the future.
     pub skipped: AtomicU64,
     /// Cursors committed.

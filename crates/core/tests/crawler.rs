@@ -134,7 +134,7 @@ impl Sink for RecordingSink {
                 batch.records.iter().map(|r| r.message().unwrap_or_default().to_owned()).collect();
             let accepted = messages.len();
             self.batches.lock().unwrap().push((batch.stream.to_string(), messages));
-            Ok(Delivery { accepted, dropped: 0 })
+            Ok(Delivery::accepted(accepted))
         })
     }
 }
@@ -392,10 +392,41 @@ async fn scheduled_runs_repeat_and_a_fatal_sink_error_stops_the_stream() {
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 2))], sink.clone(), 10));
     let report = tokio::time::timeout(Duration::from_secs(5), crawler.run_forever()).await.expect("stopped by itself");
-    assert_eq!(report.runs.len(), 3);
-    assert!(matches!(&report.runs[2].outcome, RunOutcome::Failed(f) if f.fatal && f.stage == FailureStage::Send));
+    assert_eq!(report.runs.len(), 1, "the last run only");
+    assert_eq!((report.totals[0].runs, report.totals[0].failed_runs, report.totals[0].delivered), (3, 1, 4));
+    assert!(matches!(&report.runs[0].outcome, RunOutcome::Failed(f) if f.fatal && f.stage == FailureStage::Send));
     assert_eq!(sink.messages(), msgs("s", 1..=4));
     assert_eq!(store.load(&key("s")).unwrap(), Some(json!({"counter": 4})));
+}
+
+#[tokio::test]
+async fn a_daemon_keeps_counters_and_the_last_run_not_every_run() {
+    // Thousands of runs at no interval at all: each one fails (a page error), as a flaky vendor would.
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let stream = CounterStream { fail_after: Some(0), ..CounterStream::new("s", 0, 1) };
+    let mut crawler = Crawler::new(store);
+    let mut flaky = source("src", vec![Arc::new(stream)], sink, 10);
+    flaky.interval = Duration::ZERO;
+    crawler.add_source(flaky);
+    let stats = crawler.stats();
+    let stop = crawler.shutdown_token();
+    let watcher = tokio::spawn(async move {
+        while logcrawl_core::CrawlStats::get(&stats.runs) < 2000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.cancel();
+    });
+    let report = tokio::time::timeout(Duration::from_secs(60), crawler.run_forever()).await.expect("stopped");
+    watcher.await.unwrap();
+    // Before, the report held one entry per run (5 760 a day per stream at 15 s, for ever).
+    assert_eq!(report.runs.len(), 1);
+    assert_eq!(report.totals.len(), 1);
+    let totals = &report.totals[0];
+    assert!(totals.runs >= 2000, "{totals:?}");
+    // Every run failed but perhaps the last, which shutdown may have interrupted first.
+    assert!(totals.failed_runs + 1 >= totals.runs, "{totals:?}");
+    assert!(matches!(&report.runs[0].outcome, RunOutcome::Failed(_) | RunOutcome::Interrupted));
 }
 
 #[tokio::test]
@@ -461,7 +492,7 @@ impl Sink for EncodingSink {
             drop(kept);
             let accepted = encoded.len();
             self.delivered.lock().unwrap().extend(encoded);
-            Ok(Delivery { accepted, dropped: 0 })
+            Ok(Delivery::accepted(accepted))
         })
     }
 }

@@ -12,7 +12,7 @@ use url::Url;
 use crate::auth::Auth;
 use crate::error::HttpError;
 use crate::link::find_link;
-use crate::ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
+use crate::ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot};
 use crate::redact::redact_url;
 use crate::retry::{RetryPolicy, retry_after};
 
@@ -32,8 +32,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Retries of timeouts, resets, 408, 5xx.
     pub retry: RetryPolicy,
-    /// Longest wait a 429 may impose before the request is given up.
-    pub max_rate_limit_wait: Duration,
+    /// Longest wait a server may impose (`Retry-After` on a 429 or 5xx, a rate-limit reset) before the
+    /// request is given up with [`HttpError::ServerWaitTooLong`]; the next run tries again.
+    pub max_server_wait: Duration,
     /// How many 429s in a row are waited out before giving up.
     pub max_rate_limited: u32,
     /// Client-side quota and header adaptation.
@@ -51,7 +52,7 @@ impl HttpConfig {
             connect_timeout: Duration::from_secs(10),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retry: RetryPolicy::default(),
-            max_rate_limit_wait: Duration::from_secs(300),
+            max_server_wait: Duration::from_secs(300),
             max_rate_limited: 20,
             rate_limit: RateLimitConfig::default(),
             user_agent: concat!("logcrawl/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -140,39 +141,45 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 /// What makes two underlying clients interchangeable: the origin (the redirect guard is per origin), the
-/// timeouts and the `User-Agent`.
-type ClientKey = (String, Duration, Duration, String);
+/// timeouts, the `User-Agent`, and whether redirects are followed at all.
+type ClientKey = (String, Duration, Duration, String, bool);
 
 static CLIENTS: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<ClientKey, std::sync::Weak<reqwest::Client>>>,
 > = std::sync::LazyLock::new(Default::default);
 
-/// The process-wide `reqwest` client for `config`'s origin and settings, built on first use.
+/// The process-wide `reqwest` client for `config`'s origin and settings, built on first use; `follow`
+/// says whether it follows same-origin redirects.
 ///
 /// A `reqwest` client carries a TLS configuration with its root store and a connection pool: about
 /// 150 kB and 2 ms to build. Ten thousand sources of one vendor would otherwise hold ten thousand of them
 /// (1.5 GB); sharing one per origin and settings also lets them share warm connections.
-fn shared_client(config: &HttpConfig) -> Result<Arc<reqwest::Client>, HttpError> {
+fn shared_client(config: &HttpConfig, follow: bool) -> Result<Arc<reqwest::Client>, HttpError> {
     let origin = config.base_url.origin();
     let key: ClientKey =
-        (origin.ascii_serialization(), config.timeout, config.connect_timeout, config.user_agent.clone());
+        (origin.ascii_serialization(), config.timeout, config.connect_timeout, config.user_agent.clone(), follow);
     let mut clients = CLIENTS.lock().expect("client registry poisoned");
     if let Some(client) = clients.get(&key).and_then(std::sync::Weak::upgrade) {
         return Ok(client);
     }
     clients.retain(|_, client| client.strong_count() > 0);
-    let redirect_origin = origin.clone();
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .connect_timeout(config.connect_timeout)
-        .user_agent(config.user_agent.clone())
-        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+    let policy = if follow {
+        let redirect_origin = origin.clone();
+        reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 || attempt.url().origin() != redirect_origin {
                 attempt.stop()
             } else {
                 attempt.follow()
             }
-        }))
+        })
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let client = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .user_agent(config.user_agent.clone())
+        .redirect(policy)
         .build()
         .map_err(|err| HttpError::Transport { url: redact_url(&config.base_url), message: err.to_string() })?;
     let client = Arc::new(client);
@@ -185,14 +192,24 @@ fn shared_client(config: &HttpConfig) -> Result<Arc<reqwest::Client>, HttpError>
 /// * **Same origin only**: any URL whose scheme, host or port differs from `base_url` is refused before
 ///   anything is sent, and redirects are followed only within the origin, so a vendor (or an attacker
 ///   controlling a `next` link) can never make the client hand credentials to another host.
+/// * **No redirects with a body**: only `GET` and `HEAD` follow (same-origin) redirects. Any other method
+///   gets [`HttpError::Redirected`] for a 3xx: a 301/302/303 would turn a sink's `POST` into a bodiless
+///   `GET`, and a 2xx to that would be taken for a delivery.
 /// * **Rate budget**: every request, each page of a pagination chain included, waits on the shared
 ///   [`RateBudget`]; responses feed the vendor's remaining/reset headers back into it.
-/// * **429**: waits for `Retry-After` or the `X-Rate-Limit-Reset` instant, then repeats the same request.
-/// * **Retries**: timeouts, connection failures, 408 and 5xx are retried with jittered exponential backoff.
+/// * **429**: waits for `Retry-After` or the `X-Rate-Limit-Reset` instant (on the vendor's clock), then
+///   repeats the same request.
+/// * **Retries**: timeouts, connection failures, 408 and 5xx are retried with jittered exponential backoff,
+///   waiting at least a `Retry-After`.
+/// * **Bounded waits**: no server-requested wait is longer than [`HttpConfig::max_server_wait`]; a longer
+///   one gives the request up ([`HttpError::ServerWaitTooLong`]) and the next run tries again.
 /// * **Body cap**: a body past `max_body_bytes` is cut off with [`HttpError::BodyTooLarge`].
 #[derive(Debug, Clone)]
 pub struct HttpClient {
+    /// Follows same-origin redirects: for `GET` and `HEAD`.
     inner: Arc<reqwest::Client>,
+    /// Follows no redirect: for every method with a body.
+    unredirected: Arc<reqwest::Client>,
     config: Arc<HttpConfig>,
     auth: Option<Arc<dyn Auth>>,
     budget: Arc<RateBudget>,
@@ -208,7 +225,8 @@ impl HttpClient {
                 message: "an http(s) URL with a host is required".into(),
             });
         }
-        let inner = shared_client(&config)?;
+        let inner = shared_client(&config, true)?;
+        let unredirected = shared_client(&config, false)?;
         let key = config.rate_limit.key.clone().unwrap_or_else(|| {
             format!(
                 "{}:{}",
@@ -217,7 +235,7 @@ impl HttpClient {
             )
         });
         let budget = RateBudget::shared(&key, &config.rate_limit);
-        Ok(Self { inner, config: Arc::new(config), auth: None, budget })
+        Ok(Self { inner, unredirected, config: Arc::new(config), auth: None, budget })
     }
 
     /// The same client, sending `auth`'s header with every request.
@@ -297,13 +315,7 @@ impl HttpClient {
                             last: format!("HTTP 429: {}", response.excerpt()),
                         });
                     }
-                    if wait > self.config.max_rate_limit_wait {
-                        return Err(HttpError::RateLimitTooLong {
-                            url: redact_url(&request.url),
-                            wait_secs: wait.as_secs(),
-                            max_secs: self.config.max_rate_limit_wait.as_secs(),
-                        });
-                    }
+                    self.check_server_wait(&response, wait)?;
                     tracing::info!(url = %redact_url(&request.url), wait_ms = wait.as_millis() as u64, "HTTP 429; waiting for the rate limit to reset");
                     self.budget.block_for(wait);
                     continue;
@@ -317,7 +329,11 @@ impl HttpClient {
                     continue;
                 }
                 Ok(response) if is_retryable_status(response.status) => {
-                    (retry_after(&response.headers), status_error(&response).to_string())
+                    let asked = retry_after(&response.headers);
+                    if let Some(asked) = asked {
+                        self.check_server_wait(&response, asked)?;
+                    }
+                    (asked, status_error(&response).to_string())
                 }
                 Ok(response) => return Err(status_error(&response)),
                 Err(err @ HttpError::Transport { .. }) => (None, err.to_string()),
@@ -335,8 +351,23 @@ impl HttpClient {
 
     fn rate_limit_wait(&self, response: &Response, consecutive: u32) -> Duration {
         retry_after(&response.headers)
-            .or_else(|| response.rate_limit().and_then(|s| s.reset_epoch).map(until_epoch))
+            .or_else(|| response.rate_limit().and_then(|s| s.until_reset()))
             .unwrap_or_else(|| self.config.retry.delay(consecutive))
+    }
+
+    /// Refuses a server-requested wait longer than [`HttpConfig::max_server_wait`].
+    fn check_server_wait(&self, response: &Response, wait: Duration) -> Result<(), HttpError> {
+        if wait <= self.config.max_server_wait {
+            return Ok(());
+        }
+        tracing::warn!(url = %redact_url(&response.url), status = response.status.as_u16(), wait_secs = wait.as_secs(),
+            max_secs = self.config.max_server_wait.as_secs(), "the server asks for a longer wait than allowed; giving up until the next run");
+        Err(HttpError::ServerWaitTooLong {
+            url: redact_url(&response.url),
+            status: response.status,
+            wait_secs: wait.as_secs(),
+            max_secs: self.config.max_server_wait.as_secs(),
+        })
     }
 
     /// Sends `request` once: origin guard, rate budget, credentials, body cap. Any status is returned as
@@ -344,8 +375,9 @@ impl HttpClient {
     pub async fn send_once(&self, request: &RequestSpec) -> Result<Response, HttpError> {
         self.ensure_same_origin(&request.url)?;
         self.budget.acquire().await;
-        let mut builder =
-            self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        let client =
+            if matches!(request.method, Method::GET | Method::HEAD) { &self.inner } else { &self.unredirected };
+        let mut builder = client.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
         if let Some(auth) = &self.auth {
             let header = auth.header().await?;
             builder = builder.header(header.name, header.value);
@@ -360,13 +392,7 @@ impl HttpClient {
         let headers = response.headers().clone();
         self.budget.observe(&headers);
         if status.is_redirection() {
-            return Err(HttpError::OffOrigin {
-                url: headers
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map_or_else(|| "(redirect)".to_owned(), str::to_owned),
-                origin: self.config.base_url.origin().ascii_serialization(),
-            });
+            return Err(self.refused_redirect(request, status, &headers));
         }
         let limit = self.config.max_body_bytes;
         let too_large = || HttpError::BodyTooLarge { url: redact_url(&request.url), limit };
@@ -389,6 +415,35 @@ impl HttpClient {
             body.freeze()
         };
         Ok(Response { status, headers, body, url: request.url.clone() })
+    }
+}
+
+impl HttpClient {
+    /// The error for a 3xx that reached us: one the policy did not follow (off the origin, too many hops)
+    /// or one of a request with a body, which is never followed. The `Location` is shown redacted.
+    fn refused_redirect(&self, request: &RequestSpec, status: StatusCode, headers: &HeaderMap) -> HttpError {
+        let target = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .map(|location| request.url.join(location.trim()));
+        let origin = self.config.base_url.origin();
+        let (location, off_origin) = match &target {
+            Some(Ok(url)) => (redact_url(url), url.origin() != origin),
+            Some(Err(_)) => ("(an unreadable Location)".to_owned(), false),
+            None => ("(no Location)".to_owned(), false),
+        };
+        let reason = if off_origin {
+            format!("it leaves the configured origin {} (credentials never leave it)", origin.ascii_serialization())
+        } else if matches!(request.method, Method::GET | Method::HEAD) {
+            "too many redirects, or one without a usable Location".to_owned()
+        } else {
+            format!(
+                "a {} is never redirected (its body would be lost and a reply to the redirected request is no \
+                 delivery); configure the final URL",
+                request.method
+            )
+        };
+        HttpError::Redirected { url: redact_url(&request.url), status, location, off_origin, reason }
     }
 }
 

@@ -1,20 +1,22 @@
 //! The delivery driver of the sinks that post batches of log entries: send a request, and depending on the
 //! answer accept it, give up, retry it, split it (413) or bisect it (400) until only the entries the
-//! backend refuses are left, and drop those one by one.
+//! backend refuses are left, and set those aside in the sink's dead-letter file.
 //!
 //! # Why one driver
 //!
 //! Datadog's intake and Huawei LTS answer in different words (a status alone, or a status and a JSON
 //! `errorCode`), but what a sink must *do* with an answer is the same, and it is the part that is easy to
 //! get subtly wrong: count retries per request and not per batch, never retry past the policy, honour
-//! `Retry-After` and hold the whole rate budget for it, never drop a whole request for one bad entry, and
-//! account for every entry exactly once (accepted or dropped) so that the crawler commits a cursor only
-//! behind delivered logs. This module does that once. A sink keeps what is really its own:
+//! `Retry-After` and hold the whole rate budget for it, never give up a whole request for one bad entry,
+//! never give up entries because the backend refuses *everything*, and account for every entry exactly
+//! once (accepted or set aside) so that the crawler commits a cursor only behind delivered logs. This
+//! module does that once. A sink keeps what is really its own:
 //!
 //! * building a request and sending it once, and **classifying** the answer into a [`Verdict`]
 //!   ([`Courier::attempt`]), with its own error wording and with its secrets already scrubbed;
 //! * **cutting** a request in two ([`Courier::halves`]): LTS re-slices its entries, Datadog reopens a gzip
 //!   body into its entries and packs each half again;
+//! * the entry of a one-entry request as it was sent ([`Courier::entry`]), for the dead-letter file;
 //! * refreshing credentials after a 401 ([`Courier::refresh_credentials`]), for token schemes.
 //!
 //! # What the driver does
@@ -25,11 +27,21 @@
 //! | verdict | action |
 //! |---|---|
 //! | [`Verdict::Accepted`] | every entry of the request counts as accepted |
-//! | [`Verdict::Split`] (413) | the halves are sent instead; a single entry still too large is dropped (warning with an excerpt) |
-//! | [`Verdict::Bisect`] (400) | the halves are sent until the refused entries are isolated; each is dropped (warning with an excerpt) |
+//! | [`Verdict::Split`] (413) | the halves are sent instead, down to single entries |
+//! | [`Verdict::Bisect`] (400) | the halves are sent until the refused entries are isolated |
 //! | [`Verdict::Retry`] | jittered backoff ([`RetryPolicy::delay`]), waiting at least the `Retry-After`, which also holds every request of the [`RateBudget`]; after [`RetryPolicy::max_attempts`] attempts, a retryable [`SinkError`] |
 //! | [`Verdict::Unauthorized`] | credentials are refreshed once per request (not counted as an attempt) when [`Courier::refresh_credentials`] says it helps; otherwise fatal |
 //! | [`Verdict::Fatal`] | a fatal [`SinkError`] at once |
+//!
+//! # Refused entries are set aside, never dropped, and only when the backend accepts others
+//!
+//! A single entry the backend still refuses (400, or 413 alone) is poison only if the backend is
+//! demonstrably accepting other entries: its neighbours in the same request, or this sink's other
+//! requests (an [`Acceptance`] shared by all deliveries of the sink). Then it is written, with the
+//! backend's reason, to the sink's [`DeadLetterFile`] and counted. Otherwise — every entry refused and
+//! nothing else ever accepted, typically a misconfiguration (labels, a proxy, a wrong endpoint) — the
+//! delivery fails and nothing is set aside: the run ends, and the next one sends the records again. A
+//! sink without a dead-letter file fails the delivery too, rather than lose a record.
 //!
 //! A `Retry-After` longer than allowed is handled as [`LongRetryAfter`] says: give up (the run ends and the
 //! next one re-sends from the last commit) or wait no longer than a cap.
@@ -38,8 +50,10 @@
 //! accepted, because the crawler re-sends the batch from its last commit (at-least-once delivery).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use logcrawl_core::deadletter::{DeadLetter, DeadLetterFile};
 use logcrawl_core::{Delivery, SinkError};
 
 use crate::ratelimit::RateBudget;
@@ -102,9 +116,12 @@ pub trait Courier: Sync {
         request: Self::Request,
     ) -> impl Future<Output = Result<(Self::Request, Self::Request), SinkError>> + Send;
 
-    /// The start of the first entry of `request`, for the warning when it is dropped. Must not reveal
+    /// The start of the first entry of `request`, for the warning when it is set aside. Must not reveal
     /// secrets; may be a description (time, size) rather than content.
     fn excerpt(&self, request: &Self::Request) -> String;
+
+    /// The single entry of a one-entry `request` as it was sent (JSON), for the dead-letter file.
+    fn entry(&self, request: &Self::Request) -> Vec<u8>;
 
     /// After [`Verdict::Unauthorized`]: drops cached credentials so the next attempt fetches new ones, and
     /// says whether that can help. Static credentials answer `false` (the default).
@@ -118,15 +135,15 @@ pub trait Courier: Sync {
 pub struct Delivered {
     /// Entries the backend accepted.
     pub accepted: usize,
-    /// Entries dropped because the backend refused them one by one (400).
+    /// Entries the backend refused one by one (400) while accepting others: in the dead-letter file.
     pub refused: usize,
-    /// Entries dropped because even alone they were too large (413).
+    /// Entries the backend refused as too large even alone (413): in the dead-letter file.
     pub too_large: usize,
 }
 
 impl Delivered {
-    /// Entries dropped for any reason.
-    pub fn dropped(&self) -> usize {
+    /// Entries set aside in the dead-letter file for any reason.
+    pub fn dead_lettered(&self) -> usize {
         self.refused + self.too_large
     }
 }
@@ -141,7 +158,26 @@ impl std::ops::AddAssign for Delivered {
 
 impl From<Delivered> for Delivery {
     fn from(delivered: Delivered) -> Self {
-        Delivery { accepted: delivered.accepted, dropped: delivered.dropped() }
+        Delivery { accepted: delivered.accepted, dropped: 0, dead_lettered: delivered.dead_lettered() }
+    }
+}
+
+/// Whether a backend has accepted any request of this sink: what makes a refusal of one entry credible
+/// as "this entry is bad" rather than "everything is refused". One per sink, shared by its deliveries.
+#[derive(Debug, Default)]
+pub struct Acceptance {
+    accepted_any: AtomicBool,
+}
+
+impl Acceptance {
+    /// Notes that the backend accepted a request.
+    pub fn record(&self) {
+        self.accepted_any.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the backend accepted any request so far.
+    pub fn has_accepted(&self) -> bool {
+        self.accepted_any.load(Ordering::Relaxed)
     }
 }
 
@@ -161,6 +197,10 @@ pub struct Driver<'a> {
     /// The rate budget held for a `Retry-After`, so that every request to the backend waits, not just the
     /// one that was told to ([`crate::HttpClient::budget`]).
     pub budget: &'a RateBudget,
+    /// Whether the backend has accepted this sink's requests (see the module documentation).
+    pub acceptance: &'a Acceptance,
+    /// Where entries refused on their own go; without one, such a refusal fails the delivery.
+    pub dead_letters: Option<&'a DeadLetterFile>,
 }
 
 /// How one request (not its halves) ended.
@@ -178,27 +218,24 @@ impl Driver<'_> {
     /// documentation), and returns what became of every entry, or the error that ended the delivery.
     pub async fn deliver<C: Courier>(&self, courier: &C, request: C::Request) -> Result<Delivered, SinkError> {
         let mut delivered = Delivered::default();
+        // Single entries the backend refused: set aside only once the whole request is settled, when it
+        // is known whether the backend accepted any of their neighbours.
+        let mut refused: Vec<(C::Request, bool, String)> = Vec::new();
         let mut pending = vec![request];
         while let Some(request) = pending.pop() {
             let entries = courier.entries(&request);
             let (too_large, reason) = match self.settle(courier, &request).await? {
                 Outcome::Accepted => {
                     tracing::debug!(sink = %self.sink, stream = %self.stream, entries, "{} accepted a request", self.peer);
+                    self.acceptance.record();
                     delivered.accepted += entries;
                     continue;
                 }
                 Outcome::Refused { too_large, reason } => (too_large, reason),
             };
             if entries <= 1 {
-                let entry = if entries == 1 { courier.excerpt(&request) } else { String::new() };
-                if too_large {
-                    tracing::warn!(sink = %self.sink, stream = %self.stream, reason = %reason, entry = %entry,
-                        "{} refused a single log entry as too large; dropping it", self.peer);
-                    delivered.too_large += entries;
-                } else {
-                    tracing::warn!(sink = %self.sink, stream = %self.stream, reason = %reason, entry = %entry,
-                        "{} refused a log entry; dropping it", self.peer);
-                    delivered.refused += entries;
+                if entries == 1 {
+                    refused.push((request, too_large, reason));
                 }
                 continue;
             }
@@ -213,7 +250,61 @@ impl Driver<'_> {
             pending.push(second);
             pending.push(first);
         }
+        if !refused.is_empty() {
+            self.set_aside(courier, &refused, delivered.accepted > 0)?;
+            for (_, too_large, _) in &refused {
+                if *too_large {
+                    delivered.too_large += 1;
+                } else {
+                    delivered.refused += 1;
+                }
+            }
+        }
         Ok(delivered)
+    }
+
+    /// Writes the refused single entries to the dead-letter file, or fails the delivery when the backend
+    /// is not demonstrably accepting other entries or there is no file to keep them.
+    fn set_aside<C: Courier>(
+        &self,
+        courier: &C,
+        refused: &[(C::Request, bool, String)],
+        neighbours_accepted: bool,
+    ) -> Result<(), SinkError> {
+        let last_reason = refused.last().map_or("", |(_, _, reason)| reason.as_str());
+        if !neighbours_accepted && !self.acceptance.has_accepted() {
+            return Err(SinkError::retryable(format!(
+                "sink {}: {} refused {} of {} (each on its own) and has accepted nothing from this sink so far; \
+                 that points at the configuration or the backend, not at the records, so none was set aside \
+                 (the next run sends them again): {last_reason}",
+                self.sink,
+                self.peer,
+                if refused.len() == 1 { "the record".to_owned() } else { format!("all {} records", refused.len()) },
+                if refused.len() == 1 { "its request" } else { "their request" },
+            )));
+        }
+        let Some(file) = self.dead_letters else {
+            return Err(SinkError::retryable(format!(
+                "sink {}: {} refused {} record(s) on their own, and no dead-letter file is configured to keep \
+                 them, so the delivery fails rather than lose them: {last_reason}",
+                self.sink,
+                self.peer,
+                refused.len()
+            )));
+        };
+        let entries: Vec<Vec<u8>> = refused.iter().map(|(request, _, _)| courier.entry(request)).collect();
+        let letters: Vec<DeadLetter<'_>> = refused
+            .iter()
+            .zip(&entries)
+            .map(|((_, _, reason), entry)| DeadLetter { stream: self.stream, reason, entry })
+            .collect();
+        file.write(&letters).map_err(|err| SinkError::retryable(format!("sink {}: {err}", self.sink)))?;
+        for (request, too_large, reason) in refused {
+            tracing::warn!(sink = %self.sink, stream = %self.stream, reason = %reason, entry = %courier.excerpt(request),
+                file = %file.path().display(), too_large,
+                "{} refused a log entry on its own; set aside in the dead-letter file", self.peer);
+        }
+        Ok(())
     }
 
     /// Sends one request until it is accepted or refused as a whole, or fails for good.

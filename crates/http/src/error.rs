@@ -59,15 +59,36 @@ pub enum HttpError {
         /// The last failure.
         last: String,
     },
-    /// The vendor's rate limit asks for a longer wait than allowed.
-    #[error("rate limit on {url} asks to wait {wait_secs} s, longer than the {max_secs} s allowed")]
-    RateLimitTooLong {
+    /// The server asked (`Retry-After` on a 429 or 5xx, or a rate-limit reset) for a longer wait than
+    /// allowed: the request is given up, the run ends, and the next scheduled run tries again.
+    #[error(
+        "{url} answered HTTP {status} asking to wait {wait_secs} s, longer than the {max_secs} s allowed (max_retry_wait); giving up until the next run"
+    )]
+    ServerWaitTooLong {
         /// The URL (redacted).
         url: String,
-        /// Requested wait.
+        /// The answer that asked for the wait.
+        status: StatusCode,
+        /// Requested wait, in seconds.
         wait_secs: u64,
-        /// Allowed wait.
+        /// Allowed wait, in seconds.
         max_secs: u64,
+    },
+    /// The server answered with a redirect the client does not follow: one off the configured origin, or
+    /// any redirect of a request with a body (a 301/302/303 would turn a `POST` of logs into a `GET`
+    /// without them, and a 2xx to that `GET` would look like a delivery).
+    #[error("{url} answered HTTP {status}, a redirect to {location}, which is not followed: {reason}")]
+    Redirected {
+        /// The requested URL (redacted).
+        url: String,
+        /// The 3xx status.
+        status: StatusCode,
+        /// The `Location` header, resolved and redacted (or a placeholder when absent or unreadable).
+        location: String,
+        /// Whether the redirect leads off the configured origin (a fatal refusal: credentials stay home).
+        off_origin: bool,
+        /// Why it is not followed, with advice.
+        reason: String,
     },
     /// Obtaining credentials failed (token endpoint, key loading).
     #[error("authentication failed: {0}")]
@@ -98,7 +119,7 @@ impl HttpError {
     /// Whether retrying later cannot help: credentials rejected (401/403) or refused by policy.
     pub fn is_fatal(&self) -> bool {
         matches!(self.status(), Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN))
-            || matches!(self, Self::Auth(_) | Self::OffOrigin { .. })
+            || matches!(self, Self::Auth(_) | Self::OffOrigin { .. } | Self::Redirected { off_origin: true, .. })
     }
 
     /// The stream error a connector yields for this failure.

@@ -33,12 +33,12 @@ mod retry;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
 pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
-pub use delivery::{Courier, Delivered, Driver, LongRetryAfter, Verdict};
+pub use delivery::{Acceptance, Courier, Delivered, Driver, LongRetryAfter, Verdict};
 pub use error::HttpError;
 pub use link::find_link;
-pub use ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
+pub use ratelimit::{MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
 pub use redact::{redact_url, scrub};
-pub use retry::{RetryPolicy, retry_after};
+pub use retry::{LONGEST_SERVER_WAIT, RetryPolicy, parse_http_date, parse_retry_after, retry_after, server_clock};
 
 pub use reqwest::{Method, StatusCode, header};
 pub use url::Url;

@@ -44,45 +44,82 @@ pub struct RateLimitSnapshot {
     pub limit: Option<u64>,
     /// Calls left in the window.
     pub remaining: u64,
-    /// When the window resets, as Unix epoch seconds.
+    /// When the window resets, as Unix epoch seconds of the vendor's clock.
     pub reset_epoch: Option<u64>,
+    /// The vendor's clock when it answered (its `Date` header), as Unix epoch seconds, when sent. The reset
+    /// is measured against it: a host clock a minute fast would otherwise send requests a minute early
+    /// into an exhausted window (429 storms), one a few minutes slow would wait minutes too long.
+    pub server_epoch: Option<i64>,
 }
 
 impl RateLimitSnapshot {
-    /// Reads `X-Rate-Limit-*` (Okta) or `X-RateLimit-*` (Auth0, GitHub) headers.
+    /// Reads `X-Rate-Limit-*` (Okta) or `X-RateLimit-*` (Auth0, GitHub) headers, and `Date`.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let get = |names: &[&str]| {
-            names.iter().find_map(|name| headers.get(*name)?.to_str().ok()?.trim().parse::<u64>().ok())
+            names
+                .iter()
+                .find_map(|name| std::str::from_utf8(headers.get(*name)?.as_bytes()).ok()?.trim().parse::<u64>().ok())
         };
         let remaining = get(&["x-rate-limit-remaining", "x-ratelimit-remaining"])?;
+        let server_epoch = headers
+            .get(reqwest::header::DATE)
+            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
+            .and_then(crate::retry::parse_http_date)
+            .map(|date| date.as_second());
         Some(Self {
             limit: get(&["x-rate-limit-limit", "x-ratelimit-limit"]),
             remaining,
             reset_epoch: get(&["x-rate-limit-reset", "x-ratelimit-reset"]),
+            server_epoch,
         })
     }
 
-    /// How long from now until the window resets, `None` when no reset was announced.
+    /// How long from now until the window resets, `None` when no reset was announced. Measured on the
+    /// vendor's clock when the response carried a `Date`, else on the host's.
     pub fn until_reset(&self) -> Option<Duration> {
         let reset = self.reset_epoch?;
-        Some(until_epoch(reset))
+        Some(match self.server_epoch {
+            Some(server_now) => between_epochs(server_now, reset),
+            None => until_epoch(reset),
+        })
     }
 }
 
-/// Time from now until Unix epoch second `epoch`, plus a small margin for clock skew and the reset's
-/// one-second granularity.
+/// A small margin for clock skew and the reset's one-second granularity.
+const RESET_SKEW: Duration = Duration::from_millis(250);
+
+/// Time from now (the host's clock) until Unix epoch second `epoch`, plus a small margin for clock skew
+/// and the reset's one-second granularity. Prefer [`RateLimitSnapshot::until_reset`], which uses the
+/// vendor's clock when it is known.
 pub fn until_epoch(epoch: u64) -> Duration {
-    const SKEW: Duration = Duration::from_millis(250);
     let now = jiff::Timestamp::now().as_millisecond();
     let target = i64::try_from(epoch).unwrap_or(i64::MAX).saturating_mul(1000);
-    Duration::from_millis(u64::try_from(target.saturating_sub(now)).unwrap_or(0)) + SKEW
+    Duration::from_millis(u64::try_from(target.saturating_sub(now)).unwrap_or(0)) + RESET_SKEW
 }
+
+/// Time from epoch second `from` to epoch second `to` (zero if `to` is earlier), plus the skew margin.
+fn between_epochs(from: i64, to: u64) -> Duration {
+    let to = i64::try_from(to).unwrap_or(i64::MAX);
+    Duration::from_secs(u64::try_from(to.saturating_sub(from)).unwrap_or(0)) + RESET_SKEW
+}
+
+/// While the vendor's remaining budget is at the margin and no reset is known, or the known reset is
+/// further away than this, one request is let through as a probe after this long: its answer brings fresh
+/// headers. Without it, a budget exhausted without a reset header would hold every sharer forever, since
+/// only a response can lift the hold and no request would be sent.
+pub const PROBE_AFTER: Duration = Duration::from_secs(10);
+
+/// The longest a budget holds its sharers for an announced reset before probing (a reset hours away is
+/// more likely a vendor's or clock's error than a real window).
+pub const MAX_RESET_HOLD: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Default)]
 struct Window {
     remaining: Option<u64>,
     reset_at: Option<Instant>,
     blocked_until: Option<Instant>,
+    /// When the next probe may go, while the budget is held at the margin without a reset.
+    probe_at: Option<Instant>,
 }
 
 /// A fixed client-side quota and the limiter enforcing it.
@@ -185,7 +222,20 @@ impl RateBudget {
                 match (window.blocked_until, window.remaining) {
                     (Some(until), _) if until > now => Some(until),
                     (_, Some(remaining)) if remaining <= u64::from(self.margin()) => {
-                        Some(window.reset_at.unwrap_or(now + Duration::from_secs(1)))
+                        // Held until the announced reset (lifted above once it passes), or, without one,
+                        // until a single probe may go; a response to it refreshes the window.
+                        match window.reset_at {
+                            Some(reset) => Some(reset),
+                            None => match window.probe_at {
+                                Some(probe) if probe <= now => {
+                                    window.probe_at = None;
+                                    tracing::debug!(budget = %self.key, "rate budget held without a reset time; probing with one request");
+                                    None
+                                }
+                                Some(probe) => Some(probe),
+                                None => Some(*window.probe_at.insert(now + PROBE_AFTER)),
+                            },
+                        }
                     }
                     _ => {
                         window.blocked_until = None;
@@ -215,7 +265,9 @@ impl RateBudget {
         let Some(snapshot) = RateLimitSnapshot::from_headers(headers) else { return };
         let mut window = self.window.lock().expect("rate window poisoned");
         window.remaining = Some(snapshot.remaining);
-        window.reset_at = snapshot.until_reset().map(|wait| Instant::now() + wait);
+        // A reset further away than the longest hold is not trusted: it becomes the time of a probe.
+        window.reset_at = snapshot.until_reset().map(|wait| Instant::now() + wait.min(MAX_RESET_HOLD));
+        window.probe_at = None;
     }
 
     /// Holds every request of this budget for `wait` (after a 429).
@@ -241,7 +293,12 @@ mod tests {
         okta.insert("X-Rate-Limit-Reset", HeaderValue::from_static("1700000000"));
         assert_eq!(
             RateLimitSnapshot::from_headers(&okta),
-            Some(RateLimitSnapshot { limit: Some(50), remaining: 7, reset_epoch: Some(1_700_000_000) })
+            Some(RateLimitSnapshot {
+                limit: Some(50),
+                remaining: 7,
+                reset_epoch: Some(1_700_000_000),
+                server_epoch: None
+            })
         );
         let mut auth0 = HeaderMap::new();
         auth0.insert("x-ratelimit-remaining", HeaderValue::from_static("3"));
@@ -308,5 +365,95 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         budget.acquire().await; // at the margin: waits for the reset
         assert!(start.elapsed() >= Duration::from_secs(28), "{:?}", start.elapsed());
+    }
+
+    fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn http_date(at: jiff::Timestamp) -> String {
+        at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    }
+
+    #[test]
+    fn the_reset_is_measured_on_the_vendors_clock() {
+        let host = jiff::Timestamp::now();
+        // Host an hour fast: the vendor's clock is an hour behind, its reset 30 s after its own now.
+        let vendor = host - jiff::SignedDuration::from_hours(1);
+        let fast_host = headers(&[
+            ("x-rate-limit-remaining", "0".into()),
+            ("x-rate-limit-reset", (vendor.as_second() + 30).to_string()),
+            ("date", http_date(vendor)),
+        ]);
+        let wait = RateLimitSnapshot::from_headers(&fast_host).unwrap().until_reset().unwrap();
+        assert!((Duration::from_secs(30)..Duration::from_secs(31)).contains(&wait), "{wait:?}");
+        // Host ten minutes slow: on the host's clock the reset would be 630 s away.
+        let vendor = host + jiff::SignedDuration::from_mins(10);
+        let slow_host = headers(&[
+            ("x-rate-limit-remaining", "0".into()),
+            ("x-rate-limit-reset", (vendor.as_second() + 30).to_string()),
+            ("date", http_date(vendor)),
+        ]);
+        let wait = RateLimitSnapshot::from_headers(&slow_host).unwrap().until_reset().unwrap();
+        assert!((Duration::from_secs(30)..Duration::from_secs(31)).contains(&wait), "{wait:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_at_the_margin_without_a_reset_probes_after_a_bounded_wait() {
+        let budget = RateBudget::new("probe", &RateLimitConfig { margin: 2, ..RateLimitConfig::default() });
+        budget.observe(&headers(&[("x-rate-limit-remaining", "1".into())]));
+        let start = Instant::now();
+        // Nothing but a response could lift this hold before: the request never went and it hung for ever.
+        tokio::time::timeout(Duration::from_secs(3600), budget.acquire()).await.expect("the probe must go");
+        let first = start.elapsed();
+        assert!(first >= PROBE_AFTER && first < PROBE_AFTER + Duration::from_secs(1), "{first:?}");
+        // Only one probe per period: the next request waits for the next period (or a response).
+        tokio::time::timeout(Duration::from_secs(3600), budget.acquire()).await.expect("a second probe");
+        assert!(start.elapsed() >= PROBE_AFTER * 2, "{:?}", start.elapsed());
+        // A response with budget left lifts the hold at once.
+        budget.observe(&headers(&[("x-rate-limit-remaining", "50".into())]));
+        let before = Instant::now();
+        budget.acquire().await;
+        assert!(before.elapsed() < Duration::from_millis(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_hours_away_holds_no_longer_than_the_longest_hold() {
+        let budget = RateBudget::new("far", &RateLimitConfig { margin: 0, ..RateLimitConfig::default() });
+        let far = jiff::Timestamp::now().as_second() + 10 * 3600;
+        budget.observe(&headers(&[("x-rate-limit-remaining", "0".into()), ("x-rate-limit-reset", far.to_string())]));
+        let start = Instant::now();
+        tokio::time::timeout(Duration::from_secs(11 * 3600), budget.acquire()).await.unwrap();
+        assert!(start.elapsed() <= MAX_RESET_HOLD + Duration::from_secs(1), "{:?}", start.elapsed());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rate_limit_headers_never_panic(
+            remaining in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            reset in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            date in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            numbers in (proptest::prelude::any::<u64>(), proptest::prelude::any::<u64>(), proptest::prelude::any::<i64>()),
+        ) {
+            let mut map = HeaderMap::new();
+            for (name, bytes) in [("x-rate-limit-remaining", remaining), ("x-rate-limit-reset", reset), ("date", date)] {
+                if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                    map.insert(name, value);
+                }
+            }
+            let budget = RateBudget::new("prop", &RateLimitConfig::default());
+            budget.observe(&map);
+            if let Some(snapshot) = RateLimitSnapshot::from_headers(&map) {
+                let _ = snapshot.until_reset();
+            }
+            let (remaining, reset, server) = numbers;
+            let snapshot = RateLimitSnapshot { limit: None, remaining, reset_epoch: Some(reset), server_epoch: Some(server) };
+            let _ = snapshot.until_reset();
+            let _ = until_epoch(reset);
+        }
     }
 }

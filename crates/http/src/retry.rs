@@ -1,8 +1,14 @@
-//! Retry timing: the Datadog Agent's exponential backoff with equal jitter, and `Retry-After` parsing.
+//! Retry timing: the Datadog Agent's exponential backoff with equal jitter, and the waits servers ask for
+//! (`Retry-After`, read against the server's own clock).
+//!
+//! Everything a server says about time is untrusted input. `Retry-After: 1e20` must not crash the process
+//! and `Retry-After: 86400` must not silently freeze a stream for a day: the parsers here never panic
+//! (a property test feeds them arbitrary strings), saturate absurd values instead of overflowing, and leave
+//! the decision about a long wait to the caller, which caps it ([`crate::HttpConfig::max_server_wait`]).
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
 
 /// How often and how patiently to retry a retryable failure.
 ///
@@ -41,21 +47,76 @@ impl RetryPolicy {
     }
 }
 
-/// The wait a `Retry-After` header asks for: delta-seconds or an HTTP date.
+/// The longest wait a header can express here: a hundred years. Larger values (`1e20`, `99999999999999`)
+/// saturate to it, which is past any cap, so the caller refuses them with a clear error.
+pub const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The wait a response's `Retry-After` header asks for: delta-seconds or an HTTP date, the date measured
+/// against the response's own `Date` header (so a host clock that is off does not stretch or void it).
+/// `None` when the header is absent or unreadable.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    let value = std::str::from_utf8(headers.get(RETRY_AFTER)?.as_bytes()).ok()?;
+    parse_retry_after(value, server_clock(headers))
+}
+
+/// The server's clock when it answered: its `Date` header when that is a valid HTTP date, else ours.
+pub fn server_clock(headers: &HeaderMap) -> jiff::Timestamp {
+    headers
+        .get(DATE)
+        .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
+        .and_then(parse_http_date)
+        .unwrap_or_else(jiff::Timestamp::now)
+}
+
+/// Parses a `Retry-After` value given the server's current time: delta-seconds (an integer; a decimal is
+/// accepted too), or an HTTP date (IMF-fixdate, RFC 850, asctime). A date in the past is a wait of zero;
+/// huge numbers saturate at [`LONGEST_SERVER_WAIT`]; negative, non-finite or unreadable values are `None`.
+pub fn parse_retry_after(value: &str, server_now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
     }
-    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let wait = when.duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits: only overflow can make the parse fail, and an overflowing wait is a very long one.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(LONGEST_SERVER_WAIT));
+    }
+    if value.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
+        let secs = value.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+        return Some(Duration::try_from_secs_f64(secs).unwrap_or(LONGEST_SERVER_WAIT).min(LONGEST_SERVER_WAIT));
+    }
+    let when = parse_http_date(value)?;
+    Some(Duration::try_from(when.duration_since(server_now)).unwrap_or(Duration::ZERO).min(LONGEST_SERVER_WAIT))
+}
+
+/// An HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850
+/// `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994` forms recipients must accept.
+pub fn parse_http_date(value: &str) -> Option<jiff::Timestamp> {
+    let value = value.trim();
+    if let Ok(zoned) = jiff::fmt::rfc2822::parse(value) {
+        return Some(zoned.timestamp());
+    }
+    let civil = |format: &str, text: &str| {
+        jiff::fmt::strtime::parse(format, text).ok()?.to_datetime().ok()?.to_zoned(jiff::tz::TimeZone::UTC).ok()
+    };
+    if let Some(rest) = value.strip_suffix(" GMT")
+        && let Some(zoned) = civil("%A, %d-%b-%y %H:%M:%S", rest)
+    {
+        return Some(zoned.timestamp());
+    }
+    let squeezed = value.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+    civil("%a %b %d %H:%M:%S %Y", &squeezed).map(|zoned| zoned.timestamp())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use reqwest::header::HeaderValue;
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
 
     #[test]
     fn delays_follow_the_agents_schedule() {
@@ -79,5 +140,58 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn absurd_values_saturate_instead_of_panicking() {
+        let now = jiff::Timestamp::now();
+        // `Duration::from_secs_f64(1e20)` panics: this used to kill the stream's task.
+        assert_eq!(parse_retry_after("1e20", now), Some(LONGEST_SERVER_WAIT));
+        assert_eq!(parse_retry_after("99999999999999999999999", now), Some(LONGEST_SERVER_WAIT));
+        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
+        for garbage in ["-1", "NaN", "inf", "1e400", "", "  ", "-0.5", "1..2", "e"] {
+            assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn an_http_date_is_measured_against_the_servers_clock() {
+        // The server's clock says 07:28:00; the host's is irrelevant.
+        let server_now = at("2015-10-21T07:28:00Z");
+        for date in ["Wed, 21 Oct 2015 07:28:30 GMT", "Wednesday, 21-Oct-15 07:28:30 GMT", "Wed Oct 21 07:28:30 2015"] {
+            assert_eq!(parse_retry_after(date, server_now), Some(Duration::from_secs(30)), "{date}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(DATE, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:29:00 GMT"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(60)));
+        assert_eq!(server_clock(&headers), server_now);
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(at("1994-11-06T08:49:37Z")));
+    }
+
+    proptest! {
+        #[test]
+        fn retry_after_never_panics(value in any::<String>(), offset in any::<i32>()) {
+            let now = jiff::Timestamp::from_second(i64::from(offset)).unwrap_or_else(|_| jiff::Timestamp::now());
+            if let Some(wait) = parse_retry_after(&value, now) {
+                prop_assert!(wait <= LONGEST_SERVER_WAIT);
+            }
+            let _ = parse_http_date(&value);
+        }
+
+        #[test]
+        fn retry_after_headers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let mut headers = HeaderMap::new();
+                headers.insert(RETRY_AFTER, value.clone());
+                headers.insert(DATE, value);
+                let _ = retry_after(&headers);
+            }
+        }
+
+        #[test]
+        fn delta_seconds_are_read_exactly(secs in 0u64..10_000_000) {
+            prop_assert_eq!(parse_retry_after(&secs.to_string(), jiff::Timestamp::now()), Some(Duration::from_secs(secs)));
+        }
     }
 }

@@ -11,9 +11,11 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::*;
 
+mod hostile;
+
 const TOKEN: &str = "00abcdefSECRETtoken123";
 
-fn fast_config(server: &MockServer) -> HttpConfig {
+pub(super) fn fast_config(server: &MockServer) -> HttpConfig {
     let mut config = HttpConfig::new(Url::parse(&server.uri()).unwrap());
     config.retry =
         RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
@@ -23,7 +25,7 @@ fn fast_config(server: &MockServer) -> HttpConfig {
     config
 }
 
-fn client(server: &MockServer) -> HttpClient {
+pub(super) fn client(server: &MockServer) -> HttpClient {
     HttpClient::new(fast_config(server)).unwrap().with_auth(Arc::new(StaticAuth::new(
         AUTHORIZATION,
         "SSWS ",
@@ -32,7 +34,7 @@ fn client(server: &MockServer) -> HttpClient {
 }
 
 /// Answers from a fixed list, then repeats the last.
-struct Sequence(Vec<ResponseTemplate>, AtomicUsize);
+pub(super) struct Sequence(Vec<ResponseTemplate>, AtomicUsize);
 
 impl Respond for Sequence {
     fn respond(&self, _: &Request) -> ResponseTemplate {
@@ -41,7 +43,7 @@ impl Respond for Sequence {
     }
 }
 
-fn sequence(responses: Vec<ResponseTemplate>) -> Sequence {
+pub(super) fn sequence(responses: Vec<ResponseTemplate>) -> Sequence {
     Sequence(responses, AtomicUsize::new(0))
 }
 
@@ -165,13 +167,17 @@ async fn redirects_to_another_origin_are_not_followed() {
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&elsewhere).await;
     Mock::given(method("GET"))
         .respond_with(
-            ResponseTemplate::new(302).insert_header("location", format!("{}/steal", elsewhere.uri()).as_str()),
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/steal?api_key={TOKEN}", elsewhere.uri()).as_str()),
         )
         .mount(&server)
         .await;
     let client = client(&server);
     let err = client.get(client.url("/x").unwrap()).await.unwrap_err();
-    assert!(matches!(err, HttpError::OffOrigin { .. }), "{err}");
+    assert!(matches!(err, HttpError::Redirected { off_origin: true, .. }), "{err}");
+    assert!(err.is_fatal());
+    // The refused Location is named, but redacted: it may carry a secret.
+    assert!(err.to_string().contains("/steal") && !err.to_string().contains(TOKEN), "{err}");
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }
 

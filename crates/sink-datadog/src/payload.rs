@@ -55,7 +55,12 @@ impl Payload {
         (self.slice(0..mid), self.slice(mid..self.len()))
     }
 
-    /// The start of entry `index`, for log lines about a dropped entry.
+    /// Entry `index` whole, as it was sent (for the dead-letter file); empty when there is no such entry.
+    pub(crate) fn entry(&self, index: usize) -> &[u8] {
+        self.entries.get(index).map_or(&[], |range| &self.json[range.clone()])
+    }
+
+    /// The start of entry `index`, for log lines about a refused entry.
     pub(crate) fn excerpt(&self, index: usize) -> String {
         const MAX: usize = 300;
         let entry = &self.json[self.entries[index].clone()];

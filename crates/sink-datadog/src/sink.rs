@@ -7,11 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
+use logcrawl_core::deadletter::DeadLetterFile;
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds};
 use logcrawl_http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    Courier, Delivered, Driver, HttpClient, HttpConfig, HttpError, LongRetryAfter, RequestSpec, Response, RetryPolicy,
-    StaticAuth, StatusCode, Url, Verdict, redact_url, retry_after, scrub,
+    Acceptance, Courier, Delivered, Driver, HttpClient, HttpConfig, HttpError, LongRetryAfter, RequestSpec, Response,
+    RetryPolicy, StaticAuth, StatusCode, Url, Verdict, redact_url, retry_after, scrub,
 };
 
 use crate::config::{
@@ -28,6 +29,10 @@ const BLOCKING_COMPRESS_BYTES: usize = 64 * 1024;
 pub struct DatadogSink {
     name: String,
     inner: Arc<Inner>,
+    /// Whether the intake accepted any request of this sink: what makes a lone refusal credible.
+    acceptance: Acceptance,
+    /// Where entries the intake refuses on their own are kept ([`DatadogSink::with_dead_letters`]).
+    dead_letters: Option<DeadLetterFile>,
 }
 
 struct Inner {
@@ -162,7 +167,20 @@ impl DatadogSink {
             hostname,
             tag_attributes: config.tag_attributes,
         };
-        Ok(Self { name: name.to_owned(), inner: Arc::new(inner) })
+        Ok(Self {
+            name: name.to_owned(),
+            inner: Arc::new(inner),
+            acceptance: Acceptance::default(),
+            dead_letters: None,
+        })
+    }
+
+    /// Keeps entries the intake refuses on their own (while accepting others) in `file` instead of failing
+    /// the delivery. Without a file such a refusal fails the send: no record is ever dropped.
+    #[must_use]
+    pub fn with_dead_letters(mut self, file: DeadLetterFile) -> Self {
+        self.dead_letters = Some(file);
+        self
     }
 
     /// The intake URL requests go to.
@@ -211,7 +229,7 @@ impl DatadogSink {
             tracing::info!(sink = %self.name, stream = %stream, count = encoded.truncated, limit = limits.max_log_bytes,
                 "log entries over the size limit had their message cut (marked logcrawl.truncated)");
         }
-        let mut delivery = Delivery { accepted: 0, dropped: dropped.total() };
+        let mut delivery = Delivery { dropped: dropped.total(), ..Delivery::default() };
         let peer = format!("the Datadog intake ({})", inner.target);
         let driver = Driver {
             sink: &self.name,
@@ -220,6 +238,8 @@ impl DatadogSink {
             retry: inner.retry,
             long_retry_after: LongRetryAfter::GiveUp,
             budget: inner.client.budget(),
+            acceptance: &self.acceptance,
+            dead_letters: self.dead_letters.as_ref(),
         };
         let intake = Intake { sink: self };
         let sent: Delivered = stream::iter(encoded.payloads)
@@ -231,7 +251,7 @@ impl DatadogSink {
             })
             .await?;
         delivery += sent.into();
-        debug_assert_eq!(delivery.accepted + delivery.dropped, total);
+        debug_assert_eq!(delivery.total(), total);
         Ok(delivery)
     }
 
@@ -254,6 +274,19 @@ impl DatadogSink {
                 status.as_u16(),
                 body()
             )),
+            // The endpoint is not an intake (a wrong `endpoint` path, a proxy in the way): retrying cannot
+            // help, and retrying for ever would hide the mistake.
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Verdict::Fatal(format!(
+                    "sink {}: {} ({}) answered HTTP {}{}: that URL does not take logs; check `site`/`endpoint` (an \
+                     endpoint is the intake's origin, logcrawl adds /api/v2/logs) and any proxy in between",
+                    self.name,
+                    redact_url(&self.inner.url),
+                    self.inner.target,
+                    status.as_u16(),
+                    body()
+                ))
+            }
             _ => Verdict::Retry {
                 after: retry_after(&response.headers),
                 last: format!("{} answered HTTP {}{}", redact_url(&self.inner.url), status.as_u16(), body()),
@@ -312,6 +345,11 @@ impl Courier for Intake<'_> {
             Err(err @ (HttpError::OffOrigin { .. } | HttpError::InvalidUrl { .. } | HttpError::Auth(_))) => {
                 Verdict::Fatal(sink.scrub(&format!("sink {}: {err}", sink.name)))
             }
+            // Never followed (a 301/302/303 would make the POST a bodiless GET): a failed send, whose
+            // message names where the intake was redirected to.
+            Err(err @ HttpError::Redirected { .. }) => {
+                Verdict::Retry { after: None, last: sink.scrub(&format!("sink {}: {err}", sink.name)) }
+            }
             Err(err) => Verdict::Retry { after: None, last: sink.scrub(&err.to_string()) },
         }
     }
@@ -326,6 +364,13 @@ impl Courier for Intake<'_> {
         match packed.open() {
             Ok(payload) => payload.excerpt(0),
             Err(e) => format!("(the request body could not be reopened: {e})"),
+        }
+    }
+
+    fn entry(&self, packed: &Packed) -> Vec<u8> {
+        match packed.open() {
+            Ok(payload) => payload.entry(0).to_vec(),
+            Err(e) => format!("(the request body could not be reopened: {e})").into_bytes(),
         }
     }
 }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use logcrawl_core::deadletter::DeadLetterFile;
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta};
 use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    Auth, Courier, Delivered, Driver, HttpClient, HttpConfig, LongRetryAfter, RequestSpec, Response, StaticAuth,
-    StatusCode, Url, Verdict, redact_url, retry_after, scrub,
+    Acceptance, Auth, Courier, Delivered, Driver, HttpClient, HttpConfig, LongRetryAfter, RequestSpec, Response,
+    StaticAuth, StatusCode, Url, Verdict, redact_url, retry_after, scrub,
 };
 use serde_json::Value;
 
@@ -42,6 +43,10 @@ pub struct LtsSink {
     client: HttpClient,
     /// The token scheme, for [`Auth::invalidate`] after a 401; `None` with AK/SK signing.
     auth: Option<Arc<dyn Auth>>,
+    /// Whether LTS accepted any request of this sink: what makes a lone refusal credible.
+    acceptance: Acceptance,
+    /// Where records LTS refuses on their own are kept ([`LtsSink::with_dead_letters`]).
+    dead_letters: Option<DeadLetterFile>,
 }
 
 impl LtsSink {
@@ -83,7 +88,22 @@ impl LtsSink {
             }
             ResolvedAuth::Aksk { .. } => (client, None),
         };
-        Ok(Self { name: name.to_owned(), settings, client, auth })
+        Ok(Self {
+            name: name.to_owned(),
+            settings,
+            client,
+            auth,
+            acceptance: Acceptance::default(),
+            dead_letters: None,
+        })
+    }
+
+    /// Keeps records LTS refuses on their own (while accepting others) in `file` instead of failing the
+    /// delivery. Without a file such a refusal fails the send: no record is ever dropped.
+    #[must_use]
+    pub fn with_dead_letters(mut self, file: DeadLetterFile) -> Self {
+        self.dead_letters = Some(file);
+        self
     }
 
     /// The URL records are posted to.
@@ -152,6 +172,8 @@ impl LtsSink {
             retry: self.settings.retry,
             long_retry_after: LongRetryAfter::WaitAtMost(MAX_RETRY_AFTER),
             budget: self.client.budget(),
+            acceptance: &self.acceptance,
+            dead_letters: self.dead_letters.as_ref(),
         };
         let contents = Contents { sink: self, labels_json: &labels_json };
         let mut total = Delivered::default();
@@ -159,15 +181,6 @@ impl LtsSink {
             encode::chunks(&entries, &labels_json, self.settings.batch_max_bytes, self.settings.batch_max_records)
         {
             total += driver.deliver(&contents, contents.part(&entries[range])).await?;
-        }
-        if total.accepted == 0 && total.refused >= 2 && total.refused == entries.len() {
-            // Every record on its own was refused: the request itself (labels, ids) is the problem, not the
-            // records. Dropping them all would lose the batch to a configuration error.
-            return Err(SinkError::retryable(format!(
-                "LTS rejected every one of the {} records of the batch with HTTP 400, each on its own; this points at \
-                 the configuration (labels, ids), not at the records, so none was dropped",
-                total.refused
-            )));
         }
         delivery += total.into();
         Ok(delivery)
@@ -231,14 +244,24 @@ impl LtsSink {
     fn classify(&self, response: &Response) -> Verdict {
         let status = response.status;
         if status.is_success() {
+            // Only LTS's own answer counts as a delivery: a proxy's or captive portal's 200 (HTML, empty,
+            // other JSON) must not get a batch acknowledged and its cursor committed.
             let body: Option<Value> = serde_json::from_slice(&response.body).ok();
             let code = body.as_ref().and_then(|b| b.get("errorCode")).and_then(Value::as_str);
             return match code {
-                None | Some(SUCCESS_CODE) => Verdict::Accepted,
+                Some(SUCCESS_CODE) => Verdict::Accepted,
                 Some(_) => Verdict::Retry {
                     after: None,
                     last: format!(
                         "{} (a 2xx whose errorCode is not {SUCCESS_CODE}: not taken as delivered)",
+                        self.describe(response)
+                    ),
+                },
+                None => Verdict::Retry {
+                    after: None,
+                    last: format!(
+                        "{} (a 2xx that is not LTS's JSON answer with errorCode {SUCCESS_CODE}: not taken as delivered; \
+                         is a proxy answering in LTS's place?)",
                         self.describe(response)
                     ),
                 },
@@ -351,6 +374,11 @@ impl<'a> Courier for Contents<'a> {
         part.entries
             .first()
             .map_or_else(String::new, |entry| format!("log_time_ns {} ({} bytes)", entry.time_ns, entry.fragment.len()))
+    }
+
+    /// The entry's JSON fragment: an object in high-precision mode, a string in batch mode.
+    fn entry(&self, part: &Part<'a>) -> Vec<u8> {
+        part.entries.first().map_or_else(Vec::new, |entry| entry.fragment.clone().into_bytes())
     }
 
     fn refresh_credentials(&self) -> bool {

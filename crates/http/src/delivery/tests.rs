@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::ratelimit::RateLimitConfig;
+use logcrawl_core::deadletter::DeadLetterFile;
 
 type Answer = Box<dyn Fn(&[u32], usize) -> Verdict + Send + Sync>;
 
@@ -76,28 +77,63 @@ impl Courier for Fake {
         format!("entry {}", request[0])
     }
 
+    fn entry(&self, request: &Vec<u32>) -> Vec<u8> {
+        format!("{{\"id\":{}}}", request[0]).into_bytes()
+    }
+
     fn refresh_credentials(&self) -> bool {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         self.refreshable
     }
 }
 
-fn budget() -> RateBudget {
-    RateBudget::new("delivery-test", &RateLimitConfig::default())
+/// What one sink's deliveries share: its rate budget, what the backend accepted, its dead-letter file.
+struct Backend {
+    budget: RateBudget,
+    acceptance: Acceptance,
+    letters: DeadLetterFile,
+    _dir: tempfile::TempDir,
 }
 
-fn driver(budget: &RateBudget) -> Driver<'_> {
-    Driver {
-        sink: "test-sink",
-        peer: "the test backend",
-        stream: "events",
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(10),
-        },
-        long_retry_after: LongRetryAfter::GiveUp,
-        budget,
+impl Backend {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let letters = DeadLetterFile::in_state_dir(dir.path(), "test-sink", 1 << 20);
+        Self {
+            budget: RateBudget::new("delivery-test", &RateLimitConfig::default()),
+            acceptance: Acceptance::default(),
+            letters,
+            _dir: dir,
+        }
+    }
+
+    fn driver(&self) -> Driver<'_> {
+        Driver {
+            sink: "test-sink",
+            peer: "the test backend",
+            stream: "events",
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(10),
+            },
+            long_retry_after: LongRetryAfter::GiveUp,
+            budget: &self.budget,
+            acceptance: &self.acceptance,
+            dead_letters: Some(&self.letters),
+        }
+    }
+
+    /// The dead letters written: each entry's id and reason.
+    fn letters(&self) -> Vec<(u64, String)> {
+        std::fs::read_to_string(self.letters.path())
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                (line["entry"]["id"].as_u64().unwrap(), line["reason"].as_str().unwrap().to_owned())
+            })
+            .collect()
     }
 }
 
@@ -115,10 +151,12 @@ async fn bisect_isolates_exactly_the_bad_entries() {
             Verdict::Accepted
         }
     });
-    let budget = budget();
-    let delivered = driver(&budget).deliver(&fake, ids(16)).await.unwrap();
+    let backend = Backend::new();
+    let delivered = backend.driver().deliver(&fake, ids(16)).await.unwrap();
     assert_eq!(delivered, Delivered { accepted: 13, refused: 3, too_large: 0 });
-    assert_eq!(Delivery::from(delivered), Delivery { accepted: 13, dropped: 3 });
+    assert_eq!(Delivery::from(delivered), Delivery { accepted: 13, dropped: 0, dead_lettered: 3 });
+    let reason = "HTTP 400: invalid entry".to_owned();
+    assert_eq!(backend.letters(), [(3, reason.clone()), (11, reason.clone()), (12, reason)], "set aside, not lost");
     let sent = fake.sent();
     let singles_refused: Vec<u32> = sent.iter().filter(|r| r.len() == 1 && BAD.contains(&r[0])).map(|r| r[0]).collect();
     assert_eq!(singles_refused, BAD, "each bad entry was tried alone, in order");
@@ -133,8 +171,8 @@ async fn bisect_isolates_exactly_the_bad_entries() {
 async fn split_halves_until_the_parts_fit() {
     let fake =
         Fake::new(|request, _| if request.len() > 4 { Verdict::Split("HTTP 413".into()) } else { Verdict::Accepted });
-    let budget = budget();
-    let delivered = driver(&budget).deliver(&fake, ids(16)).await.unwrap();
+    let backend = Backend::new();
+    let delivered = backend.driver().deliver(&fake, ids(16)).await.unwrap();
     assert_eq!(delivered, Delivered { accepted: 16, refused: 0, too_large: 0 });
     let sizes: Vec<usize> = fake.sent().iter().map(Vec::len).collect();
     assert_eq!(sizes, [16, 8, 4, 4, 8, 4, 4]);
@@ -143,22 +181,23 @@ async fn split_halves_until_the_parts_fit() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_single_entry_still_too_large_is_dropped() {
+async fn a_single_entry_still_too_large_is_set_aside() {
     let fake = Fake::new(|request, _| {
         if request.len() > 1 || request == [5] { Verdict::Split("HTTP 413".into()) } else { Verdict::Accepted }
     });
-    let budget = budget();
-    let delivered = driver(&budget).deliver(&fake, ids(8)).await.unwrap();
+    let backend = Backend::new();
+    let delivered = backend.driver().deliver(&fake, ids(8)).await.unwrap();
     assert_eq!(delivered, Delivered { accepted: 7, refused: 0, too_large: 1 });
-    assert_eq!(delivered.dropped(), 1);
+    assert_eq!(delivered.dead_lettered(), 1);
+    assert_eq!(backend.letters(), [(5, "HTTP 413".to_owned())]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn retries_stop_after_max_attempts_with_the_last_error() {
     let fake = Fake::new(|_, before| Verdict::Retry { after: None, last: format!("HTTP 503 (answer {before})") });
-    let budget = budget();
+    let backend = Backend::new();
     let started = Instant::now();
-    let err = driver(&budget).deliver(&fake, ids(4)).await.unwrap_err();
+    let err = backend.driver().deliver(&fake, ids(4)).await.unwrap_err();
     assert_eq!(fake.attempts(), 3);
     assert!(!err.is_fatal());
     assert_eq!(err.to_string(), "sink test-sink: gave up on the test backend after 3 attempts: HTTP 503 (answer 2)");
@@ -169,8 +208,8 @@ async fn retries_stop_after_max_attempts_with_the_last_error() {
 #[tokio::test(start_paused = true)]
 async fn a_retry_that_succeeds_counts_every_entry_once() {
     let fake = Fake::failing_first(2, Verdict::Retry { after: None, last: "timeout".into() });
-    let budget = budget();
-    let delivered = driver(&budget).deliver(&fake, ids(5)).await.unwrap();
+    let backend = Backend::new();
+    let delivered = backend.driver().deliver(&fake, ids(5)).await.unwrap();
     assert_eq!(delivered, Delivered { accepted: 5, refused: 0, too_large: 0 });
     assert_eq!(fake.attempts(), 3);
     assert!(fake.sent().iter().all(|r| *r == ids(5)), "the same request each time");
@@ -179,12 +218,12 @@ async fn a_retry_that_succeeds_counts_every_entry_once() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_waited_out_and_holds_the_budget() {
     let fake = Fake::failing_first(1, Verdict::Retry { after: Some(Duration::from_secs(5)), last: "HTTP 429".into() });
-    let budget = budget();
+    let backend = Backend::new();
     let started = Instant::now();
-    let driver = driver(&budget);
+    let driver = backend.driver();
     // Another sender of the same budget, starting once the 429 is in: it is held as long.
     let (delivered, other) = tokio::join!(driver.deliver(&fake, ids(2)), async {
-        budget.acquire().await;
+        backend.budget.acquire().await;
         started.elapsed()
     });
     assert_eq!(delivered.unwrap().accepted, 2);
@@ -201,9 +240,9 @@ async fn retry_after_is_waited_out_and_holds_the_budget() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_longer_than_max_delay_gives_up_at_once() {
     let fake = Fake::new(|_, _| Verdict::Retry { after: Some(Duration::from_secs(3600)), last: "HTTP 429".into() });
-    let budget = budget();
+    let backend = Backend::new();
     let started = Instant::now();
-    let err = driver(&budget).deliver(&fake, ids(2)).await.unwrap_err();
+    let err = backend.driver().deliver(&fake, ids(2)).await.unwrap_err();
     assert_eq!(fake.attempts(), 1);
     assert!(started.elapsed() < Duration::from_secs(1), "no wait before giving up: {:?}", started.elapsed());
     assert!(!err.is_fatal());
@@ -213,7 +252,7 @@ async fn retry_after_longer_than_max_delay_gives_up_at_once() {
          HTTP 429"
     );
     // Every other request to the backend is held for retry_max_delay.
-    budget.acquire().await;
+    backend.budget.acquire().await;
     assert!(started.elapsed() >= Duration::from_secs(10), "{:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(3600), "{:?}", started.elapsed());
 }
@@ -222,8 +261,8 @@ async fn retry_after_longer_than_max_delay_gives_up_at_once() {
 async fn retry_after_beyond_the_cap_is_cut_to_it() {
     let fake =
         Fake::failing_first(1, Verdict::Retry { after: Some(Duration::from_secs(3600)), last: "HTTP 503".into() });
-    let budget = budget();
-    let driver = Driver { long_retry_after: LongRetryAfter::WaitAtMost(Duration::from_secs(30)), ..driver(&budget) };
+    let backend = Backend::new();
+    let driver = Driver { long_retry_after: LongRetryAfter::WaitAtMost(Duration::from_secs(30)), ..backend.driver() };
     let started = Instant::now();
     assert_eq!(driver.deliver(&fake, ids(1)).await.unwrap().accepted, 1);
     assert_eq!(fake.attempts(), 2);
@@ -236,8 +275,8 @@ async fn fatal_stops_at_once() {
     // A fatal verdict, and a 401 that fresh credentials cannot help (static keys).
     for verdict in [Verdict::Fatal("the key was refused".into()), Verdict::Unauthorized("the key was refused".into())] {
         let fake = Fake::new(move |_, _| verdict.clone());
-        let budget = budget();
-        let err = driver(&budget).deliver(&fake, ids(16)).await.unwrap_err();
+        let backend = Backend::new();
+        let err = backend.driver().deliver(&fake, ids(16)).await.unwrap_err();
         assert!(err.is_fatal());
         assert_eq!(err.to_string(), "the key was refused");
         assert_eq!(fake.attempts(), 1);
@@ -252,8 +291,8 @@ async fn a_fatal_half_fails_the_whole_delivery() {
         _ if request[0] == 0 => Verdict::Accepted,
         _ => Verdict::Fatal("gone".into()),
     });
-    let budget = budget();
-    let err = driver(&budget).deliver(&fake, ids(4)).await.unwrap_err();
+    let backend = Backend::new();
+    let err = backend.driver().deliver(&fake, ids(4)).await.unwrap_err();
     assert!(err.is_fatal());
     assert_eq!(fake.sent(), [vec![0, 1, 2, 3], vec![0, 1], vec![2, 3]]);
 }
@@ -267,8 +306,8 @@ async fn unauthorized_refreshes_credentials_once_without_counting_an_attempt() {
         _ => Verdict::Accepted,
     });
     fake.refreshable = true;
-    let budget = budget();
-    let driver = Driver { retry: RetryPolicy { max_attempts: 2, ..driver(&budget).retry }, ..driver(&budget) };
+    let backend = Backend::new();
+    let driver = Driver { retry: RetryPolicy { max_attempts: 2, ..backend.driver().retry }, ..backend.driver() };
     assert_eq!(driver.deliver(&fake, ids(3)).await.unwrap().accepted, 3);
     assert_eq!(fake.attempts(), 3);
     assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
@@ -287,9 +326,72 @@ async fn unauthorized_refreshes_credentials_once_without_counting_an_attempt() {
 async fn a_failure_to_cut_a_request_ends_the_delivery() {
     let mut fake = Fake::new(|_, _| Verdict::Split("HTTP 413".into()));
     fake.broken_halves = true;
-    let budget = budget();
-    let err = driver(&budget).deliver(&fake, ids(4)).await.unwrap_err();
+    let backend = Backend::new();
+    let err = backend.driver().deliver(&fake, ids(4)).await.unwrap_err();
     assert!(!err.is_fatal());
     assert_eq!(err.to_string(), "cutting failed");
     assert_eq!(fake.attempts(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_refusing_everything_fails_the_send_and_sets_nothing_aside() {
+    // A misconfiguration (labels, a proxy): every entry is refused, alone too. Bisecting used to end in
+    // dropping all of them and committing the cursor past them.
+    let fake = Fake::new(|_, _| Verdict::Bisect("HTTP 400: invalid labels".into()));
+    let backend = Backend::new();
+    let err = backend.driver().deliver(&fake, ids(8)).await.unwrap_err();
+    assert!(!err.is_fatal(), "the next run sends them again");
+    let text = err.to_string();
+    assert!(
+        text.contains("all 8 records") && text.contains("accepted nothing") && text.contains("invalid labels"),
+        "{text}"
+    );
+    assert!(backend.letters().is_empty());
+    assert!(!backend.letters.path().exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_record_refused_before_anything_was_accepted_is_a_failed_send() {
+    // A quiet stream sends one record per batch: a refusal of it alone proves nothing about the record.
+    let fake = Fake::new(|_, _| Verdict::Bisect("HTTP 400".into()));
+    let backend = Backend::new();
+    let err = backend.driver().deliver(&fake, ids(1)).await.unwrap_err();
+    assert!(err.to_string().contains("the record of its request"), "{err}");
+    assert!(backend.letters().is_empty());
+    assert_eq!(fake.attempts(), 1, "a 400 is not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_record_refused_while_the_backend_accepts_others_is_set_aside() {
+    let backend = Backend::new();
+    let accepting = Fake::new(|_, _| Verdict::Accepted);
+    assert_eq!(backend.driver().deliver(&accepting, vec![100, 101]).await.unwrap().accepted, 2);
+    let refusing = Fake::new(|_, _| Verdict::Bisect("HTTP 400: bad field".into()));
+    let delivered = backend.driver().deliver(&refusing, vec![7]).await.unwrap();
+    assert_eq!(delivered, Delivered { accepted: 0, refused: 1, too_large: 0 });
+    assert_eq!(backend.letters(), [(7, "HTTP 400: bad field".to_owned())]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_dead_letter_file_a_refused_record_fails_the_send() {
+    let fake = Fake::new(
+        |request, _| if request.contains(&2) { Verdict::Bisect("HTTP 400".into()) } else { Verdict::Accepted },
+    );
+    let backend = Backend::new();
+    let driver = Driver { dead_letters: None, ..backend.driver() };
+    let err = driver.deliver(&fake, ids(4)).await.unwrap_err();
+    assert!(err.to_string().contains("no dead-letter file"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_dead_letter_file_fails_the_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = DeadLetterFile::in_state_dir(dir.path(), "test-sink", 10);
+    let fake = Fake::new(
+        |request, _| if request.contains(&2) { Verdict::Bisect("HTTP 400".into()) } else { Verdict::Accepted },
+    );
+    let backend = Backend::new();
+    let driver = Driver { dead_letters: Some(&tiny), ..backend.driver() };
+    let err = driver.deliver(&fake, ids(4)).await.unwrap_err();
+    assert!(err.to_string().contains("is full"), "{err}");
 }

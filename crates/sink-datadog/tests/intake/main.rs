@@ -16,7 +16,23 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+mod hostile;
+
 const KEY: &str = "dd-api-key-0123456789abcdef";
+
+/// The dead-letter file of sink `dd-test` in `state`.
+fn letters_in(state: &std::path::Path) -> logcrawl_core::deadletter::DeadLetterFile {
+    logcrawl_core::deadletter::DeadLetterFile::in_state_dir(state, "dd-test", 1 << 20)
+}
+
+/// The dead letters kept in `state`, parsed.
+fn dead_letters(state: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("dead-letter/dd-test.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
+        .collect()
+}
 
 fn config(server: &MockServer) -> DatadogConfig {
     DatadogConfig {
@@ -94,7 +110,7 @@ async fn sends_gzipped_json_with_the_key_header() {
     mount_accepting(&server).await;
     let sink = sink_with(&server, |_| {});
     let delivery = sink.send(batch(numbered(3))).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 3, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(3));
 
     let sent = requests(&server).await;
     assert_eq!(sent.len(), 1);
@@ -142,7 +158,7 @@ async fn maps_fields_like_send_log() {
         ]))
         .await
         .unwrap();
-    assert_eq!(delivery, Delivery { accepted: 2, dropped: 1 });
+    assert_eq!(delivery, Delivery { accepted: 2, dropped: 1, dead_lettered: 0 });
 
     let sent = entries(&requests(&server).await[0]);
     assert_eq!(sent.len(), 2, "the record without a message is not sent");
@@ -187,7 +203,7 @@ async fn splits_at_1000_entries() {
     mount_accepting(&server).await;
     let sink = sink_with(&server, |_| {});
     let delivery = sink.send(batch(numbered(2500))).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 2500, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(2500));
     let sent = requests(&server).await;
     let mut sizes: Vec<_> = sent.iter().map(|r| entries(r).len()).collect();
     sizes.sort_unstable();
@@ -205,7 +221,7 @@ async fn splits_at_the_byte_limit() {
     let blob = "x".repeat(100_000);
     let records: Vec<_> = (0..60).map(|i| record(json!({"message": blob, "i": i}))).collect();
     let delivery = sink.send(batch(records)).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 60, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(60));
     let sent = requests(&server).await;
     assert_eq!(sent.len(), 2, "6 MB go in two requests");
     for request in &sent {
@@ -223,7 +239,7 @@ async fn truncates_logs_over_1_mb() {
     let sink = sink_with(&server, |_| {});
     let message = "0123456789".repeat(150_000);
     let delivery = sink.send(batch(vec![record(json!({"message": message, "kept": true}))])).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 1, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(1));
     let request = &requests(&server).await[0];
     let sent = entries(request);
     let entry_len = serde_json::to_vec(&sent[0]).unwrap().len();
@@ -247,7 +263,7 @@ async fn splits_on_413() {
         .await;
     let sink = sink_with(&server, |_| {});
     let delivery = sink.send(batch(numbered(8))).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 8, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(8));
     let delivered: Vec<u64> = requests(&server)
         .await
         .iter()
@@ -259,7 +275,7 @@ async fn splits_on_413() {
 }
 
 #[tokio::test]
-async fn bisects_on_400_and_drops_only_the_poisoned_entries() {
+async fn bisects_on_400_and_sets_aside_only_the_poisoned_entries() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(|request: &Request| {
@@ -271,11 +287,17 @@ async fn bisects_on_400_and_drops_only_the_poisoned_entries() {
         })
         .mount(&server)
         .await;
-    let sink = sink_with(&server, |_| {});
+    let state = tempfile::tempdir().unwrap();
+    let sink = sink_with(&server, |_| {}).with_dead_letters(letters_in(state.path()));
     let mut records = numbered(8);
     records[5] = record(json!({"message": "POISON", "i": 5}));
     let delivery = sink.send(batch(records)).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 7, dropped: 1 });
+    assert_eq!(delivery, Delivery { accepted: 7, dropped: 0, dead_lettered: 1 });
+    // Set aside with the intake's reason, not lost.
+    let letters = dead_letters(state.path());
+    assert_eq!(letters.len(), 1);
+    assert_eq!((letters[0]["entry"]["message"].as_str(), letters[0]["entry"]["i"].as_u64()), (Some("POISON"), Some(5)));
+    assert!(letters[0]["reason"].as_str().unwrap().contains("invalid entry"), "{}", letters[0]);
 
     let sent = requests(&server).await;
     // 8 ✗ → 0-3 ✓, 4-7 ✗ → 4-5 ✗, 6-7 ✓ → 4 ✓, 5 ✗
@@ -304,7 +326,7 @@ async fn retries_429_after_retry_after() {
     let sink = sink_with(&server, |c| c.retry_max_delay = Duration::from_secs(5));
     let started = Instant::now();
     let delivery = sink.send(batch(numbered(2))).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 2, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(2));
     assert!(started.elapsed() >= Duration::from_millis(900), "waited only {:?}", started.elapsed());
     let sent = requests(&server).await;
     assert_eq!(sent.len(), 2);
@@ -335,7 +357,7 @@ async fn retries_5xx_then_succeeds() {
     mount_accepting(&server).await;
     let sink = sink_with(&server, |_| {});
     let delivery = sink.send(batch(numbered(3))).await.unwrap();
-    assert_eq!(delivery, Delivery { accepted: 3, dropped: 0 });
+    assert_eq!(delivery, Delivery::accepted(3));
     assert_eq!(requests(&server).await.len(), 4);
 }
 
@@ -396,13 +418,13 @@ async fn records_outside_the_intake_window_are_dropped_unsent() {
         ]))
         .await
         .unwrap();
-    assert_eq!(delivery, Delivery { accepted: 1, dropped: 2 });
+    assert_eq!(delivery, Delivery { accepted: 1, dropped: 2, dead_lettered: 0 });
     let sent = entries(&requests(&server).await[0]);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["message"], "fine");
 
     let only_old = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now - 86400.0}))])).await.unwrap();
-    assert_eq!(only_old, Delivery { accepted: 0, dropped: 1 }, "nothing left to send: no request");
+    assert_eq!(only_old, Delivery { accepted: 0, dropped: 1, dead_lettered: 0 }, "nothing left to send: no request");
 }
 
 #[tokio::test]

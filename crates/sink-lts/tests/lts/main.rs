@@ -15,6 +15,22 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+mod hostile;
+
+/// The dead-letter file of sink `lts-test` in `state`.
+fn letters_in(state: &std::path::Path) -> logcrawl_core::deadletter::DeadLetterFile {
+    logcrawl_core::deadletter::DeadLetterFile::in_state_dir(state, "lts-test", 1 << 20)
+}
+
+/// The dead letters kept in `state`, parsed.
+fn dead_letters(state: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("dead-letter/lts-test.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
+        .collect()
+}
+
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 const GROUP: &str = "11111111-2222-3333-4444-555555555555";
 const STREAM: &str = "66666666-7777-8888-9999-aaaaaaaaaaaa";
@@ -443,7 +459,7 @@ async fn payload_too_large_splits_the_request() {
 }
 
 #[tokio::test]
-async fn bad_request_isolates_and_drops_only_the_bad_record() {
+async fn bad_request_isolates_and_sets_aside_only_the_bad_record() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
@@ -458,10 +474,15 @@ async fn bad_request_isolates_and_drops_only_the_bad_record() {
         })
         .mount(&server)
         .await;
-    let sink = sink(config(&server, token_auth()));
+    let state = tempfile::tempdir().unwrap();
+    let sink = sink(config(&server, token_auth())).with_dead_letters(letters_in(state.path()));
     let records = ["a", "b", "poison", "d"].iter().map(|m| record(json!({"message": m, "timestamp": now()}))).collect();
     let delivery = sink.send(batch(records)).await.unwrap();
-    assert_eq!((delivery.accepted, delivery.dropped), (3, 1));
+    assert_eq!((delivery.accepted, delivery.dropped, delivery.dead_lettered), (3, 0, 1));
+    let letters = dead_letters(state.path());
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0]["entry"].to_string().contains("poison"), "{}", letters[0]);
+    assert!(letters[0]["reason"].as_str().unwrap().contains("SVCSTG.ALS.400.201"), "{}", letters[0]);
     let accepted: Vec<String> = lts_requests(&server)
         .await
         .iter()
@@ -488,7 +509,7 @@ async fn a_batch_refused_record_by_record_is_not_dropped() {
     let records = (0..2).map(|i| record(json!({"message": i, "timestamp": now()}))).collect();
     let err = sink.send(batch(records)).await.unwrap_err();
     assert!(!err.is_fatal());
-    assert!(err.to_string().contains("none was dropped"), "{err}");
+    assert!(err.to_string().contains("none was set aside"), "{err}");
 }
 
 #[tokio::test]
