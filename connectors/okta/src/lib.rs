@@ -99,7 +99,7 @@ use logcrawl_http::{Auth, HttpClient, HttpConfig, RateLimitConfig, StaticAuth, U
 pub use auth::{ASSERTION_TYPE, LOGS_SCOPE, PrivateKeyJwtAuth};
 pub use config::{
     ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_RATE_LIMIT_MARGIN, DEFAULT_TIMEOUT,
-    MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
+    LOOKBACK_SAFETY_MARGIN, MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
 };
 pub use cursor::CURSOR_VERSION;
 pub use stream::{STREAM_NAME, SystemLogStream};
@@ -118,7 +118,8 @@ pub struct OktaConnector {
 impl OktaConnector {
     /// Builds the connector of source `source_name` from its configuration.
     ///
-    /// `max_lookback` is the sink's max age, when it has one: the first run never starts earlier.
+    /// `max_lookback` is the sink's max age, when it has one: the first run starts no earlier than
+    /// [`LOOKBACK_SAFETY_MARGIN`] inside it, so its oldest events are still accepted when they arrive.
     pub fn new(source_name: &str, config: OktaConfig, max_lookback: Option<Duration>) -> Result<Self, ConfigError> {
         Self::with_http(source_name, config, max_lookback, |_| {})
     }
@@ -151,7 +152,7 @@ impl OktaConnector {
         if lookback.is_zero() {
             return Err(ConfigError::new("initial_lookback", "must be more than zero"));
         }
-        let lookback = max_lookback.map_or(lookback, |max| lookback.min(max));
+        let lookback = config::effective_lookback(lookback, max_lookback);
         if let Some(filter) = &config.filter
             && filter.trim().is_empty()
         {

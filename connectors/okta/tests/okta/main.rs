@@ -176,8 +176,8 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
     assert_eq!(records[1].cursor.as_ref().unwrap()["url"], logs_url(&server, "limit=1000&after=n1").as_str());
 }
 
-#[tokio::test]
-async fn first_run_never_starts_before_the_sinks_max_age() {
+/// The `since` of the first run's request, in seconds before now.
+async fn first_since_age(max_age: Option<Duration>, extra: Value) -> f64 {
     let server = MockServer::start().await;
     let base = server.uri();
     Mock::given(method("GET"))
@@ -185,15 +185,44 @@ async fn first_run_never_starts_before_the_sinks_max_age() {
         .expect(1)
         .mount(&server)
         .await;
-    let config = config(&server, json!({"initial_lookback": "48h", "limit": 200}));
-    let connector = OktaConnector::with_http("s", config, Some(Duration::from_secs(3600)), fast_retries).unwrap();
+    let connector = OktaConnector::with_http("s", config(&server, extra), max_age, fast_retries).unwrap();
     let (records, err) = crawl(&connector, None).await;
     assert!(records.is_empty() && err.is_none());
     let q = query(&server.received_requests().await.unwrap()[0]);
     let since: jiff::Timestamp = q["since"].parse().unwrap();
-    let lookback = jiff::Timestamp::now().duration_since(since).as_secs_f64();
-    assert!((3570.0..3630.0).contains(&lookback), "since is {lookback} s ago");
-    assert_eq!(q["limit"], "200");
+    jiff::Timestamp::now().duration_since(since).as_secs_f64()
+}
+
+/// The first backfill takes time: its oldest events must still be younger than the sink's max age when
+/// they arrive there (Datadog refuses logs older than 18 h), so the lookback stays a margin inside it.
+#[tokio::test]
+async fn first_run_starts_a_safety_margin_inside_the_sinks_max_age() {
+    let margin = logcrawl_okta::LOOKBACK_SAFETY_MARGIN.as_secs_f64();
+    assert_eq!(margin, 600.0, "the documented margin");
+    let datadog = Some(Duration::from_secs(18 * 3600));
+    let age = first_since_age(datadog, json!({})).await;
+    assert!((18.0 * 3600.0 - margin - 30.0..18.0 * 3600.0 - margin + 30.0).contains(&age), "since is {age} s ago");
+    let age = first_since_age(Some(Duration::from_secs(3600)), json!({"initial_lookback": "48h"})).await;
+    assert!((3600.0 - margin - 30.0..3600.0 - margin + 30.0).contains(&age), "since is {age} s ago");
+    // A lookback already inside the margin is left as configured, and without a max age nothing is cut.
+    let age = first_since_age(datadog, json!({"initial_lookback": "2h"})).await;
+    assert!((7170.0..7230.0).contains(&age), "since is {age} s ago");
+    let age = first_since_age(None, json!({"initial_lookback": "48h"})).await;
+    assert!((48.0 * 3600.0 - 30.0..48.0 * 3600.0 + 30.0).contains(&age), "since is {age} s ago");
+}
+
+#[tokio::test]
+async fn first_run_sends_the_configured_limit() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .respond_with(move |req: &Request| page(json!([]), &as_sent(&base, req), &as_sent(&base, req)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_, err) = crawl(&connector(&server, json!({"limit": 200})), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(query(&server.received_requests().await.unwrap()[0])["limit"], "200");
 }
 
 #[tokio::test]
