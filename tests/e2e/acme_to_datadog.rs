@@ -98,3 +98,30 @@ async fn a_rejected_api_key_commits_nothing() {
     assert!(!failure.message.contains("dd-e2e-api-key-0123456789"), "{}", failure.message);
     assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), None);
 }
+
+#[tokio::test]
+async fn a_record_the_intake_refuses_alone_goes_to_the_dead_letter_file_and_the_crawl_goes_on() {
+    let acme = AcmeSim::start(AcmeSimConfig { events: 50, ..AcmeSimConfig::default() }).await.unwrap();
+    let intake = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(|request: &wiremock::Request| {
+            let entries = body_json(request);
+            if entries.as_array().unwrap().iter().any(|e| e["id"] == "000000000007") {
+                ResponseTemplate::new(400).set_body_string(r#"{"errors":["invalid attribute"]}"#)
+            } else {
+                ResponseTemplate::new(202).set_body_string("{}")
+            }
+        })
+        .mount(&intake)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = crawler(&config(&acme.base_url(), &intake.uri(), dir.path()), dir.path()).run_once().await;
+    assert_eq!(report.failures().count(), 0);
+    assert_eq!((report.delivered(), report.totals[0].dead_lettered), (49, 1));
+    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000000050"})));
+    let letters = crate::support::ndjson(&dir.path().join("dead-letter/dd.ndjson"));
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["entry"]["id"], "000000000007");
+    assert_eq!((letters[0]["sink"].as_str(), letters[0]["stream"].as_str()), (Some("dd"), Some(STREAM)));
+    assert!(letters[0]["reason"].as_str().unwrap().contains("invalid attribute"), "{}", letters[0]);
+}

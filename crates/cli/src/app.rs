@@ -10,7 +10,11 @@ use crate::registry::{build_connector, build_sink};
 
 /// Builds every sink of the configuration, each once (sources naming the same sink share it).
 pub fn build_sinks(config: &Config) -> Result<BTreeMap<String, Arc<dyn Sink>>, ConfigError> {
-    config.sinks.values().map(|sink| Ok((sink.name.clone(), build_sink(sink).map_err(|e| config.locate(e))?))).collect()
+    config
+        .sinks
+        .values()
+        .map(|sink| Ok((sink.name.clone(), build_sink(sink, &config.state_dir).map_err(|e| config.locate(e))?)))
+        .collect()
 }
 
 /// Builds one source, sending to `sink`.

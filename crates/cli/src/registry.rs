@@ -75,8 +75,19 @@ fn keyed(prefix: &str, key: &str, err: &dyn std::fmt::Display) -> ConfigError {
     ConfigError::new(key, err.to_string())
 }
 
-/// Builds the sink a `[sinks.NAME]` table describes.
-pub fn build_sink(config: &SinkConfig) -> Result<Arc<dyn Sink>, ConfigError> {
+/// Builds the sink a `[sinks.NAME]` table describes. Sinks that can refuse single records keep them in
+/// their dead-letter file under `state_dir` (`dead-letter/NAME.ndjson`, created on the first letter).
+pub fn build_sink(config: &SinkConfig, state_dir: &std::path::Path) -> Result<Arc<dyn Sink>, ConfigError> {
+    #[cfg(any(feature = "datadog", feature = "lts"))]
+    let dead_letters = || {
+        logcrawl_core::deadletter::DeadLetterFile::in_state_dir(
+            state_dir,
+            &config.name,
+            logcrawl_core::deadletter::DEFAULT_MAX_BYTES,
+        )
+    };
+    #[cfg(not(any(feature = "datadog", feature = "lts")))]
+    let _ = state_dir;
     let prefix = format!("sinks.{}", config.name);
     match config.kind.as_str() {
         #[cfg(feature = "file")]
@@ -90,14 +101,16 @@ pub fn build_sink(config: &SinkConfig) -> Result<Arc<dyn Sink>, ConfigError> {
         "datadog" => {
             let settings = component_config(&config.settings, &prefix)?;
             let sink = logcrawl_sink_datadog::DatadogSink::new(&config.name, settings)
-                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;
+                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?
+                .with_dead_letters(dead_letters());
             Ok(Arc::new(sink))
         }
         #[cfg(feature = "lts")]
         "lts" => {
             let settings = component_config(&config.settings, &prefix)?;
             let sink = logcrawl_sink_lts::LtsSink::new(&config.name, settings)
-                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;
+                .map_err(|e| keyed(&prefix, e.key(), &e.message()))?
+                .with_dead_letters(dead_letters());
             Ok(Arc::new(sink))
         }
         other => Err(unavailable(format!("{prefix}.type"), "sink", other, SINKS)),
