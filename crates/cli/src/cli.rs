@@ -66,14 +66,46 @@ pub enum Command {
         #[arg(short, long, env = "LOGCRAWL_CONFIG")]
         config: PathBuf,
     },
-    /// List the checkpoints stored in the configured state directory.
+    /// List the checkpoints stored in the configured state directory, or reset or set one.
     State {
-        /// Configuration file.
-        #[arg(short, long, env = "LOGCRAWL_CONFIG")]
-        config: PathBuf,
+        /// Configuration file (required; accepted before or after `reset`/`set`).
+        #[arg(short, long, env = "LOGCRAWL_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// Without one, the stored checkpoints are listed.
+        #[command(subcommand)]
+        action: Option<StateCommand>,
     },
     /// List the connectors and sinks compiled into this binary.
     Connectors,
+}
+
+/// `logcrawl state reset|set`: the ways to repair a checkpoint. Both refuse while a daemon holds the state
+/// directory, show what they will change, and ask first (on a terminal; elsewhere they need `--yes`).
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Delete the checkpoint of STREAM, or of every stream of SOURCE: they start over from their initial
+    /// lookback at their next run. Unreadable checkpoints are deleted too.
+    Reset {
+        /// The source's `name`.
+        source: String,
+        /// One stream of it (as `logcrawl state` lists it); all of them when left out.
+        stream: Option<String>,
+        /// Do it without asking (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Store CURSOR as the checkpoint of SOURCE's STREAM: the next run resumes from it.
+    Set {
+        /// The source's `name`; it must be configured.
+        source: String,
+        /// The stream's name (as `logcrawl state` lists it).
+        stream: String,
+        /// The cursor, as JSON in the connector's format, e.g. '{"after": "000000000750"}'.
+        cursor: String,
+        /// Do it without asking (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        yes: bool,
+    },
 }
 
 fn init_tracing(default_level: &str) {
@@ -103,7 +135,20 @@ pub fn main() -> ExitCode {
             Command::Run { config, once } => commands::run(&config, once).await,
             Command::Check { config, source } => commands::check(&config, &source).await,
             Command::Validate { config } => commands::validate(&config),
-            Command::State { config } => commands::state(&config),
+            Command::State { config, action } => {
+                let config = config.ok_or_else(|| {
+                    anyhow::anyhow!("`state` needs the configuration: pass -c FILE or set LOGCRAWL_CONFIG")
+                })?;
+                match action {
+                    None => commands::state::list(&config),
+                    Some(StateCommand::Reset { source, stream, yes }) => {
+                        commands::state::reset(&config, &source, stream.as_deref(), yes)
+                    }
+                    Some(StateCommand::Set { source, stream, cursor, yes }) => {
+                        commands::state::set(&config, &source, &stream, &cursor, yes)
+                    }
+                }
+            }
             Command::Connectors => Ok(commands::connectors()),
         }
     });

@@ -1,4 +1,5 @@
-//! The subcommands. Each returns the process exit code or an error printed as `logcrawl: …`.
+//! The subcommands. Each returns the process exit code or an error printed as `logcrawl: …`; the
+//! `state` family lives in [`state`].
 
 use std::io::Write;
 use std::path::Path;
@@ -7,13 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use logcrawl_core::{CheckpointStore, CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore};
+use logcrawl_core::{CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore};
 use logcrawl_sink_file::FileSink;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{build_crawler, build_sinks, build_source};
 use crate::config::Config;
 use crate::registry::{CONNECTORS, SINKS};
+
+pub mod state;
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -54,21 +57,42 @@ async fn wait_for_signal() {
     }
 }
 
-fn describe_failures(report: &CrawlReport) -> usize {
+/// Prints each failed run and returns how many there were. `config` is the configuration file, for the
+/// commands a checkpoint failure suggests (`None`: the demo, which has none).
+fn describe_failures(report: &CrawlReport, config: Option<&Path>) -> usize {
+    use logcrawl_core::FailureStage;
     let mut failures = 0;
     for (key, failure) in report.failures() {
         failures += 1;
+        let checkpoint = failure.stage == FailureStage::LoadCheckpoint;
         eprintln!(
             "logcrawl: {key}: {} failed{}: {}",
             match failure.stage {
-                logcrawl_core::FailureStage::LoadCheckpoint => "loading the checkpoint",
-                logcrawl_core::FailureStage::Fetch => "fetching",
-                logcrawl_core::FailureStage::Send => "sending",
-                logcrawl_core::FailureStage::Commit => "committing the checkpoint",
+                FailureStage::LoadCheckpoint => "loading the checkpoint",
+                FailureStage::Fetch => "fetching",
+                FailureStage::Send => "sending",
+                FailureStage::Commit => "committing the checkpoint",
             },
-            if failure.fatal { " (fatal: fix the configuration)" } else { "" },
+            match (failure.fatal, checkpoint) {
+                (false, _) => "",
+                (true, true) => " (fatal: the stored checkpoint must be repaired)",
+                (true, false) => " (fatal: fix the configuration)",
+            },
             failure.message
         );
+        if checkpoint {
+            // The stream stays stopped until its checkpoint is dealt with; say how, ready to copy.
+            let args = format!(
+                "-c {} {} {}",
+                config.map_or_else(|| "CONFIG".to_owned(), |c| state::shell_word(&c.display().to_string())),
+                state::shell_word(&key.source),
+                state::shell_word(&key.stream)
+            );
+            eprintln!(
+                "logcrawl: hint: `logcrawl state reset {args}` restarts the stream from its initial lookback; \
+                 `logcrawl state set {args} CURSOR_JSON` sets the cursor to resume from"
+            );
+        }
     }
     failures
 }
@@ -88,7 +112,7 @@ pub async fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }
-    let failures = describe_failures(&report);
+    let failures = describe_failures(&report, Some(config_path));
     let stats = crawler.stats();
     tracing::info!(
         delivered = CrawlStats::get(&stats.delivered),
@@ -134,7 +158,7 @@ pub async fn check(config_path: &Path, source_name: &str) -> anyhow::Result<Exit
     crawler.add_source(built);
     stop_on_signals(crawler.shutdown_token());
     let report = crawler.run_once().await;
-    let failures = describe_failures(&report);
+    let failures = describe_failures(&report, Some(config_path));
     eprintln!("logcrawl check: {} records from {source_name:?} (nothing committed)", report.delivered());
     Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -153,20 +177,6 @@ pub fn validate(config_path: &Path) -> anyhow::Result<ExitCode> {
         sinks.len(),
         config.state_dir.display()
     ));
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `logcrawl state`.
-pub fn state(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_path)?;
-    let store = FileCheckpointStore::open_shared(&config.state_dir);
-    let entries = store.list()?;
-    if entries.is_empty() {
-        say(&format!("no checkpoints in {}", config.state_dir.display()));
-    }
-    for (key, cursor) in entries {
-        say(&format!("{}\t{}\t{}", key.source, key.stream, cursor));
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -233,7 +243,7 @@ async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<
     let report = crawler.run_once().await;
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
-    let failures = describe_failures(&report);
+    let failures = describe_failures(&report, None);
     let delivered = report.delivered();
     let rate = if seconds > 0.0 { delivered as f64 / seconds } else { 0.0 };
     let interrupted = report.runs.iter().any(|r| r.outcome == RunOutcome::Interrupted);

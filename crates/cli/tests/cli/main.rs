@@ -1,4 +1,5 @@
-//! The real `logcrawl` binary: exit codes, what it prints, what it leaves on disk.
+//! The real `logcrawl` binary: exit codes, what it prints, what it leaves on disk (`state reset/set` in
+//! [`state`]).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -6,6 +7,8 @@ use std::time::Duration;
 
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use serde_json::Value;
+
+mod state;
 
 /// `logcrawl ARGS` in `dir`, with debug logs and the ACME key the test configurations read.
 fn command(dir: &Path, acme_api_key: &str, args: &[&str]) -> Command {
