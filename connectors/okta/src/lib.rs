@@ -25,7 +25,7 @@
 //! | `private_key` / `private_key_file` | — | that app's RSA private key, PEM (PKCS#1 or PKCS#8), inline or from a file |
 //! | `key_id` | none | the key's `kid` on the app (required by Okta when the app has several keys) |
 //! | `limit` | `1000` | events per page, 1–1000 |
-//! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days), never earlier than the sink's max age |
+//! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days); at most the sink's max age minus [`LOOKBACK_SAFETY_MARGIN`] (10 min), so a backfill's oldest events are still accepted when they arrive |
 //! | `timeout` | `45s` | whole-request timeout |
 //! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients (sources on one org share a budget: the largest margin applies) |
 //! | `requests_per_second` | none | an extra client-side cap |
@@ -34,23 +34,38 @@
 //! **Required Okta permissions.** API token: created by an admin whose role may read the System Log (e.g.
 //! Read-Only Administrator). OAuth: an *API Services* app with client authentication *public key / private
 //! key*, the **`okta.logs.read`** scope granted, an admin role assigned to the app, and *Require DPoP* turned
-//! off. Okta recommends the OAuth app over API tokens (scoped, no user tied to it).
+//! off. Okta recommends the OAuth app over API tokens (scoped, no user tied to it). Every token request
+//! attempt, retries included, carries a newly signed client assertion: Okta refuses a replayed `jti`.
 //!
 //! ## Cursor semantics: exact, and cheap per record
 //!
 //! Every record carries a cursor, so the runtime may commit after any record. Two shapes:
 //!
-//! * last record of a page: `{"v":1, "url": <Okta's next link>, "seen": [<uuids>]}`: resume by requesting
-//!   `next`, dropping any event whose `uuid` is in `seen` (the events at the page's final `published`
-//!   instant; a guard should Okta serve a boundary event twice — where Filebeat relies on Elasticsearch `_id`
-//!   and Airbyte on destination dedupe);
-//! * any other record: `{"v":1, "url": <this page's URL>, "through": <its uuid>, "index": i}`: resume by
-//!   requesting the same page again and skipping up to and including that event. A crash in the middle of a
-//!   page therefore neither re-delivers nor skips. Building it costs one URL and one uuid string, never a
-//!   copy of the page.
+//! * last record of a page: `{"v":1, "url": <Okta's next link>, "seen": [<uuids>], "published": P}`:
+//!   resume by requesting `next`, dropping any event whose `uuid` is in `seen` (the events at the page's
+//!   final `published` instant, P; a guard should Okta serve a boundary event twice — where Filebeat relies
+//!   on Elasticsearch `_id` and Airbyte on destination dedupe). An empty page inside a chain keeps the
+//!   previous page's `seen`;
+//! * any other record: `{"v":1, "url": <this page's URL>, "through": <its uuid>, "index": i, "published":
+//!   P}`: resume by requesting the same page again and skipping up to and including that event. A crash in
+//!   the middle of a page therefore neither re-delivers nor skips. Building it costs one URL, one uuid and
+//!   one timestamp string, never a copy of the page.
 //!
 //! A stored `next` URL is requested as is on the next run (it carries the `limit` it was made with).
-//! A cursor of an unknown shape or version is an error, never a silent restart.
+//! `published` is optional (cursors from before it still load and resume) and read only when Okta refuses
+//! the stored URL. A cursor of an unknown shape or version, or of another org, is a checkpoint error
+//! ([`StreamError::checkpoint`](logcrawl_core::StreamError::checkpoint)), never a silent restart.
+//!
+//! ## When Okta refuses a stored position
+//!
+//! An expired `after`, or a `since` now beyond retention, answers HTTP 400 (`E0000001`, "Api validation
+//! failed: …") — on every interval alike. When the first request of a run that resumes from a cursor gets
+//! a 400, the run restarts with a polling query from `since = published` (`limit`, ascending, the configured
+//! `filter`) and logs a warning; the uuids the cursor kept at that instant (`seen`, or a mid-page cursor's
+//! `through`) are dropped. `since` filters on persistence time, never earlier than `published`, so nothing
+//! after the checkpoint is lost; a mid-page cursor may repeat events sharing its instant that preceded it
+//! on its page. A cursor without `published`, or a 400 to the fallback too, is a checkpoint error saying
+//! what Okta answered and that the checkpoint must be reset or set (`logcrawl state reset SOURCE STREAM`).
 //!
 //! ## When a run ends
 //!
