@@ -51,4 +51,27 @@ mod tests {
     fn no_header_no_link() {
         assert_eq!(find_link(&HeaderMap::new(), &base(), "next"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn link_headers_never_panic(values in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80), 0..4)) {
+            let mut headers = HeaderMap::new();
+            for bytes in values {
+                if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                    headers.append(LINK, value);
+                }
+            }
+            let _ = find_link(&headers, &base(), "next");
+        }
+
+        #[test]
+        fn a_well_formed_next_link_is_found(path in "[a-z0-9/]{0,20}", after in "[A-Za-z0-9_-]{1,30}") {
+            let mut headers = HeaderMap::new();
+            let link = format!("<https://acme.okta.com/{path}?after={after}>; rel=\"next\"");
+            headers.insert(LINK, HeaderValue::from_str(&link).unwrap());
+            let found = find_link(&headers, &base(), "next").unwrap();
+            let expected = format!("after={after}");
+            proptest::prop_assert_eq!(found.query(), Some(expected.as_str()));
+        }
+    }
 }
