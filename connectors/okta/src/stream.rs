@@ -231,8 +231,8 @@ impl SystemLogStream {
         };
         let Some(published) = resume.published.filter(|p| p.parse::<jiff::Timestamp>().is_ok()) else {
             return Err(StreamError::checkpoint(Refused(format!(
-                "Okta refused the stored position: {refused}; the checkpoint keeps no `published` instant to \
-                 restart from without loss (it predates that key), so it must be reset (restart from \
+                "Okta refused the stored position: {refused}; the checkpoint keeps no usable `published` instant \
+                 to restart from without loss (it was written before that key existed), so it must be reset (restart from \
                  initial_lookback) or set to a position Okta accepts"
             ))));
         };
