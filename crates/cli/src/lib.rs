@@ -9,7 +9,9 @@
 //! | `logcrawl run -c FILE [--once]` | the daemon; `--once` runs each source until caught up, then exits |
 //! | `logcrawl check -c FILE SOURCE` | one run, records as NDJSON on stdout, commits nothing |
 //! | `logcrawl validate -c FILE` | checks the configuration and builds every component, sends nothing |
-//! | `logcrawl state -c FILE` | lists the stored checkpoints |
+//! | `logcrawl state -c FILE` | lists the stored checkpoints and the dead letters each sink set aside |
+//! | `logcrawl state -c FILE reset SOURCE [STREAM] [--yes]` | deletes checkpoints: those streams start over from their initial lookback |
+//! | `logcrawl state -c FILE set SOURCE STREAM JSON [--yes]` | stores a cursor by hand |
 //! | `logcrawl connectors` | lists the connectors and sinks compiled in |
 //!
 //! ## Cargo features

@@ -17,7 +17,8 @@ use logcrawl_core::{CheckpointError, CheckpointStore, Cursor, FileCheckpointStor
 use super::say;
 use crate::config::Config;
 
-/// `logcrawl state`: every stored checkpoint, one `source<TAB>stream<TAB>cursor` line each.
+/// `logcrawl state`: every stored checkpoint, one `source<TAB>stream<TAB>cursor` line each, then the
+/// records each sink set aside in its dead-letter file, if any.
 pub fn list(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     let store = FileCheckpointStore::open_shared(&config.state_dir);
@@ -27,6 +28,15 @@ pub fn list(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
     for (key, cursor) in entries {
         say(&format!("{}\t{}\t{}", key.source, key.stream, cursor));
+    }
+    let letters = logcrawl_core::deadletter::count_in(&config.state_dir)
+        .with_context(|| format!("reading the dead-letter files in {}", config.state_dir.display()))?;
+    for (sink, count, bytes) in letters {
+        say(&format!(
+            "dead letters\t{sink}\t{count} record{} ({bytes} bytes) in {}",
+            if count == 1 { "" } else { "s" },
+            config.state_dir.join(logcrawl_core::deadletter::DEAD_LETTER_DIR).join(format!("{sink}.ndjson")).display()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

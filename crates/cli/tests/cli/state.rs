@@ -185,3 +185,19 @@ fn an_unusable_checkpoint_points_at_reset_and_set_which_repair_it() {
     assert!(run().status.success());
     assert_eq!(lines(&dir.path().join("out.ndjson")).len(), 10 + 40, "the stream started over");
 }
+
+#[test]
+fn state_counts_the_dead_letters_of_each_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    configured_with(dir.path(), &[(STREAM, json!({"after": "1"}))]);
+    let listed = state(dir.path(), &["-c", "logcrawl.toml"]);
+    assert!(!text(&listed.stdout).contains("dead letters"), "none kept, none shown");
+    let letters = logcrawl_core::deadletter::DeadLetterFile::in_state_dir(&dir.path().join("state"), "dd", 1 << 20);
+    let letter =
+        logcrawl_core::deadletter::DeadLetter { stream: STREAM, reason: "HTTP 400", entry: br#"{"message":"m"}"# };
+    letters.write(&[letter, letter]).unwrap();
+    let listed = state(dir.path(), &["-c", "logcrawl.toml"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let shown = text(&listed.stdout);
+    assert!(shown.contains("dead letters\tdd\t2 records") && shown.contains("dead-letter/dd.ndjson"), "{shown}");
+}
