@@ -27,6 +27,7 @@
 //! | `page_size` | `1000` | events per request, 1–1000 |
 //! | `timeout` | `"30s"` | per request |
 //! | `requests_per_second` | none | client-side quota |
+//! | `max_retry_wait` | `"5m"` | the longest `Retry-After` or rate-limit reset waited out; a longer one ends the run (the next interval retries) |
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub struct AcmeConfig {
     /// Client-side quota.
     #[serde(default)]
     pub requests_per_second: Option<NonZeroU32>,
+    /// The longest wait the API may ask for (`Retry-After`, a rate-limit reset) before a run gives up.
+    #[serde(default = "default_max_retry_wait", deserialize_with = "logcrawl_core::config::duration")]
+    pub max_retry_wait: Duration,
 }
 
 fn default_page_size() -> u32 {
@@ -68,6 +72,10 @@ fn default_page_size() -> u32 {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_max_retry_wait() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// A configuration the connector cannot start with; names the key.
@@ -98,6 +106,7 @@ impl AcmeConnector {
         let mut http = HttpConfig::new(config.base_url.clone());
         http.timeout = config.timeout;
         http.rate_limit.requests_per_second = config.requests_per_second;
+        http.max_server_wait = config.max_retry_wait;
         let mut client =
             HttpClient::new(http).map_err(|err| ConfigError { key: "base_url", message: err.to_string() })?;
         if let Some(key) = config.api_key {

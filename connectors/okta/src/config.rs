@@ -26,6 +26,9 @@ pub const LOOKBACK_SAFETY_MARGIN: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_RATE_LIMIT_MARGIN: u32 = 2;
 /// Whole-request timeout. Okta cuts a query off after 30 s with a 500, so a bit more than that.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
+/// The longest server-requested wait obeyed. Okta's windows are one minute, so a longer wait is an error
+/// or an exhausted daily quota, better reported by a failed run than hidden in a silent stall.
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
 
 /// Configuration of one Okta org: the connector keys of a `[[sources]]` entry with `connector = "okta"`.
 ///
@@ -65,6 +68,10 @@ pub struct OktaConfig {
     /// Whole-request timeout (default `45s`).
     #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
     pub timeout: Option<Duration>,
+    /// The longest wait Okta may ask for (`Retry-After`, `X-Rate-Limit-Reset`) before a run gives up and
+    /// leaves it to the next interval (default `5m`).
+    #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
+    pub max_retry_wait: Option<Duration>,
     /// Stop calling while Okta reports this many calls or fewer left in the window (default 2).
     #[serde(default)]
     pub rate_limit_margin: Option<u32>,
@@ -89,6 +96,7 @@ impl fmt::Debug for OktaConfig {
             .field("limit", &self.limit)
             .field("initial_lookback", &self.initial_lookback)
             .field("timeout", &self.timeout)
+            .field("max_retry_wait", &self.max_retry_wait)
             .field("rate_limit_margin", &self.rate_limit_margin)
             .field("requests_per_second", &self.requests_per_second)
             .field("filter", &self.filter)
@@ -115,6 +123,7 @@ impl OktaConfig {
             limit: None,
             initial_lookback: None,
             timeout: None,
+            max_retry_wait: None,
             rate_limit_margin: None,
             requests_per_second: None,
             filter: None,

@@ -27,6 +27,7 @@
 //! | `limit` | `1000` | events per page, 1–1000 |
 //! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days); at most the sink's max age minus [`LOOKBACK_SAFETY_MARGIN`] (10 min), so a backfill's oldest events are still accepted when they arrive |
 //! | `timeout` | `45s` | whole-request timeout |
+//! | `max_retry_wait` | `5m` | the longest `Retry-After`/`X-Rate-Limit-Reset` wait obeyed; a longer one ends the run, the next interval retries |
 //! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients (sources on one org share a budget: the largest margin applies) |
 //! | `requests_per_second` | none | an extra client-side cap |
 //! | `filter` | none | a SCIM filter for the first request (`eventType eq "user.session.start"`) |
@@ -113,8 +114,8 @@ use logcrawl_http::{Auth, HttpClient, HttpConfig, RateLimitConfig, StaticAuth, U
 
 pub use auth::{ASSERTION_TYPE, LOGS_SCOPE, PrivateKeyJwtAuth};
 pub use config::{
-    ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_RATE_LIMIT_MARGIN, DEFAULT_TIMEOUT,
-    LOOKBACK_SAFETY_MARGIN, MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
+    ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RATE_LIMIT_MARGIN,
+    DEFAULT_TIMEOUT, LOOKBACK_SAFETY_MARGIN, MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
 };
 pub use cursor::CURSOR_VERSION;
 pub use stream::{STREAM_NAME, SystemLogStream};
@@ -178,8 +179,14 @@ impl OktaConnector {
             return Err(ConfigError::new("timeout", "must be more than zero"));
         }
 
+        let max_retry_wait = config.max_retry_wait.unwrap_or(DEFAULT_MAX_RETRY_WAIT);
+        if max_retry_wait.is_zero() {
+            return Err(ConfigError::new("max_retry_wait", "must be more than zero"));
+        }
+
         let mut http_config = HttpConfig::new(base.clone());
         http_config.timeout = timeout;
+        http_config.max_server_wait = max_retry_wait;
         http_config.rate_limit = RateLimitConfig {
             requests_per_second: config.requests_per_second,
             burst: None,

@@ -400,6 +400,7 @@ async fn many_streams(options: &Options) -> anyhow::Result<Report> {
             page_size: 1000,
             timeout: Duration::from_secs(30),
             requests_per_second: None,
+            max_retry_wait: Duration::from_secs(300),
         };
         let connector = Arc::new(AcmeConnector::new(config).map_err(|e| anyhow::anyhow!("{e}"))?);
         crawler.add_source(Source {

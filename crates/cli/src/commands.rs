@@ -217,6 +217,7 @@ async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<
         page_size: 1000,
         timeout: Duration::from_secs(30),
         requests_per_second: None,
+        max_retry_wait: Duration::from_secs(300),
     })?;
     let sink: Arc<dyn Sink> = Arc::new(FileSink::new("demo", FileSinkConfig { path: out.to_owned(), fsync: false })?);
     let store = FileCheckpointStore::open(state_dir)?;

@@ -93,3 +93,28 @@ async fn remaining_at_the_margin_waits_for_the_reset_instead_of_hitting_429() {
     assert_eq!(server.received_requests().await.unwrap().len(), 2, "exactly two requests, no 429 needed");
     assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_reset_beyond_max_retry_wait_ends_the_run_instead_of_stalling_it() {
+    let server = MockServer::start().await;
+    // An exhausted quota whose reset is ten minutes away (on Okta's clock, from its Date header).
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(json!({"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit"}))
+                .insert_header("x-rate-limit-remaining", "0")
+                .insert_header("x-rate-limit-reset", (epoch_now() + 600).to_string().as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let connector = connector(&server, json!({"max_retry_wait": "30s"}));
+    let started = Instant::now();
+    let (records, err) = crawl(&connector, None).await;
+    assert!(records.is_empty());
+    let err = err.expect("the run ends");
+    assert!(!err.is_fatal(), "the next interval tries again: {err}");
+    let text = err.to_string();
+    assert!(text.contains("HTTP 429") && text.contains("30 s allowed") && text.contains("max_retry_wait"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
