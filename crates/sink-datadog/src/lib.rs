@@ -42,13 +42,17 @@
 //! | Response | Action |
 //! |---|---|
 //! | 2xx (202) | the request's entries are accepted |
-//! | 400 | bisect: each half is sent again until the refused entries are isolated; only those are dropped (counted, logged at `warn` with the intake's reason and the start of the entry); a request refused as a whole costs about two requests per entry |
+//! | 400 | bisect: each half is sent again until the refused entries are isolated; those are set aside in the sink's dead-letter file with the intake's reason (logged at `warn`, counted) — but only while the intake accepts other entries (their neighbours, or this sink's other requests): when it accepts nothing, the send fails and nothing is set aside. A request refused as a whole costs about two requests per entry |
 //! | 401, 403 | fatal [`SinkError`](logcrawl_core::SinkError): the message names the site or endpoint, never the key; the crawler stops the sources using the sink |
-//! | 413 | split the request in halves and send each; a single entry still refused is dropped |
+//! | 413 | split the request in halves and send each; a single entry still refused goes to the dead-letter file, on the same condition as for 400 |
+//! | 404, 405, 415 | fatal: the URL is not an intake (a wrong `endpoint`, a proxy in the way) |
+//! | 3xx | never followed (a redirected `POST` would become a `GET` without the logs): a failed send naming the redacted `Location` |
 //! | 408, 429, 5xx, other statuses, network errors, timeouts | retry with the Agent's jittered exponential backoff (`retry_base_delay` 2 s → waits of 1–2 s, 2–4 s, 4–8 s … capped at `retry_max_delay`), waiting at least `Retry-After`; a `Retry-After` also holds every other request to the intake. After `retry_max_attempts` attempts, or when `Retry-After` exceeds `retry_max_delay`, a retryable [`SinkError`](logcrawl_core::SinkError): the run ends, nothing of the batch is acknowledged, and the next run re-sends from the last commit |
 //!
-//! The sink acknowledges a batch (`Ok(Delivery { accepted, dropped })`) only when every record of it was
-//! accepted or dropped by the rules above; `accepted + dropped` always equals the batch size.
+//! The sink acknowledges a batch (`Ok(Delivery { accepted, dropped, dead_lettered })`) only when every record
+//! of it was accepted, dropped by the rules above (no `message`, outside the time window) or durably written
+//! to the dead-letter file ([`DatadogSink::with_dead_letters`]; without one, such a refusal fails the send);
+//! the three always add up to the batch size.
 //!
 //! ## Configuration (`[sinks.NAME]`, `type = "datadog"`)
 //!

@@ -86,10 +86,11 @@
 //!
 //! | Answer | Handling |
 //! |---|---|
-//! | 2xx with `errorCode` `SVCSTG.ALS.200.200` (or no `errorCode`) | accepted |
-//! | 2xx with another `errorCode` | **not** success: nothing proves the logs were stored, so it is retried like a 5xx and, when retries run out, the batch fails unacknowledged (at-least-once beats silent loss) |
-//! | 400 | the request is halved until the offending records are isolated; a single record still refused is dropped and logged with `errorCode`/`error_msg`. When *every* record of a batch is refused on its own, the cause is the request (labels, ids), not the records: the batch fails unacknowledged instead of being dropped |
-//! | 413 | the request is halved until it fits; a single record still too large is dropped and logged |
+//! | 2xx whose JSON `errorCode` is `SVCSTG.ALS.200.200` | accepted |
+//! | any other 2xx: another `errorCode`, no `errorCode`, not JSON, empty (a proxy answering in LTS's place) | **not** success: nothing proves the logs were stored, so it is retried like a 5xx and, when retries run out, the batch fails unacknowledged (at-least-once beats silent loss) |
+//! | 3xx | never followed (a redirected `POST` would become a `GET` without the logs): a failed send naming the redacted `Location` |
+//! | 400 | the request is halved until the offending records are isolated; a single record still refused is written to the sink's dead-letter file with `errorCode`/`error_msg` ([`LtsSink::with_dead_letters`]) — but only while LTS accepts other records (its neighbours, or this sink's other requests). When LTS accepts nothing, the cause is the request (labels, ids), not the records: the send fails unacknowledged and nothing is set aside, one-record batches included |
+//! | 413 | the request is halved until it fits; a single record still too large goes to the dead-letter file, on the same condition |
 //! | 401 | fatal, after one token re-fetch with `iam_password`; the error shows `errorCode`/`error_msg` and a hint |
 //! | 403, 404, other 4xx | fatal (credentials, permissions, ids or the request are wrong; retrying cannot help) |
 //! | 408, 429, 5xx, network | retried with jittered exponential backoff, honouring `Retry-After` (up to 5 min), which also holds every other request of the sink to LTS |
