@@ -14,7 +14,7 @@ use crate::error::HttpError;
 use crate::link::find_link;
 use crate::ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot};
 use crate::redact::redact_url;
-use crate::retry::{RetryPolicy, retry_after};
+use crate::retry::{LongServerWait, RetryPolicy, RetryState, StopRetrying, retry_after};
 
 /// Default cap on a response body: generous for a 1000-event page, small enough to stop a runaway reply.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -297,17 +297,17 @@ impl HttpClient {
         &self,
         mut build: impl FnMut() -> Result<RequestSpec, HttpError>,
     ) -> Result<Response, HttpError> {
-        let mut failures = 0u32;
+        let mut retry = RetryState::new(self.config.retry, LongServerWait::GiveUpAbove(self.config.max_server_wait));
         let mut rate_limited = 0u32;
         let mut refreshed_auth = false;
         loop {
             let request = build()?;
             let outcome = self.send_once(&request).await;
-            let (retry_wait, last) = match outcome {
+            let (asked, last, answered) = match outcome {
                 Ok(response) if response.status.is_success() => return Ok(response),
                 Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS => {
+                    // Rate limits are waited out, not counted as failures: a long backfill meets many.
                     rate_limited += 1;
-                    let wait = self.rate_limit_wait(&response, rate_limited);
                     if rate_limited > self.config.max_rate_limited {
                         return Err(HttpError::RetriesExhausted {
                             url: redact_url(&request.url),
@@ -315,7 +315,9 @@ impl HttpClient {
                             last: format!("HTTP 429: {}", response.excerpt()),
                         });
                     }
-                    self.check_server_wait(&response, wait)?;
+                    let wait = retry
+                        .server_wait(self.rate_limit_wait(&response, rate_limited))
+                        .map_err(|stop| self.stopped(stop, &request, Some(response.status), String::new()))?;
                     tracing::info!(url = %redact_url(&request.url), wait_ms = wait.as_millis() as u64, "HTTP 429; waiting for the rate limit to reset");
                     self.budget.block_for(wait);
                     continue;
@@ -329,23 +331,39 @@ impl HttpClient {
                     continue;
                 }
                 Ok(response) if is_retryable_status(response.status) => {
-                    let asked = retry_after(&response.headers);
-                    if let Some(asked) = asked {
-                        self.check_server_wait(&response, asked)?;
-                    }
-                    (asked, status_error(&response).to_string())
+                    (retry_after(&response.headers), status_error(&response).to_string(), Some(response.status))
                 }
                 Ok(response) => return Err(status_error(&response)),
-                Err(err @ HttpError::Transport { .. }) => (None, err.to_string()),
+                Err(err @ HttpError::Transport { .. }) => (None, err.to_string(), None),
                 Err(err) => return Err(err),
             };
-            failures += 1;
-            if !self.config.retry.allows_another(failures) {
-                return Err(HttpError::RetriesExhausted { url: redact_url(&request.url), attempts: failures, last });
-            }
-            let wait = self.config.retry.delay(failures).max(retry_wait.unwrap_or_default());
-            tracing::debug!(url = %redact_url(&request.url), attempt = failures, wait_ms = wait.as_millis() as u64, error = %last, "retrying");
+            let wait = retry.next_wait(asked).map_err(|stop| self.stopped(stop, &request, answered, last.clone()))?;
+            tracing::debug!(url = %redact_url(&request.url), attempt = retry.failures(), wait_ms = wait.as_millis() as u64, error = %last, "retrying");
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The error for a request whose retries ended (`last`: the last failure, `status`: its answer).
+    fn stopped(
+        &self,
+        stop: StopRetrying,
+        request: &RequestSpec,
+        status: Option<StatusCode>,
+        last: String,
+    ) -> HttpError {
+        let url = redact_url(&request.url);
+        match stop {
+            StopRetrying::Exhausted { attempts } => HttpError::RetriesExhausted { url, attempts, last },
+            StopRetrying::WaitTooLong { asked, limit } => {
+                tracing::warn!(url = %url, wait_secs = asked.as_secs(), max_secs = limit.as_secs(),
+                    "the server asks for a longer wait than allowed; giving up until the next run");
+                HttpError::ServerWaitTooLong {
+                    url,
+                    status: status.unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                    wait_secs: asked.as_secs(),
+                    max_secs: limit.as_secs(),
+                }
+            }
         }
     }
 
@@ -353,21 +371,6 @@ impl HttpClient {
         retry_after(&response.headers)
             .or_else(|| response.rate_limit().and_then(|s| s.until_reset()))
             .unwrap_or_else(|| self.config.retry.delay(consecutive))
-    }
-
-    /// Refuses a server-requested wait longer than [`HttpConfig::max_server_wait`].
-    fn check_server_wait(&self, response: &Response, wait: Duration) -> Result<(), HttpError> {
-        if wait <= self.config.max_server_wait {
-            return Ok(());
-        }
-        tracing::warn!(url = %redact_url(&response.url), status = response.status.as_u16(), wait_secs = wait.as_secs(),
-            max_secs = self.config.max_server_wait.as_secs(), "the server asks for a longer wait than allowed; giving up until the next run");
-        Err(HttpError::ServerWaitTooLong {
-            url: redact_url(&response.url),
-            status: response.status,
-            wait_secs: wait.as_secs(),
-            max_secs: self.config.max_server_wait.as_secs(),
-        })
     }
 
     /// Sends `request` once: origin guard, rate budget, credentials, body cap. Any status is returned as

@@ -17,14 +17,13 @@
 //!
 //! Connectors call [`HttpClient::get`]/[`HttpClient::execute`] and get a 2xx [`Response`] or an
 //! [`HttpError`] that already says whether the source must stop ([`HttpError::is_fatal`]). Sinks that
-//! classify statuses themselves (split on 413, bisect on 400) call [`HttpClient::send_once`] and reuse
-//! [`RetryPolicy`] and [`retry_after`]; the ones that post batches of entries hand the retrying, splitting
-//! (413) and bisecting (400) to one [`Driver`] and only classify answers into [`Verdict`]s (see
-//! [`delivery`](Driver::deliver)).
+//! classify statuses themselves (split on 413, bisect on 400) call [`HttpClient::send_once`] and count
+//! their retries through the same [`RetryState`] as [`HttpClient::execute`] (policy [`RetryPolicy`], waits
+//! [`retry_after`], the [`LongServerWait`] rule); the delivery driver built on that lives with the sinks, in
+//! `logcrawl-sink-util`: this crate is transport only and knows no batch or sink.
 
 mod auth;
 mod client;
-mod delivery;
 mod error;
 mod link;
 mod ratelimit;
@@ -33,12 +32,14 @@ mod retry;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
 pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
-pub use delivery::{Acceptance, Courier, Delivered, Driver, LongRetryAfter, Verdict};
 pub use error::HttpError;
 pub use link::find_link;
 pub use ratelimit::{MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
 pub use redact::{redact_url, scrub};
-pub use retry::{LONGEST_SERVER_WAIT, RetryPolicy, parse_http_date, parse_retry_after, retry_after, server_clock};
+pub use retry::{
+    LONGEST_SERVER_WAIT, LongServerWait, RetryPolicy, RetryState, StopRetrying, parse_http_date, parse_retry_after,
+    retry_after, server_clock,
+};
 
 pub use reqwest::{Method, StatusCode, header};
 pub use url::Url;

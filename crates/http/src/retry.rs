@@ -47,6 +47,85 @@ impl RetryPolicy {
     }
 }
 
+/// What a server-requested wait (`Retry-After`) longer than allowed does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongServerWait {
+    /// A longer wait gives the request up at once: the run ends rather than stall, and the next one tries
+    /// again.
+    GiveUpAbove(Duration),
+    /// A longer wait is cut to this and waited out.
+    WaitAtMost(Duration),
+}
+
+impl LongServerWait {
+    /// The longest wait this rule lets a server impose.
+    pub fn limit(self) -> Duration {
+        match self {
+            Self::GiveUpAbove(limit) | Self::WaitAtMost(limit) => limit,
+        }
+    }
+}
+
+/// Why [`RetryState::next_wait`] says to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRetrying {
+    /// [`RetryPolicy::max_attempts`] attempts were made.
+    Exhausted {
+        /// Attempts made, the failed ones.
+        attempts: u32,
+    },
+    /// The server asked for a longer wait than [`LongServerWait::GiveUpAbove`] allows.
+    WaitTooLong {
+        /// What it asked for.
+        asked: Duration,
+        /// What is allowed.
+        limit: Duration,
+    },
+}
+
+/// The retry bookkeeping of one request: how many attempts failed, and how long to wait before the next
+/// one. The shared client's request loop and the sinks' delivery driver both count through this, so a
+/// retry means the same everywhere: jittered backoff from [`RetryPolicy`], at least what the server asked
+/// for, never past the policy's attempts, and never longer than the [`LongServerWait`] rule.
+#[derive(Debug, Clone)]
+pub struct RetryState {
+    policy: RetryPolicy,
+    long_wait: LongServerWait,
+    failures: u32,
+}
+
+impl RetryState {
+    /// A request about to be tried for the first time.
+    pub fn new(policy: RetryPolicy, long_wait: LongServerWait) -> Self {
+        Self { policy, long_wait, failures: 0 }
+    }
+
+    /// Checks a server-requested wait against the rule without counting a failure: the wait to obey (cut
+    /// to the limit with [`LongServerWait::WaitAtMost`]), or why to stop.
+    pub fn server_wait(&self, asked: Duration) -> Result<Duration, StopRetrying> {
+        match self.long_wait {
+            LongServerWait::GiveUpAbove(limit) if asked > limit => Err(StopRetrying::WaitTooLong { asked, limit }),
+            rule => Ok(asked.min(rule.limit())),
+        }
+    }
+
+    /// Counts a retryable failure and returns the wait before the next attempt: the policy's backoff, or
+    /// what the server asked for (`asked`) if that is longer, within the rule.
+    pub fn next_wait(&mut self, asked: Option<Duration>) -> Result<Duration, StopRetrying> {
+        self.failures += 1;
+        if !self.policy.allows_another(self.failures) {
+            return Err(StopRetrying::Exhausted { attempts: self.failures });
+        }
+        let asked = asked.map(|asked| self.server_wait(asked)).transpose()?;
+        Ok(self.policy.delay(self.failures).max(asked.unwrap_or_default()))
+    }
+
+    /// Failed attempts so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
 /// The longest wait a header can express here: a hundred years. Larger values (`1e20`, `99999999999999`)
 /// saturate to it, which is past any cap, so the caller refuses them with a clear error.
 pub const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -129,6 +208,26 @@ mod tests {
             let d20 = policy.delay(20);
             assert!(d20 >= Duration::from_secs(60) && d20 <= Duration::from_secs(120), "{d20:?}");
         }
+    }
+
+    #[test]
+    fn retry_state_counts_attempts_and_applies_the_long_wait_rule() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        };
+        let mut state = RetryState::new(policy, LongServerWait::GiveUpAbove(Duration::from_secs(60)));
+        assert!(state.next_wait(None).unwrap() <= Duration::from_millis(10));
+        assert_eq!(state.next_wait(Some(Duration::from_secs(5))), Ok(Duration::from_secs(5)));
+        assert_eq!(state.next_wait(None), Err(StopRetrying::Exhausted { attempts: 3 }));
+        let mut state = RetryState::new(policy, LongServerWait::GiveUpAbove(Duration::from_secs(60)));
+        let asked = Duration::from_secs(61);
+        let limit = Duration::from_secs(60);
+        assert_eq!(state.next_wait(Some(asked)), Err(StopRetrying::WaitTooLong { asked, limit }));
+        let mut cut = RetryState::new(policy, LongServerWait::WaitAtMost(Duration::from_secs(30)));
+        assert_eq!(cut.next_wait(Some(Duration::from_secs(3600))), Ok(Duration::from_secs(30)));
+        assert_eq!(cut.failures(), 1);
     }
 
     #[test]

@@ -86,8 +86,8 @@
 //!   async workers that are fetching the next pages.
 //! * **Bisect rather than drop on 400.** The Agent drops a whole payload on 400; one malformed entry
 //!   should not cost 999 good ones, and an audit trail should lose as little as possible.
-//! * **One delivery driver.** The sink classifies answers ([`logcrawl_http::Verdict`]) and halves its
-//!   requests; the retry, split and bisect loop is [`logcrawl_http::Driver`]'s, shared with the LTS sink.
+//! * **One delivery driver.** The sink classifies answers ([`logcrawl_sink_util::Verdict`]) and halves its
+//!   requests; the retry, split and bisect loop is [`logcrawl_sink_util::Driver`]'s, shared with the LTS sink.
 //! * **Give up, don't spin.** The Agent retries forever; here a batch is given up after the configured
 //!   attempts and the crawler's next run re-sends it from the checkpoint, so a long outage never holds
 //!   a run (or a shutdown) hostage, and nothing is lost.

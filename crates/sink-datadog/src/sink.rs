@@ -11,9 +11,10 @@ use logcrawl_core::deadletter::DeadLetterFile;
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds};
 use logcrawl_http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    Acceptance, Courier, Delivered, Driver, HttpClient, HttpConfig, HttpError, LongRetryAfter, RequestSpec, Response,
-    RetryPolicy, StaticAuth, StatusCode, Url, Verdict, redact_url, retry_after, scrub,
+    HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StaticAuth, StatusCode, Url, redact_url,
+    retry_after, scrub,
 };
+use logcrawl_sink_util::{Acceptance, Courier, Delivered, Driver, LongServerWait, Verdict};
 
 use crate::config::{
     Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
@@ -236,7 +237,7 @@ impl DatadogSink {
             peer: &peer,
             stream: &stream,
             retry: inner.retry,
-            long_retry_after: LongRetryAfter::GiveUp,
+            long_wait: LongServerWait::GiveUpAbove(inner.retry.max_delay),
             budget: inner.client.budget(),
             acceptance: &self.acceptance,
             dead_letters: self.dead_letters.as_ref(),

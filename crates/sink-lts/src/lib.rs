@@ -103,8 +103,8 @@
 //! Statuses are classified here, not in the shared client, because a sink must split on 413 and bisect on
 //! 400; requests go through [`logcrawl_http::HttpClient::send_once`] and so still get the shared rate
 //! budget, same-origin guard and body cap. The sink only says what an answer means (a
-//! [`logcrawl_http::Verdict`]) and how to halve a request; retrying, splitting and bisecting are
-//! [`logcrawl_http::Driver`]'s, the same driver the Datadog sink uses, so both count attempts and entries
+//! [`logcrawl_sink_util::Verdict`]) and how to halve a request; retrying, splitting and bisecting are
+//! [`logcrawl_sink_util::Driver`]'s, the same driver the Datadog sink uses, so both count attempts and entries
 //! the same way. Token schemes plug into [`logcrawl_http::Auth`]; AK/SK signing
 //! has to see the exact body and headers of each attempt (its `X-Sdk-Date` changes per attempt), so the
 //! sink signs its own requests.

@@ -10,9 +10,9 @@ use logcrawl_core::deadletter::DeadLetterFile;
 use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta};
 use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    Acceptance, Auth, Courier, Delivered, Driver, HttpClient, HttpConfig, LongRetryAfter, RequestSpec, Response,
-    StaticAuth, StatusCode, Url, Verdict, redact_url, retry_after, scrub,
+    Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, redact_url, retry_after, scrub,
 };
+use logcrawl_sink_util::{Acceptance, Courier, Delivered, Driver, LongServerWait, Verdict};
 use serde_json::Value;
 
 use crate::config::{Compression, ConfigError, LtsConfig, Mode, ResolvedAuth, Settings};
@@ -170,7 +170,7 @@ impl LtsSink {
             peer: &peer,
             stream: &batch.stream,
             retry: self.settings.retry,
-            long_retry_after: LongRetryAfter::WaitAtMost(MAX_RETRY_AFTER),
+            long_wait: LongServerWait::WaitAtMost(MAX_RETRY_AFTER),
             budget: self.client.budget(),
             acceptance: &self.acceptance,
             dead_letters: self.dead_letters.as_ref(),

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::time::Instant;
 
 use super::*;
-use crate::ratelimit::RateLimitConfig;
 use logcrawl_core::deadletter::DeadLetterFile;
+use logcrawl_http::RateLimitConfig;
 
 type Answer = Box<dyn Fn(&[u32], usize) -> Verdict + Send + Sync>;
 
@@ -117,7 +117,7 @@ impl Backend {
                 base_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(10),
             },
-            long_retry_after: LongRetryAfter::GiveUp,
+            long_wait: LongServerWait::GiveUpAbove(Duration::from_secs(10)),
             budget: &self.budget,
             acceptance: &self.acceptance,
             dead_letters: Some(&self.letters),
@@ -248,8 +248,7 @@ async fn retry_after_longer_than_max_delay_gives_up_at_once() {
     assert!(!err.is_fatal());
     assert_eq!(
         err.to_string(),
-        "sink test-sink: the test backend asks to wait 3600 s (Retry-After), longer than retry_max_delay (10 s): \
-         HTTP 429"
+        "sink test-sink: the test backend asks to wait 3600 s (Retry-After), longer than the 10 s allowed: HTTP 429"
     );
     // Every other request to the backend is held for retry_max_delay.
     backend.budget.acquire().await;
@@ -262,7 +261,7 @@ async fn retry_after_beyond_the_cap_is_cut_to_it() {
     let fake =
         Fake::failing_first(1, Verdict::Retry { after: Some(Duration::from_secs(3600)), last: "HTTP 503".into() });
     let backend = Backend::new();
-    let driver = Driver { long_retry_after: LongRetryAfter::WaitAtMost(Duration::from_secs(30)), ..backend.driver() };
+    let driver = Driver { long_wait: LongServerWait::WaitAtMost(Duration::from_secs(30)), ..backend.driver() };
     let started = Instant::now();
     assert_eq!(driver.deliver(&fake, ids(1)).await.unwrap().accepted, 1);
     assert_eq!(fake.attempts(), 2);

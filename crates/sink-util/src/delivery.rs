@@ -29,7 +29,7 @@
 //! | [`Verdict::Accepted`] | every entry of the request counts as accepted |
 //! | [`Verdict::Split`] (413) | the halves are sent instead, down to single entries |
 //! | [`Verdict::Bisect`] (400) | the halves are sent until the refused entries are isolated |
-//! | [`Verdict::Retry`] | jittered backoff ([`RetryPolicy::delay`]), waiting at least the `Retry-After`, which also holds every request of the [`RateBudget`]; after [`RetryPolicy::max_attempts`] attempts, a retryable [`SinkError`] |
+//! | [`Verdict::Retry`] | jittered backoff ([`RetryPolicy::delay`](logcrawl_http::RetryPolicy::delay)), waiting at least the `Retry-After`, which also holds every request of the [`RateBudget`]; after [`RetryPolicy::max_attempts`](logcrawl_http::RetryPolicy::max_attempts) attempts, a retryable [`SinkError`] |
 //! | [`Verdict::Unauthorized`] | credentials are refreshed once per request (not counted as an attempt) when [`Courier::refresh_credentials`] says it helps; otherwise fatal |
 //! | [`Verdict::Fatal`] | a fatal [`SinkError`] at once |
 //!
@@ -43,7 +43,7 @@
 //! delivery fails and nothing is set aside: the run ends, and the next one sends the records again. A
 //! sink without a dead-letter file fails the delivery too, rather than lose a record.
 //!
-//! A `Retry-After` longer than allowed is handled as [`LongRetryAfter`] says: give up (the run ends and the
+//! A `Retry-After` longer than allowed is handled as the [`LongServerWait`] rule says: give up (the run ends and the
 //! next one re-sends from the last commit) or wait no longer than a cap.
 //!
 //! Any error ends the whole delivery: nothing of the request is acknowledged, even halves that were already
@@ -56,8 +56,7 @@ use std::time::Duration;
 use logcrawl_core::deadletter::{DeadLetter, DeadLetterFile};
 use logcrawl_core::{Delivery, SinkError};
 
-use crate::ratelimit::RateBudget;
-use crate::retry::RetryPolicy;
+use logcrawl_http::{LongServerWait, RateBudget, RetryPolicy, RetryState, StopRetrying};
 
 /// What the backend's answer to one attempt means, as the sink's classifier sees it.
 ///
@@ -83,17 +82,6 @@ pub enum Verdict {
         /// What went wrong, for the log and for the error when retries run out.
         last: String,
     },
-}
-
-/// How a `Retry-After` beyond what is allowed is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LongRetryAfter {
-    /// A `Retry-After` longer than the policy's [`RetryPolicy::max_delay`] (configured as `retry_max_delay`)
-    /// ends the request with a retryable error at once: the run ends rather than stall, and the next one
-    /// re-sends. The rate budget is still held for `max_delay`.
-    GiveUp,
-    /// A `Retry-After` is waited out, but never longer than this.
-    WaitAtMost(Duration),
 }
 
 /// A sink's side of the delivery of one kind of request: sending it once and classifying the answer,
@@ -192,10 +180,11 @@ pub struct Driver<'a> {
     pub stream: &'a str,
     /// Attempts and backoff of retryable failures, per request.
     pub retry: RetryPolicy,
-    /// What a `Retry-After` beyond the allowed wait does.
-    pub long_retry_after: LongRetryAfter,
+    /// What a `Retry-After` beyond the allowed wait does: give up (the run ends, the next one re-sends)
+    /// or wait no longer than a cap. Either way the rate budget is held for at most the limit.
+    pub long_wait: LongServerWait,
     /// The rate budget held for a `Retry-After`, so that every request to the backend waits, not just the
-    /// one that was told to ([`crate::HttpClient::budget`]).
+    /// one that was told to ([`logcrawl_http::HttpClient::budget`]).
     pub budget: &'a RateBudget,
     /// Whether the backend has accepted this sink's requests (see the module documentation).
     pub acceptance: &'a Acceptance,
@@ -309,7 +298,7 @@ impl Driver<'_> {
 
     /// Sends one request until it is accepted or refused as a whole, or fails for good.
     async fn settle<C: Courier>(&self, courier: &C, request: &C::Request) -> Result<Outcome, SinkError> {
-        let mut failures = 0u32;
+        let mut retry = RetryState::new(self.retry, self.long_wait);
         let mut refreshed = false;
         loop {
             let (after, last) = match courier.attempt(request).await {
@@ -328,43 +317,28 @@ impl Driver<'_> {
                 }
                 Verdict::Retry { after, last } => (after, last),
             };
-            failures += 1;
-            if !self.retry.allows_another(failures) {
-                return Err(SinkError::retryable(format!(
-                    "sink {}: gave up on {} after {failures} attempts: {last}",
-                    self.sink, self.peer
-                )));
+            if let Some(after) = after {
+                // Everyone sending to this backend holds back, not just this request (bounded, so a huge
+                // Retry-After cannot hold a shutdown hostage).
+                self.budget.block_for(after.min(self.long_wait.limit()));
             }
-            let after = match after {
-                Some(after) => Some(self.retry_after(after, &last)?),
-                None => None,
-            };
-            let wait = self.retry.delay(failures).max(after.unwrap_or_default());
-            tracing::warn!(sink = %self.sink, stream = %self.stream, attempt = failures,
+            let wait = retry.next_wait(after).map_err(|stop| match stop {
+                StopRetrying::Exhausted { attempts } => SinkError::retryable(format!(
+                    "sink {}: gave up on {} after {attempts} attempts: {last}",
+                    self.sink, self.peer
+                )),
+                StopRetrying::WaitTooLong { asked, limit } => SinkError::retryable(format!(
+                    "sink {}: {} asks to wait {} s (Retry-After), longer than the {} s allowed: {last}",
+                    self.sink,
+                    self.peer,
+                    asked.as_secs(),
+                    limit.as_secs()
+                )),
+            })?;
+            tracing::warn!(sink = %self.sink, stream = %self.stream, attempt = retry.failures(),
                 wait_ms = wait.as_millis() as u64, error = %last, "request to {} failed; retrying", self.peer);
             tokio::time::sleep(wait).await;
         }
-    }
-
-    /// The part of a `Retry-After` to wait out; holds the rate budget for it.
-    fn retry_after(&self, after: Duration, last: &str) -> Result<Duration, SinkError> {
-        let limit = match self.long_retry_after {
-            LongRetryAfter::GiveUp => self.retry.max_delay,
-            LongRetryAfter::WaitAtMost(limit) => limit,
-        };
-        // Everyone sending to this backend holds back, not just this request (bounded, so a huge
-        // Retry-After cannot hold a shutdown hostage).
-        self.budget.block_for(after.min(limit));
-        if after > limit && self.long_retry_after == LongRetryAfter::GiveUp {
-            return Err(SinkError::retryable(format!(
-                "sink {}: {} asks to wait {} s (Retry-After), longer than retry_max_delay ({} s): {last}",
-                self.sink,
-                self.peer,
-                after.as_secs(),
-                limit.as_secs()
-            )));
-        }
-        Ok(after.min(limit))
     }
 }
 
