@@ -1,0 +1,20 @@
+//! # logcrawl-connector
+//!
+//! The connector SDK: what a new vendor API needs beyond its own wire format, written once so that every
+//! connector inherits the reliability rules instead of copying them.
+//!
+//! * [`cursor`]: typed, versioned cursors ([`TypedCursor`]). The runtime stores them as JSON and hands
+//!   them back typed; an unreadable stored cursor is a checkpoint error, never a silent restart.
+//! * [`paged`]: [`PagedStream`] over a [`PagedApi`]. The connector says how to make the first request,
+//!   how to read a page and where the next one is, and what each event's record and cursor are; the
+//!   helper owns the page loop: prefetch, the same-origin guard on every continuation, the empty-page
+//!   guard, the page cap, cursor encoding.
+//!
+//! A connector built on it is its configuration, its [`PagedApi`] and a [`logcrawl_core::Connector`] that
+//! returns the stream: see the ACME connector, the tutorial's model.
+
+pub mod cursor;
+pub mod paged;
+
+pub use cursor::TypedCursor;
+pub use paged::{Next, Page, PageLimits, PagedApi, PagedStream, Position, malformed};
