@@ -131,36 +131,8 @@ impl OktaConfig {
     }
 }
 
-/// A configuration the connector cannot run with. `Display` names the offending key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    key: &'static str,
-    message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(key: &'static str, message: impl Into<String>) -> Self {
-        Self { key, message: message.into() }
-    }
-
-    /// The configuration key at fault (`domain`, `token`, `private_key`, …).
-    pub fn key(&self) -> &'static str {
-        self.key
-    }
-
-    /// What is wrong with it.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "okta source: `{}`: {}", self.key, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// A configuration the connector cannot run with: the one error type of every component.
+pub use logcrawl_core::ConfigError;
 
 /// The first run's lookback: `configured`, but never older than the sink's `max_age` minus
 /// [`LOOKBACK_SAFETY_MARGIN`] (half of `max_age` when it is shorter than two margins), so the events it

@@ -1,8 +1,60 @@
-//! Small helpers shared by every component's configuration.
+//! What every component's configuration shares: the one [`ConfigError`], and human durations.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+/// A configuration a connector or sink cannot start with: which key, what is wrong, and (once known)
+/// which component. The one error type of every component's constructor, so the CLI places any of them
+/// at the key's line the same way. Messages never contain a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    component: Option<String>,
+    key: Cow<'static, str>,
+    message: String,
+}
+
+impl ConfigError {
+    /// An error about `key` (a field name, or a dotted path such as `auth.password_env`).
+    pub fn new(key: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { component: None, key: key.into(), message: message.into() }
+    }
+
+    /// The same error, saying which component it is about (e.g. `sink "dd" (datadog)`).
+    #[must_use]
+    pub fn in_component(mut self, component: impl Into<String>) -> Self {
+        self.component = Some(component.into());
+        self
+    }
+
+    /// The key at fault.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The component, when it was given.
+    pub fn component(&self) -> Option<&str> {
+        self.component.as_deref()
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(component) = &self.component {
+            write!(f, "{component}: ")?;
+        }
+        write!(f, "`{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Parses a human duration: `"15s"`, `"500ms"`, `"1m30s"`, `"18h"`, `"2 days"`, `"90d"` (a day is 24 h).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -37,6 +37,7 @@ pub mod stream;
 pub use checkpoint::{
     CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
 };
+pub use config::ConfigError;
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };

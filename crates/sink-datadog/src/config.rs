@@ -1,6 +1,5 @@
 //! The `[sinks.NAME]` table of a Datadog sink, its defaults, and the site → intake URL mapping.
 
-use std::fmt;
 use std::time::Duration;
 
 use logcrawl_core::config::duration;
@@ -132,42 +131,17 @@ impl Default for DatadogConfig {
     }
 }
 
-/// An invalid Datadog sink configuration. The message names the key; it never contains the API key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    sink: String,
-    key: &'static str,
-    message: String,
+/// A configuration the sink cannot run with: the one error type of every component.
+pub use logcrawl_core::ConfigError;
+
+/// An error about `key` of the sink named `sink`.
+pub(crate) fn config_error(
+    sink: &str,
+    key: impl Into<std::borrow::Cow<'static, str>>,
+    message: impl Into<String>,
+) -> ConfigError {
+    ConfigError::new(key, message).in_component(format!("sink {sink:?} (datadog)"))
 }
-
-impl ConfigError {
-    pub(crate) fn new(sink: &str, key: &'static str, message: impl Into<String>) -> Self {
-        Self { sink: sink.to_owned(), key, message: message.into() }
-    }
-
-    /// The offending configuration key, e.g. `site`.
-    pub fn key(&self) -> &'static str {
-        self.key
-    }
-
-    /// The sink's name.
-    pub fn sink(&self) -> &str {
-        &self.sink
-    }
-
-    /// What is wrong with the key.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sink {:?}: invalid `{}`: {}", self.sink, self.key, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// The Logs intake URL of a site: `https://http-intake.logs.<site>/api/v2/logs`.
 ///

@@ -18,7 +18,7 @@ use logcrawl_sink_util::{Acceptance, Courier, Delivered, Driver, LongServerWait,
 
 use crate::config::{
     Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
-    MIN_LOG_BYTES, endpoint_url, intake_url, resolve_api_key,
+    MIN_LOG_BYTES, config_error, endpoint_url, intake_url, resolve_api_key,
 };
 use crate::encode::{Common, EncodeLimits, encode};
 use crate::payload::{Packed, Payload};
@@ -76,7 +76,7 @@ impl DatadogSink {
         config: DatadogConfig,
         env: impl FnOnce(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let err = |key, message: String| ConfigError::new(name, key, message);
+        let err = |key, message: String| config_error(name, key, message);
         let (url, target) = match &config.endpoint {
             Some(endpoint) => {
                 let url = endpoint_url(endpoint).map_err(|m| err("endpoint", m))?;

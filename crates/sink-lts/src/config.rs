@@ -1,7 +1,6 @@
 //! The sink's configuration (`[sinks.NAME]` with `type = "lts"`) and its validation.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use logcrawl_core::config::duration;
@@ -240,37 +239,17 @@ impl LtsConfig {
     }
 }
 
-/// A configuration the sink cannot run with. `Display` names the sink and the offending key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    sink: String,
-    key: String,
-    message: String,
+/// A configuration the sink cannot run with: the one error type of every component.
+pub use logcrawl_core::ConfigError;
+
+/// An error about `key` of the sink named `sink`.
+pub(crate) fn config_error(
+    sink: &str,
+    key: impl Into<std::borrow::Cow<'static, str>>,
+    message: impl Into<String>,
+) -> ConfigError {
+    ConfigError::new(key, message).in_component(format!("sink {sink:?} (lts)"))
 }
-
-impl ConfigError {
-    pub(crate) fn new(sink: &str, key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { sink: sink.to_owned(), key: key.into(), message: message.into() }
-    }
-
-    /// The offending key, e.g. `labels.hostName` or `auth.password_env`.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// What is wrong with it.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sink {:?} (lts): `{}`: {}", self.sink, self.key, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Credentials after validation, secrets resolved.
 #[derive(Debug)]
@@ -310,7 +289,7 @@ fn resolve_secret(
     let env_key = format!("auth.{key}_env");
     let secret = match (inline, env) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
+            return Err(config_error(
                 sink,
                 format!("auth.{key}"),
                 format!("set either `{key}` or `{key}_env`, not both"),
@@ -320,7 +299,7 @@ fn resolve_secret(
         (None, Some(var)) => match lookup(&var) {
             Some(value) => SecretString::from(value),
             None => {
-                return Err(ConfigError::new(
+                return Err(config_error(
                     sink,
                     env_key,
                     format!("environment variable {var:?} is not set or not UTF-8"),
@@ -328,27 +307,23 @@ fn resolve_secret(
             }
         },
         (None, None) => {
-            return Err(ConfigError::new(sink, format!("auth.{key}"), format!("required: set `{key}` or `{key}_env`")));
+            return Err(config_error(sink, format!("auth.{key}"), format!("required: set `{key}` or `{key}_env`")));
         }
     };
     if secret.expose_secret().trim().is_empty() {
-        return Err(ConfigError::new(sink, format!("auth.{key}"), "must not be empty"));
+        return Err(config_error(sink, format!("auth.{key}"), "must not be empty"));
     }
     Ok(secret)
 }
 
 /// Checks a path id: non-empty, URL-safe; an unexpected length is only warned about (the documented
 /// lengths come from mirrors of the docs, and private deployments may differ).
-fn check_id(sink: &str, key: &str, value: &str, expected_len: usize) -> Result<(), ConfigError> {
+fn check_id(sink: &str, key: &'static str, value: &str, expected_len: usize) -> Result<(), ConfigError> {
     if value.is_empty() {
-        return Err(ConfigError::new(sink, key, "must not be empty"));
+        return Err(config_error(sink, key, "must not be empty"));
     }
     if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-        return Err(ConfigError::new(
-            sink,
-            key,
-            format!("{value:?} contains {bad:?}; ids are letters, digits and '-'"),
-        ));
+        return Err(config_error(sink, key, format!("{value:?} contains {bad:?}; ids are letters, digits and '-'")));
     }
     if value.len() != expected_len {
         tracing::warn!(sink, key, value, expected_len, "LTS documents this id as {expected_len} characters long");
@@ -381,14 +356,14 @@ pub(crate) fn check_label_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_base(sink: &str, key: &str, text: &str) -> Result<Url, ConfigError> {
+fn parse_base(sink: &str, key: &'static str, text: &str) -> Result<Url, ConfigError> {
     let url =
-        Url::parse(text.trim()).map_err(|err| ConfigError::new(sink, key, format!("{text:?} is not a URL: {err}")))?;
+        Url::parse(text.trim()).map_err(|err| config_error(sink, key, format!("{text:?} is not a URL: {err}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(sink, key, format!("{text:?} must be an http(s) URL with a host")));
+        return Err(config_error(sink, key, format!("{text:?} must be an http(s) URL with a host")));
     }
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(sink, key, "must not carry credentials, a query or a fragment"));
+        return Err(config_error(sink, key, "must not carry credentials, a query or a fragment"));
     }
     if url.scheme() == "http" {
         tracing::warn!(sink, key, "plain-http endpoint: credentials and logs travel unencrypted");
@@ -409,11 +384,7 @@ pub(crate) fn join_path(base: &Url, segments: &[&str]) -> Url {
 
 fn check_region(sink: &str, region: &str) -> Result<(), ConfigError> {
     if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(ConfigError::new(
-            sink,
-            "region",
-            format!("{region:?} is not a region id such as \"ap-southeast-1\""),
-        ));
+        return Err(config_error(sink, "region", format!("{region:?} is not a region id such as \"ap-southeast-1\"")));
     }
     Ok(())
 }
@@ -427,22 +398,18 @@ impl LtsConfig {
         let base_url = match (&self.endpoint, &self.region) {
             (Some(endpoint), _) => {
                 if self.port.is_some() {
-                    return Err(ConfigError::new(
-                        sink,
-                        "port",
-                        "applies to `region` only; write the port into `endpoint`",
-                    ));
+                    return Err(config_error(sink, "port", "applies to `region` only; write the port into `endpoint`"));
                 }
                 parse_base(sink, "endpoint", endpoint)?
             }
             (None, Some(region)) => {
                 let port = self.port.unwrap_or(443);
                 if port == 0 {
-                    return Err(ConfigError::new(sink, "port", "must not be 0"));
+                    return Err(config_error(sink, "port", "must not be 0"));
                 }
                 parse_base(sink, "region", &format!("https://lts-access.{region}.myhuaweicloud.com:{port}/"))?
             }
-            (None, None) => return Err(ConfigError::new(sink, "region", "set `region` (or an explicit `endpoint`)")),
+            (None, None) => return Err(config_error(sink, "region", "set `region` (or an explicit `endpoint`)")),
         };
         check_id(sink, "project_id", &self.project_id, 32)?;
         check_id(sink, "log_group_id", &self.log_group_id, 36)?;
@@ -466,12 +433,12 @@ impl LtsConfig {
         let auto = if self.source_labels { 2 } else { 0 };
         if self.labels.len() + auto > MAX_LABELS {
             let hint = if auto > 0 { " (2 are taken by `source_labels`)" } else { "" };
-            return Err(ConfigError::new(sink, "labels", format!("at most {MAX_LABELS} labels per request{hint}")));
+            return Err(config_error(sink, "labels", format!("at most {MAX_LABELS} labels per request{hint}")));
         }
         for (key, value) in &self.labels {
-            check_label_key(key).map_err(|message| ConfigError::new(sink, format!("labels.{key}"), message))?;
+            check_label_key(key).map_err(|message| config_error(sink, format!("labels.{key}"), message))?;
             if value.len() > MAX_LABEL_VALUE_LEN {
-                return Err(ConfigError::new(
+                return Err(config_error(
                     sink,
                     format!("labels.{key}"),
                     format!("longer than {MAX_LABEL_VALUE_LEN} bytes"),
@@ -480,33 +447,33 @@ impl LtsConfig {
         }
 
         if self.compression == Compression::Gzip && self.mode == Mode::Batch {
-            return Err(ConfigError::new(
+            return Err(config_error(
                 sink,
                 "compression",
                 "LTS documents Content-Encoding for the high-precision API only; use mode = \"high_precision\" or compression = \"none\"",
             ));
         }
         if self.batch_max_bytes < 1024 || self.batch_max_bytes > MAX_BATCH_MAX_BYTES {
-            return Err(ConfigError::new(
+            return Err(config_error(
                 sink,
                 "batch_max_bytes",
                 format!("must be between 1024 and {MAX_BATCH_MAX_BYTES}"),
             ));
         }
         if self.batch_max_records == 0 || self.batch_max_records > 100_000 {
-            return Err(ConfigError::new(sink, "batch_max_records", "must be between 1 and 100000"));
+            return Err(config_error(sink, "batch_max_records", "must be between 1 and 100000"));
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new(sink, "timeout", "must be positive"));
+            return Err(config_error(sink, "timeout", "must be positive"));
         }
         if self.retry_attempts == 0 {
-            return Err(ConfigError::new(sink, "retry_attempts", "must be at least 1 (1 disables retries)"));
+            return Err(config_error(sink, "retry_attempts", "must be at least 1 (1 disables retries)"));
         }
         if self.retry_max_delay < self.retry_initial_delay {
-            return Err(ConfigError::new(sink, "retry_max_delay", "must not be shorter than `retry_initial_delay`"));
+            return Err(config_error(sink, "retry_max_delay", "must not be shorter than `retry_initial_delay`"));
         }
         if self.max_in_flight == 0 || self.max_in_flight > 64 {
-            return Err(ConfigError::new(sink, "max_in_flight", "must be between 1 and 64"));
+            return Err(config_error(sink, "max_in_flight", "must be between 1 and 64"));
         }
 
         let auth = match self.auth {
@@ -515,10 +482,10 @@ impl LtsConfig {
             }
             AuthConfig::IamPassword { user, domain, password, password_env, iam_endpoint } => {
                 if user.trim().is_empty() {
-                    return Err(ConfigError::new(sink, "auth.user", "must not be empty"));
+                    return Err(config_error(sink, "auth.user", "must not be empty"));
                 }
                 if domain.trim().is_empty() {
-                    return Err(ConfigError::new(sink, "auth.domain", "must not be empty"));
+                    return Err(config_error(sink, "auth.domain", "must not be empty"));
                 }
                 let password = resolve_secret(sink, password, password_env, "password", lookup)?;
                 let iam_endpoint = match (iam_endpoint, &self.region) {
@@ -527,14 +494,14 @@ impl LtsConfig {
                         parse_base(sink, "auth.iam_endpoint", &format!("https://iam.{region}.myhuaweicloud.com/"))?
                     }
                     (None, None) => {
-                        return Err(ConfigError::new(sink, "auth.iam_endpoint", "required when `region` is not set"));
+                        return Err(config_error(sink, "auth.iam_endpoint", "required when `region` is not set"));
                     }
                 };
                 ResolvedAuth::IamPassword { user, domain, password, iam_endpoint }
             }
             AuthConfig::Aksk { access_key, secret_key, secret_key_env } => {
                 if access_key.is_empty() || !access_key.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(ConfigError::new(
+                    return Err(config_error(
                         sink,
                         "auth.access_key",
                         "must be a non-empty alphanumeric access key id",

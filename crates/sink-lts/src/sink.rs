@@ -15,7 +15,7 @@ use logcrawl_http::{
 use logcrawl_sink_util::{Acceptance, Courier, Delivered, Driver, LongServerWait, Verdict};
 use serde_json::Value;
 
-use crate::config::{Compression, ConfigError, LtsConfig, Mode, ResolvedAuth, Settings};
+use crate::config::{Compression, ConfigError, LtsConfig, Mode, ResolvedAuth, Settings, config_error};
 use crate::encode::{self, Entry};
 use crate::iam::{IamTokenAuth, X_AUTH_TOKEN};
 use crate::signer;
@@ -66,7 +66,7 @@ impl LtsSink {
         let mut http = HttpConfig::new(settings.base_url.clone());
         http.timeout = settings.timeout;
         http.retry = settings.retry;
-        let client = HttpClient::new(http).map_err(|err| ConfigError::new(name, "endpoint", err.to_string()))?;
+        let client = HttpClient::new(http).map_err(|err| config_error(name, "endpoint", err.to_string()))?;
         let (client, auth): (HttpClient, Option<Arc<dyn Auth>>) = match &settings.auth {
             ResolvedAuth::Token(token) => {
                 let auth: Arc<dyn Auth> = Arc::new(StaticAuth::new(X_AUTH_TOKEN, "", token.clone()));
@@ -76,7 +76,7 @@ impl LtsSink {
                 let mut iam = HttpConfig::new(iam_endpoint.clone());
                 iam.timeout = settings.timeout;
                 let iam_client =
-                    HttpClient::new(iam).map_err(|err| ConfigError::new(name, "auth.iam_endpoint", err.to_string()))?;
+                    HttpClient::new(iam).map_err(|err| config_error(name, "auth.iam_endpoint", err.to_string()))?;
                 let auth: Arc<dyn Auth> = Arc::new(IamTokenAuth::new(
                     iam_client,
                     user.clone(),
