@@ -46,7 +46,7 @@ async fn every_event_reaches_the_intake_and_the_checkpoint_follows_the_202s() {
     let dir = tempfile::tempdir().unwrap();
     let report = crawler(&config(&acme.base_url(), &intake.uri(), dir.path()), dir.path()).run_once().await;
     assert_eq!(report.delivered(), 2500);
-    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000002500"})));
+    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000002500", "v": 1})));
 
     let requests = intake.received_requests().await.unwrap();
     let entries: Vec<serde_json::Value> =
@@ -83,7 +83,7 @@ async fn an_intake_failure_leaves_the_checkpoint_at_the_last_202() {
     let report = crawler(&toml, dir.path()).run_once().await;
     assert_eq!(report.delivered(), 1000);
     assert!(report.failures().next().is_some());
-    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000001000"})));
+    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000001000", "v": 1})));
 }
 
 #[tokio::test]
@@ -118,7 +118,7 @@ async fn a_record_the_intake_refuses_alone_goes_to_the_dead_letter_file_and_the_
     let report = crawler(&config(&acme.base_url(), &intake.uri(), dir.path()), dir.path()).run_once().await;
     assert_eq!(report.failures().count(), 0);
     assert_eq!((report.delivered(), report.totals[0].dead_lettered), (49, 1));
-    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000000050"})));
+    assert_eq!(checkpoint(dir.path(), "acme-demo", STREAM), Some(json!({"after": "000000000050", "v": 1})));
     let letters = crate::support::ndjson(&dir.path().join("dead-letter/dd.ndjson"));
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["entry"]["id"], "000000000007");

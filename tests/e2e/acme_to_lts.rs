@@ -59,7 +59,7 @@ async fn records_arrive_with_their_own_times_and_the_checkpoint_follows() {
     let dir = tempfile::tempdir().unwrap();
     let report = crawler(&config(&acme.base_url(), &lts.uri(), dir.path()), dir.path()).run_once().await;
     assert_eq!(report.delivered(), 1500);
-    assert_eq!(checkpoint(dir.path(), "acme-demo", "ACME log stream"), Some(json!({"after": "000000001500"})));
+    assert_eq!(checkpoint(dir.path(), "acme-demo", "ACME log stream"), Some(json!({"after": "000000001500", "v": 1})));
 
     let mut lines = Vec::new();
     for request in lts.received_requests().await.unwrap() {

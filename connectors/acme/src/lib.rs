@@ -7,11 +7,15 @@
 //! ## API and cursor
 //!
 //! `GET {base_url}/v1/logs?after=<id>&limit=<page_size>` returns events oldest first with a strictly
-//! increasing `id` and a `has_more` flag. Each record's cursor is `{"after": "<its id>"}`: unique, unlike a
-//! timestamp (several events share a millisecond), so resuming from any record neither skips nor repeats
-//! one. The run ends on the page whose `has_more` is `false`. A stored cursor of any other shape is a
-//! checkpoint error naming what is wrong with it (the stream stops; `logcrawl state reset/set` repairs
-//! it), never a silent start from the beginning.
+//! increasing `id` and a `has_more` flag. Each record's cursor is `{"after": "<its id>", "v": 1}` (an
+//! [`AcmeCursor`]): unique, unlike a timestamp (several events share a millisecond), so resuming from any
+//! record neither skips nor repeats one. The run ends on the page whose `has_more` is `false`. A stored
+//! cursor of any other shape is a checkpoint error naming what is wrong with it (the stream stops;
+//! `logcrawl state reset/set` repairs it), never a silent start from the beginning.
+//!
+//! The page loop — prefetching the next page, the same-origin guard, cursor encoding — is the connector
+//! SDK's ([`logcrawl_connector::PagedStream`]); this file says only what is ACME's: the request, the page
+//! format and the record.
 //!
 //! ## Rate limits
 //!
@@ -33,11 +37,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logcrawl_core::{
-    Connector, Cursor, Fields, LogRecord, LogStream, RecordStream, SecretString, StreamError, epoch_seconds,
-};
-use logcrawl_http::{HttpClient, HttpConfig, HttpError, StaticAuth, Url, header};
-use serde::Deserialize;
+use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, TypedCursor, malformed};
+pub use logcrawl_core::ConfigError;
+use logcrawl_core::{Connector, Fields, LogRecord, LogStream, SecretString, StreamError, epoch_seconds};
+use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, Url, header};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The name of the connector's one stream.
@@ -78,41 +82,32 @@ fn default_max_retry_wait() -> Duration {
     Duration::from_secs(300)
 }
 
-/// A configuration the connector cannot start with; names the key.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    /// The offending key.
-    pub key: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// One ACME account.
 #[derive(Debug)]
 pub struct AcmeConnector {
     stream: Arc<AcmeLogStream>,
 }
 
+/// The stream of ACME audit events: the SDK's page loop over [`AcmeApi`].
+pub type AcmeLogStream = PagedStream<AcmeApi>;
+
 impl AcmeConnector {
     /// Validates `config` and builds the connector.
     pub fn new(config: AcmeConfig) -> Result<Self, ConfigError> {
         if !(1..=1000).contains(&config.page_size) {
-            return Err(ConfigError {
-                key: "page_size",
-                message: format!("{} is not within 1..=1000", config.page_size),
-            });
+            return Err(ConfigError::new("page_size", format!("{} is not within 1..=1000", config.page_size)));
         }
         let mut http = HttpConfig::new(config.base_url.clone());
         http.timeout = config.timeout;
         http.rate_limit.requests_per_second = config.requests_per_second;
         http.max_server_wait = config.max_retry_wait;
-        let mut client =
-            HttpClient::new(http).map_err(|err| ConfigError { key: "base_url", message: err.to_string() })?;
+        let mut client = HttpClient::new(http).map_err(|err| ConfigError::new("base_url", err.to_string()))?;
         if let Some(key) = config.api_key {
             client = client.with_auth(Arc::new(StaticAuth::new(header::AUTHORIZATION, "Bearer ", key)));
         }
-        Ok(Self { stream: Arc::new(AcmeLogStream { client, page_size: config.page_size }) })
+        let logs = client.url("/v1/logs").map_err(|err| ConfigError::new("base_url", err.to_string()))?;
+        let api = AcmeApi { logs, page_size: config.page_size };
+        Ok(Self { stream: Arc::new(PagedStream::new(api, client)) })
     }
 }
 
@@ -126,10 +121,23 @@ impl Connector for AcmeConnector {
     }
 }
 
-/// The stream of ACME audit events.
+/// Where an ACME stream resumes: right after the event with id `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeCursor {
+    /// The id of the last event delivered.
+    pub after: String,
+}
+
+impl TypedCursor for AcmeCursor {
+    const VERSION: u64 = 1;
+    const SHAPE: &'static str = r#"{"after": "<event id>", "v": 1}"#;
+}
+
+/// The ACME logs API, page by page: its requests, its pages, its records.
 #[derive(Debug)]
-pub struct AcmeLogStream {
-    client: HttpClient,
+pub struct AcmeApi {
+    logs: Url,
     page_size: u32,
 }
 
@@ -142,7 +150,7 @@ struct AcmePage {
 
 /// One ACME event; fields the connector does not map are kept as attributes.
 #[derive(Debug, Deserialize)]
-struct AcmeEvent {
+pub struct AcmeEvent {
     id: String,
     timestamp: jiff::Timestamp,
     level: String,
@@ -153,24 +161,9 @@ struct AcmeEvent {
     attributes: Fields,
 }
 
-impl AcmeEvent {
-    fn into_record(self) -> LogRecord {
-        let cursor = json!({ "after": self.id });
-        let mut data = self.attributes;
-        data.insert("message".into(), Value::String(self.message));
-        data.insert("timestamp".into(), json!(epoch_seconds(self.timestamp)));
-        data.insert("status".into(), Value::String(self.level));
-        data.insert("id".into(), cursor["after"].clone());
-        if let Some(ip) = self.ip {
-            data.insert("network".into(), json!({ "client": { "ip": ip } }));
-        }
-        LogRecord::new(data).with_cursor(cursor)
-    }
-}
-
-impl AcmeLogStream {
+impl AcmeApi {
     fn page_url(&self, after: Option<&str>) -> Url {
-        let mut url = self.client.base_url().join("/v1/logs").expect("a fixed path joins any base URL");
+        let mut url = self.logs.clone();
         {
             let mut query = url.query_pairs_mut();
             if let Some(after) = after {
@@ -182,62 +175,37 @@ impl AcmeLogStream {
     }
 }
 
-/// What every cursor of this stream looks like (see [`resume_after`]).
-const CURSOR_SHAPE: &str = r#"{"after": "<event id>"}"#;
+impl PagedApi for AcmeApi {
+    type Cursor = AcmeCursor;
+    type Event = AcmeEvent;
 
-/// The event id a stored cursor resumes after; `None` (no cursor) starts at the beginning.
-///
-/// A cursor this connector did not write (`{"after": 5}`, `"x"`, `{}`) is an error saying what is wrong
-/// with it, never a fresh start: starting over would send the whole history again.
-fn resume_after(cursor: Option<&Cursor>) -> Result<Option<String>, StreamError> {
-    let Some(cursor) = cursor else { return Ok(None) };
-    let problem = match cursor {
-        Value::Object(fields) => match fields.get("after") {
-            Some(Value::String(after)) => return Ok(Some(after.clone())),
-            Some(other) => format!("its \"after\" is {}", json_kind(other)),
-            None => "it has no \"after\"".to_owned(),
-        },
-        other => format!("it is {}, not an object", json_kind(other)),
-    };
-    Err(StreamError::checkpoint(format!("ACME cursors are {CURSOR_SHAPE}, but {problem}")))
-}
-
-/// `a number`, `an array`: what a JSON value is, for error messages (cursors can be long).
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-impl LogStream for AcmeLogStream {
-    fn name(&self) -> &str {
+    fn stream_name(&self) -> &str {
         STREAM_NAME
     }
 
-    fn records(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
-        let resume = resume_after(cursor.as_ref());
-        Box::pin(async_stream::try_stream! {
-            let mut after = resume?;
-            loop {
-                let response = self.client.get(self.page_url(after.as_deref())).await?;
-                let page: AcmePage = response.json()?;
-                let caught_up = !page.has_more;
-                if page.logs.is_empty() && !caught_up {
-                    Err(HttpError::Decode { url: logcrawl_http::redact_url(&response.url), message: "has_more is true on an empty page".into() })?;
-                }
-                for event in page.logs {
-                    after = Some(event.id.clone());
-                    yield event.into_record();
-                }
-                if caught_up {
-                    break;
-                }
-            }
-        })
+    fn first_request(&self, cursor: Option<&AcmeCursor>) -> Result<RequestSpec, StreamError> {
+        Ok(RequestSpec::get(self.page_url(cursor.map(|c| c.after.as_str()))))
+    }
+
+    fn parse(&self, response: &Response) -> Result<Page<AcmeEvent>, StreamError> {
+        let page: AcmePage = response.json()?;
+        let next = match page.logs.last() {
+            _ if !page.has_more => Next::Done,
+            Some(last) => Next::Url(self.page_url(Some(&last.id))),
+            None => return Err(malformed(response, "has_more is true on an empty page")),
+        };
+        Ok(Page { events: page.logs, next })
+    }
+
+    fn record(&self, event: AcmeEvent, _at: Position<'_>) -> (LogRecord, Option<AcmeCursor>) {
+        let mut data = event.attributes;
+        data.insert("message".into(), Value::String(event.message));
+        data.insert("timestamp".into(), json!(epoch_seconds(event.timestamp)));
+        data.insert("status".into(), Value::String(event.level));
+        data.insert("id".into(), Value::String(event.id.clone()));
+        if let Some(ip) = event.ip {
+            data.insert("network".into(), json!({ "client": { "ip": ip } }));
+        }
+        (LogRecord::new(data), Some(AcmeCursor { after: event.id }))
     }
 }

@@ -130,7 +130,7 @@ pub fn build_connector(
         "acme" => {
             let settings = component_config(&source.settings, &prefix)?;
             let connector =
-                logcrawl_acme::AcmeConnector::new(settings).map_err(|e| keyed(&prefix, e.key, &e.message))?;
+                logcrawl_acme::AcmeConnector::new(settings).map_err(|e| keyed(&prefix, e.key(), &e.message()))?;
             Ok(Arc::new(connector))
         }
         #[cfg(feature = "okta")]

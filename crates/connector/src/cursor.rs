@@ -23,6 +23,10 @@ pub trait TypedCursor: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The version written into stored documents.
     const VERSION: u64;
 
+    /// What a stored cursor looks like, for the error about one that does not decode (e.g.
+    /// `{"after": "<event id>", "v": 1}`); empty to say nothing.
+    const SHAPE: &'static str = "";
+
     /// Turns a document of an older `version` into the current shape. By default only the current
     /// version (and unversioned documents, read as version 1) are understood.
     fn upgrade(version: u64, document: Value) -> Result<Value, String> {
@@ -64,7 +68,10 @@ fn read<C: TypedCursor>(stored: &Cursor) -> Result<C, String> {
         }
         v => C::upgrade(v, document)?,
     };
-    serde_json::from_value(document).map_err(|err| format!("it does not have this connector's cursor shape: {err}"))
+    serde_json::from_value(document).map_err(|err| {
+        let shape = if C::SHAPE.is_empty() { String::new() } else { format!(", which is {}", C::SHAPE) };
+        format!("it does not have this connector's cursor shape{shape}: {err}")
+    })
 }
 
 fn kind(value: &Value) -> &'static str {

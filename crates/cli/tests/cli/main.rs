@@ -119,7 +119,7 @@ fn run_once_then_check_then_state() {
 
     let state = run(&["state", "-c", "logcrawl.toml"]);
     let listing = text(&state.stdout);
-    assert!(listing.contains("acme-demo\tACME log stream\t{\"after\":\"000000000750\"}"), "{listing}");
+    assert!(listing.contains("acme-demo\tACME log stream\t{\"after\":\"000000000750\",\"v\":1}"), "{listing}");
 }
 
 #[test]

@@ -152,7 +152,10 @@ fn an_unusable_checkpoint_points_at_reset_and_set_which_repair_it() {
     let stopped = run();
     assert!(!stopped.status.success());
     let stderr = text(&stopped.stderr);
-    assert!(stderr.contains("loading the checkpoint failed") && stderr.contains("\"after\" is a number"), "{stderr}");
+    assert!(
+        stderr.contains("loading the checkpoint failed") && stderr.contains("integer `5`, expected a string"),
+        "{stderr}"
+    );
     assert!(stderr.contains(hint) && stderr.contains("`logcrawl state set -c logcrawl.toml acme-demo"), "{stderr}");
     assert!(lines(&dir.path().join("out.ndjson")).is_empty());
 
