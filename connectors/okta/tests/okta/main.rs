@@ -1,22 +1,22 @@
 //! Wiremock and simulator tests of the Okta connector: what it sends, what it delivers, where it resumes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use logcrawl_core::{
-    Batch, BatchLimits, CheckpointStore, Crawler, Cursor, Delivery, LogRecord, LogStream, MemoryCheckpointStore, Sink,
-    SinkError, Source, SourceMeta, StreamError, StreamKey,
+    BatchLimits, CheckpointStore, Crawler, Cursor, LogRecord, LogStream, MemoryCheckpointStore, Source, SourceMeta,
+    StreamError, StreamKey,
 };
 use logcrawl_http::RetryPolicy;
 use logcrawl_okta::{OktaConfig, OktaConnector};
+use logcrawl_testkit::RecordingSink;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+mod conformance;
 mod failures;
 mod oauth;
 mod rate_limits;
@@ -349,36 +349,7 @@ async fn a_mid_page_cursor_resumes_without_duplicates_or_gaps() {
 // The whole runtime against the simulator
 // ---------------------------------------------------------------------------------------------------------
 
-/// Collects uuids; optionally fails one batch to simulate a crash in the middle of a page.
-#[derive(Debug, Default)]
-struct CollectingSink {
-    uuids: Mutex<Vec<String>>,
-    batches: AtomicUsize,
-    fail_batch: Option<usize>,
-}
-
-impl Sink for CollectingSink {
-    fn name(&self) -> &str {
-        "collect"
-    }
-
-    fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
-        Box::pin(async move {
-            let n = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
-            if self.fail_batch == Some(n) {
-                return Err(SinkError::retryable("simulated outage"));
-            }
-            let mut uuids = self.uuids.lock().unwrap();
-            for record in &batch.records {
-                assert!(record.message().is_some() && record.timestamp().is_some());
-                uuids.push(record.data["uuid"].as_str().unwrap().to_owned());
-            }
-            Ok(Delivery { accepted: batch.records.len(), ..Delivery::default() })
-        })
-    }
-}
-
-fn source(connector: Arc<OktaConnector>, sink: Arc<CollectingSink>) -> Source {
+fn source(connector: Arc<OktaConnector>, sink: Arc<RecordingSink>) -> Source {
     Source {
         meta: Arc::new(SourceMeta {
             name: "okta-sim".into(),
@@ -412,7 +383,7 @@ async fn crawls_the_simulator_exactly_once_across_a_mid_page_failure_and_a_rerun
     let store = Arc::new(MemoryCheckpointStore::new());
 
     // Run 1: the sink fails its 5th batch (700-record batches, 1000-event pages: the commit is mid-page).
-    let failing = Arc::new(CollectingSink { fail_batch: Some(5), ..CollectingSink::default() });
+    let failing = Arc::new(RecordingSink::new().requiring_message_and_timestamp().failing_batch(5));
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector.clone(), failing.clone()));
     let report = crawler.run_once().await;
@@ -421,14 +392,14 @@ async fn crawls_the_simulator_exactly_once_across_a_mid_page_failure_and_a_rerun
     assert!(committed.get("through").is_some(), "a mid-page cursor was committed: {committed}");
 
     // Run 2: healthy; resumes exactly after the last acknowledged record.
-    let sink = Arc::new(CollectingSink::default());
+    let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector.clone(), sink.clone()));
     let report = crawler.run_once().await;
     assert_eq!(report.failures().count(), 0, "{:?}", report.runs);
 
-    let mut delivered: Vec<String> = failing.uuids.lock().unwrap().clone();
-    delivered.extend(sink.uuids.lock().unwrap().iter().cloned());
+    let mut delivered: Vec<String> = failing.delivered_field("uuid");
+    delivered.extend(sink.delivered_field("uuid"));
     assert_eq!(delivered.len() as u64, EVENTS, "every event exactly once");
     let unique: HashSet<&String> = delivered.iter().collect();
     assert_eq!(unique.len() as u64, EVENTS);
@@ -438,20 +409,20 @@ async fn crawls_the_simulator_exactly_once_across_a_mid_page_failure_and_a_rerun
 
     // Run 3: nothing new, nothing delivered, one request (the stored next link, answered `[]`).
     let before = sim.requests();
-    let again = Arc::new(CollectingSink::default());
+    let again = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector.clone(), again.clone()));
     assert_eq!(crawler.run_once().await.delivered(), 0);
-    assert!(again.uuids.lock().unwrap().is_empty());
+    assert!(again.delivered_field("uuid").is_empty());
     assert_eq!(sim.requests() - before, 1);
 
     // New events arrive: only they are delivered.
     sim.append(1500);
-    let fresh = Arc::new(CollectingSink::default());
+    let fresh = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store);
     crawler.add_source(source(connector, fresh.clone()));
     assert_eq!(crawler.run_once().await.delivered(), 1500);
-    let fresh = fresh.uuids.lock().unwrap().clone();
+    let fresh = fresh.delivered_field("uuid");
     assert_eq!(fresh.first().unwrap(), &logcrawl_sim::okta::event_uuid(EVENTS));
     assert_eq!(fresh.last().unwrap(), &logcrawl_sim::okta::event_uuid(EVENTS + 1499));
 }

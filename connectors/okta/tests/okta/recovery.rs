@@ -1,17 +1,19 @@
 //! Where a run resumes when Okta's answers are unusual: an empty hop between pages, and a stored `next`
 //! link (or page URL) that Okta no longer accepts.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use logcrawl_core::{CheckpointStore, Crawler, FailureStage, MemoryCheckpointStore, StreamErrorKind, StreamKey};
 use logcrawl_okta::OktaConnector;
 use logcrawl_sim::okta::{OktaSim, event_uuid};
+use logcrawl_testkit::{LogCapture, RecordingSink};
 use serde_json::{Value, json};
+use tracing::Level;
 use wiremock::matchers::{method, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::{CollectingSink, as_sent, config, connector, crawl, event, fast_retries, logs_url, page, query, source};
 use super::{TOKEN, uuids};
+use super::{as_sent, config, connector, crawl, event, fast_retries, logs_url, page, query, source};
 
 /// Okta's answer to a query parameter it refuses (an expired `after`, a `since` beyond retention).
 fn validation_failed(parameter: &str) -> ResponseTemplate {
@@ -24,46 +26,9 @@ fn validation_failed(parameter: &str) -> ResponseTemplate {
     }))
 }
 
-/// The WARN events emitted while it is the thread's default subscriber (the tests run on one thread).
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-impl Warnings {
-    fn texts(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        if *event.metadata().level() == tracing::Level::WARN {
-            let mut fields = Fields(String::new());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(fields.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-fn fallback_warnings(warnings: &Warnings) -> Vec<String> {
-    warnings.texts().into_iter().filter(|w| w.contains("since")).collect()
+/// The WARN lines about a fallback to `since` (tests run on one thread: the capture sees every task).
+fn fallback_warnings(logs: &LogCapture) -> Vec<String> {
+    logs.texts_at(Level::WARN).into_iter().filter(|w| w.contains("since")).collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -115,13 +80,13 @@ async fn an_empty_hop_keeps_the_boundary_uuids_of_the_page_before_it() {
 
     let connector = Arc::new(connector(&server, json!({"limit": 3})));
     let store = Arc::new(MemoryCheckpointStore::new());
-    let sink = Arc::new(CollectingSink::default());
+    let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector, sink.clone()));
     let report = crawler.run_once().await;
     assert_eq!(report.failures().count(), 0, "{:?}", report.runs);
 
-    assert_eq!(*sink.uuids.lock().unwrap(), ["u0", "a", "b", "c"], "boundary events delivered twice");
+    assert_eq!(sink.delivered_field("uuid"), ["u0", "a", "b", "c"], "boundary events delivered twice");
     let committed = store.load(&StreamKey::new("okta-sim", "system_log")).unwrap().expect("committed");
     assert_eq!(committed["url"], p4.as_str());
     let mut seen: Vec<&str> = committed["seen"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
@@ -136,8 +101,7 @@ async fn an_empty_hop_keeps_the_boundary_uuids_of_the_page_before_it() {
 
 #[tokio::test]
 async fn a_refused_stored_next_falls_back_to_since_published_without_loss_or_duplicates() {
-    let warnings = Warnings::default();
-    let _guard = tracing::subscriber::set_default(warnings.clone());
+    let warnings = LogCapture::start();
     let server = MockServer::start().await;
     let base = server.uri();
     let stored = logs_url(&server, "limit=3&sortOrder=ASCENDING&after=expired");
@@ -185,7 +149,7 @@ async fn a_refused_stored_next_falls_back_to_since_published_without_loss_or_dup
     assert_eq!(fallback.get("filter").map(String::as_str), Some(filter));
     assert!(!fallback.contains_key("after") && !fallback.contains_key("until"), "{fallback:?}");
     let warned = fallback_warnings(&warnings);
-    assert_eq!(warned.len(), 1, "{:?}", warnings.texts());
+    assert_eq!(warned.len(), 1, "{:?}", warnings.texts_at(Level::WARN));
     assert!(warned[0].contains("E0000001") && warned[0].contains(boundary), "{warned:?}");
     // The new chain's cursors carry `published` again, so a later refusal can recover too.
     let last = records.last().unwrap().cursor.clone().unwrap();
@@ -276,8 +240,7 @@ async fn a_400_on_a_fresh_start_is_not_blamed_on_a_checkpoint() {
 #[tokio::test]
 async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published() {
     const EVENTS: u64 = 3000;
-    let warnings = Warnings::default();
-    let _guard = tracing::subscriber::set_default(warnings.clone());
+    let warnings = LogCapture::start();
     // 0.4 ms apart: two or three events share each millisecond, so the boundary sets matter.
     let sim = OktaSim::builder()
         .events(EVENTS)
@@ -303,22 +266,22 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
     // A page-end cursor: exactly the events after it.
     let store = Arc::new(MemoryCheckpointStore::new());
     store.commit(&key, &page_end).unwrap();
-    let sink = Arc::new(CollectingSink::default());
+    let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector.clone(), sink.clone()));
     let report = crawler.run_once().await;
     assert_eq!(report.failures().count(), 0, "{:?}", report.runs);
     let expected: Vec<String> = (1000..EVENTS).map(event_uuid).collect();
-    assert_eq!(*sink.uuids.lock().unwrap(), expected, "lost or duplicated across the fallback");
-    assert_eq!(fallback_warnings(&warnings).len(), 1, "{:?}", warnings.texts());
+    assert_eq!(sink.delivered_field("uuid"), expected, "lost or duplicated across the fallback");
+    assert_eq!(fallback_warnings(&warnings).len(), 1, "{:?}", warnings.texts_at(Level::WARN));
 
     // A mid-page cursor: nothing lost, its own event not repeated.
     store.commit(&key, &mid_page).unwrap();
-    let sink = Arc::new(CollectingSink::default());
+    let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector.clone(), sink.clone()));
     assert_eq!(crawler.run_once().await.failures().count(), 0);
-    let delivered = sink.uuids.lock().unwrap().clone();
+    let delivered = sink.delivered_field("uuid");
     let tail: Vec<String> = (1500..EVENTS).map(event_uuid).collect();
     assert!(delivered.ends_with(&tail), "events after the checkpoint were lost");
     let repeated = &delivered[..delivered.len() - tail.len()];
@@ -331,7 +294,7 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
     // A cursor from before `published` was kept: a checkpoint failure naming the stream, nothing sent.
     let old = json!({"v": 1, "url": page_end["url"], "seen": page_end["seen"]});
     store.commit(&key, &old).unwrap();
-    let sink = Arc::new(CollectingSink::default());
+    let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(source(connector, sink.clone()));
     let report = crawler.run_once().await;
@@ -342,7 +305,7 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
     assert_eq!(failure.stage, FailureStage::LoadCheckpoint, "{failure:?}");
     assert!(failure.fatal && failure.message.contains("system_log"), "{failure:?}");
     assert!(failure.message.contains("E0000001") && failure.message.contains("reset"), "{failure:?}");
-    assert!(sink.uuids.lock().unwrap().is_empty());
+    assert!(sink.delivered_field("uuid").is_empty());
     assert_eq!(store.load(&key).unwrap(), Some(old), "the checkpoint is left for the operator");
 }
 

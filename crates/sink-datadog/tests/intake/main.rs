@@ -1,7 +1,6 @@
 //! The Datadog sink against a wiremock intake: what is sent, how each status is handled, and the
 //! crawler's checkpoint behaviour behind it.
 
-use std::io::Read as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use logcrawl_core::{
     now_seconds,
 };
 use logcrawl_sink_datadog::{Compression, DatadogConfig, DatadogSink, TRUNCATED_KEY};
+use logcrawl_testkit::{body_json, ndjson};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -27,11 +27,7 @@ fn letters_in(state: &std::path::Path) -> logcrawl_core::deadletter::DeadLetterF
 
 /// The dead letters kept in `state`, parsed.
 fn dead_letters(state: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(state.join("dead-letter/dd-test.ndjson"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
-        .collect()
+    ndjson(&state.join("dead-letter/dd-test.ndjson"))
 }
 
 fn config(server: &MockServer) -> DatadogConfig {
@@ -77,15 +73,7 @@ fn numbered(n: usize) -> Vec<LogRecord> {
 
 /// The JSON array a request carried, gunzipped when it says so.
 fn entries(request: &Request) -> Vec<Value> {
-    let gzip = request.headers.get("content-encoding").is_some_and(|v| v == "gzip");
-    let body = if gzip {
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut plain).expect("valid gzip");
-        plain
-    } else {
-        request.body.clone()
-    };
-    serde_json::from_slice::<Value>(&body).expect("a JSON body").as_array().expect("a JSON array").clone()
+    body_json(request).as_array().expect("a JSON array").clone()
 }
 
 fn plain_len(request: &Request) -> usize {

@@ -1,6 +1,5 @@
 //! The LTS sink against wiremock: bodies, headers, auth schemes, failure handling, and a crawler run.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,6 +10,7 @@ use logcrawl_core::{
 };
 use logcrawl_core::{Crawler, RunOutcome, Source};
 use logcrawl_sink_lts::{AuthConfig, Compression, LtsConfig, LtsSink, Mode, signer};
+use logcrawl_testkit::{body_json, ndjson};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -24,11 +24,7 @@ fn letters_in(state: &std::path::Path) -> logcrawl_core::deadletter::DeadLetterF
 
 /// The dead letters kept in `state`, parsed.
 fn dead_letters(state: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(state.join("dead-letter/lts-test.ndjson"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("whole JSON lines"))
-        .collect()
+    ndjson(&state.join("dead-letter/lts-test.ndjson"))
 }
 
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
@@ -101,19 +97,6 @@ fn batch(records: Vec<LogRecord>) -> Batch {
 
 fn now() -> f64 {
     logcrawl_core::now_seconds()
-}
-
-/// The request body, gunzipped when it says so, as JSON.
-fn body_json(request: &Request) -> Value {
-    let gzip = request.headers.get("content-encoding").is_some_and(|v| v == "gzip");
-    let bytes = if gzip {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut out).expect("valid gzip");
-        out
-    } else {
-        request.body.clone()
-    };
-    serde_json::from_slice(&bytes).expect("JSON body")
 }
 
 /// The `log` lines of a high-precision body.

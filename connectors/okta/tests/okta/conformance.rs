@@ -1,0 +1,75 @@
+//! The connector conformance suite (`logcrawl_testkit::conformance`) against the Okta connector: every
+//! case applies (Okta continues by `Link: rel="next"` headers, so the off-origin link case runs too).
+
+use std::sync::Arc;
+
+use logcrawl_core::{Connector, Cursor};
+use logcrawl_okta::OktaConnector;
+use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
+use logcrawl_testkit::{query, with_links};
+use serde_json::{Value, json};
+use wiremock::{Request, ResponseTemplate};
+
+use super::{TOKEN, fast_retries};
+
+struct Okta;
+
+impl Vendor for Okta {
+    fn secret(&self) -> &str {
+        TOKEN
+    }
+
+    fn credential(&self) -> (&'static str, String) {
+        ("authorization", format!("SSWS {TOKEN}"))
+    }
+
+    fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector> {
+        let config = serde_json::from_value(json!({"base_url": base_url, "token": TOKEN, "limit": page_size}))
+            .expect("a valid Okta configuration");
+        Arc::new(
+            OktaConnector::with_http("conformance", config, None, fast_retries).expect("a valid Okta configuration"),
+        )
+    }
+
+    fn continuation(&self) -> Continuation {
+        Continuation::Link
+    }
+
+    fn ask(&self, request: &Request) -> Ask {
+        let query = query(request);
+        // The first request of a chain is a `since` query; every later one follows a `next` link minted below.
+        let position =
+            query.get("after").map_or(0, |after| after.trim_start_matches('p').parse().expect("a minted token"));
+        let limit = query.get("limit").map_or(100, |l| l.parse().expect("a number"));
+        Ask { position, limit }
+    }
+
+    fn page(&self, reply: &PageReply<'_>) -> ResponseTemplate {
+        let events: Vec<Value> = reply
+            .events
+            .iter()
+            .map(|e| {
+                json!({"uuid": e.id, "published": e.published, "eventType": "user.session.start",
+                       "displayMessage": e.message, "severity": "INFO", "client": {"ipAddress": "10.0.0.1"}})
+            })
+            .collect();
+        // Polling semantics: an empty page's `next` is itself; otherwise it resumes after the last event.
+        let next = if reply.events.is_empty() {
+            reply.request_url.clone()
+        } else {
+            format!("{}/api/v1/logs?limit={}&after=p{}", reply.link_origin, reply.ask.limit, reply.next_position)
+        };
+        let page = ResponseTemplate::new(200).set_body_json(events);
+        with_links(page, &[("self", &reply.request_url), ("next", &next)])
+    }
+
+    fn id_field(&self) -> &'static str {
+        "uuid"
+    }
+
+    fn unreadable_cursor(&self) -> Cursor {
+        json!({"after": "x"})
+    }
+}
+
+logcrawl_testkit::conformance_suite!(Okta);
