@@ -14,7 +14,7 @@ use logcrawl_http::{
     HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StaticAuth, StatusCode, Url, redact_url,
     retry_after, scrub,
 };
-use logcrawl_sink_util::{Acceptance, Courier, Delivered, Driver, LongServerWait, Verdict};
+use logcrawl_sink_util::{Courier, Delivered, Driver, LongServerWait, Refusals, Verdict};
 
 use crate::config::{
     Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
@@ -30,10 +30,9 @@ const BLOCKING_COMPRESS_BYTES: usize = 64 * 1024;
 pub struct DatadogSink {
     name: String,
     inner: Arc<Inner>,
-    /// Whether the intake accepted any request of this sink: what makes a lone refusal credible.
-    acceptance: Acceptance,
-    /// Where entries the intake refuses on their own are kept ([`DatadogSink::with_dead_letters`]).
-    dead_letters: Option<DeadLetterFile>,
+    /// Whether the intake accepts this sink's requests, and where entries it refuses alone are kept
+    /// ([`DatadogSink::with_dead_letters`]).
+    refusals: Refusals,
 }
 
 struct Inner {
@@ -168,19 +167,14 @@ impl DatadogSink {
             hostname,
             tag_attributes: config.tag_attributes,
         };
-        Ok(Self {
-            name: name.to_owned(),
-            inner: Arc::new(inner),
-            acceptance: Acceptance::default(),
-            dead_letters: None,
-        })
+        Ok(Self { name: name.to_owned(), inner: Arc::new(inner), refusals: Refusals::default() })
     }
 
     /// Keeps entries the intake refuses on their own (while accepting others) in `file` instead of failing
     /// the delivery. Without a file such a refusal fails the send: no record is ever dropped.
     #[must_use]
     pub fn with_dead_letters(mut self, file: DeadLetterFile) -> Self {
-        self.dead_letters = Some(file);
+        self.refusals.dead_letters = Some(file);
         self
     }
 
@@ -239,8 +233,7 @@ impl DatadogSink {
             retry: inner.retry,
             long_wait: LongServerWait::GiveUpAbove(inner.retry.max_delay),
             budget: inner.client.budget(),
-            acceptance: &self.acceptance,
-            dead_letters: self.dead_letters.as_ref(),
+            refusals: &self.refusals,
         };
         let intake = Intake { sink: self };
         let sent: Delivered = stream::iter(encoded.payloads)

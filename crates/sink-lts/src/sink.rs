@@ -12,7 +12,7 @@ use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, Heade
 use logcrawl_http::{
     Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, redact_url, retry_after, scrub,
 };
-use logcrawl_sink_util::{Acceptance, Courier, Delivered, Driver, LongServerWait, Verdict};
+use logcrawl_sink_util::{Courier, Delivered, Driver, LongServerWait, Refusals, Verdict};
 use serde_json::Value;
 
 use crate::config::{Compression, ConfigError, LtsConfig, Mode, ResolvedAuth, Settings, config_error};
@@ -43,10 +43,9 @@ pub struct LtsSink {
     client: HttpClient,
     /// The token scheme, for [`Auth::invalidate`] after a 401; `None` with AK/SK signing.
     auth: Option<Arc<dyn Auth>>,
-    /// Whether LTS accepted any request of this sink: what makes a lone refusal credible.
-    acceptance: Acceptance,
-    /// Where records LTS refuses on their own are kept ([`LtsSink::with_dead_letters`]).
-    dead_letters: Option<DeadLetterFile>,
+    /// Whether the backend accepts this sink's requests, and where records it refuses alone are kept
+    /// ([`LtsSink::with_dead_letters`]).
+    refusals: Refusals,
 }
 
 impl LtsSink {
@@ -88,21 +87,14 @@ impl LtsSink {
             }
             ResolvedAuth::Aksk { .. } => (client, None),
         };
-        Ok(Self {
-            name: name.to_owned(),
-            settings,
-            client,
-            auth,
-            acceptance: Acceptance::default(),
-            dead_letters: None,
-        })
+        Ok(Self { name: name.to_owned(), settings, client, auth, refusals: Refusals::default() })
     }
 
     /// Keeps records LTS refuses on their own (while accepting others) in `file` instead of failing the
     /// delivery. Without a file such a refusal fails the send: no record is ever dropped.
     #[must_use]
     pub fn with_dead_letters(mut self, file: DeadLetterFile) -> Self {
-        self.dead_letters = Some(file);
+        self.refusals.dead_letters = Some(file);
         self
     }
 
@@ -172,8 +164,7 @@ impl LtsSink {
             retry: self.settings.retry,
             long_wait: LongServerWait::WaitAtMost(MAX_RETRY_AFTER),
             budget: self.client.budget(),
-            acceptance: &self.acceptance,
-            dead_letters: self.dead_letters.as_ref(),
+            refusals: &self.refusals,
         };
         let contents = Contents { sink: self, labels_json: &labels_json };
         let mut total = Delivered::default();

@@ -169,6 +169,16 @@ impl Acceptance {
     }
 }
 
+/// What a sink keeps about refused entries across its deliveries: whether the backend accepts anything
+/// ([`Acceptance`]), and the dead-letter file refused entries go to. One per sink.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    /// Whether the backend accepted any of this sink's requests.
+    pub acceptance: Acceptance,
+    /// Where entries refused on their own go; without one, such a refusal fails the delivery.
+    pub dead_letters: Option<DeadLetterFile>,
+}
+
 /// The settings of deliveries to one backend: who is sending to whom, and how patiently.
 #[derive(Debug, Clone, Copy)]
 pub struct Driver<'a> {
@@ -186,10 +196,9 @@ pub struct Driver<'a> {
     /// The rate budget held for a `Retry-After`, so that every request to the backend waits, not just the
     /// one that was told to ([`logcrawl_http::HttpClient::budget`]).
     pub budget: &'a RateBudget,
-    /// Whether the backend has accepted this sink's requests (see the module documentation).
-    pub acceptance: &'a Acceptance,
-    /// Where entries refused on their own go; without one, such a refusal fails the delivery.
-    pub dead_letters: Option<&'a DeadLetterFile>,
+    /// The sink's memory of refusals: whether the backend accepts its requests, and its dead-letter file
+    /// (see the module documentation).
+    pub refusals: &'a Refusals,
 }
 
 /// How one request (not its halves) ended.
@@ -216,7 +225,7 @@ impl Driver<'_> {
             let (too_large, reason) = match self.settle(courier, &request).await? {
                 Outcome::Accepted => {
                     tracing::debug!(sink = %self.sink, stream = %self.stream, entries, "{} accepted a request", self.peer);
-                    self.acceptance.record();
+                    self.refusals.acceptance.record();
                     delivered.accepted += entries;
                     continue;
                 }
@@ -261,7 +270,7 @@ impl Driver<'_> {
         neighbours_accepted: bool,
     ) -> Result<(), SinkError> {
         let last_reason = refused.last().map_or("", |(_, _, reason)| reason.as_str());
-        if !neighbours_accepted && !self.acceptance.has_accepted() {
+        if !neighbours_accepted && !self.refusals.acceptance.has_accepted() {
             return Err(SinkError::retryable(format!(
                 "sink {}: {} refused {} of {} (each on its own) and has accepted nothing from this sink so far; \
                  that points at the configuration or the backend, not at the records, so none was set aside \
@@ -272,7 +281,7 @@ impl Driver<'_> {
                 if refused.len() == 1 { "its request" } else { "their request" },
             )));
         }
-        let Some(file) = self.dead_letters else {
+        let Some(file) = &self.refusals.dead_letters else {
             return Err(SinkError::retryable(format!(
                 "sink {}: {} refused {} record(s) on their own, and no dead-letter file is configured to keep \
                  them, so the delivery fails rather than lose them: {last_reason}",

@@ -12,5 +12,5 @@
 
 mod delivery;
 
-pub use delivery::{Acceptance, Courier, Delivered, Driver, Verdict};
+pub use delivery::{Acceptance, Courier, Delivered, Driver, Refusals, Verdict};
 pub use logcrawl_http::LongServerWait;

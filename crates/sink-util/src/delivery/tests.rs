@@ -90,8 +90,9 @@ impl Courier for Fake {
 /// What one sink's deliveries share: its rate budget, what the backend accepted, its dead-letter file.
 struct Backend {
     budget: RateBudget,
-    acceptance: Acceptance,
-    letters: DeadLetterFile,
+    refusals: Refusals,
+    /// The same file as `refusals`' (for tests that swap it out).
+    letters_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -101,8 +102,8 @@ impl Backend {
         let letters = DeadLetterFile::in_state_dir(dir.path(), "test-sink", 1 << 20);
         Self {
             budget: RateBudget::new("delivery-test", &RateLimitConfig::default()),
-            acceptance: Acceptance::default(),
-            letters,
+            letters_path: letters.path().to_owned(),
+            refusals: Refusals { acceptance: Acceptance::default(), dead_letters: Some(letters) },
             _dir: dir,
         }
     }
@@ -119,14 +120,13 @@ impl Backend {
             },
             long_wait: LongServerWait::GiveUpAbove(Duration::from_secs(10)),
             budget: &self.budget,
-            acceptance: &self.acceptance,
-            dead_letters: Some(&self.letters),
+            refusals: &self.refusals,
         }
     }
 
     /// The dead letters written: each entry's id and reason.
     fn letters(&self) -> Vec<(u64, String)> {
-        std::fs::read_to_string(self.letters.path())
+        std::fs::read_to_string(&self.letters_path)
             .unwrap_or_default()
             .lines()
             .map(|line| {
@@ -346,7 +346,7 @@ async fn a_backend_refusing_everything_fails_the_send_and_sets_nothing_aside() {
         "{text}"
     );
     assert!(backend.letters().is_empty());
-    assert!(!backend.letters.path().exists());
+    assert!(!backend.letters_path.exists());
 }
 
 #[tokio::test(start_paused = true)]
@@ -377,7 +377,8 @@ async fn without_a_dead_letter_file_a_refused_record_fails_the_send() {
         |request, _| if request.contains(&2) { Verdict::Bisect("HTTP 400".into()) } else { Verdict::Accepted },
     );
     let backend = Backend::new();
-    let driver = Driver { dead_letters: None, ..backend.driver() };
+    let without = Refusals::default();
+    let driver = Driver { refusals: &without, ..backend.driver() };
     let err = driver.deliver(&fake, ids(4)).await.unwrap_err();
     assert!(err.to_string().contains("no dead-letter file"), "{err}");
 }
@@ -385,12 +386,15 @@ async fn without_a_dead_letter_file_a_refused_record_fails_the_send() {
 #[tokio::test(start_paused = true)]
 async fn a_full_dead_letter_file_fails_the_send() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = DeadLetterFile::in_state_dir(dir.path(), "test-sink", 10);
+    let tiny = Refusals {
+        dead_letters: Some(DeadLetterFile::in_state_dir(dir.path(), "test-sink", 10)),
+        ..Refusals::default()
+    };
     let fake = Fake::new(
         |request, _| if request.contains(&2) { Verdict::Bisect("HTTP 400".into()) } else { Verdict::Accepted },
     );
     let backend = Backend::new();
-    let driver = Driver { dead_letters: Some(&tiny), ..backend.driver() };
+    let driver = Driver { refusals: &tiny, ..backend.driver() };
     let err = driver.deliver(&fake, ids(4)).await.unwrap_err();
     assert!(err.to_string().contains("is full"), "{err}");
 }
