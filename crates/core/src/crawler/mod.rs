@@ -16,26 +16,32 @@
 //! after the records before it were delivered; a failed send ends the run and drops later batches
 //! unacknowledged, so the next run re-sends from the last commit: at-least-once, never a cursor past an
 //! undelivered record.
+//!
+//! This file holds the public types, the [`Crawler`] and the per-stream schedule (`StreamTask`). One run
+//! lives in `pipeline.rs`: `Pipeline` is its state (the batch being filled and its cursor, the linger
+//! deadline, the acknowledgements in flight, whether it still fetches, how the run will end), and
+//! `Pipeline::run` is a short event loop over it with one small method per event (`cut_batch`,
+//! `on_ack`, `on_record`, `on_page_error`).
+//!
+//! [`MAX_BATCHES_HOLDING_RECORDS`]: crate::sink::MAX_BATCHES_HOLDING_RECORDS
+//! [`RecordsHold`]: crate::sink::RecordsHold
 
-use std::future::Future;
+mod pipeline;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesOrdered;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::pipeline::Pipeline;
 use crate::checkpoint::{CheckpointStore, StreamKey};
 use crate::record::{Cursor, Fields, LogRecord, now_seconds};
-use crate::sink::{
-    Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SourceMeta,
-};
+use crate::sink::{Batch, BatchLimits, Sink, SourceMeta};
 use crate::stats::CrawlStats;
-use crate::stream::{Connector, LogStream, StreamErrorKind};
+use crate::stream::{Connector, LogStream};
 
 /// The Agent's default check interval, and ours.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
@@ -262,6 +268,7 @@ async fn collect(mut set: JoinSet<(StreamRunReport, StreamTotals)>) -> CrawlRepo
     report
 }
 
+/// One stream of one source: its schedule, its runs, and its checkpoint.
 struct StreamTask {
     key: StreamKey,
     stream: Arc<dyn LogStream>,
@@ -270,8 +277,6 @@ struct StreamTask {
     shutdown: CancellationToken,
     stats: Arc<CrawlStats>,
 }
-
-type AckFuture<'a> = BoxFuture<'a, (Result<Delivery, SinkError>, Option<Cursor>)>;
 
 impl StreamTask {
     async fn run_scheduled(self, crawl_started: Instant) -> (StreamRunReport, StreamTotals) {
@@ -326,130 +331,13 @@ impl StreamTask {
         report
     }
 
+    /// Loads the stream's cursor and runs the pipeline from it.
     async fn pipeline(&self, report: &mut StreamRunReport) -> RunOutcome {
         let cursor = match self.blocking_store(|store, key| store.load(key)).await {
             Ok(cursor) => cursor,
             Err(message) => return failed(FailureStage::LoadCheckpoint, false, message),
         };
-        let sink = self.source.sink.as_ref();
-        let limits = self.source.batch.unwrap_or_else(|| sink.batch_limits());
-        let max_records = limits.max_records.max(1);
-        let max_in_flight = sink.max_in_flight().max(1);
-        let age = AgeWindow::of(sink);
-        let stream_name: Arc<str> = Arc::from(self.key.stream.as_str());
-
-        let mut records = self.stream.records(cursor);
-        let mut batch: Vec<LogRecord> = Vec::with_capacity(max_records);
-        let mut batch_cursor: Option<Cursor> = None;
-        let mut deadline: Option<Instant> = None;
-        let mut in_flight: FuturesOrdered<AckFuture<'_>> = FuturesOrdered::new();
-        let mut fetching = true;
-        let mut outcome = RunOutcome::CaughtUp;
-        // Batches whose records are still in memory (cut, not yet encoded by the sink): see `RecordsHold`.
-        let holding = Arc::new(tokio::sync::Semaphore::new(MAX_BATCHES_HOLDING_RECORDS.min(max_in_flight)));
-
-        let send = |records: Vec<LogRecord>, cursor: Option<Cursor>| -> AckFuture<'_> {
-            if records.is_empty() {
-                return Box::pin(async move { (Ok(Delivery::default()), cursor) });
-            }
-            // `room` below checked that a slot is free, and only this loop takes slots.
-            let hold = holding.clone().try_acquire_owned().map(RecordsHold::new).unwrap_or_default();
-            let batch = Batch { source: self.source.meta.clone(), stream: stream_name.clone(), records, hold };
-            Box::pin(async move { (sink.send(batch).await, cursor) })
-        };
-
-        loop {
-            let slots = in_flight.len() < max_in_flight;
-            let room = slots && holding.available_permits() > 0;
-            if room && batch.len() >= max_records {
-                deadline = None;
-                in_flight.push_back(send(
-                    std::mem::replace(&mut batch, Vec::with_capacity(max_records)),
-                    batch_cursor.take(),
-                ));
-                continue;
-            }
-            let pending = !batch.is_empty() || batch_cursor.is_some();
-            if !fetching {
-                if pending && room {
-                    in_flight.push_back(send(std::mem::take(&mut batch), batch_cursor.take()));
-                    continue;
-                }
-                if !pending && in_flight.is_empty() {
-                    break;
-                }
-            }
-            // The next batch fills while up to `max_in_flight` batches are in flight; fetching pauses only
-            // when that batch is full too. Of the batches in flight at most `MAX_BATCHES_HOLDING_RECORDS`
-            // still hold their records (the others are encoded and wait for the backend), so memory stays
-            // at most that many batches of records plus the one filling.
-            let may_fetch = fetching && batch.len() < max_records;
-            tokio::select! {
-                biased;
-                // A sink let go of a batch's records while its request is still out: room for the next.
-                _ = holding.acquire(), if slots && !room => {}
-                Some((result, cursor)) = in_flight.next(), if !in_flight.is_empty() => {
-                    let failure = match result {
-                        Ok(delivery) => {
-                            report.delivered += delivery.accepted as u64;
-                            report.dropped += delivery.dropped as u64;
-                            report.dead_lettered += delivery.dead_lettered as u64;
-                            CrawlStats::add(&self.stats.delivered, delivery.accepted);
-                            CrawlStats::add(&self.stats.dropped, delivery.dropped);
-                            CrawlStats::add(&self.stats.dead_lettered, delivery.dead_lettered);
-                            match cursor {
-                                Some(cursor) => self.commit(cursor).await.err(),
-                                None => None,
-                            }
-                        }
-                        Err(err) => Some(RunFailure { stage: FailureStage::Send, fatal: err.is_fatal(), message: format!("sink {}: {err}", sink.name()) }),
-                    };
-                    if let Some(failure) = failure {
-                        // Later batches may still be in flight: they are dropped unacknowledged and
-                        // re-sent by the next run. Nothing past this point is committed.
-                        return RunOutcome::Failed(failure);
-                    }
-                }
-                () = self.shutdown.cancelled(), if fetching => {
-                    fetching = false;
-                    outcome = RunOutcome::Interrupted;
-                }
-                () = sleep_until_opt(deadline), if fetching && room && deadline.is_some() => {
-                    deadline = None;
-                    in_flight.push_back(send(std::mem::replace(&mut batch, Vec::with_capacity(max_records)), batch_cursor.take()));
-                }
-                item = records.next(), if may_fetch => match item {
-                    None => fetching = false,
-                    Some(Err(err)) => {
-                        fetching = false;
-                        let stage = match err.kind() {
-                            StreamErrorKind::Checkpoint => FailureStage::LoadCheckpoint,
-                            _ => FailureStage::Fetch,
-                        };
-                        let message = match err.kind() {
-                            StreamErrorKind::Checkpoint => format!("the checkpoint of {} cannot be resumed from: {err}", self.key),
-                            _ => err.to_string(),
-                        };
-                        outcome = RunOutcome::Failed(RunFailure { stage, fatal: err.is_fatal(), message });
-                    }
-                    Some(Ok(mut record)) => {
-                        if let Some(cursor) = record.cursor.take() {
-                            batch_cursor = Some(cursor);
-                        }
-                        if age.admits(&record) {
-                            batch.push(record);
-                            if batch.len() == 1 {
-                                deadline = Some(Instant::now() + limits.linger);
-                            }
-                        } else {
-                            report.skipped += 1;
-                            CrawlStats::add(&self.stats.skipped, 1);
-                        }
-                    }
-                },
-            }
-        }
-        outcome
+        Pipeline::new(self, report, cursor).run().await
     }
 
     async fn commit(&self, cursor: Cursor) -> Result<(), RunFailure> {
@@ -497,33 +385,4 @@ impl StreamTask {
 
 fn failed(stage: FailureStage, fatal: bool, message: String) -> RunOutcome {
     RunOutcome::Failed(RunFailure { stage, fatal, message })
-}
-
-fn sleep_until_opt(deadline: Option<Instant>) -> impl Future<Output = ()> {
-    tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now))
-}
-
-/// The window of record timestamps a sink accepts.
-#[derive(Debug, Clone, Copy)]
-struct AgeWindow {
-    max_age: Option<f64>,
-    max_future: Option<f64>,
-}
-
-impl AgeWindow {
-    fn of(sink: &dyn Sink) -> Self {
-        Self {
-            max_age: sink.max_age().map(|d| d.as_secs_f64()),
-            max_future: sink.max_future().map(|d| d.as_secs_f64()),
-        }
-    }
-
-    fn admits(&self, record: &LogRecord) -> bool {
-        if self.max_age.is_none() && self.max_future.is_none() {
-            return true;
-        }
-        let Some(ts) = record.timestamp() else { return true };
-        let now = now_seconds();
-        self.max_age.is_none_or(|age| ts >= now - age) && self.max_future.is_none_or(|ahead| ts <= now + ahead)
-    }
 }
