@@ -138,7 +138,8 @@ impl Default for BatchLimits {
 pub enum SinkErrorKind {
     /// The sink gave up after its retries; the run ends and the next one re-sends from the last commit.
     Retryable,
-    /// The backend refuses this sink's credentials or configuration: stop every source using it.
+    /// The backend refuses this sink's credentials or configuration: the stream whose batch it was stops
+    /// (the next one to send through the sink meets the same answer and stops too).
     Fatal,
 }
 

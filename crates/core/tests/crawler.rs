@@ -516,3 +516,34 @@ async fn batches_waiting_for_the_backend_without_their_records_do_not_hold_up_th
         assert_eq!(sink.most_out.load(Ordering::SeqCst), expected, "releases early: {releases_records_early}");
     }
 }
+
+/// A store whose every checkpoint is corrupt.
+#[derive(Debug)]
+struct CorruptStore;
+
+impl CheckpointStore for CorruptStore {
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError> {
+        Err(CheckpointError::Corrupt { path: format!("{key}.json").into(), reason: "not JSON".into() })
+    }
+
+    fn commit(&self, _: &StreamKey, _: &Cursor) -> Result<(), CheckpointError> {
+        unreachable!("nothing is delivered from a corrupt checkpoint")
+    }
+
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_checkpoint_stops_the_daemons_stream_instead_of_retrying_it_for_ever() {
+    let sink = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(Arc::new(CorruptStore));
+    crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 2))], sink.clone(), 10));
+    let report = tokio::time::timeout(Duration::from_secs(5), crawler.run_forever()).await.expect("stopped by itself");
+    assert_eq!(report.totals[0].runs, 1);
+    let RunOutcome::Failed(failure) = &report.runs[0].outcome else { panic!("{:?}", report.runs[0]) };
+    assert!(failure.fatal && failure.stage == FailureStage::LoadCheckpoint, "{failure:?}");
+    assert!(failure.message.contains("corrupt"), "{failure:?}");
+    assert!(sink.messages().is_empty(), "nothing crawled from scratch");
+}

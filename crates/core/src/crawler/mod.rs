@@ -335,16 +335,18 @@ impl StreamTask {
     async fn pipeline(&self, report: &mut StreamRunReport) -> RunOutcome {
         let cursor = match self.blocking_store(|store, key| store.load(key)).await {
             Ok(cursor) => cursor,
-            Err(message) => return failed(FailureStage::LoadCheckpoint, false, message),
+            // A corrupt checkpoint does not heal: the stream stops until it is repaired (`logcrawl state
+            // reset/set`), as for a cursor the connector cannot resume from. An I/O error may pass.
+            Err(failure) => return failed(FailureStage::LoadCheckpoint, failure.corrupt, failure.message),
         };
         Pipeline::new(self, report, cursor).run().await
     }
 
     async fn commit(&self, cursor: Cursor) -> Result<(), RunFailure> {
-        self.blocking_store(move |store, key| store.commit(key, &cursor)).await.map_err(|message| RunFailure {
+        self.blocking_store(move |store, key| store.commit(key, &cursor)).await.map_err(|failure| RunFailure {
             stage: FailureStage::Commit,
             fatal: false,
-            message,
+            message: failure.message,
         })?;
         CrawlStats::add(&self.stats.commits, 1);
         Ok(())
@@ -354,12 +356,17 @@ impl StreamTask {
     async fn blocking_store<T: Send + 'static>(
         &self,
         op: impl FnOnce(&dyn CheckpointStore, &StreamKey) -> Result<T, crate::checkpoint::CheckpointError> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, StoreFailure> {
         let store = self.store.clone();
         let key = self.key.clone();
-        tokio::task::spawn_blocking(move || op(store.as_ref(), &key).map_err(|err| err.to_string()))
-            .await
-            .unwrap_or_else(|join| Err(format!("checkpoint task failed: {join}")))
+        tokio::task::spawn_blocking(move || {
+            op(store.as_ref(), &key).map_err(|err| StoreFailure {
+                corrupt: matches!(err, crate::checkpoint::CheckpointError::Corrupt { .. }),
+                message: err.to_string(),
+            })
+        })
+        .await
+        .unwrap_or_else(|join| Err(StoreFailure { corrupt: false, message: format!("checkpoint task failed: {join}") }))
     }
 
     async fn emit_error_record(&self, failure: &RunFailure) {
@@ -381,6 +388,12 @@ impl StreamTask {
             tracing::warn!(stream = %self.key, error = %err, "could not deliver the error record");
         }
     }
+}
+
+/// A checkpoint store call that failed: what it said, and whether the stored checkpoint is corrupt.
+struct StoreFailure {
+    corrupt: bool,
+    message: String,
 }
 
 fn failed(stage: FailureStage, fatal: bool, message: String) -> RunOutcome {
