@@ -56,7 +56,7 @@ async fn follows_pages_until_has_more_is_false_and_maps_fields() {
     assert_eq!(first.data["network"]["client"]["ip"], "10.0.0.1");
     assert_eq!(first.data["user"], "alice");
     assert!((first.timestamp().unwrap() - 1_795_341_600.123).abs() < 1e-3);
-    assert_eq!(records[2].cursor, Some(json!({"after": "000000000003", "v": 1})));
+    assert_eq!(records[2].cursor_value(), Some(json!({"after": "000000000003", "v": 1})));
 }
 
 #[tokio::test]

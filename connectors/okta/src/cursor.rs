@@ -112,8 +112,23 @@ pub(crate) fn page_end_cursor(next: &Url, boundary: &Boundary) -> Cursor {
     Value::Object(map)
 }
 
-/// The cursor of any other record: request `page` again and skip through event `index` (`uuid`). Built
-/// for every record, so it copies one URL and two short strings, never the page.
+/// The mid-page cursor of event `index` of `page`, its `uuid` and `published` read back from the event
+/// itself: what a deferred record cursor builds when the crawler commits it.
+pub(crate) fn mid_page_cursor_of(page: &Url, index: usize, event: &logcrawl_core::RawEvent) -> Cursor {
+    #[derive(serde::Deserialize)]
+    struct Ids<'a> {
+        #[serde(default, borrow)]
+        uuid: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default, borrow)]
+        published: Option<std::borrow::Cow<'a, str>>,
+    }
+    // The event was parsed once already when its page was read, so it is a JSON object; should it not
+    // be after all, the cursor falls back on the index alone, which resumes by position.
+    let ids: Ids<'_> = serde_json::from_slice(event.as_bytes()).unwrap_or(Ids { uuid: None, published: None });
+    mid_page_cursor(page, ids.uuid.as_deref(), index, ids.published.as_deref())
+}
+
+/// The cursor of any other record: request `page` again and skip through event `index` (`uuid`).
 pub(crate) fn mid_page_cursor(page: &Url, uuid: Option<&str>, index: usize, published: Option<&str>) -> Cursor {
     let mut map = Map::new();
     map.insert("v".into(), Value::from(CURSOR_VERSION));

@@ -1,14 +1,15 @@
 //! The `system_log` stream: polling `/api/v1/logs` by its `next` links, with exact per-record cursors.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use logcrawl_core::{Cursor, LogRecord, LogStream, RawEvent, RecordStream, StreamError};
+use logcrawl_core::{Cursor, LogRecord, LogStream, RawEvent, RecordCursor, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, Response, StatusCode, Url, redact_url};
 use serde_json::value::RawValue;
 
-use crate::cursor::{Boundary, Resume, mid_page_cursor, page_end_cursor};
+use crate::cursor::{Boundary, Resume, mid_page_cursor_of, page_end_cursor};
 use crate::event::{Event, to_event};
 
 /// The stream's name (the checkpoint key's second half).
@@ -190,14 +191,18 @@ impl SystemLogStream {
                 }
 
                 let mut end_cursor = end_cursor;
+                // Shared by this page's mid-page cursors, which are built only for the record whose cursor
+                // the crawler commits (one per batch): each record carries the page, its index and its event.
+                let page = Arc::new(url.clone());
                 for (i, event) in events.into_iter().enumerate().skip(start) {
                     if duplicate(&event) {
                         continue;
                     }
                     let cursor = if Some(i) == last_kept && end_cursor.is_some() {
-                        end_cursor.take().expect("checked")
+                        RecordCursor::Ready(end_cursor.take().expect("checked"))
                     } else {
-                        mid_page_cursor(&url, event.uuid(), i, event.published().and_then(|p| p.as_str()))
+                        let (page, raw) = (page.clone(), event.raw.clone());
+                        RecordCursor::deferred(move || mid_page_cursor_of(&page, i, &raw))
                     };
                     yield LogRecord { data: event.data, cursor: Some(cursor), raw: Some(event.raw) };
                 }

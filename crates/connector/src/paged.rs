@@ -16,12 +16,12 @@
 //!   schedule and commits as it goes;
 //! * **typed cursors**: the stored cursor is decoded into the connector's type before the first request
 //!   (an unreadable one is a checkpoint error, and nothing is sent) and each record's cursor is stored in
-//!   the versioned form ([`crate::cursor`]).
+//!   the versioned form ([`crate::cursor`]), lazily: only the cursor the crawler commits is serialised.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
-use logcrawl_core::{Cursor, LogRecord, LogStream, RecordStream, StreamError};
+use logcrawl_core::{Cursor, LogRecord, LogStream, RecordCursor, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, Url, redact_url};
 
 use crate::cursor::{self, TypedCursor};
@@ -193,7 +193,8 @@ impl<A: PagedApi> PagedStream<A> {
                     let at = Position { page: &request, index, last: index + 1 == count };
                     let (mut record, resume) = self.api.record(event, at);
                     if let Some(resume) = resume {
-                        record.cursor = Some(cursor::store(&resume));
+                        // Built only if this record's cursor is the one the crawler commits.
+                        record.cursor = Some(RecordCursor::deferred(move || cursor::store(&resume)));
                     }
                     yield record;
                 }

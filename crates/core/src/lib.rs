@@ -42,7 +42,7 @@ pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };
 pub use raw::{RawEvent, raw_members};
-pub use record::{Cursor, Fields, LogRecord, epoch_seconds, now_seconds};
+pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_seconds};
 pub use sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,
 };

@@ -53,7 +53,7 @@ async fn a_malformed_page_ends_the_run_after_the_good_pages_without_advancing() 
 
     let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
     assert_eq!(uuids(&records), ["u0", "u1"]);
-    assert_eq!(records[1].cursor.as_ref().unwrap()["url"], p2.as_str(), "the next run asks for the bad page again");
+    assert_eq!(records[1].cursor_value().unwrap()["url"], p2.as_str(), "the next run asks for the bad page again");
     let err = err.expect("malformed");
     assert!(!err.is_fatal());
     let message = err.to_string();

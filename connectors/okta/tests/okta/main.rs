@@ -175,7 +175,7 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
     assert_eq!(first["target"][1]["type"], "AppInstance");
     assert_eq!(first["client"]["geographicalContext"]["city"], "New York");
     // The short page ended the run; its last record resumes at Okta's next link.
-    assert_eq!(records[1].cursor.as_ref().unwrap()["url"], logs_url(&server, "limit=1000&after=n1").as_str());
+    assert_eq!(records[1].cursor_value().unwrap()["url"], logs_url(&server, "limit=1000&after=n1").as_str());
 }
 
 /// The `since` of the first run's request, in seconds before now.
@@ -266,7 +266,7 @@ async fn follows_next_links_until_a_short_page() {
     let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(uuids(&records), ["u0", "u1", "u2", "u3", "u4"]);
-    let last = records.last().unwrap().cursor.clone().unwrap();
+    let last = records.last().unwrap().cursor_value().unwrap();
     assert_eq!(last["url"], p4.as_str());
     assert_eq!(last["seen"], json!(["u4"]));
 }
@@ -309,7 +309,7 @@ async fn resume_from_a_stored_next_drops_boundary_events_served_again() {
     let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(uuids(&records), ["u2"]);
-    assert_eq!(records[0].cursor.as_ref().unwrap()["url"], next.as_str());
+    assert_eq!(records[0].cursor_value().unwrap()["url"], next.as_str());
 }
 
 #[tokio::test]
@@ -336,7 +336,7 @@ async fn a_mid_page_cursor_resumes_without_duplicates_or_gaps() {
     assert_eq!(uuids(&all), ["u0", "u1", "u2", "u3"]);
     // Every record has a cursor, and the mid-page ones are small (a URL and a uuid, never the page).
     assert!(all.iter().all(|r| r.cursor.is_some()));
-    let mid = all[1].cursor.clone().unwrap();
+    let mid = all[1].cursor_value().unwrap();
     assert!(mid.to_string().len() < 300, "{mid}");
 
     // The runtime committed the cursor of u1 (say a crash hit in the middle of the page).

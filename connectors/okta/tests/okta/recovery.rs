@@ -152,7 +152,7 @@ async fn a_refused_stored_next_falls_back_to_since_published_without_loss_or_dup
     assert_eq!(warned.len(), 1, "{:?}", warnings.texts_at(Level::WARN));
     assert!(warned[0].contains("E0000001") && warned[0].contains(boundary), "{warned:?}");
     // The new chain's cursors carry `published` again, so a later refusal can recover too.
-    let last = records.last().unwrap().cursor.clone().unwrap();
+    let last = records.last().unwrap().cursor_value().unwrap();
     assert_eq!(
         (last["url"].as_str(), last["published"].as_str()),
         (Some(p3.as_str()), Some("2024-08-13T15:58:00.007Z"))
@@ -255,8 +255,8 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
     let (all, err) = crawl(&connector, None).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(all.len() as u64, EVENTS);
-    let page_end = all[999].cursor.clone().unwrap();
-    let mid_page = all[1499].cursor.clone().unwrap();
+    let page_end = all[999].cursor_value().unwrap();
+    let mid_page = all[1499].cursor_value().unwrap();
     assert!(page_end.get("seen").is_some() && mid_page.get("through").is_some(), "{page_end} {mid_page}");
     assert!(page_end.get("published").is_some() && mid_page.get("published").is_some());
 

@@ -28,13 +28,13 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::{FailureStage, RunFailure, RunOutcome, StreamRunReport, StreamTask};
-use crate::record::{Cursor, LogRecord, now_seconds};
+use crate::record::{Cursor, LogRecord, RecordCursor, now_seconds};
 use crate::sink::{Batch, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError};
 use crate::stats::CrawlStats;
 use crate::stream::{RecordStream, StreamError, StreamErrorKind};
 
 /// A batch's acknowledgement: the sink's verdict, and the cursor to commit once it is `Ok`.
-type Ack = (Result<Delivery, SinkError>, Option<Cursor>);
+type Ack = (Result<Delivery, SinkError>, Option<RecordCursor>);
 
 /// A batch on its way to the sink.
 type AckFuture<'a> = BoxFuture<'a, Ack>;
@@ -65,7 +65,7 @@ pub(super) struct Pipeline<'a> {
     /// The batch being filled.
     batch: Vec<LogRecord>,
     /// The last cursor among the records the batch consumed, skipped ones included.
-    batch_cursor: Option<Cursor>,
+    batch_cursor: Option<RecordCursor>,
     /// When the batch being filled must be sent even if it is not full (set by its first record).
     deadline: Option<Instant>,
     /// The batches sent and not yet acknowledged, oldest first.
@@ -178,7 +178,7 @@ impl<'a> Pipeline<'a> {
         self.in_flight.push_back(ack);
     }
 
-    fn send(&self, records: Vec<LogRecord>, cursor: Option<Cursor>) -> AckFuture<'a> {
+    fn send(&self, records: Vec<LogRecord>, cursor: Option<RecordCursor>) -> AckFuture<'a> {
         if records.is_empty() {
             return Box::pin(async move { (Ok(Delivery::default()), cursor) });
         }
@@ -204,7 +204,7 @@ impl<'a> Pipeline<'a> {
         CrawlStats::add(&stats.dropped, delivery.dropped);
         CrawlStats::add(&stats.dead_lettered, delivery.dead_lettered);
         match cursor {
-            Some(cursor) => self.task.commit(cursor).await,
+            Some(cursor) => self.task.commit(cursor.into_cursor()).await,
             None => Ok(()),
         }
     }
