@@ -1,8 +1,9 @@
 //! `cargo xtask new-connector NAME`: a new connector crate, wired in everywhere a connector must be.
 //!
-//! Writes `connectors/NAME/{Cargo.toml, src/lib.rs, tests/NAME.rs, README.md}` from `xtask/templates/connector`
-//! (a working cursor-paginated stream on `logcrawl_http::HttpClient`, modelled on the ACME connector, and a
-//! wiremock test that passes as generated), then edits
+//! Writes `connectors/NAME/{Cargo.toml, src/lib.rs, tests/NAME.rs, tests/conformance.rs, README.md}` from
+//! `xtask/templates/connector` (the ACME connector's code on the connector SDK, renamed — a tidy rule keeps
+//! the two the same code — with a wiremock test and the conformance suite, both passing as generated), then
+//! edits
 //!
 //! * `Cargo.toml`: `logcrawl-NAME = { path = "connectors/NAME", version = … }` in `[workspace.dependencies]`;
 //! * `crates/cli/Cargo.toml`: the feature `NAME = ["dep:logcrawl-NAME"]`, `NAME` in `all-connectors`, and the
@@ -29,6 +30,7 @@ const BUILD_MARKER: &str = "// xtask:new-connector:build";
 const TEMPLATE_MANIFEST: &str = include_str!("../templates/connector/Cargo.toml.tmpl");
 const TEMPLATE_LIB: &str = include_str!("../templates/connector/lib.rs.tmpl");
 const TEMPLATE_TEST: &str = include_str!("../templates/connector/test.rs.tmpl");
+const TEMPLATE_CONFORMANCE: &str = include_str!("../templates/connector/conformance.rs.tmpl");
 const TEMPLATE_README: &str = include_str!("../templates/connector/README.md.tmpl");
 
 /// Scaffolds and wires the connector `name`.
@@ -93,6 +95,7 @@ impl Plan {
             FileEdit(format!("{dir}/Cargo.toml"), render(TEMPLATE_MANIFEST)),
             FileEdit(format!("{dir}/src/lib.rs"), render(TEMPLATE_LIB)),
             FileEdit(format!("{dir}/tests/{name}.rs"), render(TEMPLATE_TEST)),
+            FileEdit(format!("{dir}/tests/conformance.rs"), render(TEMPLATE_CONFORMANCE)),
             FileEdit(format!("{dir}/README.md"), render(TEMPLATE_README)),
         ];
         let edited = vec![
@@ -324,6 +327,7 @@ mod tests {
                 "connectors/zeta_logs/Cargo.toml",
                 "connectors/zeta_logs/src/lib.rs",
                 "connectors/zeta_logs/tests/zeta_logs.rs",
+                "connectors/zeta_logs/tests/conformance.rs",
                 "connectors/zeta_logs/README.md"
             ]
         );
@@ -369,5 +373,30 @@ mod tests {
     fn a_missing_marker_is_an_error_that_says_so() {
         let err = edit_registry("pub const CONNECTORS: &[Component] = &[];\n", "b").unwrap_err().to_string();
         assert!(err.contains("xtask:new-connector:build"), "{err}");
+    }
+
+    /// Code lines only: comments and blank lines (the documentation differs on purpose) left out.
+    fn code(text: &str) -> Vec<String> {
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("//")).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_connector_template_is_the_acme_connector_renamed() {
+        let root = project::root();
+        let acme = project::read(&root, "connectors/acme/src/lib.rs").unwrap();
+        // ACME's stream keeps its historical name (it is part of every checkpoint key).
+        let acme = acme.replace("\"ACME log stream\"", "\"acme log stream\"");
+        let rendered = render(TEMPLATE_LIB, "acme");
+        let (expected, got) = (code(&acme), code(&rendered));
+        if let Some(at) = expected.iter().zip(&got).position(|(a, b)| a != b) {
+            panic!(
+                "xtask/templates/connector/lib.rs.tmpl departs from connectors/acme/src/lib.rs: `{}` vs `{}`; \
+                 regenerate the template from ACME (rename Acme/acme to {{{{Name}}}}/{{{{name}}}})",
+                got[at], expected[at]
+            );
+        }
+        assert_eq!(expected.len(), got.len(), "the template and ACME have as many code lines");
+        let conformance = project::read(&root, "connectors/acme/tests/conformance.rs").unwrap();
+        assert_eq!(code(&render(TEMPLATE_CONFORMANCE, "acme")), code(&conformance), "conformance.rs.tmpl is ACME's");
     }
 }

@@ -30,8 +30,8 @@ impl Vendor for Acme {
         let config: AcmeConfig = toml::from_str(&format!(
             "base_url = \"{base_url}\"\npage_size = {page_size}\napi_key = \"{KEY}\"\ntimeout = \"5s\""
         ))
-        .expect("a valid ACME configuration");
-        Arc::new(AcmeConnector::new(config).expect("a valid ACME configuration"))
+        .expect("a valid configuration");
+        Arc::new(AcmeConnector::new(config).expect("a valid configuration"))
     }
 
     fn continuation(&self) -> Continuation {
