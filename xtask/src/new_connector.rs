@@ -246,7 +246,7 @@ fn edit_registry(registry: &str, name: &str) -> Result<String> {
         format!("\"{name}\" => {{"),
         "    let settings = component_config(&source.settings, &prefix)?;".to_owned(),
         format!("    let connector = logcrawl_{name}::{camel}Connector::new(settings)"),
-        "        .map_err(|e| keyed(&prefix, e.key, &e.message))?;".to_owned(),
+        "        .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;".to_owned(),
         "    Ok(Arc::new(connector))".to_owned(),
         "}".to_owned(),
     ];
@@ -396,6 +396,22 @@ mod tests {
             );
         }
         assert_eq!(expected.len(), got.len(), "the template and ACME have as many code lines");
+        // The registry arm the scaffold writes is the one ACME's has (after rustfmt joins its lines).
+        let registry = project::read(&root, REGISTRY).unwrap();
+        let without_acme: String =
+            registry.lines().filter(|l| !l.contains("\"acme\"")).collect::<Vec<_>>().join("\n") + "\n";
+        let scaffolded = edit_registry(&without_acme, "acme").unwrap();
+        let squeeze = |text: &str| text.split_whitespace().collect::<String>();
+        // The scaffolded arm goes above the build marker, after every existing arm: the last one.
+        let arm = |text: &str, start: usize| {
+            squeeze(&text[start..start + text[start..].find("Ok(Arc::new(connector))").unwrap()])
+        };
+        let call = "logcrawl_acme::AcmeConnector::new";
+        assert_eq!(
+            arm(&scaffolded, scaffolded.rfind(call).unwrap()),
+            arm(&registry, registry.find(call).unwrap()),
+            "the scaffolded registry arm is ACME's"
+        );
         let conformance = project::read(&root, "connectors/acme/tests/conformance.rs").unwrap();
         assert_eq!(code(&render(TEMPLATE_CONFORMANCE, "acme")), code(&conformance), "conformance.rs.tmpl is ACME's");
     }
