@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use logcrawl_connector::Prefetch;
 use logcrawl_core::{Cursor, LogRecord, LogStream, RawEvent, RecordCursor, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, Response, StatusCode, Url, redact_url};
 use serde_json::value::RawValue;
@@ -135,7 +136,7 @@ impl SystemLogStream {
             let mut seen = boundary.seen();
             let mut first = Some(first);
             let mut empty_hops = 0usize;
-            let mut prefetched: Option<Prefetch> = None;
+            let mut prefetched: Option<Prefetch<Page>> = None;
             loop {
                 let page = match (first.take(), prefetched.take()) {
                     (Some(page), _) => page,
@@ -187,7 +188,7 @@ impl SystemLogStream {
                     }
                 };
                 if let Some(follow) = &follow {
-                    prefetched = Some(Prefetch(tokio::spawn(fetch_page(self.http.clone(), follow.clone()))));
+                    prefetched = Some(Prefetch::spawn(fetch_page(self.http.clone(), follow.clone())));
                 }
 
                 let mut end_cursor = end_cursor;
@@ -309,25 +310,6 @@ fn parse_page(http: &HttpClient, url: &Url, response: &Response) -> Result<Page,
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page { next, events })
-}
-
-/// The next page, fetched on its own task while the current one is delivered (one page ahead at most, so
-/// memory stays two pages). Dropping it — the run ended early — aborts the request.
-struct Prefetch(tokio::task::JoinHandle<Result<Page, StreamError>>);
-
-impl Prefetch {
-    async fn join(mut self) -> Result<Page, StreamError> {
-        match (&mut self.0).await {
-            Ok(page) => page,
-            Err(join) => Err(StreamError::transient(Refused(format!("fetching the next Okta page failed: {join}")))),
-        }
-    }
-}
-
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl LogStream for SystemLogStream {

@@ -17,4 +17,4 @@ pub mod cursor;
 pub mod paged;
 
 pub use cursor::TypedCursor;
-pub use paged::{Next, Page, PageLimits, PagedApi, PagedStream, Position, malformed};
+pub use paged::{Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, malformed};

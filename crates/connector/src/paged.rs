@@ -164,7 +164,7 @@ impl<A: PagedApi> PagedStream<A> {
         async_stream::try_stream! {
             let resume: Option<A::Cursor> = cursor.as_ref().map(cursor::load).transpose()?;
             let mut request = self.api.first_request(resume.as_ref())?;
-            let mut prefetched: Option<Prefetch<A::Event>> = None;
+            let mut prefetched: Option<Prefetch<Page<A::Event>>> = None;
             let mut pages = 0usize;
             let mut empty_in_a_row = 0usize;
             loop {
@@ -186,7 +186,7 @@ impl<A: PagedApi> PagedStream<A> {
                     follow = None;
                 }
                 if let Some(next) = &follow {
-                    prefetched = Some(Prefetch(tokio::spawn(fetch(self.api.clone(), self.client.clone(), next.clone()))));
+                    prefetched = Some(Prefetch::spawn(fetch(self.api.clone(), self.client.clone(), next.clone())));
                 }
                 let count = events.len();
                 for (index, event) in events.into_iter().enumerate() {
@@ -228,11 +228,20 @@ async fn fetch<A: PagedApi>(
     api.parse(&response)
 }
 
-/// The next page, fetched while the current one is delivered. Dropping it aborts the request.
-struct Prefetch<E>(tokio::task::JoinHandle<Result<Page<E>, StreamError>>);
+/// A page fetched on its own task while the current one is delivered: one page ahead at most, so memory
+/// stays two pages. Dropping it (the run ended early) aborts the request. Public for connectors that still
+/// run their own page loop.
+#[derive(Debug)]
+pub struct Prefetch<T>(tokio::task::JoinHandle<Result<T, StreamError>>);
 
-impl<E> Prefetch<E> {
-    async fn join(mut self) -> Result<Page<E>, StreamError> {
+impl<T: Send + 'static> Prefetch<T> {
+    /// Starts `fetch` on its own task.
+    pub fn spawn(fetch: impl std::future::Future<Output = Result<T, StreamError>> + Send + 'static) -> Self {
+        Self(tokio::spawn(fetch))
+    }
+
+    /// The fetched page, or the error that ended it (a task that panicked or was cancelled is transient).
+    pub async fn join(mut self) -> Result<T, StreamError> {
         match (&mut self.0).await {
             Ok(page) => page,
             Err(join) => Err(StreamError::transient(Refused(format!("fetching the next page failed: {join}")))),
@@ -240,7 +249,7 @@ impl<E> Prefetch<E> {
     }
 }
 
-impl<E> Drop for Prefetch<E> {
+impl<T> Drop for Prefetch<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
