@@ -38,7 +38,7 @@ pub use ratelimit::{MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, Ra
 pub use redact::{redact_url, scrub};
 pub use retry::{
     LONGEST_SERVER_WAIT, LongServerWait, RetryPolicy, RetryState, StopRetrying, parse_http_date, parse_retry_after,
-    retry_after, server_clock,
+    retry_after, server_clock, server_date,
 };
 
 pub use reqwest::{Method, StatusCode, header};

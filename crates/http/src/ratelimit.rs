@@ -61,11 +61,7 @@ impl RateLimitSnapshot {
                 .find_map(|name| std::str::from_utf8(headers.get(*name)?.as_bytes()).ok()?.trim().parse::<u64>().ok())
         };
         let remaining = get(&["x-rate-limit-remaining", "x-ratelimit-remaining"])?;
-        let server_epoch = headers
-            .get(reqwest::header::DATE)
-            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
-            .and_then(crate::retry::parse_http_date)
-            .map(|date| date.as_second());
+        let server_epoch = crate::retry::server_date(headers).map(|date| date.as_second());
         Some(Self {
             limit: get(&["x-rate-limit-limit", "x-ratelimit-limit"]),
             remaining,
@@ -103,9 +99,9 @@ fn between_epochs(from: i64, to: u64) -> Duration {
     Duration::from_secs(u64::try_from(to.saturating_sub(from)).unwrap_or(0)) + RESET_SKEW
 }
 
-/// While the vendor's remaining budget is at the margin and no reset is known, or the known reset is
-/// further away than this, one request is let through as a probe after this long: its answer brings fresh
-/// headers. Without it, a budget exhausted without a reset header would hold every sharer forever, since
+/// While the vendor's remaining budget is at the margin and no reset is known, one request is let through
+/// as a probe after this long: its answer brings fresh headers (a known reset is held at most
+/// [`MAX_RESET_HOLD`]). Without it, a budget exhausted without a reset header would hold every sharer forever, since
 /// only a response can lift the hold and no request would be sent.
 pub const PROBE_AFTER: Duration = Duration::from_secs(10);
 

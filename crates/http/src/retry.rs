@@ -140,11 +140,12 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The server's clock when it answered: its `Date` header when that is a valid HTTP date, else ours.
 pub fn server_clock(headers: &HeaderMap) -> jiff::Timestamp {
-    headers
-        .get(DATE)
-        .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
-        .and_then(parse_http_date)
-        .unwrap_or_else(jiff::Timestamp::now)
+    server_date(headers).unwrap_or_else(jiff::Timestamp::now)
+}
+
+/// The response's `Date` header, when it is a valid HTTP date.
+pub fn server_date(headers: &HeaderMap) -> Option<jiff::Timestamp> {
+    std::str::from_utf8(headers.get(DATE)?.as_bytes()).ok().and_then(parse_http_date)
 }
 
 /// Parses a `Retry-After` value given the server's current time: delta-seconds (an integer; a decimal is

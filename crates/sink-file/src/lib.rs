@@ -266,7 +266,7 @@ impl Sink for FileSink {
             written.map_err(|err| {
                 SinkError::retryable(format!("file sink {}: writing {}: {err}", self.name, self.path.display()))
             })?;
-            Ok(Delivery { accepted: count, ..Delivery::default() })
+            Ok(Delivery::accepted(count))
         })
     }
 }
