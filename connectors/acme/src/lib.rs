@@ -37,7 +37,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, TypedCursor, malformed};
+use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, malformed};
 pub use logcrawl_core::ConfigError;
 use logcrawl_core::{Connector, Fields, LogRecord, LogStream, SecretString, StreamError, epoch_seconds};
 use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, Url, header};
@@ -197,7 +197,7 @@ impl PagedApi for AcmeApi {
         Ok(Page { events: page.logs, next })
     }
 
-    fn record(&self, event: AcmeEvent, _at: Position<'_>) -> (LogRecord, Option<AcmeCursor>) {
+    fn record(&self, event: AcmeEvent, _at: Position<'_>) -> (LogRecord, Resume<AcmeCursor>) {
         let mut data = event.attributes;
         data.insert("message".into(), Value::String(event.message));
         data.insert("timestamp".into(), json!(epoch_seconds(event.timestamp)));
@@ -206,6 +206,6 @@ impl PagedApi for AcmeApi {
         if let Some(ip) = event.ip {
             data.insert("network".into(), json!({ "client": { "ip": ip } }));
         }
-        (LogRecord::new(data), Some(AcmeCursor { after: event.id }))
+        (LogRecord::new(data), Resume::After(AcmeCursor { after: event.id }))
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 /// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
 #[derive(Debug)]
-pub(crate) struct Event {
+pub struct OktaEvent {
     /// `message`, `timestamp`, `status`, `network.client.ip` (added), and `uuid`, `published` (read by the
     /// stream's cursors and by consumers that identify events), when the event has them.
     pub(crate) data: Fields,
@@ -24,7 +24,7 @@ pub(crate) struct Event {
     pub(crate) raw: RawEvent,
 }
 
-impl Event {
+impl OktaEvent {
     /// The event's `uuid`, when it is a string.
     pub(crate) fn uuid(&self) -> Option<&str> {
         self.data.get("uuid").and_then(Value::as_str)
@@ -69,7 +69,7 @@ fn value(raw: Option<&RawValue>) -> Option<Value> {
 /// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
 /// always were, and `uuid`/`published` are lifted; every field of the event stays where Okta put it (in
 /// `raw`, under `data`). Fails when the event is not a JSON object.
-pub(crate) fn to_event(raw: RawEvent) -> Result<Event, serde_json::Error> {
+pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
     let mut data = Fields::new();
     {
         let mut m = Members::default();
@@ -142,7 +142,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<Event, serde_json::Error> {
             }
         }
     }
-    Ok(Event { data, raw })
+    Ok(OktaEvent { data, raw })
 }
 
 /// `published` (RFC 3339) as seconds since the epoch, millisecond precision.

@@ -46,11 +46,15 @@
 //!   resume by requesting `next`, dropping any event whose `uuid` is in `seen` (the events at the page's
 //!   final `published` instant, P; a guard should Okta serve a boundary event twice — where Filebeat relies
 //!   on Elasticsearch `_id` and Airbyte on destination dedupe). An empty page inside a chain keeps the
-//!   previous page's `seen`;
+//!   previous page's `seen`, and its `next` is committed as a position (a cursor without a record), so a
+//!   sparse `filter`'s chain of empty pages is walked once, not by every run;
 //! * any other record: `{"v":1, "url": <this page's URL>, "through": <its uuid>, "index": i, "published":
 //!   P}`: resume by requesting the same page again and skipping up to and including that event. A crash in
 //!   the middle of a page therefore neither re-delivers nor skips. Building it costs one URL, one uuid and
 //!   one timestamp string, never a copy of the page.
+//!
+//! The page loop that keeps these cursors is the connector SDK's [`logcrawl_connector::PagedStream`]; this
+//! crate is Okta's side of it ([`SystemLogApi`]).
 //!
 //! A stored `next` URL is requested as is on the next run (it carries the `limit` it was made with).
 //! `published` is optional (cursors from before it still load and resume) and read only when Okta refuses
@@ -117,8 +121,9 @@ pub use config::{
     ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RATE_LIMIT_MARGIN,
     DEFAULT_TIMEOUT, LOOKBACK_SAFETY_MARGIN, MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
 };
-pub use cursor::CURSOR_VERSION;
-pub use stream::{STREAM_NAME, SystemLogStream};
+pub use cursor::{CURSOR_VERSION, OktaCursor};
+pub use event::OktaEvent;
+pub use stream::{STREAM_NAME, SystemLogApi, SystemLogStream};
 
 /// The connector kind, as written in `type = "okta"`.
 pub const KIND: &str = "okta";
@@ -220,7 +225,7 @@ impl OktaConnector {
             }
         };
         let logs_url = base.join("api/v1/logs").map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
-        let stream = SystemLogStream::new(http.with_auth(auth), logs_url, limit, lookback, config.filter.clone());
+        let stream = stream::system_log(http.with_auth(auth), logs_url, limit, lookback, config.filter.clone());
         Ok(Self { source_name: source_name.to_owned(), stream: Arc::new(stream), oauth })
     }
 

@@ -17,4 +17,4 @@ pub mod cursor;
 pub mod paged;
 
 pub use cursor::TypedCursor;
-pub use paged::{Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, malformed};
+pub use paged::{Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, malformed};

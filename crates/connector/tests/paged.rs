@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use logcrawl_connector::{Next, Page, PageLimits, PagedApi, PagedStream, Position, TypedCursor, malformed};
+use logcrawl_connector::{Next, Page, PageLimits, PagedApi, PagedStream, Position, Resume, TypedCursor, malformed};
 use logcrawl_core::{LogRecord, LogStream, StreamError, StreamErrorKind};
 use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, Url};
 use serde::{Deserialize, Serialize};
@@ -57,10 +57,10 @@ impl PagedApi for Items {
         Ok(Page { events: body.items, next })
     }
 
-    fn record(&self, event: Value, _at: Position<'_>) -> (LogRecord, Option<After>) {
+    fn record(&self, event: Value, _at: Position<'_>) -> (LogRecord, Resume<After>) {
         let id = event["id"].as_u64().unwrap_or_default();
         let Value::Object(data) = event else { unreachable!("test items are objects") };
-        (LogRecord::new(data), Some(After { id }))
+        (LogRecord::new(data), Resume::After(After { id }))
     }
 }
 

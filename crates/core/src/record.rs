@@ -106,6 +106,17 @@ impl LogRecord {
         Self { data, cursor: None, raw: None }
     }
 
+    /// A position: no log, only the cursor to commit once the records before it were delivered (see
+    /// [Positions](Self#positions)).
+    pub fn position(cursor: impl Into<RecordCursor>) -> Self {
+        Self { data: Fields::new(), cursor: Some(cursor.into()), raw: None }
+    }
+
+    /// Whether the record is a [position](Self#positions): nothing to deliver, only a cursor.
+    pub fn is_position(&self) -> bool {
+        self.data.is_empty() && self.raw.is_none()
+    }
+
     /// Sets the vendor's event whose top-level members complete `data` (see [Raw events](Self#raw-events)).
     /// It must be a JSON object.
     #[must_use]

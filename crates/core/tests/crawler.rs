@@ -348,6 +348,41 @@ async fn records_without_a_cursor_do_not_move_the_checkpoint() {
     assert_eq!(store.load(&key("mixed")).unwrap(), Some(json!({"data": "2"})));
 }
 
+/// A position is committed in order, after the records before it were delivered, and never sent.
+#[tokio::test]
+async fn a_position_moves_the_checkpoint_without_sending_anything() {
+    struct Hops;
+    impl LogStream for Hops {
+        fn name(&self) -> &str {
+            "hops"
+        }
+        fn records(&self, _cursor: Option<Cursor>) -> RecordStream<'_> {
+            let record = |m: &str| {
+                let Value::Object(data) = json!({"message": m}) else { unreachable!() };
+                LogRecord::new(data).with_cursor(json!({"at": m}))
+            };
+            Box::pin(futures::stream::iter(vec![
+                Ok(record("1")),
+                Ok(LogRecord::position(json!({"at": "empty page 1"}))),
+                Ok(record("2")),
+                Ok(LogRecord::position(json!({"at": "empty page 2"}))),
+            ]))
+        }
+    }
+    let store = Arc::new(RecordingStore::default());
+    let sink = Arc::new(RecordingSink::default());
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source("src", vec![Arc::new(Hops)], sink.clone(), 2));
+    let report = crawler.run_once().await;
+    assert_eq!(sink.messages(), vec!["1", "2"], "positions are not sent");
+    assert_eq!((report.delivered(), report.runs[0].skipped), (2, 0));
+    let committed: Vec<Value> = store.commits.lock().unwrap().iter().map(|(_, c)| c["at"].clone()).collect();
+    // The first batch (records 1 and 2, the position between them consumed too) commits at record 2;
+    // the trailing position is committed on its own, after that batch.
+    assert_eq!(committed, vec![json!("2"), json!("empty page 2")]);
+    assert!(LogRecord::position(json!({})).is_position());
+}
+
 #[tokio::test]
 async fn shutdown_flushes_and_commits_the_in_flight_batch() {
     let store = Arc::new(MemoryCheckpointStore::new());

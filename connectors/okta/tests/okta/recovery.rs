@@ -13,7 +13,7 @@ use wiremock::matchers::{method, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{TOKEN, uuids};
-use super::{as_sent, config, connector, crawl, event, fast_retries, logs_url, page, query, source};
+use super::{as_sent, config, connector, crawl, event, events, fast_retries, logs_url, page, query, source};
 
 /// Okta's answer to a query parameter it refuses (an expired `after`, a `since` beyond retention).
 fn validation_failed(parameter: &str) -> ResponseTemplate {
@@ -93,6 +93,53 @@ async fn an_empty_hop_keeps_the_boundary_uuids_of_the_page_before_it() {
     seen.sort_unstable();
     assert_eq!(seen, ["a", "b", "c"], "{committed}");
     assert_eq!(committed["published"], boundary);
+}
+
+/// A sparse `filter` can make Okta answer a long chain of `[]` pages whose `next` moves on. A run follows
+/// a few and ends there; the next run must start where it stopped. Were the chain not committed, every
+/// run would walk the same first hops and end again: the stream would never get past them.
+#[tokio::test]
+async fn a_long_chain_of_empty_hops_is_committed_so_the_next_run_gets_past_it() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let hop = |n: usize| logs_url(&server, &format!("limit=3&after=h{n}"));
+    let first_next = hop(1);
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(move |req: &Request| page(events(0, 3), &as_sent(&base, req), &first_next))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for n in 1..12 {
+        Mock::given(method("GET"))
+            .and(query_param("after", format!("h{n}")))
+            .respond_with(page(json!([]), &hop(n), &hop(n + 1)))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let late = json!([event("x", "2024-08-13T16:00:00.000Z"), event("y", "2024-08-13T16:00:00.001Z")]);
+    Mock::given(method("GET"))
+        .and(query_param("after", "h12"))
+        .respond_with(page(late, &hop(12), &hop(13)))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let connector = Arc::new(connector(&server, json!({"limit": 3})));
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
+    let key = StreamKey::new("okta-sim", "system_log");
+    let mut crawler = Crawler::new(store.clone());
+    crawler.add_source(source(connector, sink.clone()));
+    for run in 1..=2 {
+        let report = crawler.run_once().await;
+        assert_eq!(report.failures().count(), 0, "run {run}: {:?}", report.runs);
+    }
+    // Run 1: the first page and six empty hops (h1 to h6), committed at h7; run 2: h7 to h12.
+    assert_eq!(sink.delivered_field("uuid"), ["u0", "u1", "u2", "x", "y"]);
+    let committed = store.load(&key).unwrap().expect("committed");
+    assert_eq!(committed["url"], hop(13).as_str(), "{committed}");
 }
 
 // ---------------------------------------------------------------------------------------------------------

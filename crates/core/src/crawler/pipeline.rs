@@ -209,10 +209,14 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// A record: its cursor moves the batch's, and it joins the batch unless the sink would refuse its age.
+    /// A record: its cursor moves the batch's, and it joins the batch unless it is a position (nothing to
+    /// deliver) or the sink would refuse its age.
     fn on_record(&mut self, mut record: LogRecord) {
         if let Some(cursor) = record.cursor.take() {
             self.batch_cursor = Some(cursor);
+        }
+        if record.is_position() {
+            return;
         }
         if self.age.admits(&record) {
             self.batch.push(record);
