@@ -8,7 +8,9 @@
 //! * [`paged`]: [`PagedStream`] over a [`PagedApi`]. The connector says how to make the first request,
 //!   how to read a page and where the next one is, and what each event's record and cursor are; the
 //!   helper owns the page loop: prefetch, the same-origin guard on every continuation, the empty-page
-//!   guard, the page cap, cursor encoding.
+//!   guard, the page cap, exact mid-page cursors, boundary dedupe, recovery from a refused cursor,
+//!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
+//!   time windows oldest to newest and commits at each window's end.
 //!
 //! A connector built on it is its configuration, its [`PagedApi`] and a [`logcrawl_core::Connector`] that
 //! returns the stream: see the ACME connector, the tutorial's model.
@@ -17,4 +19,7 @@ pub mod cursor;
 pub mod paged;
 
 pub use cursor::TypedCursor;
-pub use paged::{Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, malformed};
+pub use paged::{
+    Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
+    WindowedApi, WindowedStream, malformed,
+};

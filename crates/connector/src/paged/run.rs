@@ -68,28 +68,6 @@ struct Opened<E> {
 }
 
 impl<A: PagedApi> PagedStream<A> {
-    /// The page after `page` as the connector named it, checked against the origin: the request, and
-    /// whether to fetch it in this run. `None`: nothing after this page (or `next` is the page itself,
-    /// the API's way of saying "caught up, poll here later").
-    fn continuation(&self, page: &RequestSpec, next: Next) -> Result<Option<(RequestSpec, bool)>, StreamError> {
-        let (request, now) = match next {
-            Next::Done => return Ok(None),
-            Next::Url(url) => (RequestSpec::get(url), true),
-            Next::Request(request) => (request, true),
-            Next::Later(request) => (request, false),
-        };
-        // Refused before anything is delivered or sent: a committed cursor must never point off the
-        // origin, and the credential never leaves it.
-        self.client.ensure_same_origin(&request.url).map_err(|err| {
-            StreamError::fatal(Refused(format!(
-                "the next page after {} leaves the origin: {err}",
-                redact_url(&page.url)
-            )))
-        })?;
-        let polling = request.url == page.url && request.method == page.method && request.body == page.body;
-        Ok((!polling).then_some((request, now)))
-    }
-
     /// A request made from a stored cursor must stay on the configured origin: a cursor of another
     /// origin (the source was pointed elsewhere) is a checkpoint problem, and nothing is sent.
     fn check_stored(&self, request: &RequestSpec) -> Result<(), StreamError> {
@@ -166,7 +144,7 @@ impl<A: PagedApi> PagedStream<A> {
                 pages += 1;
                 let Page { events, next } = page;
                 empty_in_a_row = if events.is_empty() { empty_in_a_row + 1 } else { 0 };
-                let next = self.continuation(&request, next)?;
+                let next = continuation(&self.client, &request, next)?;
                 let mut follow = next.as_ref().filter(|(_, now)| *now).map(|(next, _)| next.clone());
                 if follow.is_some() && empty_in_a_row > self.limits.max_empty_pages {
                     tracing::info!(stream = %self.api.stream_name(), url = %redact_url(&request.url), empty_in_a_row,
@@ -248,6 +226,29 @@ impl<A: PagedApi> LogStream for PagedStream<A> {
     fn records(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
         self.run(cursor)
     }
+}
+
+/// The page after `page` as the connector named it, checked against `client`'s origin: the request,
+/// and whether to fetch it in this run. `None`: nothing after this page (or `next` is the page itself,
+/// the API's way of saying "caught up, poll here later").
+pub(super) fn continuation(
+    client: &HttpClient,
+    page: &RequestSpec,
+    next: Next,
+) -> Result<Option<(RequestSpec, bool)>, StreamError> {
+    let (request, now) = match next {
+        Next::Done => return Ok(None),
+        Next::Url(url) => (RequestSpec::get(url), true),
+        Next::Request(request) => (request, true),
+        Next::Later(request) => (request, false),
+    };
+    // Refused before anything is delivered or sent: a committed cursor must never point off the
+    // origin, and the credential never leaves it.
+    client.ensure_same_origin(&request.url).map_err(|err| {
+        StreamError::fatal(Refused(format!("the next page after {} leaves the origin: {err}", redact_url(&page.url))))
+    })?;
+    let polling = request.url == page.url && request.method == page.method && request.body == page.body;
+    Ok((!polling).then_some((request, now)))
 }
 
 /// Fetches and parses one page; run on its own task for the page after the current one.

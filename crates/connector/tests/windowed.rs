@@ -1,0 +1,212 @@
+//! Time-window crawling against wiremock: a newest-first API read oldest window first, committed at each
+//! window's end, never newer than `now − settle_lag`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+use logcrawl_connector::{Next, Page, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream, malformed};
+use logcrawl_core::{LogRecord, LogStream, StreamError, StreamErrorKind};
+use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, RetryPolicy, Url};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const PAGE: usize = 4;
+
+/// `GET /audit?from=S&to=E[&offset=N]`: the events with `from <= ts < to` (epoch seconds), newest first,
+/// `PAGE` at a time, `{"entries": [...], "next_offset": N|null}`.
+struct Newest {
+    audit: Url,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    entries: Vec<Value>,
+    next_offset: Option<usize>,
+}
+
+impl WindowedApi for Newest {
+    type Event = Value;
+
+    fn stream_name(&self) -> &str {
+        "audit"
+    }
+
+    fn window_request(&self, window: Window) -> Result<RequestSpec, StreamError> {
+        let mut url = self.audit.clone();
+        url.query_pairs_mut()
+            .append_pair("from", &window.start.as_second().to_string())
+            .append_pair("to", &window.end.as_second().to_string());
+        Ok(RequestSpec::get(url))
+    }
+
+    fn parse(&self, response: &Response) -> Result<Page<Value>, StreamError> {
+        let body: Body = response.json()?;
+        let next = match body.next_offset {
+            None => Next::Done,
+            Some(offset) => {
+                let mut url = response.url.clone();
+                let kept: Vec<(String, String)> =
+                    url.query_pairs().filter(|(k, _)| k != "offset").map(|(k, v)| (k.into(), v.into())).collect();
+                url.query_pairs_mut().clear().extend_pairs(kept).append_pair("offset", &offset.to_string());
+                if offset == usize::MAX {
+                    return Err(malformed(response, "odd offset"));
+                }
+                Next::Url(url)
+            }
+        };
+        Ok(Page { events: body.entries, next })
+    }
+
+    fn record(&self, event: Value) -> LogRecord {
+        let Value::Object(data) = event else { unreachable!("test entries are objects") };
+        LogRecord::new(data)
+    }
+}
+
+/// Event `k` happened `k × 5 min + 30 s` before `now` (whole seconds).
+fn event_times(now: Timestamp, count: i64) -> Vec<i64> {
+    (0..count).map(|k| now.as_second() - k * 300 - 30).collect()
+}
+
+/// Serves `times` (newest first) as the API above.
+async fn serve(server: &MockServer, times: Vec<i64>) {
+    Mock::given(method("GET"))
+        .and(path("/audit"))
+        .respond_with(move |req: &Request| {
+            let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
+            let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
+            let inside: Vec<i64> = times.iter().copied().filter(|t| (from..to).contains(t)).collect();
+            let entries: Vec<Value> =
+                inside.iter().skip(offset).take(PAGE).map(|t| json!({"id": t, "ts": t})).collect();
+            let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
+            ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
+        })
+        .mount(server)
+        .await;
+}
+
+fn stream(server: &MockServer, plan: WindowPlan) -> WindowedStream<Newest> {
+    let base = Url::parse(&server.uri()).unwrap();
+    let mut config = HttpConfig::new(base.clone());
+    config.rate_limit.key = Some(format!("windowed-test-{}", server.address().port()));
+    config.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    WindowedStream::new(Newest { audit: base.join("/audit").unwrap() }, HttpClient::new(config).unwrap(), plan)
+}
+
+fn plan(lookback_min: u64) -> WindowPlan {
+    WindowPlan::new(Duration::from_secs(20 * 60), Duration::from_secs(120), Duration::from_secs(lookback_min * 60))
+}
+
+async fn crawl(stream: &WindowedStream<Newest>, cursor: Option<Value>) -> (Vec<LogRecord>, Option<StreamError>) {
+    let mut records = stream.records(cursor);
+    let mut out = Vec::new();
+    while let Some(item) = records.next().await {
+        match item {
+            Ok(record) => out.push(record),
+            Err(err) => return (out, Some(err)),
+        }
+    }
+    (out, None)
+}
+
+fn ids(records: &[LogRecord]) -> Vec<i64> {
+    records.iter().filter(|r| !r.is_position()).map(|r| r.data["id"].as_i64().unwrap()).collect()
+}
+
+fn until(record: &LogRecord) -> Timestamp {
+    record.cursor_value().and_then(|c| c["until"].as_str().map(|u| u.parse().unwrap())).expect("a window cursor")
+}
+
+#[tokio::test]
+async fn windows_are_read_oldest_first_and_committed_only_at_their_end() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    let times = event_times(now, 12);
+    serve(&server, times.clone()).await;
+    let stream = stream(&server, plan(60));
+    let (records, err) = crawl(&stream, None).await;
+    assert!(err.is_none(), "{err:?}");
+
+    // Three windows of at most 20 min from now − 60 min to now − 2 min: the event 30 s ago is left for
+    // a later run, the rest come once each, windows oldest first, each newest first as the API serves.
+    let got = ids(&records);
+    let mut expected = times[1..].to_vec();
+    expected.sort_unstable();
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, expected, "each event once, none newer than the settle lag");
+    let window_of = |t: i64| (t - (now.as_second() - 3600)).div_euclid(1200);
+    assert!(got.windows(2).all(|w| window_of(w[0]) <= window_of(w[1])), "windows oldest first: {got:?}");
+    assert!(got.windows(2).any(|w| w[0] > w[1]), "inside a window, newest first: {got:?}");
+
+    // Only each window's last record carries a cursor: its end.
+    let with_cursor: Vec<&LogRecord> = records.iter().filter(|r| r.cursor.is_some()).collect();
+    assert_eq!(with_cursor.len(), 3);
+    let ends: Vec<Timestamp> = with_cursor.iter().map(|r| until(r)).collect();
+    assert!(ends.windows(2).all(|w| w[1].duration_since(w[0]) <= SignedDuration::from_mins(20)));
+    let horizon = ends[2];
+    assert!(
+        horizon <= Timestamp::now() - SignedDuration::from_mins(2) && horizon >= now - SignedDuration::from_secs(125)
+    );
+
+    // No request reached past the horizon.
+    for request in server.received_requests().await.unwrap() {
+        let to: i64 = request.url.query_pairs().find(|(k, _)| k == "to").unwrap().1.parse().unwrap();
+        assert!(to <= horizon.as_second() + 1, "{}", request.url);
+    }
+
+    // The next run starts where the last window ended and repeats nothing.
+    let (again, err) = crawl(&stream, records.last().unwrap().cursor_value()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(ids(&again).iter().all(|id| !got.contains(id)), "{:?}", ids(&again));
+}
+
+#[tokio::test]
+async fn an_empty_window_is_committed_as_a_position() {
+    let server = MockServer::start().await;
+    serve(&server, vec![]).await;
+    let (records, err) = crawl(&stream(&server, plan(30)), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(records.len(), 2, "two windows, nothing in them");
+    assert!(records.iter().all(LogRecord::is_position));
+    assert!(until(&records[0]) < until(&records[1]));
+}
+
+#[tokio::test]
+async fn a_run_stopped_inside_a_window_commits_nothing_of_it() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    // Six events in the first window, so it has two pages; the second one fails.
+    let times: Vec<i64> = (0..6).rev().map(|k| now.as_second() - 3500 + k * 60).collect();
+    Mock::given(query_param("offset", "4"))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, times).await;
+    let (records, err) = crawl(&stream(&server, plan(60)), None).await;
+    assert!(err.is_some());
+    assert_eq!(records.len(), PAGE, "the window's first page was yielded");
+    assert!(records.iter().all(|r| r.cursor.is_none()), "but nothing inside the window moves the checkpoint");
+}
+
+#[tokio::test]
+async fn a_stored_window_cursor_resumes_there_and_the_run_is_capped_in_windows() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    serve(&server, event_times(now, 12)).await;
+    let from = now - SignedDuration::from_mins(45);
+    let capped = WindowPlan { max_windows_per_run: Some(1), ..plan(60) };
+    let stored = serde_json::to_value(WindowCursor { until: from }).unwrap();
+    let (records, err) = crawl(&stream(&server, capped), Some(stored)).await;
+    assert!(err.is_none(), "{err:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests[0].url.query_pairs().find(|(k, _)| k == "from").unwrap().1, from.as_second().to_string());
+    assert_eq!(until(records.last().unwrap()), from + SignedDuration::from_mins(20), "one window only");
+
+    let (_, err) = crawl(&stream(&server, plan(60)), Some(json!({"until": "yesterday"}))).await;
+    assert_eq!(err.expect("unreadable").kind(), StreamErrorKind::Checkpoint);
+}
