@@ -78,15 +78,8 @@ fn page(ids: std::ops::Range<u64>, next: Option<&str>) -> ResponseTemplate {
 }
 
 async fn crawl(stream: &PagedStream<Items>, cursor: Option<Value>) -> (Vec<LogRecord>, Option<StreamError>) {
-    let mut records = stream.records(cursor);
-    let mut out = Vec::new();
-    while let Some(item) = records.next().await {
-        match item {
-            Ok(record) => out.push(record),
-            Err(err) => return (out, Some(err)),
-        }
-    }
-    (out, None)
+    let drained = logcrawl_testkit::drain(stream, cursor).await;
+    (drained.records, drained.error)
 }
 
 async fn mount(server: &MockServer, page_param: Option<&str>, answer: ResponseTemplate) {

@@ -2,11 +2,10 @@
 //! exact resumes inside a page, boundary dedupe, empty-page positions, `Next::Later`, and recovery when
 //! the API refuses a stored cursor.
 
-use futures::StreamExt;
 use logcrawl_connector::{
     Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Resume, TypedCursor, malformed,
 };
-use logcrawl_core::{LogRecord, LogStream, StreamError, StreamErrorKind};
+use logcrawl_core::{LogRecord, StreamError, StreamErrorKind};
 use logcrawl_http::{HttpClient, HttpConfig, HttpError, RequestSpec, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -127,15 +126,8 @@ async fn on(server: &MockServer, page_param: Option<&str>, answer: ResponseTempl
 
 /// Every record of a run (positions included) and the error that ended it.
 async fn crawl(stream: &PagedStream<Linked>, cursor: Option<Value>) -> (Vec<LogRecord>, Option<StreamError>) {
-    let mut records = stream.records(cursor);
-    let mut out = Vec::new();
-    while let Some(item) = records.next().await {
-        match item {
-            Ok(record) => out.push(record),
-            Err(err) => return (out, Some(err)),
-        }
-    }
-    (out, None)
+    let drained = logcrawl_testkit::drain(stream, cursor).await;
+    (drained.records, drained.error)
 }
 
 fn ids(records: &[LogRecord]) -> Vec<String> {

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use logcrawl_connector::{Next, Page, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream, malformed};
-use logcrawl_core::{LogRecord, LogStream, StreamError, StreamErrorKind};
+use logcrawl_core::{LogRecord, StreamError, StreamErrorKind};
 use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, RetryPolicy, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -101,15 +100,8 @@ fn plan(lookback_min: u64) -> WindowPlan {
 }
 
 async fn crawl(stream: &WindowedStream<Newest>, cursor: Option<Value>) -> (Vec<LogRecord>, Option<StreamError>) {
-    let mut records = stream.records(cursor);
-    let mut out = Vec::new();
-    while let Some(item) = records.next().await {
-        match item {
-            Ok(record) => out.push(record),
-            Err(err) => return (out, Some(err)),
-        }
-    }
-    (out, None)
+    let drained = logcrawl_testkit::drain(stream, cursor).await;
+    (drained.records, drained.error)
 }
 
 fn ids(records: &[LogRecord]) -> Vec<i64> {

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`RecordingSink`] | a sink that keeps every batch ([`SentBatch`]), acknowledges it, or fails the `n`th one as scripted (a backend outage mid-run); can refuse records without `message`/`timestamp` |
 //! | [`ScriptedStream`], [`ScriptedConnector`], [`Step`] | a vendor whose every run is written out in advance (records, then maybe an error), keeping the cursor each run was given |
+//! | [`drain`], [`Drained`] | one run of a stream read to its end without a crawler: its records (positions included), the error that ended it, the last cursor |
 //! | [`body_json`], [`body_bytes`] | a wiremock request's body, gunzipped when its `Content-Encoding` says so (what a sink sent) |
 //! | [`ndjson`] | the JSON lines of a file sink's output or a dead-letter file |
 //! | [`url_as_sent`], [`query`], [`header`], [`with_links`], [`epoch_now`] | wiremock pagination: the URL a client asked for, its query, `Link: rel="next"` headers, rate-limit resets |
@@ -62,7 +63,7 @@ mod wire;
 
 pub use logs::{CaptureGuard, LineWriter, LogCapture, LogLine};
 pub use sink::{RecordingSink, SentBatch};
-pub use stream::{ScriptedConnector, ScriptedStream, Step};
+pub use stream::{Drained, ScriptedConnector, ScriptedStream, Step, drain};
 pub use wire::{body_bytes, body_json, epoch_now, header, ndjson, query, url_as_sent, with_links};
 
 #[cfg(test)]

@@ -118,3 +118,47 @@ impl Connector for ScriptedConnector {
         self.streams.iter().map(|s| s.clone() as Arc<dyn LogStream>).collect()
     }
 }
+
+/// One run of a stream read to its end without a crawler: every record it yielded (positions included)
+/// and the error that ended it, if one did.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// The records, in order.
+    pub records: Vec<LogRecord>,
+    /// The error that ended the run.
+    pub error: Option<StreamError>,
+}
+
+impl Drained {
+    /// The records that are logs (not [positions](LogRecord::position)).
+    pub fn logs(&self) -> impl Iterator<Item = &LogRecord> {
+        self.records.iter().filter(|record| !record.is_position())
+    }
+
+    /// The string attribute `key` of every log record (`""` where it is missing).
+    pub fn field(&self, key: &str) -> Vec<String> {
+        self.logs().map(|r| r.data.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()).collect()
+    }
+
+    /// The cursor of the last record that carries one: what a crawler would commit at the end.
+    pub fn last_cursor(&self) -> Option<Cursor> {
+        self.records.iter().rev().find_map(LogRecord::cursor_value)
+    }
+}
+
+/// Runs `stream` from `cursor` to its end (see [`Drained`]).
+pub async fn drain(stream: &dyn LogStream, cursor: Option<Cursor>) -> Drained {
+    use futures::StreamExt;
+    let mut records = stream.records(cursor);
+    let mut drained = Drained::default();
+    while let Some(item) = records.next().await {
+        match item {
+            Ok(record) => drained.records.push(record),
+            Err(err) => {
+                drained.error = Some(err);
+                break;
+            }
+        }
+    }
+    drained
+}

@@ -4,10 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use logcrawl_core::{
-    BatchLimits, CheckpointStore, Crawler, Cursor, LogRecord, LogStream, MemoryCheckpointStore, Source, SourceMeta,
-    StreamError, StreamKey,
+    BatchLimits, CheckpointStore, Crawler, Cursor, LogRecord, MemoryCheckpointStore, Source, SourceMeta, StreamError,
+    StreamKey,
 };
 use logcrawl_http::RetryPolicy;
 use logcrawl_okta::{OktaConfig, OktaConnector};
@@ -102,16 +101,8 @@ fn connector(server: &MockServer, extra: Value) -> OktaConnector {
 
 /// Runs the stream from `cursor` to its end: the records, then the error that ended it, if any.
 async fn crawl(connector: &OktaConnector, cursor: Option<Cursor>) -> (Vec<LogRecord>, Option<StreamError>) {
-    let stream = connector.system_log();
-    let mut records = stream.records(cursor);
-    let mut out = Vec::new();
-    while let Some(item) = records.next().await {
-        match item {
-            Ok(record) => out.push(record),
-            Err(err) => return (out, Some(err)),
-        }
-    }
-    (out, None)
+    let drained = logcrawl_testkit::drain(connector.system_log().as_ref(), cursor).await;
+    (drained.records, drained.error)
 }
 
 fn uuids(records: &[LogRecord]) -> Vec<String> {

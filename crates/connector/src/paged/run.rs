@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use logcrawl_core::{Cursor, LogRecord, LogStream, RecordCursor, RecordStream, StreamError};
-use logcrawl_http::{HttpClient, RequestSpec, redact_url};
+use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, redact_url};
 
 use super::{Next, Page, PagedApi, PagedStream, Position, Refused, Resume, Stored};
 use crate::cursor;
@@ -86,7 +86,7 @@ impl<A: PagedApi> PagedStream<A> {
     async fn open(&self, stored: Option<Stored<A::Cursor>>) -> Result<Opened<A::Event>, StreamError> {
         let Some(Stored { cursor, through, index, seen }) = stored else {
             let request = self.api.first_request(None)?;
-            let page = fetch(self.api.clone(), self.client.clone(), request.clone()).await?;
+            let page = self.fetch(request.clone()).await?;
             return Ok(Opened { request, page, skip: Skip::default(), boundary: Boundary::default() });
         };
         let instant = self.api.cursor_instant(&cursor).map(str::to_owned);
@@ -139,7 +139,7 @@ impl<A: PagedApi> PagedStream<A> {
                 let page = match (first.take(), prefetched.take()) {
                     (Some(page), _) => page,
                     (None, Some(prefetch)) => prefetch.join().await?,
-                    (None, None) => fetch(self.api.clone(), self.client.clone(), request.clone()).await?,
+                    (None, None) => self.fetch(request.clone()).await?,
                 };
                 pages += 1;
                 let Page { events, next } = page;
@@ -156,7 +156,7 @@ impl<A: PagedApi> PagedStream<A> {
                     follow = None;
                 }
                 if let Some(next) = &follow {
-                    prefetched = Some(Prefetch::spawn(fetch(self.api.clone(), self.client.clone(), next.clone())));
+                    prefetched = Some(Prefetch::spawn(self.fetch(next.clone())));
                 }
 
                 let start = std::mem::take(&mut skip).start(self.api.as_ref(), &events, &request);
@@ -251,14 +251,28 @@ pub(super) fn continuation(
     Ok((!polling).then_some((request, now)))
 }
 
+/// How a connector reads a response (`parse`) and names a failed request (`error`): the two methods the
+/// page loops share between [`PagedApi`] and [`WindowedApi`](super::WindowedApi).
+pub(super) struct Reader<A, E> {
+    pub(super) parse: fn(&A, &Response) -> Result<Page<E>, StreamError>,
+    pub(super) error: fn(&A, HttpError) -> StreamError,
+}
+
 /// Fetches and parses one page; run on its own task for the page after the current one.
-async fn fetch<A: PagedApi>(
+pub(super) async fn fetch<A, E>(
     api: Arc<A>,
     client: HttpClient,
     request: RequestSpec,
-) -> Result<Page<A::Event>, StreamError> {
-    let response = client.execute(request).await.map_err(|err| api.error(err))?;
-    api.parse(&response)
+    reader: Reader<A, E>,
+) -> Result<Page<E>, StreamError> {
+    let response = client.execute(request).await.map_err(|err| (reader.error)(&api, err))?;
+    (reader.parse)(&api, &response)
+}
+
+impl<A: PagedApi> PagedStream<A> {
+    fn fetch(&self, request: RequestSpec) -> impl Future<Output = Result<Page<A::Event>, StreamError>> + use<A> {
+        fetch(self.api.clone(), self.client.clone(), request, Reader { parse: A::parse, error: A::error })
+    }
 }
 
 /// A page fetched on its own task while the current one is delivered: one page ahead at most, so memory

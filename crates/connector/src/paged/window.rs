@@ -21,7 +21,7 @@ use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, redact_url};
 use serde::{Deserialize, Serialize};
 
 use super::Prefetch;
-use super::run::continuation;
+use super::run::{Reader, continuation, fetch};
 use super::{Page, Refused};
 use crate::cursor::{self, TypedCursor};
 
@@ -140,6 +140,10 @@ impl<A: WindowedApi> WindowedStream<A> {
         .take(self.plan.max_windows_per_run.unwrap_or(usize::MAX))
     }
 
+    fn fetch(&self, request: RequestSpec) -> impl Future<Output = Result<Page<A::Event>, StreamError>> + use<A> {
+        fetch(self.api.clone(), self.client.clone(), request, Reader { parse: A::parse, error: A::error })
+    }
+
     fn run(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
         async_stream::try_stream! {
             let resume: Option<WindowCursor> = cursor.as_ref().map(cursor::load).transpose()?;
@@ -152,7 +156,7 @@ impl<A: WindowedApi> WindowedStream<A> {
                 loop {
                     let page = match prefetched.take() {
                         Some(prefetch) => prefetch.join().await?,
-                        None => fetch(self.api.clone(), self.client.clone(), request.clone()).await?,
+                        None => self.fetch(request.clone()).await?,
                     };
                     pages += 1;
                     let Page { events, next } = page;
@@ -164,7 +168,7 @@ impl<A: WindowedApi> WindowedStream<A> {
                         ))))?;
                     }
                     if let Some(next) = &follow {
-                        prefetched = Some(Prefetch::spawn(fetch(self.api.clone(), self.client.clone(), next.clone())));
+                        prefetched = Some(Prefetch::spawn(self.fetch(next.clone())));
                     }
                     let last_page = follow.is_none();
                     if last_page && events.is_empty() {
@@ -201,14 +205,4 @@ impl<A: WindowedApi> LogStream for WindowedStream<A> {
 
 fn signed(duration: Duration) -> SignedDuration {
     SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
-}
-
-/// Fetches and parses one page of a window.
-async fn fetch<A: WindowedApi>(
-    api: Arc<A>,
-    client: HttpClient,
-    request: RequestSpec,
-) -> Result<Page<A::Event>, StreamError> {
-    let response = client.execute(request).await.map_err(|err| api.error(err))?;
-    api.parse(&response)
 }
