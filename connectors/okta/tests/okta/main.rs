@@ -13,7 +13,7 @@ use logcrawl_okta::{OktaConfig, OktaConnector};
 use logcrawl_testkit::RecordingSink;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 mod conformance;
 mod failures;
@@ -80,6 +80,26 @@ fn page(body: Value, self_url: &str, next_url: &str) -> ResponseTemplate {
         .insert_header("x-rate-limit-reset", (epoch_now() + 60).to_string().as_str())
 }
 
+/// Serves `answer` to the page whose `after` token is `token`, expecting it `times` times.
+async fn on_after(server: &MockServer, token: impl AsRef<str>, answer: impl Respond + 'static, times: u64) {
+    Mock::given(method("GET"))
+        .and(query_param("after", token.as_ref()))
+        .respond_with(answer)
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// Serves `answer` to the first polling query of a run (no `after`), expecting it `times` times.
+async fn on_first(server: &MockServer, answer: impl Respond + 'static, times: u64) {
+    Mock::given(method("GET"))
+        .and(query_param_is_missing("after"))
+        .respond_with(answer)
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
 fn epoch_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
@@ -134,12 +154,7 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "n1"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
+    on_after(&server, "n1", ResponseTemplate::new(500), 0).await;
 
     let (records, err) = crawl(&connector(&server, json!({})), None).await;
     assert!(err.is_none(), "{err:?}");
@@ -228,31 +243,11 @@ async fn follows_next_links_until_a_short_page() {
         logs_url(&server, "limit=2&after=p4"),
     );
     let next = p2.clone();
-    Mock::given(method("GET"))
-        .and(query_param_is_missing("after"))
-        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p2"))
-        .respond_with(page(events(2, 4), &p2, &p3))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p3"))
-        .respond_with(page(events(4, 5), &p3, &p4))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_first(&server, move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next), 1).await;
+    on_after(&server, "p2", page(events(2, 4), &p2, &p3), 1).await;
+    on_after(&server, "p3", page(events(4, 5), &p3, &p4), 1).await;
     // A short page means caught up: no wasted empty poll (elastic/integrations#15212).
-    Mock::given(method("GET"))
-        .and(query_param("after", "p4"))
-        .respond_with(page(json!([]), &p4, &p4))
-        .expect(0)
-        .mount(&server)
-        .await;
+    on_after(&server, "p4", page(json!([]), &p4, &p4), 0).await;
 
     let (records, err) = crawl(&connector(&server, json!({"limit": 2})), None).await;
     assert!(err.is_none(), "{err:?}");
@@ -266,12 +261,7 @@ async fn follows_next_links_until_a_short_page() {
 async fn empty_polling_page_with_next_equal_self_ends_the_run() {
     let server = MockServer::start().await;
     let stored = logs_url(&server, "limit=1000&after=tail");
-    Mock::given(method("GET"))
-        .and(query_param("after", "tail"))
-        .respond_with(page(json!([]), &stored, &stored))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "tail", page(json!([]), &stored, &stored), 1).await;
     let cursor = json!({"v": 1, "url": stored, "seen": ["u9"]});
     let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
     assert!(records.is_empty() && err.is_none(), "{err:?}");
@@ -284,18 +274,8 @@ async fn resume_from_a_stored_next_drops_boundary_events_served_again() {
     let next = logs_url(&server, "limit=2&after=p3");
     // Okta serves the boundary event u1 again: it was delivered by the previous run.
     let body = json!([event("u1", "2024-08-13T15:58:00.001Z"), event("u2", "2024-08-13T15:58:00.002Z")]);
-    Mock::given(method("GET"))
-        .and(query_param("after", "p2"))
-        .respond_with(page(body, &stored, &next))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p3"))
-        .respond_with(page(json!([]), &next, &next))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "p2", page(body, &stored, &next), 1).await;
+    on_after(&server, "p3", page(json!([]), &next, &next), 1).await;
     let cursor = json!({"v": 1, "url": stored, "seen": ["u1"]});
     let (records, err) = crawl(&connector(&server, json!({})), Some(cursor)).await;
     assert!(err.is_none(), "{err:?}");
@@ -308,18 +288,8 @@ async fn a_mid_page_cursor_resumes_without_duplicates_or_gaps() {
     let server = MockServer::start().await;
     let first = logs_url(&server, "limit=3&after=a");
     let second = logs_url(&server, "limit=3&after=b");
-    Mock::given(method("GET"))
-        .and(query_param("after", "a"))
-        .respond_with(page(events(0, 3), &first, &second))
-        .expect(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "b"))
-        .respond_with(page(events(3, 4), &second, &second))
-        .expect(2)
-        .mount(&server)
-        .await;
+    on_after(&server, "a", page(events(0, 3), &first, &second), 2).await;
+    on_after(&server, "b", page(events(3, 4), &second, &second), 2).await;
     let connector = connector(&server, json!({}));
 
     let (all, err) = crawl(&connector, Some(json!({"v": 1, "url": first, "seen": []}))).await;

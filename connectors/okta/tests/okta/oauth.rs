@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use serde_json::json;
-use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::{as_sent, crawl, epoch_now, events, fast_retries, logs_url, page, uuids};
+use super::{as_sent, crawl, epoch_now, events, fast_retries, logs_url, on_after, on_first, page, uuids};
 
 const PRIVATE_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pem");
 const PUBLIC_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pub.pem");
@@ -95,18 +95,8 @@ async fn private_key_jwt_token_is_requested_once_and_sent_as_bearer() {
         .await;
     let p2 = logs_url(&server, "limit=2&after=p2");
     let next = p2.clone();
-    Mock::given(method("GET"))
-        .and(query_param_is_missing("after"))
-        .respond_with(move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p2"))
-        .respond_with(page(events(2, 3), &p2, &p2))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_first(&server, move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next), 1).await;
+    on_after(&server, "p2", page(events(2, 3), &p2, &p2), 1).await;
 
     let connector = oauth_connector(&server);
     let (records, err) = crawl(

@@ -12,7 +12,7 @@ use tracing::Level;
 use wiremock::matchers::{method, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::{TOKEN, uuids};
+use super::{TOKEN, on_after, on_first, uuids};
 use super::{as_sent, config, connector, crawl, event, events, fast_retries, logs_url, page, query, source};
 
 /// Okta's answer to a query parameter it refuses (an expired `after`, a `since` beyond retention).
@@ -57,26 +57,11 @@ async fn an_empty_hop_keeps_the_boundary_uuids_of_the_page_before_it() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p2"))
-        .respond_with(page(json!([]), &p2, &p3))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "p2", page(json!([]), &p2, &p3), 1).await;
     // Okta serves the boundary events again after the empty hop, with a new one at the same instant.
     let body = json!([event("a", boundary), event("b", boundary), event("c", boundary)]);
-    Mock::given(method("GET"))
-        .and(query_param("after", "p3"))
-        .respond_with(page(body, &p3, &p4))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p4"))
-        .respond_with(page(json!([]), &p4, &p4))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "p3", page(body, &p3, &p4), 1).await;
+    on_after(&server, "p4", page(json!([]), &p4, &p4), 1).await;
 
     let connector = Arc::new(connector(&server, json!({"limit": 3})));
     let store = Arc::new(MemoryCheckpointStore::new());
@@ -104,27 +89,12 @@ async fn a_long_chain_of_empty_hops_is_committed_so_the_next_run_gets_past_it() 
     let base = server.uri();
     let hop = |n: usize| logs_url(&server, &format!("limit=3&after=h{n}"));
     let first_next = hop(1);
-    Mock::given(method("GET"))
-        .and(query_param_is_missing("after"))
-        .respond_with(move |req: &Request| page(events(0, 3), &as_sent(&base, req), &first_next))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_first(&server, move |req: &Request| page(events(0, 3), &as_sent(&base, req), &first_next), 1).await;
     for n in 1..12 {
-        Mock::given(method("GET"))
-            .and(query_param("after", format!("h{n}")))
-            .respond_with(page(json!([]), &hop(n), &hop(n + 1)))
-            .expect(1)
-            .mount(&server)
-            .await;
+        on_after(&server, format!("h{n}"), page(json!([]), &hop(n), &hop(n + 1)), 1).await;
     }
     let late = json!([event("x", "2024-08-13T16:00:00.000Z"), event("y", "2024-08-13T16:00:00.001Z")]);
-    Mock::given(method("GET"))
-        .and(query_param("after", "h12"))
-        .respond_with(page(late, &hop(12), &hop(13)))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "h12", page(late, &hop(12), &hop(13)), 1).await;
 
     let connector = Arc::new(connector(&server, json!({"limit": 3})));
     let store = Arc::new(MemoryCheckpointStore::new());
@@ -155,12 +125,7 @@ async fn a_refused_stored_next_falls_back_to_since_published_without_loss_or_dup
     let p2 = logs_url(&server, "limit=3&after=p2");
     let p3 = logs_url(&server, "limit=3&after=p3");
     let boundary = "2024-08-13T15:58:00.005Z";
-    Mock::given(method("GET"))
-        .and(query_param("after", "expired"))
-        .respond_with(validation_failed("after"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "expired", validation_failed("after"), 1).await;
     let next = p2.clone();
     Mock::given(method("GET"))
         .and(query_param_is_missing("after"))
@@ -172,12 +137,7 @@ async fn a_refused_stored_next_falls_back_to_since_published_without_loss_or_dup
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(query_param("after", "p2"))
-        .respond_with(page(json!([event("d", "2024-08-13T15:58:00.007Z")]), &p2, &p3))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "p2", page(json!([event("d", "2024-08-13T15:58:00.007Z")]), &p2, &p3), 1).await;
 
     let filter = r#"eventType eq "user.session.start""#;
     let connector = connector(&server, json!({"limit": 3, "filter": filter}));
@@ -212,12 +172,7 @@ async fn a_refused_mid_page_cursor_falls_back_and_skips_its_through_event() {
     let base = server.uri();
     let stored = logs_url(&server, "limit=3&after=expired");
     let published = "2024-08-13T15:58:00.005Z";
-    Mock::given(method("GET"))
-        .and(query_param("after", "expired"))
-        .respond_with(validation_failed("after"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_after(&server, "expired", validation_failed("after"), 1).await;
     Mock::given(method("GET"))
         .and(query_param("since", published))
         .respond_with(move |req: &Request| {
