@@ -4,7 +4,9 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::{TOKEN, as_sent, connector, crawl, event, events, logs_url, on_after, on_first, page, uuids};
+use super::{
+    TOKEN, as_sent, connector, crawl, event, events, logs_url, must_not_be_asked, on_after, on_first, page, uuids,
+};
 
 #[tokio::test]
 async fn an_off_origin_next_link_is_refused_and_the_other_host_receives_nothing() {
@@ -98,11 +100,7 @@ async fn rejected_credentials_stop_the_source_without_retries_or_leaks() {
 #[tokio::test]
 async fn a_checkpoint_of_another_org_or_shape_is_refused_not_reset() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .expect(0)
-        .mount(&server)
-        .await;
+    must_not_be_asked(&server).await;
     let connector = connector(&server, json!({}));
     let other_org = json!({"v": 1, "url": "https://other.okta.com/api/v1/logs?after=x", "seen": []});
     let (_, err) = crawl(&connector, Some(other_org)).await;

@@ -100,6 +100,25 @@ async fn on_first(server: &MockServer, answer: impl Respond + 'static, times: u6
         .await;
 }
 
+/// A server that must not receive any request (the test fails when it is dropped if it did).
+async fn must_not_be_asked(server: &MockServer) {
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
+/// Answers one request, whatever it asks, with Okta's caught-up page: `[]` and `next` equal to itself.
+async fn answer_caught_up_once(server: &MockServer) {
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .respond_with(move |req: &Request| page(json!([]), &as_sent(&base, req), &as_sent(&base, req)))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 fn epoch_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
@@ -187,12 +206,7 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
 /// The `since` of the first run's request, in seconds before now.
 async fn first_since_age(max_age: Option<Duration>, extra: Value) -> f64 {
     let server = MockServer::start().await;
-    let base = server.uri();
-    Mock::given(method("GET"))
-        .respond_with(move |req: &Request| page(json!([]), &as_sent(&base, req), &as_sent(&base, req)))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_caught_up_once(&server).await;
     let connector = OktaConnector::with_http("s", config(&server, extra), max_age, fast_retries).unwrap();
     let (records, err) = crawl(&connector, None).await;
     assert!(records.is_empty() && err.is_none());
@@ -222,12 +236,7 @@ async fn first_run_starts_a_safety_margin_inside_the_sinks_max_age() {
 #[tokio::test]
 async fn first_run_sends_the_configured_limit() {
     let server = MockServer::start().await;
-    let base = server.uri();
-    Mock::given(method("GET"))
-        .respond_with(move |req: &Request| page(json!([]), &as_sent(&base, req), &as_sent(&base, req)))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer_caught_up_once(&server).await;
     let (_, err) = crawl(&connector(&server, json!({"limit": 200})), None).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(query(&server.received_requests().await.unwrap()[0])["limit"], "200");

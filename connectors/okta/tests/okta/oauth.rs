@@ -10,7 +10,9 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::{as_sent, crawl, epoch_now, events, fast_retries, logs_url, on_after, on_first, page, uuids};
+use super::{
+    as_sent, crawl, epoch_now, events, fast_retries, logs_url, must_not_be_asked, on_after, on_first, page, uuids,
+};
 
 const PRIVATE_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pem");
 const PUBLIC_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pub.pem");
@@ -71,6 +73,16 @@ fn token_endpoint(
     }
 }
 
+/// Mounts [`token_endpoint`] at `/oauth2/v1/token`, expecting `times` token requests.
+async fn serve_tokens(server: &MockServer, jtis: Arc<Mutex<HashSet<String>>>, minted: Arc<AtomicUsize>, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/oauth2/v1/token"))
+        .respond_with(token_endpoint(&server.uri(), jtis, minted))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
 fn oauth_connector(server: &MockServer) -> OktaConnector {
     let config: OktaConfig = serde_json::from_value(json!({
         "base_url": server.uri(),
@@ -87,12 +99,7 @@ async fn private_key_jwt_token_is_requested_once_and_sent_as_bearer() {
     let server = MockServer::start().await;
     let base = server.uri();
     let (jtis, minted) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
-    Mock::given(method("POST"))
-        .and(path("/oauth2/v1/token"))
-        .respond_with(token_endpoint(&server.uri(), jtis, minted.clone()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    serve_tokens(&server, jtis, minted.clone(), 1).await;
     let p2 = logs_url(&server, "limit=2&after=p2");
     let next = p2.clone();
     on_first(&server, move |req: &Request| page(events(0, 2), &as_sent(&base, req), &next), 1).await;
@@ -118,12 +125,7 @@ async fn a_401_with_oauth_refetches_the_token_once() {
     let server = MockServer::start().await;
     let base = server.uri();
     let (jtis, minted) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
-    Mock::given(method("POST"))
-        .and(path("/oauth2/v1/token"))
-        .respond_with(token_endpoint(&server.uri(), jtis, minted.clone()))
-        .expect(2)
-        .mount(&server)
-        .await;
+    serve_tokens(&server, jtis, minted.clone(), 2).await;
     Mock::given(method("GET"))
         .respond_with(move |req: &Request| match req.headers.get("authorization").and_then(|v| v.to_str().ok()) {
             Some("Bearer at-2") => page(events(0, 1), &as_sent(&base, req), &as_sent(&base, req)),
@@ -171,11 +173,7 @@ async fn a_refused_client_assertion_is_fatal_and_explained() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .expect(0)
-        .mount(&server)
-        .await;
+    must_not_be_asked(&server).await;
     let (_, err) = crawl(&oauth_connector(&server), None).await;
     let err = err.expect("fatal");
     assert!(err.is_fatal());

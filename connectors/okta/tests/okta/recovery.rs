@@ -12,7 +12,7 @@ use tracing::Level;
 use wiremock::matchers::{method, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use super::{TOKEN, on_after, on_first, uuids};
+use super::{TOKEN, must_not_be_asked, on_after, on_first, uuids};
 use super::{as_sent, config, connector, crawl, event, events, fast_retries, logs_url, page, query, source};
 
 /// Okta's answer to a query parameter it refuses (an expired `after`, a `since` beyond retention).
@@ -314,11 +314,7 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
 #[tokio::test]
 async fn refusals_of_a_foreign_cursor_are_checkpoint_errors() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .expect(0)
-        .mount(&server)
-        .await;
+    must_not_be_asked(&server).await;
     let connector = OktaConnector::with_http("s", config(&server, json!({})), None, fast_retries).unwrap();
     let other_org = json!({"v": 1, "url": "https://other.okta.com/api/v1/logs?after=x", "seen": []});
     let odd_published = json!({"v": 1, "url": logs_url(&server, "after=x"), "published": 5});
