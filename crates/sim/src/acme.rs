@@ -30,8 +30,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+
+use crate::util::{Listener, Server};
 use tokio::time::Instant;
 
 const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
@@ -81,41 +81,30 @@ impl SimState {
 /// A running ACME API; stops when dropped.
 #[derive(Debug)]
 pub struct AcmeSim {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    server: Server,
 }
 
 impl AcmeSim {
     /// Binds and serves on the current tokio runtime.
     pub async fn start(config: AcmeSimConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.bind).await?;
-        let addr = listener.local_addr()?;
+        let listener = Listener::bind(config.bind).await?;
         let start_ms = config
             .start
             .unwrap_or_else(|| jiff::Timestamp::now() - jiff::SignedDuration::from_millis(config.events as i64))
             .as_millisecond();
         let state = Arc::new(SimState { config, start_ms, started: Instant::now() });
         let app = Router::new().route("/v1/logs", get(list_logs)).with_state(state);
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _closed = stopped.await;
-            });
-            if let Err(err) = serve.await {
-                tracing::warn!(error = %err, "ACME simulator stopped");
-            }
-        });
-        Ok(Self { addr, _stop: stop })
+        Ok(Self { server: listener.serve("acme", app) })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 }
 

@@ -44,7 +44,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::oneshot;
+
+use crate::util::{Listener, Server};
 
 /// The intake path.
 pub const INTAKE_PATH: &str = "/api/v2/logs";
@@ -203,9 +204,8 @@ struct Shared {
 #[derive(Debug)]
 pub struct DatadogIntake {
     shared: Arc<Shared>,
-    addr: SocketAddr,
+    server: Server,
     base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl DatadogIntake {
@@ -216,8 +216,8 @@ impl DatadogIntake {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: DatadogIntakeBuilder) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let listener = Listener::loopback().await?;
+        let base_url = listener.base_url();
         let shared = Arc::new(Shared { settings, requests: AtomicU64::new(0), received: Mutex::default() });
         let app = Router::new()
             .route(INTAKE_PATH, post(intake))
@@ -225,16 +225,7 @@ impl DatadogIntake {
             // Room for a compressed body well past the 5 MB the intake accepts uncompressed: the 413 is ours.
             .layer(DefaultBodyLimit::max(4 * MAX_BODY_BYTES))
             .with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _closed = rx.await;
-        });
-        tokio::spawn(async move {
-            if let Err(err) = server.await {
-                tracing::warn!(error = %err, "datadog intake simulator stopped");
-            }
-        });
-        Ok(Self { shared, addr, base_url: format!("http://{addr}"), shutdown: Some(tx) })
+        Ok(Self { shared, server: listener.serve("datadog intake", app), base_url })
     }
 
     /// `http://127.0.0.1:PORT`, to use as a Datadog sink's `endpoint`.
@@ -244,7 +235,7 @@ impl DatadogIntake {
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// What was received so far.
@@ -263,14 +254,6 @@ impl DatadogIntake {
         let mut ids: Vec<String> = received.ids.keys().map(|id| id.to_string()).collect();
         ids.sort_unstable();
         ids
-    }
-}
-
-impl Drop for DatadogIntake {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _closed = tx.send(());
-        }
     }
 }
 

@@ -10,3 +10,4 @@ pub mod acme;
 pub mod datadog;
 #[cfg(feature = "okta")]
 pub mod okta;
+pub mod util;

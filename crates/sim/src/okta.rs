@@ -32,10 +32,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::util::{Listener, Quota, RateWindow, Server, put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -44,7 +44,6 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
-use tokio::sync::oneshot;
 
 /// Okta's largest page.
 pub const MAX_LIMIT: u64 = 1000;
@@ -138,23 +137,15 @@ impl OktaSimBuilder {
 }
 
 #[derive(Debug)]
-struct Window {
-    start_ms: i64,
-    used: u64,
-}
-
-#[derive(Debug)]
 struct Shared {
     base_url: String,
     total: AtomicU64,
     start_ms: i64,
     spacing_us: u64,
     token: Option<String>,
-    rate_limit: u64,
-    window_ms: i64,
     inject_429: Vec<u64>,
     inject_wait: Duration,
-    window: Mutex<Window>,
+    window: RateWindow,
     requests: AtomicU64,
     rate_limited: AtomicU64,
     served: AtomicU64,
@@ -166,8 +157,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct OktaSim {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Server,
 }
 
 impl OktaSim {
@@ -178,38 +168,27 @@ impl OktaSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: OktaSimBuilder) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let listener = Listener::loopback().await?;
         let now_ms = jiff::Timestamp::now().as_millisecond();
         let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
         let start_ms = settings.start_ms.unwrap_or(now_ms - span_ms - 60_000);
         let shared = Arc::new(Shared {
-            base_url: format!("http://{addr}"),
+            base_url: listener.base_url(),
             total: AtomicU64::new(settings.events),
             start_ms,
             spacing_us: settings.spacing_us,
             token: settings.token,
-            rate_limit: settings.rate_limit,
-            window_ms: settings.window.as_millis().max(1) as i64,
             inject_429: settings.inject_429,
             inject_wait: settings.inject_wait,
-            window: Mutex::new(Window { start_ms: now_ms, used: 0 }),
+            window: RateWindow::new(settings.rate_limit, settings.window),
             requests: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             served: AtomicU64::new(0),
             token_epoch: AtomicU64::new(0),
         });
         let app = Router::new().route("/api/v1/logs", get(list_logs)).with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _closed = rx.await;
-        });
-        tokio::spawn(async move {
-            if let Err(err) = server.await {
-                tracing::warn!(error = %err, "okta simulator stopped");
-            }
-        });
-        Ok(Self { shared, addr, shutdown: Some(tx) })
+        let server = listener.serve("okta", app);
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, to use as the connector's `base_url`.
@@ -219,7 +198,7 @@ impl OktaSim {
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Events that exist now.
@@ -264,14 +243,6 @@ impl OktaSim {
         let mut out = BytesMut::with_capacity(1600);
         render_event(&mut out, i, self.shared.published_ms(i));
         out.to_vec()
-    }
-}
-
-impl Drop for OktaSim {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _closed = tx.send(());
-        }
     }
 }
 
@@ -341,19 +312,8 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         }
     }
 
-    // The rate-limit window.
-    let (remaining, reset_epoch, over) = {
-        let mut window = sim.window.lock().expect("window poisoned");
-        if now_ms >= window.start_ms + sim.window_ms {
-            let elapsed_windows = (now_ms - window.start_ms) / sim.window_ms;
-            window.start_ms += elapsed_windows * sim.window_ms;
-            window.used = 0;
-        }
-        window.used += 1;
-        let reset = (window.start_ms + sim.window_ms + 999) / 1000;
-        (sim.rate_limit.saturating_sub(window.used), reset, window.used > sim.rate_limit)
-    };
-    let limit_header = sim.rate_limit.to_string();
+    let Quota { limit, remaining, reset_epoch, exceeded: over } = sim.window.take();
+    let limit_header = limit.to_string();
     if sim.inject_429.contains(&ordinal) || over {
         sim.rate_limited.fetch_add(1, Ordering::Relaxed);
         let reset = if over { reset_epoch } else { (now_ms + sim.inject_wait.as_millis() as i64 + 999) / 1000 };
@@ -480,84 +440,11 @@ fn error(status: StatusCode, code: &str, summary: &str, headers: &[(&'static str
 // Rendering
 // ---------------------------------------------------------------------------------------------------------
 
-/// A bijective mixer: distinct inputs give distinct outputs.
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn put_hex(out: &mut BytesMut, value: u64, digits: usize) {
-    for shift in (0..digits).rev() {
-        out.put_u8(HEX[((value >> (shift * 4)) & 0xf) as usize]);
-    }
-}
-
-fn put_dec(out: &mut BytesMut, mut value: u64, min_digits: usize) {
-    let mut buf = [b'0'; 20];
-    let mut pos = buf.len();
-    while value > 0 || buf.len() - pos < min_digits.max(1) {
-        pos -= 1;
-        buf[pos] = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-    out.put_slice(&buf[pos..]);
-}
-
-fn put_uuid(out: &mut BytesMut, index: u64) {
-    let a = splitmix64(index);
-    let b = splitmix64(index ^ 0xa5a5_a5a5_a5a5_a5a5);
-    put_hex(out, a >> 32, 8);
-    out.put_u8(b'-');
-    put_hex(out, (a >> 16) & 0xffff, 4);
-    out.put_slice(b"-11ef-");
-    put_hex(out, a & 0xffff, 4);
-    out.put_u8(b'-');
-    put_hex(out, b, 12);
-}
-
 /// The `uuid` of event `index` (unique per index).
 pub fn event_uuid(index: u64) -> String {
     let mut out = BytesMut::with_capacity(36);
-    put_uuid(&mut out, index);
+    put_uuid(&mut out, index, 0);
     String::from_utf8(out.to_vec()).expect("ascii")
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn put_published(out: &mut BytesMut, epoch_ms: i64) {
-    let days = epoch_ms.div_euclid(86_400_000);
-    let ms_of_day = epoch_ms.rem_euclid(86_400_000) as u64;
-    let (year, month, day) = civil_from_days(days);
-    put_dec(out, year.max(0) as u64, 4);
-    out.put_u8(b'-');
-    put_dec(out, u64::from(month), 2);
-    out.put_u8(b'-');
-    put_dec(out, u64::from(day), 2);
-    out.put_u8(b'T');
-    put_dec(out, ms_of_day / 3_600_000, 2);
-    out.put_u8(b':');
-    put_dec(out, ms_of_day / 60_000 % 60, 2);
-    out.put_u8(b':');
-    put_dec(out, ms_of_day / 1000 % 60, 2);
-    out.put_u8(b'.');
-    put_dec(out, ms_of_day % 1000, 3);
-    out.put_u8(b'Z');
 }
 
 fn put_ip(out: &mut BytesMut, hash: u64) {
@@ -610,9 +497,9 @@ fn render_event(out: &mut BytesMut, index: u64, published_ms: i64) {
     let hash = splitmix64(index ^ 0x0123_4567_89ab_cdef);
     let user = hash % 143;
     out.put_slice(br#"{"uuid":""#);
-    put_uuid(out, index);
+    put_uuid(out, index, 0);
     out.put_slice(br#"","published":""#);
-    put_published(out, published_ms);
+    put_rfc3339_ms(out, published_ms);
     out.put_slice(br#"","#);
     out.put_slice(KINDS[(hash >> 40) as usize % KINDS.len()].as_bytes());
     out.put_slice(br#","version":"0","actor":"#);
@@ -659,7 +546,7 @@ mod tests {
         assert_eq!(uuids.len(), 10_000);
         for ms in [0i64, 951_782_400_000, 1_709_164_800_123, 4_102_444_799_999] {
             let mut out = BytesMut::new();
-            put_published(&mut out, ms);
+            put_rfc3339_ms(&mut out, ms);
             let expected =
                 jiff::Timestamp::from_millisecond(ms).unwrap().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
             assert_eq!(std::str::from_utf8(&out).unwrap(), expected);

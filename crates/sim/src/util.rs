@@ -1,0 +1,219 @@
+//! What every simulator shares: the loopback server that stops when dropped, a fixed rate-limit
+//! window, and the allocation-free renderers the fast page writers are built from.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::Router;
+use bytes::{BufMut, BytesMut};
+use tokio::sync::oneshot;
+
+/// A bound port a simulator is about to serve on: its address is known (for the self links a handler
+/// writes) before the router that needs it is built.
+#[derive(Debug)]
+pub struct Listener {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    /// Binds `bind` (port 0: any free port).
+    pub async fn bind(bind: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr })
+    }
+
+    /// Binds any free port of `127.0.0.1`.
+    pub async fn loopback() -> std::io::Result<Self> {
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves `router` on the current tokio runtime until the returned [`Server`] is dropped; `name`
+    /// labels a failure in the logs.
+    pub fn serve(self, name: &'static str, router: Router) -> Server {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let addr = self.addr;
+        tokio::spawn(async move {
+            let serve = axum::serve(self.listener, router).with_graceful_shutdown(async {
+                let _closed = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::warn!(error = %err, simulator = name, "simulator stopped");
+            }
+        });
+        Server { addr, _stop: stop }
+    }
+}
+
+/// A running simulator's server; dropping it stops it.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Server {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// A fixed rate-limit window: `limit` calls per `window`, counted across every request it is asked about.
+#[derive(Debug)]
+pub struct RateWindow {
+    limit: u64,
+    window_ms: i64,
+    state: Mutex<(i64, u64)>,
+}
+
+/// What a [`RateWindow`] says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// The window's limit.
+    pub limit: u64,
+    /// Calls left in the window after this one.
+    pub remaining: u64,
+    /// When the window resets, in epoch seconds (rounded up).
+    pub reset_epoch: i64,
+    /// Whether this call is past the limit (to answer 429, or 403 for GitHub).
+    pub exceeded: bool,
+}
+
+impl RateWindow {
+    /// `limit` calls per `window`, the first window starting now.
+    pub fn new(limit: u64, window: Duration) -> Self {
+        let window_ms = window.as_millis().clamp(1, i64::MAX as u128) as i64;
+        Self { limit, window_ms, state: Mutex::new((jiff::Timestamp::now().as_millisecond(), 0)) }
+    }
+
+    /// Counts one call now.
+    pub fn take(&self) -> Quota {
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (start, used) = &mut *state;
+        if now_ms >= *start + self.window_ms {
+            *start += (now_ms - *start) / self.window_ms * self.window_ms;
+            *used = 0;
+        }
+        *used += 1;
+        Quota {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(*used),
+            reset_epoch: (*start + self.window_ms + 999) / 1000,
+            exceeded: *used > self.limit,
+        }
+    }
+}
+
+/// A bijective mixer: distinct inputs give distinct outputs (the simulators' deterministic "randomness").
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes the low `digits` hex digits of `value`.
+pub fn put_hex(out: &mut BytesMut, value: u64, digits: usize) {
+    for shift in (0..digits).rev() {
+        out.put_u8(HEX[((value >> (shift * 4)) & 0xf) as usize]);
+    }
+}
+
+/// Writes `value` in decimal, zero-padded to at least `min_digits`.
+pub fn put_dec(out: &mut BytesMut, mut value: u64, min_digits: usize) {
+    let mut buf = [b'0'; 20];
+    let mut pos = buf.len();
+    while value > 0 || buf.len() - pos < min_digits.max(1) {
+        pos -= 1;
+        buf[pos] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    out.put_slice(&buf[pos..]);
+}
+
+/// Writes a UUID-shaped id unique to `index` (and to `salt`: simulators give their ids different salts).
+pub fn put_uuid(out: &mut BytesMut, index: u64, salt: u64) {
+    let a = splitmix64(index ^ salt);
+    let b = splitmix64(index ^ salt ^ 0xa5a5_a5a5_a5a5_a5a5);
+    put_hex(out, a >> 32, 8);
+    out.put_u8(b'-');
+    put_hex(out, (a >> 16) & 0xffff, 4);
+    out.put_slice(b"-11ef-");
+    put_hex(out, a & 0xffff, 4);
+    out.put_u8(b'-');
+    put_hex(out, b, 12);
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Writes `epoch_ms` as RFC 3339 in UTC with milliseconds, `2024-08-13T15:58:20.353Z`.
+pub fn put_rfc3339_ms(out: &mut BytesMut, epoch_ms: i64) {
+    let days = epoch_ms.div_euclid(86_400_000);
+    let ms_of_day = epoch_ms.rem_euclid(86_400_000) as u64;
+    let (year, month, day) = civil_from_days(days);
+    put_dec(out, year.max(0) as u64, 4);
+    out.put_u8(b'-');
+    put_dec(out, u64::from(month), 2);
+    out.put_u8(b'-');
+    put_dec(out, u64::from(day), 2);
+    out.put_u8(b'T');
+    put_dec(out, ms_of_day / 3_600_000, 2);
+    out.put_u8(b':');
+    put_dec(out, ms_of_day / 60_000 % 60, 2);
+    out.put_u8(b':');
+    put_dec(out, ms_of_day / 1000 % 60, 2);
+    out.put_u8(b'.');
+    put_dec(out, ms_of_day % 1000, 3);
+    out.put_u8(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_jiff() {
+        for ms in [0_i64, 1_723_564_700_353, 951_782_400_000, 4_102_444_799_999] {
+            let mut out = BytesMut::new();
+            put_rfc3339_ms(&mut out, ms);
+            let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
+            assert_eq!(std::str::from_utf8(&out).unwrap(), ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
+    }
+
+    #[test]
+    fn a_window_counts_and_says_when_it_is_exceeded() {
+        let window = RateWindow::new(2, Duration::from_secs(60));
+        assert_eq!((window.take().remaining, window.take().remaining), (1, 0));
+        let third = window.take();
+        assert!(third.exceeded && third.reset_epoch > jiff::Timestamp::now().as_second());
+    }
+}
