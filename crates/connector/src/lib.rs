@@ -12,10 +12,14 @@
 //!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
 //!   time windows oldest to newest and commits at each window's end.
 //!
+//! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
+//!   sink's max age).
+//!
 //! A connector built on it is its configuration, its [`PagedApi`] and a [`logcrawl_core::Connector`] that
 //! returns the stream: see the ACME connector, the tutorial's model.
 
 pub mod cursor;
+pub mod lookback;
 pub mod paged;
 
 pub use cursor::TypedCursor;
