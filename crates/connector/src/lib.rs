@@ -9,12 +9,16 @@
 //!   how to read a page and where the next one is, and what each event's record and cursor are; the
 //!   helper owns the page loop: prefetch, the same-origin guard on every continuation, the empty-page
 //!   guard, the page cap, cursor encoding.
+//! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
 //!
-//! A connector built on it is its configuration, its [`PagedApi`] and a [`logcrawl_core::Connector`] that
-//! returns the stream: see the ACME connector, the tutorial's model.
+//! A connector built on it is its configuration (its own keys plus the shared
+//! [`HttpSettings`](logcrawl_core::HttpSettings)), its [`PagedApi`], and a `KIND` whose factory returns
+//! `SingleStream::new(kind, PagedStream::new(api, client))`: see the ACME connector, the tutorial's model.
 
 pub mod cursor;
 pub mod paged;
+pub mod single;
 
 pub use cursor::TypedCursor;
 pub use paged::{Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, malformed};
+pub use single::SingleStream;
