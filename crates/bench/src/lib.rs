@@ -56,7 +56,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use logcrawl_acme::{AcmeConfig, AcmeConnector};
 use logcrawl_core::{
-    CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source, SourceMeta,
+    BuildContext, CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source,
+    SourceMeta,
 };
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use logcrawl_sim::datadog::{IdDigest, fetch_stats};
@@ -281,7 +282,7 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
             if let Some(level) = options.compression_level {
                 config.compression_level = level;
             }
-            (Arc::new(DatadogSink::new("datadog", config)?), None)
+            (Arc::new(DatadogSink::new(config, &BuildContext::new("datadog"))?), None)
         }
         None => {
             let verifier = Arc::new(VerifyingSink::new(null_sink()?));

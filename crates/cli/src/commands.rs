@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{build_crawler, build_sinks, build_source};
 use crate::config::Config;
-use crate::registry::{CONNECTORS, SINKS};
+use crate::registry::{CONNECTORS, SINK_NAMES, SINKS, listing};
 
 pub mod state;
 
@@ -180,16 +180,21 @@ pub fn validate(config_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `logcrawl connectors`.
+/// `logcrawl connectors`: every connector and sink logcrawl has, whether this binary has it, and its
+/// one line (or the feature that adds it).
 pub fn connectors() -> ExitCode {
     let mark = |enabled: bool| if enabled { "yes" } else { "no (feature off)" };
+    let line = |name: &str, about: Option<&str>| match about {
+        Some(about) => say(&format!("  {name:<10} {:<18} {about}", "yes")),
+        None => say(&format!("  {name:<10} {:<18} rebuild with `--features {name}`", "no (feature off)")),
+    };
     say("connectors:");
     for c in CONNECTORS {
         say(&format!("  {:<10} {:<18} {}", c.name, mark(c.enabled), c.about));
     }
     say("sinks:");
-    for s in SINKS {
-        say(&format!("  {:<10} {:<18} {}", s.name, mark(s.enabled), s.about));
+    for (name, about) in listing(SINKS, SINK_NAMES) {
+        line(name, about);
     }
     ExitCode::SUCCESS
 }
