@@ -35,7 +35,7 @@ fn records(sim: &OktaSim, rt: &tokio::runtime::Runtime) -> Vec<LogRecord> {
             token: Some("t".to_owned().into()),
             ..OktaConfig::empty()
         };
-        let connector = OktaConnector::new("bench", config, None).unwrap();
+        let connector = OktaConnector::new(config, &BuildContext::new("bench")).unwrap();
         let stream = connector.system_log();
         stream.records(None).map(|r| r.unwrap()).collect().await
     })

@@ -113,7 +113,7 @@ async fn injected_503s_are_retried_without_loss_or_duplicates() {
         token: Some("t".to_owned().into()),
         ..OktaConfig::empty()
     };
-    let connector = OktaConnector::new("o", config, sink.max_age()).unwrap();
+    let connector = OktaConnector::new(config, &BuildContext::new("o").with_max_age(sink.max_age())).unwrap();
     let mut crawler = Crawler::new(Arc::new(MemoryCheckpointStore::new()));
     crawler.add_source(Source {
         meta: Arc::new(SourceMeta { name: "o".into(), ..SourceMeta::default() }),
