@@ -22,7 +22,10 @@ pub struct Alias {
     pub new: &'static str,
 }
 
-/// A component's TOML table on its way to the component's configuration: see the [module](self).
+/// A component's TOML table on its way to the component's configuration: the shared settings it takes
+/// ([`shared`](Self::shared), over the component's defaults), then its own keys ([`own`](Self::own),
+/// into a struct that refuses unknown keys). serde's `flatten` cannot embed the shared structs instead:
+/// it does not work together with `deny_unknown_fields`. Every error is keyed at the key as written.
 ///
 /// ```
 /// use logcrawl_core::config::{ComponentTable, ConfigError, HttpSettings, Table};
