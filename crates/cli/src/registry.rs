@@ -118,6 +118,7 @@ mod tests {
         build_sink(&config, Path::new("/nonexistent/state"))
     }
 
+    #[cfg(feature = "datadog")]
     const DATADOG: &str = "endpoint = \"http://127.0.0.1:9\"\napi_key = \"k\"\n";
 
     fn source(text: &str) -> Result<Arc<dyn Connector>, ConfigError> {
