@@ -18,8 +18,8 @@ state_dir = "{state}"
 type = "datadog"
 endpoint = "{intake}"
 api_key = "dd-e2e-api-key-0123456789"
-retry_max_attempts = 2
-retry_base_delay = "10ms"
+retry_attempts = 2
+retry_initial_delay = "10ms"
 retry_max_delay = "20ms"
 
 [[sources]]

@@ -8,8 +8,8 @@
 //! * `Cargo.toml`: `logcrawl-NAME = { path = "connectors/NAME", version = … }` in `[workspace.dependencies]`;
 //! * `crates/cli/Cargo.toml`: the feature `NAME = ["dep:logcrawl-NAME"]`, `NAME` in `all-connectors`, and the
 //!   optional dependency;
-//! * `crates/cli/src/registry.rs`: a `CONNECTORS` entry and a `build_connector` arm, each above its
-//!   `// xtask:new-connector:…` marker line.
+//! * `crates/cli/src/registry.rs`: the crate's `KIND` in the `CONNECTORS` table behind its feature, and its
+//!   name in `CONNECTOR_NAMES`, each above its `// xtask:new-connector:…` marker line.
 //!
 //! Every edit is computed and checked before anything is written, so a refused name or a moved marker leaves
 //! the tree untouched; the edits are textual (comments and layout survive) and the Rust files are put through
@@ -24,8 +24,8 @@ use crate::project::{self, CLI_MANIFEST, say};
 
 /// The registry file and its two marker lines.
 const REGISTRY: &str = "crates/cli/src/registry.rs";
-const COMPONENT_MARKER: &str = "// xtask:new-connector:component";
-const BUILD_MARKER: &str = "// xtask:new-connector:build";
+const KIND_MARKER: &str = "// xtask:new-connector:kind";
+const NAME_MARKER: &str = "// xtask:new-connector:name";
 
 const TEMPLATE_MANIFEST: &str = include_str!("../templates/connector/Cargo.toml.tmpl");
 const TEMPLATE_LIB: &str = include_str!("../templates/connector/lib.rs.tmpl");
@@ -226,9 +226,9 @@ fn edit_cli_manifest(manifest: &str, name: &str, connectors: &[String]) -> Resul
     Ok(join(&borrowed, manifest))
 }
 
-/// Inserts the `CONNECTORS` entry and the `build_connector` arm above their marker lines.
+/// Inserts the connector's kind into `CONNECTORS` (behind its feature) and its name into
+/// `CONNECTOR_NAMES`, each above its marker line.
 fn edit_registry(registry: &str, name: &str) -> Result<String> {
-    let camel = camel_case(name);
     let mut lines: Vec<String> = registry.lines().map(str::to_owned).collect();
     let marker = |lines: &[String], marker: &str| {
         let found: Vec<usize> =
@@ -239,28 +239,14 @@ fn edit_registry(registry: &str, name: &str) -> Result<String> {
             _ => bail!("{REGISTRY} has the `{marker}` line more than once"),
         }
     };
-    let build = marker(&lines, BUILD_MARKER)?;
-    let indent = " ".repeat(lines[build].len() - lines[build].trim_start().len());
-    let arm = [
-        format!("#[cfg(feature = \"{name}\")]"),
-        format!("\"{name}\" => {{"),
-        "    let settings = component_config(&source.settings, &prefix)?;".to_owned(),
-        format!("    let connector = logcrawl_{name}::{camel}Connector::new(settings)"),
-        "        .map_err(|e| keyed(&prefix, e.key(), &e.message()))?;".to_owned(),
-        "    Ok(Arc::new(connector))".to_owned(),
-        "}".to_owned(),
-    ];
-    for (offset, line) in arm.iter().enumerate() {
-        lines.insert(build + offset, format!("{indent}{line}"));
-    }
-    let component = marker(&lines, COMPONENT_MARKER)?;
-    let indent = " ".repeat(lines[component].len() - lines[component].trim_start().len());
-    lines.insert(
-        component,
-        format!(
-            "{indent}Component {{ name: \"{name}\", about: \"{name} logs API\", enabled: cfg!(feature = \"{name}\") }},"
-        ),
-    );
+    let indent = |line: &str| " ".repeat(line.len() - line.trim_start().len());
+    let kind = marker(&lines, KIND_MARKER)?;
+    let at = indent(&lines[kind]);
+    lines.insert(kind, format!("{at}logcrawl_{name}::KIND,"));
+    lines.insert(kind, format!("{at}#[cfg(feature = \"{name}\")]"));
+    let named = marker(&lines, NAME_MARKER)?;
+    let at = indent(&lines[named]);
+    lines.insert(named, format!("{at}\"{name}\","));
     let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
     Ok(join(&borrowed, registry))
 }
@@ -301,7 +287,7 @@ mod tests {
         assert_eq!(camel_case("demo2"), "Demo2");
         assert_eq!(camel_case("github_audit"), "GithubAudit");
         let lib = render(TEMPLATE_LIB, "github_audit");
-        assert!(lib.contains("pub struct GithubAuditConnector") && lib.contains("\"github_audit\""));
+        assert!(lib.contains("pub struct GithubAuditConfig") && lib.contains("ConnectorKind::new(\"github_audit\""));
         for template in [TEMPLATE_MANIFEST, TEMPLATE_LIB, TEMPLATE_TEST, TEMPLATE_README] {
             assert!(!render(template, "demo2").contains("{{"), "a placeholder is left in a template");
         }
@@ -347,14 +333,11 @@ mod tests {
         assert_eq!(cli["dependencies"]["logcrawl-zeta_logs"]["optional"].as_bool(), Some(true));
 
         let registry = edited(REGISTRY);
-        let component = registry.find("name: \"zeta_logs\"").unwrap();
-        assert!(component < registry.find(COMPONENT_MARKER).unwrap());
-        assert!(component > registry.find("pub const CONNECTORS").unwrap());
-        assert!(component < registry.find("pub const SINKS").unwrap());
-        let arm = registry.find("\"zeta_logs\" => {").unwrap();
-        assert!(arm < registry.find(BUILD_MARKER).unwrap() && arm > registry.find("pub fn build_connector").unwrap());
-        assert!(registry.contains("logcrawl_zeta_logs::ZetaLogsConnector::new(settings)"));
-        assert!(registry.contains("#[cfg(feature = \"zeta_logs\")]"));
+        let kind = registry.find("    #[cfg(feature = \"zeta_logs\")]\n    logcrawl_zeta_logs::KIND,\n").unwrap();
+        assert!(kind > registry.find("pub const CONNECTORS").unwrap() && kind < registry.find(KIND_MARKER).unwrap());
+        let name = registry.find("    \"zeta_logs\",\n").unwrap();
+        assert!(name > registry.find("pub const CONNECTOR_NAMES").unwrap());
+        assert!(name < registry.find(NAME_MARKER).unwrap() && name < registry.find("pub const SINKS").unwrap());
     }
 
     #[test]
@@ -371,8 +354,8 @@ mod tests {
 
     #[test]
     fn a_missing_marker_is_an_error_that_says_so() {
-        let err = edit_registry("pub const CONNECTORS: &[Component] = &[];\n", "b").unwrap_err().to_string();
-        assert!(err.contains("xtask:new-connector:build"), "{err}");
+        let err = edit_registry("pub const CONNECTORS: &[ConnectorKind] = &[];\n", "b").unwrap_err().to_string();
+        assert!(err.contains("xtask:new-connector:kind"), "{err}");
     }
 
     /// Code lines only: comments and blank lines (the documentation differs on purpose) left out.
@@ -385,7 +368,9 @@ mod tests {
         let root = project::root();
         let acme = project::read(&root, "connectors/acme/src/lib.rs").unwrap();
         // ACME's stream keeps its historical name (it is part of every checkpoint key).
-        let acme = acme.replace("\"ACME log stream\"", "\"acme log stream\"");
+        let acme = acme
+            .replace("\"ACME log stream\"", "\"acme log stream\"")
+            .replace("\"ACME demo logs API (the tutorial's)\"", "\"acme logs API\"");
         let rendered = render(TEMPLATE_LIB, "acme");
         let (expected, got) = (code(&acme), code(&rendered));
         if let Some(at) = expected.iter().zip(&got).position(|(a, b)| a != b) {
@@ -396,22 +381,25 @@ mod tests {
             );
         }
         assert_eq!(expected.len(), got.len(), "the template and ACME have as many code lines");
-        // The registry arm the scaffold writes is the one ACME's has (after rustfmt joins its lines).
+        // The registry lines the scaffold writes are ACME's.
         let registry = project::read(&root, REGISTRY).unwrap();
-        let without_acme: String =
-            registry.lines().filter(|l| !l.contains("\"acme\"")).collect::<Vec<_>>().join("\n") + "\n";
+        let registry = registry.split("#[cfg(test)]").next().unwrap();
+        let without_acme: String = registry
+            .lines()
+            .filter(|l| !l.contains("\"acme\"") && !l.contains("logcrawl_acme::"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
         let scaffolded = edit_registry(&without_acme, "acme").unwrap();
-        let squeeze = |text: &str| text.split_whitespace().collect::<String>();
-        // The scaffolded arm goes above the build marker, after every existing arm: the last one.
-        let arm = |text: &str, start: usize| {
-            squeeze(&text[start..start + text[start..].find("Ok(Arc::new(connector))").unwrap()])
-        };
-        let call = "logcrawl_acme::AcmeConnector::new";
-        assert_eq!(
-            arm(&scaffolded, scaffolded.rfind(call).unwrap()),
-            arm(&registry, registry.find(call).unwrap()),
-            "the scaffolded registry arm is ACME's"
-        );
+        // (rustfmt may pack the names onto one line, so code is counted, not compared line by line.)
+        for code in ["#[cfg(feature = \"acme\")]\n    logcrawl_acme::KIND,\n", "\"acme\","] {
+            let count = |text: &str| text.matches(code).count();
+            assert_eq!(
+                (count(registry), count(&scaffolded)),
+                (1, 1),
+                "`{code}`: ACME's registry code is the scaffold's"
+            );
+        }
         let conformance = project::read(&root, "connectors/acme/tests/conformance.rs").unwrap();
         assert_eq!(code(&render(TEMPLATE_CONFORMANCE, "acme")), code(&conformance), "conformance.rs.tmpl is ACME's");
     }

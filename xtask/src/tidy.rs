@@ -100,21 +100,56 @@ fn every_crate_root_starts_with_its_documentation() {
     problems.assert_none("every crate's lib.rs/main.rs starts with a `//!` doc");
 }
 
-/// Names in a `pub const NAME: &[Component] = &[ … ];` list of the registry, each with whether its line
-/// gates it on the feature of the same name.
-fn registry_list(registry: &str, list: &str) -> Vec<(String, bool)> {
+/// The body of `pub const NAME: &[…] = &[ … ];` in the registry.
+fn registry_const<'a>(registry: &'a str, name: &str) -> &'a str {
     let start = registry
-        .find(&format!("pub const {list}: &[Component]"))
-        .unwrap_or_else(|| panic!("{}: no `pub const {list}: &[Component]` list", "crates/cli/src/registry.rs"));
+        .find(&format!("pub const {name}: &["))
+        .unwrap_or_else(|| panic!("crates/cli/src/registry.rs: no `pub const {name}` list"));
     let body = &registry[start..];
-    let body = &body[..body.find("];").expect("the list ends with `];`")];
+    let body = &body[body.find("= &[").expect("a slice literal") + 4..];
+    &body[..body.find("];").expect("the list ends with `];`")]
+}
+
+/// The string literals of a list's body, comments left out.
+fn quoted(body: &str) -> Vec<String> {
     body.lines()
-        .filter_map(|line| {
-            let name = line.split("name: \"").nth(1)?.split('"').next()?.to_owned();
-            let gated = line.contains(&format!("cfg!(feature = \"{name}\")"));
-            Some((name, gated))
-        })
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .flat_map(|line| line.split('"').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
         .collect()
+}
+
+/// Checks a kind table of the registry: every feature of `group` is in the `names` list and has a
+/// `#[cfg(feature = "…")]` line in the `kinds` table, and every name is a feature.
+fn check_kind_table(root: &Path, registry: &str, group: &str, kinds: &str, names: &str, problems: &mut Problems) {
+    let features = project::feature_group(root, group).unwrap();
+    let table = registry_const(registry, kinds);
+    let listed = quoted(registry_const(registry, names));
+    for feature in &features {
+        if !listed.contains(feature) {
+            problems.push(format!(
+                "feature `{feature}` ({CLI_MANIFEST}, `{group}`) is missing from `{names}` (crates/cli/src/registry.rs): add \"{feature}\""
+            ));
+        }
+        let gate = format!("#[cfg(feature = \"{feature}\")]");
+        let gated_kind = table
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|pair| pair[0] == gate && pair[1].ends_with("::KIND,"));
+        if !gated_kind {
+            problems.push(format!(
+                "`{kinds}` (crates/cli/src/registry.rs) has no `{gate}` line followed by the crate's `…::KIND,`"
+            ));
+        }
+    }
+    for name in &listed {
+        if !features.contains(name) {
+            problems.push(format!(
+                "`{names}` (crates/cli/src/registry.rs) lists `{name}`, which is not in `{group}` of {CLI_MANIFEST}: add the feature or remove the name"
+            ));
+        }
+    }
 }
 
 #[test]
@@ -122,39 +157,22 @@ fn every_connector_and_sink_feature_is_registered() {
     let root = root();
     let registry = read(&root, "crates/cli/src/registry.rs").unwrap();
     let mut problems = Problems::default();
-    for (group, list, build_fn) in
-        [("all-connectors", "CONNECTORS", "build_connector"), ("all-sinks", "SINKS", "build_sink")]
-    {
-        let features = project::feature_group(&root, group).unwrap();
-        let entries = registry_list(&registry, list);
-        let build = registry.split(&format!("pub fn {build_fn}(")).nth(1).unwrap_or_else(|| panic!("no fn {build_fn}"));
-        for feature in &features {
-            match entries.iter().find(|(name, _)| name == feature) {
-                None => problems.push(format!(
-                    "feature `{feature}` ({CLI_MANIFEST}, `{group}`) has no entry in `{list}` (crates/cli/src/registry.rs): add `Component {{ name: \"{feature}\", about: \"…\", enabled: cfg!(feature = \"{feature}\") }}`"
-                )),
-                Some((_, false)) => problems.push(format!(
-                    "`{list}` entry `{feature}` (crates/cli/src/registry.rs) must say `enabled: cfg!(feature = \"{feature}\")`"
-                )),
-                Some(_) => {}
-            }
-            if !build.contains(&format!("#[cfg(feature = \"{feature}\")]\n"))
-                || !build.contains(&format!("\"{feature}\" => {{"))
-            {
-                problems.push(format!(
-                    "`{build_fn}` (crates/cli/src/registry.rs) has no `#[cfg(feature = \"{feature}\")] \"{feature}\" => {{ … }}` arm building it"
-                ));
-            }
-        }
-        for (name, _) in &entries {
-            if !features.contains(name) {
-                problems.push(format!(
-                    "`{list}` (crates/cli/src/registry.rs) lists `{name}`, which is not in `{group}` of {CLI_MANIFEST}: add the feature or remove the entry"
-                ));
-            }
-        }
-    }
+    check_kind_table(&root, &registry, "all-connectors", "CONNECTORS", "CONNECTOR_NAMES", &mut problems);
+    check_kind_table(&root, &registry, "all-sinks", "SINKS", "SINK_NAMES", &mut problems);
     problems.assert_none("every connector and sink feature has a registry entry");
+}
+
+#[test]
+fn the_registry_check_reads_kind_tables() {
+    let registry = "pub const SINKS: &[SinkKind] = &[\n    #[cfg(feature = \"file\")]\n    logcrawl_sink_file::KIND,\n];\n\
+                    pub const SINK_NAMES: &[&str] = &[\n    \"file\",\n    \"lts\", // not \"x\"\n];\n";
+    assert_eq!(quoted(registry_const(registry, "SINK_NAMES")), ["file", "lts"]);
+    let mut problems = Problems::default();
+    check_kind_table(&root(), registry, "all-sinks", "SINKS", "SINK_NAMES", &mut problems);
+    let text = problems.0.join("\n");
+    assert!(text.contains("`datadog`") && text.contains("is missing from `SINK_NAMES`"), "{text}");
+    assert!(text.contains("no `#[cfg(feature = \"lts\")]` line"), "{text}");
+    assert!(!text.contains("\"file\")]` line"), "file is registered: {text}");
 }
 
 /// The `.rs` files of shipped code: every member's `src/` and any crate root outside it.
@@ -369,10 +387,8 @@ fn the_tutorial_code_is_the_acme_connector() {
 #[test]
 fn the_tutorial_check_catches_drift() {
     let root = root();
-    let copied = CodeBlock {
-        line: 7,
-        lines: vec!["impl Connector for AcmeConnector {".into(), "    fn kind(&self) -> &str {".into()],
-    };
+    let copied =
+        CodeBlock { line: 7, lines: vec!["#[serde(deny_unknown_fields)]".into(), "pub struct AcmeConfig {".into()] };
     check_block(&root, &copied).unwrap();
     let named = CodeBlock {
         line: 9,
@@ -383,13 +399,11 @@ fn the_tutorial_check_catches_drift() {
         ],
     };
     check_block(&root, &named).unwrap();
-    let drifted = CodeBlock {
-        line: 12,
-        lines: vec!["impl Connector for AcmeConnector {".into(), "    fn kind(&self) -> &'static str {".into()],
-    };
+    let drifted =
+        CodeBlock { line: 12, lines: vec!["#[serde(deny_unknown_fields)]".into(), "pub struct AcmeSettings {".into()] };
     let err = check_block(&root, &drifted).unwrap_err();
     assert!(
-        err.starts_with("docs/tutorial.md:12:") && err.contains("its line 2") && err.contains("&'static str"),
+        err.starts_with("docs/tutorial.md:12:") && err.contains("its line 2") && err.contains("AcmeSettings"),
         "{err}"
     );
     let missing = CodeBlock { line: 3, lines: vec!["// connectors/nope/src/lib.rs".into(), "fn x() {}".into()] };

@@ -29,23 +29,29 @@
 //! | `base_url` | — | the API's origin, e.g. `http://127.0.0.1:8088` |
 //! | `api_key` | none | sent as `Authorization: Bearer …` |
 //! | `page_size` | `1000` | events per request, 1–1000 |
-//! | `timeout` | `"30s"` | per request |
-//! | `requests_per_second` | none | client-side quota |
-//! | `max_retry_wait` | `"5m"` | the longest `Retry-After` or rate-limit reset waited out; a longer one ends the run (the next interval retries) |
+//!
+//! and the shared HTTP settings (README, "Shared settings"), with the shared defaults but for `timeout`,
+//! `30s` here: `requests_per_second` (none), `retry_attempts` (5), `retry_initial_delay` (`1s`),
+//! `retry_max_delay` (`120s`), `max_retry_wait` (`5m`: a longer `Retry-After` or reset ends the run, and
+//! the next interval retries).
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, malformed};
-pub use logcrawl_core::ConfigError;
-use logcrawl_core::{Connector, Fields, LogRecord, LogStream, SecretString, StreamError, epoch_seconds};
-use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, Url, header};
+use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, Resume, SingleStream, TypedCursor, malformed};
+use logcrawl_core::config::{ComponentTable, HttpSettings, Table};
+use logcrawl_core::{ConfigError, ConnectorKind, Fields, LogRecord, SecretString, StreamError, epoch_seconds};
+use logcrawl_http::{HttpClient, HttpConfig, HttpError, RequestSpec, Response, StaticAuth, Url, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The name of the connector's one stream.
 pub const STREAM_NAME: &str = "ACME log stream";
+
+/// `connector = "acme"`: what the registry builds an ACME source with.
+pub const KIND: ConnectorKind = ConnectorKind::new("acme", "ACME demo logs API (the tutorial's)", |table, _| {
+    Ok(Arc::new(connector(AcmeConfig::from_table(table)?)?))
+});
 
 /// `[[sources]]` keys of an ACME source.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,71 +60,46 @@ pub struct AcmeConfig {
     /// The API's origin.
     pub base_url: Url,
     /// Optional bearer key.
-    #[serde(default)]
     pub api_key: Option<SecretString>,
     /// Events per request (1–1000).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
-    /// Per-request timeout.
-    #[serde(default = "default_timeout", deserialize_with = "logcrawl_core::config::duration")]
-    pub timeout: Duration,
-    /// Client-side quota.
-    #[serde(default)]
-    pub requests_per_second: Option<NonZeroU32>,
-    /// The longest wait the API may ask for (`Retry-After`, a rate-limit reset) before a run gives up.
-    #[serde(default = "default_max_retry_wait", deserialize_with = "logcrawl_core::config::duration")]
-    pub max_retry_wait: Duration,
+    /// The shared HTTP settings (`timeout`, `requests_per_second`, retries, `max_retry_wait`).
+    #[serde(skip, default = "http_defaults")]
+    pub http: HttpSettings,
 }
 
 fn default_page_size() -> u32 {
     1000
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
+fn http_defaults() -> HttpSettings {
+    HttpSettings { timeout: Duration::from_secs(30), ..HttpSettings::DEFAULT }
 }
 
-fn default_max_retry_wait() -> Duration {
-    Duration::from_secs(300)
-}
-
-/// One ACME account.
-#[derive(Debug)]
-pub struct AcmeConnector {
-    stream: Arc<AcmeLogStream>,
+impl AcmeConfig {
+    /// Reads a `[[sources]]` table: ACME's own keys, then the shared HTTP settings over ACME's defaults.
+    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
+        let mut keys = ComponentTable::new(table);
+        Ok(Self { http: keys.shared(http_defaults())?, ..keys.own()? })
+    }
 }
 
 /// The stream of ACME audit events: the SDK's page loop over [`AcmeApi`].
 pub type AcmeLogStream = PagedStream<AcmeApi>;
 
-impl AcmeConnector {
-    /// Validates `config` and builds the connector.
-    pub fn new(config: AcmeConfig) -> Result<Self, ConfigError> {
-        if !(1..=1000).contains(&config.page_size) {
-            return Err(ConfigError::new("page_size", format!("{} is not within 1..=1000", config.page_size)));
-        }
-        let mut http = HttpConfig::new(config.base_url.clone());
-        http.timeout = config.timeout;
-        http.rate_limit.requests_per_second = config.requests_per_second;
-        http.max_server_wait = config.max_retry_wait;
-        let mut client = HttpClient::new(http).map_err(|err| ConfigError::new("base_url", err.to_string()))?;
-        if let Some(key) = config.api_key {
-            client = client.with_auth(Arc::new(StaticAuth::new(header::AUTHORIZATION, "Bearer ", key)));
-        }
-        let logs = client.url("/v1/logs").map_err(|err| ConfigError::new("base_url", err.to_string()))?;
-        let api = AcmeApi { logs, page_size: config.page_size };
-        Ok(Self { stream: Arc::new(PagedStream::new(api, client)) })
+/// Validates `config` and builds the connector of one ACME account: the SDK's one-stream connector.
+pub fn connector(config: AcmeConfig) -> Result<SingleStream<AcmeLogStream>, ConfigError> {
+    if !(1..=1000).contains(&config.page_size) {
+        return Err(ConfigError::new("page_size", format!("{} is not within 1..=1000", config.page_size)));
     }
-}
-
-impl Connector for AcmeConnector {
-    fn kind(&self) -> &str {
-        "acme"
+    let bad_url = |err: HttpError| ConfigError::new("base_url", err.to_string());
+    let mut client = HttpClient::new(HttpConfig::with_settings(config.base_url, &config.http)?).map_err(bad_url)?;
+    if let Some(key) = config.api_key {
+        client = client.with_auth(Arc::new(StaticAuth::new(header::AUTHORIZATION, "Bearer ", key)));
     }
-
-    fn streams(&self) -> Vec<Arc<dyn LogStream>> {
-        vec![self.stream.clone()]
-    }
+    let logs = client.url("/v1/logs").map_err(bad_url)?;
+    Ok(SingleStream::new("acme", PagedStream::new(AcmeApi { logs, page_size: config.page_size }, client)))
 }
 
 /// Where an ACME stream resumes: right after the event with id `after`.

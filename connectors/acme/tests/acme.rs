@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use logcrawl_acme::{AcmeConfig, AcmeConnector, STREAM_NAME};
+use logcrawl_acme::{AcmeConfig, STREAM_NAME, connector};
 use logcrawl_core::{
     CheckpointStore, Connector, Crawler, FailureStage, LogStream, MemoryCheckpointStore, SecretString, Source,
     SourceMeta, StreamErrorKind, StreamKey,
@@ -16,8 +16,8 @@ use wiremock::matchers::{header, method, path, query_param, query_param_is_missi
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn config(base_url: &str) -> AcmeConfig {
-    toml::from_str(&format!("base_url = \"{base_url}\"\npage_size = 2\napi_key = \"s3cr3t-key\"\ntimeout = \"5s\""))
-        .unwrap()
+    let table = format!("base_url = \"{base_url}\"\npage_size = 2\napi_key = \"s3cr3t-key\"\ntimeout = \"5s\"");
+    AcmeConfig::from_table(&table.parse().unwrap()).unwrap()
 }
 
 fn event(id: u64) -> Value {
@@ -26,7 +26,7 @@ fn event(id: u64) -> Value {
 }
 
 fn stream(config: AcmeConfig) -> Arc<dyn LogStream> {
-    AcmeConnector::new(config).unwrap().streams().remove(0)
+    connector(config).unwrap().streams().remove(0)
 }
 
 #[tokio::test]
@@ -104,10 +104,31 @@ async fn a_rejected_key_is_fatal() {
 fn config_errors_name_the_key() {
     let mut bad = config("http://127.0.0.1:1");
     bad.page_size = 0;
-    let err = AcmeConnector::new(bad).unwrap_err();
+    let err = connector(bad).unwrap_err();
     assert!(err.to_string().starts_with("`page_size`:"), "{err}");
-    let unknown = toml::from_str::<AcmeConfig>("base_url = \"http://x\"\npagesize = 3").unwrap_err();
-    assert!(unknown.to_string().contains("pagesize"), "{unknown}");
+    let read = |extra: &str| AcmeConfig::from_table(&format!("base_url = \"http://x\"\n{extra}").parse().unwrap());
+    for (extra, key) in [
+        ("pagesize = 3", "pagesize"),
+        ("timeuot = \"5s\"", "timeuot"),
+        ("timeout = \"soon\"", "timeout"),
+        ("retry_attempts = 0", "retry_attempts"),
+        ("linger = \"1s\"", "linger"),
+    ] {
+        let err = read(extra).unwrap_err();
+        assert_eq!(err.key(), key, "{extra}: {err}");
+    }
+    assert!(read("pagesize = 3").unwrap_err().message().contains("or a shared setting: `timeout`"));
+}
+
+#[test]
+fn the_shared_http_settings_keep_acmes_defaults() {
+    let config = AcmeConfig::from_table(&"base_url = \"http://x\"".parse().unwrap()).unwrap();
+    assert_eq!(config.http.timeout, Duration::from_secs(30));
+    assert_eq!(config.http.max_retry_wait, Duration::from_secs(300));
+    assert_eq!(config.page_size, 1000);
+    assert!(config.api_key.is_none());
+    let set = AcmeConfig::from_table(&"base_url = \"http://x\"\nrequests_per_second = 5".parse().unwrap()).unwrap();
+    assert_eq!(set.http.requests_per_second.map(|n| n.get()), Some(5));
 }
 
 #[tokio::test]
@@ -125,7 +146,7 @@ async fn crawls_the_simulator_to_ndjson_exactly_once_across_runs() {
         let mut crawler = Crawler::new(store.clone());
         crawler.add_source(Source {
             meta: Arc::new(SourceMeta { name: "acme-demo".into(), ..SourceMeta::default() }),
-            connector: Arc::new(AcmeConnector::new(config).unwrap()),
+            connector: Arc::new(connector(config).unwrap()),
             sink: Arc::new(FileSink::new("out", FileSinkConfig { path: out.clone(), fsync: false }).unwrap()),
             interval: Duration::from_secs(15),
             batch: None,
@@ -179,7 +200,7 @@ async fn the_crawler_stops_on_an_unreadable_cursor_without_fetching_or_moving_it
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(Source {
         meta: Arc::new(SourceMeta { name: "acme-demo".into(), ..SourceMeta::default() }),
-        connector: Arc::new(AcmeConnector::new(config(&server.uri())).unwrap()),
+        connector: Arc::new(connector(config(&server.uri())).unwrap()),
         sink: Arc::new(FileSink::new("out", FileSinkConfig { path: out.clone(), fsync: false }).unwrap()),
         interval: Duration::from_secs(15),
         batch: None,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use logcrawl_acme::{AcmeConfig, AcmeConnector};
+use logcrawl_acme::{AcmeConfig, connector};
 use logcrawl_core::{Connector, Cursor};
 use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
 use logcrawl_testkit::query;
@@ -27,11 +27,10 @@ impl Vendor for Acme {
     }
 
     fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector> {
-        let config: AcmeConfig = toml::from_str(&format!(
-            "base_url = \"{base_url}\"\npage_size = {page_size}\napi_key = \"{KEY}\"\ntimeout = \"5s\""
-        ))
-        .expect("a valid configuration");
-        Arc::new(AcmeConnector::new(config).expect("a valid configuration"))
+        let table =
+            format!("base_url = \"{base_url}\"\npage_size = {page_size}\napi_key = \"{KEY}\"\ntimeout = \"5s\"");
+        let config = AcmeConfig::from_table(&table.parse().expect("TOML")).expect("a valid configuration");
+        Arc::new(connector(config).expect("a valid configuration"))
     }
 
     fn continuation(&self) -> Continuation {

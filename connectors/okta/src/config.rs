@@ -1,11 +1,11 @@
 //! The keys of a `[[sources]]` entry with `connector = "okta"`, and its validation.
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use logcrawl_core::SecretString;
+use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::{HttpSettings, SecretString};
 use serde::Deserialize;
 
 /// The default page size: Okta's maximum, so a backfill takes as few calls of the scarce budget as possible.
@@ -29,8 +29,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
 /// The longest server-requested wait obeyed. Okta's windows are one minute, so a longer wait is an error
 /// or an exhausted daily quota, better reported by a failed run than hidden in a silent stall.
 pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+/// The shared HTTP settings' defaults for Okta: [`DEFAULT_TIMEOUT`] and [`DEFAULT_MAX_RETRY_WAIT`], the
+/// shared defaults otherwise (no client-side quota: Okta's rate-limit headers rule).
+pub const HTTP_DEFAULTS: HttpSettings =
+    HttpSettings { timeout: DEFAULT_TIMEOUT, max_retry_wait: DEFAULT_MAX_RETRY_WAIT, ..HttpSettings::DEFAULT };
 
-/// Configuration of one Okta org: the connector keys of a `[[sources]]` entry with `connector = "okta"`.
+/// Configuration of one Okta org: the connector keys of a `[[sources]]` entry with `connector = "okta"`,
+/// read with [`OktaConfig::from_table`] (serde alone reads only Okta's own keys).
 ///
 /// Exactly one of `domain` / `base_url`, and exactly one credential: `token` (API token, `SSWS`) or
 /// `client_id` + one of `private_key` / `private_key_file` (OAuth 2.0 service app, `private_key_jwt`).
@@ -65,22 +70,21 @@ pub struct OktaConfig {
     /// minus [`LOOKBACK_SAFETY_MARGIN`]).
     #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
     pub initial_lookback: Option<Duration>,
-    /// Whole-request timeout (default `45s`).
-    #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
-    pub timeout: Option<Duration>,
-    /// The longest wait Okta may ask for (`Retry-After`, `X-Rate-Limit-Reset`) before a run gives up and
-    /// leaves it to the next interval (default `5m`).
-    #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
-    pub max_retry_wait: Option<Duration>,
     /// Stop calling while Okta reports this many calls or fewer left in the window (default 2).
     #[serde(default)]
     pub rate_limit_margin: Option<u32>,
-    /// An extra client-side cap in requests per second (default none: Okta's headers rule).
-    #[serde(default)]
-    pub requests_per_second: Option<NonZeroU32>,
     /// An optional SCIM `filter` expression sent with the first request, e.g. `eventType eq "user.session.start"`.
     #[serde(default)]
     pub filter: Option<String>,
+    /// The shared HTTP settings, defaults [`HTTP_DEFAULTS`]: `timeout` (`45s`), `requests_per_second` (an
+    /// extra client-side cap), retries, and `max_retry_wait` (`5m`), the longest wait Okta may ask for
+    /// (`Retry-After`, `X-Rate-Limit-Reset`) before a run gives up and leaves it to the next interval.
+    #[serde(skip, default = "http_defaults")]
+    pub http: HttpSettings,
+}
+
+fn http_defaults() -> HttpSettings {
+    HTTP_DEFAULTS
 }
 
 impl fmt::Debug for OktaConfig {
@@ -95,11 +99,9 @@ impl fmt::Debug for OktaConfig {
             .field("key_id", &self.key_id)
             .field("limit", &self.limit)
             .field("initial_lookback", &self.initial_lookback)
-            .field("timeout", &self.timeout)
-            .field("max_retry_wait", &self.max_retry_wait)
             .field("rate_limit_margin", &self.rate_limit_margin)
-            .field("requests_per_second", &self.requests_per_second)
             .field("filter", &self.filter)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -122,12 +124,17 @@ impl OktaConfig {
             key_id: None,
             limit: None,
             initial_lookback: None,
-            timeout: None,
-            max_retry_wait: None,
             rate_limit_margin: None,
-            requests_per_second: None,
             filter: None,
+            http: HTTP_DEFAULTS,
         }
+    }
+
+    /// Reads a `[[sources]]` table: Okta's own keys, then the shared HTTP settings over
+    /// [`HTTP_DEFAULTS`]. Errors name the key.
+    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
+        let mut keys = ComponentTable::new(table);
+        Ok(Self { http: keys.shared(HTTP_DEFAULTS)?, ..keys.own()? })
     }
 }
 

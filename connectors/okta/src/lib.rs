@@ -26,11 +26,14 @@
 //! | `key_id` | none | the key's `kid` on the app (required by Okta when the app has several keys) |
 //! | `limit` | `1000` | events per page, 1–1000 |
 //! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days); at most the sink's max age minus [`LOOKBACK_SAFETY_MARGIN`] (10 min), so a backfill's oldest events are still accepted when they arrive |
-//! | `timeout` | `45s` | whole-request timeout |
-//! | `max_retry_wait` | `5m` | the longest `Retry-After`/`X-Rate-Limit-Reset` wait obeyed; a longer one ends the run, the next interval retries |
 //! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients (sources on one org share a budget: the largest margin applies) |
-//! | `requests_per_second` | none | an extra client-side cap |
 //! | `filter` | none | a SCIM filter for the first request (`eventType eq "user.session.start"`) |
+//!
+//! and the shared HTTP settings (README, "Shared settings"), with Okta's defaults ([`HTTP_DEFAULTS`]):
+//! `timeout` `45s` (Okta cuts a query off after 30 s), `max_retry_wait` `5m` (the longest
+//! `Retry-After`/`X-Rate-Limit-Reset` wait obeyed; a longer one ends the run, the next interval retries),
+//! `requests_per_second` none (an extra client-side cap on top of Okta's headers), `retry_attempts` 5,
+//! `retry_initial_delay` `1s`, `retry_max_delay` `120s`.
 //!
 //! **Required Okta permissions.** API token: created by an admin whose role may read the System Log (e.g.
 //! Read-Only Administrator). OAuth: an *API Services* app with client authentication *public key / private
@@ -110,23 +113,25 @@ mod event;
 mod stream;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use logcrawl_core::{Connector, ExposeSecret, LogStream, SecretString};
+use logcrawl_core::{BuildContext, Connector, ConnectorKind, ExposeSecret, LogStream, SecretString};
 use logcrawl_http::header::AUTHORIZATION;
 use logcrawl_http::{Auth, HttpClient, HttpConfig, RateLimitConfig, StaticAuth, Url};
 
 pub use auth::{ASSERTION_TYPE, LOGS_SCOPE, PrivateKeyJwtAuth};
 pub use config::{
     ConfigError, DEFAULT_INITIAL_LOOKBACK, DEFAULT_LIMIT, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RATE_LIMIT_MARGIN,
-    DEFAULT_TIMEOUT, LOOKBACK_SAFETY_MARGIN, MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
+    DEFAULT_TIMEOUT, HTTP_DEFAULTS, LOOKBACK_SAFETY_MARGIN, MAX_INITIAL_LOOKBACK, MAX_LIMIT, OktaConfig,
 };
 pub use cursor::{CURSOR_VERSION, OktaCursor};
 pub use event::OktaEvent;
 pub use stream::{STREAM_NAME, SystemLogApi, SystemLogStream};
 
-/// The connector kind, as written in `type = "okta"`.
-pub const KIND: &str = "okta";
+/// `connector = "okta"`: what the registry builds an Okta source with (its context's name and the sink's
+/// max age included).
+pub const KIND: ConnectorKind = ConnectorKind::new("okta", "Okta System Log (/api/v1/logs)", |table, context| {
+    Ok(Arc::new(OktaConnector::new(OktaConfig::from_table(table)?, context)?))
+});
 
 /// One Okta org: its `system_log` stream and the credentials and rate budget it uses.
 #[derive(Debug)]
@@ -137,20 +142,19 @@ pub struct OktaConnector {
 }
 
 impl OktaConnector {
-    /// Builds the connector of source `source_name` from its configuration.
+    /// Builds the connector of source `context.name` from its configuration.
     ///
-    /// `max_lookback` is the sink's max age, when it has one: the first run starts no earlier than
+    /// `context.max_age` is the sink's max age, when it has one: the first run starts no earlier than
     /// [`LOOKBACK_SAFETY_MARGIN`] inside it, so its oldest events are still accepted when they arrive.
-    pub fn new(source_name: &str, config: OktaConfig, max_lookback: Option<Duration>) -> Result<Self, ConfigError> {
-        Self::with_http(source_name, config, max_lookback, |_| {})
+    pub fn new(config: OktaConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        Self::with_http(config, context, |_| {})
     }
 
     /// Like [`OktaConnector::new`], letting the caller adjust the HTTP settings (retry policy, rate-limit
     /// waits) before the clients are built; for tests and embedders.
     pub fn with_http(
-        source_name: &str,
         config: OktaConfig,
-        max_lookback: Option<Duration>,
+        context: &BuildContext,
         customize: impl Fn(&mut HttpConfig),
     ) -> Result<Self, ConfigError> {
         let base = base_url(&config)?;
@@ -173,27 +177,16 @@ impl OktaConnector {
         if lookback.is_zero() {
             return Err(ConfigError::new("initial_lookback", "must be more than zero"));
         }
-        let lookback = config::effective_lookback(lookback, max_lookback);
+        let lookback = config::effective_lookback(lookback, context.max_age);
         if let Some(filter) = &config.filter
             && filter.trim().is_empty()
         {
             return Err(ConfigError::new("filter", "must not be empty"));
         }
-        let timeout = config.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be more than zero"));
-        }
 
-        let max_retry_wait = config.max_retry_wait.unwrap_or(DEFAULT_MAX_RETRY_WAIT);
-        if max_retry_wait.is_zero() {
-            return Err(ConfigError::new("max_retry_wait", "must be more than zero"));
-        }
-
-        let mut http_config = HttpConfig::new(base.clone());
-        http_config.timeout = timeout;
-        http_config.max_server_wait = max_retry_wait;
+        let mut http_config = HttpConfig::with_settings(base.clone(), &config.http)?;
         http_config.rate_limit = RateLimitConfig {
-            requests_per_second: config.requests_per_second,
+            requests_per_second: config.http.requests_per_second,
             burst: None,
             margin: config.rate_limit_margin.unwrap_or(DEFAULT_RATE_LIMIT_MARGIN),
             key: Some(budget_key.clone()),
@@ -226,7 +219,7 @@ impl OktaConnector {
         };
         let logs_url = base.join("api/v1/logs").map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
         let stream = stream::system_log(http.with_auth(auth), logs_url, limit, lookback, config.filter.clone());
-        Ok(Self { source_name: source_name.to_owned(), stream: Arc::new(stream), oauth })
+        Ok(Self { source_name: context.name.clone(), stream: Arc::new(stream), oauth })
     }
 
     /// The configured source name.
@@ -247,7 +240,7 @@ impl OktaConnector {
 
 impl Connector for OktaConnector {
     fn kind(&self) -> &str {
-        KIND
+        KIND.name
     }
 
     fn streams(&self) -> Vec<Arc<dyn LogStream>> {
@@ -366,7 +359,7 @@ mod tests {
     }
 
     fn err(value: serde_json::Value) -> ConfigError {
-        OktaConnector::new("s", config(value), None).unwrap_err()
+        OktaConnector::new(config(value), &BuildContext::new("s")).unwrap_err()
     }
 
     #[test]
@@ -405,10 +398,42 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_http_settings_keep_oktas_defaults_and_name_their_keys() {
+        use std::time::Duration;
+        let read = |extra: &str| {
+            let text = format!("domain = \"acme.okta.com\"\ntoken = \"t\"\n{extra}");
+            OktaConfig::from_table(&text.parse().unwrap())
+        };
+        let config = read("").unwrap();
+        assert_eq!(config.http, HTTP_DEFAULTS);
+        assert_eq!((config.http.timeout, config.http.max_retry_wait), (DEFAULT_TIMEOUT, DEFAULT_MAX_RETRY_WAIT));
+        let config = read("timeout = \"10s\"\nrequests_per_second = 2\nrate_limit_margin = 5").unwrap();
+        assert_eq!(config.http.timeout, Duration::from_secs(10));
+        assert_eq!(config.http.requests_per_second.map(|n| n.get()), Some(2));
+        assert_eq!(config.rate_limit_margin, Some(5));
+        for (extra, key) in [
+            ("timeout = \"0s\"", "timeout"),
+            ("max_retry_wait = \"soon\"", "max_retry_wait"),
+            ("rate_limit_margn = 3", "rate_limit_margn"),
+            ("timout = \"5s\"", "timout"),
+        ] {
+            assert_eq!(read(extra).unwrap_err().key(), key, "{extra}");
+        }
+        // A configuration built in code is checked as well.
+        let mut config = OktaConfig::with_token("acme.okta.com", "t");
+        config.http.max_retry_wait = Duration::ZERO;
+        assert_eq!(err_of(config).key(), "max_retry_wait");
+    }
+
+    fn err_of(config: OktaConfig) -> ConfigError {
+        OktaConnector::new(config, &BuildContext::new("s")).unwrap_err()
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let config = OktaConfig::with_token("acme.okta.com", "00abcSECRETtoken");
         assert!(!format!("{config:?}").contains("SECRET"));
-        let connector = OktaConnector::new("s", config, None).unwrap();
+        let connector = OktaConnector::new(config, &BuildContext::new("s")).unwrap();
         assert!(!format!("{connector:?}").contains("SECRET"));
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt as _;
-use logcrawl_core::{Batch, Fields, LogRecord, LogStream as _, SourceMeta};
+use logcrawl_core::{Batch, BuildContext, Fields, LogRecord, LogStream as _, SourceMeta};
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
@@ -35,7 +35,7 @@ fn records(sim: &OktaSim, rt: &tokio::runtime::Runtime) -> Vec<LogRecord> {
             token: Some("t".to_owned().into()),
             ..OktaConfig::empty()
         };
-        let connector = OktaConnector::new("bench", config, None).unwrap();
+        let connector = OktaConnector::new(config, &BuildContext::new("bench")).unwrap();
         let stream = connector.system_log();
         stream.records(None).map(|r| r.unwrap()).collect().await
     })
@@ -87,12 +87,12 @@ fn hot_path(c: &mut Criterion) {
     });
     for level in [1u32, 6] {
         let sink = DatadogSink::new(
-            "dd",
             DatadogConfig {
                 api_key: Some("k".to_owned().into()),
                 compression_level: level,
                 ..DatadogConfig::default()
             },
+            &BuildContext::new("dd"),
         )
         .unwrap();
         group.bench_function(format!("datadog_gzip_{level}"), |b| {
@@ -100,12 +100,12 @@ fn hot_path(c: &mut Criterion) {
         });
     }
     let plain = DatadogSink::new(
-        "dd",
         DatadogConfig {
             api_key: Some("k".to_owned().into()),
             compression: logcrawl_sink_datadog::Compression::None,
             ..DatadogConfig::default()
         },
+        &BuildContext::new("dd"),
     )
     .unwrap();
     group.bench_function("datadog_identity", |b| {

@@ -54,9 +54,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use logcrawl_acme::{AcmeConfig, AcmeConnector};
+use logcrawl_acme::AcmeConfig;
 use logcrawl_core::{
-    CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source, SourceMeta,
+    BuildContext, CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source,
+    SourceMeta,
 };
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use logcrawl_sim::datadog::{IdDigest, fetch_stats};
@@ -281,7 +282,7 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
             if let Some(level) = options.compression_level {
                 config.compression_level = level;
             }
-            (Arc::new(DatadogSink::new("datadog", config)?), None)
+            (Arc::new(DatadogSink::new(config, &BuildContext::new("datadog"))?), None)
         }
         None => {
             let verifier = Arc::new(VerifyingSink::new(null_sink()?));
@@ -293,7 +294,8 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
         token: Some(OKTA_TOKEN.to_owned().into()),
         ..OktaConfig::empty()
     };
-    let connector = Arc::new(OktaConnector::new("okta-bench", config, sink.max_age())?);
+    let connector =
+        Arc::new(OktaConnector::new(config, &BuildContext::new("okta-bench").with_max_age(sink.max_age()))?);
     let mut crawler = Crawler::new(store);
     crawler.add_source(Source {
         meta: okta_meta("okta-bench"),
@@ -390,19 +392,15 @@ async fn many_streams(options: &Options) -> anyhow::Result<Report> {
     let verifier = Arc::new(VerifyingSink::new(null_sink()?));
     let sink: Arc<dyn Sink> = verifier.clone();
     let base_url = logcrawl_http::Url::parse(&acme.base_url())?;
+    let mut table = logcrawl_core::config::Table::new();
+    table.insert("base_url".into(), acme.base_url().into());
+    let acme_defaults = AcmeConfig::from_table(&table)?;
     let mut crawler = Crawler::new(store);
 
     let meter = Meter::start(&[&acme]);
     for i in 0..options.streams {
-        let config = AcmeConfig {
-            base_url: base_url.clone(),
-            api_key: None,
-            page_size: 1000,
-            timeout: Duration::from_secs(30),
-            requests_per_second: None,
-            max_retry_wait: Duration::from_secs(300),
-        };
-        let connector = Arc::new(AcmeConnector::new(config).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let config = AcmeConfig { base_url: base_url.clone(), ..acme_defaults.clone() };
+        let connector = Arc::new(logcrawl_acme::connector(config).map_err(|e| anyhow::anyhow!("{e}"))?);
         crawler.add_source(Source {
             meta: Arc::new(SourceMeta {
                 name: format!("acme-{i:05}"),

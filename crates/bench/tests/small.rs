@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use logcrawl_bench::verify::VerifyingSink;
 use logcrawl_bench::{Options, Scenario, run, table};
-use logcrawl_core::{Crawler, LogRecord, MemoryCheckpointStore, Sink, Source, SourceMeta};
+use logcrawl_core::{BuildContext, Crawler, LogRecord, MemoryCheckpointStore, Sink, Source, SourceMeta};
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use logcrawl_sim::datadog::{DatadogIntake, IdDigest};
 use logcrawl_sim::okta::{OktaSim, event_uuid};
@@ -98,24 +98,22 @@ async fn injected_503s_are_retried_without_loss_or_duplicates() {
     const EVENTS: u64 = 2500;
     let okta = OktaSim::builder().events(EVENTS).token("t").start().await.unwrap();
     let intake = DatadogIntake::builder().api_key("k").fail_every(2).start().await.unwrap();
-    let sink = DatadogSink::new(
-        "dd",
-        DatadogConfig {
-            endpoint: Some(intake.base_url().to_owned()),
-            api_key: Some("k".to_owned().into()),
-            batch_max_records: 400,
-            retry_base_delay: Duration::from_millis(10),
-            retry_max_delay: Duration::from_millis(50),
-            ..DatadogConfig::default()
-        },
-    )
-    .unwrap();
+    let mut config = DatadogConfig {
+        endpoint: Some(intake.base_url().to_owned()),
+        api_key: Some("k".to_owned().into()),
+        ..DatadogConfig::default()
+    };
+    config.delivery.batch_max_records = 400;
+    config.http.retry_initial_delay = Duration::from_millis(10);
+    config.http.retry_max_delay = Duration::from_millis(50);
+    config.http.max_retry_wait = Duration::from_millis(50);
+    let sink = DatadogSink::new(config, &BuildContext::new("dd")).unwrap();
     let config = OktaConfig {
         base_url: Some(okta.base_url().to_owned()),
         token: Some("t".to_owned().into()),
         ..OktaConfig::empty()
     };
-    let connector = OktaConnector::new("o", config, sink.max_age()).unwrap();
+    let connector = OktaConnector::new(config, &BuildContext::new("o").with_max_age(sink.max_age())).unwrap();
     let mut crawler = Crawler::new(Arc::new(MemoryCheckpointStore::new()));
     crawler.add_source(Source {
         meta: Arc::new(SourceMeta { name: "o".into(), ..SourceMeta::default() }),

@@ -19,7 +19,7 @@ pub fn build_sinks(config: &Config) -> Result<BTreeMap<String, Arc<dyn Sink>>, C
 
 /// Builds one source, sending to `sink`.
 pub fn build_source(config: &Config, source: &SourceConfig, sink: Arc<dyn Sink>) -> Result<Source, ConfigError> {
-    let connector = build_connector(source, sink.max_age()).map_err(|e| config.locate(e))?;
+    let connector = build_connector(source, &config.state_dir, sink.max_age()).map_err(|e| config.locate(e))?;
     let batch = (source.batch_max_records.is_some() || source.linger.is_some()).then(|| {
         let preferred = sink.batch_limits();
         BatchLimits {

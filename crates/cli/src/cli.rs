@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands;
-use crate::registry::{CONNECTORS, SINKS, enabled_names};
+use crate::registry::{CONNECTORS, SINKS, kind_names};
 
 fn long_version() -> &'static str {
     let text = format!(
         "{}\nconnectors: {}\nsinks: {}\nallocator: {}",
         env!("CARGO_PKG_VERSION"),
-        enabled_names(CONNECTORS),
-        enabled_names(SINKS),
+        kind_names(CONNECTORS),
+        kind_names(SINKS),
         logcrawl_alloc::describe()
     );
     Box::leak(text.into_boxed_str())

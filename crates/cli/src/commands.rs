@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{build_crawler, build_sinks, build_source};
 use crate::config::Config;
-use crate::registry::{CONNECTORS, SINKS};
+use crate::registry::{CONNECTOR_NAMES, CONNECTORS, SINK_NAMES, SINKS, listing};
 
 pub mod state;
 
@@ -180,16 +180,20 @@ pub fn validate(config_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `logcrawl connectors`.
+/// `logcrawl connectors`: every connector and sink logcrawl has, whether this binary has it, and its
+/// one line (or the feature that adds it).
 pub fn connectors() -> ExitCode {
-    let mark = |enabled: bool| if enabled { "yes" } else { "no (feature off)" };
+    let line = |name: &str, about: Option<&str>| match about {
+        Some(about) => say(&format!("  {name:<10} {:<18} {about}", "yes")),
+        None => say(&format!("  {name:<10} {:<18} rebuild with `--features {name}`", "no (feature off)")),
+    };
     say("connectors:");
-    for c in CONNECTORS {
-        say(&format!("  {:<10} {:<18} {}", c.name, mark(c.enabled), c.about));
+    for (name, about) in listing(CONNECTORS, CONNECTOR_NAMES) {
+        line(name, about);
     }
     say("sinks:");
-    for s in SINKS {
-        say(&format!("  {:<10} {:<18} {}", s.name, mark(s.enabled), s.about));
+    for (name, about) in listing(SINKS, SINK_NAMES) {
+        line(name, about);
     }
     ExitCode::SUCCESS
 }
@@ -201,7 +205,7 @@ pub async fn demo(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<E
 
 #[cfg(all(feature = "acme", feature = "file"))]
 async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
-    use logcrawl_acme::{AcmeConfig, AcmeConnector};
+    use logcrawl_acme::{AcmeConfig, connector};
     use logcrawl_core::{RunOutcome, Sink, SourceMeta};
     use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
     use logcrawl_sink_file::FileSinkConfig;
@@ -211,14 +215,9 @@ async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<
     let sim = AcmeSim::start(AcmeSimConfig { events, ..AcmeSimConfig::default() })
         .await
         .context("starting the ACME simulator on 127.0.0.1")?;
-    let connector = AcmeConnector::new(AcmeConfig {
-        base_url: sim.base_url().parse().context("simulator URL")?,
-        api_key: None,
-        page_size: 1000,
-        timeout: Duration::from_secs(30),
-        requests_per_second: None,
-        max_retry_wait: Duration::from_secs(300),
-    })?;
+    let mut table = toml::Table::new();
+    table.insert("base_url".into(), sim.base_url().into());
+    let connector = connector(AcmeConfig::from_table(&table)?)?;
     let sink: Arc<dyn Sink> = Arc::new(FileSink::new("demo", FileSinkConfig { path: out.to_owned(), fsync: false })?);
     let store = FileCheckpointStore::open(state_dir)?;
     let mut crawler = Crawler::new(Arc::new(store));

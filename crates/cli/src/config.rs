@@ -206,7 +206,7 @@ impl Config {
                 None => {
                     return Err(locate(ConfigError::new(
                         format!("sinks.{name}.type"),
-                        "missing key (one of file, datadog, lts)",
+                        format!("missing key (one of {})", crate::registry::SINK_NAMES.join(", ")),
                     )));
                 }
             };

@@ -11,19 +11,22 @@
 //!   guard, the page cap, exact mid-page cursors, boundary dedupe, recovery from a refused cursor,
 //!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
 //!   time windows oldest to newest and commits at each window's end.
-//!
+//! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
 //!
-//! A connector built on it is its configuration, its [`PagedApi`] and a [`logcrawl_core::Connector`] that
-//! returns the stream: see the ACME connector, the tutorial's model.
+//! A connector built on it is its configuration (its own keys plus the shared
+//! [`HttpSettings`](logcrawl_core::HttpSettings)), its [`PagedApi`], and a `KIND` whose factory returns
+//! `SingleStream::new(kind, PagedStream::new(api, client))`: see the ACME connector, the tutorial's model.
 
 pub mod cursor;
 pub mod lookback;
 pub mod paged;
+pub mod single;
 
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
     WindowedApi, WindowedStream, malformed,
 };
+pub use single::SingleStream;

@@ -1,10 +1,20 @@
-//! What every component's configuration shares: the one [`ConfigError`], and human durations.
+//! What every component's configuration shares: the one [`ConfigError`], human durations, the shared
+//! settings ([`HttpSettings`], [`DeliverySettings`]) with one spelling for each knob, and
+//! [`ComponentTable`], which splits a component's TOML table into those and the component's own keys.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+mod settings;
+mod table;
+
+pub use settings::{DeliverySettings, HttpSettings, SharedSettings};
+pub use table::{Alias, ComponentTable};
+/// Re-exported: a component's configuration arrives as a TOML table ([`ComponentTable::new`]).
+pub use toml::{Table, Value};
 
 /// A configuration a connector or sink cannot start with: which key, what is wrong, and (once known)
 /// which component. The one error type of every component's constructor, so the CLI places any of them

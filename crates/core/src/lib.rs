@@ -23,7 +23,10 @@
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
 //! | [`Crawler`] | schedules streams, batches, commits in order, shuts down cleanly |
 //! | [`CrawlStats`] | live totals and run-lateness histograms |
+//! | [`ConnectorKind`], [`SinkKind`], [`BuildContext`] | how the CLI builds a component from configuration |
+//! | [`config`]: [`ConfigError`], [`HttpSettings`], [`DeliverySettings`], [`ComponentTable`](config::ComponentTable) | configuration every component shares |
 
+pub mod build;
 pub mod checkpoint;
 pub mod config;
 pub mod crawler;
@@ -34,10 +37,11 @@ pub mod sink;
 pub mod stats;
 pub mod stream;
 
+pub use build::{BuildContext, ComponentKind, ConnectorKind, SinkKind};
 pub use checkpoint::{
     CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
 };
-pub use config::ConfigError;
+pub use config::{ConfigError, DeliverySettings, HttpSettings};
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use logcrawl_core::config::{ConfigError, HttpSettings, SharedSettings};
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -57,6 +58,21 @@ impl HttpConfig {
             rate_limit: RateLimitConfig::default(),
             user_agent: concat!("logcrawl/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
+    }
+
+    /// [`HttpConfig::new`] with a component's shared settings applied, after checking them together
+    /// (the error names the key): `timeout`, `requests_per_second` (the client-side quota of the rate
+    /// budget), the retry policy, and `max_retry_wait` as [`HttpConfig::max_server_wait`]. What the
+    /// settings leave out (connect timeout, body cap, budget key and margin) keeps its default for the
+    /// component to set.
+    pub fn with_settings(base_url: Url, settings: &HttpSettings) -> Result<Self, ConfigError> {
+        settings.validate()?;
+        let mut config = Self::new(base_url);
+        config.timeout = settings.timeout;
+        config.rate_limit.requests_per_second = settings.requests_per_second;
+        config.retry = RetryPolicy::from(settings);
+        config.max_server_wait = settings.max_retry_wait;
+        Ok(config)
     }
 }
 

@@ -15,6 +15,10 @@
 //!   so credentials never leave their origin;
 //! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]).
 //!
+//! A component configures its client from the settings every connector and HTTP sink shares
+//! ([`logcrawl_core::HttpSettings`]: `timeout`, `requests_per_second`, retries, `max_retry_wait`) with
+//! [`HttpConfig::with_settings`].
+//!
 //! Connectors call [`HttpClient::get`]/[`HttpClient::execute`] and get a 2xx [`Response`] or an
 //! [`HttpError`] that already says whether the source must stop ([`HttpError::is_fatal`]). Sinks that
 //! classify statuses themselves (split on 413, bisect on 400) call [`HttpClient::send_once`] and count

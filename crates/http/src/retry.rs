@@ -31,6 +31,17 @@ impl Default for RetryPolicy {
     }
 }
 
+impl From<&logcrawl_core::HttpSettings> for RetryPolicy {
+    /// The policy of the shared settings `retry_attempts`, `retry_initial_delay` and `retry_max_delay`.
+    fn from(settings: &logcrawl_core::HttpSettings) -> Self {
+        Self {
+            max_attempts: settings.retry_attempts,
+            base_delay: settings.retry_initial_delay,
+            max_delay: settings.retry_max_delay,
+        }
+    }
+}
+
 impl RetryPolicy {
     /// The wait after `failures` consecutive failures (1 for the first).
     pub fn delay(&self, failures: u32) -> Duration {

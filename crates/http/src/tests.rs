@@ -25,6 +25,37 @@ pub(super) fn fast_config(server: &MockServer) -> HttpConfig {
     config
 }
 
+#[test]
+fn the_shared_settings_defaults_are_the_clients_and_every_setting_reaches_it() {
+    use logcrawl_core::HttpSettings;
+    let url = Url::parse("https://api.example.com").unwrap();
+    let (plain, set) = (HttpConfig::new(url.clone()), HttpConfig::with_settings(url.clone(), &HttpSettings::DEFAULT));
+    let set = set.unwrap();
+    assert_eq!(
+        (set.timeout, set.retry, set.max_server_wait, set.rate_limit.requests_per_second),
+        (plain.timeout, plain.retry, plain.max_server_wait, plain.rate_limit.requests_per_second),
+        "HttpSettings::DEFAULT must stay HttpConfig::new's defaults"
+    );
+    let settings = HttpSettings {
+        timeout: Duration::from_secs(7),
+        requests_per_second: std::num::NonZeroU32::new(3),
+        retry_attempts: 2,
+        retry_initial_delay: Duration::from_millis(10),
+        retry_max_delay: Duration::from_millis(20),
+        max_retry_wait: Duration::from_secs(9),
+    };
+    let config = HttpConfig::with_settings(url.clone(), &settings).unwrap();
+    assert_eq!(config.timeout, Duration::from_secs(7));
+    assert_eq!(config.rate_limit.requests_per_second, std::num::NonZeroU32::new(3));
+    assert_eq!(
+        config.retry,
+        RetryPolicy { max_attempts: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(20) }
+    );
+    assert_eq!(config.max_server_wait, Duration::from_secs(9));
+    let err = HttpConfig::with_settings(url, &HttpSettings { retry_attempts: 0, ..settings }).unwrap_err();
+    assert_eq!(err.key(), "retry_attempts");
+}
+
 pub(super) fn client(server: &MockServer) -> HttpClient {
     HttpClient::new(fast_config(server)).unwrap().with_auth(Arc::new(StaticAuth::new(
         AUTHORIZATION,

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use logcrawl_core::config::duration;
-use logcrawl_core::{ExposeSecret, SecretString};
+use logcrawl_core::config::{Alias, ComponentTable, Table};
+use logcrawl_core::{DeliverySettings, ExposeSecret, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
 
@@ -61,7 +61,35 @@ pub enum Compression {
     None,
 }
 
-/// Configuration of a Datadog sink: the `[sinks.NAME]` table without its `type = "datadog"` key.
+/// The shared HTTP settings' defaults for Datadog, the Agent's: 30 s timeout, 8 attempts, waits from
+/// 1–2 s up to 120 s; a `Retry-After` longer than the retry cap gives the send up.
+pub const HTTP_DEFAULTS: HttpSettings = HttpSettings {
+    timeout: Duration::from_secs(30),
+    requests_per_second: None,
+    retry_attempts: 8,
+    retry_initial_delay: Duration::from_secs(2),
+    retry_max_delay: Duration::from_secs(120),
+    max_retry_wait: Duration::from_secs(120),
+};
+
+/// The shared delivery settings' defaults for Datadog: full 1000-entry requests of at most 4 250 000
+/// bytes, four in flight, 1 s linger.
+pub const DELIVERY_DEFAULTS: DeliverySettings = DeliverySettings {
+    batch_max_records: MAX_BATCH_RECORDS,
+    batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+    linger: Duration::from_secs(1),
+    max_in_flight: 4,
+};
+
+/// Keys read under their old names, with a warning: Datadog said `retry_max_attempts` and
+/// `retry_base_delay` before every component spelled the shared HTTP settings one way.
+pub const DEPRECATED_KEYS: &[Alias] = &[
+    Alias { old: "retry_max_attempts", new: "retry_attempts" },
+    Alias { old: "retry_base_delay", new: "retry_initial_delay" },
+];
+
+/// Configuration of a Datadog sink: the `[sinks.NAME]` table without its `type = "datadog"` key, read
+/// with [`DatadogConfig::from_table`] (serde alone reads only the sink's own keys).
 ///
 /// Every field has a default except the API key, which may also come from `DD_API_KEY`.
 /// See the crate documentation for the table of keys.
@@ -79,33 +107,21 @@ pub struct DatadogConfig {
     pub compression: Compression,
     /// gzip level 0–9 (default 6).
     pub compression_level: u32,
-    /// Requests in flight per sink (default 4).
-    pub max_in_flight: usize,
-    /// Records per batch, at most 1000 (default 1000).
-    pub batch_max_records: usize,
-    /// Uncompressed bytes per request, at most 5 000 000 (default 4 250 000).
-    pub batch_max_bytes: usize,
     /// Longest serialized log entry; longer ones have their message cut (default and maximum 1 000 000).
     pub max_log_bytes: usize,
-    /// Whole-request timeout (default 30 s).
-    #[serde(deserialize_with = "duration")]
-    pub timeout: Duration,
-    /// Attempts per request on 408/429/5xx/network failures, the first included (default 8).
-    pub retry_max_attempts: u32,
-    /// Upper bound of the first retry wait; the n-th wait is random in `[base·2ⁿ⁻¹/2, base·2ⁿ⁻¹]` (default 2 s:
-    /// 1–2 s, 2–4 s, … as the Agent).
-    #[serde(deserialize_with = "duration")]
-    pub retry_base_delay: Duration,
-    /// Longest single retry wait, and longest `Retry-After` waited out within one send (default 120 s).
-    #[serde(deserialize_with = "duration")]
-    pub retry_max_delay: Duration,
     /// `hostname` of every log when the source sets none.
     pub hostname: Option<String>,
     /// Also send the source's `key:value` tags as top-level attributes (Datadog's partner guideline).
     pub tag_attributes: bool,
-    /// How long a partial batch waits for more records (default 1 s).
-    #[serde(deserialize_with = "duration")]
-    pub linger: Duration,
+    /// The shared HTTP settings, defaults [`HTTP_DEFAULTS`]. `retry_initial_delay` is the upper bound of
+    /// the first retry wait (2 s: waits of 1–2 s, 2–4 s, … as the Agent); `max_retry_wait` defaults to
+    /// `retry_max_delay` when the table does not give it.
+    #[serde(skip)]
+    pub http: HttpSettings,
+    /// The shared delivery settings, defaults [`DELIVERY_DEFAULTS`]; at most [`MAX_BATCH_RECORDS`]
+    /// records and [`MAX_BATCH_BYTES`] bytes per request.
+    #[serde(skip)]
+    pub delivery: DeliverySettings,
 }
 
 impl Default for DatadogConfig {
@@ -116,18 +132,27 @@ impl Default for DatadogConfig {
             api_key: None,
             compression: Compression::Gzip,
             compression_level: 6,
-            max_in_flight: 4,
-            batch_max_records: MAX_BATCH_RECORDS,
-            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             max_log_bytes: MAX_LOG_BYTES,
-            timeout: Duration::from_secs(30),
-            retry_max_attempts: 8,
-            retry_base_delay: Duration::from_secs(2),
-            retry_max_delay: Duration::from_secs(120),
             hostname: None,
             tag_attributes: false,
-            linger: Duration::from_secs(1),
+            http: HTTP_DEFAULTS,
+            delivery: DELIVERY_DEFAULTS,
         }
+    }
+}
+
+impl DatadogConfig {
+    /// Reads a `[sinks.NAME]` table: the sink's own keys, the shared HTTP and delivery settings over
+    /// Datadog's defaults, and the [`DEPRECATED_KEYS`]. Errors name the key as written.
+    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
+        let mut keys = ComponentTable::new(table).with_aliases(DEPRECATED_KEYS)?;
+        let wait_given = keys.contains("max_retry_wait");
+        let mut http = keys.shared(HTTP_DEFAULTS)?;
+        if !wait_given {
+            // As before the key existed: a `Retry-After` longer than the retry cap gives the send up.
+            http.max_retry_wait = http.retry_max_delay;
+        }
+        Ok(Self { http, delivery: keys.shared(DELIVERY_DEFAULTS)?, ..keys.own()? })
     }
 }
 
@@ -245,26 +270,52 @@ mod tests {
         assert!(resolve_api_key(Some(&SecretString::from("")), |_| Some("x".into())).is_none());
     }
 
+    fn read(text: &str) -> Result<DatadogConfig, ConfigError> {
+        DatadogConfig::from_table(&text.parse().unwrap())
+    }
+
     #[test]
-    fn deserializes_with_defaults_and_rejects_unknown_keys() {
-        let config: DatadogConfig = serde_json::from_value(serde_json::json!({
-            "site": "datadoghq.eu",
-            "api_key": "k",
-            "compression": "none",
-            "timeout": "10s",
-            "linger": "250ms",
-            "tag_attributes": true,
-        }))
+    fn reads_own_and_shared_keys_with_defaults_and_rejects_unknown_keys() {
+        let config = read(
+            "site = \"datadoghq.eu\"\napi_key = \"k\"\ncompression = \"none\"\ntimeout = \"10s\"\nlinger = \"250ms\"\n\
+             tag_attributes = true",
+        )
         .unwrap();
         assert_eq!(config.site, "datadoghq.eu");
         assert_eq!(config.compression, Compression::None);
-        assert_eq!(config.timeout, Duration::from_secs(10));
-        assert_eq!(config.linger, Duration::from_millis(250));
-        assert_eq!(config.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
+        assert_eq!(config.http.timeout, Duration::from_secs(10));
+        assert_eq!(config.delivery.linger, Duration::from_millis(250));
+        assert_eq!(config.delivery.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
         assert!(config.tag_attributes);
-        let err = serde_json::from_value::<DatadogConfig>(serde_json::json!({"sitee": "x"})).unwrap_err();
-        assert!(err.to_string().contains("sitee"), "{err}");
-        let err = serde_json::from_value::<DatadogConfig>(serde_json::json!({"compression": "zstd"})).unwrap_err();
+        assert_eq!(read("").unwrap().http, HTTP_DEFAULTS);
+        assert_eq!(read("").unwrap().delivery, DELIVERY_DEFAULTS);
+        let err = read("sitee = \"x\"").unwrap_err();
+        assert_eq!(err.key(), "sitee");
+        assert!(
+            err.message().contains("or a shared setting: `timeout`") && err.message().contains("`linger`"),
+            "{err}"
+        );
+        let err = read("compression = \"zstd\"").unwrap_err();
+        assert_eq!(err.key(), "compression");
         assert!(err.to_string().contains("zstd"), "{err}");
+        assert_eq!(read("max_in_flight = \"four\"").unwrap_err().key(), "max_in_flight");
+    }
+
+    #[test]
+    fn the_old_retry_spellings_still_load() {
+        let config = read("retry_max_attempts = 3\nretry_base_delay = \"500ms\"").unwrap();
+        assert_eq!(config.http.retry_attempts, 3);
+        assert_eq!(config.http.retry_initial_delay, Duration::from_millis(500));
+        let same = read("retry_attempts = 3\nretry_initial_delay = \"500ms\"").unwrap();
+        assert_eq!(config.http, same.http);
+        assert_eq!(read("retry_base_delay = 2").unwrap_err().key(), "retry_base_delay");
+        assert_eq!(read("retry_max_attempts = 3\nretry_attempts = 3").unwrap_err().key(), "retry_max_attempts");
+    }
+
+    #[test]
+    fn the_longest_server_wait_follows_the_retry_cap_unless_given() {
+        assert_eq!(read("retry_max_delay = \"30s\"").unwrap().http.max_retry_wait, Duration::from_secs(30));
+        let given = read("retry_max_delay = \"30s\"\nmax_retry_wait = \"5m\"").unwrap();
+        assert_eq!(given.http.max_retry_wait, Duration::from_secs(300));
     }
 }

@@ -47,14 +47,17 @@
 //! | 413 | split the request in halves and send each; a single entry still refused goes to the dead-letter file, on the same condition as for 400 |
 //! | 404, 405, 415 | fatal: the URL is not an intake (a wrong `endpoint`, a proxy in the way) |
 //! | 3xx | never followed (a redirected `POST` would become a `GET` without the logs): a failed send naming the redacted `Location` |
-//! | 408, 429, 5xx, other statuses, network errors, timeouts | retry with the Agent's jittered exponential backoff (`retry_base_delay` 2 s → waits of 1–2 s, 2–4 s, 4–8 s … capped at `retry_max_delay`), waiting at least `Retry-After`; a `Retry-After` also holds every other request to the intake. After `retry_max_attempts` attempts, or when `Retry-After` exceeds `retry_max_delay`, a retryable [`SinkError`](logcrawl_core::SinkError): the run ends, nothing of the batch is acknowledged, and the next run re-sends from the last commit |
+//! | 408, 429, 5xx, other statuses, network errors, timeouts | retry with the Agent's jittered exponential backoff (`retry_initial_delay` 2 s → waits of 1–2 s, 2–4 s, 4–8 s … capped at `retry_max_delay`), waiting at least `Retry-After`; a `Retry-After` also holds every other request to the intake. After `retry_attempts` attempts, or when `Retry-After` exceeds `max_retry_wait` (by default `retry_max_delay`), a retryable [`SinkError`](logcrawl_core::SinkError): the run ends, nothing of the batch is acknowledged, and the next run re-sends from the last commit |
 //!
 //! The sink acknowledges a batch (`Ok(Delivery { accepted, dropped, dead_lettered })`) only when every record
 //! of it was accepted, dropped by the rules above (no `message`, outside the time window) or durably written
-//! to the dead-letter file ([`DatadogSink::with_dead_letters`]; without one, such a refusal fails the send);
+//! to the dead-letter file (the state directory's, from the [`BuildContext`](logcrawl_core::BuildContext), or
+//! [`DatadogSink::with_dead_letters`]; without one, such a refusal fails the send);
 //! the three always add up to the batch size.
 //!
 //! ## Configuration (`[sinks.NAME]`, `type = "datadog"`)
+//!
+//! The sink's own keys, read by [`DatadogConfig::from_table`]:
 //!
 //! | Key | Default | Meaning |
 //! |---|---|---|
@@ -63,17 +66,29 @@
 //! | `api_key` | `$DD_API_KEY` | the API key, sent only in the `DD-API-KEY` header (no application key is needed) |
 //! | `compression` | `gzip` | `gzip` or `none` |
 //! | `compression_level` | `6` | gzip level 0–9 |
-//! | `max_in_flight` | `4` | requests in flight per sink (the crawler still commits each stream in order) |
-//! | `batch_max_records` | `1000` | records per batch, ≤ 1000 |
-//! | `batch_max_bytes` | `4250000` | uncompressed bytes per request, ≤ 5 000 000 |
 //! | `max_log_bytes` | `1000000` | longest serialized entry, 1024 – 1 000 000 |
-//! | `timeout` | `30s` | whole-request timeout |
-//! | `retry_max_attempts` | `8` | attempts per request, the first included |
-//! | `retry_base_delay` | `2s` | upper bound of the first retry wait |
-//! | `retry_max_delay` | `120s` | longest retry wait, and longest `Retry-After` waited out |
 //! | `hostname` | — | `hostname` of every log when the source sets none |
 //! | `tag_attributes` | `false` | also send the source's tags as attributes |
+//!
+//! and the shared settings (README, "Shared settings": what each key means), with Datadog's defaults
+//! ([`HTTP_DEFAULTS`], [`DELIVERY_DEFAULTS`]) and bounds:
+//!
+//! | Key | Default | Here |
+//! |---|---|---|
+//! | `timeout` | `30s` | whole request |
+//! | `requests_per_second` | none | a client-side cap on requests to the intake |
+//! | `retry_attempts` | `8` | attempts per request, the first included |
+//! | `retry_initial_delay` | `2s` | upper bound of the first retry wait (1–2 s, then 2–4 s, …, as the Agent) |
+//! | `retry_max_delay` | `120s` | longest retry wait |
+//! | `max_retry_wait` | `retry_max_delay` | longest `Retry-After` waited out; a longer one gives the send up (the next run re-sends) |
+//! | `batch_max_records` | `1000` | records per batch and per request, ≤ 1000 |
+//! | `batch_max_bytes` | `4250000` | uncompressed bytes per request, ≤ 5 000 000 and ≥ `max_log_bytes` + 2 |
 //! | `linger` | `1s` | how long a partial batch waits for more records |
+//! | `max_in_flight` | `4` | requests in flight per sink, 1–256 (the crawler still commits each stream in order) |
+//!
+//! `retry_max_attempts` and `retry_base_delay` ([`DEPRECATED_KEYS`]) are the old spellings of
+//! `retry_attempts` and `retry_initial_delay`: still read, with a warning; giving both spellings is an
+//! error.
 //!
 //! ## Why it is built this way
 //!
@@ -100,9 +115,20 @@ mod encode;
 mod payload;
 mod sink;
 
+use std::sync::Arc;
+
+use logcrawl_core::SinkKind;
+
 pub use config::{
-    API_KEY_ENV, Compression, ConfigError, DEFAULT_BATCH_MAX_BYTES, DEFAULT_SITE, DatadogConfig, INTAKE_PATH, MAX_AGE,
-    MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES, MIN_LOG_BYTES, SITES, endpoint_url, intake_url,
+    API_KEY_ENV, Compression, ConfigError, DEFAULT_BATCH_MAX_BYTES, DEFAULT_SITE, DELIVERY_DEFAULTS, DEPRECATED_KEYS,
+    DatadogConfig, HTTP_DEFAULTS, INTAKE_PATH, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
+    MIN_LOG_BYTES, SITES, endpoint_url, intake_url,
 };
 pub use encode::{ORIGINAL_BYTES_KEY, TRUNCATED_KEY};
 pub use sink::DatadogSink;
+
+/// `type = "datadog"`: the sink built from its `[sinks.NAME]` table, with its dead-letter file in the
+/// state directory.
+pub const KIND: SinkKind = SinkKind::new("datadog", "Datadog Logs intake, every site", |table, context| {
+    Ok(Arc::new(DatadogSink::new(DatadogConfig::from_table(table)?, context)?))
+});

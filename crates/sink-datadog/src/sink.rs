@@ -8,13 +8,15 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 use logcrawl_core::deadletter::DeadLetterFile;
-use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds};
+use logcrawl_core::{
+    Batch, BatchLimits, BuildContext, Delivery, ExposeSecret, SecretString, Sink, SinkError, now_seconds,
+};
 use logcrawl_http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
     HttpClient, HttpConfig, HttpError, RequestSpec, Response, RetryPolicy, StaticAuth, StatusCode, Url, redact_url,
     retry_after, scrub,
 };
-use logcrawl_sink_util::{Courier, Delivered, Driver, LongServerWait, Refusals, Verdict};
+use logcrawl_sink_util::{Courier, Delivered, DeliveryBounds, Driver, LongServerWait, Refusals, Verdict};
 
 use crate::config::{
     Compression, ConfigError, DatadogConfig, MAX_AGE, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_FUTURE, MAX_LOG_BYTES,
@@ -43,6 +45,8 @@ struct Inner {
     key: SecretString,
     gzip: Option<flate2::Compression>,
     retry: RetryPolicy,
+    /// What a `Retry-After` longer than `max_retry_wait` does: gives the send up.
+    long_wait: LongServerWait,
     limits: EncodeLimits,
     batch: BatchLimits,
     max_in_flight: usize,
@@ -62,19 +66,21 @@ impl fmt::Debug for DatadogSink {
 }
 
 impl DatadogSink {
-    /// Validates `config` and builds the sink named `name` (the `[sinks.NAME]` key).
+    /// Validates `config` and builds the sink named `context.name` (the `[sinks.NAME]` key), keeping
+    /// refused entries in the context's dead-letter file when it has a state directory.
     ///
     /// The API key comes from `api_key`, or from the `DD_API_KEY` environment variable when the key is
     /// absent from the configuration.
-    pub fn new(name: &str, config: DatadogConfig) -> Result<Self, ConfigError> {
-        Self::with_env(name, config, |var| std::env::var(var).ok())
+    pub fn new(config: DatadogConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        Self::with_env(config, context, |var| std::env::var(var).ok())
     }
 
     fn with_env(
-        name: &str,
         config: DatadogConfig,
+        context: &BuildContext,
         env: impl FnOnce(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let name = context.name.as_str();
         let err = |key, message: String| config_error(name, key, message);
         let (url, target) = match &config.endpoint {
             Some(endpoint) => {
@@ -99,45 +105,35 @@ impl DatadogSink {
         if config.compression_level > 9 {
             return Err(err("compression_level", format!("{} is not in 0-9", config.compression_level)));
         }
-        if !(1..=MAX_BATCH_RECORDS).contains(&config.batch_max_records) {
-            return Err(err(
-                "batch_max_records",
-                format!("{} is not in 1-{MAX_BATCH_RECORDS} (the intake's limit)", config.batch_max_records),
-            ));
-        }
         if !(MIN_LOG_BYTES..=MAX_LOG_BYTES).contains(&config.max_log_bytes) {
             return Err(err(
                 "max_log_bytes",
                 format!("{} is not in {MIN_LOG_BYTES}-{MAX_LOG_BYTES} (the intake's limit)", config.max_log_bytes),
             ));
         }
-        if config.batch_max_bytes > MAX_BATCH_BYTES || config.batch_max_bytes < config.max_log_bytes + 2 {
+        if config.delivery.batch_max_bytes < config.max_log_bytes + 2 {
             return Err(err(
                 "batch_max_bytes",
                 format!(
-                    "{} must be at most {MAX_BATCH_BYTES} (the intake's limit) and at least max_log_bytes + 2 ({})",
-                    config.batch_max_bytes,
+                    "{} must be at least max_log_bytes + 2 ({}): a request must hold the longest entry",
+                    config.delivery.batch_max_bytes,
                     config.max_log_bytes + 2
                 ),
             ));
         }
-        if !(1..=256).contains(&config.max_in_flight) {
-            return Err(err("max_in_flight", format!("{} is not in 1-256", config.max_in_flight)));
-        }
-        if config.retry_max_attempts == 0 {
-            return Err(err("retry_max_attempts", "must be at least 1 (1 disables retries)".into()));
-        }
-        if config.retry_max_delay < config.retry_base_delay {
-            return Err(err("retry_max_delay", "must not be shorter than retry_base_delay".into()));
-        }
-        if config.timeout.is_zero() {
-            return Err(err("timeout", "must be longer than 0".into()));
-        }
+        let bounds = DeliveryBounds {
+            records: 1..=MAX_BATCH_RECORDS,
+            bytes: 1..=MAX_BATCH_BYTES,
+            in_flight: 1..=256,
+            why: "the intake's limit",
+        };
+        let delivery =
+            bounds.check(config.delivery).map_err(|e| config_error(name, e.key().to_owned(), e.message()))?;
         let hostname = config.hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned);
 
-        let mut http = HttpConfig::new(url.clone());
-        http.timeout = config.timeout;
-        http.connect_timeout = config.timeout.min(Duration::from_secs(10));
+        let mut http = HttpConfig::with_settings(url.clone(), &config.http)
+            .map_err(|e| config_error(name, e.key().to_owned(), e.message()))?;
+        http.connect_timeout = config.http.timeout.min(Duration::from_secs(10));
         let client = HttpClient::new(http)
             .map_err(|e| err("endpoint", scrub(&e.to_string(), &[key.expose_secret()])))?
             .with_auth(Arc::new(auth));
@@ -150,24 +146,22 @@ impl DatadogSink {
                 Compression::Gzip => Some(flate2::Compression::new(config.compression_level)),
                 Compression::None => None,
             },
-            retry: RetryPolicy {
-                max_attempts: config.retry_max_attempts,
-                base_delay: config.retry_base_delay,
-                max_delay: config.retry_max_delay,
-            },
+            retry: RetryPolicy::from(&config.http),
+            long_wait: LongServerWait::GiveUpAbove(config.http.max_retry_wait),
             limits: EncodeLimits {
-                max_records: config.batch_max_records,
-                max_bytes: config.batch_max_bytes,
+                max_records: delivery.batch_max_records,
+                max_bytes: delivery.batch_max_bytes,
                 max_log_bytes: config.max_log_bytes,
                 max_age: MAX_AGE,
                 max_future: MAX_FUTURE,
             },
-            batch: BatchLimits { max_records: config.batch_max_records, linger: config.linger },
-            max_in_flight: config.max_in_flight,
+            batch: delivery.batch_limits(),
+            max_in_flight: delivery.max_in_flight,
             hostname,
             tag_attributes: config.tag_attributes,
         };
-        Ok(Self { name: name.to_owned(), inner: Arc::new(inner), refusals: Refusals::default() })
+        let refusals = Refusals { dead_letters: context.dead_letter_file(), ..Refusals::default() };
+        Ok(Self { name: name.to_owned(), inner: Arc::new(inner), refusals })
     }
 
     /// Keeps entries the intake refuses on their own (while accepting others) in `file` instead of failing
@@ -231,7 +225,7 @@ impl DatadogSink {
             peer: &peer,
             stream: &stream,
             retry: inner.retry,
-            long_wait: LongServerWait::GiveUpAbove(inner.retry.max_delay),
+            long_wait: inner.long_wait,
             budget: inner.client.budget(),
             refusals: &self.refusals,
         };
@@ -406,14 +400,17 @@ impl Sink for DatadogSink {
 
 #[cfg(test)]
 mod tests {
+    use logcrawl_core::{DeliverySettings, HttpSettings};
+
     use super::*;
+    use crate::config::{DELIVERY_DEFAULTS, HTTP_DEFAULTS};
 
     fn config() -> DatadogConfig {
         DatadogConfig { api_key: Some(SecretString::from("k3y-s3cr3t-value")), ..DatadogConfig::default() }
     }
 
     fn build(config: DatadogConfig) -> Result<DatadogSink, ConfigError> {
-        DatadogSink::with_env("dd", config, |_| None)
+        DatadogSink::with_env(config, &BuildContext::new("dd"), |_| None)
     }
 
     #[test]
@@ -436,27 +433,31 @@ mod tests {
     #[test]
     fn api_key_may_come_from_the_environment() {
         let config = DatadogConfig { api_key: None, ..config() };
-        assert!(DatadogSink::with_env("dd", config.clone(), |_| Some("envkey".into())).is_ok());
-        let err = DatadogSink::with_env("dd", config, |_| None).unwrap_err();
+        assert!(DatadogSink::with_env(config.clone(), &BuildContext::new("dd"), |_| Some("envkey".into())).is_ok());
+        let err = DatadogSink::with_env(config, &BuildContext::new("dd"), |_| None).unwrap_err();
         assert_eq!(err.key(), "api_key");
         assert!(err.to_string().contains("DD_API_KEY"), "{err}");
     }
 
     #[test]
     fn invalid_values_name_their_key() {
+        let delivery = |delivery: DeliverySettings| DatadogConfig { delivery, ..config() };
+        let http = |http: HttpSettings| DatadogConfig { http, ..config() };
+        let (d, h) = (DELIVERY_DEFAULTS, HTTP_DEFAULTS);
         let cases: Vec<(&str, DatadogConfig)> = vec![
             ("site", DatadogConfig { site: "datadoghq.net".into(), ..config() }),
             ("endpoint", DatadogConfig { endpoint: Some("not a url".into()), ..config() }),
             ("compression_level", DatadogConfig { compression_level: 10, ..config() }),
-            ("batch_max_records", DatadogConfig { batch_max_records: 1001, ..config() }),
-            ("batch_max_records", DatadogConfig { batch_max_records: 0, ..config() }),
-            ("batch_max_bytes", DatadogConfig { batch_max_bytes: 5_000_001, ..config() }),
-            ("batch_max_bytes", DatadogConfig { batch_max_bytes: 500_000, ..config() }),
+            ("batch_max_records", delivery(DeliverySettings { batch_max_records: 1001, ..d })),
+            ("batch_max_records", delivery(DeliverySettings { batch_max_records: 0, ..d })),
+            ("batch_max_bytes", delivery(DeliverySettings { batch_max_bytes: 5_000_001, ..d })),
+            ("batch_max_bytes", delivery(DeliverySettings { batch_max_bytes: 500_000, ..d })),
             ("max_log_bytes", DatadogConfig { max_log_bytes: 1_000_001, ..config() }),
-            ("max_in_flight", DatadogConfig { max_in_flight: 0, ..config() }),
-            ("retry_max_attempts", DatadogConfig { retry_max_attempts: 0, ..config() }),
-            ("retry_max_delay", DatadogConfig { retry_max_delay: Duration::from_millis(1), ..config() }),
-            ("timeout", DatadogConfig { timeout: Duration::ZERO, ..config() }),
+            ("max_in_flight", delivery(DeliverySettings { max_in_flight: 0, ..d })),
+            ("retry_attempts", http(HttpSettings { retry_attempts: 0, ..h })),
+            ("retry_max_delay", http(HttpSettings { retry_max_delay: Duration::from_millis(1), ..h })),
+            ("timeout", http(HttpSettings { timeout: Duration::ZERO, ..h })),
+            ("max_retry_wait", http(HttpSettings { max_retry_wait: Duration::ZERO, ..h })),
             ("api_key", DatadogConfig { api_key: Some(SecretString::from("k3y\ns3cr3t")), ..config() }),
         ];
         for (key, config) in cases {

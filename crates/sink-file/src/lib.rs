@@ -21,6 +21,10 @@
 //! |---|---|---|
 //! | `path` | — | file to append to; `"-"` means standard output |
 //! | `fsync` | `false` | `fdatasync` every batch before acknowledging it |
+//!
+//! It takes none of the shared settings: it talks no HTTP, and a local file has no request size or
+//! concurrency to tune (the crawler's default batching applies, and a source's own `batch_max_records`
+//! and `linger`).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -29,8 +33,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use logcrawl_core::{Batch, Delivery, Sink, SinkError};
+use logcrawl_core::config::ComponentTable;
+use logcrawl_core::{Batch, ConfigError, Delivery, Sink, SinkError, SinkKind};
 use serde::Deserialize;
+
+/// `type = "file"`: the sink built from its `[sinks.NAME]` table; a path that cannot be opened is an
+/// error about `path`.
+pub const KIND: SinkKind = SinkKind::new("file", "NDJSON to a file or stdout", |table, context| {
+    let config = ComponentTable::new(table).own()?;
+    let sink = FileSink::new(&context.name, config).map_err(|err| ConfigError::new("path", err.to_string()))?;
+    Ok(Arc::new(sink))
+});
 
 /// `[sinks.NAME]` with `type = "file"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -461,6 +474,10 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<FileSinkConfig>("path = \"x\"\nfsynk = true").unwrap_err();
         assert!(err.to_string().contains("fsynk"), "{err}");
+        let table = |text: &str| text.parse::<toml::Table>().unwrap();
+        let context = logcrawl_core::BuildContext::new("out");
+        let Err(err) = KIND.build(&table("path = \"x\"\nlinger = \"1s\""), &context) else { panic!("built") };
+        assert_eq!(err.key(), "linger", "no shared setting applies to a file: {err}");
     }
 
     #[test]
@@ -469,5 +486,9 @@ mod tests {
         let err = FileSink::new("out", FileSinkConfig { path: dir.path().to_owned(), fsync: false }).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("\"out\"") && text.contains(&dir.path().display().to_string()), "{text}");
+        let mut table = toml::Table::new();
+        table.insert("path".into(), dir.path().display().to_string().into());
+        let Err(err) = KIND.build(&table, &logcrawl_core::BuildContext::new("out")) else { panic!("built") };
+        assert_eq!((err.key(), err.message()), ("path", text.as_str()));
     }
 }

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use logcrawl_core::config::duration;
-use logcrawl_core::{ExposeSecret, SecretString};
-use logcrawl_http::{RetryPolicy, Url};
+use logcrawl_core::config::{ComponentTable, SharedSettings, Table};
+use logcrawl_core::{DeliverySettings, ExposeSecret, HttpSettings, SecretString};
+use logcrawl_http::Url;
+use logcrawl_sink_util::DeliveryBounds;
 use serde::Deserialize;
 
 /// Most labels one request may carry (LTS "Basic Resource Constraints").
@@ -153,58 +154,46 @@ pub struct LtsConfig {
     /// `none` (default) or `gzip` (high-precision mode only).
     #[serde(default)]
     pub compression: Compression,
-    /// Most bytes of JSON per request before compression (default 512 KiB).
-    #[serde(default = "default_batch_max_bytes")]
-    pub batch_max_bytes: usize,
-    /// Most records per request, and per batch the crawler hands over (default 4096).
-    #[serde(default = "default_batch_max_records")]
-    pub batch_max_records: usize,
-    /// Whole-request timeout (default `30s`).
-    #[serde(default = "default_timeout", deserialize_with = "duration")]
-    pub timeout: Duration,
-    /// Attempts per request for retryable failures, the first included (default 5).
-    #[serde(default = "default_retry_attempts")]
-    pub retry_attempts: u32,
-    /// Scale of the first retry wait (default `1s`); later waits double, with jitter.
-    #[serde(default = "default_retry_initial_delay", deserialize_with = "duration")]
-    pub retry_initial_delay: Duration,
-    /// Longest single retry wait (default `60s`).
-    #[serde(default = "default_retry_max_delay", deserialize_with = "duration")]
-    pub retry_max_delay: Duration,
-    /// Batches of one stream in flight at once (default 2).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    /// How long a partial batch waits for more records (default `1s`).
-    #[serde(default = "default_linger", deserialize_with = "duration")]
-    pub linger: Duration,
+    /// The shared HTTP settings, defaults [`HTTP_DEFAULTS`]. A `Retry-After` longer than
+    /// `max_retry_wait` is waited for that long, then the request is tried again.
+    #[serde(skip, default = "http_defaults")]
+    pub http: HttpSettings,
+    /// The shared delivery settings, defaults [`DELIVERY_DEFAULTS`] (the official Go producer SDK's).
+    #[serde(skip, default = "delivery_defaults")]
+    pub delivery: DeliverySettings,
 }
+
+/// The shared HTTP settings' defaults for LTS: 30 s timeout, 5 attempts from 1 s up to 60 s apart, and a
+/// `Retry-After` obeyed for at most 5 min (a longer one is cut to that).
+pub const HTTP_DEFAULTS: HttpSettings = HttpSettings {
+    timeout: Duration::from_secs(30),
+    retry_max_delay: Duration::from_secs(60),
+    ..HttpSettings::DEFAULT
+};
+
+/// The shared delivery settings' defaults for LTS: the official Go producer SDK's `MaxBatchCount` and
+/// `MaxBatchSize`, two batches in flight, 1 s linger.
+pub const DELIVERY_DEFAULTS: DeliverySettings = DeliverySettings {
+    batch_max_records: DEFAULT_BATCH_MAX_RECORDS,
+    batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+    linger: Duration::from_secs(1),
+    max_in_flight: 2,
+};
+
+/// Records per request LTS is sent at most.
+pub const MAX_BATCH_MAX_RECORDS: usize = 100_000;
+
+/// Batches of one stream in flight at most.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 fn yes() -> bool {
     true
 }
-fn default_batch_max_bytes() -> usize {
-    DEFAULT_BATCH_MAX_BYTES
+fn http_defaults() -> HttpSettings {
+    HTTP_DEFAULTS
 }
-fn default_batch_max_records() -> usize {
-    DEFAULT_BATCH_MAX_RECORDS
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_retry_attempts() -> u32 {
-    5
-}
-fn default_retry_initial_delay() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_retry_max_delay() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_max_in_flight() -> usize {
-    2
-}
-fn default_linger() -> Duration {
-    Duration::from_secs(1)
+fn delivery_defaults() -> DeliverySettings {
+    DELIVERY_DEFAULTS
 }
 
 impl LtsConfig {
@@ -227,15 +216,16 @@ impl LtsConfig {
             source_labels: true,
             auth,
             compression: Compression::default(),
-            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
-            batch_max_records: DEFAULT_BATCH_MAX_RECORDS,
-            timeout: default_timeout(),
-            retry_attempts: default_retry_attempts(),
-            retry_initial_delay: default_retry_initial_delay(),
-            retry_max_delay: default_retry_max_delay(),
-            max_in_flight: default_max_in_flight(),
-            linger: default_linger(),
+            http: HTTP_DEFAULTS,
+            delivery: DELIVERY_DEFAULTS,
         }
+    }
+
+    /// Reads a `[sinks.NAME]` table: the sink's own keys, and the shared HTTP and delivery settings over
+    /// LTS's defaults. Errors name the key (`auth.token`, `retry_attempts`).
+    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
+        let mut keys = ComponentTable::new(table);
+        Ok(Self { http: keys.shared(HTTP_DEFAULTS)?, delivery: keys.shared(DELIVERY_DEFAULTS)?, ..keys.own()? })
     }
 }
 
@@ -270,12 +260,8 @@ pub(crate) struct Settings {
     pub(crate) source_labels: bool,
     pub(crate) auth: ResolvedAuth,
     pub(crate) compression: Compression,
-    pub(crate) batch_max_bytes: usize,
-    pub(crate) batch_max_records: usize,
-    pub(crate) timeout: Duration,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) max_in_flight: usize,
-    pub(crate) linger: Duration,
+    pub(crate) http: HttpSettings,
+    pub(crate) delivery: DeliverySettings,
 }
 
 /// Reads a secret given inline or through an environment variable; exactly one of them.
@@ -453,28 +439,14 @@ impl LtsConfig {
                 "LTS documents Content-Encoding for the high-precision API only; use mode = \"high_precision\" or compression = \"none\"",
             ));
         }
-        if self.batch_max_bytes < 1024 || self.batch_max_bytes > MAX_BATCH_MAX_BYTES {
-            return Err(config_error(
-                sink,
-                "batch_max_bytes",
-                format!("must be between 1024 and {MAX_BATCH_MAX_BYTES}"),
-            ));
-        }
-        if self.batch_max_records == 0 || self.batch_max_records > 100_000 {
-            return Err(config_error(sink, "batch_max_records", "must be between 1 and 100000"));
-        }
-        if self.timeout.is_zero() {
-            return Err(config_error(sink, "timeout", "must be positive"));
-        }
-        if self.retry_attempts == 0 {
-            return Err(config_error(sink, "retry_attempts", "must be at least 1 (1 disables retries)"));
-        }
-        if self.retry_max_delay < self.retry_initial_delay {
-            return Err(config_error(sink, "retry_max_delay", "must not be shorter than `retry_initial_delay`"));
-        }
-        if self.max_in_flight == 0 || self.max_in_flight > 64 {
-            return Err(config_error(sink, "max_in_flight", "must be between 1 and 64"));
-        }
+        self.http.validate().map_err(|e| config_error(sink, e.key().to_owned(), e.message()))?;
+        let bounds = DeliveryBounds {
+            records: 1..=MAX_BATCH_MAX_RECORDS,
+            bytes: 1024..=MAX_BATCH_MAX_BYTES,
+            in_flight: 1..=MAX_IN_FLIGHT,
+            why: "what this sink sends to LTS",
+        };
+        let delivery = bounds.check(self.delivery).map_err(|e| config_error(sink, e.key().to_owned(), e.message()))?;
 
         let auth = match self.auth {
             AuthConfig::Token { token, token_env } => {
@@ -525,16 +497,8 @@ impl LtsConfig {
             source_labels: self.source_labels,
             auth,
             compression: self.compression,
-            batch_max_bytes: self.batch_max_bytes,
-            batch_max_records: self.batch_max_records,
-            timeout: self.timeout,
-            retry: RetryPolicy {
-                max_attempts: self.retry_attempts,
-                base_delay: self.retry_initial_delay,
-                max_delay: self.retry_max_delay,
-            },
-            max_in_flight: self.max_in_flight,
-            linger: self.linger,
+            http: self.http,
+            delivery,
         })
     }
 }
@@ -550,8 +514,8 @@ mod tests {
         log_stream_id = "66666666-7777-8888-9999-aaaaaaaaaaaa"
     "#;
 
-    fn parse(extra: &str) -> Result<LtsConfig, toml::de::Error> {
-        toml::from_str(&format!("{IDS}\n{extra}"))
+    fn parse(extra: &str) -> Result<LtsConfig, ConfigError> {
+        LtsConfig::from_table(&toml::from_str(&format!("{IDS}\n{extra}")).unwrap())
     }
 
     fn no_env(_: &str) -> Option<String> {
@@ -575,9 +539,10 @@ mod tests {
              11111111-2222-3333-4444-555555555555/streams/66666666-7777-8888-9999-aaaaaaaaaaaa/tenant/contents/high-accuracy"
         );
         assert_eq!(s.mode, Mode::HighPrecision);
-        assert_eq!(s.batch_max_bytes, 512 * 1024);
-        assert_eq!(s.batch_max_records, 4096);
-        assert_eq!(s.retry.max_attempts, 5);
+        assert_eq!(s.delivery.batch_max_bytes, 512 * 1024);
+        assert_eq!(s.delivery.batch_max_records, 4096);
+        assert_eq!(s.http.retry_attempts, 5);
+        assert_eq!(s.http, HTTP_DEFAULTS);
         assert!(matches!(s.auth, ResolvedAuth::Token(_)));
     }
 
@@ -641,6 +606,9 @@ mod tests {
         assert!(e.to_string().contains("regoin"), "{e}");
         let e = parse("region = \"r\"\nauth = { type = \"token\", token = \"a\", tokn = \"b\" }").unwrap_err();
         assert!(e.to_string().contains("tokn"), "{e}");
+        let e =
+            parse("region = \"r\"\nretry_max_attempts = 2\nauth = { type = \"token\", token = \"a\" }").unwrap_err();
+        assert_eq!(e.key(), "retry_max_attempts", "Datadog's old spelling is not LTS's: {e}");
         let e = parse("region = \"r\"\nauth = { type = \"kerberos\" }").unwrap_err();
         assert!(e.to_string().contains("kerberos"), "{e}");
     }
@@ -669,9 +637,10 @@ mod tests {
     #[test]
     fn ids_and_limits() {
         let config = |ids: &str| -> Result<Settings, ConfigError> {
-            toml::from_str::<LtsConfig>(&format!(
-                "{ids}\nregion = \"r\"\nauth = {{ type = \"token\", token = \"abcd\" }}"
-            ))
+            LtsConfig::from_table(
+                &toml::from_str(&format!("{ids}\nregion = \"r\"\nauth = {{ type = \"token\", token = \"abcd\" }}"))
+                    .unwrap(),
+            )
             .unwrap()
             .validate("main", &no_env)
         };
@@ -685,11 +654,16 @@ mod tests {
         assert_eq!(e.key(), "compression");
         let e = err("region = \"r\"\nbatch_max_bytes = 10\nauth = { type = \"token\", token = \"abcd\" }");
         assert_eq!(e.key(), "batch_max_bytes");
-        let e = err("region = \"r\"\nretry_attempts = 0\nauth = { type = \"token\", token = \"abcd\" }");
+        let e = parse("region = \"r\"\nretry_attempts = 0\nauth = { type = \"token\", token = \"abcd\" }").unwrap_err();
         assert_eq!(e.key(), "retry_attempts");
+        let e = err("region = \"r\"\nmax_in_flight = 65\nauth = { type = \"token\", token = \"abcd\" }");
+        assert_eq!(e.key(), "max_in_flight");
+        let e = parse("region = \"r\"\nlinger = 1\nauth = { type = \"token\", token = \"abcd\" }").unwrap_err();
+        assert_eq!(e.key(), "linger");
         let e = err("region = \"R!\"\nauth = { type = \"token\", token = \"abcd\" }");
         assert_eq!(e.key(), "region");
         let e = parse("region = \"r\"\ntimeout = \"soon\"\nauth = { type = \"token\", token = \"abcd\" }").unwrap_err();
+        assert_eq!(e.key(), "timeout");
         assert!(e.to_string().contains("soon"), "{e}");
     }
 

@@ -1,8 +1,8 @@
 //! # logcrawl-sink-lts
 //!
 //! Ships records to **Huawei Cloud Log Tank Service** (LTS) through its log reporting REST API, as a
-//! [`logcrawl_core::Sink`]. Build it with [`LtsSink::new`] from an [`LtsConfig`] (the CLI deserializes
-//! `[sinks.NAME]` minus `type = "lts"` into it).
+//! [`logcrawl_core::Sink`]. Build it with [`LtsSink::new`] from an [`LtsConfig`] (the CLI reads
+//! `[sinks.NAME]` minus `type = "lts"` into it with [`LtsConfig::from_table`], through [`KIND`]).
 //!
 //! ## The API
 //!
@@ -59,13 +59,21 @@
 //! | `source_labels` | `true` | add `source`/`service` labels from the source (configured labels win) |
 //! | `auth` | required | see above |
 //! | `compression` | `none` | `none` or `gzip` (high-precision only) |
-//! | `batch_max_bytes` | 524288 (512 KiB) | JSON bytes per request before compression (1024 – 8 MiB) |
-//! | `batch_max_records` | 4096 | records per request, and per batch the crawler gathers |
-//! | `timeout` | `30s` | whole-request timeout |
+//!
+//! and the shared settings (README, "Shared settings": what each key means), with LTS's defaults
+//! ([`HTTP_DEFAULTS`], [`DELIVERY_DEFAULTS`]) and bounds:
+//!
+//! | Key | Default | Here |
+//! |---|---|---|
+//! | `timeout` | `30s` | whole request (IAM token requests too) |
+//! | `requests_per_second` | none | a client-side cap on requests to LTS |
 //! | `retry_attempts` | 5 | attempts per request for retryable failures, the first included |
 //! | `retry_initial_delay`, `retry_max_delay` | `1s`, `60s` | jittered exponential backoff bounds |
-//! | `max_in_flight` | 2 | batches of one stream in flight (cursors are still committed in order) |
+//! | `max_retry_wait` | `5m` | longest `Retry-After` obeyed: a longer one is waited for this long, then the request is tried again |
+//! | `batch_max_records` | 4096 | records per request, and per batch the crawler gathers (1 – 100 000) |
+//! | `batch_max_bytes` | 524288 (512 KiB) | JSON bytes per request before compression (1024 – 8 MiB) |
 //! | `linger` | `1s` | how long a partial batch waits for more records |
+//! | `max_in_flight` | 2 | batches of one stream in flight, 1 – 64 (cursors are still committed in order) |
 //!
 //! ## Limits and how they are kept
 //!
@@ -89,11 +97,11 @@
 //! | 2xx whose JSON `errorCode` is `SVCSTG.ALS.200.200` | accepted |
 //! | any other 2xx: another `errorCode`, no `errorCode`, not JSON, empty (a proxy answering in LTS's place) | **not** success: nothing proves the logs were stored, so it is retried like a 5xx and, when retries run out, the batch fails unacknowledged (at-least-once beats silent loss) |
 //! | 3xx | never followed (a redirected `POST` would become a `GET` without the logs): a failed send naming the redacted `Location` |
-//! | 400 | the request is halved until the offending records are isolated; a single record still refused is written to the sink's dead-letter file with `errorCode`/`error_msg` ([`LtsSink::with_dead_letters`]) — but only while LTS accepts other records (its neighbours, or this sink's other requests). When LTS accepts nothing, the cause is the request (labels, ids), not the records: the send fails unacknowledged and nothing is set aside, one-record batches included |
+//! | 400 | the request is halved until the offending records are isolated; a single record still refused is written to the sink's dead-letter file with `errorCode`/`error_msg` (the state directory's, or [`LtsSink::with_dead_letters`]) — but only while LTS accepts other records (its neighbours, or this sink's other requests). When LTS accepts nothing, the cause is the request (labels, ids), not the records: the send fails unacknowledged and nothing is set aside, one-record batches included |
 //! | 413 | the request is halved until it fits; a single record still too large goes to the dead-letter file, on the same condition |
 //! | 401 | fatal, after one token re-fetch with `iam_password`; the error shows `errorCode`/`error_msg` and a hint |
 //! | 403, 404, other 4xx | fatal (credentials, permissions, ids or the request are wrong; retrying cannot help) |
-//! | 408, 429, 5xx, network | retried with jittered exponential backoff, honouring `Retry-After` (up to 5 min), which also holds every other request of the sink to LTS |
+//! | 408, 429, 5xx, network | retried with jittered exponential backoff, honouring `Retry-After` (up to `max_retry_wait`, 5 min), which also holds every other request of the sink to LTS |
 //!
 //! A fatal error stops the sources using the sink until the configuration is fixed; a retryable one ends the
 //! run, and the next run re-sends from the last committed cursor.
@@ -115,9 +123,20 @@ mod iam;
 pub mod signer;
 mod sink;
 
+use std::sync::Arc;
+
+use logcrawl_core::SinkKind;
+
 pub use config::{
-    AuthConfig, Compression, ConfigError, DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_RECORDS, LtsConfig,
-    MAX_BATCH_MAX_BYTES, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS, Mode, RESERVED_LABELS,
+    AuthConfig, Compression, ConfigError, DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_RECORDS, DELIVERY_DEFAULTS,
+    HTTP_DEFAULTS, LtsConfig, MAX_BATCH_MAX_BYTES, MAX_BATCH_MAX_RECORDS, MAX_IN_FLIGHT, MAX_LABEL_KEY_LEN,
+    MAX_LABEL_VALUE_LEN, MAX_LABELS, Mode, RESERVED_LABELS,
 };
 pub use encode::{MAX_LINE_BYTES, TRUNCATION_MARKER};
 pub use sink::{CONTENT_TYPE_JSON, LtsSink, SUCCESS_CODE, TIME_WINDOW};
+
+/// `type = "lts"`: the sink built from its `[sinks.NAME]` table, with its dead-letter file in the state
+/// directory.
+pub const KIND: SinkKind = SinkKind::new("lts", "Huawei Cloud Log Tank Service", |table, context| {
+    Ok(Arc::new(LtsSink::new(LtsConfig::from_table(table)?, context)?))
+});

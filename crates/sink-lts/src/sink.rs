@@ -7,10 +7,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use logcrawl_core::deadletter::DeadLetterFile;
-use logcrawl_core::{Batch, BatchLimits, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta};
+use logcrawl_core::{
+    Batch, BatchLimits, BuildContext, Delivery, ExposeSecret, SecretString, Sink, SinkError, SourceMeta,
+};
 use logcrawl_http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logcrawl_http::{
-    Auth, HttpClient, HttpConfig, RequestSpec, Response, StaticAuth, StatusCode, Url, redact_url, retry_after, scrub,
+    Auth, HttpClient, HttpConfig, RequestSpec, Response, RetryPolicy, StaticAuth, StatusCode, Url, redact_url,
+    retry_after, scrub,
 };
 use logcrawl_sink_util::{Courier, Delivered, Driver, LongServerWait, Refusals, Verdict};
 use serde_json::Value;
@@ -29,9 +32,6 @@ pub const CONTENT_TYPE_JSON: &str = "application/json;charset=UTF-8";
 /// How far from now a record's time may be: LTS does not store logs older or newer than 24 h.
 pub const TIME_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-/// The longest `Retry-After` honoured; a longer one is cut to this (the run would rather fail and retry later).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
-
 const X_SDK_DATE: HeaderName = HeaderName::from_static("x-sdk-date");
 const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
 
@@ -49,22 +49,23 @@ pub struct LtsSink {
 }
 
 impl LtsSink {
-    /// Builds the sink `name` from its configuration, reading `*_env` secrets from the process environment.
-    /// Nothing is sent until the first batch.
-    pub fn new(name: &str, config: LtsConfig) -> Result<Self, ConfigError> {
-        Self::with_env_lookup(name, config, |var| std::env::var(var).ok())
+    /// Builds the sink `context.name` from its configuration, reading `*_env` secrets from the process
+    /// environment, and keeping refused records in the context's dead-letter file when it has a state
+    /// directory. Nothing is sent until the first batch.
+    pub fn new(config: LtsConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        Self::with_env_lookup(config, context, |var| std::env::var(var).ok())
     }
 
     /// Like [`LtsSink::new`], resolving `*_env` secrets through `lookup` instead of the process environment.
     pub fn with_env_lookup(
-        name: &str,
         config: LtsConfig,
+        context: &BuildContext,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let name = context.name.as_str();
         let settings = config.validate(name, &lookup)?;
-        let mut http = HttpConfig::new(settings.base_url.clone());
-        http.timeout = settings.timeout;
-        http.retry = settings.retry;
+        let http = HttpConfig::with_settings(settings.base_url.clone(), &settings.http)
+            .map_err(|err| config_error(name, err.key().to_owned(), err.message()))?;
         let client = HttpClient::new(http).map_err(|err| config_error(name, "endpoint", err.to_string()))?;
         let (client, auth): (HttpClient, Option<Arc<dyn Auth>>) = match &settings.auth {
             ResolvedAuth::Token(token) => {
@@ -73,7 +74,7 @@ impl LtsSink {
             }
             ResolvedAuth::IamPassword { user, domain, password, iam_endpoint } => {
                 let mut iam = HttpConfig::new(iam_endpoint.clone());
-                iam.timeout = settings.timeout;
+                iam.timeout = settings.http.timeout;
                 let iam_client =
                     HttpClient::new(iam).map_err(|err| config_error(name, "auth.iam_endpoint", err.to_string()))?;
                 let auth: Arc<dyn Auth> = Arc::new(IamTokenAuth::new(
@@ -87,7 +88,8 @@ impl LtsSink {
             }
             ResolvedAuth::Aksk { .. } => (client, None),
         };
-        Ok(Self { name: name.to_owned(), settings, client, auth, refusals: Refusals::default() })
+        let refusals = Refusals { dead_letters: context.dead_letter_file(), ..Refusals::default() };
+        Ok(Self { name: name.to_owned(), settings, client, auth, refusals })
     }
 
     /// Keeps records LTS refuses on their own (while accepting others) in `file` instead of failing the
@@ -161,16 +163,19 @@ impl LtsSink {
             sink: &self.name,
             peer: &peer,
             stream: &batch.stream,
-            retry: self.settings.retry,
-            long_wait: LongServerWait::WaitAtMost(MAX_RETRY_AFTER),
+            retry: RetryPolicy::from(&self.settings.http),
+            long_wait: LongServerWait::WaitAtMost(self.settings.http.max_retry_wait),
             budget: self.client.budget(),
             refusals: &self.refusals,
         };
         let contents = Contents { sink: self, labels_json: &labels_json };
         let mut total = Delivered::default();
-        for range in
-            encode::chunks(&entries, &labels_json, self.settings.batch_max_bytes, self.settings.batch_max_records)
-        {
+        for range in encode::chunks(
+            &entries,
+            &labels_json,
+            self.settings.delivery.batch_max_bytes,
+            self.settings.delivery.batch_max_records,
+        ) {
             total += driver.deliver(&contents, contents.part(&entries[range])).await?;
         }
         delivery += total.into();
@@ -395,11 +400,11 @@ impl Sink for LtsSink {
     }
 
     fn batch_limits(&self) -> BatchLimits {
-        BatchLimits { max_records: self.settings.batch_max_records, linger: self.settings.linger }
+        self.settings.delivery.batch_limits()
     }
 
     fn max_in_flight(&self) -> usize {
-        self.settings.max_in_flight
+        self.settings.delivery.max_in_flight
     }
 
     fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {

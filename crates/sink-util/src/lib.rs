@@ -9,8 +9,14 @@
 //! the same [`logcrawl_http::RetryState`] as the client's own request loop), splits on 413, bisects on
 //! 400, sets refused records aside in the sink's dead-letter file only while the backend accepts others
 //! ([`Acceptance`]), and accounts for every entry exactly once ([`Delivered`]).
+//!
+//! With it, [`DeliveryBounds`]: the shared delivery settings (`batch_max_records`, `batch_max_bytes`,
+//! `linger`, `max_in_flight`: [`logcrawl_core::DeliverySettings`]) checked against what the backend
+//! accepts, so every sink names an out-of-range key the same way.
 
 mod delivery;
+mod settings;
 
 pub use delivery::{Acceptance, Courier, Delivered, Driver, Refusals, Verdict};
 pub use logcrawl_http::LongServerWait;
+pub use settings::DeliveryBounds;

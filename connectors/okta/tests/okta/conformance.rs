@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use logcrawl_core::{Connector, Cursor};
+use logcrawl_core::{BuildContext, Connector, Cursor};
 use logcrawl_okta::OktaConnector;
 use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
 use logcrawl_testkit::{query, with_links};
@@ -27,7 +27,8 @@ impl Vendor for Okta {
         let config = serde_json::from_value(json!({"base_url": base_url, "token": TOKEN, "limit": page_size}))
             .expect("a valid Okta configuration");
         Arc::new(
-            OktaConnector::with_http("conformance", config, None, fast_retries).expect("a valid Okta configuration"),
+            OktaConnector::with_http(config, &BuildContext::new("conformance"), fast_retries)
+                .expect("a valid Okta configuration"),
         )
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logcrawl_core::{
-    BatchLimits, CheckpointStore, Crawler, Cursor, LogRecord, MemoryCheckpointStore, Source, SourceMeta, StreamError,
-    StreamKey,
+    BatchLimits, BuildContext, CheckpointStore, Crawler, Cursor, LogRecord, MemoryCheckpointStore, Source, SourceMeta,
+    StreamError, StreamKey,
 };
 use logcrawl_http::RetryPolicy;
 use logcrawl_okta::{OktaConfig, OktaConnector};
@@ -131,11 +131,11 @@ fn fast_retries(http: &mut logcrawl_http::HttpConfig) {
 fn config(server: &MockServer, extra: Value) -> OktaConfig {
     let mut value = json!({"base_url": server.uri(), "token": TOKEN});
     value.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
-    serde_json::from_value(value).unwrap()
+    OktaConfig::from_table(&serde_json::from_value(value).unwrap()).unwrap()
 }
 
 fn connector(server: &MockServer, extra: Value) -> OktaConnector {
-    OktaConnector::with_http("okta-test", config(server, extra), None, fast_retries).unwrap()
+    OktaConnector::with_http(config(server, extra), &BuildContext::new("okta-test"), fast_retries).unwrap()
 }
 
 /// Runs the stream from `cursor` to its end: the records, then the error that ended it, if any.
@@ -207,7 +207,9 @@ async fn first_run_sends_ssws_since_and_limit_and_maps_records() {
 async fn first_since_age(max_age: Option<Duration>, extra: Value) -> f64 {
     let server = MockServer::start().await;
     answer_caught_up_once(&server).await;
-    let connector = OktaConnector::with_http("s", config(&server, extra), max_age, fast_retries).unwrap();
+    let connector =
+        OktaConnector::with_http(config(&server, extra), &BuildContext::new("s").with_max_age(max_age), fast_retries)
+            .unwrap();
     let (records, err) = crawl(&connector, None).await;
     assert!(records.is_empty() && err.is_none());
     let q = query(&server.received_requests().await.unwrap()[0]);
@@ -349,7 +351,7 @@ async fn crawls_the_simulator_exactly_once_across_a_mid_page_failure_and_a_rerun
         .await
         .unwrap();
     let config: OktaConfig = serde_json::from_value(json!({"base_url": sim.base_url(), "token": TOKEN})).unwrap();
-    let connector = Arc::new(OktaConnector::with_http("okta-sim", config, None, fast_retries).unwrap());
+    let connector = Arc::new(OktaConnector::with_http(config, &BuildContext::new("okta-sim"), fast_retries).unwrap());
     let store = Arc::new(MemoryCheckpointStore::new());
 
     // Run 1: the sink fails its 5th batch (700-record batches, 1000-event pages: the commit is mid-page).

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use logcrawl_core::BuildContext;
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -91,7 +92,7 @@ fn oauth_connector(server: &MockServer) -> OktaConnector {
         "key_id": "test-kid-1",
     }))
     .unwrap();
-    OktaConnector::with_http("okta-oauth", config, None, fast_retries).unwrap()
+    OktaConnector::with_http(config, &BuildContext::new("okta-oauth"), fast_retries).unwrap()
 }
 
 #[tokio::test]

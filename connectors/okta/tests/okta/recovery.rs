@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use logcrawl_core::{CheckpointStore, Crawler, FailureStage, MemoryCheckpointStore, StreamErrorKind, StreamKey};
+use logcrawl_core::{
+    BuildContext, CheckpointStore, Crawler, FailureStage, MemoryCheckpointStore, StreamErrorKind, StreamKey,
+};
 use logcrawl_okta::OktaConnector;
 use logcrawl_sim::okta::{OktaSim, event_uuid};
 use logcrawl_testkit::{LogCapture, RecordingSink};
@@ -252,7 +254,7 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
         .await
         .unwrap();
     let config = serde_json::from_value(json!({"base_url": sim.base_url(), "token": TOKEN})).unwrap();
-    let connector = Arc::new(OktaConnector::with_http("okta-sim", config, None, fast_retries).unwrap());
+    let connector = Arc::new(OktaConnector::with_http(config, &BuildContext::new("okta-sim"), fast_retries).unwrap());
 
     let (all, err) = crawl(&connector, None).await;
     assert!(err.is_none(), "{err:?}");
@@ -315,7 +317,8 @@ async fn the_simulator_expires_a_stored_next_and_the_run_resumes_from_published(
 async fn refusals_of_a_foreign_cursor_are_checkpoint_errors() {
     let server = MockServer::start().await;
     must_not_be_asked(&server).await;
-    let connector = OktaConnector::with_http("s", config(&server, json!({})), None, fast_retries).unwrap();
+    let connector =
+        OktaConnector::with_http(config(&server, json!({})), &BuildContext::new("s"), fast_retries).unwrap();
     let other_org = json!({"v": 1, "url": "https://other.okta.com/api/v1/logs?after=x", "seen": []});
     let odd_published = json!({"v": 1, "url": logs_url(&server, "after=x"), "published": 5});
     for cursor in [other_org, json!({"after": "x"}), odd_published] {

@@ -101,7 +101,8 @@ pub fn set(config_path: &Path, source: &str, stream: &str, json: &str, yes: bool
     let cursor: Cursor =
         serde_json::from_str(json).map_err(|err| anyhow!("the cursor given for {key} is not JSON: {err}"))?;
     // Only the connector knows its streams; it is built without its sink (nothing is opened or sent).
-    let connector = crate::registry::build_connector(source_config, None).map_err(|err| config.locate(err))?;
+    let connector =
+        crate::registry::build_connector(source_config, &config.state_dir, None).map_err(|err| config.locate(err))?;
     let streams: Vec<String> = connector.streams().iter().map(|s| s.name().to_owned()).collect();
     if !streams.iter().any(|s| s == stream) {
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();

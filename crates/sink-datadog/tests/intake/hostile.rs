@@ -16,7 +16,7 @@ async fn a_redirected_post_is_not_acknowledged() {
         // A client following the redirect would GET it without the logs and take the 200 for a delivery.
         Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
         Mock::given(method("POST")).and(path("/elsewhere")).respond_with(accepted()).expect(0).mount(&server).await;
-        let sink = sink_with(&server, |c| c.retry_max_attempts = 1);
+        let sink = sink_with(&server, |c| c.http.retry_attempts = 1);
         let err = sink.send(batch(numbered(3))).await.unwrap_err();
         let text = err.to_string();
         assert!(!err.is_fatal(), "{status}: the run ends and the next one sends again");

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use logcrawl_core::HttpSettings;
 use logcrawl_core::{
-    Batch, BatchLimits, CheckpointStore, Connector, Crawler, Cursor, Delivery, FailureStage, LogRecord, LogStream,
-    MemoryCheckpointStore, RecordStream, RunOutcome, SecretString, Sink, SinkErrorKind, Source, SourceMeta, StreamKey,
-    now_seconds,
+    Batch, BatchLimits, BuildContext, CheckpointStore, Connector, Crawler, Cursor, Delivery, FailureStage, LogRecord,
+    LogStream, MemoryCheckpointStore, RecordStream, RunOutcome, SecretString, Sink, SinkErrorKind, Source, SourceMeta,
+    StreamKey, now_seconds,
 };
-use logcrawl_sink_datadog::{Compression, DatadogConfig, DatadogSink, TRUNCATED_KEY};
+use logcrawl_sink_datadog::{Compression, DatadogConfig, DatadogSink, HTTP_DEFAULTS, TRUNCATED_KEY};
 use logcrawl_testkit::{body_json, ndjson};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -34,17 +35,25 @@ fn config(server: &MockServer) -> DatadogConfig {
     DatadogConfig {
         endpoint: Some(server.uri()),
         api_key: Some(SecretString::from(KEY)),
-        retry_base_delay: Duration::from_millis(10),
-        retry_max_delay: Duration::from_millis(50),
-        timeout: Duration::from_secs(5),
+        http: HttpSettings {
+            retry_initial_delay: Duration::from_millis(10),
+            retry_max_delay: Duration::from_millis(50),
+            max_retry_wait: Duration::from_millis(50),
+            timeout: Duration::from_secs(5),
+            ..HTTP_DEFAULTS
+        },
         ..DatadogConfig::default()
     }
+}
+
+fn context() -> BuildContext {
+    BuildContext::new("dd-test")
 }
 
 fn sink_with(server: &MockServer, tweak: impl FnOnce(&mut DatadogConfig)) -> DatadogSink {
     let mut config = config(server);
     tweak(&mut config);
-    DatadogSink::new("dd-test", config).expect("valid config")
+    DatadogSink::new(config, &context()).expect("valid config")
 }
 
 fn meta() -> Arc<SourceMeta> {
@@ -311,7 +320,7 @@ async fn retries_429_after_retry_after() {
         .mount(&server)
         .await;
     mount_accepting(&server).await;
-    let sink = sink_with(&server, |c| c.retry_max_delay = Duration::from_secs(5));
+    let sink = sink_with(&server, |c| c.http.max_retry_wait = Duration::from_secs(5));
     let started = Instant::now();
     let delivery = sink.send(batch(numbered(2))).await.unwrap();
     assert_eq!(delivery, Delivery::accepted(2));
@@ -353,7 +362,7 @@ async fn retries_5xx_then_succeeds() {
 async fn gives_up_after_the_configured_attempts() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).expect(3).mount(&server).await;
-    let sink = sink_with(&server, |c| c.retry_max_attempts = 3);
+    let sink = sink_with(&server, |c| c.http.retry_attempts = 3);
     let err = sink.send(batch(numbered(2))).await.unwrap_err();
     assert_eq!(err.kind(), SinkErrorKind::Retryable);
     let text = err.to_string();
@@ -427,25 +436,23 @@ async fn the_api_key_never_appears_in_errors() {
         .mount(&server)
         .await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(500).set_body_string(echo)).mount(&server).await;
-    let sink = sink_with(&server, |c| c.retry_max_attempts = 2);
+    let sink = sink_with(&server, |c| c.http.retry_attempts = 2);
     let fatal = sink.send(batch(numbered(1))).await.unwrap_err();
     let exhausted = sink.send(batch(numbered(1))).await.unwrap_err();
     assert_eq!(requests(&server).await[0].headers.get("dd-api-key").unwrap(), KEY);
 
     // …and a connection that fails outright.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let unreachable = DatadogSink::new(
-        "dd-test",
-        DatadogConfig { endpoint: Some(format!("http://127.0.0.1:{port}")), retry_max_attempts: 2, ..config(&server) },
-    )
-    .unwrap();
+    let mut unreachable = DatadogConfig { endpoint: Some(format!("http://127.0.0.1:{port}")), ..config(&server) };
+    unreachable.http.retry_attempts = 2;
+    let unreachable = DatadogSink::new(unreachable, &context()).unwrap();
     let network = unreachable.send(batch(numbered(1))).await.unwrap_err();
 
     let bad_key = DatadogSink::new(
-        "dd-test",
         DatadogConfig { api_key: Some(SecretString::from(format!("{KEY}\u{1}"))), ..config(&server) },
+        &context(),
     );
-    let bad_site = DatadogSink::new("dd-test", DatadogConfig { endpoint: None, site: "x".into(), ..config(&server) });
+    let bad_site = DatadogSink::new(DatadogConfig { endpoint: None, site: "x".into(), ..config(&server) }, &context());
 
     let texts = [
         fatal.to_string(),
@@ -519,8 +526,8 @@ fn crawler(server: &MockServer, records: u64, batch_size: usize, timestamp_offse
     // after the test has reset it (hyper finishes writing a request whose future was dropped), so every
     // request a test sees belongs to the run it inspects.
     let sink: Arc<dyn Sink> = Arc::new(sink_with(server, |c| {
-        c.retry_max_attempts = 2;
-        c.max_in_flight = 1;
+        c.http.retry_attempts = 2;
+        c.delivery.max_in_flight = 1;
     }));
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(Source {

@@ -8,7 +8,7 @@ use logcrawl_core::{
     Batch, CheckpointStore, Connector, Fields, LogRecord, LogStream, MemoryCheckpointStore, RecordStream, SecretString,
     Sink, SourceMeta, StreamKey,
 };
-use logcrawl_core::{Crawler, RunOutcome, Source};
+use logcrawl_core::{BuildContext, Crawler, RunOutcome, Source};
 use logcrawl_sink_lts::{AuthConfig, Compression, LtsConfig, LtsSink, Mode, signer};
 use logcrawl_testkit::{body_json, ndjson};
 use serde_json::{Value, json};
@@ -60,15 +60,15 @@ fn config(server: &MockServer, auth: AuthConfig) -> LtsConfig {
     let mut config = LtsConfig::new(PROJECT, GROUP, STREAM, auth);
     config.endpoint = Some(server.uri());
     config.labels.insert("env".into(), "test".into());
-    config.retry_initial_delay = Duration::from_millis(5);
-    config.retry_max_delay = Duration::from_millis(20);
-    config.retry_attempts = 3;
-    config.timeout = Duration::from_secs(5);
+    config.http.retry_initial_delay = Duration::from_millis(5);
+    config.http.retry_max_delay = Duration::from_millis(20);
+    config.http.retry_attempts = 3;
+    config.http.timeout = Duration::from_secs(5);
     config
 }
 
 fn sink(config: LtsConfig) -> LtsSink {
-    LtsSink::new("lts-test", config).expect("valid config")
+    LtsSink::new(config, &BuildContext::new("lts-test")).expect("valid config")
 }
 
 fn success() -> ResponseTemplate {
@@ -216,7 +216,7 @@ async fn requests_are_cut_by_bytes_and_records() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(3).mount(&server).await;
     let mut config = config(&server, token_auth());
-    config.batch_max_records = 4;
+    config.delivery.batch_max_records = 4;
     let sink = sink(config);
     assert_eq!(sink.batch_limits().max_records, 4);
     let records = (0..10).map(|i| record(json!({"message": format!("n{i}"), "timestamp": now()}))).collect();
@@ -534,8 +534,8 @@ async fn retries_are_bounded_and_waited_out() {
         .mount(&server)
         .await;
     let mut config = config(&server, token_auth());
-    config.retry_initial_delay = Duration::from_millis(200);
-    config.retry_max_delay = Duration::from_millis(400);
+    config.http.retry_initial_delay = Duration::from_millis(200);
+    config.http.retry_max_delay = Duration::from_millis(400);
     let sink = sink(config);
     let started = std::time::Instant::now();
     let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
@@ -706,10 +706,10 @@ async fn crawler_commits_only_what_lts_acknowledged() {
         .mount(&server)
         .await;
     let mut config = config(&server, token_auth());
-    config.batch_max_records = 2;
-    config.max_in_flight = 1;
-    config.retry_attempts = 2;
-    config.linger = Duration::from_millis(50);
+    config.delivery.batch_max_records = 2;
+    config.delivery.max_in_flight = 1;
+    config.http.retry_attempts = 2;
+    config.delivery.linger = Duration::from_millis(50);
     let store = Arc::new(MemoryCheckpointStore::new());
     let report = crawler(sink(config), store.clone(), 6).run_once().await;
 
@@ -727,8 +727,8 @@ async fn crawler_advances_the_checkpoint_after_success() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(3).mount(&server).await;
     let mut config = config(&server, token_auth());
-    config.batch_max_records = 2;
-    config.linger = Duration::from_millis(50);
+    config.delivery.batch_max_records = 2;
+    config.delivery.linger = Duration::from_millis(50);
     let store = Arc::new(MemoryCheckpointStore::new());
     store.commit(&key(), &json!({"n": 1})).unwrap();
     let report = crawler(sink(config), store.clone(), 6).run_once().await;
@@ -759,8 +759,8 @@ async fn crawler_does_not_advance_on_a_fatal_failure() {
         .mount(&server)
         .await;
     let mut config = config(&server, token_auth());
-    config.max_in_flight = 1;
-    config.linger = Duration::from_millis(50);
+    config.delivery.max_in_flight = 1;
+    config.delivery.linger = Duration::from_millis(50);
     let store = Arc::new(MemoryCheckpointStore::new());
     store.commit(&key(), &json!({"n": 1})).unwrap();
     let report = crawler(sink(config), store.clone(), 4).run_once().await;
