@@ -36,24 +36,24 @@
 //! the next interval retries).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, Resume, SingleStream, TypedCursor, malformed};
-use logcrawl_core::config::{ComponentTable, HttpSettings, Table};
-use logcrawl_core::{ConfigError, ConnectorKind, Fields, LogRecord, SecretString, StreamError, epoch_seconds};
-use logcrawl_http::{HttpClient, HttpConfig, HttpError, RequestSpec, Response, StaticAuth, Url, header};
+use logcrawl_connector::{Next, Page, PagedApi, PagedStream, Position, Resume, SingleStream, Standard, TypedCursor};
+use logcrawl_core::config::{ComponentTable, HttpSettings, within};
+use logcrawl_core::{ConfigError, ConnectorKind, Fields, LogRecord, SecretString, StreamError};
+use logcrawl_http::{HttpClient, RequestSpec, Response, Url};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
-/// The name of the connector's one stream.
-pub const STREAM_NAME: &str = "ACME log stream";
+/// ACME's defaults of the shared HTTP settings: the shared ones, but a 30 s timeout.
+pub const HTTP_DEFAULTS: HttpSettings =
+    HttpSettings { timeout: std::time::Duration::from_secs(30), ..HttpSettings::DEFAULT };
 
 /// `connector = "acme"`: what the registry builds an ACME source with.
 pub const KIND: ConnectorKind = ConnectorKind::new("acme", "ACME demo logs API (the tutorial's)", |table, _| {
-    Ok(Arc::new(connector(AcmeConfig::from_table(table)?)?))
+    let (config, http) = ComponentTable::split(table, HTTP_DEFAULTS)?;
+    Ok(Arc::new(connector(config, &http)?))
 });
 
-/// `[[sources]]` keys of an ACME source.
+/// ACME's own `[[sources]]` keys (the shared HTTP settings are read beside them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcmeConfig {
@@ -61,45 +61,17 @@ pub struct AcmeConfig {
     pub base_url: Url,
     /// Optional bearer key.
     pub api_key: Option<SecretString>,
-    /// Events per request (1–1000).
-    #[serde(default = "default_page_size")]
-    pub page_size: u32,
-    /// The shared HTTP settings (`timeout`, `requests_per_second`, retries, `max_retry_wait`).
-    #[serde(skip, default = "http_defaults")]
-    pub http: HttpSettings,
+    /// Events per request (1–1000, default 1000).
+    pub page_size: Option<u32>,
 }
 
-fn default_page_size() -> u32 {
-    1000
-}
-
-fn http_defaults() -> HttpSettings {
-    HttpSettings { timeout: Duration::from_secs(30), ..HttpSettings::DEFAULT }
-}
-
-impl AcmeConfig {
-    /// Reads a `[[sources]]` table: ACME's own keys, then the shared HTTP settings over ACME's defaults.
-    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
-        let mut keys = ComponentTable::new(table);
-        Ok(Self { http: keys.shared(http_defaults())?, ..keys.own()? })
-    }
-}
-
-/// The stream of ACME audit events: the SDK's page loop over [`AcmeApi`].
-pub type AcmeLogStream = PagedStream<AcmeApi>;
-
-/// Validates `config` and builds the connector of one ACME account: the SDK's one-stream connector.
-pub fn connector(config: AcmeConfig) -> Result<SingleStream<AcmeLogStream>, ConfigError> {
-    if !(1..=1000).contains(&config.page_size) {
-        return Err(ConfigError::new("page_size", format!("{} is not within 1..=1000", config.page_size)));
-    }
-    let bad_url = |err: HttpError| ConfigError::new("base_url", err.to_string());
-    let mut client = HttpClient::new(HttpConfig::with_settings(config.base_url, &config.http)?).map_err(bad_url)?;
-    if let Some(key) = config.api_key {
-        client = client.with_auth(Arc::new(StaticAuth::new(header::AUTHORIZATION, "Bearer ", key)));
-    }
-    let logs = client.url("/v1/logs").map_err(bad_url)?;
-    Ok(SingleStream::new("acme", PagedStream::new(AcmeApi { logs, page_size: config.page_size }, client)))
+/// Validates `config` and builds the connector of one ACME account: the SDK's page loop over
+/// [`AcmeApi`], as the SDK's one-stream connector.
+pub fn connector(config: AcmeConfig, http: &HttpSettings) -> Result<SingleStream<PagedStream<AcmeApi>>, ConfigError> {
+    let page_size = within("page_size", config.page_size.unwrap_or(1000), 1..=1000)?;
+    let client = HttpClient::from_settings(config.base_url, http)?.with_bearer(config.api_key);
+    let logs = client.url("/v1/logs").map_err(|err| ConfigError::new("base_url", err.to_string()))?;
+    Ok(SingleStream::new("acme", PagedStream::new(AcmeApi { logs, page_size }, client)))
 }
 
 /// Where an ACME stream resumes: right after the event with id `after`.
@@ -111,7 +83,6 @@ pub struct AcmeCursor {
 }
 
 impl TypedCursor for AcmeCursor {
-    const VERSION: u64 = 1;
     const SHAPE: &'static str = r#"{"after": "<event id>", "v": 1}"#;
 }
 
@@ -123,7 +94,7 @@ pub struct AcmeApi {
 }
 
 /// One page of the ACME API.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct AcmePage {
     logs: Vec<AcmeEvent>,
     has_more: bool,
@@ -136,57 +107,40 @@ pub struct AcmeEvent {
     timestamp: jiff::Timestamp,
     level: String,
     message: String,
-    #[serde(default)]
     ip: Option<String>,
     #[serde(flatten)]
     attributes: Fields,
-}
-
-impl AcmeApi {
-    fn page_url(&self, after: Option<&str>) -> Url {
-        let mut url = self.logs.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(after) = after {
-                query.append_pair("after", after);
-            }
-            query.append_pair("limit", &self.page_size.to_string());
-        }
-        url
-    }
 }
 
 impl PagedApi for AcmeApi {
     type Cursor = AcmeCursor;
     type Event = AcmeEvent;
 
+    /// The checkpoint key's second half: renaming it would orphan every stored checkpoint.
     fn stream_name(&self) -> &str {
-        STREAM_NAME
+        "ACME log stream"
     }
 
     fn first_request(&self, cursor: Option<&AcmeCursor>) -> Result<RequestSpec, StreamError> {
-        Ok(RequestSpec::get(self.page_url(cursor.map(|c| c.after.as_str()))))
+        let after = cursor.map(|cursor| ("after", cursor.after.as_str()));
+        Ok(RequestSpec::get(self.logs.clone()).with_query(after).with_query([("limit", self.page_size.to_string())]))
     }
 
     fn parse(&self, response: &Response) -> Result<Page<AcmeEvent>, StreamError> {
         let page: AcmePage = response.json()?;
         let next = match page.logs.last() {
             _ if !page.has_more => Next::Done,
-            Some(last) => Next::Url(self.page_url(Some(&last.id))),
-            None => return Err(malformed(response, "has_more is true on an empty page")),
+            Some(last) => Next::Request(self.first_request(Some(&AcmeCursor { after: last.id.clone() }))?),
+            None => return Err(logcrawl_connector::malformed(response, "has_more is true on an empty page")),
         };
         Ok(Page { events: page.logs, next })
     }
 
     fn record(&self, event: AcmeEvent, _at: Position<'_>) -> (LogRecord, Resume<AcmeCursor>) {
         let mut data = event.attributes;
-        data.insert("message".into(), Value::String(event.message));
-        data.insert("timestamp".into(), json!(epoch_seconds(event.timestamp)));
-        data.insert("status".into(), Value::String(event.level));
-        data.insert("id".into(), Value::String(event.id.clone()));
-        if let Some(ip) = event.ip {
-            data.insert("network".into(), json!({ "client": { "ip": ip } }));
-        }
+        data.insert("id".into(), event.id.clone().into());
+        let (message, timestamp, status) = (Some(event.message), Some(event.timestamp), Some(event.level));
+        Standard { message, timestamp, status, client_ip: event.ip, ..Standard::default() }.write(&mut data);
         (LogRecord::new(data), Resume::After(AcmeCursor { after: event.id }))
     }
 }

@@ -4,7 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use logcrawl_acme::{AcmeConfig, STREAM_NAME, connector};
+use logcrawl_acme::{AcmeConfig, HTTP_DEFAULTS, connector};
+use logcrawl_core::ConfigError;
+use logcrawl_core::config::{ComponentTable, HttpSettings};
+
+/// The stream's name, part of every checkpoint key: a rename would orphan the stored checkpoints.
+const STREAM_NAME: &str = "ACME log stream";
 use logcrawl_core::{
     CheckpointStore, Connector, Crawler, FailureStage, LogStream, MemoryCheckpointStore, SecretString, Source,
     SourceMeta, StreamErrorKind, StreamKey,
@@ -15,9 +20,13 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn config(base_url: &str) -> AcmeConfig {
-    let table = format!("base_url = \"{base_url}\"\npage_size = 2\napi_key = \"s3cr3t-key\"\ntimeout = \"5s\"");
-    AcmeConfig::from_table(&table.parse().unwrap()).unwrap()
+/// ACME's own keys and the shared HTTP settings of a source table, as the registry reads them.
+fn read(table: &str) -> Result<(AcmeConfig, HttpSettings), ConfigError> {
+    ComponentTable::split(&table.parse().unwrap(), HTTP_DEFAULTS)
+}
+
+fn config(base_url: &str) -> (AcmeConfig, HttpSettings) {
+    read(&format!("base_url = \"{base_url}\"\npage_size = 2\napi_key = \"s3cr3t-key\"\ntimeout = \"5s\"")).unwrap()
 }
 
 fn event(id: u64) -> Value {
@@ -25,8 +34,8 @@ fn event(id: u64) -> Value {
            "message": format!("event {id}"), "user": "alice", "action": "login", "ip": "10.0.0.1"})
 }
 
-fn stream(config: AcmeConfig) -> Arc<dyn LogStream> {
-    connector(config).unwrap().streams().remove(0)
+fn stream((config, http): (AcmeConfig, HttpSettings)) -> Arc<dyn LogStream> {
+    connector(config, &http).unwrap().streams().remove(0)
 }
 
 #[tokio::test]
@@ -102,11 +111,11 @@ async fn a_rejected_key_is_fatal() {
 
 #[test]
 fn config_errors_name_the_key() {
-    let mut bad = config("http://127.0.0.1:1");
-    bad.page_size = 0;
-    let err = connector(bad).unwrap_err();
+    let (mut bad, http) = config("http://127.0.0.1:1");
+    bad.page_size = Some(0);
+    let err = connector(bad, &http).unwrap_err();
     assert!(err.to_string().starts_with("`page_size`:"), "{err}");
-    let read = |extra: &str| AcmeConfig::from_table(&format!("base_url = \"http://x\"\n{extra}").parse().unwrap());
+    let read = |extra: &str| read(&format!("base_url = \"http://x\"\n{extra}"));
     for (extra, key) in [
         ("pagesize = 3", "pagesize"),
         ("timeuot = \"5s\"", "timeuot"),
@@ -122,13 +131,13 @@ fn config_errors_name_the_key() {
 
 #[test]
 fn the_shared_http_settings_keep_acmes_defaults() {
-    let config = AcmeConfig::from_table(&"base_url = \"http://x\"".parse().unwrap()).unwrap();
-    assert_eq!(config.http.timeout, Duration::from_secs(30));
-    assert_eq!(config.http.max_retry_wait, Duration::from_secs(300));
-    assert_eq!(config.page_size, 1000);
+    let (config, http) = read("base_url = \"http://x\"").unwrap();
+    assert_eq!(http.timeout, Duration::from_secs(30));
+    assert_eq!(http.max_retry_wait, Duration::from_secs(300));
+    assert_eq!(config.page_size, None, "1000, the API's largest page");
     assert!(config.api_key.is_none());
-    let set = AcmeConfig::from_table(&"base_url = \"http://x\"\nrequests_per_second = 5".parse().unwrap()).unwrap();
-    assert_eq!(set.http.requests_per_second.map(|n| n.get()), Some(5));
+    let (_, set) = read("base_url = \"http://x\"\nrequests_per_second = 5").unwrap();
+    assert_eq!(set.requests_per_second.map(|n| n.get()), Some(5));
 }
 
 #[tokio::test]
@@ -141,12 +150,12 @@ async fn crawls_the_simulator_to_ndjson_exactly_once_across_runs() {
     let store = Arc::new(MemoryCheckpointStore::new());
     let run = || {
         let mut config = config(&sim.base_url());
-        config.page_size = 1000;
-        config.api_key = Some(SecretString::from("demo"));
+        config.0.page_size = Some(1000);
+        config.0.api_key = Some(SecretString::from("demo"));
         let mut crawler = Crawler::new(store.clone());
         crawler.add_source(Source {
             meta: Arc::new(SourceMeta { name: "acme-demo".into(), ..SourceMeta::default() }),
-            connector: Arc::new(connector(config).unwrap()),
+            connector: Arc::new(connector(config.0, &config.1).unwrap()),
             sink: Arc::new(FileSink::new("out", FileSinkConfig { path: out.clone(), fsync: false }).unwrap()),
             interval: Duration::from_secs(15),
             batch: None,
@@ -200,7 +209,10 @@ async fn the_crawler_stops_on_an_unreadable_cursor_without_fetching_or_moving_it
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(Source {
         meta: Arc::new(SourceMeta { name: "acme-demo".into(), ..SourceMeta::default() }),
-        connector: Arc::new(connector(config(&server.uri())).unwrap()),
+        connector: Arc::new({
+            let (config, http) = config(&server.uri());
+            connector(config, &http).unwrap()
+        }),
         sink: Arc::new(FileSink::new("out", FileSinkConfig { path: out.clone(), fsync: false }).unwrap()),
         interval: Duration::from_secs(15),
         batch: None,

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use logcrawl_acme::{AcmeConfig, connector};
-use logcrawl_core::{Connector, Cursor};
+use logcrawl_acme::KIND;
+use logcrawl_core::{BuildContext, Connector, Cursor};
 use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
 use logcrawl_testkit::query;
 use serde_json::{Value, json};
@@ -29,8 +29,8 @@ impl Vendor for Acme {
     fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector> {
         let table =
             format!("base_url = \"{base_url}\"\npage_size = {page_size}\napi_key = \"{KEY}\"\ntimeout = \"5s\"");
-        let config = AcmeConfig::from_table(&table.parse().expect("TOML")).expect("a valid configuration");
-        Arc::new(connector(config).expect("a valid configuration"))
+        let context = BuildContext::new("acme-conformance");
+        KIND.build(&table.parse().expect("TOML"), &context).expect("a valid configuration")
     }
 
     fn continuation(&self) -> Continuation {

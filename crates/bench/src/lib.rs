@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use logcrawl_acme::AcmeConfig;
+use logcrawl_core::config::ComponentTable;
 use logcrawl_core::{
     BuildContext, CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source,
     SourceMeta,
@@ -391,16 +392,14 @@ async fn many_streams(options: &Options) -> anyhow::Result<Report> {
     let (store, _dir) = store_of(store_kind)?;
     let verifier = Arc::new(VerifyingSink::new(null_sink()?));
     let sink: Arc<dyn Sink> = verifier.clone();
-    let base_url = logcrawl_http::Url::parse(&acme.base_url())?;
     let mut table = logcrawl_core::config::Table::new();
     table.insert("base_url".into(), acme.base_url().into());
-    let acme_defaults = AcmeConfig::from_table(&table)?;
+    let (config, http): (AcmeConfig, _) = ComponentTable::split(&table, logcrawl_acme::HTTP_DEFAULTS)?;
     let mut crawler = Crawler::new(store);
 
     let meter = Meter::start(&[&acme]);
     for i in 0..options.streams {
-        let config = AcmeConfig { base_url: base_url.clone(), ..acme_defaults.clone() };
-        let connector = Arc::new(logcrawl_acme::connector(config).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let connector = Arc::new(logcrawl_acme::connector(config.clone(), &http).map_err(|e| anyhow::anyhow!("{e}"))?);
         crawler.add_source(Source {
             meta: Arc::new(SourceMeta {
                 name: format!("acme-{i:05}"),

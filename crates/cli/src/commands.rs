@@ -205,7 +205,6 @@ pub async fn demo(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<E
 
 #[cfg(all(feature = "acme", feature = "file"))]
 async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
-    use logcrawl_acme::{AcmeConfig, connector};
     use logcrawl_core::{RunOutcome, Sink, SourceMeta};
     use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
     use logcrawl_sink_file::FileSinkConfig;
@@ -217,7 +216,7 @@ async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<
         .context("starting the ACME simulator on 127.0.0.1")?;
     let mut table = toml::Table::new();
     table.insert("base_url".into(), sim.base_url().into());
-    let connector = connector(AcmeConfig::from_table(&table)?)?;
+    let connector = logcrawl_acme::KIND.build(&table, &logcrawl_core::BuildContext::new("acme-demo"))?;
     let sink: Arc<dyn Sink> = Arc::new(FileSink::new("demo", FileSinkConfig { path: out.to_owned(), fsync: false })?);
     let store = FileCheckpointStore::open(state_dir)?;
     let mut crawler = Crawler::new(Arc::new(store));
@@ -230,7 +229,7 @@ async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<
             tags: vec!["env:demo".into()],
             hostname: None,
         }),
-        connector: Arc::new(connector),
+        connector,
         sink,
         interval: logcrawl_core::DEFAULT_INTERVAL,
         batch: None,

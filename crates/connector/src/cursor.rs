@@ -20,8 +20,8 @@ pub const VERSION_KEY: &str = "v";
 /// Implement it on a `Serialize + Deserialize` struct (serialised as a JSON object) and bump
 /// [`VERSION`](Self::VERSION) only together with a reader for the older one (see [`upgrade`](Self::upgrade)).
 pub trait TypedCursor: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The version written into stored documents.
-    const VERSION: u64;
+    /// The version written into stored documents (1 unless the cursor's shape changed since).
+    const VERSION: u64 = 1;
 
     /// What a stored cursor looks like, for the error about one that does not decode (e.g.
     /// `{"after": "<event id>", "v": 1}`); empty to say nothing.

@@ -12,6 +12,8 @@
 //!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
 //!   time windows oldest to newest and commits at each window's end.
 //! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
+//! * [`standard`]: [`Standard`], the Datadog standard attributes (`message`, `timestamp`, `status`,
+//!   `network.client.ip`, `http.useragent`, `usr.*`, `evt.*`) written under their names in one place.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
 //!
@@ -23,6 +25,7 @@ pub mod cursor;
 pub mod lookback;
 pub mod paged;
 pub mod single;
+pub mod standard;
 
 pub use cursor::TypedCursor;
 pub use paged::{
@@ -30,3 +33,4 @@ pub use paged::{
     WindowedApi, WindowedStream, malformed,
 };
 pub use single::SingleStream;
+pub use standard::Standard;

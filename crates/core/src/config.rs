@@ -16,6 +16,19 @@ pub use table::{Alias, ComponentTable};
 /// Re-exported: a component's configuration arrives as a TOML table ([`ComponentTable::new`]).
 pub use toml::{Table, Value};
 
+/// `value` of `key` if it lies in `range`, else an error saying where it must lie.
+pub fn within<T: PartialOrd + fmt::Display>(
+    key: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(key, format!("{value} is not within {}..={}", range.start(), range.end())))
+    }
+}
+
 /// A configuration a connector or sink cannot start with: which key, what is wrong, and (once known)
 /// which component. The one error type of every component's constructor, so the CLI places any of them
 /// at the key's line the same way. Messages never contain a secret's value.

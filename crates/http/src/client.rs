@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use logcrawl_core::SecretString;
 use logcrawl_core::config::{ConfigError, HttpSettings, SharedSettings};
-use reqwest::header::{CONTENT_LENGTH, HeaderMap};
+use reqwest::header::{self, CONTENT_LENGTH, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, StaticAuth};
 use crate::error::HttpError;
 use crate::link::find_link;
 use crate::ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot};
@@ -104,6 +105,14 @@ impl RequestSpec {
     #[must_use]
     pub fn header(mut self, name: reqwest::header::HeaderName, value: reqwest::header::HeaderValue) -> Self {
         self.headers.insert(name, value);
+        self
+    }
+
+    /// Appends `pairs` to the URL's query, percent-encoded (an `Option` of one pair appends it only when
+    /// given).
+    #[must_use]
+    pub fn with_query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.url.query_pairs_mut().extend_pairs(pairs);
         self
     }
 }
@@ -252,6 +261,22 @@ impl HttpClient {
         });
         let budget = RateBudget::shared(&key, &config.rate_limit);
         Ok(Self { inner, unredirected, config: Arc::new(config), auth: None, budget })
+    }
+
+    /// A connector's client: `base_url` with the component's shared HTTP settings, a problem with either
+    /// keyed at the setting (`base_url` for the URL).
+    pub fn from_settings(base_url: Url, settings: &HttpSettings) -> Result<Self, ConfigError> {
+        Self::new(HttpConfig::with_settings(base_url, settings)?)
+            .map_err(|err| ConfigError::new("base_url", err.to_string()))
+    }
+
+    /// The same client, sending `Authorization: Bearer KEY` with every request when `key` is given.
+    #[must_use]
+    pub fn with_bearer(self, key: Option<SecretString>) -> Self {
+        match key {
+            Some(key) => self.with_auth(Arc::new(StaticAuth::new(header::AUTHORIZATION, "Bearer ", key))),
+            None => self,
+        }
     }
 
     /// The same client, sending `auth`'s header with every request.

@@ -70,6 +70,14 @@ impl ComponentTable {
         Self { rest: table.clone(), shared_keys: Vec::new(), renamed: Vec::new() }
     }
 
+    /// The common case in one call: the component's own configuration `T` and the shared settings `S`
+    /// read over `defaults` (see [`shared`](Self::shared) and [`own`](Self::own)).
+    pub fn split<T: DeserializeOwned, S: SharedSettings>(table: &Table, defaults: S) -> Result<(T, S), ConfigError> {
+        let mut keys = Self::new(table);
+        let shared = keys.shared(defaults)?;
+        Ok((keys.own()?, shared))
+    }
+
     /// Reads each alias's old spelling as its new one, logging a warning that names both. Giving both
     /// spellings is an error: which one should win would be a guess.
     pub fn with_aliases(mut self, aliases: &[Alias]) -> Result<Self, ConfigError> {
