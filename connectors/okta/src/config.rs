@@ -12,16 +12,17 @@ use serde::Deserialize;
 pub const DEFAULT_LIMIT: u32 = 1000;
 /// Okta's largest page.
 pub const MAX_LIMIT: u32 = 1000;
-/// How far back the very first run starts when the sink's max age is not tighter.
-pub const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(18 * 3600);
+/// How far back the very first run starts when the sink's max age is not tighter (the SDK's default).
+pub const DEFAULT_INITIAL_LOOKBACK: Duration = logcrawl_connector::lookback::DEFAULT_INITIAL_LOOKBACK;
 /// Okta keeps 90 days of System Log; asking for more only earns an error or nothing.
 pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(90 * 24 * 3600);
-/// How far inside the sink's max age the first run starts. A backfill takes time (a full 18 h of a busy org
-/// is many pages at a few dozen calls per minute), and its oldest events must still be younger than the
-/// max age when they reach the sink: Datadog refuses logs older than 18 h, so an 18 h lookback would lose
-/// the first minutes of events to age. Ten minutes covers a long first page chain; with a max age under
-/// twenty minutes the margin is half the max age instead.
-pub const LOOKBACK_SAFETY_MARGIN: Duration = Duration::from_secs(10 * 60);
+/// How far inside the sink's max age the first run starts (the SDK's [`SAFETY_MARGIN`]). A backfill takes
+/// time (a full 18 h of a busy org is many pages at a few dozen calls per minute), and its oldest events
+/// must still be younger than the max age when they reach the sink: Datadog refuses logs older than 18 h,
+/// so an 18 h lookback would lose the first minutes of events to age.
+///
+/// [`SAFETY_MARGIN`]: logcrawl_connector::lookback::SAFETY_MARGIN
+pub const LOOKBACK_SAFETY_MARGIN: Duration = logcrawl_connector::lookback::SAFETY_MARGIN;
 /// Calls left in Okta's rate-limit window that logcrawl never spends (room for the admin console and other tools).
 pub const DEFAULT_RATE_LIMIT_MARGIN: u32 = 2;
 /// Whole-request timeout. Okta cuts a query off after 30 s with a 500, so a bit more than that.
@@ -140,30 +141,3 @@ impl OktaConfig {
 
 /// A configuration the connector cannot run with: the one error type of every component.
 pub use logcrawl_core::ConfigError;
-
-/// The first run's lookback: `configured`, but never older than the sink's `max_age` minus
-/// [`LOOKBACK_SAFETY_MARGIN`] (half of `max_age` when it is shorter than two margins), so the events it
-/// starts with are still young enough when they reach the sink.
-pub(crate) fn effective_lookback(configured: Duration, max_age: Option<Duration>) -> Duration {
-    match max_age {
-        None => configured,
-        Some(max_age) => configured.min(max_age - LOOKBACK_SAFETY_MARGIN.min(max_age / 2)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_lookback_stays_a_margin_inside_the_max_age() {
-        let hours = |h: u64| Duration::from_secs(h * 3600);
-        assert_eq!(effective_lookback(hours(18), Some(hours(18))), hours(18) - LOOKBACK_SAFETY_MARGIN);
-        assert_eq!(effective_lookback(hours(48), Some(hours(1))), Duration::from_secs(50 * 60));
-        assert_eq!(effective_lookback(hours(2), Some(hours(18))), hours(2), "already inside: untouched");
-        assert_eq!(effective_lookback(hours(48), None), hours(48));
-        // A max age shorter than two margins keeps half of it, never zero.
-        assert_eq!(effective_lookback(hours(1), Some(Duration::from_secs(600))), Duration::from_secs(300));
-        assert_eq!(effective_lookback(hours(1), Some(Duration::from_secs(1))), Duration::from_millis(500));
-    }
-}

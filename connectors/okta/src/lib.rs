@@ -167,17 +167,12 @@ impl OktaConnector {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ConfigError::new("limit", format!("must be between 1 and {MAX_LIMIT}, got {limit}")));
         }
-        let lookback = config.initial_lookback.unwrap_or(DEFAULT_INITIAL_LOOKBACK);
-        if lookback > MAX_INITIAL_LOOKBACK {
-            return Err(ConfigError::new(
-                "initial_lookback",
-                "must be at most 2160h (90 days): Okta keeps 90 days of System Log",
-            ));
-        }
-        if lookback.is_zero() {
-            return Err(ConfigError::new("initial_lookback", "must be more than zero"));
-        }
-        let lookback = config::effective_lookback(lookback, context.max_age);
+        let lookback = logcrawl_connector::lookback::initial_lookback(
+            config.initial_lookback,
+            MAX_INITIAL_LOOKBACK,
+            "Okta",
+            context.max_age,
+        )?;
         if let Some(filter) = &config.filter
             && filter.trim().is_empty()
         {
