@@ -16,7 +16,7 @@ async fn a_2xx_that_is_not_lts_s_answer_is_not_a_delivery() {
         server.reset().await;
         Mock::given(method("POST")).and(path(hp_path())).respond_with(answer).expect(3).mount(&server).await;
         let sink = sink(config(&server, token_auth()));
-        let err = sink.send(batch(vec![record(json!({"message": "m", "timestamp": now()}))])).await.unwrap_err();
+        let err = sink.send(one_record("m")).await.unwrap_err();
         assert!(!err.is_fatal());
         assert!(err.to_string().contains("not taken as delivered"), "{err}");
         server.verify().await;
@@ -33,7 +33,7 @@ async fn a_redirected_post_is_not_acknowledged() {
         .await;
     Mock::given(method("GET")).respond_with(success()).expect(0).mount(&server).await;
     let sink = sink(config(&server, token_auth()));
-    let err = sink.send(batch(vec![record(json!({"message": "m", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("m")).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("HTTP 302") && text.contains("/login"), "{text}");
     assert!(!text.contains("leaked-t0ken"), "{text}");
@@ -55,7 +55,7 @@ async fn a_lone_record_refused_by_a_backend_that_accepted_nothing_is_not_dropped
     let state = tempfile::tempdir().unwrap();
     let sink = sink(config(&server, token_auth())).with_dead_letters(letters_in(state.path()));
     for _ in 0..3 {
-        let err = sink.send(batch(vec![record(json!({"message": "m", "timestamp": now()}))])).await.unwrap_err();
+        let err = sink.send(one_record("m")).await.unwrap_err();
         assert!(err.to_string().contains("none was set aside"), "{err}");
     }
     assert!(dead_letters(state.path()).is_empty());
@@ -78,8 +78,8 @@ async fn a_lone_record_refused_while_lts_accepts_others_is_set_aside() {
         .await;
     let state = tempfile::tempdir().unwrap();
     let sink = sink(config(&server, token_auth())).with_dead_letters(letters_in(state.path()));
-    sink.send(batch(vec![record(json!({"message": "fine", "timestamp": now()}))])).await.unwrap();
-    let delivery = sink.send(batch(vec![record(json!({"message": "poison", "timestamp": now()}))])).await.unwrap();
+    sink.send(one_record("fine")).await.unwrap();
+    let delivery = sink.send(one_record("poison")).await.unwrap();
     assert_eq!((delivery.accepted, delivery.dead_lettered), (0, 1));
     assert_eq!(dead_letters(state.path()).len(), 1);
 }

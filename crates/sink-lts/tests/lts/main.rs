@@ -13,7 +13,7 @@ use logcrawl_sink_lts::{AuthConfig, Compression, LtsConfig, LtsSink, Mode, signe
 use logcrawl_testkit::{body_json, ndjson};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 mod hostile;
 
@@ -109,6 +109,21 @@ fn logs_of(request: &Request) -> Vec<String> {
         .collect()
 }
 
+/// The high-precision endpoint answers `answer`, `times` times exactly.
+async fn intake_answers(server: &MockServer, answer: impl Respond + 'static, times: u64) {
+    Mock::given(method("POST")).and(path(hp_path())).respond_with(answer).expect(times).mount(server).await;
+}
+
+/// The IAM token endpoint answers `answer`, `times` times exactly.
+async fn iam_answers(server: &MockServer, answer: impl Respond + 'static, times: u64) {
+    Mock::given(method("POST")).and(path("/v3/auth/tokens")).respond_with(answer).expect(times).mount(server).await;
+}
+
+/// A batch of one record with `message` and the current time.
+fn one_record(message: &str) -> Batch {
+    batch(vec![record(json!({"message": message, "timestamp": now()}))])
+}
+
 async fn lts_requests(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.unwrap().into_iter().filter(|r| r.url.path().starts_with("/v2/")).collect()
 }
@@ -116,7 +131,7 @@ async fn lts_requests(server: &MockServer) -> Vec<Request> {
 #[tokio::test]
 async fn high_precision_body_and_headers() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(1).mount(&server).await;
+    intake_answers(&server, success(), 1).await;
     let sink = sink(config(&server, token_auth()));
     let t1 = now().floor() - 60.0;
     let records = vec![
@@ -178,11 +193,11 @@ async fn batch_mode_stamps_lines_from_the_first_record() {
 #[tokio::test]
 async fn gzip_on_the_high_precision_api() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(1).mount(&server).await;
+    intake_answers(&server, success(), 1).await;
     let mut config = config(&server, token_auth());
     config.compression = Compression::Gzip;
     let sink = sink(config);
-    let delivery = sink.send(batch(vec![record(json!({"message": "zipped", "timestamp": now()}))])).await.unwrap();
+    let delivery = sink.send(one_record("zipped")).await.unwrap();
     assert_eq!(delivery.accepted, 1);
     let request = &lts_requests(&server).await[0];
     assert_eq!(request.headers.get("content-encoding").unwrap(), "gzip");
@@ -195,7 +210,7 @@ async fn gzip_on_the_high_precision_api() {
 #[tokio::test]
 async fn records_outside_the_day_window_are_dropped_and_counted() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(1).mount(&server).await;
+    intake_answers(&server, success(), 1).await;
     let sink = sink(config(&server, token_auth()));
     assert_eq!(sink.max_age(), Some(Duration::from_secs(86_400)));
     assert_eq!(sink.max_future(), Some(Duration::from_secs(86_400)));
@@ -214,7 +229,7 @@ async fn records_outside_the_day_window_are_dropped_and_counted() {
 #[tokio::test]
 async fn requests_are_cut_by_bytes_and_records() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(3).mount(&server).await;
+    intake_answers(&server, success(), 3).await;
     let mut config = config(&server, token_auth());
     config.delivery.batch_max_records = 4;
     let sink = sink(config);
@@ -244,16 +259,11 @@ fn tokens_sent(requests: &[Request]) -> Vec<String> {
 async fn iam_token_is_fetched_once_and_reused() {
     let server = MockServer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/v3/auth/tokens"))
-        .respond_with(iam_responder(calls.clone(), jiff::SignedDuration::from_hours(24)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(2).mount(&server).await;
+    iam_answers(&server, iam_responder(calls.clone(), jiff::SignedDuration::from_hours(24)), 1).await;
+    intake_answers(&server, success(), 2).await;
     let sink = sink(config(&server, iam_auth(&server)));
     for _ in 0..2 {
-        sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap();
+        sink.send(one_record("x")).await.unwrap();
     }
     let all = server.received_requests().await.unwrap();
     let iam = all.iter().find(|r| r.url.path() == "/v3/auth/tokens").unwrap();
@@ -274,16 +284,11 @@ async fn iam_token_is_refreshed_well_before_expiry() {
     let server = MockServer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
     // 50 minutes left: inside the one-hour margin, so every use fetches anew.
-    Mock::given(method("POST"))
-        .and(path("/v3/auth/tokens"))
-        .respond_with(iam_responder(calls.clone(), jiff::SignedDuration::from_mins(50)))
-        .expect(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(2).mount(&server).await;
+    iam_answers(&server, iam_responder(calls.clone(), jiff::SignedDuration::from_mins(50)), 2).await;
+    intake_answers(&server, success(), 2).await;
     let sink = sink(config(&server, iam_auth(&server)));
     for _ in 0..2 {
-        sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap();
+        sink.send(one_record("x")).await.unwrap();
     }
     assert_eq!(tokens_sent(&lts_requests(&server).await), vec!["iam-token-1", "iam-token-2"]);
 }
@@ -292,12 +297,7 @@ async fn iam_token_is_refreshed_well_before_expiry() {
 async fn iam_token_is_refetched_once_on_401() {
     let server = MockServer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/v3/auth/tokens"))
-        .respond_with(iam_responder(calls.clone(), jiff::SignedDuration::from_hours(24)))
-        .expect(2)
-        .mount(&server)
-        .await;
+    iam_answers(&server, iam_responder(calls.clone(), jiff::SignedDuration::from_hours(24)), 2).await;
     Mock::given(method("POST"))
         .and(path(hp_path()))
         .respond_with(
@@ -309,9 +309,9 @@ async fn iam_token_is_refetched_once_on_401() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(1).mount(&server).await;
+    intake_answers(&server, success(), 1).await;
     let sink = sink(config(&server, iam_auth(&server)));
-    let delivery = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap();
+    let delivery = sink.send(one_record("x")).await.unwrap();
     assert_eq!(delivery.accepted, 1);
     assert_eq!(tokens_sent(&lts_requests(&server).await), vec!["iam-token-1", "iam-token-2"]);
 }
@@ -320,22 +320,17 @@ async fn iam_token_is_refetched_once_on_401() {
 async fn iam_persistent_401_is_fatal_after_one_refetch() {
     let server = MockServer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/v3/auth/tokens"))
-        .respond_with(iam_responder(calls.clone(), jiff::SignedDuration::from_hours(24)))
-        .expect(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(401).set_body_json(
+    iam_answers(&server, iam_responder(calls.clone(), jiff::SignedDuration::from_hours(24)), 2).await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(401).set_body_json(
             json!({"errorCode": "SVCSTG.ALS.403.105", "error_msg": "Project id is invalid.", "result": null}),
-        ))
-        .expect(2)
-        .mount(&server)
-        .await;
+        ),
+        2,
+    )
+    .await;
     let sink = sink(config(&server, iam_auth(&server)));
-    let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("x")).await.unwrap_err();
     assert!(err.is_fatal());
     let text = err.to_string();
     assert!(text.contains("SVCSTG.ALS.403.105") && text.contains("Project id is invalid."), "{text}");
@@ -353,9 +348,9 @@ async fn iam_refusal_is_fatal_and_never_shows_the_password() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(0).mount(&server).await;
+    intake_answers(&server, success(), 0).await;
     let sink = sink(config(&server, iam_auth(&server)));
-    let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("x")).await.unwrap_err();
     assert!(err.is_fatal());
     let text = err.to_string();
     assert!(text.contains("The username or password is wrong"), "{text}");
@@ -366,7 +361,7 @@ async fn iam_refusal_is_fatal_and_never_shows_the_password() {
 #[tokio::test]
 async fn aksk_requests_are_signed_over_what_is_sent() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(1).mount(&server).await;
+    intake_answers(&server, success(), 1).await;
     let mut config = config(
         &server,
         AuthConfig::Aksk {
@@ -377,7 +372,7 @@ async fn aksk_requests_are_signed_over_what_is_sent() {
     );
     config.compression = Compression::Gzip;
     let sink = sink(config);
-    sink.send(batch(vec![record(json!({"message": "signed", "timestamp": now()}))])).await.unwrap();
+    sink.send(one_record("signed")).await.unwrap();
     let request = &lts_requests(&server).await[0];
     assert!(request.headers.get("x-auth-token").is_none());
     let header =
@@ -479,15 +474,13 @@ async fn bad_request_isolates_and_sets_aside_only_the_bad_record() {
 #[tokio::test]
 async fn a_batch_refused_record_by_record_is_not_dropped() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.103", "error_msg": "Invalid labels."})),
-        )
-        .expect(3)
-        .mount(&server)
-        .await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(400)
+            .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.103", "error_msg": "Invalid labels."})),
+        3,
+    )
+    .await;
     let sink = sink(config(&server, token_auth()));
     let records = (0..2).map(|i| record(json!({"message": i, "timestamp": now()}))).collect();
     let err = sink.send(batch(records)).await.unwrap_err();
@@ -514,7 +507,7 @@ async fn transient_failures_are_retried() {
         .await;
     Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).mount(&server).await;
     let sink = sink(config(&server, token_auth()));
-    let delivery = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap();
+    let delivery = sink.send(one_record("x")).await.unwrap();
     assert_eq!(delivery.accepted, 1);
     let requests = lts_requests(&server).await;
     assert_eq!(requests.len(), 3);
@@ -524,21 +517,19 @@ async fn transient_failures_are_retried() {
 #[tokio::test]
 async fn retries_are_bounded_and_waited_out() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"errorCode": "SVCSTG.ALS.500.1", "error_msg": "Internal error"})),
-        )
-        .expect(3)
-        .mount(&server)
-        .await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(500)
+            .set_body_json(json!({"errorCode": "SVCSTG.ALS.500.1", "error_msg": "Internal error"})),
+        3,
+    )
+    .await;
     let mut config = config(&server, token_auth());
     config.http.retry_initial_delay = Duration::from_millis(200);
     config.http.retry_max_delay = Duration::from_millis(400);
     let sink = sink(config);
     let started = std::time::Instant::now();
-    let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("x")).await.unwrap_err();
     // Two waits: at least 100 ms and 200 ms (the lower halves of the jittered delays).
     assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
     assert!(!err.is_fatal());
@@ -549,17 +540,14 @@ async fn retries_are_bounded_and_waited_out() {
 #[tokio::test]
 async fn a_200_with_an_error_code_is_not_success() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"errorCode": "SVCSTG.ALS.500.999", "error_msg": "partial"})),
-        )
-        .expect(3)
-        .mount(&server)
-        .await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(200).set_body_json(json!({"errorCode": "SVCSTG.ALS.500.999", "error_msg": "partial"})),
+        3,
+    )
+    .await;
     let sink = sink(config(&server, token_auth()));
-    let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("x")).await.unwrap_err();
     assert!(!err.is_fatal());
     assert!(err.to_string().contains("SVCSTG.ALS.500.999"), "{err}");
 }
@@ -567,15 +555,16 @@ async fn a_200_with_an_error_code_is_not_success() {
 #[tokio::test]
 async fn static_token_401_is_fatal_at_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
-            "errorCode": "SVCSTG.ALS.403.105", "error_msg": "Project id is invalid.", "result": null})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(401).set_body_json(
+            json!({ "errorCode": "SVCSTG.ALS.403.105", "error_msg": "Project id is invalid.", "result": null}),
+        ),
+        1,
+    )
+    .await;
     let sink = sink(config(&server, token_auth()));
-    let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("x")).await.unwrap_err();
     assert!(err.is_fatal());
     let text = err.to_string();
     assert!(text.contains("HTTP 401") && text.contains("SVCSTG.ALS.403.105: Project id is invalid."), "{text}");
@@ -584,17 +573,15 @@ async fn static_token_401_is_fatal_at_once() {
 #[tokio::test]
 async fn forbidden_and_not_found_are_fatal() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(
-            ResponseTemplate::new(404)
-                .set_body_json(json!({"errorCode": "SVCSTG.ALS.404.1", "error_msg": "Log stream not found"})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(404)
+            .set_body_json(json!({"errorCode": "SVCSTG.ALS.404.1", "error_msg": "Log stream not found"})),
+        1,
+    )
+    .await;
     let sink = sink(config(&server, token_auth()));
-    let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+    let err = sink.send(one_record("x")).await.unwrap_err();
     assert!(err.is_fatal());
     assert!(err.to_string().contains("log_stream_id"), "{err}");
 }
@@ -631,11 +618,11 @@ async fn no_secret_appears_in_errors() {
         let sink = sink(config(&server, auth));
         assert!(!format!("{sink:?}").contains(secret));
         // First the retries (500 echoing the secret) run out...
-        let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+        let err = sink.send(one_record("x")).await.unwrap_err();
         assert!(!err.is_fatal());
         assert!(err.to_string().contains("oops") && !err.to_string().contains(secret), "{err}");
         // ...then a 403 echoing it.
-        let err = sink.send(batch(vec![record(json!({"message": "x", "timestamp": now()}))])).await.unwrap_err();
+        let err = sink.send(one_record("x")).await.unwrap_err();
         assert!(err.is_fatal());
         assert!(err.to_string().contains("lacks permission") && !err.to_string().contains(secret), "{err}");
     }
@@ -725,7 +712,7 @@ async fn crawler_commits_only_what_lts_acknowledged() {
 #[tokio::test]
 async fn crawler_advances_the_checkpoint_after_success() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(hp_path())).respond_with(success()).expect(3).mount(&server).await;
+    intake_answers(&server, success(), 3).await;
     let mut config = config(&server, token_auth());
     config.delivery.batch_max_records = 2;
     config.delivery.linger = Duration::from_millis(50);
@@ -749,15 +736,12 @@ async fn crawler_advances_the_checkpoint_after_success() {
 #[tokio::test]
 async fn crawler_does_not_advance_on_a_fatal_failure() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_json(json!({"errorCode": "SVCSTG.ALS.403.1", "error_msg": "Forbidden"})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    intake_answers(
+        &server,
+        ResponseTemplate::new(403).set_body_json(json!({"errorCode": "SVCSTG.ALS.403.1", "error_msg": "Forbidden"})),
+        1,
+    )
+    .await;
     let mut config = config(&server, token_auth());
     config.delivery.max_in_flight = 1;
     config.delivery.linger = Duration::from_millis(50);
