@@ -18,11 +18,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use logcrawl_core::{ExposeSecret, SecretString};
-use logcrawl_http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use logcrawl_http::{Auth, AuthHeader, HttpClient, HttpError, RequestSpec, Url};
+use logcrawl_http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use logcrawl_http::{Auth, AuthHeader, HttpClient, HttpError, RequestSpec, Response, Url};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+use crate::dpop::{Audience, DPOP_HEADER, Dpop, token_hash};
 
 /// The scope the System Log API requires.
 pub const LOGS_SCOPE: &str = "okta.logs.read";
@@ -62,6 +64,8 @@ struct TokenErrorBody {
 
 struct CachedToken {
     header: HeaderValue,
+    /// With DPoP, the token's hash (`ath`) every API proof binds.
+    ath: Option<String>,
     refresh_at: Instant,
     /// The invalidation generation the fetch started under: a later `invalidate()` makes the token stale.
     generation: u64,
@@ -74,6 +78,8 @@ pub struct PrivateKeyJwtAuth {
     key: EncodingKey,
     token_url: Url,
     http: HttpClient,
+    /// The DPoP key and nonces, when the app requires proof of possession (`dpop = true`).
+    dpop: Option<Dpop>,
     cache: Mutex<Option<CachedToken>>,
     /// Bumped by every `invalidate()`; read without the lock so invalidation never waits for a fetch.
     generation: AtomicU64,
@@ -86,18 +92,21 @@ impl fmt::Debug for PrivateKeyJwtAuth {
             .field("client_id", &self.client_id)
             .field("key_id", &self.key_id)
             .field("token_url", &self.token_url.as_str())
+            .field("dpop", &self.dpop.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl PrivateKeyJwtAuth {
-    /// Parses the PEM key (`Err` is a message for the operator, never the key).
+    /// Parses the PEM key (`Err` is a message for the operator, never the key); with `dpop`, generates
+    /// the DPoP key pair the tokens will be bound to.
     pub(crate) fn new(
         client_id: String,
         key_id: Option<String>,
         pem: &SecretString,
         token_url: Url,
         http: HttpClient,
+        dpop: bool,
     ) -> Result<Self, String> {
         let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
             .map_err(|err| format!("not an RSA private key in PEM form (PKCS#1 or PKCS#8): {err}"))?;
@@ -108,6 +117,7 @@ impl PrivateKeyJwtAuth {
             key,
             token_url,
             http,
+            dpop: if dpop { Some(Dpop::generate()?) } else { None },
             cache: Mutex::new(None),
             generation: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
@@ -147,14 +157,21 @@ impl PrivateKeyJwtAuth {
             .append_pair("client_assertion_type", ASSERTION_TYPE)
             .append_pair("client_assertion", &assertion)
             .finish();
-        Ok(RequestSpec::post(self.token_url.clone(), body)
+        let mut request = RequestSpec::post(self.token_url.clone(), body)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-            .header(logcrawl_http::header::ACCEPT, HeaderValue::from_static("application/json")))
+            .header(logcrawl_http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop.proof(&request.method, &request.url, None, Audience::Token)?;
+            request = request.header(HeaderName::from_static(DPOP_HEADER), proof);
+        }
+        Ok(request)
     }
 
     async fn fetch(&self, generation: u64) -> Result<CachedToken, HttpError> {
         // Built anew per attempt: a retry after a lost answer must not replay the `jti` Okta already saw.
-        let response = match self.http.execute_with(|| self.token_request()).await {
+        // Okta answers a first DPoP token request with 400 `use_dpop_nonce`: adopt its nonce, sign anew.
+        let adopt = |response: &Response| self.dpop.as_ref().is_some_and(|d| d.adopt_nonce(response, Audience::Token));
+        let response = match self.http.execute_challenged(|| self.token_request(), adopt).await {
             Ok(response) => response,
             Err(HttpError::Status { status, body, .. }) if status.is_client_error() => {
                 return Err(HttpError::Auth(describe_token_error(status.as_u16(), &body)));
@@ -162,18 +179,26 @@ impl PrivateKeyJwtAuth {
             Err(err) => return Err(err),
         };
         let token: TokenResponse = response.json().map_err(|err| HttpError::Auth(format!("token endpoint: {err}")))?;
-        if token.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
+        let expected = if self.dpop.is_some() { "DPoP" } else { "Bearer" };
+        if token.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(expected)) {
+            let hint = if self.dpop.is_some() {
+                "turn on \"Require Demonstrating Proof of Possession\" on the app, or set `dpop = false`"
+            } else {
+                "the app requires DPoP: set `dpop = true` on the source"
+            };
             return Err(HttpError::Auth(format!(
-                "the token endpoint issued a {:?} token; logcrawl sends Bearer tokens (turn off \"Require DPoP\" on the app)",
+                "the token endpoint issued a {:?} token where logcrawl expects {expected} ({hint})",
                 token.token_type.unwrap_or_default()
             )));
         }
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
         let refresh_at = Instant::now() + lifetime.saturating_sub(REFRESH_EARLY.min(lifetime / 2));
-        let header = AuthHeader::new(AUTHORIZATION, "Bearer ", &SecretString::from(token.access_token))?.value;
+        let ath = self.dpop.as_ref().map(|_| token_hash(&token.access_token));
+        let prefix = if self.dpop.is_some() { "DPoP " } else { "Bearer " };
+        let header = AuthHeader::new(AUTHORIZATION, prefix, &SecretString::from(token.access_token))?.value;
         self.fetches.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(client_id = %self.client_id, expires_in = lifetime.as_secs(), "fetched an Okta access token");
-        Ok(CachedToken { header, refresh_at, generation })
+        Ok(CachedToken { header, ath, refresh_at, generation })
     }
 }
 
@@ -185,7 +210,7 @@ fn describe_token_error(status: u16, body: &str) -> String {
         "invalid_client" => " (check client_id, the key and key_id registered on the app)",
         "invalid_scope" => " (grant the okta.logs.read scope to the app under Okta API Scopes)",
         "invalid_dpop_proof" | "use_dpop_nonce" => {
-            " (turn off \"Require Demonstrating Proof of Possession\" on the app)"
+            " (the app requires Demonstrating Proof of Possession: set `dpop = true` on the source, or turn the requirement off on the app)"
         }
         "unauthorized_client" => " (the app must allow the Client Credentials grant)",
         _ => "",
@@ -197,25 +222,53 @@ fn describe_token_error(status: u16, body: &str) -> String {
     }
 }
 
+impl PrivateKeyJwtAuth {
+    /// The cached token's header and DPoP hash, fetching a new token when there is none, it is due for
+    /// refresh, or it was invalidated.
+    async fn current(&self) -> Result<(HeaderValue, Option<String>), HttpError> {
+        let mut cache = self.cache.lock().await;
+        // Read under the lock, before fetching: an invalidation that lands during the fetch below makes
+        // its token stale too (the rejected request may have raced it), so the next caller fetches again.
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(token) = cache.as_ref()
+            && token.generation == generation
+            && Instant::now() < token.refresh_at
+        {
+            return Ok((token.header.clone(), token.ath.clone()));
+        }
+        *cache = None;
+        let token = self.fetch(generation).await?;
+        let current = (token.header.clone(), token.ath.clone());
+        *cache = Some(token);
+        Ok(current)
+    }
+}
+
 impl Auth for PrivateKeyJwtAuth {
     fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
+        Box::pin(async move { Ok(AuthHeader { name: AUTHORIZATION, value: self.current().await?.0 }) })
+    }
+
+    /// With DPoP, each API request also carries its proof, bound to the token.
+    fn headers<'a>(&'a self, request: &'a RequestSpec) -> BoxFuture<'a, Result<Vec<AuthHeader>, HttpError>> {
         Box::pin(async move {
-            let mut cache = self.cache.lock().await;
-            // Read under the lock, before fetching: an invalidation that lands during the fetch below makes
-            // its token stale too (the rejected request may have raced it), so the next caller fetches again.
-            let generation = self.generation.load(Ordering::Acquire);
-            if let Some(token) = cache.as_ref()
-                && token.generation == generation
-                && Instant::now() < token.refresh_at
-            {
-                return Ok(AuthHeader { name: AUTHORIZATION, value: token.header.clone() });
+            let (value, ath) = self.current().await?;
+            let mut headers = vec![AuthHeader { name: AUTHORIZATION, value }];
+            if let Some(dpop) = &self.dpop {
+                let proof = dpop.proof(&request.method, &request.url, ath.as_deref(), Audience::Api)?;
+                headers.push(AuthHeader { name: HeaderName::from_static(DPOP_HEADER), value: proof });
             }
-            *cache = None;
-            let token = self.fetch(generation).await?;
-            let value = token.header.clone();
-            *cache = Some(token);
-            Ok(AuthHeader { name: AUTHORIZATION, value })
+            Ok(headers)
         })
+    }
+
+    /// A 401 asking for a DPoP nonce is answered with it (the token stays); any other first 401 drops
+    /// the token.
+    fn challenged(&self, response: &Response, earlier: u32) -> bool {
+        if self.dpop.as_ref().is_some_and(|dpop| dpop.adopt_nonce(response, Audience::Api)) {
+            return true;
+        }
+        earlier == 0 && response.status == logcrawl_http::StatusCode::UNAUTHORIZED && self.invalidate()
     }
 
     fn invalidate(&self) -> bool {

@@ -64,6 +64,10 @@ pub struct OktaConfig {
     /// The key's `kid` as registered on the app (sent in the JWT header; needed when the app has several keys).
     #[serde(default)]
     pub key_id: Option<String>,
+    /// With `client_id`: the app requires DPoP (RFC 9449, *Require Demonstrating Proof of Possession*):
+    /// tokens are bound to a key pair logcrawl generates at start-up, and every call carries a proof.
+    #[serde(default)]
+    pub dpop: bool,
     /// Events per page, 1 to 1000 (default 1000).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -98,6 +102,7 @@ impl fmt::Debug for OktaConfig {
             .field("private_key", &self.private_key.as_ref().map(|_| "**REDACTED**"))
             .field("private_key_file", &self.private_key_file)
             .field("key_id", &self.key_id)
+            .field("dpop", &self.dpop)
             .field("limit", &self.limit)
             .field("initial_lookback", &self.initial_lookback)
             .field("rate_limit_margin", &self.rate_limit_margin)
@@ -123,6 +128,7 @@ impl OktaConfig {
             private_key: None,
             private_key_file: None,
             key_id: None,
+            dpop: false,
             limit: None,
             initial_lookback: None,
             rate_limit_margin: None,

@@ -24,6 +24,7 @@
 //! | `client_id` | — | OAuth 2.0 API service app using `private_key_jwt` (instead of `token`) |
 //! | `private_key` / `private_key_file` | — | that app's RSA private key, PEM (PKCS#1 or PKCS#8), inline or from a file |
 //! | `key_id` | none | the key's `kid` on the app (required by Okta when the app has several keys) |
+//! | `dpop` | `false` | the app requires DPoP (RFC 9449): tokens bound to a generated P-256 key, a proof on every call |
 //! | `limit` | `1000` | events per page, 1–1000 |
 //! | `initial_lookback` | `18h` | where the very first run starts (≤ `2160h`, 90 days); at most the sink's max age minus [`LOOKBACK_SAFETY_MARGIN`] (10 min), so a backfill's oldest events are still accepted when they arrive |
 //! | `rate_limit_margin` | `2` | calls per window left unspent for other Okta clients (sources on one org share a budget: the largest margin applies) |
@@ -37,8 +38,9 @@
 //!
 //! **Required Okta permissions.** API token: created by an admin whose role may read the System Log (e.g.
 //! Read-Only Administrator). OAuth: an *API Services* app with client authentication *public key / private
-//! key*, the **`okta.logs.read`** scope granted, an admin role assigned to the app, and *Require DPoP* turned
-//! off. Okta recommends the OAuth app over API tokens (scoped, no user tied to it). Every token request
+//! key*, the **`okta.logs.read`** scope granted, an admin role assigned to the app, and `dpop = true` when
+//! the app has *Require DPoP* on (tokens bound to a key generated at start-up, a proof on every call; see
+//! the crate README). Okta recommends the OAuth app over API tokens (scoped, no user tied to it). Every token request
 //! attempt, retries included, carries a newly signed client assertion: Okta refuses a replayed `jti`.
 //!
 //! ## Cursor semantics: exact, and cheap per record
@@ -109,6 +111,7 @@
 mod auth;
 mod config;
 mod cursor;
+mod dpop;
 mod event;
 mod stream;
 
@@ -206,7 +209,7 @@ impl OktaConnector {
                     RateLimitConfig { key: Some(format!("{budget_key}#oauth2-token")), ..RateLimitConfig::default() };
                 let token_http =
                     HttpClient::new(token_config).map_err(|err| ConfigError::new(url_key(&config), err.to_string()))?;
-                let oauth = PrivateKeyJwtAuth::new(client_id, key_id, &pem, token_url, token_http)
+                let oauth = PrivateKeyJwtAuth::new(client_id, key_id, &pem, token_url, token_http, config.dpop)
                     .map_err(|message| ConfigError::new(key_name, message))?;
                 let oauth = Arc::new(oauth);
                 (oauth.clone() as Arc<dyn Auth>, Some(oauth))
@@ -311,6 +314,12 @@ fn credential(config: &OktaConfig) -> Result<Credential, ConfigError> {
         (Some(token), false) => {
             if config.key_id.is_some() {
                 return Err(ConfigError::new("key_id", "only applies with client_id (OAuth)"));
+            }
+            if config.dpop {
+                return Err(ConfigError::new(
+                    "dpop",
+                    "only applies with client_id (OAuth): API tokens are not DPoP-bound",
+                ));
             }
             Ok(Credential::Token(token.clone()))
         }

@@ -3,9 +3,11 @@
 use std::fmt;
 
 use futures::future::BoxFuture;
+use reqwest::StatusCode;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::client::{RequestSpec, Response};
 use crate::error::HttpError;
 
 /// One credential header, marked sensitive so it never shows in `Debug` output or HTTP/2 header tables.
@@ -43,6 +45,23 @@ pub trait Auth: Send + Sync + fmt::Debug {
     /// Returns whether a retry with fresh credentials makes sense.
     fn invalidate(&self) -> bool {
         false
+    }
+
+    /// The credential headers of `request`. Most schemes send one header whatever the request is
+    /// ([`header`](Self::header), the default); proof-of-possession schemes (DPoP, RFC 9449) sign each
+    /// request's method and URL into a second header.
+    fn headers<'a>(&'a self, request: &'a RequestSpec) -> BoxFuture<'a, Result<Vec<AuthHeader>, HttpError>> {
+        let _ = request;
+        Box::pin(async move { Ok(vec![self.header().await?]) })
+    }
+
+    /// The server refused a request this credential signed (any 4xx), after `earlier` such refusals
+    /// of the same request were answered: whether sending it again makes sense. By default the first 401
+    /// [invalidates](Self::invalidate) a cached token (once: a second 401 stands); a scheme whose server
+    /// hands out a value to sign into the next attempt (a DPoP nonce) adopts it here. The client asks at
+    /// most twice per request.
+    fn challenged(&self, response: &Response, earlier: u32) -> bool {
+        earlier == 0 && response.status == StatusCode::UNAUTHORIZED && self.invalidate()
     }
 }
 

@@ -77,6 +77,10 @@ impl HttpConfig {
     }
 }
 
+/// Refusals answered by sending a request again with what the server asked for (a fresh token, a DPoP
+/// nonce), at most: a server that keeps refusing gets its answer reported, not a loop.
+const MAX_CHALLENGES: u32 = 2;
+
 /// A request to send: method, URL, extra headers and an optional body.
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
@@ -336,11 +340,22 @@ impl HttpClient {
     /// a nonce, a signature over the current time). An error from `build` ends the call.
     pub async fn execute_with(
         &self,
+        build: impl FnMut() -> Result<RequestSpec, HttpError>,
+    ) -> Result<Response, HttpError> {
+        self.execute_challenged(build, |_| false).await
+    }
+
+    /// Like [`HttpClient::execute_with`], with `challenged` asked about any 4xx answer whether to send
+    /// the request again (at most twice, as for the client's [`Auth::challenged`]): for a request whose
+    /// server hands out something the next attempt must carry, as a DPoP nonce on a token endpoint.
+    pub async fn execute_challenged(
+        &self,
         mut build: impl FnMut() -> Result<RequestSpec, HttpError>,
+        mut challenged: impl FnMut(&Response) -> bool,
     ) -> Result<Response, HttpError> {
         let mut retry = RetryState::new(self.config.retry, LongServerWait::GiveUpAbove(self.config.max_server_wait));
         let mut rate_limited = 0u32;
-        let mut refreshed_auth = false;
+        let mut challenges = 0u32;
         loop {
             let request = build()?;
             let outcome = self.send_once(&request).await;
@@ -364,11 +379,12 @@ impl HttpClient {
                     continue;
                 }
                 Ok(response)
-                    if response.status == StatusCode::UNAUTHORIZED
-                        && !refreshed_auth
-                        && self.auth.as_ref().is_some_and(|auth| auth.invalidate()) =>
+                    if response.status.is_client_error()
+                        && challenges < MAX_CHALLENGES
+                        && (self.auth.as_ref().is_some_and(|auth| auth.challenged(&response, challenges))
+                            || challenged(&response)) =>
                 {
-                    refreshed_auth = true;
+                    challenges += 1;
                     continue;
                 }
                 Ok(response) if is_retryable_status(response.status) => {
@@ -423,8 +439,9 @@ impl HttpClient {
             if matches!(request.method, Method::GET | Method::HEAD) { &self.inner } else { &self.unredirected };
         let mut builder = client.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
         if let Some(auth) = &self.auth {
-            let header = auth.header().await?;
-            builder = builder.header(header.name, header.value);
+            for header in auth.headers(request).await? {
+                builder = builder.header(header.name, header.value);
+            }
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());

@@ -16,6 +16,7 @@ use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 mod conformance;
+mod dpop;
 mod failures;
 mod oauth;
 mod rate_limits;

@@ -15,22 +15,22 @@ use super::{
     as_sent, crawl, epoch_now, events, fast_retries, logs_url, must_not_be_asked, on_after, on_first, page, uuids,
 };
 
-const PRIVATE_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pem");
+pub(super) const PRIVATE_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pem");
 const PUBLIC_KEY: &str = include_str!("../fixtures/test-only-rsa-key.pub.pem");
-const CLIENT_ID: &str = "0oa1serviceapp";
+pub(super) const CLIENT_ID: &str = "0oa1serviceapp";
 
 #[derive(serde::Deserialize)]
-struct AssertionClaims {
+pub(super) struct AssertionClaims {
     iss: String,
     sub: String,
     aud: String,
     iat: i64,
     exp: i64,
-    jti: String,
+    pub(super) jti: String,
 }
 
 /// The claims of the request's client assertion, after checking the form, the JWT header and the signature.
-fn assertion_claims(req: &Request, token_url: &str) -> AssertionClaims {
+pub(super) fn assertion_claims(req: &Request, token_url: &str) -> AssertionClaims {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body).into_owned().collect();
     let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     assert_eq!(content_type, "application/x-www-form-urlencoded");
