@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Table};
-use crate::deadletter::{DEFAULT_MAX_BYTES, DeadLetterFile};
+use crate::deadletter::DeadLetterFile;
 use crate::sink::Sink;
 use crate::stream::Connector;
 
@@ -55,11 +55,11 @@ impl BuildContext {
     }
 
     /// The sink's dead-letter file, `STATE_DIR/dead-letter/NAME.ndjson` (created on its first letter),
-    /// holding at most [`DEFAULT_MAX_BYTES`]; `None` without a state directory, and then a sink fails a
-    /// send rather than drop a refused record.
-    pub fn dead_letter_file(&self) -> Option<DeadLetterFile> {
+    /// holding at most `max_bytes` (the sink's `dead_letter_max_bytes`, by default [`DEFAULT_MAX_BYTES`]);
+    /// `None` without a state directory, and then a sink fails a send rather than drop a refused record.
+    pub fn dead_letter_file(&self, max_bytes: u64) -> Option<DeadLetterFile> {
         let dir = self.state_dir.as_deref()?;
-        Some(DeadLetterFile::in_state_dir(dir, &self.name, DEFAULT_MAX_BYTES))
+        Some(DeadLetterFile::in_state_dir(dir, &self.name, max_bytes))
     }
 }
 
@@ -114,6 +114,7 @@ impl<C: ?Sized> fmt::Debug for ComponentKind<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadletter::DEFAULT_MAX_BYTES;
     use crate::stream::LogStream;
 
     struct Nothing;
@@ -146,9 +147,9 @@ mod tests {
 
     #[test]
     fn dead_letters_live_in_the_state_directory_when_there_is_one() {
-        assert!(BuildContext::new("dd").dead_letter_file().is_none());
+        assert!(BuildContext::new("dd").dead_letter_file(DEFAULT_MAX_BYTES).is_none());
         let context = BuildContext::new("dd").with_state_dir("/var/lib/logcrawl").with_max_age(Some(Duration::ZERO));
-        let file = context.dead_letter_file().unwrap();
+        let file = context.dead_letter_file(DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(file.path(), std::path::Path::new("/var/lib/logcrawl/dead-letter/dd.ndjson"));
         assert_eq!(context.max_age, Some(Duration::ZERO));
     }

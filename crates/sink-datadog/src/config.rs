@@ -79,6 +79,7 @@ pub const DELIVERY_DEFAULTS: DeliverySettings = DeliverySettings {
     batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
     linger: Duration::from_secs(1),
     max_in_flight: 4,
+    dead_letter_max_bytes: logcrawl_core::deadletter::DEFAULT_MAX_BYTES,
 };
 
 /// Keys read under their old names, with a warning: Datadog said `retry_max_attempts` and

@@ -160,7 +160,8 @@ impl DatadogSink {
             hostname,
             tag_attributes: config.tag_attributes,
         };
-        let refusals = Refusals { dead_letters: context.dead_letter_file(), ..Refusals::default() };
+        let refusals =
+            Refusals { dead_letters: context.dead_letter_file(delivery.dead_letter_max_bytes), ..Refusals::default() };
         Ok(Self { name: name.to_owned(), inner: Arc::new(inner), refusals })
     }
 

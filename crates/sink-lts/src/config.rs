@@ -178,6 +178,7 @@ pub const DELIVERY_DEFAULTS: DeliverySettings = DeliverySettings {
     batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
     linger: Duration::from_secs(1),
     max_in_flight: 2,
+    dead_letter_max_bytes: logcrawl_core::deadletter::DEFAULT_MAX_BYTES,
 };
 
 /// Records per request LTS is sent at most.

@@ -88,7 +88,10 @@ impl LtsSink {
             }
             ResolvedAuth::Aksk { .. } => (client, None),
         };
-        let refusals = Refusals { dead_letters: context.dead_letter_file(), ..Refusals::default() };
+        let refusals = Refusals {
+            dead_letters: context.dead_letter_file(settings.delivery.dead_letter_max_bytes),
+            ..Refusals::default()
+        };
         Ok(Self { name: name.to_owned(), settings, client, auth, refusals })
     }
 

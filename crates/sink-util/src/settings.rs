@@ -59,6 +59,7 @@ mod tests {
             batch_max_bytes: 1024,
             linger: Duration::ZERO,
             max_in_flight: 4,
+            dead_letter_max_bytes: 1 << 20,
         };
         assert_eq!(bounds.check(ok), Ok(ok));
         let err = bounds.check(DeliverySettings { batch_max_records: 1001, ..ok }).unwrap_err();

@@ -124,6 +124,9 @@ pub struct DeliverySettings {
     pub linger: Duration,
     /// `max_in_flight`: batches of one stream sent at once (cursors are still committed in order).
     pub max_in_flight: usize,
+    /// `dead_letter_max_bytes`: the most the sink's dead-letter file may hold (for sinks that set refused
+    /// records aside); once full, a send that would add to it fails instead (nothing is dropped).
+    pub dead_letter_max_bytes: u64,
 }
 
 impl DeliverySettings {
@@ -134,7 +137,8 @@ impl DeliverySettings {
 }
 
 impl SharedSettings for DeliverySettings {
-    const KEYS: &'static [&'static str] = &["batch_max_records", "batch_max_bytes", "linger", "max_in_flight"];
+    const KEYS: &'static [&'static str] =
+        &["batch_max_records", "batch_max_bytes", "linger", "max_in_flight", "dead_letter_max_bytes"];
 
     fn set(&mut self, key: &str, value: Value) -> Result<(), String> {
         match key {
@@ -142,6 +146,7 @@ impl SharedSettings for DeliverySettings {
             "batch_max_bytes" => self.batch_max_bytes = typed(value)?,
             "linger" => self.linger = duration(value)?,
             "max_in_flight" => self.max_in_flight = typed(value)?,
+            "dead_letter_max_bytes" => self.dead_letter_max_bytes = typed(value)?,
             other => return Err(format!("`{other}` is not a delivery setting")),
         }
         Ok(())
@@ -152,6 +157,7 @@ impl SharedSettings for DeliverySettings {
             ("batch_max_records", self.batch_max_records),
             ("batch_max_bytes", self.batch_max_bytes),
             ("max_in_flight", self.max_in_flight),
+            ("dead_letter_max_bytes", usize::try_from(self.dead_letter_max_bytes).unwrap_or(usize::MAX)),
         ];
         match counts.into_iter().find(|(_, value)| *value == 0) {
             Some((key, _)) => Err(ConfigError::new(key, "must be at least 1")),
@@ -225,6 +231,7 @@ mod tests {
             batch_max_bytes: 1000,
             linger: Duration::from_secs(1),
             max_in_flight: 1,
+            dead_letter_max_bytes: 1 << 20,
         };
         keys_are_the_fields(
             base,
@@ -233,6 +240,7 @@ mod tests {
                 ("batch_max_bytes", Value::Integer(2048)),
                 ("linger", Value::String("250ms".into())),
                 ("max_in_flight", Value::Integer(4)),
+                ("dead_letter_max_bytes", Value::Integer(4096)),
             ],
         );
     }
@@ -251,10 +259,17 @@ mod tests {
         assert_eq!(key(HttpSettings { retry_attempts: 0, ..http }), "retry_attempts");
         assert_eq!(key(HttpSettings { retry_max_delay: Duration::from_millis(1), ..http }), "retry_max_delay");
         http.validate().unwrap();
-        let delivery =
-            DeliverySettings { batch_max_records: 1, batch_max_bytes: 1, linger: Duration::ZERO, max_in_flight: 1 };
+        let delivery = DeliverySettings {
+            batch_max_records: 1,
+            batch_max_bytes: 1,
+            linger: Duration::ZERO,
+            max_in_flight: 1,
+            dead_letter_max_bytes: 1,
+        };
         delivery.validate().unwrap();
         let err = DeliverySettings { max_in_flight: 0, ..delivery }.validate().unwrap_err();
         assert_eq!(err.key(), "max_in_flight");
+        let err = DeliverySettings { dead_letter_max_bytes: 0, ..delivery }.validate().unwrap_err();
+        assert_eq!(err.key(), "dead_letter_max_bytes");
     }
 }

@@ -257,8 +257,13 @@ mod tests {
 
     #[test]
     fn two_groups_of_shared_keys_can_be_taken() {
-        let delivery =
-            DeliverySettings { batch_max_records: 10, batch_max_bytes: 100, linger: Duration::ZERO, max_in_flight: 1 };
+        let delivery = DeliverySettings {
+            batch_max_records: 10,
+            batch_max_bytes: 100,
+            linger: Duration::ZERO,
+            max_in_flight: 1,
+            dead_letter_max_bytes: 1,
+        };
         let mut keys = ComponentTable::new(&"base_url = \"u\"\ntimeout = \"2s\"\nlinger = \"5s\"".parse().unwrap());
         assert!(keys.contains("timeout"));
         let http = keys.shared(http()).unwrap();

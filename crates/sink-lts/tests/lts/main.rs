@@ -471,6 +471,33 @@ async fn bad_request_isolates_and_sets_aside_only_the_bad_record() {
     assert!(accepted.iter().all(|l| !l.contains("poison")));
 }
 
+/// `dead_letter_max_bytes` bounds the file the sink sets refused records aside in: once a letter would
+/// not fit, the send fails (the batch is re-sent by the next run) rather than drop the record.
+#[tokio::test]
+async fn a_full_dead_letter_file_fails_the_send_instead_of_dropping() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(hp_path()))
+        .respond_with(|request: &Request| {
+            if logs_of(request).iter().any(|l| l.contains("poison")) {
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.201", "error_msg": "Invalid log content."}))
+            } else {
+                success()
+            }
+        })
+        .mount(&server)
+        .await;
+    let state = tempfile::tempdir().unwrap();
+    let mut config = config(&server, token_auth());
+    config.delivery.dead_letter_max_bytes = 64;
+    let sink = LtsSink::new(config, &BuildContext::new("lts-test").with_state_dir(state.path())).unwrap();
+    let records = ["a", "poison", "c"].iter().map(|m| record(json!({"message": m, "timestamp": now()}))).collect();
+    let err = sink.send(batch(records)).await.unwrap_err();
+    assert!(!err.is_fatal(), "{err}");
+    assert!(dead_letters(state.path()).is_empty(), "nothing half-written");
+}
+
 #[tokio::test]
 async fn a_batch_refused_record_by_record_is_not_dropped() {
     let server = MockServer::start().await;
