@@ -55,7 +55,7 @@ impl BuildContext {
     }
 
     /// The sink's dead-letter file, `STATE_DIR/dead-letter/NAME.ndjson` (created on its first letter),
-    /// holding at most `max_bytes` (the sink's `dead_letter_max_bytes`, by default [`DEFAULT_MAX_BYTES`]);
+    /// holding at most `max_bytes` (the sink's `dead_letter_max_bytes`, by default [`DEFAULT_MAX_BYTES`](crate::deadletter::DEFAULT_MAX_BYTES));
     /// `None` without a state directory, and then a sink fails a send rather than drop a refused record.
     pub fn dead_letter_file(&self, max_bytes: u64) -> Option<DeadLetterFile> {
         let dir = self.state_dir.as_deref()?;
