@@ -6,23 +6,20 @@
 //! client makes after a lost answer (a 5xx, a timeout, a reset): the assertion is signed per attempt
 //! ([`HttpClient::execute_with`]), never once per fetch.
 //!
-//! The access token is cached and replaced a minute before it expires; a 401 from the API drops it so the
-//! client fetches a new one once. Dropping it must work while another request is fetching a token (holding
-//! the cache's lock), without waiting: [`Auth::invalidate`] bumps a generation counter, and a cached token
-//! is used only while it was fetched under the current generation.
+//! The access token is cached, replaced a minute before it expires, and dropped by a 401 from the API so
+//! that the client fetches a new one once: the shared [`TokenCache`] of `logcrawl-http`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use logcrawl_core::{ExposeSecret, SecretString};
-use logcrawl_http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use logcrawl_http::{Auth, AuthHeader, HttpClient, HttpError, RequestSpec, Url};
-use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
-use tokio::time::Instant;
+use logcrawl_http::header::{CONTENT_TYPE, HeaderValue};
+use logcrawl_http::{
+    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_token,
+};
+use serde::Serialize;
 
 /// The scope the System Log API requires.
 pub const LOGS_SCOPE: &str = "okta.logs.read";
@@ -30,8 +27,6 @@ pub const LOGS_SCOPE: &str = "okta.logs.read";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Lifetime of a client assertion (Okta accepts at most one hour).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
-/// A cached access token is replaced this long before Okta says it expires.
-const REFRESH_EARLY: Duration = Duration::from_secs(60);
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -43,30 +38,6 @@ struct Claims<'a> {
     jti: String,
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct TokenErrorBody {
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
-struct CachedToken {
-    header: HeaderValue,
-    refresh_at: Instant,
-    /// The invalidation generation the fetch started under: a later `invalidate()` makes the token stale.
-    generation: u64,
-}
-
 /// `Authorization: Bearer …` from Okta's token endpoint, via a `private_key_jwt` client assertion.
 pub struct PrivateKeyJwtAuth {
     client_id: String,
@@ -74,10 +45,7 @@ pub struct PrivateKeyJwtAuth {
     key: EncodingKey,
     token_url: Url,
     http: HttpClient,
-    cache: Mutex<Option<CachedToken>>,
-    /// Bumped by every `invalidate()`; read without the lock so invalidation never waits for a fetch.
-    generation: AtomicU64,
-    fetches: AtomicU64,
+    tokens: TokenCache,
 }
 
 impl fmt::Debug for PrivateKeyJwtAuth {
@@ -102,23 +70,14 @@ impl PrivateKeyJwtAuth {
         let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
             .map_err(|err| format!("not an RSA private key in PEM form (PKCS#1 or PKCS#8): {err}"))?;
         // Sign once now so a key the crypto backend refuses (too short, wrong type) fails at startup.
-        let auth = Self {
-            client_id,
-            key_id,
-            key,
-            token_url,
-            http,
-            cache: Mutex::new(None),
-            generation: AtomicU64::new(0),
-            fetches: AtomicU64::new(0),
-        };
+        let auth = Self { client_id, key_id, key, token_url, http, tokens: TokenCache::new() };
         auth.assertion().map_err(|err| format!("cannot sign with this key: {err}"))?;
         Ok(auth)
     }
 
     /// How many access tokens were fetched so far.
     pub fn token_fetches(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
+        self.tokens.fetches()
     }
 
     fn assertion(&self) -> Result<String, jsonwebtoken::errors::Error> {
@@ -152,36 +111,23 @@ impl PrivateKeyJwtAuth {
             .header(logcrawl_http::header::ACCEPT, HeaderValue::from_static("application/json")))
     }
 
-    async fn fetch(&self, generation: u64) -> Result<CachedToken, HttpError> {
+    async fn fetch(&self) -> Result<IssuedToken, HttpError> {
         // Built anew per attempt: a retry after a lost answer must not replay the `jti` Okta already saw.
-        let response = match self.http.execute_with(|| self.token_request()).await {
-            Ok(response) => response,
-            Err(HttpError::Status { status, body, .. }) if status.is_client_error() => {
-                return Err(HttpError::Auth(describe_token_error(status.as_u16(), &body)));
-            }
-            Err(err) => return Err(err),
-        };
-        let token: TokenResponse = response.json().map_err(|err| HttpError::Auth(format!("token endpoint: {err}")))?;
-        if token.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
+        let token = request_token(&self.http, || self.token_request(), hint).await?;
+        if !token.is_bearer() {
             return Err(HttpError::Auth(format!(
                 "the token endpoint issued a {:?} token; logcrawl sends Bearer tokens (turn off \"Require DPoP\" on the app)",
                 token.token_type.unwrap_or_default()
             )));
         }
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
-        let refresh_at = Instant::now() + lifetime.saturating_sub(REFRESH_EARLY.min(lifetime / 2));
-        let header = AuthHeader::new(AUTHORIZATION, "Bearer ", &SecretString::from(token.access_token))?.value;
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(client_id = %self.client_id, expires_in = lifetime.as_secs(), "fetched an Okta access token");
-        Ok(CachedToken { header, refresh_at, generation })
+        tracing::debug!(client_id = %self.client_id, expires_in = ?token.expires_in.map(|d| d.as_secs()), "fetched an Okta access token");
+        Ok(token)
     }
 }
 
-fn describe_token_error(status: u16, body: &str) -> String {
-    let parsed: Option<TokenErrorBody> = serde_json::from_str(body).ok();
-    let (error, description) =
-        parsed.map(|b| (b.error.unwrap_or_default(), b.error_description.unwrap_or_default())).unwrap_or_default();
-    let hint = match error.as_str() {
+/// What to check for an OAuth `error` of Okta's token endpoint.
+fn hint(error: &str) -> &'static str {
+    match error {
         "invalid_client" => " (check client_id, the key and key_id registered on the app)",
         "invalid_scope" => " (grant the okta.logs.read scope to the app under Okta API Scopes)",
         "invalid_dpop_proof" | "use_dpop_nonce" => {
@@ -189,38 +135,17 @@ fn describe_token_error(status: u16, body: &str) -> String {
         }
         "unauthorized_client" => " (the app must allow the Client Credentials grant)",
         _ => "",
-    };
-    if error.is_empty() {
-        format!("token endpoint answered HTTP {status}: {body}")
-    } else {
-        format!("token endpoint answered HTTP {status} {error}: {description}{hint}")
     }
 }
 
 impl Auth for PrivateKeyJwtAuth {
     fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
-        Box::pin(async move {
-            let mut cache = self.cache.lock().await;
-            // Read under the lock, before fetching: an invalidation that lands during the fetch below makes
-            // its token stale too (the rejected request may have raced it), so the next caller fetches again.
-            let generation = self.generation.load(Ordering::Acquire);
-            if let Some(token) = cache.as_ref()
-                && token.generation == generation
-                && Instant::now() < token.refresh_at
-            {
-                return Ok(AuthHeader { name: AUTHORIZATION, value: token.header.clone() });
-            }
-            *cache = None;
-            let token = self.fetch(generation).await?;
-            let value = token.header.clone();
-            *cache = Some(token);
-            Ok(AuthHeader { name: AUTHORIZATION, value })
-        })
+        Box::pin(self.tokens.bearer(|| self.fetch()))
     }
 
     fn invalidate(&self) -> bool {
-        // Never waits for the cache's lock: a fetch may hold it for a whole token request.
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        // Never waits for a fetch in progress (it may hold the cache for a whole token request).
+        self.tokens.invalidate();
         true
     }
 }

@@ -13,7 +13,9 @@
 //! * **RFC 8288 `Link` parsing** ([`find_link`]) with relative references resolved;
 //! * **a same-origin guard**: a `next` link or redirect to another host is refused before anything is sent,
 //!   so credentials never leave their origin;
-//! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]).
+//! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]);
+//! * **OAuth access tokens** ([`request_token`], [`TokenCache`]): requested per attempt, cached, replaced
+//!   before they expire and dropped on a 401, for every token-based credential alike.
 //!
 //! A component configures its client from the settings every connector and HTTP sink shares
 //! ([`logcrawl_core::HttpSettings`]: `timeout`, `requests_per_second`, retries, `max_retry_wait`) with
@@ -33,6 +35,7 @@ mod link;
 mod ratelimit;
 mod redact;
 mod retry;
+mod token;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
 pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
@@ -44,6 +47,7 @@ pub use retry::{
     LONGEST_SERVER_WAIT, LongServerWait, RetryPolicy, RetryState, StopRetrying, parse_http_date, parse_retry_after,
     retry_after, server_clock, server_date,
 };
+pub use token::{DEFAULT_TOKEN_LIFETIME, IssuedToken, REFRESH_EARLY, TokenCache, describe_token_error, request_token};
 
 pub use reqwest::{Method, StatusCode, header};
 pub use url::Url;
