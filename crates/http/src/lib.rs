@@ -7,7 +7,8 @@
 //!   `X-Rate-Limit-Remaining/Reset` headers, applied to *every* request, each page of a chain included, and
 //!   shared by every source that talks to the same tenant;
 //! * **429 handling**: wait for `Retry-After` or the announced reset, then repeat the same request, so a
-//!   rate limit in the middle of a pagination chain never leaves a gap;
+//!   rate limit in the middle of a pagination chain never leaves a gap; a vendor that answers its rate
+//!   limits with 403 (GitHub) opts in to the same for those ([`HttpConfig::rate_limit_403`]);
 //! * **retries** ([`RetryPolicy`]): jittered exponential backoff on timeouts, resets, 408 and 5xx, bounded;
 //! * **a body cap**, so a runaway response cannot exhaust memory;
 //! * **RFC 8288 `Link` parsing** ([`find_link`]) with relative references resolved;
@@ -38,7 +39,10 @@ mod retry;
 mod token;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
-pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
+pub use client::{
+    DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, SECONDARY_RATE_LIMIT_WAIT,
+    is_rate_limit_403, is_retryable_status,
+};
 pub use error::HttpError;
 pub use link::find_link;
 pub use ratelimit::{MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
