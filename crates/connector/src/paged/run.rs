@@ -178,6 +178,13 @@ impl<A: PagedApi> PagedStream<A> {
                     let cursor = self.api.cursor_at(next, carried.instant.as_deref())?;
                     Some(Stored { seen: carried.ids.clone(), ..Stored::plain(cursor) })
                 });
+                // A page that ends the chain has no continuation to resume at: its last record resumes
+                // inside it, keeping the ids at its last instant too, so that a fallback from it (the API
+                // refusing the page later) drops all of them, not only the record's own.
+                let mut chain_end_seen = match (&next, &tail) {
+                    (None, Some(tail)) => Some(tail.ids.clone()),
+                    _ => None,
+                };
                 if last_kept.is_none()
                     && let Some(end) = end.take()
                 {
@@ -195,7 +202,10 @@ impl<A: PagedApi> PagedStream<A> {
                         Some(end) => Some(end),
                         None => match resume {
                             Resume::After(cursor) => Some(Stored::plain(cursor)),
-                            Resume::InPage(cursor) => Some(Stored { through: id, index: Some(index), ..Stored::plain(cursor) }),
+                            Resume::InPage(cursor) => {
+                                let seen = if Some(index) == last_kept { chain_end_seen.take() } else { None };
+                                Some(Stored { through: id, index: Some(index), seen: seen.unwrap_or_default(), ..Stored::plain(cursor) })
+                            }
                             Resume::Stay => None,
                         },
                     };
