@@ -295,3 +295,18 @@ async fn the_last_record_of_a_chain_keeps_its_instants_ids_so_a_fallback_from_it
 fn stream_on(server: &MockServer) -> PagedStream<Linked> {
     stream(server, true, PageLimits::default())
 }
+
+#[tokio::test]
+async fn an_instant_that_spans_pages_keeps_the_ids_of_every_page_it_spans() {
+    let server = MockServer::start().await;
+    on(&server, None, page(&[("a", "t1"), ("b", "t2")], Some("/logs?page=2"), false)).await;
+    on(&server, Some("2"), page(&[("c", "t2"), ("d", "t2")], Some("/logs?page=3"), false)).await;
+    on(&server, Some("3"), page(&[("e", "t2")], None, false)).await;
+    let stream = stream(&server, true, PageLimits::default());
+    let (records, err) = crawl(&stream, None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(ids(&records), ["a", "b", "c", "d", "e"]);
+    assert_eq!(records[3].cursor_value().unwrap()["seen"], json!(["d", "c", "b"]), "t2 began on page 1");
+    assert_eq!(records[4].cursor_value().unwrap()["seen"], json!(["e", "d", "c", "b"]));
+    assert_eq!(records[1].cursor_value().unwrap()["seen"], json!(["b"]), "a page that starts before t2 begins it");
+}

@@ -45,16 +45,22 @@ struct Boundary {
 }
 
 impl Boundary {
-    /// The boundary of a page, or `None` for an empty page: the previous boundary stays in force.
-    fn of_page<A: PagedApi>(api: &A, events: &[A::Event]) -> Option<Self> {
+    /// The boundary of a page, or `None` for an empty page: the previous boundary stays in force. A page
+    /// whose events all share the previous boundary's instant continues it (the instant began on an
+    /// earlier page): its ids are added to the previous ones.
+    fn of_page<A: PagedApi>(api: &A, events: &[A::Event], previous: &Boundary) -> Option<Self> {
         let last = api.key(events.last()?).instant;
-        let ids = events
+        let mut ids: Vec<String> = events
             .iter()
             .rev()
             .map(|e| api.key(e))
             .take_while(|key| key.instant == last)
             .filter_map(|key| key.id.map(str::to_owned))
             .collect();
+        let whole_page = events.iter().all(|e| api.key(e).instant == last);
+        if whole_page && last.is_some() && previous.instant.as_deref() == last {
+            ids.extend(previous.ids.iter().filter(|id| !ids.contains(id)).cloned().collect::<Vec<_>>());
+        }
         Some(Self { ids, instant: last.map(str::to_owned) })
     }
 }
@@ -172,7 +178,7 @@ impl<A: PagedApi> PagedStream<A> {
                 // The page's last delivered record resumes at the next page (followed now or by the next
                 // run), dropping the events at this page's last instant should they come again; an empty
                 // page says nothing new, so the previous boundary stays in force.
-                let tail = Boundary::of_page(self.api.as_ref(), &events);
+                let tail = Boundary::of_page(self.api.as_ref(), &events, &boundary);
                 let carried = tail.as_ref().unwrap_or(&boundary);
                 let mut end = next.as_ref().and_then(|(next, _)| {
                     let cursor = self.api.cursor_at(next, carried.instant.as_deref())?;
