@@ -140,7 +140,7 @@ impl PagedApi for AcmeApi {
         let mut data = event.attributes;
         data.insert("id".into(), event.id.clone().into());
         let (message, timestamp, status) = (Some(event.message), Some(event.timestamp), Some(event.level));
-        Standard { message, timestamp, status, client_ip: event.ip, ..Standard::default() }.write(&mut data);
+        Standard { message, timestamp, status, client_ip: event.ip, ..Default::default() }.insert(&mut data, |_| None);
         (LogRecord::new(data), Resume::After(AcmeCursor { after: event.id }))
     }
 }

@@ -10,9 +10,10 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use logcrawl_core::{Fields, RawEvent, raw_members};
+use logcrawl_connector::Standard;
+use logcrawl_core::{Fields, RawEvent, raw_members, raw_text, raw_value};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 /// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
 #[derive(Debug)]
@@ -49,23 +50,6 @@ struct Members<'a> {
     network: Option<&'a RawValue>,
 }
 
-/// A JSON string member as text, borrowed unless it has escapes; `None` for any other JSON value.
-fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    let json = raw?.get();
-    if !json.starts_with('"') {
-        return None;
-    }
-    match serde_json::from_str::<&str>(json) {
-        Ok(text) => Some(Cow::Borrowed(text)),
-        Err(_) => serde_json::from_str::<String>(json).ok().map(Cow::Owned),
-    }
-}
-
-/// A member as a JSON value; `None` when absent.
-fn value(raw: Option<&RawValue>) -> Option<Value> {
-    serde_json::from_str(raw?.get()).ok()
-}
-
 /// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
 /// always were, and `uuid`/`published` are lifted; every field of the event stays where Okta put it (in
 /// `raw`, under `data`). Fails when the event is not a JSON object.
@@ -90,10 +74,10 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
 
         let message = [m.display_message, m.event_type]
             .into_iter()
-            .find_map(|member| text(member).filter(|s| !s.is_empty()))
+            .find_map(|member| raw_text(member).filter(|s| !s.is_empty()))
             .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
-        let timestamp = text(m.published).and_then(|p| published_seconds(&p));
-        let status = text(m.severity).map(|s| status_of(&s));
+        let timestamp = raw_text(m.published).and_then(|p| published_seconds(&p));
+        let status = raw_text(m.severity).map(|s| status_of(&s));
         let ip = m
             .client
             .filter(|client| client.get().starts_with('{'))
@@ -106,15 +90,15 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
                     ControlFlow::Continue(())
                 })
                 .ok()?;
-                text(ip)
+                raw_text(ip)
             })
             .filter(|ip| !ip.is_empty())
             .map(Cow::into_owned);
 
-        if let Some(uuid) = value(m.uuid) {
+        if let Some(uuid) = raw_value(m.uuid) {
             data.insert("uuid".into(), uuid);
         }
-        if let Some(published) = value(m.published) {
+        if let Some(published) = raw_value(m.published) {
             data.insert("published".into(), published);
         }
         data.insert("message".into(), Value::String(message));
@@ -124,23 +108,9 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
         if let Some(status) = status {
             data.insert("status".into(), Value::String(status.into()));
         }
-        if let Some(ip) = ip {
-            // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
-            let network = match value(m.network) {
-                None => Some(Value::Object(Map::new())),
-                Some(network @ Value::Object(_)) => Some(network),
-                Some(_) => None,
-            };
-            if let Some(mut network) = network {
-                if let Value::Object(map) = &mut network {
-                    let client = map.entry("client").or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(client) = client {
-                        client.insert("ip".into(), Value::String(ip));
-                    }
-                }
-                data.insert("network".into(), network);
-            }
-        }
+        // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
+        Standard { client_ip: ip, ..Standard::default() }
+            .insert(&mut data, |group| m.network.filter(|_| group == "network"));
     }
     Ok(OktaEvent { data, raw })
 }

@@ -12,8 +12,8 @@
 //!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
 //!   time windows oldest to newest and commits at each window's end.
 //! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
-//! * [`standard`]: [`Standard`], the Datadog standard attributes (`message`, `timestamp`, `status`,
-//!   `network.client.ip`, `http.useragent`, `usr.*`, `evt.*`) written under their names in one place.
+//! * [`attributes`]: Datadog's standard attributes (`message`, `timestamp`, `status`, `usr.*`, `network.client.ip`, `http.useragent`,
+//!   `evt.*`) lifted from a vendor's event into a record, merged with the event's own objects.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
 //!
@@ -21,16 +21,16 @@
 //! [`HttpSettings`](logcrawl_core::HttpSettings)), its [`PagedApi`], and a `KIND` whose factory returns
 //! `SingleStream::new(kind, PagedStream::new(api, client))`: see the ACME connector, the tutorial's model.
 
+pub mod attributes;
 pub mod cursor;
 pub mod lookback;
 pub mod paged;
 pub mod single;
-pub mod standard;
 
+pub use attributes::Standard;
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
     WindowedApi, WindowedStream, malformed,
 };
 pub use single::SingleStream;
-pub use standard::Standard;

@@ -262,3 +262,51 @@ async fn a_cursor_id_no_longer_on_its_page_delivers_the_page_again() {
     let (records, _) = crawl(&stream(&server, false, PageLimits::default()), Some(by_index)).await;
     assert_eq!(ids(&records), ["b"], "an event without an id resumes by its index");
 }
+
+#[tokio::test]
+async fn the_last_record_of_a_chain_keeps_its_instants_ids_so_a_fallback_from_it_repeats_none() {
+    let server = MockServer::start().await;
+    on(&server, None, page(&[("a", "t1"), ("b", "t5"), ("c", "t5")], None, false)).await;
+    let stream = stream(&server, true, PageLimits::default());
+    let (records, err) = crawl(&stream, None).await;
+    assert!(err.is_none(), "{err:?}");
+    let last = records[2].cursor_value().unwrap();
+    assert_eq!(
+        last,
+        json!({"url": uri(&server, "/logs"), "ts": "t5", "through": "c", "index": 2, "seen": ["c", "b"], "v": 1}),
+        "a chain's end resumes on its page, with the ids of its last instant"
+    );
+    assert!(records[1].cursor_value().unwrap().get("seen").is_none(), "only the last record carries them");
+
+    // The API now refuses the page: the fallback from t5 drops b and c, both delivered.
+    let refused = MockServer::start().await;
+    Mock::given(query_param("since", "t5"))
+        .respond_with(page(&[("b", "t5"), ("c", "t5"), ("d", "t6")], None, false))
+        .expect(1)
+        .mount(&refused)
+        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(400)).with_priority(10).mount(&refused).await;
+    let moved = last.to_string().replace(&server.uri(), &refused.uri());
+    let (again, err) = crawl(&stream_on(&refused), Some(serde_json::from_str(&moved).unwrap())).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(ids(&again), ["d"]);
+}
+
+fn stream_on(server: &MockServer) -> PagedStream<Linked> {
+    stream(server, true, PageLimits::default())
+}
+
+#[tokio::test]
+async fn an_instant_that_spans_pages_keeps_the_ids_of_every_page_it_spans() {
+    let server = MockServer::start().await;
+    on(&server, None, page(&[("a", "t1"), ("b", "t2")], Some("/logs?page=2"), false)).await;
+    on(&server, Some("2"), page(&[("c", "t2"), ("d", "t2")], Some("/logs?page=3"), false)).await;
+    on(&server, Some("3"), page(&[("e", "t2")], None, false)).await;
+    let stream = stream(&server, true, PageLimits::default());
+    let (records, err) = crawl(&stream, None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(ids(&records), ["a", "b", "c", "d", "e"]);
+    assert_eq!(records[3].cursor_value().unwrap()["seen"], json!(["d", "c", "b"]), "t2 began on page 1");
+    assert_eq!(records[4].cursor_value().unwrap()["seen"], json!(["e", "d", "c", "b"]));
+    assert_eq!(records[1].cursor_value().unwrap()["seen"], json!(["b"]), "a page that starts before t2 begins it");
+}

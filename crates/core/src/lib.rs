@@ -45,7 +45,7 @@ pub use config::{ConfigError, DeliverySettings, HttpSettings};
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };
-pub use raw::{RawEvent, raw_members};
+pub use raw::{RawEvent, raw_members, raw_scalar, raw_text, raw_value};
 pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_seconds};
 pub use sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,

@@ -138,9 +138,51 @@ pub fn raw_members<'a>(
     }
 }
 
+/// A member's value as text when it is a JSON string (borrowed unless it has escapes); `None` for an
+/// absent member or any other JSON value.
+pub fn raw_text(member: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let json = member?.get();
+    if !json.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(json) {
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(json).ok().map(Cow::Owned),
+    }
+}
+
+/// A member's value as text when it is a JSON string or number (a number as written, `123`); `None`
+/// otherwise. For ids that vendors send either way.
+pub fn raw_scalar(member: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let json = member?.get();
+    if json.starts_with('-') || json.starts_with(|c: char| c.is_ascii_digit()) {
+        return Some(Cow::Borrowed(json));
+    }
+    raw_text(member)
+}
+
+/// A member parsed as a JSON value; `None` when absent.
+pub fn raw_value(member: Option<&RawValue>) -> Option<serde_json::Value> {
+    serde_json::from_str(member?.get()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_read_as_text_scalars_and_values() {
+        let escaped = raw(r#""caf\u00e9""#);
+        assert_eq!(raw_text(Some(&escaped)).as_deref(), Some("café"));
+        assert!(matches!(raw_text(Some(&raw(r#""plain""#))), Some(Cow::Borrowed("plain"))));
+        assert_eq!(raw_text(Some(&raw("12"))), None);
+        assert_eq!(raw_scalar(Some(&raw("12"))).as_deref(), Some("12"));
+        assert_eq!(raw_scalar(Some(&raw("-1.5"))).as_deref(), Some("-1.5"));
+        assert_eq!(raw_scalar(Some(&raw(r#""x""#))).as_deref(), Some("x"));
+        assert_eq!(raw_scalar(Some(&raw("[1]"))), None);
+        assert_eq!(raw_value(Some(&raw(r#"{"a":[1]}"#))), Some(serde_json::json!({"a": [1]})));
+        assert_eq!(raw_value(None), None);
+    }
 
     fn raw(text: &str) -> Box<RawValue> {
         RawValue::from_string(text.to_owned()).unwrap()

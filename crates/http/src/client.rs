@@ -37,8 +37,12 @@ pub struct HttpConfig {
     /// Longest wait a server may impose (`Retry-After` on a 429 or 5xx, a rate-limit reset) before the
     /// request is given up with [`HttpError::ServerWaitTooLong`]; the next run tries again.
     pub max_server_wait: Duration,
-    /// How many 429s in a row are waited out before giving up.
+    /// How many 429s (and rate-limit 403s) in a row are waited out before giving up.
     pub max_rate_limited: u32,
+    /// Whether a 403 that says it is a rate limit is waited out like a 429 (GitHub's primary and secondary
+    /// rate limits answer 403): one with `Retry-After`, with `x-ratelimit-remaining: 0`, or whose body
+    /// speaks of a rate limit (see [`is_rate_limit_403`]). Off by default: elsewhere a 403 is a refusal.
+    pub rate_limit_403: bool,
     /// Client-side quota and header adaptation.
     pub rate_limit: RateLimitConfig,
     /// `User-Agent` sent with every request.
@@ -56,6 +60,7 @@ impl HttpConfig {
             retry: RetryPolicy::default(),
             max_server_wait: Duration::from_secs(300),
             max_rate_limited: 20,
+            rate_limit_403: false,
             rate_limit: RateLimitConfig::default(),
             user_agent: concat!("logcrawl/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -361,20 +366,20 @@ impl HttpClient {
             let outcome = self.send_once(&request).await;
             let (asked, last, answered) = match outcome {
                 Ok(response) if response.status.is_success() => return Ok(response),
-                Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS => {
+                Ok(response) if self.is_rate_limited(&response) => {
                     // Rate limits are waited out, not counted as failures: a long backfill meets many.
                     rate_limited += 1;
                     if rate_limited > self.config.max_rate_limited {
                         return Err(HttpError::RetriesExhausted {
                             url: redact_url(&request.url),
                             attempts: rate_limited,
-                            last: format!("HTTP 429: {}", response.excerpt()),
+                            last: format!("HTTP {}: {}", response.status.as_u16(), response.excerpt()),
                         });
                     }
                     let wait = retry
                         .server_wait(self.rate_limit_wait(&response, rate_limited))
                         .map_err(|stop| self.stopped(stop, &request, Some(response.status), String::new()))?;
-                    tracing::info!(url = %redact_url(&request.url), wait_ms = wait.as_millis() as u64, "HTTP 429; waiting for the rate limit to reset");
+                    tracing::info!(url = %redact_url(&request.url), status = response.status.as_u16(), wait_ms = wait.as_millis() as u64, "rate limited; waiting for the rate limit to reset");
                     self.budget.block_for(wait);
                     continue;
                 }
@@ -424,10 +429,26 @@ impl HttpClient {
         }
     }
 
+    /// A 429, or with [`HttpConfig::rate_limit_403`] a 403 that says it is a rate limit.
+    fn is_rate_limited(&self, response: &Response) -> bool {
+        response.status == StatusCode::TOO_MANY_REQUESTS
+            || (self.config.rate_limit_403 && is_rate_limit_403(response.status, &response.headers, &response.body))
+    }
+
     fn rate_limit_wait(&self, response: &Response, consecutive: u32) -> Duration {
-        retry_after(&response.headers)
-            .or_else(|| response.rate_limit().and_then(|s| s.until_reset()))
-            .unwrap_or_else(|| self.config.retry.delay(consecutive))
+        if let Some(asked) = retry_after(&response.headers) {
+            return asked;
+        }
+        if response.status == StatusCode::FORBIDDEN {
+            // An exhausted window waits for its reset; any other rate-limit 403 (a secondary limit) at
+            // least a minute, as GitHub asks, however close the primary window's reset is.
+            let snapshot = response.rate_limit();
+            return match snapshot.filter(|s| s.remaining == 0).and_then(|s| s.until_reset()) {
+                Some(reset) => reset,
+                None => SECONDARY_RATE_LIMIT_WAIT.max(self.config.retry.delay(consecutive)),
+            };
+        }
+        response.rate_limit().and_then(|s| s.until_reset()).unwrap_or_else(|| self.config.retry.delay(consecutive))
     }
 
     /// Sends `request` once: origin guard, rate budget, credentials, body cap. Any status is returned as
@@ -506,6 +527,28 @@ impl HttpClient {
         };
         HttpError::Redirected { url: redact_url(&request.url), status, location, off_origin, reason }
     }
+}
+
+/// The least a rate-limit 403 with neither `Retry-After` nor an exhausted window waits (GitHub: "wait for
+/// at least one minute" after a secondary rate limit).
+pub const SECONDARY_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Whether a response of `status` is a 403 that says it is a rate limit, the way GitHub answers its
+/// primary limit (`x-ratelimit-remaining: 0`) and its secondary limits (`Retry-After`, or a body such as
+/// "You have exceeded a secondary rate limit"). A 403 without any of these is a refusal. Reads at most the
+/// body's first 4 KiB; never panics, whatever the headers and body hold.
+pub fn is_rate_limit_403(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> bool {
+    if status != StatusCode::FORBIDDEN {
+        return false;
+    }
+    if headers.contains_key(reqwest::header::RETRY_AFTER) {
+        return true;
+    }
+    if RateLimitSnapshot::from_headers(headers).is_some_and(|s| s.remaining == 0) {
+        return true;
+    }
+    const NEEDLE: &[u8] = b"rate limit";
+    body[..body.len().min(4096)].windows(NEEDLE.len()).any(|w| w.eq_ignore_ascii_case(NEEDLE))
 }
 
 /// 408, 5xx: worth another try.

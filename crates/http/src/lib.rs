@@ -7,13 +7,16 @@
 //!   `X-Rate-Limit-Remaining/Reset` headers, applied to *every* request, each page of a chain included, and
 //!   shared by every source that talks to the same tenant;
 //! * **429 handling**: wait for `Retry-After` or the announced reset, then repeat the same request, so a
-//!   rate limit in the middle of a pagination chain never leaves a gap;
+//!   rate limit in the middle of a pagination chain never leaves a gap; a vendor that answers its rate
+//!   limits with 403 (GitHub) opts in to the same for those ([`HttpConfig::rate_limit_403`]);
 //! * **retries** ([`RetryPolicy`]): jittered exponential backoff on timeouts, resets, 408 and 5xx, bounded;
 //! * **a body cap**, so a runaway response cannot exhaust memory;
 //! * **RFC 8288 `Link` parsing** ([`find_link`]) with relative references resolved;
 //! * **a same-origin guard**: a `next` link or redirect to another host is refused before anything is sent,
 //!   so credentials never leave their origin;
-//! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]).
+//! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]);
+//! * **OAuth access tokens** ([`request_token`], [`TokenCache`]): requested per attempt, cached, replaced
+//!   before they expire and dropped on a 401, for every token-based credential alike.
 //!
 //! A component configures its client from the settings every connector and HTTP sink shares
 //! ([`logcrawl_core::HttpSettings`]: `timeout`, `requests_per_second`, retries, `max_retry_wait`) with
@@ -33,9 +36,13 @@ mod link;
 mod ratelimit;
 mod redact;
 mod retry;
+mod token;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
-pub use client::{DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, is_retryable_status};
+pub use client::{
+    DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, SECONDARY_RATE_LIMIT_WAIT,
+    is_rate_limit_403, is_retryable_status,
+};
 pub use error::HttpError;
 pub use link::find_link;
 pub use ratelimit::{MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
@@ -43,6 +50,10 @@ pub use redact::{redact_url, scrub};
 pub use retry::{
     LONGEST_SERVER_WAIT, LongServerWait, RetryPolicy, RetryState, StopRetrying, parse_http_date, parse_retry_after,
     retry_after, server_clock, server_date,
+};
+pub use token::{
+    DEFAULT_TOKEN_LIFETIME, IssuedToken, REFRESH_EARLY, TokenCache, describe_token_error, request_token,
+    request_token_challenged,
 };
 
 pub use reqwest::{Method, StatusCode, header};

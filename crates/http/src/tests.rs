@@ -280,3 +280,141 @@ async fn secrets_never_appear_in_errors_or_debug_output() {
     let header = AuthHeader::new(HeaderName::from_static("dd-api-key"), "", &SecretString::from(TOKEN)).unwrap();
     assert!(!format!("{header:?}").contains(TOKEN));
 }
+
+/// A client that takes a 403 saying it is a rate limit for one (GitHub's way).
+fn github_like(server: &MockServer) -> HttpClient {
+    let mut config = fast_config(server);
+    config.rate_limit_403 = true;
+    HttpClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_403_with_an_exhausted_window_waits_for_the_reset_and_repeats_the_request() {
+    let server = MockServer::start().await;
+    let reset = (jiff::Timestamp::now().as_second() + 2).to_string();
+    Mock::given(method("GET"))
+        .and(path("/orgs/o/audit-log"))
+        .and(query_param("after", "c1"))
+        .respond_with(sequence(vec![
+            ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-limit", "1750")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-used", "1750")
+                .insert_header("x-ratelimit-resource", "audit_log")
+                .insert_header("x-ratelimit-reset", reset.as_str())
+                .set_body_string(r#"{"message":"API rate limit exceeded for user ID 1."}"#),
+            ResponseTemplate::new(200).set_body_string("[]"),
+        ]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = github_like(&server);
+    let start = Instant::now();
+    client.get(client.url("/orgs/o/audit-log?after=c1").unwrap()).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(1000), "the reset was not waited for: {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_403_with_retry_after_waits_that_long() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(sequence(vec![
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "1")
+                .insert_header("x-ratelimit-remaining", "4000")
+                .set_body_string(r#"{"message":"You have exceeded a secondary rate limit."}"#),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        ]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = github_like(&server);
+    let start = Instant::now();
+    client.get(client.url("/x").unwrap()).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(950), "waited only {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_secondary_limit_without_headers_waits_a_minute_which_max_retry_wait_may_refuse() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403).insert_header("x-ratelimit-remaining", "4000").set_body_string(
+                r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes."}"#,
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut config = fast_config(&server);
+    config.rate_limit_403 = true;
+    config.max_server_wait = Duration::from_secs(30);
+    let client = HttpClient::new(config).unwrap();
+    match client.get(client.url("/x").unwrap()).await.unwrap_err() {
+        HttpError::ServerWaitTooLong { status, wait_secs, max_secs, .. } => {
+            assert_eq!((status.as_u16(), wait_secs, max_secs), (403, 60, 30));
+        }
+        other => panic!("expected a refused wait, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_403_refusal_is_fatal_at_once_and_rate_limit_403s_are_refusals_unless_opted_in() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/refused"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-remaining", "4999")
+                .set_body_string(r#"{"message":"Must have admin rights to Repository."}"#),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/limited"))
+        .respond_with(ResponseTemplate::new(403).insert_header("x-ratelimit-remaining", "0"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = github_like(&server).get(Url::parse(&format!("{}/refused", server.uri())).unwrap()).await.unwrap_err();
+    assert!(err.is_fatal() && err.status() == Some(StatusCode::FORBIDDEN), "{err}");
+    let plain = HttpClient::new(fast_config(&server)).unwrap();
+    let err = plain.get(Url::parse(&format!("{}/limited", server.uri())).unwrap()).await.unwrap_err();
+    assert!(err.is_fatal(), "without the opt-in a 403 stays a refusal: {err}");
+}
+
+#[test]
+fn which_403s_are_rate_limits() {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let headers = |pairs: &[(&'static str, &'static str)]| {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    };
+    let forbidden = StatusCode::FORBIDDEN;
+    assert!(is_rate_limit_403(forbidden, &headers(&[("x-ratelimit-remaining", "0")]), b""));
+    assert!(is_rate_limit_403(forbidden, &headers(&[("retry-after", "30")]), b""));
+    assert!(is_rate_limit_403(forbidden, &HeaderMap::new(), b"You have exceeded a secondary RATE LIMIT"));
+    assert!(!is_rate_limit_403(forbidden, &headers(&[("x-ratelimit-remaining", "12")]), b"{\"message\":\"no\"}"));
+    assert!(!is_rate_limit_403(StatusCode::UNAUTHORIZED, &headers(&[("retry-after", "1")]), b"rate limit"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn classifying_a_403_never_panics(
+        status in 100u16..600,
+        remaining in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+    ) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(value) = reqwest::header::HeaderValue::from_bytes(&remaining) {
+            headers.insert("x-ratelimit-remaining", value);
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        let limited = is_rate_limit_403(status, &headers, &body);
+        proptest::prop_assert!(!limited || status == StatusCode::FORBIDDEN);
+    }
+}

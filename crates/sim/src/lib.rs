@@ -8,6 +8,8 @@
 pub mod acme;
 #[cfg(feature = "datadog")]
 pub mod datadog;
+#[cfg(feature = "github")]
+pub mod github;
 #[cfg(feature = "okta")]
 pub mod okta;
 pub mod util;

@@ -35,14 +35,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::util::{Listener, Quota, RateWindow, Server, put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64};
+use crate::util::{
+    Gate, Listener, Planted, RateGate, RateHeaders, RateLimits, Server, append_links, authorized, json_response,
+    put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64, url_as_asked,
+};
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 /// Okta's largest page.
@@ -58,10 +60,7 @@ pub struct OktaSimBuilder {
     start_ms: Option<i64>,
     spacing_us: u64,
     token: Option<String>,
-    rate_limit: u64,
-    window: Duration,
-    inject_429: Vec<u64>,
-    inject_wait: Duration,
+    limits: RateLimits,
 }
 
 impl Default for OktaSimBuilder {
@@ -71,10 +70,7 @@ impl Default for OktaSimBuilder {
             start_ms: None,
             spacing_us: 1000,
             token: None,
-            rate_limit: 100_000,
-            window: Duration::from_secs(60),
-            inject_429: Vec::new(),
-            inject_wait: Duration::from_secs(1),
+            limits: RateLimits::new(100_000, Duration::from_secs(60)),
         }
     }
 }
@@ -111,22 +107,22 @@ impl OktaSimBuilder {
     /// Calls allowed per window, and the window (default 100 000 per 60 s).
     #[must_use]
     pub fn rate_limit(mut self, calls: u64, window: Duration) -> Self {
-        self.rate_limit = calls;
-        self.window = window.max(Duration::from_millis(1));
+        self.limits =
+            RateLimits { planted: self.limits.planted, wait: self.limits.wait, ..RateLimits::new(calls, window) };
         self
     }
 
     /// Answer 429 to these requests (1-based ordinals over all `/api/v1/logs` requests).
     #[must_use]
     pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.inject_429.extend(ordinals);
+        self.limits.plant(Planted::TooManyRequests, ordinals);
         self
     }
 
     /// How far in the future an injected 429 puts `X-Rate-Limit-Reset` (default 1 s).
     #[must_use]
     pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.inject_wait = wait;
+        self.limits.wait = wait;
         self
     }
 
@@ -143,11 +139,7 @@ struct Shared {
     start_ms: i64,
     spacing_us: u64,
     token: Option<String>,
-    inject_429: Vec<u64>,
-    inject_wait: Duration,
-    window: RateWindow,
-    requests: AtomicU64,
-    rate_limited: AtomicU64,
+    gate: RateGate,
     served: AtomicU64,
     /// The generation new `after` tokens are minted in; tokens of an older one answer 400.
     token_epoch: AtomicU64,
@@ -178,11 +170,7 @@ impl OktaSim {
             start_ms,
             spacing_us: settings.spacing_us,
             token: settings.token,
-            inject_429: settings.inject_429,
-            inject_wait: settings.inject_wait,
-            window: RateWindow::new(settings.rate_limit, settings.window),
-            requests: AtomicU64::new(0),
-            rate_limited: AtomicU64::new(0),
+            gate: RateGate::new(settings.limits),
             served: AtomicU64::new(0),
             token_epoch: AtomicU64::new(0),
         });
@@ -213,12 +201,12 @@ impl OktaSim {
 
     /// `/api/v1/logs` requests received, every status included.
     pub fn requests(&self) -> u64 {
-        self.shared.requests.load(Ordering::Relaxed)
+        self.shared.gate.requests()
     }
 
     /// 429 answers given.
     pub fn rate_limited(&self) -> u64 {
-        self.shared.rate_limited.load(Ordering::Relaxed)
+        self.shared.gate.rate_limited()
     }
 
     /// Events served in 200 pages (counting repeats).
@@ -301,39 +289,28 @@ fn parse_after(token: &str) -> Option<(u64, u64)> {
 }
 
 async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
-    let ordinal = sim.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let ordinal = sim.gate.arrive();
     let now_ms = jiff::Timestamp::now().as_millisecond();
 
     if let Some(token) = &sim.token {
         let expected = format!("SSWS {token}");
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given != Some(expected.as_str()) {
+        if !authorized(&headers, &expected) {
             return error(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided", &[]);
         }
     }
 
-    let Quota { limit, remaining, reset_epoch, exceeded: over } = sim.window.take();
-    let limit_header = limit.to_string();
-    if sim.inject_429.contains(&ordinal) || over {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let reset = if over { reset_epoch } else { (now_ms + sim.inject_wait.as_millis() as i64 + 999) / 1000 };
-        let rate = [
-            ("x-rate-limit-limit", limit_header),
-            ("x-rate-limit-remaining", "0".to_owned()),
-            ("x-rate-limit-reset", reset.to_string()),
-        ];
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "E0000047",
-            "API call exceeded rate limit due to too many requests.",
-            &rate,
-        );
-    }
-    let rate = [
-        ("x-rate-limit-limit", limit_header),
-        ("x-rate-limit-remaining", remaining.to_string()),
-        ("x-rate-limit-reset", reset_epoch.to_string()),
-    ];
+    let quota = match sim.gate.pass(ordinal) {
+        Gate::Open(quota) => quota,
+        Gate::Exceeded(quota) | Gate::Planted(_, quota) => {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+                &quota.headers(RateHeaders::Dashed),
+            );
+        }
+    };
+    let rate = quota.headers(RateHeaders::Dashed);
 
     let params = match Query::<Params>::try_from_uri(&uri) {
         Ok(Query(params)) => params,
@@ -393,8 +370,7 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
     body.put_u8(b']');
     sim.served.fetch_add(end - first, Ordering::Relaxed);
 
-    let path_and_query = uri.path_and_query().map_or("/api/v1/logs", |pq| pq.as_str());
-    let self_url = format!("{}{}", sim.base_url, path_and_query);
+    let self_url = url_as_asked(&sim.base_url, &uri);
     let next_url = if end > first {
         let token = mint_after(end, sim.token_epoch.load(Ordering::Relaxed));
         format!("{}/api/v1/logs?limit={limit}&sortOrder=ASCENDING&after={token}", sim.base_url)
@@ -402,18 +378,8 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         self_url.clone()
     };
 
-    let mut response = Response::new(Body::from(body.freeze()));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    for (name, value) in rate {
-        headers.insert(name, HeaderValue::from_str(&value).expect("digits"));
-    }
-    if let Ok(value) = HeaderValue::from_str(&format!("<{self_url}>; rel=\"self\"")) {
-        headers.append(header::LINK, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&format!("<{next_url}>; rel=\"next\"")) {
-        headers.append(header::LINK, value);
-    }
+    let mut response = json_response(StatusCode::OK, body.freeze(), &rate);
+    append_links(&mut response, &[("self", &self_url), ("next", &next_url)]);
     response
 }
 
@@ -425,15 +391,7 @@ fn error(status: StatusCode, code: &str, summary: &str, headers: &[(&'static str
         "errorId": "oaeSimulated0000000000000",
         "errorCauses": [],
     });
-    let mut response = Response::new(Body::from(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    for (name, value) in headers {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            response.headers_mut().insert(*name, value);
-        }
-    }
-    response
+    json_response(status, body.to_string(), headers)
 }
 
 // ---------------------------------------------------------------------------------------------------------

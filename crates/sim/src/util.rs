@@ -1,12 +1,17 @@
 //! What every simulator shares: the loopback server that stops when dropped, a fixed rate-limit
-//! window, and the allocation-free renderers the fast page writers are built from.
+//! window, JSON answers with headers and `Link`s, and the allocation-free renderers the fast page writers
+//! are built from.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use bytes::{BufMut, BytesMut};
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 /// A bound port a simulator is about to serve on: its address is known (for the self links a handler
@@ -118,6 +123,185 @@ impl RateWindow {
     }
 }
 
+/// The rate-limit header names a vendor uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateHeaders {
+    /// `X-Rate-Limit-Limit/Remaining/Reset` (Okta).
+    Dashed,
+    /// `x-ratelimit-limit/remaining/reset` (Auth0, GitHub).
+    Joined,
+}
+
+impl Quota {
+    /// The limit, remaining and reset headers of this quota, in `family`'s names.
+    pub fn headers(&self, family: RateHeaders) -> Vec<(&'static str, String)> {
+        let names = match family {
+            RateHeaders::Dashed => ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"],
+            RateHeaders::Joined => ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"],
+        };
+        vec![
+            (names[0], self.limit.to_string()),
+            (names[1], self.remaining.to_string()),
+            (names[2], self.reset_epoch.to_string()),
+        ]
+    }
+}
+
+/// A rate-limit answer a test plants on chosen requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planted {
+    /// 429 Too Many Requests.
+    TooManyRequests,
+    /// The vendor's answer to an exhausted window when it is not a 429 (GitHub: 403 with
+    /// `x-ratelimit-remaining: 0`).
+    Exhausted,
+    /// A secondary limit (GitHub: 403 with `Retry-After`).
+    Secondary,
+}
+
+/// A simulator's rate-limit settings: a fixed window, and answers planted on request ordinals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Calls per window.
+    pub calls: u64,
+    /// The window.
+    pub window: Duration,
+    /// `(ordinal, answer)`: the 1-based request that gets a planted answer.
+    pub planted: Vec<(u64, Planted)>,
+    /// How far in the future a planted answer puts the reset (and its `Retry-After`).
+    pub wait: Duration,
+}
+
+impl RateLimits {
+    /// `calls` per `window`, nothing planted, planted answers 1 s long.
+    pub fn new(calls: u64, window: Duration) -> Self {
+        Self { calls, window: window.max(Duration::from_millis(1)), planted: Vec::new(), wait: Duration::from_secs(1) }
+    }
+
+    /// Plants `answer` on each of `ordinals`.
+    pub fn plant(&mut self, answer: Planted, ordinals: impl IntoIterator<Item = u64>) {
+        self.planted.extend(ordinals.into_iter().map(|ordinal| (ordinal, answer)));
+    }
+
+    /// [`RateLimits::wait`] in whole seconds, rounded up (for `Retry-After`).
+    pub fn wait_secs(&self) -> u64 {
+        self.wait.as_millis().div_ceil(1000) as u64
+    }
+}
+
+/// What the [`RateGate`] says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Within the window: serve it.
+    Open(Quota),
+    /// Past the window's limit.
+    Exceeded(Quota),
+    /// A planted answer; the quota says 0 remaining and resets [`RateLimits::wait`] from now.
+    Planted(Planted, Quota),
+}
+
+/// Counts a simulator's requests, and decides which are rate limited.
+#[derive(Debug)]
+pub struct RateGate {
+    limits: RateLimits,
+    window: RateWindow,
+    requests: AtomicU64,
+    limited: AtomicU64,
+}
+
+impl RateGate {
+    /// A gate for `limits`, its first window starting now.
+    pub fn new(limits: RateLimits) -> Self {
+        let window = RateWindow::new(limits.calls, limits.window);
+        Self { limits, window, requests: AtomicU64::new(0), limited: AtomicU64::new(0) }
+    }
+
+    /// The settings.
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+
+    /// Counts a request arriving; its 1-based ordinal.
+    pub fn arrive(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Takes request `ordinal` from the window (a request refused before, e.g. for its credential, is
+    /// never passed here and does not count against the window).
+    pub fn pass(&self, ordinal: u64) -> Gate {
+        let quota = self.window.take();
+        let planted = self.limits.planted.iter().find(|(at, _)| *at == ordinal).map(|(_, answer)| *answer);
+        let gate = match planted {
+            Some(answer) => {
+                let reset_ms = jiff::Timestamp::now().as_millisecond() + self.limits.wait.as_millis() as i64;
+                Gate::Planted(
+                    answer,
+                    Quota { remaining: 0, reset_epoch: (reset_ms + 999) / 1000, exceeded: true, ..quota },
+                )
+            }
+            None if quota.exceeded => Gate::Exceeded(quota),
+            None => Gate::Open(quota),
+        };
+        if !matches!(gate, Gate::Open(_)) {
+            self.limited.fetch_add(1, Ordering::Relaxed);
+        }
+        gate
+    }
+
+    /// Requests received, every status included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with a rate limit.
+    pub fn rate_limited(&self) -> u64 {
+        self.limited.load(Ordering::Relaxed)
+    }
+}
+
+/// A JSON answer: `status`, `body`, `Content-Type: application/json` and `headers` (a value that is not
+/// a valid header is left out).
+pub fn json_response(status: StatusCode, body: impl Into<Bytes>, headers: &[(&'static str, String)]) -> Response {
+    let mut response = Response::new(Body::from(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
+    response
+}
+
+/// Appends one `Link: <url>; rel="rel"` header value per `(rel, url)` (Okta's and Auth0's way; GitHub's
+/// one comma-separated value is [`link_list`]).
+pub fn append_links(response: &mut Response, links: &[(&str, &str)]) {
+    for (rel, url) in links {
+        if let Ok(value) = HeaderValue::from_str(&format!("<{url}>; rel=\"{rel}\"")) {
+            response.headers_mut().append(header::LINK, value);
+        }
+    }
+}
+
+/// One `Link` header value listing every `(rel, url)`, comma-separated (GitHub's way).
+pub fn link_list(response: &mut Response, links: &[(&str, &str)]) {
+    let value = links.iter().map(|(rel, url)| format!("<{url}>; rel=\"{rel}\"")).collect::<Vec<_>>().join(", ");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+}
+
+/// Whether the request's `Authorization` header is exactly `expected`.
+pub fn authorized(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(expected)
+}
+
+/// The request's path and query on `base_url` (a simulator's own origin): the URL it was asked for, for
+/// `self` links.
+pub fn url_as_asked(base_url: &str, uri: &axum::http::Uri) -> String {
+    format!("{base_url}{}", uri.path_and_query().map_or("/", |pq| pq.as_str()))
+}
+
 /// A bijective mixer: distinct inputs give distinct outputs (the simulators' deterministic "randomness").
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -158,6 +342,55 @@ pub fn put_uuid(out: &mut BytesMut, index: u64, salt: u64) {
     put_hex(out, a & 0xffff, 4);
     out.put_u8(b'-');
     put_hex(out, b, 12);
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Writes `bytes` in base64: the standard alphabet with `=` padding, or with `url_safe` the URL alphabet
+/// (`-`, `_`) without padding.
+pub fn put_base64(out: &mut BytesMut, bytes: &[u8], url_safe: bool) {
+    let symbol = |sextet: u32| {
+        let c = BASE64[(sextet & 63) as usize];
+        match (url_safe, c) {
+            (true, b'+') => b'-',
+            (true, b'/') => b'_',
+            _ => c,
+        }
+    };
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.put_u8(symbol(n >> shift));
+            } else if !url_safe {
+                out.put_u8(b'=');
+            }
+        }
+    }
+}
+
+/// Reads base64 of either alphabet, padded or not; `None` for anything else.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    (bits < 6).then_some(out)
 }
 
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -207,6 +440,39 @@ mod tests {
             let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
             assert_eq!(std::str::from_utf8(&out).unwrap(), ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
         }
+    }
+
+    #[test]
+    fn base64_round_trips_in_both_alphabets() {
+        for bytes in [&b""[..], b"f", b"fo", b"foo", b"foob", &[0xfb, 0xff, 0xfe, 0x01]] {
+            for url_safe in [false, true] {
+                let mut out = BytesMut::new();
+                put_base64(&mut out, bytes, url_safe);
+                let text = std::str::from_utf8(&out).unwrap();
+                assert_eq!(decode_base64(text).as_deref(), Some(bytes), "{text}");
+            }
+        }
+        let mut out = BytesMut::new();
+        put_base64(&mut out, b"foob", false);
+        assert_eq!(&out[..], b"Zm9vYg==");
+        assert_eq!(decode_base64("Zm9v!"), None);
+    }
+
+    #[test]
+    fn the_gate_counts_plants_and_limits() {
+        let mut limits = RateLimits::new(3, Duration::from_secs(60));
+        limits.plant(Planted::Secondary, [2]);
+        let gate = RateGate::new(limits);
+        let first = gate.arrive();
+        assert!(matches!(gate.pass(first), Gate::Open(q) if q.remaining == 2));
+        let second = gate.arrive();
+        assert!(matches!(gate.pass(second), Gate::Planted(Planted::Secondary, q) if q.remaining == 0));
+        gate.arrive();
+        assert!(matches!(gate.pass(3), Gate::Open(_)));
+        assert!(matches!(gate.pass(4), Gate::Exceeded(_)));
+        assert_eq!((gate.requests(), gate.rate_limited()), (3, 2));
+        let headers = Quota { limit: 5, remaining: 4, reset_epoch: 9, exceeded: false }.headers(RateHeaders::Joined);
+        assert_eq!(headers[1], ("x-ratelimit-remaining", "4".to_owned()));
     }
 
     #[test]

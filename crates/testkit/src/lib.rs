@@ -12,7 +12,8 @@
 //! | [`drain`], [`Drained`] | one run of a stream read to its end without a crawler: its records (positions included), the error that ended it, the last cursor |
 //! | [`body_json`], [`body_bytes`] | a wiremock request's body, gunzipped when its `Content-Encoding` says so (what a sink sent) |
 //! | [`ndjson`] | the JSON lines of a file sink's output or a dead-letter file |
-//! | [`url_as_sent`], [`query`], [`header`], [`with_links`], [`epoch_now`] | wiremock pagination: the URL a client asked for, its query, `Link: rel="next"` headers, rate-limit resets |
+//! | [`url_as_sent`], [`query`], [`header`], [`with_links`], [`with_link_list`], [`epoch_now`] | wiremock pagination: the URL a client asked for, its query, `Link: rel="next"` headers (one value per link, or GitHub's one list), rate-limit resets |
+//! | [`fast_retries`] | a connector's HTTP settings with millisecond retries, for its `with_http` hook |
 //! | [`LogCapture`] | every `tracing` line of a test, formatted as in production, to assert on what was logged (and that no secret was) |
 //!
 //! ## The conformance suite
@@ -64,7 +65,9 @@ mod wire;
 pub use logs::{CaptureGuard, LineWriter, LogCapture, LogLine};
 pub use sink::{RecordingSink, SentBatch};
 pub use stream::{Drained, ScriptedConnector, ScriptedStream, Step, drain};
-pub use wire::{body_bytes, body_json, epoch_now, header, ndjson, query, url_as_sent, with_links};
+pub use wire::{
+    body_bytes, body_json, epoch_now, fast_retries, header, ndjson, query, url_as_sent, with_link_list, with_links,
+};
 
 #[cfg(test)]
 mod tests;

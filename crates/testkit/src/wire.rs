@@ -63,6 +63,22 @@ pub fn with_links(mut template: ResponseTemplate, links: &[(&str, &str)]) -> Res
     template
 }
 
+/// Retries in milliseconds (3 attempts, 10–40 ms apart) instead of seconds: what a connector's tests
+/// pass to its `with_http` hook so that a retried 5xx does not slow the suite.
+pub fn fast_retries(http: &mut logcrawl_http::HttpConfig) {
+    http.retry = logcrawl_http::RetryPolicy {
+        max_attempts: 3,
+        base_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(40),
+    };
+}
+
+/// `template` with one `Link` header listing every `(rel, url)`, comma-separated (GitHub's way).
+pub fn with_link_list(template: ResponseTemplate, links: &[(&str, &str)]) -> ResponseTemplate {
+    let value = links.iter().map(|(rel, url)| format!("<{url}>; rel=\"{rel}\"")).collect::<Vec<_>>().join(", ");
+    template.insert_header("link", value.as_str())
+}
+
 /// Seconds since the Unix epoch on the host's clock (for `X-Rate-Limit-Reset` headers).
 pub fn epoch_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -8,9 +8,8 @@ use logcrawl_core::{
     BatchLimits, BuildContext, CheckpointStore, Crawler, Cursor, LogRecord, MemoryCheckpointStore, Source, SourceMeta,
     StreamError, StreamKey,
 };
-use logcrawl_http::RetryPolicy;
 use logcrawl_okta::{OktaConfig, OktaConnector};
-use logcrawl_testkit::RecordingSink;
+use logcrawl_testkit::{RecordingSink, fast_retries};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -122,11 +121,6 @@ async fn answer_caught_up_once(server: &MockServer) {
 
 fn epoch_now() -> i64 {
     jiff::Timestamp::now().as_second()
-}
-
-fn fast_retries(http: &mut logcrawl_http::HttpConfig) {
-    http.retry =
-        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(40) };
 }
 
 fn config(server: &MockServer, extra: Value) -> OktaConfig {

@@ -23,7 +23,8 @@
 //! * **boundary dedupe**: a page's last record carries the cursor of the next page
 //!   ([`PagedApi::cursor_at`]) together with the ids of the events at the page's last instant
 //!   ([`PagedApi::key`]); should the API serve them again (inclusive time cursors, an `after` token at
-//!   an instant), they are dropped;
+//!   an instant), they are dropped; an instant that spans pages keeps the ids of all of them. The last record of a page that ends the chain (no continuation: the
+//!   next run asks for that page again) keeps those ids with its in-page cursor, for a fallback;
 //! * **recovery** when the API refuses a stored cursor ([`PagedApi::fallback`]): the run restarts from an
 //!   earlier position the connector names, dropping what the cursor had delivered at its instant, or
 //!   stops with a checkpoint error saying why — never a silent restart;

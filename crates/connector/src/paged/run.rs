@@ -45,16 +45,22 @@ struct Boundary {
 }
 
 impl Boundary {
-    /// The boundary of a page, or `None` for an empty page: the previous boundary stays in force.
-    fn of_page<A: PagedApi>(api: &A, events: &[A::Event]) -> Option<Self> {
+    /// The boundary of a page, or `None` for an empty page: the previous boundary stays in force. A page
+    /// whose events all share the previous boundary's instant continues it (the instant began on an
+    /// earlier page): its ids are added to the previous ones.
+    fn of_page<A: PagedApi>(api: &A, events: &[A::Event], previous: &Boundary) -> Option<Self> {
         let last = api.key(events.last()?).instant;
-        let ids = events
+        let mut ids: Vec<String> = events
             .iter()
             .rev()
             .map(|e| api.key(e))
             .take_while(|key| key.instant == last)
             .filter_map(|key| key.id.map(str::to_owned))
             .collect();
+        let whole_page = events.iter().all(|e| api.key(e).instant == last);
+        if whole_page && last.is_some() && previous.instant.as_deref() == last {
+            ids.extend(previous.ids.iter().filter(|id| !ids.contains(id)).cloned().collect::<Vec<_>>());
+        }
         Some(Self { ids, instant: last.map(str::to_owned) })
     }
 }
@@ -172,12 +178,19 @@ impl<A: PagedApi> PagedStream<A> {
                 // The page's last delivered record resumes at the next page (followed now or by the next
                 // run), dropping the events at this page's last instant should they come again; an empty
                 // page says nothing new, so the previous boundary stays in force.
-                let tail = Boundary::of_page(self.api.as_ref(), &events);
+                let tail = Boundary::of_page(self.api.as_ref(), &events, &boundary);
                 let carried = tail.as_ref().unwrap_or(&boundary);
                 let mut end = next.as_ref().and_then(|(next, _)| {
                     let cursor = self.api.cursor_at(next, carried.instant.as_deref())?;
                     Some(Stored { seen: carried.ids.clone(), ..Stored::plain(cursor) })
                 });
+                // A page that ends the chain has no continuation to resume at: its last record resumes
+                // inside it, keeping the ids at its last instant too, so that a fallback from it (the API
+                // refusing the page later) drops all of them, not only the record's own.
+                let mut chain_end_seen = match (&next, &tail) {
+                    (None, Some(tail)) => Some(tail.ids.clone()),
+                    _ => None,
+                };
                 if last_kept.is_none()
                     && let Some(end) = end.take()
                 {
@@ -195,7 +208,10 @@ impl<A: PagedApi> PagedStream<A> {
                         Some(end) => Some(end),
                         None => match resume {
                             Resume::After(cursor) => Some(Stored::plain(cursor)),
-                            Resume::InPage(cursor) => Some(Stored { through: id, index: Some(index), ..Stored::plain(cursor) }),
+                            Resume::InPage(cursor) => {
+                                let seen = if Some(index) == last_kept { chain_end_seen.take() } else { None };
+                                Some(Stored { through: id, index: Some(index), seen: seen.unwrap_or_default(), ..Stored::plain(cursor) })
+                            }
                             Resume::Stay => None,
                         },
                     };

@@ -1,0 +1,79 @@
+//! The connector conformance suite (`logcrawl_testkit::conformance`) against the GitHub connector: every
+//! case applies (GitHub continues by `Link: rel="next"`, so the off-origin link case runs too).
+//!
+//! The suite's API ends a chain the way the simulator's `next_on_last_page` does — a `next` link after
+//! every non-empty page, `next` equal to the request on an empty one — since its cases assert that a
+//! caught-up run asks only for the feed's end. The other way GitHub may end an ascending crawl (no `next`
+//! on the last page, the next run asking for that page again) is covered in `sim.rs` and `main.rs`.
+
+use std::sync::Arc;
+
+use logcrawl_core::{Connector, Cursor};
+use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
+use logcrawl_testkit::{query, with_link_list};
+use serde_json::{Value, json};
+use wiremock::{Request, ResponseTemplate};
+
+use super::{TOKEN, connector};
+
+struct Github;
+
+impl Vendor for Github {
+    fn secret(&self) -> &str {
+        TOKEN
+    }
+
+    fn credential(&self) -> (&'static str, String) {
+        ("authorization", format!("Bearer {TOKEN}"))
+    }
+
+    fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector> {
+        Arc::new(connector(base_url, json!({"page_size": page_size})))
+    }
+
+    fn continuation(&self) -> Continuation {
+        Continuation::Link
+    }
+
+    fn ask(&self, request: &Request) -> Ask {
+        let query = query(request);
+        // The first query is a `created:>=` phrase; every later one follows a link minted below.
+        let position = query
+            .get("after")
+            .filter(|after| !after.is_empty())
+            .map_or(0, |after| after.trim_start_matches('p').parse().expect("a minted cursor"));
+        let limit = query.get("per_page").map_or(30, |n| n.parse().expect("a number"));
+        Ask { position, limit }
+    }
+
+    fn page(&self, reply: &PageReply<'_>) -> ResponseTemplate {
+        let events: Vec<Value> = reply
+            .events
+            .iter()
+            .map(|e| {
+                let ms = e.published.parse::<jiff::Timestamp>().expect("RFC 3339").as_millisecond();
+                json!({"@timestamp": ms, "created_at": ms, "_document_id": e.id, "action": e.message,
+                       "actor": "octocat", "actor_ip": "10.0.0.1", "org": "conformance"})
+            })
+            .collect();
+        let next = if reply.events.is_empty() {
+            reply.request_url.clone()
+        } else {
+            format!(
+                "{}/organizations/1/audit-log?per_page={}&order=asc&after=p{}&before=",
+                reply.link_origin, reply.ask.limit, reply.next_position
+            )
+        };
+        with_link_list(ResponseTemplate::new(200).set_body_json(events), &[("next", &next)])
+    }
+
+    fn id_field(&self) -> &'static str {
+        "_document_id"
+    }
+
+    fn unreadable_cursor(&self) -> Cursor {
+        json!({"after": "x"})
+    }
+}
+
+logcrawl_testkit::conformance_suite!(Github);
