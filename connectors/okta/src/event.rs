@@ -10,9 +10,10 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use logcrawl_core::{Fields, RawEvent, raw_members};
+use logcrawl_connector::{Roots, Standard};
+use logcrawl_core::{Fields, RawEvent, raw_str, raw_str_at};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 /// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
 #[derive(Debug)]
@@ -46,19 +47,12 @@ struct Members<'a> {
     event_type: Option<&'a RawValue>,
     severity: Option<&'a RawValue>,
     client: Option<&'a RawValue>,
-    network: Option<&'a RawValue>,
+    roots: Roots<'a>,
 }
 
-/// A JSON string member as text, borrowed unless it has escapes; `None` for any other JSON value.
+/// A JSON string member as text; `None` when absent or any other JSON value.
 fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    let json = raw?.get();
-    if !json.starts_with('"') {
-        return None;
-    }
-    match serde_json::from_str::<&str>(json) {
-        Ok(text) => Some(Cow::Borrowed(text)),
-        Err(_) => serde_json::from_str::<String>(json).ok().map(Cow::Owned),
-    }
+    raw_str(raw?)
 }
 
 /// A member as a JSON value; `None` when absent.
@@ -81,8 +75,10 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
                 "eventType" => &mut m.event_type,
                 "severity" => &mut m.severity,
                 "client" => &mut m.client,
-                "network" => &mut m.network,
-                _ => return ControlFlow::Continue(()),
+                _ => {
+                    m.roots.offer(key, value);
+                    return ControlFlow::Continue(());
+                }
             };
             *slot = Some(value);
             ControlFlow::Continue(())
@@ -94,22 +90,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
             .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
         let timestamp = text(m.published).and_then(|p| published_seconds(&p));
         let status = text(m.severity).map(|s| status_of(&s));
-        let ip = m
-            .client
-            .filter(|client| client.get().starts_with('{'))
-            .and_then(|client| {
-                let mut ip = None;
-                raw_members(client.get(), |key, value| {
-                    if key == "ipAddress" {
-                        ip = Some(value);
-                    }
-                    ControlFlow::Continue(())
-                })
-                .ok()?;
-                text(ip)
-            })
-            .filter(|ip| !ip.is_empty())
-            .map(Cow::into_owned);
+        let ip = m.client.and_then(|client| raw_str_at(client, &["ipAddress"]));
 
         if let Some(uuid) = value(m.uuid) {
             data.insert("uuid".into(), uuid);
@@ -124,23 +105,8 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
         if let Some(status) = status {
             data.insert("status".into(), Value::String(status.into()));
         }
-        if let Some(ip) = ip {
-            // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
-            let network = match value(m.network) {
-                None => Some(Value::Object(Map::new())),
-                Some(network @ Value::Object(_)) => Some(network),
-                Some(_) => None,
-            };
-            if let Some(mut network) = network {
-                if let Value::Object(map) = &mut network {
-                    let client = map.entry("client").or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(client) = client {
-                        client.insert("ip".into(), Value::String(ip));
-                    }
-                }
-                data.insert("network".into(), network);
-            }
-        }
+        // An event with its own `network` object keeps its members: the ip is merged in.
+        Standard { client_ip: ip, ..Standard::default() }.insert(&mut data, &m.roots);
     }
     Ok(OktaEvent { data, raw })
 }

@@ -12,6 +12,8 @@
 //!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
 //!   time windows oldest to newest and commits at each window's end.
 //! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
+//! * [`attributes`]: Datadog's standard attributes (`usr.*`, `network.client.ip`, `http.useragent`,
+//!   `evt.*`) written into a record, merged into the event's own members of those names.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
 //!
@@ -19,11 +21,13 @@
 //! [`HttpSettings`](logcrawl_core::HttpSettings)), its [`PagedApi`], and a `KIND` whose factory returns
 //! `SingleStream::new(kind, PagedStream::new(api, client))`: see the ACME connector, the tutorial's model.
 
+pub mod attributes;
 pub mod cursor;
 pub mod lookback;
 pub mod paged;
 pub mod single;
 
+pub use attributes::{Roots, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
