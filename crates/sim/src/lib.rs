@@ -10,4 +10,6 @@ pub mod acme;
 pub mod datadog;
 #[cfg(feature = "okta")]
 pub mod okta;
+#[cfg(feature = "onepassword")]
+pub mod onepassword;
 pub mod util;

@@ -35,14 +35,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::util::{Listener, Quota, RateWindow, Server, put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64};
+use crate::util::{
+    Listener, Quota, RateWindow, Server, json_response, put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 /// Okta's largest page.
@@ -425,15 +427,7 @@ fn error(status: StatusCode, code: &str, summary: &str, headers: &[(&'static str
         "errorId": "oaeSimulated0000000000000",
         "errorCauses": [],
     });
-    let mut response = Response::new(Body::from(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    for (name, value) in headers {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            response.headers_mut().insert(*name, value);
-        }
-    }
-    response
+    json_response(status, body.to_string(), headers)
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::Router;
-use bytes::{BufMut, BytesMut};
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 /// A bound port a simulator is about to serve on: its address is known (for the self links a handler
@@ -160,6 +163,36 @@ pub fn put_uuid(out: &mut BytesMut, index: u64, salt: u64) {
     put_hex(out, b, 12);
 }
 
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Writes a 26-character uppercase base32 id unique to `index` (and to `salt`), the shape of 1Password's
+/// UUIDs (`56YE2TYN2VFYRLNSHKPW5NVT5E`).
+pub fn put_base32_id(out: &mut BytesMut, index: u64, salt: u64) {
+    let a = splitmix64(index ^ salt);
+    let b = splitmix64(index ^ salt ^ 0x5a5a_5a5a_5a5a_5a5a);
+    // 130 bits from the 128 of (a, b): 13 characters from each half (the last of each reuses two bits).
+    for half in [a, b] {
+        for i in 0..13 {
+            let bits = (half.rotate_left(i * 5 + 5)) & 31;
+            out.put_u8(BASE32[bits as usize]);
+        }
+    }
+}
+
+/// A response of `status` with the JSON `body` and `headers` (a value that is not valid header text is
+/// left out).
+pub fn json_response(status: StatusCode, body: impl Into<Bytes>, headers: &[(&'static str, String)]) -> Response {
+    let mut response = Response::new(Body::from(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
+    response
+}
+
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -207,6 +240,19 @@ mod tests {
             let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
             assert_eq!(std::str::from_utf8(&out).unwrap(), ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
         }
+    }
+
+    #[test]
+    fn base32_ids_are_unique_and_shaped_like_1passwords() {
+        let ids: std::collections::HashSet<Vec<u8>> = (0..10_000)
+            .map(|i| {
+                let mut out = BytesMut::new();
+                put_base32_id(&mut out, i, 7);
+                out.to_vec()
+            })
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 26 && id.iter().all(|c| BASE32.contains(c))));
     }
 
     #[test]
