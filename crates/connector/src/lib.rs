@@ -31,6 +31,6 @@ pub use attributes::{Roots, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
-    WindowedApi, WindowedStream, malformed,
+    WindowedApi, WindowedStream, advised, malformed,
 };
 pub use single::SingleStream;

@@ -187,6 +187,23 @@ pub fn malformed(response: &Response, message: impl Into<String>) -> StreamError
     HttpError::Decode { url: redact_url(&response.url), message: message.into() }.into()
 }
 
+/// The stream error for a failed request with advice for the operator appended (what to check for a
+/// refused credential, say): fatal or transient as the HTTP error itself is. What
+/// [`PagedApi::error`] returns when it has something to add.
+pub fn advised(err: HttpError, hint: impl Into<String>) -> StreamError {
+    let fatal = err.is_fatal();
+    let advised = Advised { inner: err, hint: hint.into() };
+    if fatal { StreamError::fatal(advised) } else { StreamError::transient(advised) }
+}
+
+/// An HTTP failure with advice appended.
+#[derive(Debug, thiserror::Error)]
+#[error("{inner}{hint}")]
+struct Advised {
+    inner: HttpError,
+    hint: String,
+}
+
 /// A [`LogStream`](logcrawl_core::LogStream) over a [`PagedApi`]: the helper that owns the page loop (see
 /// the module documentation).
 pub struct PagedStream<A: PagedApi> {

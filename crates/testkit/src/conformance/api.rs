@@ -8,7 +8,7 @@ use logcrawl_core::{
     BatchLimits, CheckpointStore, Connector, Crawler, Cursor, MemoryCheckpointStore, RunFailure, RunOutcome, Source,
     SourceMeta, StreamKey,
 };
-use wiremock::matchers::method;
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::{Ask, Event, PageReply, Vendor};
@@ -163,7 +163,8 @@ impl Harness {
             events: Mutex::new((1..=events).map(Event::new).collect()),
             faults: Mutex::default(),
         });
-        Mock::given(method("GET")).respond_with(Responder(api.clone())).mount(&server).await;
+        // Any method: most APIs page with `GET`, some (1Password) `POST` a body cursor.
+        Mock::given(any()).respond_with(Responder(api.clone())).mount(&server).await;
         let streams = vendor.connector(&server.uri(), page_size).streams();
         assert_eq!(streams.len(), 1, "the suite crawls a connector of exactly one stream");
         let key = StreamKey::new(SOURCE, streams[0].name());

@@ -70,10 +70,19 @@ pub(super) async fn off_origin_redirect(vendor: Arc<dyn Vendor>) -> Verdict {
 }
 
 pub(super) async fn off_origin_link(vendor: Arc<dyn Vendor>) -> Verdict {
-    if vendor.continuation() == Continuation::QueryParameter {
-        return Verdict::NotExpressible(
-            "the API continues by a query parameter on the client's own URL: a server cannot name another origin",
-        );
+    match vendor.continuation() {
+        Continuation::Link => {}
+        Continuation::QueryParameter => {
+            return Verdict::NotExpressible(
+                "the API continues by a query parameter on the client's own URL: a server cannot name another origin",
+            );
+        }
+        Continuation::BodyToken => {
+            return Verdict::NotExpressible(
+                "the API continues by a token in the body of a request to the client's own URL: a server cannot name \
+                 another origin",
+            );
+        }
     }
     let other = elsewhere().await;
     let h = Harness::start(vendor, EVENTS, PAGE).await;

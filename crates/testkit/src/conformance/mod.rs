@@ -92,6 +92,9 @@ pub enum Continuation {
     Link,
     /// A query parameter the client sets on its own URL (`after=<id>`): no other origin can be named.
     QueryParameter,
+    /// A token the server hands out that the client sends in a request body to its own URL
+    /// (1Password's `{"cursor": "…"}`): no other origin can be named either.
+    BodyToken,
 }
 
 /// What the suite needs to know about a connector and its vendor's wire format.
