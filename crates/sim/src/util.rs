@@ -165,11 +165,12 @@ pub fn put_uuid(out: &mut BytesMut, index: u64, salt: u64) {
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-/// Writes a 26-character uppercase base32 id unique to `index` (and to `salt`), the shape of 1Password's
-/// UUIDs (`56YE2TYN2VFYRLNSHKPW5NVT5E`).
+/// Writes a 26-character uppercase base32 id unique to `index` and `salt` (ids of two salts differ
+/// unless their indices are about 2⁶³ apart), the shape of 1Password's UUIDs (`56YE2TYN2VFYRLNSHKPW5NVT5E`).
 pub fn put_base32_id(out: &mut BytesMut, index: u64, salt: u64) {
-    let a = splitmix64(index ^ salt);
-    let b = splitmix64(index ^ salt ^ 0x5a5a_5a5a_5a5a_5a5a);
+    let key = splitmix64(salt);
+    let a = splitmix64(index ^ key);
+    let b = splitmix64(index ^ key ^ 0x5a5a_5a5a_5a5a_5a5a);
     // 130 bits from the 128 of (a, b): 13 characters from each half (the last of each reuses two bits).
     for half in [a, b] {
         for i in 0..13 {
@@ -253,6 +254,15 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.len() == 26 && id.iter().all(|c| BASE32.contains(c))));
+        // Neighbouring salts (a simulator's feeds) share no id.
+        let other: std::collections::HashSet<Vec<u8>> = (0..10_000)
+            .map(|i| {
+                let mut out = BytesMut::new();
+                put_base32_id(&mut out, i, 6);
+                out.to_vec()
+            })
+            .collect();
+        assert!(ids.is_disjoint(&other));
     }
 
     #[test]
