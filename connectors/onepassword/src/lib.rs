@@ -58,13 +58,12 @@ mod config;
 mod event;
 mod stream;
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use logcrawl_connector::lookback;
 use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, ExposeSecret, LogStream};
 use logcrawl_http::header::AUTHORIZATION;
-use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, StaticAuth};
+use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, StaticAuth, tenant_key};
 
 pub use config::{
     DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_SECOND, HTTP_DEFAULTS, MAX_PAGE_SIZE, OnePasswordConfig, RETENTION, Region,
@@ -108,9 +107,10 @@ impl OnePasswordConnector {
         let mut http = HttpConfig::with_settings(base.clone(), &config.http)?;
         http.rate_limit = RateLimitConfig {
             requests_per_second: config.http.requests_per_second,
+            min_interval: None,
             burst: None,
             margin: 0,
-            key: Some(budget_key(&base, config.token.expose_secret())),
+            key: Some(tenant_key("onepassword", &base, config.token.expose_secret())),
         };
         customize(&mut http);
         let client = HttpClient::new(http)
@@ -141,17 +141,6 @@ impl Connector for OnePasswordConnector {
     fn streams(&self) -> Vec<Arc<dyn LogStream>> {
         self.streams.iter().map(|stream| stream.clone() as Arc<dyn LogStream>).collect()
     }
-}
-
-/// The rate budget of a token on an origin: sources crawling with one token share it (1Password counts
-/// per account; two integrations of one account are not known to be one account here, so each gets its
-/// own). The token appears only as a hash, never as itself.
-fn budget_key(base: &logcrawl_http::Url, token: &str) -> String {
-    let mut hasher = std::hash::DefaultHasher::new();
-    token.hash(&mut hasher);
-    let host = base.host_str().unwrap_or_default().to_ascii_lowercase();
-    let port = base.port_or_known_default().unwrap_or(0);
-    format!("onepassword:{host}:{port}:{:016x}", hasher.finish())
 }
 
 #[cfg(test)]
@@ -226,17 +215,6 @@ mod tests {
             (tuned.http.requests_per_second.map(|n| n.get()), tuned.http.timeout),
             (Some(2), Duration::from_secs(5))
         );
-    }
-
-    #[test]
-    fn budgets_are_per_token_and_origin_and_never_show_the_token() {
-        let base = logcrawl_http::Url::parse("https://events.1password.com/").unwrap();
-        let key = budget_key(&base, "ops_secret_token");
-        assert!(!key.contains("ops_secret_token") && key.starts_with("onepassword:events.1password.com:443:"), "{key}");
-        assert_eq!(key, budget_key(&base, "ops_secret_token"));
-        assert_ne!(key, budget_key(&base, "another"));
-        let eu = logcrawl_http::Url::parse("https://events.1password.eu/").unwrap();
-        assert_ne!(key, budget_key(&eu, "ops_secret_token"));
     }
 
     #[test]
