@@ -30,7 +30,7 @@ pub mod single;
 pub use attributes::{Roots, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
-    Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
-    WindowedApi, WindowedStream, advised, malformed,
+    Key, Keyed, Next, Page, PageLimits, PagedApi, PagedStream, Partial, Position, Prefetch, Resume, Window,
+    WindowCursor, WindowPlan, WindowedApi, WindowedStream, advised, malformed,
 };
 pub use single::SingleStream;
