@@ -12,4 +12,6 @@ pub mod datadog;
 pub mod okta;
 #[cfg(feature = "onepassword")]
 pub mod onepassword;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod util;
