@@ -345,4 +345,8 @@ fn windows_align_on_the_resolution() {
         assert!(window.end.duration_since(window.start) <= SignedDuration::from_secs(90), "{window:?}");
     }
     assert!(windows.windows(2).all(|w| w[0].end == w[1].start));
+    // A stored instant between two seconds (a cursor written by hand) reads as the next second.
+    let hand: Timestamp = "2026-11-22T09:57:00.300Z".parse().unwrap();
+    let first = stream.windows_from(Some(&WindowCursor::at(hand)), now).next().unwrap();
+    assert_eq!(first.start, "2026-11-22T09:57:01Z".parse::<Timestamp>().unwrap());
 }

@@ -104,8 +104,8 @@ pub struct WindowPlan {
     pub max_pages_per_window: usize,
     /// The API's time resolution: windows start and end on whole multiples of it (and are at least one
     /// long), so a window maps onto the API's inclusive bounds in its unit without overlap or gap (for
-    /// epoch seconds, `[start, end)` is `oldest = start`, `latest = end − 1`). A stored cursor is used as
-    /// it is.
+    /// epoch seconds, `[start, end)` is `oldest = start`, `latest = end − 1`). Events lie on whole
+    /// multiples too, so a stored instant between two (a cursor written by hand) is read as the next one.
     pub resolution: Duration,
 }
 
@@ -269,6 +269,11 @@ impl<A: WindowedApi> WindowedStream<A> {
         &self.api
     }
 
+    /// The client the stream sends with.
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     /// The windows a run starting now would read first, oldest first (for inspection and tests).
     pub fn windows_from(&self, cursor: Option<&WindowCursor>, now: Timestamp) -> impl Iterator<Item = Window> {
         self.plan(cursor, now).map(|planned| planned.window)
@@ -277,16 +282,21 @@ impl<A: WindowedApi> WindowedStream<A> {
     fn plan(&self, cursor: Option<&WindowCursor>, now: Timestamp) -> impl Iterator<Item = Planned> + use<A> {
         let resolution = signed(self.plan.resolution).max(SignedDuration::from_nanos(1));
         let align = move |at: Timestamp| floor(at, resolution);
+        let stored = move |at: Timestamp| {
+            let down = floor(at, resolution);
+            if down == at { at } else { down + resolution }
+        };
         let step = floor_span(signed(self.plan.step).max(SignedDuration::from_secs(1)), resolution).max(resolution);
         let horizon = align(now - signed(self.plan.settle_lag));
         let (mut first, mut start) = match cursor {
             None => (None, align(now - signed(self.plan.lookback))),
-            Some(WindowCursor { until, partial: None }) => (None, *until),
+            Some(WindowCursor { until, partial: None }) => (None, stored(*until)),
             Some(WindowCursor { until, partial: Some(Partial { below, then, seen }) }) => {
-                let window = Window { start: *until, end: (*below).min(*then) };
-                let boundary = (!seen.is_empty()).then(|| (*below - resolution, seen.clone()));
-                let first = (window.start < window.end).then_some(Planned { window, commit: *then, boundary });
-                (first, (*then).max(*until))
+                let (until, below, then) = (stored(*until), stored(*below), stored(*then));
+                let window = Window { start: until, end: below.min(then) };
+                let boundary = (!seen.is_empty()).then(|| (below - resolution, seen.clone()));
+                let first = (window.start < window.end).then_some(Planned { window, commit: then, boundary });
+                (first, then.max(until))
             }
         };
         std::iter::from_fn(move || {
