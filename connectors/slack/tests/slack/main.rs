@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+mod conformance;
 mod crawl;
 
 const TOKEN: &str = "xoxp-1234567890-0987654321-SECRET";
@@ -190,7 +191,9 @@ async fn a_429_waits_for_retry_after_and_asks_the_same_page_again() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(move |r: &Request| !query(r).contains_key("cursor") && number(r, "oldest") <= t && t <= number(r, "latest"))
+        .and(move |r: &Request| {
+            !query(r).contains_key("cursor") && number(r, "oldest") <= t && t <= number(r, "latest")
+        })
         .respond_with(page(vec![entry("b", t)], "p2"))
         .mount(&server)
         .await;
