@@ -5,4 +5,5 @@ mod acme_to_datadog;
 mod acme_to_lts;
 mod examples;
 mod okta_to_file;
+mod onepassword_to_file;
 mod support;

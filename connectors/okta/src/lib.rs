@@ -185,6 +185,7 @@ impl OktaConnector {
         let mut http_config = HttpConfig::with_settings(base.clone(), &config.http)?;
         http_config.rate_limit = RateLimitConfig {
             requests_per_second: config.http.requests_per_second,
+            min_interval: None,
             burst: None,
             margin: config.rate_limit_margin.unwrap_or(DEFAULT_RATE_LIMIT_MARGIN),
             key: Some(budget_key.clone()),

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, malformed};
+use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, advised, malformed};
 use logcrawl_core::{LogRecord, RawEvent, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, StatusCode, Url};
 use serde_json::Value;
@@ -154,20 +154,8 @@ impl PagedApi for SystemLogApi {
             }
             _ => "",
         };
-        if err.is_fatal() {
-            StreamError::fatal(Advised { inner: err, hint })
-        } else {
-            StreamError::transient(Advised { inner: err, hint })
-        }
+        advised(err, hint)
     }
-}
-
-/// An HTTP failure with advice for the operator appended.
-#[derive(Debug, thiserror::Error)]
-#[error("{inner}{hint}")]
-struct Advised {
-    inner: HttpError,
-    hint: &'static str,
 }
 
 /// A stored position Okta refused, with no lossless way back.

@@ -12,11 +12,12 @@
 //! |---|---|---|
 //! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`] writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
 //! | `okta-datadog` | the same source → [`DatadogSink`] (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
+//! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
 //! ## How it measures
 //!
-//! * **Processes.** By default each simulator runs in a child process (`logcrawl-bench serve okta|datadog|acme`),
+//! * **Processes.** By default each simulator runs in a child process (`logcrawl-bench serve okta|onepassword|datadog|acme`),
 //!   so the *events/s*, *CPU s* and *peak RSS* columns are the crawler process alone; the children's CPU time is
 //!   the *sim CPU s* column. All processes share the machine's cores: a simulator's work is not free, it just
 //!   is not counted as the crawler's. `--in-process` runs them inside (the test suite does that).
@@ -36,8 +37,8 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; ACME:
+//! * `okta-ndjson`, `onepassword-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
 //!
@@ -57,16 +58,18 @@ use anyhow::Context as _;
 use logcrawl_acme::AcmeConfig;
 use logcrawl_core::config::ComponentTable;
 use logcrawl_core::{
-    BuildContext, CheckpointStore, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink, Source,
-    SourceMeta,
+    BuildContext, CheckpointStore, Connector, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink,
+    Source, SourceMeta,
 };
 use logcrawl_okta::{OktaConfig, OktaConnector};
+use logcrawl_onepassword::{OnePasswordConfig, OnePasswordConnector};
 use logcrawl_sim::datadog::{IdDigest, fetch_stats};
 use logcrawl_sim::okta::event_uuid;
+use logcrawl_sim::onepassword::Feed;
 use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
 use logcrawl_sink_file::{FileSink, FileSinkConfig};
 
-use crate::sims::{DD_API_KEY, OKTA_TOKEN, Sim, SimSpec};
+use crate::sims::{DD_API_KEY, OKTA_TOKEN, ONEPASSWORD_TOKEN, Sim, SimSpec};
 pub use crate::verify::VerifyingSink;
 
 /// A benchmark scenario.
@@ -78,11 +81,14 @@ pub enum Scenario {
     OktaDatadog,
     /// Many small ACME streams on a short interval.
     ManyStreams,
+    /// 1Password (three streams) → crawler → NDJSON to `/dev/null`.
+    OnePasswordNdjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 3] = [Scenario::OktaNdjson, Scenario::OktaDatadog, Scenario::ManyStreams];
+    pub const ALL: [Scenario; 4] =
+        [Scenario::OktaNdjson, Scenario::OktaDatadog, Scenario::ManyStreams, Scenario::OnePasswordNdjson];
 
     /// The name used by `--scenario`.
     pub fn name(self) -> &'static str {
@@ -90,6 +96,7 @@ impl Scenario {
             Scenario::OktaNdjson => "okta-ndjson",
             Scenario::OktaDatadog => "okta-datadog",
             Scenario::ManyStreams => "many-streams",
+            Scenario::OnePasswordNdjson => "onepassword-ndjson",
         }
     }
 
@@ -111,7 +118,7 @@ pub enum StoreKind {
 /// The knobs of a benchmark run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Okta events to backfill.
+    /// Events to backfill (Okta's log; 1Password's three feeds together).
     pub events: u64,
     /// Concurrent streams of `many-streams`.
     pub streams: usize,
@@ -205,12 +212,12 @@ impl Report {
     }
 }
 
-fn okta_meta(name: &str) -> Arc<SourceMeta> {
+fn meta(name: &str, kind: &str) -> Arc<SourceMeta> {
     Arc::new(SourceMeta {
         name: name.to_owned(),
-        connector: "okta".into(),
-        ddsource: "okta".into(),
-        service: "okta".into(),
+        connector: kind.into(),
+        ddsource: kind.into(),
+        service: kind.into(),
         tags: vec!["env:bench".into()],
         hostname: None,
     })
@@ -258,14 +265,69 @@ fn sims_cpu(sims: &[&Sim]) -> Option<Duration> {
 /// delivery check is `Ok` with [`Report::check`] set to `Err`.
 pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {
     match scenario {
-        Scenario::OktaNdjson | Scenario::OktaDatadog => backfill(scenario, options).await,
+        Scenario::OktaNdjson | Scenario::OktaDatadog | Scenario::OnePasswordNdjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
+    }
+}
+
+/// The vendor side of a backfill: its simulator, its connector, and the ids it must deliver.
+struct Backfill {
+    spec: SimSpec,
+    kind: &'static str,
+    expected: IdDigest,
+}
+
+impl Backfill {
+    fn of(scenario: Scenario, events: u64) -> Self {
+        match scenario {
+            Scenario::OnePasswordNdjson => {
+                let per_feed = events.div_ceil(3);
+                let mut expected = IdDigest::default();
+                for feed in Feed::ALL {
+                    for i in 0..per_feed {
+                        expected.add(&logcrawl_sim::onepassword::event_uuid(feed, i));
+                    }
+                }
+                Self { spec: SimSpec::OnePassword { per_feed }, kind: "onepassword", expected }
+            }
+            _ => {
+                let mut expected = IdDigest::default();
+                for i in 0..events {
+                    expected.add(&event_uuid(i));
+                }
+                Self { spec: SimSpec::Okta { events }, kind: "okta", expected }
+            }
+        }
+    }
+
+    /// The connector crawling the simulator at `base_url`, its first run inside `max_age`.
+    fn connector(&self, base_url: String, max_age: Option<Duration>) -> anyhow::Result<Arc<dyn Connector>> {
+        let context = BuildContext::new(format!("{}-bench", self.kind)).with_max_age(max_age);
+        Ok(match self.spec {
+            SimSpec::OnePassword { .. } => {
+                let mut table = logcrawl_core::config::Table::new();
+                table.insert("base_url".into(), base_url.into());
+                table.insert("token".into(), ONEPASSWORD_TOKEN.into());
+                // The simulator does not limit the bench: lift the quota that paces the real API.
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(OnePasswordConnector::new(OnePasswordConfig::from_table(&table)?, &context)?)
+            }
+            _ => {
+                let config = OktaConfig {
+                    base_url: Some(base_url),
+                    token: Some(OKTA_TOKEN.to_owned().into()),
+                    ..OktaConfig::empty()
+                };
+                Arc::new(OktaConnector::new(config, &context)?)
+            }
+        })
     }
 }
 
 async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {
     let exe = options.sim_exe.as_deref();
-    let okta = Sim::start(&SimSpec::Okta { events: options.events }, exe).await?;
+    let vendor = Backfill::of(scenario, options.events);
+    let api = Sim::start(&vendor.spec, exe).await?;
     let intake = match scenario {
         Scenario::OktaDatadog => Some(Sim::start(&SimSpec::Datadog, exe).await?),
         _ => None,
@@ -290,16 +352,11 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
             (verifier.clone(), Some(verifier))
         }
     };
-    let config = OktaConfig {
-        base_url: Some(okta.base_url()),
-        token: Some(OKTA_TOKEN.to_owned().into()),
-        ..OktaConfig::empty()
-    };
-    let connector =
-        Arc::new(OktaConnector::new(config, &BuildContext::new("okta-bench").with_max_age(sink.max_age()))?);
+    let connector = vendor.connector(api.base_url(), sink.max_age())?;
+    let streams = connector.streams().len();
     let mut crawler = Crawler::new(store);
     crawler.add_source(Source {
-        meta: okta_meta("okta-bench"),
+        meta: meta(&format!("{}-bench", vendor.kind), vendor.kind),
         connector,
         sink,
         interval: logcrawl_core::DEFAULT_INTERVAL,
@@ -307,7 +364,7 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
         emit_errors: false,
     });
 
-    let sims: Vec<&Sim> = [Some(&okta), intake.as_ref()].into_iter().flatten().collect();
+    let sims: Vec<&Sim> = [Some(&api), intake.as_ref()].into_iter().flatten().collect();
     let meter = Meter::start(&sims);
     let report = crawler.run_once().await;
     let end_rss = procstat::current_rss();
@@ -315,44 +372,41 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
     let peak_rss = procstat::peak_rss();
 
     let stats = crawler.stats();
-    let mut expected = IdDigest::default();
-    for i in 0..options.events {
-        expected.add(&event_uuid(i));
-    }
+    let expected = vendor.expected;
     let mut problems = run_problems(&report, &stats);
     let checked = match (&intake, &verifier) {
         (Some(intake), _) => {
             let got = fetch_stats(&intake.base_url()).await.map_err(anyhow::Error::msg)?;
-            if got.entries != options.events || got.digest != expected || got.entries_without_id > 0 {
+            if got.entries != expected.count || got.digest != expected || got.entries_without_id > 0 {
                 problems.push(format!(
-                    "the intake accepted {} entries ({} without id), expected each of the {} uuids once{}",
+                    "the intake accepted {} entries ({} without id), expected each of the {} ids once{}",
                     got.entries,
                     got.entries_without_id,
-                    options.events,
+                    expected.count,
                     if got.digest == expected { "" } else { "; the id digest differs" }
                 ));
             }
-            format!("intake got {} entries in {} requests, uuid digest matches", got.entries, got.accepted_requests)
+            format!("intake got {} entries in {} requests, id digest matches", got.entries, got.accepted_requests)
         }
         (None, Some(verifier)) => {
             let tally = verifier.total();
             if tally.digest != expected || tally.without_id > 0 || tally.dropped > 0 {
                 problems.push(format!(
-                    "the sink acknowledged {} records ({} without id, {} dropped), expected each of the {} uuids once{}",
+                    "the sink acknowledged {} records ({} without id, {} dropped), expected each of the {} ids once{}",
                     tally.digest.count,
                     tally.without_id,
                     tally.dropped,
-                    options.events,
+                    expected.count,
                     if tally.digest == expected { "" } else { "; the id digest differs" }
                 ));
             }
-            format!("{} acknowledged records, uuid digest matches", tally.digest.count)
+            format!("{} acknowledged records, id digest matches", tally.digest.count)
         }
         (None, None) => unreachable!("one of intake or verifier is set"),
     };
     Ok(Report {
         scenario,
-        streams: 1,
+        streams,
         store: store_kind,
         events: report.delivered(),
         elapsed,

@@ -2,10 +2,11 @@
 //! (`logcrawl_bench`) for what each scenario measures and how.
 //!
 //! ```text
-//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams] [--events N] [--streams N]
+//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson] [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
+//!                | serve onepassword --events N
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -28,10 +29,10 @@ static GLOBAL: logcrawl_alloc::Allocator = logcrawl_alloc::Allocator;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Which scenario to run: all, okta-ndjson, okta-datadog or many-streams.
+    /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams or onepassword-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
-    /// Okta events to backfill (default 1 000 000; 3 500 with --small).
+    /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
     #[arg(long)]
     events: Option<u64>,
     /// Concurrent streams of many-streams (default 10 000; 40 with --small).
@@ -82,6 +83,12 @@ enum ServeSim {
     },
     /// The fake Datadog intake.
     Datadog,
+    /// The 1Password Events API.
+    Onepassword {
+        /// Events on each of the three feeds.
+        #[arg(long)]
+        events: u64,
+    },
     /// The ACME logs API.
     Acme {
         /// Events at start.
@@ -111,6 +118,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Okta { events } => SimSpec::Okta { events },
             ServeSim::Datadog => SimSpec::Datadog,
             ServeSim::Acme { events, live_rate } => SimSpec::Acme { events, live_rate },
+            ServeSim::Onepassword { events } => SimSpec::OnePassword { per_feed: events },
         };
         return match serve(spec).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -126,7 +134,10 @@ async fn async_main(cli: Cli) -> ExitCode {
         match Scenario::from_name(&cli.scenario) {
             Some(s) => vec![s],
             None => {
-                eprintln!("unknown scenario {:?}: all, okta-ndjson, okta-datadog or many-streams", cli.scenario);
+                eprintln!(
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams or onepassword-ndjson",
+                    cli.scenario
+                );
                 return ExitCode::from(2);
             }
         }

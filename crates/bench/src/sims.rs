@@ -14,11 +14,14 @@ use anyhow::{Context as _, bail};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::okta::OktaSim;
+use logcrawl_sim::onepassword::OnePasswordSim;
 
 use crate::procstat;
 
 /// The token the Okta simulator requires and the connector sends.
 pub const OKTA_TOKEN: &str = "bench-okta-token";
+/// The token the 1Password simulator requires and the connector sends.
+pub const ONEPASSWORD_TOKEN: &str = "bench-onepassword-token";
 /// The key the fake intake requires and the Datadog sink sends.
 pub const DD_API_KEY: &str = "bench-dd-api-key";
 
@@ -32,6 +35,12 @@ pub enum SimSpec {
     },
     /// The fake Datadog intake (ids kept only as a digest).
     Datadog,
+    /// The 1Password Events API with `per_feed` events on each of its three feeds, 1 ms apart, the
+    /// newest a minute old; its rate limits lifted.
+    OnePassword {
+        /// Events per feed.
+        per_feed: u64,
+    },
     /// The ACME logs API with `events` events at start and `live_rate` more per second.
     Acme {
         /// Events at start.
@@ -47,6 +56,7 @@ impl SimSpec {
         match self {
             SimSpec::Okta { events } => vec!["okta".into(), "--events".into(), events.to_string()],
             SimSpec::Datadog => vec!["datadog".into()],
+            SimSpec::OnePassword { per_feed } => vec!["onepassword".into(), "--events".into(), per_feed.to_string()],
             SimSpec::Acme { events, live_rate } => {
                 vec!["acme".into(), "--events".into(), events.to_string(), "--live-rate".into(), live_rate.to_string()]
             }
@@ -62,6 +72,14 @@ impl SimSpec {
             SimSpec::Datadog => {
                 Running::Datadog(DatadogIntake::builder().api_key(DD_API_KEY).record_ids(false).start().await?)
             }
+            SimSpec::OnePassword { per_feed } => Running::OnePassword(
+                OnePasswordSim::builder()
+                    .events(*per_feed)
+                    .token(ONEPASSWORD_TOKEN)
+                    .rate_limits(u64::MAX, u64::MAX)
+                    .start()
+                    .await?,
+            ),
             SimSpec::Acme { events, live_rate } => {
                 let config = AcmeSimConfig { events: *events, live_rate: *live_rate, ..AcmeSimConfig::default() };
                 Running::Acme(AcmeSim::start(config).await?)
@@ -79,6 +97,8 @@ pub enum Running {
     Datadog(DatadogIntake),
     /// ACME.
     Acme(AcmeSim),
+    /// 1Password.
+    OnePassword(OnePasswordSim),
 }
 
 impl Running {
@@ -88,6 +108,7 @@ impl Running {
             Running::Okta(sim) => sim.base_url().to_owned(),
             Running::Datadog(sim) => sim.base_url().to_owned(),
             Running::Acme(sim) => sim.base_url(),
+            Running::OnePassword(sim) => sim.base_url().to_owned(),
         }
     }
 }

@@ -183,9 +183,10 @@ pub fn validate(config_path: &Path) -> anyhow::Result<ExitCode> {
 /// `logcrawl connectors`: every connector and sink logcrawl has, whether this binary has it, and its
 /// one line (or the feature that adds it).
 pub fn connectors() -> ExitCode {
+    let width = CONNECTOR_NAMES.iter().chain(SINK_NAMES).map(|name| name.len()).max().unwrap_or(0).max(10);
     let line = |name: &str, about: Option<&str>| match about {
-        Some(about) => say(&format!("  {name:<10} {:<18} {about}", "yes")),
-        None => say(&format!("  {name:<10} {:<18} rebuild with `--features {name}`", "no (feature off)")),
+        Some(about) => say(&format!("  {name:<width$} {:<18} {about}", "yes")),
+        None => say(&format!("  {name:<width$} {:<18} rebuild with `--features {name}`", "no (feature off)")),
     };
     say("connectors:");
     for (name, about) in listing(CONNECTORS, CONNECTOR_NAMES) {

@@ -1,7 +1,7 @@
 //! Which connectors and sinks this binary was built with, and how to build them from configuration.
 //!
-//! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `file`,
-//! `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one declares its kind in
+//! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `onepassword`,
+//! `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one declares its kind in
 //! its crate (`KIND`: its name, one line about it, its factory). This module is two tables of those
 //! kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of every component
 //! logcrawl has, compiled in or not ([`CONNECTOR_NAMES`], [`SINK_NAMES`]): a configuration that names a
@@ -22,13 +22,17 @@ pub const CONNECTORS: &[ConnectorKind] = &[
     logcrawl_acme::KIND,
     #[cfg(feature = "okta")]
     logcrawl_okta::KIND,
+    #[cfg(feature = "onepassword")]
+    logcrawl_onepassword::KIND,
     // xtask:new-connector:kind (scaffolded connectors are listed above this line)
 ];
 
 /// The name of every connector logcrawl has, compiled into this binary or not; each is also the cargo
 /// feature that adds it.
 pub const CONNECTOR_NAMES: &[&str] = &[
-    "acme", "okta",
+    "acme",
+    "okta",
+    "onepassword",
     // xtask:new-connector:name (scaffolded connectors are named above this line)
 ];
 

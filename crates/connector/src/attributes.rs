@@ -41,6 +41,43 @@ pub struct Standard {
 /// The top-level members whose objects the attributes are merged into.
 pub const GROUPS: [&str; 4] = ["usr", "network", "http", "evt"];
 
+/// An event's own top-level members named like a standard attribute's group ([`GROUPS`]), as raw JSON:
+/// what a connector that walks its event's members once collects for [`Standard::insert`]'s `own`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Roots<'a> {
+    usr: Option<&'a RawValue>,
+    network: Option<&'a RawValue>,
+    http: Option<&'a RawValue>,
+    evt: Option<&'a RawValue>,
+}
+
+impl<'a> Roots<'a> {
+    /// Keeps `value` when `key` is one of [`GROUPS`] (the last one wins when a key repeats); returns
+    /// whether it was one. Call it for every top-level member of the event.
+    pub fn offer(&mut self, key: &str, value: &'a RawValue) -> bool {
+        let slot = match key {
+            "usr" => &mut self.usr,
+            "network" => &mut self.network,
+            "http" => &mut self.http,
+            "evt" => &mut self.evt,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+
+    /// The member `group`, when the event has one.
+    pub fn get(&self, group: &str) -> Option<&'a RawValue> {
+        match group {
+            "usr" => self.usr,
+            "network" => self.network,
+            "http" => self.http,
+            "evt" => self.evt,
+            _ => None,
+        }
+    }
+}
+
 impl Standard {
     /// Adds the attributes that are set to `data`. `own(group)` is the event's own top-level member named
     /// `group` (one of [`GROUPS`]), if it has one: see the module documentation.

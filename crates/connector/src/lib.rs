@@ -27,10 +27,10 @@ pub mod lookback;
 pub mod paged;
 pub mod single;
 
-pub use attributes::Standard;
+pub use attributes::{Roots, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
-    Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
-    WindowedApi, WindowedStream, malformed,
+    Key, Keyed, Next, Page, PageLimits, PagedApi, PagedStream, Partial, Position, Prefetch, Resume, Window,
+    WindowCursor, WindowPlan, WindowedApi, WindowedStream, advised, malformed,
 };
 pub use single::SingleStream;

@@ -1,10 +1,10 @@
 //! Time-window crawling against wiremock: a newest-first API read oldest window first, committed at each
-//! window's end, never newer than `now − settle_lag`.
+//! window's end (and exactly inside it when the API keys its events), never newer than `now − settle_lag`.
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use logcrawl_connector::{Next, Page, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream, malformed};
+use logcrawl_connector::{Keyed, Next, Page, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream, malformed};
 use logcrawl_core::{LogRecord, StreamError, StreamErrorKind};
 use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, RetryPolicy, Url};
 use serde::Deserialize;
@@ -18,6 +18,8 @@ const PAGE: usize = 4;
 /// `PAGE` at a time, `{"entries": [...], "next_offset": N|null}`.
 struct Newest {
     audit: Url,
+    /// Whether the API keys its events (`id`, `ts`): exact cursors inside windows.
+    keyed: bool,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +65,11 @@ impl WindowedApi for Newest {
         let Value::Object(data) = event else { unreachable!("test entries are objects") };
         LogRecord::new(data)
     }
+
+    fn key<'e>(&self, event: &'e Value) -> Option<Keyed<'e>> {
+        let at = Timestamp::from_second(event["ts"].as_i64()?).ok()?;
+        self.keyed.then_some(Keyed { id: event["key"].as_str()?, at })
+    }
 }
 
 /// Event `k` happened `k × 5 min + 30 s` before `now` (whole seconds).
@@ -78,8 +85,12 @@ async fn serve(server: &MockServer, times: Vec<i64>) {
             let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
             let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
             let inside: Vec<i64> = times.iter().copied().filter(|t| (from..to).contains(t)).collect();
-            let entries: Vec<Value> =
-                inside.iter().skip(offset).take(PAGE).map(|t| json!({"id": t, "ts": t})).collect();
+            let entries: Vec<Value> = inside
+                .iter()
+                .skip(offset)
+                .take(PAGE)
+                .map(|t| json!({"id": t, "ts": t, "key": t.to_string()}))
+                .collect();
             let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
             ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
         })
@@ -88,11 +99,16 @@ async fn serve(server: &MockServer, times: Vec<i64>) {
 }
 
 fn stream(server: &MockServer, plan: WindowPlan) -> WindowedStream<Newest> {
+    api_stream(server, plan, false)
+}
+
+fn api_stream(server: &MockServer, plan: WindowPlan, keyed: bool) -> WindowedStream<Newest> {
     let base = Url::parse(&server.uri()).unwrap();
     let mut config = HttpConfig::new(base.clone());
     config.rate_limit.key = Some(format!("windowed-test-{}", server.address().port()));
     config.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    WindowedStream::new(Newest { audit: base.join("/audit").unwrap() }, HttpClient::new(config).unwrap(), plan)
+    let api = Newest { audit: base.join("/audit").unwrap(), keyed };
+    WindowedStream::new(api, HttpClient::new(config).unwrap(), plan)
 }
 
 fn plan(lookback_min: u64) -> WindowPlan {
@@ -192,7 +208,7 @@ async fn a_stored_window_cursor_resumes_there_and_the_run_is_capped_in_windows()
     serve(&server, event_times(now, 12)).await;
     let from = now - SignedDuration::from_mins(45);
     let capped = WindowPlan { max_windows_per_run: Some(1), ..plan(60) };
-    let stored = serde_json::to_value(WindowCursor { until: from }).unwrap();
+    let stored = serde_json::to_value(WindowCursor::at(from)).unwrap();
     let (records, err) = crawl(&stream(&server, capped), Some(stored)).await;
     assert!(err.is_none(), "{err:?}");
     let requests = server.received_requests().await.unwrap();
@@ -201,4 +217,136 @@ async fn a_stored_window_cursor_resumes_there_and_the_run_is_capped_in_windows()
 
     let (_, err) = crawl(&stream(&server, plan(60)), Some(json!({"until": "yesterday"}))).await;
     assert_eq!(err.expect("unreadable").kind(), StreamErrorKind::Checkpoint);
+}
+
+/// A newest-first API with bursts: `per_second` events at each of `seconds` instants, 10 s apart, the
+/// newest 5 min old (event keys `"<ts>:<n>"`, ties newest-first by `n`).
+async fn serve_bursts(server: &MockServer, now: Timestamp, seconds: i64, per_second: usize) -> Vec<String> {
+    let mut all: Vec<(i64, usize)> = Vec::new();
+    for k in 0..seconds {
+        for n in 0..per_second {
+            all.push((now.as_second() - 300 - k * 10, n));
+        }
+    }
+    all.sort_by(|a, b| b.cmp(a));
+    let events = all.clone();
+    Mock::given(method("GET"))
+        .and(path("/audit"))
+        .respond_with(move |req: &Request| {
+            let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
+            let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
+            let inside: Vec<&(i64, usize)> = events.iter().filter(|(t, _)| (from..to).contains(t)).collect();
+            let entries: Vec<Value> = inside
+                .iter()
+                .skip(offset)
+                .take(PAGE)
+                .map(|(t, n)| json!({"id": format!("{t}:{n}"), "ts": t, "key": format!("{t}:{n}")}))
+                .collect();
+            let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
+            ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
+        })
+        .mount(server)
+        .await;
+    all.iter().map(|(t, n)| format!("{t}:{n}")).collect()
+}
+
+fn keys(records: &[LogRecord]) -> Vec<String> {
+    records.iter().filter(|r| !r.is_position()).map(|r| r.data["key"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_keyed_newest_first_window_resumes_exactly_from_any_record() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    // Three instants of three events each, in one 20-minute window: pages of 4 cut through instants.
+    let all = serve_bursts(&server, now, 3, 3).await;
+    let stream = api_stream(&server, plan(30).with_resolution(Duration::from_secs(1)), true);
+    let (records, err) = crawl(&stream, None).await;
+    assert!(err.is_none(), "{err:?}");
+    let delivered = keys(&records);
+    let mut sorted = delivered.clone();
+    sorted.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "every event once");
+
+    // Every record carries a cursor, and resuming from any of them delivers exactly what followed it.
+    let logs: Vec<&LogRecord> = records.iter().filter(|r| !r.is_position()).collect();
+    assert!(logs.iter().all(|r| r.cursor.is_some()), "exact cursors inside the window");
+    for (i, record) in logs.iter().enumerate() {
+        let (again, err) = crawl(&stream, record.cursor_value()).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(keys(&again), delivered[i + 1..], "resumed after record {i}: {:?}", record.cursor_value());
+    }
+    let partial = logs[4].cursor_value().unwrap();
+    let first = Timestamp::from_second(now.as_second() - 300 - 10).unwrap();
+    assert_eq!(partial["partial"]["below"], json!((first + SignedDuration::from_secs(1)).to_string()));
+    assert_eq!(partial["partial"]["seen"], json!([delivered[3], delivered[4]]), "the ids at the boundary instant");
+}
+
+#[tokio::test]
+async fn events_out_of_newest_first_order_end_the_windows_exact_cursors() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    let t = now.as_second() - 600;
+    let served =
+        json!([{"id": 1, "ts": t, "key": "a"}, {"id": 2, "ts": t + 5, "key": "b"}, {"id": 3, "ts": t - 5, "key": "c"}]);
+    Mock::given(method("GET"))
+        .and(path("/audit"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"entries": served, "next_offset": null})))
+        .mount(&server)
+        .await;
+    let plan = WindowPlan::new(Duration::from_secs(3600), Duration::from_secs(60), Duration::from_secs(1800));
+    let (records, err) = crawl(&api_stream(&server, plan, true), None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(records[0].cursor.is_some(), "newest first so far");
+    assert!(records[1].cursor.is_none(), "newer than the event before it: no cursor from here on");
+    let end = records[2].cursor_value().expect("the window's end still commits");
+    assert!(end.get("partial").is_none(), "{end}");
+    assert!(until(&records[2]) <= Timestamp::now() - SignedDuration::from_secs(60));
+}
+
+#[tokio::test]
+async fn a_resumed_partial_window_drops_what_it_had_delivered_even_at_its_end() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    let all = serve_bursts(&server, now, 1, 3).await;
+    let t = Timestamp::from_second(now.as_second() - 300).unwrap();
+    let then = t + SignedDuration::from_mins(10);
+    // Everything of the window was delivered but the cursor is partial: the run drops all three and
+    // commits the window's end with a position.
+    let stored = json!({"until": (t - SignedDuration::from_mins(5)).to_string(),
+                        "partial": {"below": (t + SignedDuration::from_secs(1)).to_string(), "then": then.to_string(), "seen": all}});
+    let capped = WindowPlan { max_windows_per_run: Some(1), ..plan(30).with_resolution(Duration::from_secs(1)) };
+    let (records, err) = crawl(&api_stream(&server, capped, true), Some(stored)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0].is_position());
+    assert_eq!(until(&records[0]), then, "the next window starts where the stored one ended");
+    let request = &server.received_requests().await.unwrap()[0];
+    let to = request.url.query_pairs().find(|(k, _)| k == "to").unwrap().1.into_owned();
+    assert_eq!(to, (t.as_second() + 1).to_string(), "only the part of the window not yet delivered");
+}
+
+#[test]
+fn windows_align_on_the_resolution() {
+    let base = Url::parse("http://127.0.0.1:9/").unwrap();
+    let api = Newest { audit: base.join("/audit").unwrap(), keyed: false };
+    let client = HttpClient::new(HttpConfig::new(base)).unwrap();
+    let plan = WindowPlan::new(Duration::from_millis(90_500), Duration::from_millis(2_300), Duration::from_secs(300))
+        .with_resolution(Duration::from_secs(1));
+    let stream = WindowedStream::new(api, client, plan);
+    let now: Timestamp = "2026-11-22T10:00:00.750Z".parse().unwrap();
+    let windows: Vec<Window> = stream.windows_from(None, now).collect();
+    assert_eq!(windows.first().unwrap().start, "2026-11-22T09:55:00Z".parse::<Timestamp>().unwrap());
+    assert_eq!(windows.last().unwrap().end, "2026-11-22T09:59:58Z".parse::<Timestamp>().unwrap());
+    for window in &windows {
+        assert_eq!((window.start.subsec_nanosecond(), window.end.subsec_nanosecond()), (0, 0), "{window:?}");
+        assert!(window.end.duration_since(window.start) <= SignedDuration::from_secs(90), "{window:?}");
+    }
+    assert!(windows.windows(2).all(|w| w[0].end == w[1].start));
+    // A stored instant between two seconds (a cursor written by hand) reads as the next second.
+    let hand: Timestamp = "2026-11-22T09:57:00.300Z".parse().unwrap();
+    let first = stream.windows_from(Some(&WindowCursor::at(hand)), now).next().unwrap();
+    assert_eq!(first.start, "2026-11-22T09:57:01Z".parse::<Timestamp>().unwrap());
 }

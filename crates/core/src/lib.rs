@@ -17,7 +17,7 @@
 //! | Item | Role |
 //! |---|---|
 //! | [`LogRecord`], [`Cursor`] | a record and its resume point |
-//! | [`RawEvent`], [`raw_members`] | a vendor event kept as the JSON it arrived in, shared with its page |
+//! | [`RawEvent`], [`raw_members`], [`raw_member`], [`raw_text`], [`raw_str_at`] | a vendor event kept as the JSON it arrived in, shared with its page, and its members read without a tree |
 //! | [`LogStream`], [`Connector`] | produce records (implement these for a new vendor) |
 //! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
@@ -45,7 +45,7 @@ pub use config::{ConfigError, DeliverySettings, HttpSettings};
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };
-pub use raw::{RawEvent, raw_members, raw_scalar, raw_text, raw_value};
+pub use raw::{RawEvent, raw_member, raw_members, raw_scalar, raw_str_at, raw_text, raw_value};
 pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_seconds};
 pub use sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,

@@ -166,6 +166,33 @@ pub fn raw_value(member: Option<&RawValue>) -> Option<serde_json::Value> {
     serde_json::from_str(member?.get()).ok()
 }
 
+/// The member `key` of the JSON object `object` (the last one when the key repeats, as when parsing into
+/// a map); `None` when `object` is not an object or has no such member. Nothing is allocated.
+pub fn raw_member<'a>(object: &'a RawValue, key: &str) -> Option<&'a RawValue> {
+    if !object.get().starts_with('{') {
+        return None;
+    }
+    let mut found = None;
+    raw_members(object.get(), |k, value| {
+        if k == key {
+            found = Some(value);
+        }
+        ControlFlow::Continue(())
+    })
+    .ok()?;
+    found
+}
+
+/// The string at `path` below the JSON object `object` (`["client", "ipAddress"]`), when every step is
+/// an object and the last one a string.
+pub fn raw_str_at<'a>(object: &'a RawValue, path: &[&str]) -> Option<Cow<'a, str>> {
+    let mut at = object;
+    for key in path {
+        at = raw_member(at, key)?;
+    }
+    raw_text(Some(at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +243,19 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, [("a".to_owned(), "1".to_owned()), ("bé".to_owned(), "[2]".to_owned())]);
+    }
+
+    #[test]
+    fn strings_and_members_are_read_without_a_tree() {
+        let event = raw(r#"{"a": "x", "b": "caf\u00e9", "c": 1, "d": {"e": {"f": "deep"}, "g": 2}, "a": "last"}"#);
+        assert_eq!(raw_text(raw_member(&event, "a")).as_deref(), Some("last"), "the last one wins");
+        assert!(matches!(raw_text(raw_member(&event, "b")), Some(Cow::Owned(text)) if text == "café"));
+        assert_eq!(raw_text(raw_member(&event, "c")), None, "not a string");
+        assert_eq!(raw_str_at(&event, &["d", "e", "f"]).as_deref(), Some("deep"));
+        assert_eq!(raw_str_at(&event, &["d", "g"]), None);
+        assert_eq!(raw_str_at(&event, &["d", "x", "f"]), None);
+        assert_eq!(raw_str_at(&event, &["c", "f"]), None, "a step that is no object");
+        assert!(raw_member(&raw("[1]"), "a").is_none());
     }
 
     #[test]

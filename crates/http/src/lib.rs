@@ -45,7 +45,9 @@ pub use client::{
 };
 pub use error::HttpError;
 pub use link::find_link;
-pub use ratelimit::{MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, until_epoch};
+pub use ratelimit::{
+    MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, tenant_key, until_epoch,
+};
 pub use redact::{redact_url, scrub};
 pub use retry::{
     LONGEST_SERVER_WAIT, LongServerWait, RetryPolicy, RetryState, StopRetrying, parse_http_date, parse_retry_after,

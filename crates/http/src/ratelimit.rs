@@ -23,6 +23,10 @@ use tokio::time::Instant;
 pub struct RateLimitConfig {
     /// A fixed client-side quota, in requests per second (none by default: the vendor's headers rule).
     pub requests_per_second: Option<NonZeroU32>,
+    /// A fixed client-side quota slower than one request a second: at most one request per this interval
+    /// (Slack's Tier 3, about 50 a minute, is one every 1.2 s). With `requests_per_second` too, the
+    /// slower of the two holds.
+    pub min_interval: Option<Duration>,
     /// Burst allowed by the fixed quota.
     pub burst: Option<NonZeroU32>,
     /// Stop sending while the vendor's remaining budget is at or below this many calls.
@@ -33,7 +37,7 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { requests_per_second: None, burst: None, margin: 2, key: None }
+        Self { requests_per_second: None, min_interval: None, burst: None, margin: 2, key: None }
     }
 }
 
@@ -81,6 +85,19 @@ impl RateLimitSnapshot {
     }
 }
 
+/// The key of a budget for the tenant a credential belongs to, when nothing else in the configuration
+/// names the tenant (1Password's account, Slack's organization): the vendor, the origin, and a hash of
+/// the credential — never the credential itself. Sources crawling with one credential share the
+/// budget; two credentials of one tenant cannot be told apart, and get a budget each.
+pub fn tenant_key(vendor: &str, origin: &url::Url, credential: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    credential.hash(&mut hasher);
+    let host = origin.host_str().unwrap_or_default().to_ascii_lowercase();
+    let port = origin.port_or_known_default().unwrap_or(0);
+    format!("{vendor}:{host}:{port}:{:016x}", hasher.finish())
+}
+
 /// A small margin for clock skew and the reset's one-second granularity.
 const RESET_SKEW: Duration = Duration::from_millis(250);
 
@@ -121,21 +138,25 @@ struct Window {
 /// A fixed client-side quota and the limiter enforcing it.
 #[derive(Debug)]
 struct FixedQuota {
-    per_second: NonZeroU32,
+    /// One request per this long, sustained.
+    period: Duration,
     burst: NonZeroU32,
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
 impl FixedQuota {
     fn of(config: &RateLimitConfig) -> Option<Self> {
-        let per_second = config.requests_per_second?;
-        let burst = config.burst.unwrap_or(per_second);
-        let limiter = Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)));
-        Some(Self { per_second, burst, limiter })
+        let per_second = config.requests_per_second.map(|n| Duration::from_secs(1) / n.get());
+        let interval = config.min_interval.filter(|interval| !interval.is_zero());
+        let period = per_second.into_iter().chain(interval).max()?;
+        let burst = config.burst.or(config.requests_per_second.filter(|_| per_second == Some(period)));
+        let burst = burst.unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)?.allow_burst(burst);
+        Some(Self { period, burst, limiter: Arc::new(RateLimiter::direct(quota)) })
     }
 
     fn is_stricter_than(&self, other: &Self) -> bool {
-        (self.per_second, self.burst) < (other.per_second, other.burst)
+        (std::cmp::Reverse(self.period), self.burst) < (std::cmp::Reverse(other.period), other.burst)
     }
 }
 
@@ -185,7 +206,7 @@ impl RateBudget {
         let Some(stricter) = FixedQuota::of(config) else { return };
         let mut quota = self.quota.lock().expect("rate quota poisoned");
         if quota.as_ref().is_none_or(|current| stricter.is_stricter_than(current)) {
-            tracing::debug!(budget = %self.key, requests_per_second = stricter.per_second.get(), "a sharer of this rate budget asks for a lower quota; applying it to all");
+            tracing::debug!(budget = %self.key, interval_ms = stricter.period.as_millis() as u64, "a sharer of this rate budget asks for a lower quota; applying it to all");
             *quota = Some(stricter);
         }
     }
@@ -195,9 +216,16 @@ impl RateBudget {
         self.margin.load(Ordering::Relaxed)
     }
 
-    /// The fixed client-side quota in force, in requests per second, if any.
+    /// The fixed client-side quota in force, in whole requests per second, if any (`None` too for a quota
+    /// slower than one a second: see [`min_interval`](Self::min_interval)).
     pub fn requests_per_second(&self) -> Option<NonZeroU32> {
-        self.quota.lock().expect("rate quota poisoned").as_ref().map(|quota| quota.per_second)
+        let period = self.min_interval()?;
+        NonZeroU32::new(u32::try_from(Duration::from_secs(1).as_nanos() / period.as_nanos().max(1)).unwrap_or(u32::MAX))
+    }
+
+    /// The fixed client-side quota in force as the interval between two requests, if any.
+    pub fn min_interval(&self) -> Option<Duration> {
+        self.quota.lock().expect("rate quota poisoned").as_ref().map(|quota| quota.period)
     }
 
     /// The budget's key.
@@ -346,6 +374,51 @@ mod tests {
         }
         // governor measures real time: 3 calls at 2/s with a burst of 1 take at least a second.
         assert!(start.elapsed() >= Duration::from_millis(900), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn a_quota_slower_than_one_a_second_holds_and_the_slower_quota_wins() {
+        let key = "slow.example:443";
+        let config = |rps: Option<u32>, interval_ms: Option<u64>| RateLimitConfig {
+            requests_per_second: rps.and_then(NonZeroU32::new),
+            min_interval: interval_ms.map(Duration::from_millis),
+            ..RateLimitConfig::default()
+        };
+        let budget = RateBudget::shared(key, &config(Some(4), None));
+        assert_eq!(budget.min_interval(), Some(Duration::from_millis(250)));
+        assert_eq!(budget.requests_per_second(), NonZeroU32::new(4));
+        RateBudget::shared(key, &config(None, Some(1200)));
+        assert_eq!(budget.min_interval(), Some(Duration::from_millis(1200)), "50 a minute");
+        assert_eq!(budget.requests_per_second(), None, "slower than one a second");
+        RateBudget::shared(key, &config(Some(10), Some(500)));
+        assert_eq!(budget.min_interval(), Some(Duration::from_millis(1200)), "a faster sharer loosens nothing");
+        let both = RateBudget::new("both", &config(Some(2), Some(800)));
+        assert_eq!(both.min_interval(), Some(Duration::from_millis(800)), "the slower of the two");
+        assert_eq!(RateBudget::new("zero", &config(None, Some(0))).min_interval(), None);
+    }
+
+    #[tokio::test]
+    async fn a_min_interval_paces_requests() {
+        let budget = RateBudget::new(
+            "paced-interval",
+            &RateLimitConfig { min_interval: Some(Duration::from_millis(200)), ..RateLimitConfig::default() },
+        );
+        let start = std::time::Instant::now();
+        for _ in 0..4 {
+            budget.acquire().await;
+        }
+        // A burst of one, then one every 200 ms (governor measures real time).
+        assert!(start.elapsed() >= Duration::from_millis(550), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn tenant_keys_hash_the_credential() {
+        let origin = url::Url::parse("https://api.slack.com/").unwrap();
+        let key = tenant_key("slack", &origin, "xoxp-secret-1");
+        assert!(key.starts_with("slack:api.slack.com:443:") && !key.contains("secret"), "{key}");
+        assert_eq!(key, tenant_key("slack", &origin, "xoxp-secret-1"));
+        assert_ne!(key, tenant_key("slack", &origin, "xoxp-secret-2"));
+        assert_ne!(key, tenant_key("other", &origin, "xoxp-secret-1"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,4 +12,8 @@ pub mod datadog;
 pub mod github;
 #[cfg(feature = "okta")]
 pub mod okta;
+#[cfg(feature = "onepassword")]
+pub mod onepassword;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod util;

@@ -393,6 +393,23 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     (bits < 6).then_some(out)
 }
 
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Writes a 26-character uppercase base32 id unique to `index` and `salt` (ids of two salts differ
+/// unless their indices are about 2⁶³ apart), the shape of 1Password's UUIDs (`56YE2TYN2VFYRLNSHKPW5NVT5E`).
+pub fn put_base32_id(out: &mut BytesMut, index: u64, salt: u64) {
+    let key = splitmix64(salt);
+    let a = splitmix64(index ^ key);
+    let b = splitmix64(index ^ key ^ 0x5a5a_5a5a_5a5a_5a5a);
+    // 130 bits from the 128 of (a, b): 13 characters from each half (the last of each reuses two bits).
+    for half in [a, b] {
+        for i in 0..13 {
+            let bits = (half.rotate_left(i * 5 + 5)) & 31;
+            out.put_u8(BASE32[bits as usize]);
+        }
+    }
+}
+
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -473,6 +490,28 @@ mod tests {
         assert_eq!((gate.requests(), gate.rate_limited()), (3, 2));
         let headers = Quota { limit: 5, remaining: 4, reset_epoch: 9, exceeded: false }.headers(RateHeaders::Joined);
         assert_eq!(headers[1], ("x-ratelimit-remaining", "4".to_owned()));
+    }
+
+    #[test]
+    fn base32_ids_are_unique_and_shaped_like_1passwords() {
+        let ids: std::collections::HashSet<Vec<u8>> = (0..10_000)
+            .map(|i| {
+                let mut out = BytesMut::new();
+                put_base32_id(&mut out, i, 7);
+                out.to_vec()
+            })
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 26 && id.iter().all(|c| BASE32.contains(c))));
+        // Neighbouring salts (a simulator's feeds) share no id.
+        let other: std::collections::HashSet<Vec<u8>> = (0..10_000)
+            .map(|i| {
+                let mut out = BytesMut::new();
+                put_base32_id(&mut out, i, 6);
+                out.to_vec()
+            })
+            .collect();
+        assert!(ids.is_disjoint(&other));
     }
 
     #[test]

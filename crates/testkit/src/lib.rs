@@ -53,8 +53,10 @@
 //! pages by a query parameter, so no server can hand it a link to another origin) is listed in
 //! `not_expressible`: the suite then checks that it indeed answers
 //! [`Verdict::NotExpressible`](conformance::Verdict::NotExpressible), so no case is skipped silently.
-//! `connectors/acme/tests/conformance.rs` and `connectors/okta/tests/okta/conformance.rs` are the two
-//! adopters to copy.
+//! `connectors/acme/tests/conformance.rs` and `connectors/okta/tests/okta/conformance.rs` are the
+//! adopters to copy for an API paged by position; `connectors/onepassword/tests/onepassword/conformance.rs`
+//! pages by a `POST` body cursor, and `connectors/slack/tests/slack/conformance.rs` is read in time windows,
+//! newest first ([`conformance::Vendor::window`]).
 
 pub mod conformance;
 mod logs;

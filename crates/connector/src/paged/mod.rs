@@ -29,8 +29,8 @@
 //!   earlier position the connector names, dropping what the cursor had delivered at its instant, or
 //!   stops with a checkpoint error saying why — never a silent restart;
 //! * **time windows** for APIs that return newest first ([`WindowedStream`] over a [`WindowedApi`]):
-//!   windows walked oldest to newest, each read to its end and committed there, never newer than
-//!   `now − settle_lag`;
+//!   windows walked oldest to newest, aligned on the API's resolution, each read to its end and committed
+//!   there (and, for an API that keys its events, exactly inside it), never newer than `now − settle_lag`;
 //! * **typed cursors**: the stored cursor is decoded into the connector's type before the first request
 //!   (an unreadable one is a checkpoint error, and nothing is sent) and each record's cursor is stored in
 //!   the versioned form ([`crate::cursor`]), lazily: only the cursor the crawler commits is serialised.
@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::cursor::TypedCursor;
 
 pub use run::Prefetch;
-pub use window::{Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream};
+pub use window::{Keyed, Partial, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream};
 
 /// Where the page after this one is.
 #[derive(Debug, Clone)]
@@ -186,6 +186,23 @@ impl Default for PageLimits {
 /// The error for a page that is not what the API documents: names the URL (redacted), never a secret.
 pub fn malformed(response: &Response, message: impl Into<String>) -> StreamError {
     HttpError::Decode { url: redact_url(&response.url), message: message.into() }.into()
+}
+
+/// The stream error for a failed request with advice for the operator appended (what to check for a
+/// refused credential, say): fatal or transient as the HTTP error itself is. What
+/// [`PagedApi::error`] returns when it has something to add.
+pub fn advised(err: HttpError, hint: impl Into<String>) -> StreamError {
+    let fatal = err.is_fatal();
+    let advised = Advised { inner: err, hint: hint.into() };
+    if fatal { StreamError::fatal(advised) } else { StreamError::transient(advised) }
+}
+
+/// An HTTP failure with advice appended.
+#[derive(Debug, thiserror::Error)]
+#[error("{inner}{hint}")]
+struct Advised {
+    inner: HttpError,
+    hint: String,
 }
 
 /// A [`LogStream`](logcrawl_core::LogStream) over a [`PagedApi`]: the helper that owns the page loop (see

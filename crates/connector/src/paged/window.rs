@@ -3,20 +3,32 @@
 //! resumable cursor, so the stream is cut into windows of time instead.
 //!
 //! A [`WindowedStream`] walks windows oldest to newest, each `[start, end)` at most
-//! [`WindowPlan::step`] long, and pages through each window to its last page in whatever order the API
-//! serves it. It commits only at a window's end — the last record of the window carries the cursor
-//! `{"until": END}`, and a window without events is committed as a
-//! [position](logcrawl_core::LogRecord::position) — so a run that stops inside a window repeats that one
-//! window (at-least-once; a shorter step repeats less), never skips one. No window ends later than
+//! [`WindowPlan::step`] long and aligned on the API's [`WindowPlan::resolution`] (whole seconds for an
+//! API that takes epoch seconds), and pages through each window to its last page in whatever order the
+//! API serves it. The last record of a window carries the cursor `{"until": END}`, and a window without
+//! events is committed as a [position](logcrawl_core::LogRecord::position). No window ends later than
 //! `now − settle_lag`: vendors that index events late (Duo by about two minutes, Google by application)
 //! would otherwise have events appear inside a window already committed.
+//!
+//! Inside a window the API's order decides what a cursor can say:
+//!
+//! * **Any order** (the default): records inside a window carry no cursor, so a run that stops inside a
+//!   window repeats that one window (at-least-once; a shorter step repeats less), never skips one.
+//! * **Newest first, with ids** (the connector implements [`WindowedApi::key`]): every record is exact.
+//!   Having delivered a window's events down to instant `t`, everything in `[t + resolution, end)` and
+//!   the ids delivered at `t` are done, so a record's cursor is `{"until": START, "partial": {"below":
+//!   t + resolution, "then": END, "seen": [ids at t]}}`: the resumed run reads `[START, t + resolution)`,
+//!   drops `seen`, and goes on from `END`. An event served out of that order (newer than one before it,
+//!   outside its window) or without a key ends the window's exact cursors: its remaining records carry
+//!   none, as in any order.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use logcrawl_core::{Cursor, LogRecord, LogStream, RecordStream, StreamError};
+use logcrawl_core::{Cursor, LogRecord, LogStream, RecordCursor, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, redact_url};
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +65,28 @@ pub trait WindowedApi: Send + Sync + 'static {
     /// The record for `event` (its cursor is set by the stream).
     fn record(&self, event: Self::Event) -> LogRecord;
 
+    /// The event's unique id and instant, for an API that serves each window **newest first** (ties
+    /// in any order): then every record carries an exact cursor (see the module documentation). `None`
+    /// (the default): the API's order inside a window promises nothing, and only windows' ends are
+    /// committed.
+    fn key<'e>(&self, event: &'e Self::Event) -> Option<Keyed<'e>> {
+        let _ = event;
+        None
+    }
+
     /// The stream error for a failed request (see [`PagedApi::error`](super::PagedApi::error)).
     fn error(&self, err: HttpError) -> StreamError {
         err.into()
     }
+}
+
+/// What places an event inside its window ([`WindowedApi::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyed<'e> {
+    /// The event's unique id.
+    pub id: &'e str,
+    /// The instant the API orders and filters by.
+    pub at: Timestamp,
 }
 
 /// How a [`WindowedStream`] cuts time.
@@ -72,27 +102,143 @@ pub struct WindowPlan {
     pub max_windows_per_run: Option<usize>,
     /// Pages of one window at most: a window with more is an error (lower `step`), never a loop.
     pub max_pages_per_window: usize,
+    /// The API's time resolution: windows start and end on whole multiples of it (and are at least one
+    /// long), so a window maps onto the API's inclusive bounds in its unit without overlap or gap (for
+    /// epoch seconds, `[start, end)` is `oldest = start`, `latest = end − 1`). Events lie on whole
+    /// multiples too, so a stored instant between two (a cursor written by hand) is read as the next one.
+    pub resolution: Duration,
 }
 
 impl WindowPlan {
     /// Windows of `step`, `settle_lag` behind now, the first run `lookback` back; no cap on windows per
-    /// run, at most 10 000 pages a window.
+    /// run, at most 10 000 pages a window, nanosecond resolution.
     pub fn new(step: Duration, settle_lag: Duration, lookback: Duration) -> Self {
-        Self { step, settle_lag, lookback, max_windows_per_run: None, max_pages_per_window: 10_000 }
+        Self {
+            step,
+            settle_lag,
+            lookback,
+            max_windows_per_run: None,
+            max_pages_per_window: 10_000,
+            resolution: Duration::from_nanos(1),
+        }
+    }
+
+    /// The same plan with windows aligned on `resolution`.
+    #[must_use]
+    pub fn with_resolution(mut self, resolution: Duration) -> Self {
+        self.resolution = resolution;
+        self
     }
 }
 
-/// Where a windowed stream resumes: every event before `until` was delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a windowed stream resumes: every event before `until` was delivered (and, inside the window
+/// after it, what `partial` says).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowCursor {
     /// The end of the last window delivered whole.
     pub until: Timestamp,
+    /// The window after `until`, read newest first down to an instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+impl WindowCursor {
+    /// Every event before `until` was delivered, nothing after it.
+    pub fn at(until: Timestamp) -> Self {
+        Self { until, partial: None }
+    }
+}
+
+/// A window read newest first down to an instant: what of `[until, then)` was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partial {
+    /// Every event in `[below, then)` was delivered; `[until, below)` is what remains.
+    pub below: Timestamp,
+    /// The window's end, where the next window starts once the rest is read.
+    pub then: Timestamp,
+    /// The ids delivered at the instant just before `below`: dropped should they come again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
 }
 
 impl TypedCursor for WindowCursor {
     const VERSION: u64 = 1;
-    const SHAPE: &'static str = r#"{"until": "<RFC 3339 instant>", "v": 1}"#;
+    const SHAPE: &'static str =
+        r#"{"until": "<RFC 3339 instant>", "partial": {"below": …, "then": …, "seen": […]}, "v": 1}"#;
+}
+
+/// One window of a run: what to request, where the checkpoint goes once it is read, and the ids a
+/// partial cursor had delivered at its boundary.
+#[derive(Debug, Clone)]
+struct Planned {
+    window: Window,
+    commit: Timestamp,
+    boundary: Option<(Timestamp, Vec<String>)>,
+}
+
+/// The exact cursors of a window read newest first: the instant delivered down to, and the ids
+/// delivered at it (shared with the cursors already handed out, which read their own prefix).
+struct Inside {
+    window: Window,
+    commit: Timestamp,
+    resolution: SignedDuration,
+    boundary: Option<Timestamp>,
+    ids: Arc<Mutex<Vec<String>>>,
+    exact: bool,
+}
+
+impl Inside {
+    fn new(planned: &Planned, resolution: SignedDuration) -> Self {
+        let (boundary, ids) = match &planned.boundary {
+            Some((at, seen)) => (Some(*at), seen.clone()),
+            None => (None, Vec::new()),
+        };
+        Self {
+            window: planned.window,
+            commit: planned.commit,
+            resolution,
+            boundary,
+            ids: Arc::new(Mutex::new(ids)),
+            exact: true,
+        }
+    }
+
+    /// The cursor right after the event keyed `key`, while the window is served newest first.
+    fn after(&mut self, key: Option<Keyed<'_>>) -> Option<RecordCursor> {
+        let key = key.filter(|_| self.exact);
+        let Some(Keyed { id, at }) = key else {
+            self.exact = false;
+            return None;
+        };
+        let in_window = self.window.start <= at && at < self.window.end;
+        match self.boundary {
+            _ if !in_window => self.exact = false,
+            Some(boundary) if at > boundary => self.exact = false,
+            Some(boundary) if at == boundary => {}
+            _ => {
+                self.boundary = Some(at);
+                self.ids = Arc::new(Mutex::new(Vec::new()));
+            }
+        }
+        if !self.exact {
+            tracing::debug!(id, at = %at, window_start = %self.window.start, window_end = %self.window.end,
+                "an event out of newest-first order: the rest of this window commits only at its end");
+            return None;
+        }
+        let seen = self.ids.clone();
+        let count = {
+            let mut ids = seen.lock().unwrap_or_else(PoisonError::into_inner);
+            ids.push(id.to_owned());
+            ids.len()
+        };
+        let (until, then, below) = (self.window.start, self.commit, at + self.resolution);
+        Some(RecordCursor::deferred(move || {
+            let seen = seen.lock().unwrap_or_else(PoisonError::into_inner)[..count].to_vec();
+            cursor::store(&WindowCursor { until, partial: Some(Partial { below, then, seen }) })
+        }))
+    }
 }
 
 /// A [`LogStream`] over a [`WindowedApi`] (see the module documentation).
@@ -123,19 +269,47 @@ impl<A: WindowedApi> WindowedStream<A> {
         &self.api
     }
 
+    /// The client the stream sends with.
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     /// The windows a run starting now would read first, oldest first (for inspection and tests).
     pub fn windows_from(&self, cursor: Option<&WindowCursor>, now: Timestamp) -> impl Iterator<Item = Window> {
-        let step = signed(self.plan.step).max(SignedDuration::from_secs(1));
-        let horizon = now - signed(self.plan.settle_lag);
-        let mut start = cursor.map_or_else(|| now - signed(self.plan.lookback), |c| c.until);
+        self.plan(cursor, now).map(|planned| planned.window)
+    }
+
+    fn plan(&self, cursor: Option<&WindowCursor>, now: Timestamp) -> impl Iterator<Item = Planned> + use<A> {
+        let resolution = signed(self.plan.resolution).max(SignedDuration::from_nanos(1));
+        let align = move |at: Timestamp| floor(at, resolution);
+        let stored = move |at: Timestamp| {
+            let down = floor(at, resolution);
+            if down == at { at } else { down + resolution }
+        };
+        let step = floor_span(signed(self.plan.step).max(SignedDuration::from_secs(1)), resolution).max(resolution);
+        let horizon = align(now - signed(self.plan.settle_lag));
+        let (mut first, mut start) = match cursor {
+            None => (None, align(now - signed(self.plan.lookback))),
+            Some(WindowCursor { until, partial: None }) => (None, stored(*until)),
+            Some(WindowCursor { until, partial: Some(Partial { below, then, seen }) }) => {
+                let (until, below, then) = (stored(*until), stored(*below), stored(*then));
+                let window = Window { start: until, end: below.min(then) };
+                let boundary = (!seen.is_empty()).then(|| (below - resolution, seen.clone()));
+                let first = (window.start < window.end).then_some(Planned { window, commit: then, boundary });
+                (first, then.max(until))
+            }
+        };
         std::iter::from_fn(move || {
+            if let Some(first) = first.take() {
+                return Some(first);
+            }
             if start >= horizon {
                 return None;
             }
             let end = (start + step).min(horizon);
             let window = Window { start, end };
             start = end;
-            Some(window)
+            Some(Planned { window, commit: end, boundary: None })
         })
         .take(self.plan.max_windows_per_run.unwrap_or(usize::MAX))
     }
@@ -147,10 +321,15 @@ impl<A: WindowedApi> WindowedStream<A> {
     fn run(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
         async_stream::try_stream! {
             let resume: Option<WindowCursor> = cursor.as_ref().map(cursor::load).transpose()?;
-            for window in self.windows_from(resume.as_ref(), Timestamp::now()) {
+            let resolution = signed(self.plan.resolution).max(SignedDuration::from_nanos(1));
+            for planned in self.plan(resume.as_ref(), Timestamp::now()) {
+                let window = planned.window;
                 let mut request = self.api.window_request(window)?;
                 self.client.ensure_same_origin(&request.url).map_err(|err| StreamError::fatal(Refused(err.to_string())))?;
-                let end_cursor = cursor::store(&WindowCursor { until: window.end });
+                let end_cursor = cursor::store(&WindowCursor::at(planned.commit));
+                // Events a partial cursor had delivered at its boundary: dropped if served again.
+                let seen: HashSet<String> = planned.boundary.iter().flat_map(|(_, ids)| ids.iter().cloned()).collect();
+                let mut inside = Inside::new(&planned, resolution);
                 let mut prefetched: Option<Prefetch<Page<A::Event>>> = None;
                 let mut pages = 0usize;
                 loop {
@@ -171,15 +350,20 @@ impl<A: WindowedApi> WindowedStream<A> {
                         prefetched = Some(Prefetch::spawn(self.fetch(next.clone())));
                     }
                     let last_page = follow.is_none();
-                    if last_page && events.is_empty() {
+                    let again = |event: &A::Event| !seen.is_empty() && self.api.key(event).is_some_and(|k| seen.contains(k.id));
+                    // The window's last delivered record commits its end; with none (an empty last page,
+                    // or only events already delivered on it) a position does.
+                    let last_kept = events.iter().rposition(|event| !again(event)).filter(|_| last_page);
+                    if last_page && last_kept.is_none() {
                         yield LogRecord::position(end_cursor.clone());
                     }
-                    let count = events.len();
                     for (index, event) in events.into_iter().enumerate() {
+                        if again(&event) {
+                            continue;
+                        }
+                        let exact = inside.after(self.api.key(&event));
                         let mut record = self.api.record(event);
-                        // Only the window's very last record moves the checkpoint: inside a window
-                        // the API's order is not one a cursor can resume from.
-                        record.cursor = (last_page && index + 1 == count).then(|| end_cursor.clone().into());
+                        record.cursor = if Some(index) == last_kept { Some(end_cursor.clone().into()) } else { exact };
                         yield record;
                     }
                     match follow {
@@ -205,4 +389,18 @@ impl<A: WindowedApi> LogStream for WindowedStream<A> {
 
 fn signed(duration: Duration) -> SignedDuration {
     SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
+}
+
+/// `at` rounded down to a whole multiple of `resolution` since the epoch.
+fn floor(at: Timestamp, resolution: SignedDuration) -> Timestamp {
+    let unit = resolution.as_nanos().max(1);
+    let nanos = at.as_nanosecond();
+    Timestamp::from_nanosecond(nanos - nanos.rem_euclid(unit)).unwrap_or(at)
+}
+
+/// `span` rounded down to a whole multiple of `resolution`.
+fn floor_span(span: SignedDuration, resolution: SignedDuration) -> SignedDuration {
+    let unit = resolution.as_nanos().max(1);
+    let nanos = span.as_nanos();
+    SignedDuration::try_from_nanos_i128(nanos - nanos.rem_euclid(unit)).unwrap_or(span)
 }

@@ -8,7 +8,7 @@ use logcrawl_core::{
     BatchLimits, CheckpointStore, Connector, Crawler, Cursor, MemoryCheckpointStore, RunFailure, RunOutcome, Source,
     SourceMeta, StreamKey,
 };
-use wiremock::matchers::method;
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::{Ask, Event, PageReply, Vendor};
@@ -43,6 +43,25 @@ struct ApiState {
 
 struct Responder(Arc<ApiState>);
 
+impl ApiState {
+    /// What `request` asks for, its position counted from the feed's start (for a windowed API, the
+    /// events before its window plus the offset inside it), and the events it selects in the API's
+    /// order (every event for an API paged by position; the window's, newest first, otherwise).
+    fn locate(&self, request: &Request) -> (Ask, Ask, Vec<Event>) {
+        let asked = self.vendor.ask(request);
+        let events = self.events.lock().expect("feed poisoned");
+        match self.vendor.window(request) {
+            None => (asked, asked, events.clone()),
+            Some((from, to)) => {
+                let before = events.iter().filter(|e| e.published_ms() < from).count();
+                let inside: Vec<Event> =
+                    events.iter().rev().filter(|e| (from..to).contains(&e.published_ms())).cloned().collect();
+                (Ask { position: before + asked.position, ..asked }, asked, inside)
+            }
+        }
+    }
+}
+
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let api = &self.0;
@@ -51,11 +70,11 @@ impl Respond for Responder {
             return ResponseTemplate::new(401)
                 .set_body_json(serde_json::json!({"error": "missing or wrong credential"}));
         }
-        let ask = api.vendor.ask(request);
+        let (at, ask, events) = api.locate(request);
         let mut link_origin = api.origin.clone();
         {
             let mut faults = api.faults.lock().expect("faults poisoned");
-            let hit = faults.iter_mut().find(|p| p.remaining > 0 && p.at.is_none_or(|at| at == ask.position));
+            let hit = faults.iter_mut().find(|p| p.remaining > 0 && p.at.is_none_or(|at_| at_ == at.position));
             if let Some(planned) = hit {
                 planned.remaining -= 1;
                 match &planned.fault {
@@ -64,7 +83,6 @@ impl Respond for Responder {
                 }
             }
         }
-        let events = api.events.lock().expect("feed poisoned");
         let start = ask.position.min(events.len());
         let end = start.saturating_add(ask.limit).min(events.len());
         api.vendor.page(&PageReply {
@@ -132,6 +150,8 @@ pub struct Harness {
     page_size: usize,
     batch_size: usize,
     messages: Mutex<Vec<String>>,
+    /// When the last run started (epoch ms), for spacing the runs of a windowed API.
+    last_run_ms: Mutex<Option<i64>>,
     logs: CaptureGuard,
 }
 
@@ -163,7 +183,8 @@ impl Harness {
             events: Mutex::new((1..=events).map(Event::new).collect()),
             faults: Mutex::default(),
         });
-        Mock::given(method("GET")).respond_with(Responder(api.clone())).mount(&server).await;
+        // Any method: most APIs page with `GET`, some (1Password) `POST` a body cursor.
+        Mock::given(any()).respond_with(Responder(api.clone())).mount(&server).await;
         let streams = vendor.connector(&server.uri(), page_size).streams();
         assert_eq!(streams.len(), 1, "the suite crawls a connector of exactly one stream");
         let key = StreamKey::new(SOURCE, streams[0].name());
@@ -176,6 +197,7 @@ impl Harness {
             page_size,
             batch_size: page_size,
             messages: Mutex::default(),
+            last_run_ms: Mutex::default(),
             logs,
         }
     }
@@ -222,11 +244,41 @@ impl Harness {
         &self.logs
     }
 
-    /// Publishes `n` more events.
+    /// Publishes `n` more events (for a windowed API stamped now, one millisecond apart, as new events
+    /// of a live log are).
     pub fn append(&self, n: u64) {
         let mut events = self.api.events.lock().expect("feed poisoned");
         let last = events.len() as u64;
-        events.extend((last + 1..=last + n).map(Event::new));
+        if self.vendor.windowed().is_some() {
+            let newest = events.last().map_or(i64::MIN, |e| e.published_ms() + 1);
+            let start = jiff::Timestamp::now().as_millisecond().max(newest);
+            events.extend((last + 1..=last + n).zip(start..).map(|(seq, at)| Event::at(seq, at)));
+        } else {
+            events.extend((last + 1..=last + n).map(Event::new));
+        }
+    }
+
+    /// `seqs` in the order the API serves them when they lie in one window: as they are for an API paged
+    /// by position, newest first for a windowed one.
+    pub fn in_order(&self, mut seqs: Vec<u64>) -> Vec<u64> {
+        if self.vendor.windowed().is_some() {
+            seqs.reverse();
+        }
+        seqs
+    }
+
+    /// For a windowed API, waits until a run reaches every event and has a window the previous run did
+    /// not read: `windowed()` after the newest event and after the previous run's start.
+    async fn settle(&self) {
+        let Some(delay) = self.vendor.windowed() else { return };
+        let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        let newest = self.api.events.lock().expect("feed poisoned").last().map_or(i64::MIN, Event::published_ms);
+        let previous = self.last_run_ms.lock().expect("runs poisoned").unwrap_or(i64::MIN);
+        let ready = newest.max(previous).saturating_add(delay).saturating_add(20);
+        let wait = ready.saturating_sub(jiff::Timestamp::now().as_millisecond());
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
     }
 
     /// Answers `answer` to the next `times` requests asking for `position` (`None`: any request).
@@ -260,6 +312,8 @@ impl Harness {
 
     /// One crawler run into `sink`.
     pub async fn run_with(&self, sink: RecordingSink) -> Run {
+        self.settle().await;
+        *self.last_run_ms.lock().expect("runs poisoned") = Some(jiff::Timestamp::now().as_millisecond());
         let before = self.requests().await.len();
         let connector = self.connector();
         let sink = Arc::new(sink);
@@ -302,7 +356,7 @@ impl Harness {
             .iter()
             .map(|id| Event::seq_of(id).unwrap_or_else(|| panic!("a delivered record's id {id:?} is not an event id")))
             .collect();
-        let asks = requests[before..].iter().map(|r| self.vendor.ask(r)).collect();
+        let asks = requests[before..].iter().map(|r| self.api.locate(r).0).collect();
         Run { outcome: run.outcome, delivered, asks, elapsed, sink }
     }
 

@@ -44,11 +44,12 @@ pub(super) async fn malformed_page(vendor: Arc<dyn Vendor>) -> Verdict {
     assert_eq!(failure.stage, FailureStage::Fetch, "{failure:?}");
     assert!(!failure.fatal, "a malformed page is transient: {failure:?}");
     assert!(failure.message.contains("malformed"), "the error says what is wrong: {}", failure.message);
-    assert_eq!(run.delivered, [1, 2, 3], "the page before the malformed one is delivered");
+    let order = h.in_order(seqs(1, EVENTS));
+    assert_eq!(run.delivered, order[..3], "the page before the malformed one is delivered");
     h.clear_faults();
     let next = h.run().await;
     next.assert_caught_up();
-    assert_eq!(next.delivered, seqs(4, EVENTS), "the checkpoint stayed on the last delivered record");
+    assert_eq!(next.delivered, order[3..], "the checkpoint stayed on the last delivered record");
     h.finish();
     Verdict::Passed
 }
@@ -61,7 +62,7 @@ pub(super) async fn off_origin_redirect(vendor: Arc<dyn Vendor>) -> Verdict {
     let failure = run.expect_failure();
     assert!(failure.fatal, "an off-origin redirect stops the source: {failure:?}");
     assert!(failure.message.contains("origin"), "the error says why: {}", failure.message);
-    assert_eq!(run.delivered, [1, 2, 3]);
+    assert_eq!(run.delivered, h.in_order(seqs(1, EVENTS))[..3]);
     assert_untouched(&other).await;
     let committed = h.committed().map(|c| c.to_string()).unwrap_or_default();
     assert!(!committed.contains(&other.uri()), "a committed cursor points off the origin: {committed}");
@@ -70,10 +71,19 @@ pub(super) async fn off_origin_redirect(vendor: Arc<dyn Vendor>) -> Verdict {
 }
 
 pub(super) async fn off_origin_link(vendor: Arc<dyn Vendor>) -> Verdict {
-    if vendor.continuation() == Continuation::QueryParameter {
-        return Verdict::NotExpressible(
-            "the API continues by a query parameter on the client's own URL: a server cannot name another origin",
-        );
+    match vendor.continuation() {
+        Continuation::Link => {}
+        Continuation::QueryParameter => {
+            return Verdict::NotExpressible(
+                "the API continues by a query parameter on the client's own URL: a server cannot name another origin",
+            );
+        }
+        Continuation::BodyToken => {
+            return Verdict::NotExpressible(
+                "the API continues by a token in the body of a request to the client's own URL: a server cannot name \
+                 another origin",
+            );
+        }
     }
     let other = elsewhere().await;
     let h = Harness::start(vendor, EVENTS, PAGE).await;
@@ -85,7 +95,11 @@ pub(super) async fn off_origin_link(vendor: Arc<dyn Vendor>) -> Verdict {
     assert_untouched(&other).await;
     let delivered = run.delivered.len() as u64;
     assert!((3..=6).contains(&delivered), "{:?}", run.delivered);
-    assert_eq!(run.delivered, seqs(1, delivered), "what was delivered is the feed's start, in order");
+    assert_eq!(
+        run.delivered,
+        h.in_order(seqs(1, EVENTS))[..delivered as usize],
+        "what was delivered is the feed's start, in order"
+    );
     let committed = h.committed().map(|c| c.to_string()).unwrap_or_default();
     assert!(!committed.contains(&other.uri()), "a committed cursor points off the origin: {committed}");
     h.finish();

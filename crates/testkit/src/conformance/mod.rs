@@ -10,6 +10,13 @@
 //! on every request, nothing sent to the other origin, no request at all), what was delivered (every
 //! event once, in order), what was committed, and what was logged (no secret in any line or message).
 //!
+//! An API read in **time windows, newest first** inside each (Slack's audit logs; the SDK's
+//! `WindowedStream`) is served the same feed: its adapter says which window a request asks for
+//! ([`Vendor::window`]) and how old an event must be before a run reaches it ([`Vendor::windowed`]).
+//! A position is then the number of feed events before the window plus the offset inside it, the suite
+//! expects each window's events newest first ([`Harness::in_order`]), publishes new events stamped now,
+//! and spaces runs so that each one has a new window to read.
+//!
 //! A connector adopts it in a few lines of its tests (see the crate documentation), and
 //! [`conformance_suite!`](crate::conformance_suite) makes one `#[tokio::test]` per case. A case the
 //! connector's API cannot express (a `next` link for an API that pages by query parameter) answers
@@ -46,8 +53,18 @@ impl Event {
     pub fn new(seq: u64) -> Self {
         let base = jiff::Timestamp::now().as_millisecond() - 3_600_000;
         let base = base - base.rem_euclid(1000);
-        let published = jiff::Timestamp::from_millisecond(base + seq as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        Self::at(seq, base + seq as i64)
+    }
+
+    /// The event with this `seq`, published at `epoch_ms`.
+    pub fn at(seq: u64, epoch_ms: i64) -> Self {
+        let published = jiff::Timestamp::from_millisecond(epoch_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         Self { seq, id: format!("{seq:012}"), published: format!("{published:.3}"), message: format!("event {seq}") }
+    }
+
+    /// `published` in epoch milliseconds.
+    pub fn published_ms(&self) -> i64 {
+        self.published.parse::<jiff::Timestamp>().map_or(0, |at| at.as_millisecond())
     }
 
     /// The `seq` of an id made by [`Event::new`].
@@ -59,7 +76,9 @@ impl Event {
 /// What a request asks for, decoded by [`Vendor::ask`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ask {
-    /// How many events of the feed lie before the first one asked for (0: from the start).
+    /// How many events of the feed lie before the first one asked for (0: from the start). For a
+    /// windowed API, the adapter gives the offset inside the request's window (newest first), and the
+    /// suite adds the events before the window.
     pub position: usize,
     /// How many events at most.
     pub limit: usize,
@@ -74,9 +93,10 @@ pub struct PageReply<'a> {
     pub request_url: String,
     /// What the request asked for.
     pub ask: Ask,
-    /// The events of the page (may be empty).
+    /// The events of the page (may be empty), in the order the API serves them.
     pub events: &'a [Event],
-    /// The position right after the page's last event (the position of the next page).
+    /// The position right after the page's last event (the position of the next page; for a windowed
+    /// API, the offset inside the window, as [`Vendor::ask`] decodes it).
     pub next_position: usize,
     /// Whether the feed holds events after this page.
     pub more: bool,
@@ -92,6 +112,9 @@ pub enum Continuation {
     Link,
     /// A query parameter the client sets on its own URL (`after=<id>`): no other origin can be named.
     QueryParameter,
+    /// A token the server hands out that the client sends in a request body to its own URL
+    /// (1Password's `{"cursor": "…"}`): no other origin can be named either.
+    BodyToken,
 }
 
 /// What the suite needs to know about a connector and its vendor's wire format.
@@ -124,6 +147,19 @@ pub trait Vendor: Send + Sync + 'static {
     /// A stored cursor of a shape this connector never writes: resuming from it must fail as a
     /// checkpoint error without a request.
     fn unreadable_cursor(&self) -> Cursor;
+
+    /// For an API read in time windows, newest first inside each: how old an event must be before a run
+    /// reaches it (the connector's settle lag plus its windows' resolution; the adapter configures both).
+    /// `None` (the default): the API is paged by position.
+    fn windowed(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// For a windowed API, the window `request` asks for, as epoch milliseconds `[from, to)`.
+    fn window(&self, request: &Request) -> Option<(i64, i64)> {
+        let _ = request;
+        None
+    }
 }
 
 /// The cases of the suite.

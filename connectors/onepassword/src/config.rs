@@ -1,0 +1,162 @@
+//! The keys of a `[[sources]]` entry with `connector = "onepassword"`, and what each may be.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::{ConfigError, HttpSettings, SecretString};
+use logcrawl_http::Url;
+use serde::Deserialize;
+
+use crate::stream::Feature;
+
+/// Events per request by default: 1Password's largest page, the fewest requests of the scarce budget.
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+/// 1Password's largest page.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// How long 1Password keeps events: a first run cannot reach further back.
+pub const RETENTION: Duration = Duration::from_secs(120 * 24 * 3600);
+/// The client-side quota by default, in requests per second for every stream of a token together.
+///
+/// 1Password allows an account 600 requests a minute and 30 000 an hour and announces neither in
+/// headers, so the connector paces itself below both: 8 a second (a burst of 8) is at most 488 a
+/// minute and 28 808 an hour, and leaves room for another tool on the same account.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 8;
+/// The shared HTTP settings' defaults for 1Password: a 30 s timeout, the [`DEFAULT_REQUESTS_PER_SECOND`]
+/// quota, the shared defaults otherwise.
+pub const HTTP_DEFAULTS: HttpSettings = HttpSettings {
+    timeout: Duration::from_secs(30),
+    requests_per_second: NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND),
+    ..HttpSettings::DEFAULT
+};
+
+/// Where an account is hosted: the Events API host of each (`region` in configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    /// `1password.com`: `https://events.1password.com`.
+    Com,
+    /// `1password.ca`: `https://events.1password.ca`.
+    Ca,
+    /// `1password.eu`: `https://events.1password.eu`.
+    Eu,
+    /// `ent.1password.com`: `https://events.ent.1password.com`.
+    Ent,
+}
+
+impl Region {
+    /// The Events API origin of the region.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Com => "https://events.1password.com/",
+            Region::Ca => "https://events.1password.ca/",
+            Region::Eu => "https://events.1password.eu/",
+            Region::Ent => "https://events.ent.1password.com/",
+        }
+    }
+}
+
+/// Configuration of one 1Password account, read with [`OnePasswordConfig::from_table`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnePasswordConfig {
+    /// The Events Reporting integration's bearer token.
+    pub token: SecretString,
+    /// Where the account is hosted (default `com`); not together with `base_url`.
+    #[serde(default)]
+    pub region: Option<Region>,
+    /// An origin that replaces the region's host (a proxy, tests); not together with `region`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Which streams to crawl (default all three): `auditevents`, `signinattempts`, `itemusages`.
+    #[serde(default)]
+    pub streams: Option<Vec<String>>,
+    /// Events per request, 1–1000 (default 1000).
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// How far back a first run starts (default `18h`, at most 120 days, and inside the sink's max age).
+    #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
+    pub initial_lookback: Option<Duration>,
+    /// The shared HTTP settings over [`HTTP_DEFAULTS`].
+    #[serde(skip, default = "http_defaults")]
+    pub http: HttpSettings,
+}
+
+fn http_defaults() -> HttpSettings {
+    HTTP_DEFAULTS
+}
+
+impl fmt::Debug for OnePasswordConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnePasswordConfig")
+            .field("token", &"**REDACTED**")
+            .field("region", &self.region)
+            .field("base_url", &self.base_url)
+            .field("streams", &self.streams)
+            .field("page_size", &self.page_size)
+            .field("initial_lookback", &self.initial_lookback)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl OnePasswordConfig {
+    /// Reads a `[[sources]]` table: 1Password's own keys, then the shared HTTP settings over
+    /// [`HTTP_DEFAULTS`].
+    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
+        let mut keys = ComponentTable::new(table);
+        Ok(Self { http: keys.shared(http_defaults())?, ..keys.own()? })
+    }
+
+    /// The origin requests go to: `base_url`, else the region's host.
+    pub(crate) fn origin(&self) -> Result<Url, ConfigError> {
+        let text = match (&self.base_url, self.region) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new("base_url", "set `region` or `base_url`, not both"));
+            }
+            (Some(url), None) => url.as_str(),
+            (None, region) => region.unwrap_or(Region::Com).base_url(),
+        };
+        let mut url = Url::parse(text).map_err(|err| ConfigError::new("base_url", format!("{text:?}: {err}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::new("base_url", format!("{text:?} is not an http(s) URL with a host")));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(url)
+    }
+
+    /// The streams to crawl, in the order configured.
+    pub(crate) fn features(&self) -> Result<Vec<Feature>, ConfigError> {
+        let Some(names) = &self.streams else { return Ok(Feature::ALL.to_vec()) };
+        if names.is_empty() {
+            return Err(ConfigError::new("streams", "must name at least one stream (or be left out for all three)"));
+        }
+        let mut features = Vec::with_capacity(names.len());
+        for name in names {
+            let feature = Feature::from_name(name).ok_or_else(|| {
+                ConfigError::new(
+                    "streams",
+                    format!("{name:?} is not a stream; the streams are auditevents, signinattempts and itemusages"),
+                )
+            })?;
+            if features.contains(&feature) {
+                return Err(ConfigError::new("streams", format!("{name:?} is listed twice")));
+            }
+            features.push(feature);
+        }
+        Ok(features)
+    }
+
+    /// The page size, checked.
+    pub(crate) fn page_size(&self) -> Result<u32, ConfigError> {
+        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ConfigError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
+        }
+        Ok(size)
+    }
+}

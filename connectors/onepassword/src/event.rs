@@ -1,0 +1,275 @@
+//! From a 1Password event to a logcrawl record: the event stays the JSON 1Password sent (one pass over
+//! its top-level members finds what logcrawl reads), and only what logcrawl adds goes into `data`.
+//!
+//! Every record gets `uuid`, `message`, `timestamp` (epoch seconds, in place of 1Password's RFC 3339
+//! `timestamp`, which the cursor keeps), `status` and the Datadog standard attributes the feature has:
+//!
+//! | feature | `message` | `usr.*` from | `network.client.ip` | `evt.name` | `evt.outcome` | `status` |
+//! |---|---|---|---|---|---|---|
+//! | `auditevents` | `<actor> <action> <object_type> <object_uuid>` | `actor_details` (`actor_uuid`) | `session.ip` | `action` | — | `info` |
+//! | `signinattempts` | `Sign-in attempt by <user>: <category> (<type>)` | `target_user` | `client.ip_address` | `signinattempt` | `success` for `success` and `firewall_reported_success`, else `failure` | `info`, `warning` when failed |
+//! | `itemusages` | `<user> <action> item <item_uuid> in vault <vault_uuid>` | `user` | `client.ip_address` | `action` | — | `info` |
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+
+use logcrawl_connector::{Roots, Standard};
+use logcrawl_core::{Fields, RawEvent, raw_str_at, raw_text};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::stream::Feature;
+
+/// One 1Password event: what logcrawl adds, the `timestamp` as 1Password wrote it, and the event.
+#[derive(Debug)]
+pub struct OnePasswordEvent {
+    /// `uuid`, `message`, `timestamp`, `status` and the standard attributes.
+    pub(crate) data: Fields,
+    /// `timestamp` as 1Password wrote it: the instant the cursors keep and compare.
+    pub(crate) timestamp: Option<String>,
+    /// The whole event, a JSON object (a slice of its page).
+    pub(crate) raw: RawEvent,
+}
+
+impl OnePasswordEvent {
+    /// The event's `uuid`, when it is a string.
+    pub(crate) fn uuid(&self) -> Option<&str> {
+        self.data.get("uuid").and_then(Value::as_str)
+    }
+}
+
+/// The top-level members logcrawl reads, of every feature (the last one wins when a key repeats).
+#[derive(Default)]
+struct Members<'a> {
+    uuid: Option<&'a RawValue>,
+    timestamp: Option<&'a RawValue>,
+    action: Option<&'a RawValue>,
+    actor_uuid: Option<&'a RawValue>,
+    actor_details: Option<&'a RawValue>,
+    object_type: Option<&'a RawValue>,
+    object_uuid: Option<&'a RawValue>,
+    session: Option<&'a RawValue>,
+    category: Option<&'a RawValue>,
+    kind: Option<&'a RawValue>,
+    user: Option<&'a RawValue>,
+    client: Option<&'a RawValue>,
+    item_uuid: Option<&'a RawValue>,
+    vault_uuid: Option<&'a RawValue>,
+    roots: Roots<'a>,
+}
+
+fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    raw_text(raw).filter(|s| !s.is_empty())
+}
+
+fn at<'a>(raw: Option<&'a RawValue>, path: &[&str]) -> Option<Cow<'a, str>> {
+    raw_str_at(raw?, path).filter(|s| !s.is_empty())
+}
+
+/// Who a user object names, for a message: email, else name, else uuid.
+fn who<'a>(user: Option<&'a RawValue>, fallback: Option<Cow<'a, str>>) -> Cow<'a, str> {
+    at(user, &["email"]).or_else(|| at(user, &["name"])).or(fallback).unwrap_or(Cow::Borrowed("someone"))
+}
+
+fn or_dash<'v>(value: Option<&'v Cow<'_, str>>) -> &'v str {
+    value.map_or("-", |v| v.as_ref())
+}
+
+/// Maps an item of `feature`'s page to a record. Fails when it is not a JSON object.
+pub(crate) fn to_event(feature: Feature, raw: RawEvent) -> Result<OnePasswordEvent, serde_json::Error> {
+    let mut data = Fields::new();
+    let timestamp;
+    {
+        let mut m = Members::default();
+        raw.members(|key, value| {
+            let slot = match key {
+                "uuid" => &mut m.uuid,
+                "timestamp" => &mut m.timestamp,
+                "action" => &mut m.action,
+                "actor_uuid" => &mut m.actor_uuid,
+                "actor_details" => &mut m.actor_details,
+                "object_type" => &mut m.object_type,
+                "object_uuid" => &mut m.object_uuid,
+                "session" => &mut m.session,
+                "category" => &mut m.category,
+                "type" => &mut m.kind,
+                "target_user" | "user" => &mut m.user,
+                "client" => &mut m.client,
+                "item_uuid" => &mut m.item_uuid,
+                "vault_uuid" => &mut m.vault_uuid,
+                _ => {
+                    m.roots.offer(key, value);
+                    return ControlFlow::Continue(());
+                }
+            };
+            *slot = Some(value);
+            ControlFlow::Continue(())
+        })?;
+
+        timestamp = text(m.timestamp).map(Cow::into_owned);
+        let action = text(m.action);
+        let (message, status, standard) = match feature {
+            Feature::AuditEvents => {
+                let actor_id = text(m.actor_uuid).or_else(|| at(m.actor_details, &["uuid"]));
+                let message = format!(
+                    "{} {} {} {}",
+                    who(m.actor_details, actor_id.clone()),
+                    or_dash(action.as_ref()),
+                    or_dash(text(m.object_type).as_ref()),
+                    or_dash(text(m.object_uuid).as_ref()),
+                );
+                let standard = Standard {
+                    usr_id: actor_id.map(Cow::into_owned),
+                    usr_name: at(m.actor_details, &["name"]).map(Cow::into_owned),
+                    usr_email: at(m.actor_details, &["email"]).map(Cow::into_owned),
+                    client_ip: at(m.session, &["ip"]).map(Cow::into_owned),
+                    evt_name: action.map(Cow::into_owned),
+                    ..Standard::default()
+                };
+                (message, "info", standard)
+            }
+            Feature::SignInAttempts => {
+                let category = text(m.category);
+                let succeeded =
+                    category.as_deref().is_some_and(|c| matches!(c, "success" | "firewall_reported_success"));
+                let message = format!(
+                    "Sign-in attempt by {}: {} ({})",
+                    who(m.user, at(m.user, &["uuid"])),
+                    or_dash(category.as_ref()),
+                    or_dash(text(m.kind).as_ref()),
+                );
+                let standard = Standard {
+                    usr_id: at(m.user, &["uuid"]).map(Cow::into_owned),
+                    usr_name: at(m.user, &["name"]).map(Cow::into_owned),
+                    usr_email: at(m.user, &["email"]).map(Cow::into_owned),
+                    client_ip: at(m.client, &["ip_address"]).map(Cow::into_owned),
+                    evt_name: Some("signinattempt".into()),
+                    evt_outcome: category.as_ref().map(|_| if succeeded { "success" } else { "failure" }.to_owned()),
+                    ..Standard::default()
+                };
+                (message, if succeeded || category.is_none() { "info" } else { "warning" }, standard)
+            }
+            Feature::ItemUsages => {
+                let message = format!(
+                    "{} {} item {} in vault {}",
+                    who(m.user, at(m.user, &["uuid"])),
+                    or_dash(action.as_ref()),
+                    or_dash(text(m.item_uuid).as_ref()),
+                    or_dash(text(m.vault_uuid).as_ref()),
+                );
+                let standard = Standard {
+                    usr_id: at(m.user, &["uuid"]).map(Cow::into_owned),
+                    usr_name: at(m.user, &["name"]).map(Cow::into_owned),
+                    usr_email: at(m.user, &["email"]).map(Cow::into_owned),
+                    client_ip: at(m.client, &["ip_address"]).map(Cow::into_owned),
+                    evt_name: action.map(Cow::into_owned),
+                    ..Standard::default()
+                };
+                (message, "info", standard)
+            }
+        };
+
+        if let Some(uuid) = m.uuid.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
+            data.insert("uuid".into(), uuid);
+        }
+        data.insert("message".into(), Value::String(message));
+        if let Some(seconds) = timestamp.as_deref().and_then(epoch_seconds).and_then(serde_json::Number::from_f64) {
+            data.insert("timestamp".into(), Value::Number(seconds));
+        }
+        data.insert("status".into(), Value::String(status.into()));
+        standard.insert(&mut data, |group| m.roots.get(group));
+    }
+    Ok(OnePasswordEvent { data, timestamp, raw })
+}
+
+/// An RFC 3339 instant as seconds since the epoch, with its fraction (exact to the millisecond).
+fn epoch_seconds(text: &str) -> Option<f64> {
+    Some(logcrawl_core::epoch_seconds(text.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logcrawl_core::LogRecord;
+    use serde_json::json;
+
+    fn record(feature: Feature, event: &Value) -> (Value, Option<String>) {
+        let event = to_event(feature, RawValue::from_string(event.to_string()).unwrap().into()).unwrap();
+        let timestamp = event.timestamp.clone();
+        (LogRecord::new(event.data).with_raw(event.raw).to_value().unwrap(), timestamp)
+    }
+
+    fn user() -> Value {
+        json!({"uuid": "U1", "name": "Jack O'Neill", "email": "jack@example.com", "user_type": "user"})
+    }
+
+    #[test]
+    fn audit_events_name_the_actor_and_the_action() {
+        let event = json!({"uuid": "A1", "timestamp": "2024-08-13T15:58:20.353Z", "actor_uuid": "U1",
+            "actor_details": user(), "action": "update", "object_type": "item", "object_uuid": "I9",
+            "session": {"uuid": "S", "ip": "13.227.95.22"}, "location": {"country": "CA"}});
+        let (out, timestamp) = record(Feature::AuditEvents, &event);
+        assert_eq!(timestamp.as_deref(), Some("2024-08-13T15:58:20.353Z"));
+        assert_eq!(out["message"], "jack@example.com update item I9");
+        assert_eq!(out["timestamp"].as_f64(), Some(1_723_564_700.353));
+        assert_eq!(out["status"], "info");
+        assert_eq!(out["usr"], json!({"id": "U1", "name": "Jack O'Neill", "email": "jack@example.com"}));
+        assert_eq!(out["network"]["client"]["ip"], "13.227.95.22");
+        assert_eq!(out["evt"], json!({"name": "update"}));
+        assert_eq!(out["session"], event["session"], "the event's members stay");
+        assert_eq!(out["uuid"], "A1");
+    }
+
+    #[test]
+    fn sign_in_attempts_have_an_outcome() {
+        let failed = json!({"uuid": "B2", "timestamp": "2020-06-11T16:32:50-03:00", "category": "firewall_failed",
+            "type": "continent_blocked", "target_user": user(), "client": {"ip_address": "10.0.0.1"}});
+        let (out, _) = record(Feature::SignInAttempts, &failed);
+        assert_eq!(out["message"], "Sign-in attempt by jack@example.com: firewall_failed (continent_blocked)");
+        assert_eq!(out["status"], "warning");
+        assert_eq!(out["evt"], json!({"name": "signinattempt", "outcome": "failure"}));
+        assert_eq!(out["timestamp"].as_f64(), Some(1_591_903_970.0), "an offset is honoured");
+        assert_eq!(out["type"], "continent_blocked");
+        let ok = json!({"uuid": "B3", "category": "firewall_reported_success", "target_user": {"uuid": "U2"}});
+        let (out, timestamp) = record(Feature::SignInAttempts, &ok);
+        assert_eq!((out["status"].as_str(), out["evt"]["outcome"].as_str()), (Some("info"), Some("success")));
+        assert_eq!(out["message"], "Sign-in attempt by U2: firewall_reported_success (-)");
+        assert!(timestamp.is_none() && out.get("timestamp").is_none(), "no timestamp, none invented");
+    }
+
+    #[test]
+    fn item_usages_name_the_item_and_vault() {
+        let event = json!({"uuid": "C3", "timestamp": "2024-08-13T15:58:20Z", "used_version": 2, "vault_uuid": "V",
+            "item_uuid": "I", "user": user(), "client": {"ip_address": "10.1.2.3"}, "action": "reveal"});
+        let (out, _) = record(Feature::ItemUsages, &event);
+        assert_eq!(out["message"], "jack@example.com reveal item I in vault V");
+        assert_eq!(out["evt"]["name"], "reveal");
+        assert_eq!(out["usr"]["id"], "U1");
+        assert_eq!(out["network"]["client"]["ip"], "10.1.2.3");
+        assert_eq!(out["used_version"], 2);
+    }
+
+    #[test]
+    fn odd_members_are_kept_and_add_nothing() {
+        let event = json!({"uuid": 5, "timestamp": "soon", "user": "x", "client": [1], "action": {}, "network": 1});
+        let (out, timestamp) = record(Feature::ItemUsages, &event);
+        assert_eq!(timestamp.as_deref(), Some("soon"));
+        assert_eq!(out["timestamp"], "soon", "an unreadable timestamp stays as 1Password wrote it");
+        assert!(out.get("usr").is_none() && out.get("evt").is_none());
+        assert_eq!(out["network"], 1, "an event's own member stays when nothing is added under it");
+        assert_eq!(out["uuid"], 5);
+        assert_eq!(out["message"], "someone - item - in vault -");
+        for text in ["[]", "\"e\"", "1", "null"] {
+            assert!(to_event(Feature::AuditEvents, RawValue::from_string(text.to_owned()).unwrap().into()).is_err());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_item_panics(text in ".{0,96}", feature in 0usize..3) {
+            if let Ok(raw) = RawValue::from_string(text) {
+                let _any_result_is_fine = to_event(Feature::ALL[feature], raw.into()).is_ok();
+            }
+        }
+    }
+}
