@@ -6,4 +6,5 @@ mod acme_to_lts;
 mod examples;
 mod okta_to_file;
 mod onepassword_to_file;
+mod slack_to_file;
 mod support;

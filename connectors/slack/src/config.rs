@@ -80,14 +80,24 @@ impl SlackConfig {
         Ok(Self { http: keys.shared(http_defaults())?, ..keys.own()? })
     }
 
+    /// An empty token is refused; one that does not look like a user token (`xoxp-…`) is warned about
+    /// (Slack will refuse it, and that refusal stops the source with the same advice).
     pub(crate) fn check_token(&self) -> Result<(), ConfigError> {
         let token = self.token.expose_secret().trim();
-        if !token.starts_with("xoxp-") || token.len() <= "xoxp-".len() {
-            return Err(ConfigError::new(
-                "token",
-                "must be a user token (xoxp-…) of the Enterprise organization's owner with the auditlogs:read scope; \
-                 bot (xoxb-) and app (xapp-) tokens cannot read audit logs",
-            ));
+        if token.is_empty() {
+            return Err(ConfigError::new("token", "must not be empty"));
+        }
+        if !token.starts_with("xoxp-") {
+            let kind = token.split_once('-').map_or("an unknown kind of", |(prefix, _)| match prefix {
+                "xoxb" => "a bot",
+                "xapp" => "an app-level",
+                "xoxe" => "a refresh",
+                _ => "an unknown kind of",
+            });
+            tracing::warn!(
+                "the Slack `token` is {kind} token, not a user token (xoxp-…): the Audit Logs API takes only the \
+                 organization owner's user token with the auditlogs:read scope, and will refuse this one"
+            );
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`] writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
 //! | `okta-datadog` | the same source → [`DatadogSink`] (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
+//! | `slack-ndjson` | Slack Audit Logs simulator (`--events` entries 10 ms apart) → `logcrawl-slack` (windows of 1 h, pages of 1000, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path: newest-first pages, an exact cursor per record |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
@@ -37,8 +38,8 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; ACME:
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack: `0..N`; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
 //!
@@ -68,8 +69,9 @@ use logcrawl_sim::okta::event_uuid;
 use logcrawl_sim::onepassword::Feed;
 use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
 use logcrawl_sink_file::{FileSink, FileSinkConfig};
+use logcrawl_slack::SlackConfig;
 
-use crate::sims::{DD_API_KEY, OKTA_TOKEN, ONEPASSWORD_TOKEN, Sim, SimSpec};
+use crate::sims::{DD_API_KEY, OKTA_TOKEN, ONEPASSWORD_TOKEN, SLACK_TOKEN, Sim, SimSpec};
 pub use crate::verify::VerifyingSink;
 
 /// A benchmark scenario.
@@ -83,12 +85,19 @@ pub enum Scenario {
     ManyStreams,
     /// 1Password (three streams) → crawler → NDJSON to `/dev/null`.
     OnePasswordNdjson,
+    /// Slack (time windows) → crawler → NDJSON to `/dev/null`.
+    SlackNdjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 4] =
-        [Scenario::OktaNdjson, Scenario::OktaDatadog, Scenario::ManyStreams, Scenario::OnePasswordNdjson];
+    pub const ALL: [Scenario; 5] = [
+        Scenario::OktaNdjson,
+        Scenario::OktaDatadog,
+        Scenario::ManyStreams,
+        Scenario::OnePasswordNdjson,
+        Scenario::SlackNdjson,
+    ];
 
     /// The name used by `--scenario`.
     pub fn name(self) -> &'static str {
@@ -97,6 +106,7 @@ impl Scenario {
             Scenario::OktaDatadog => "okta-datadog",
             Scenario::ManyStreams => "many-streams",
             Scenario::OnePasswordNdjson => "onepassword-ndjson",
+            Scenario::SlackNdjson => "slack-ndjson",
         }
     }
 
@@ -265,7 +275,9 @@ fn sims_cpu(sims: &[&Sim]) -> Option<Duration> {
 /// delivery check is `Ok` with [`Report::check`] set to `Err`.
 pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {
     match scenario {
-        Scenario::OktaNdjson | Scenario::OktaDatadog | Scenario::OnePasswordNdjson => backfill(scenario, options).await,
+        Scenario::OktaNdjson | Scenario::OktaDatadog | Scenario::OnePasswordNdjson | Scenario::SlackNdjson => {
+            backfill(scenario, options).await
+        }
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -290,6 +302,13 @@ impl Backfill {
                 }
                 Self { spec: SimSpec::OnePassword { per_feed }, kind: "onepassword", expected }
             }
+            Scenario::SlackNdjson => {
+                let mut expected = IdDigest::default();
+                for i in 0..events {
+                    expected.add(&logcrawl_sim::slack::entry_id(i));
+                }
+                Self { spec: SimSpec::Slack { events }, kind: "slack", expected }
+            }
             _ => {
                 let mut expected = IdDigest::default();
                 for i in 0..events {
@@ -311,6 +330,15 @@ impl Backfill {
                 // The simulator does not limit the bench: lift the quota that paces the real API.
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(OnePasswordConnector::new(OnePasswordConfig::from_table(&table)?, &context)?)
+            }
+            SimSpec::Slack { .. } => {
+                let mut table = logcrawl_core::config::Table::new();
+                table.insert("base_url".into(), base_url.into());
+                table.insert("token".into(), SLACK_TOKEN.into());
+                // The simulator indexes at once and does not limit the bench: no settle lag, no pace.
+                table.insert("settle_lag".into(), "0s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_slack::connector(SlackConfig::from_table(&table)?, &context)?)
             }
             _ => {
                 let config = OktaConfig {

@@ -2,11 +2,12 @@
 //! (`logcrawl_bench`) for what each scenario measures and how.
 //!
 //! ```text
-//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson] [--events N] [--streams N]
+//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson]
+//!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
-//!                | serve onepassword --events N
+//!                | serve onepassword --events N | serve slack --events N
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -29,7 +30,8 @@ static GLOBAL: logcrawl_alloc::Allocator = logcrawl_alloc::Allocator;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams or onepassword-ndjson.
+    /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson or
+    /// slack-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -89,6 +91,12 @@ enum ServeSim {
         #[arg(long)]
         events: u64,
     },
+    /// The Slack Audit Logs API.
+    Slack {
+        /// Entries in the log.
+        #[arg(long)]
+        events: u64,
+    },
     /// The ACME logs API.
     Acme {
         /// Events at start.
@@ -119,6 +127,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Datadog => SimSpec::Datadog,
             ServeSim::Acme { events, live_rate } => SimSpec::Acme { events, live_rate },
             ServeSim::Onepassword { events } => SimSpec::OnePassword { per_feed: events },
+            ServeSim::Slack { events } => SimSpec::Slack { events },
         };
         return match serve(spec).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -135,7 +144,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams or onepassword-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson or slack-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);

@@ -15,6 +15,7 @@ use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
+use logcrawl_sim::slack::SlackSim;
 
 use crate::procstat;
 
@@ -22,6 +23,8 @@ use crate::procstat;
 pub const OKTA_TOKEN: &str = "bench-okta-token";
 /// The token the 1Password simulator requires and the connector sends.
 pub const ONEPASSWORD_TOKEN: &str = "bench-onepassword-token";
+/// The token the Slack simulator requires and the connector sends.
+pub const SLACK_TOKEN: &str = "xoxp-bench-slack-token";
 /// The key the fake intake requires and the Datadog sink sends.
 pub const DD_API_KEY: &str = "bench-dd-api-key";
 
@@ -41,6 +44,12 @@ pub enum SimSpec {
         /// Events per feed.
         per_feed: u64,
     },
+    /// The Slack Audit Logs API with `events` entries 10 ms apart, the newest ten minutes old; its
+    /// rate limit lifted.
+    Slack {
+        /// Entries in the log.
+        events: u64,
+    },
     /// The ACME logs API with `events` events at start and `live_rate` more per second.
     Acme {
         /// Events at start.
@@ -57,6 +66,7 @@ impl SimSpec {
             SimSpec::Okta { events } => vec!["okta".into(), "--events".into(), events.to_string()],
             SimSpec::Datadog => vec!["datadog".into()],
             SimSpec::OnePassword { per_feed } => vec!["onepassword".into(), "--events".into(), per_feed.to_string()],
+            SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
             SimSpec::Acme { events, live_rate } => {
                 vec!["acme".into(), "--events".into(), events.to_string(), "--live-rate".into(), live_rate.to_string()]
             }
@@ -80,6 +90,9 @@ impl SimSpec {
                     .start()
                     .await?,
             ),
+            SimSpec::Slack { events } => Running::Slack(
+                SlackSim::builder().events(*events).token(SLACK_TOKEN).rate_limit(u64::MAX).start().await?,
+            ),
             SimSpec::Acme { events, live_rate } => {
                 let config = AcmeSimConfig { events: *events, live_rate: *live_rate, ..AcmeSimConfig::default() };
                 Running::Acme(AcmeSim::start(config).await?)
@@ -99,6 +112,8 @@ pub enum Running {
     Acme(AcmeSim),
     /// 1Password.
     OnePassword(OnePasswordSim),
+    /// Slack.
+    Slack(SlackSim),
 }
 
 impl Running {
@@ -109,6 +124,7 @@ impl Running {
             Running::Datadog(sim) => sim.base_url().to_owned(),
             Running::Acme(sim) => sim.base_url(),
             Running::OnePassword(sim) => sim.base_url().to_owned(),
+            Running::Slack(sim) => sim.base_url().to_owned(),
         }
     }
 }

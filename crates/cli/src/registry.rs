@@ -1,12 +1,12 @@
 //! Which connectors and sinks this binary was built with, and how to build them from configuration.
 //!
 //! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `onepassword`,
-//! `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one declares its kind in
-//! its crate (`KIND`: its name, one line about it, its factory). This module is two tables of those
-//! kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of every component
-//! logcrawl has, compiled in or not ([`CONNECTOR_NAMES`], [`SINK_NAMES`]): a configuration that names a
-//! component left out of the build gets an error saying which feature to enable, and `logcrawl
-//! connectors` lists them all.
+//! `slack`, `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one
+//! declares its kind in its crate (`KIND`: its name, one line about it, its factory). This module is two
+//! tables of those kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of
+//! every component logcrawl has, compiled in or not ([`CONNECTOR_NAMES`], [`SINK_NAMES`]): a
+//! configuration that names a component left out of the build gets an error saying which feature to
+//! enable, and `logcrawl connectors` lists them all.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub const CONNECTORS: &[ConnectorKind] = &[
     logcrawl_okta::KIND,
     #[cfg(feature = "onepassword")]
     logcrawl_onepassword::KIND,
+    #[cfg(feature = "slack")]
+    logcrawl_slack::KIND,
     // xtask:new-connector:kind (scaffolded connectors are listed above this line)
 ];
 
