@@ -1,6 +1,6 @@
 //! Which connectors and sinks this binary was built with, and how to build them from configuration.
 //!
-//! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `file`,
+//! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `github`, `auth0`, `file`,
 //! `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one declares its kind in
 //! its crate (`KIND`: its name, one line about it, its factory). This module is two tables of those
 //! kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of every component
@@ -22,13 +22,18 @@ pub const CONNECTORS: &[ConnectorKind] = &[
     logcrawl_acme::KIND,
     #[cfg(feature = "okta")]
     logcrawl_okta::KIND,
+    #[cfg(feature = "github")]
+    logcrawl_github::KIND,
+    #[cfg(feature = "auth0")]
+    logcrawl_auth0::KIND,
     // xtask:new-connector:kind (scaffolded connectors are listed above this line)
 ];
 
 /// The name of every connector logcrawl has, compiled into this binary or not; each is also the cargo
 /// feature that adds it.
 pub const CONNECTOR_NAMES: &[&str] = &[
-    "acme", "okta",
+    "acme", "okta", "github",
+    "auth0",
     // xtask:new-connector:name (scaffolded connectors are named above this line)
 ];
 

@@ -41,6 +41,23 @@ pub struct Standard {
 /// The top-level members whose objects the attributes are merged into.
 pub const GROUPS: [&str; 4] = ["usr", "network", "http", "evt"];
 
+/// An event's own members named like the attribute groups ([`GROUPS`]), collected while walking its
+/// members, for [`Standard::insert`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OwnGroups<'a>([Option<&'a RawValue>; 4]);
+
+impl<'a> OwnGroups<'a> {
+    /// The slot of member `key` when it is one of the groups' names.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<&'a RawValue>> {
+        GROUPS.iter().position(|group| *group == key).map(|at| &mut self.0[at])
+    }
+
+    /// The event's member named `group`, if it has one.
+    pub fn get(&self, group: &str) -> Option<&'a RawValue> {
+        GROUPS.iter().position(|g| *g == group).and_then(|at| self.0[at])
+    }
+}
+
 impl Standard {
     /// Adds the attributes that are set to `data`. `own(group)` is the event's own top-level member named
     /// `group` (one of [`GROUPS`]), if it has one: see the module documentation.
@@ -139,6 +156,11 @@ mod tests {
             _ => None,
         });
         assert_eq!(Value::Object(data), json!({"network": {"isp": "x", "client": {"port": 1, "ip": "::1"}}}));
+        let mut own = OwnGroups::default();
+        assert!(own.slot("payload").is_none());
+        *own.slot("http").unwrap() = Some(&http);
+        assert_eq!(own.get("http").map(RawValue::get), Some(r#""not an object""#));
+        assert!(own.get("usr").is_none());
         let mut nothing = Fields::new();
         Standard::default().insert(&mut nothing, |_| None);
         assert!(nothing.is_empty());

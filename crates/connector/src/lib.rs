@@ -27,7 +27,7 @@ pub mod lookback;
 pub mod paged;
 pub mod single;
 
-pub use attributes::Standard;
+pub use attributes::{OwnGroups, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Next, Page, PageLimits, PagedApi, PagedStream, Position, Prefetch, Resume, Window, WindowCursor, WindowPlan,
