@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use logcrawl_connector::Standard;
-use logcrawl_connector::attributes::{GROUPS, millis_to_seconds};
+use logcrawl_connector::attributes::millis_to_seconds;
+use logcrawl_connector::{OwnGroups, Standard};
 use logcrawl_core::{Fields, RawEvent, raw_scalar, raw_text};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -39,8 +39,8 @@ struct Members<'a> {
     repo: Option<&'a RawValue>,
     team: Option<&'a RawValue>,
     user: Option<&'a RawValue>,
-    /// The event's own `usr`, `network`, `http`, `evt` members, in [`GROUPS`] order.
-    groups: [Option<&'a RawValue>; 4],
+    /// The event's own `usr`, `network`, `http`, `evt` members.
+    groups: OwnGroups<'a>,
 }
 
 /// An instant as GitHub writes it — epoch milliseconds (a number, or a number in a string), or RFC 3339
@@ -74,8 +74,8 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<GithubEvent, serde_json::Error> 
                 "repo" => &mut m.repo,
                 "team" => &mut m.team,
                 "user" => &mut m.user,
-                other => match GROUPS.iter().position(|group| *group == other) {
-                    Some(at) => &mut m.groups[at],
+                other => match m.groups.slot(other) {
+                    Some(slot) => slot,
                     None => return ControlFlow::Continue(()),
                 },
             };
@@ -110,7 +110,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<GithubEvent, serde_json::Error> 
             evt_name: action.map(Cow::into_owned),
             ..Standard::default()
         }
-        .insert(&mut data, |group| GROUPS.iter().position(|g| *g == group).and_then(|at| m.groups[at]));
+        .insert(&mut data, |group| m.groups.get(group));
         let id = raw_text(m.document_id).filter(|id| !id.is_empty()).map(|id| id.into());
         (id, ms.map(|ms| ms.div_euclid(1000).to_string().into_boxed_str()))
     };

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use logcrawl_connector::{Roots, Standard};
+use logcrawl_connector::{OwnGroups, Standard};
 use logcrawl_core::{Fields, RawEvent, raw_str_at, raw_text};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -55,7 +55,7 @@ struct Members<'a> {
     client: Option<&'a RawValue>,
     item_uuid: Option<&'a RawValue>,
     vault_uuid: Option<&'a RawValue>,
-    roots: Roots<'a>,
+    roots: OwnGroups<'a>,
 }
 
 fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {

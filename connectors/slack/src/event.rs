@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use jiff::Timestamp;
-use logcrawl_connector::{Roots, Standard};
+use logcrawl_connector::{OwnGroups, Standard};
 use logcrawl_core::{Fields, RawEvent, raw_member, raw_str_at, raw_text};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -47,7 +47,7 @@ struct Members<'a> {
     actor: Option<&'a RawValue>,
     entity: Option<&'a RawValue>,
     context: Option<&'a RawValue>,
-    roots: Roots<'a>,
+    roots: OwnGroups<'a>,
 }
 
 fn text<'a>(raw: Option<&'a RawValue>, path: &[&str]) -> Option<Cow<'a, str>> {

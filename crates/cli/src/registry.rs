@@ -1,7 +1,7 @@
 //! Which connectors and sinks this binary was built with, and how to build them from configuration.
 //!
-//! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `onepassword`,
-//! `slack`, `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one
+//! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `github`, `auth0`,
+//! `onepassword`, `slack`, `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one
 //! declares its kind in its crate (`KIND`: its name, one line about it, its factory). This module is two
 //! tables of those kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of
 //! every component logcrawl has, compiled in or not ([`CONNECTOR_NAMES`], [`SINK_NAMES`]): a
@@ -22,6 +22,10 @@ pub const CONNECTORS: &[ConnectorKind] = &[
     logcrawl_acme::KIND,
     #[cfg(feature = "okta")]
     logcrawl_okta::KIND,
+    #[cfg(feature = "github")]
+    logcrawl_github::KIND,
+    #[cfg(feature = "auth0")]
+    logcrawl_auth0::KIND,
     #[cfg(feature = "onepassword")]
     logcrawl_onepassword::KIND,
     #[cfg(feature = "slack")]
@@ -34,7 +38,10 @@ pub const CONNECTORS: &[ConnectorKind] = &[
 pub const CONNECTOR_NAMES: &[&str] = &[
     "acme",
     "okta",
+    "github",
+    "auth0",
     "onepassword",
+    "slack",
     // xtask:new-connector:name (scaffolded connectors are named above this line)
 ];
 
@@ -166,9 +173,9 @@ mod tests {
         let listed = listing(&without_okta, CONNECTOR_NAMES);
         assert_eq!(listed.iter().map(|(name, _)| *name).collect::<Vec<_>>(), CONNECTOR_NAMES, "listed all the same");
         assert_eq!(listed.iter().find(|(name, _)| *name == "okta"), Some(&("okta", None)));
-        let Err(err) = source("connector = \"github\"") else { panic!("built") };
+        let Err(err) = source("connector = \"gitlab\"") else { panic!("built") };
         assert_eq!(err.key, "sources[0].connector");
-        assert_eq!(err.message, format!("unknown connector \"github\" (known: {})", CONNECTOR_NAMES.join(", ")));
+        assert_eq!(err.message, format!("unknown connector \"gitlab\" (known: {})", CONNECTOR_NAMES.join(", ")));
         assert!(CONNECTOR_NAMES.contains(&"acme") && CONNECTOR_NAMES.contains(&"okta"));
     }
 

@@ -41,40 +41,32 @@ pub struct Standard {
 /// The top-level members whose objects the attributes are merged into.
 pub const GROUPS: [&str; 4] = ["usr", "network", "http", "evt"];
 
-/// An event's own top-level members named like a standard attribute's group ([`GROUPS`]), as raw JSON:
-/// what a connector that walks its event's members once collects for [`Standard::insert`]'s `own`.
+/// An event's own members named like the attribute groups ([`GROUPS`]), collected while walking its
+/// members, for [`Standard::insert`].
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Roots<'a> {
-    usr: Option<&'a RawValue>,
-    network: Option<&'a RawValue>,
-    http: Option<&'a RawValue>,
-    evt: Option<&'a RawValue>,
-}
+pub struct OwnGroups<'a>([Option<&'a RawValue>; 4]);
 
-impl<'a> Roots<'a> {
-    /// Keeps `value` when `key` is one of [`GROUPS`] (the last one wins when a key repeats); returns
-    /// whether it was one. Call it for every top-level member of the event.
-    pub fn offer(&mut self, key: &str, value: &'a RawValue) -> bool {
-        let slot = match key {
-            "usr" => &mut self.usr,
-            "network" => &mut self.network,
-            "http" => &mut self.http,
-            "evt" => &mut self.evt,
-            _ => return false,
-        };
-        *slot = Some(value);
-        true
+impl<'a> OwnGroups<'a> {
+    /// The slot of member `key` when it is one of the groups' names.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<&'a RawValue>> {
+        GROUPS.iter().position(|group| *group == key).map(|at| &mut self.0[at])
     }
 
-    /// The member `group`, when the event has one.
-    pub fn get(&self, group: &str) -> Option<&'a RawValue> {
-        match group {
-            "usr" => self.usr,
-            "network" => self.network,
-            "http" => self.http,
-            "evt" => self.evt,
-            _ => None,
+    /// Keeps `value` when `key` is one of the groups' names (the last one wins when a key repeats);
+    /// returns whether it was one. Call it for every top-level member of the event.
+    pub fn offer(&mut self, key: &str, value: &'a RawValue) -> bool {
+        match self.slot(key) {
+            Some(slot) => {
+                *slot = Some(value);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// The event's member named `group`, if it has one.
+    pub fn get(&self, group: &str) -> Option<&'a RawValue> {
+        GROUPS.iter().position(|g| *g == group).and_then(|at| self.0[at])
     }
 }
 
@@ -176,6 +168,11 @@ mod tests {
             _ => None,
         });
         assert_eq!(Value::Object(data), json!({"network": {"isp": "x", "client": {"port": 1, "ip": "::1"}}}));
+        let mut own = OwnGroups::default();
+        assert!(own.slot("payload").is_none());
+        *own.slot("http").unwrap() = Some(&http);
+        assert_eq!(own.get("http").map(RawValue::get), Some(r#""not an object""#));
+        assert!(own.get("usr").is_none());
         let mut nothing = Fields::new();
         Standard::default().insert(&mut nothing, |_| None);
         assert!(nothing.is_empty());

@@ -27,7 +27,7 @@ pub mod lookback;
 pub mod paged;
 pub mod single;
 
-pub use attributes::{Roots, Standard};
+pub use attributes::{OwnGroups, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Keyed, Next, Page, PageLimits, PagedApi, PagedStream, Partial, Position, Prefetch, Resume, Window,

@@ -6,6 +6,8 @@
 
 #[cfg(feature = "acme")]
 pub mod acme;
+#[cfg(feature = "auth0")]
+pub mod auth0;
 #[cfg(feature = "datadog")]
 pub mod datadog;
 #[cfg(feature = "github")]

@@ -314,7 +314,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes the low `digits` hex digits of `value`.
 pub fn put_hex(out: &mut BytesMut, value: u64, digits: usize) {
-    for shift in (0..digits).rev() {
+    // A u64 has 16 hex digits: more are leading zeros.
+    for _ in 16..digits {
+        out.put_u8(b'0');
+    }
+    for shift in (0..digits.min(16)).rev() {
         out.put_u8(HEX[((value >> (shift * 4)) & 0xf) as usize]);
     }
 }
@@ -322,6 +326,11 @@ pub fn put_hex(out: &mut BytesMut, value: u64, digits: usize) {
 /// Writes `value` in decimal, zero-padded to at least `min_digits`.
 pub fn put_dec(out: &mut BytesMut, mut value: u64, min_digits: usize) {
     let mut buf = [b'0'; 20];
+    // A u64 has at most 20 digits: wider padding is leading zeros.
+    for _ in buf.len()..min_digits {
+        out.put_u8(b'0');
+    }
+    let min_digits = min_digits.min(buf.len());
     let mut pos = buf.len();
     while value > 0 || buf.len() - pos < min_digits.max(1) {
         pos -= 1;
@@ -457,6 +466,22 @@ mod tests {
             let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
             assert_eq!(std::str::from_utf8(&out).unwrap(), ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
         }
+    }
+
+    #[test]
+    fn decimals_pad_to_any_width() {
+        let dec = |value, width| {
+            let mut out = BytesMut::new();
+            put_dec(&mut out, value, width);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        assert_eq!(dec(42, 5), "00042");
+        assert_eq!(dec(0, 0), "0");
+        assert_eq!(dec(7, 33), format!("{}7", "0".repeat(32)));
+        assert_eq!(dec(u64::MAX, 3), u64::MAX.to_string());
+        let mut out = BytesMut::new();
+        put_hex(&mut out, 0xabc, 18);
+        assert_eq!(&out[..], b"000000000000000abc");
     }
 
     #[test]
