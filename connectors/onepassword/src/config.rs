@@ -1,6 +1,5 @@
 //! The keys of a `[[sources]]` entry with `connector = "onepassword"`, and what each may be.
 
-use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -58,7 +57,8 @@ impl Region {
 }
 
 /// Configuration of one 1Password account, read with [`OnePasswordConfig::from_table`].
-#[derive(Deserialize)]
+/// Its `Debug` shows no secret: the token prints as `[REDACTED]`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnePasswordConfig {
     /// The Events Reporting integration's bearer token.
@@ -85,20 +85,6 @@ pub struct OnePasswordConfig {
 
 fn http_defaults() -> HttpSettings {
     HTTP_DEFAULTS
-}
-
-impl fmt::Debug for OnePasswordConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OnePasswordConfig")
-            .field("token", &"**REDACTED**")
-            .field("region", &self.region)
-            .field("base_url", &self.base_url)
-            .field("streams", &self.streams)
-            .field("page_size", &self.page_size)
-            .field("initial_lookback", &self.initial_lookback)
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 impl OnePasswordConfig {

@@ -1,6 +1,5 @@
 //! The keys of a `[[sources]]` entry with `connector = "slack"`, and what each may be.
 
-use std::fmt;
 use std::time::Duration;
 
 use logcrawl_core::config::{ComponentTable, Table};
@@ -26,7 +25,8 @@ pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(1500);
 pub const HTTP_DEFAULTS: HttpSettings = HttpSettings { timeout: Duration::from_secs(30), ..HttpSettings::DEFAULT };
 
 /// Configuration of one Slack Enterprise organization, read with [`SlackConfig::from_table`].
-#[derive(Deserialize)]
+/// Its `Debug` shows no secret: the token prints as `[REDACTED]`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// A user token (`xoxp-…`) of the organization's owner with `auditlogs:read`.
@@ -56,21 +56,6 @@ pub struct SlackConfig {
 
 fn http_defaults() -> HttpSettings {
     HTTP_DEFAULTS
-}
-
-impl fmt::Debug for SlackConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackConfig")
-            .field("token", &"**REDACTED**")
-            .field("actions", &self.actions)
-            .field("page_size", &self.page_size)
-            .field("base_url", &self.base_url)
-            .field("initial_lookback", &self.initial_lookback)
-            .field("window_step", &self.window_step)
-            .field("settle_lag", &self.settle_lag)
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 impl SlackConfig {
