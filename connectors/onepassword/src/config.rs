@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::config::{ComponentTable, Table, within};
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
@@ -139,10 +139,6 @@ impl OnePasswordConfig {
 
     /// The page size, checked.
     pub(crate) fn page_size(&self) -> Result<u32, ConfigError> {
-        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(ConfigError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-        }
-        Ok(size)
+        within("page_size", self.page_size.unwrap_or(DEFAULT_PAGE_SIZE), 1..=MAX_PAGE_SIZE)
     }
 }
