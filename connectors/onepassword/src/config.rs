@@ -1,10 +1,9 @@
 //! The keys of a `[[sources]]` entry with `connector = "onepassword"`, and what each may be.
 
-use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::config::{ComponentTable, Table, within};
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
@@ -58,7 +57,8 @@ impl Region {
 }
 
 /// Configuration of one 1Password account, read with [`OnePasswordConfig::from_table`].
-#[derive(Deserialize)]
+/// Its `Debug` shows no secret: the token prints as `[REDACTED]`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnePasswordConfig {
     /// The Events Reporting integration's bearer token.
@@ -85,20 +85,6 @@ pub struct OnePasswordConfig {
 
 fn http_defaults() -> HttpSettings {
     HTTP_DEFAULTS
-}
-
-impl fmt::Debug for OnePasswordConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OnePasswordConfig")
-            .field("token", &"**REDACTED**")
-            .field("region", &self.region)
-            .field("base_url", &self.base_url)
-            .field("streams", &self.streams)
-            .field("page_size", &self.page_size)
-            .field("initial_lookback", &self.initial_lookback)
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 impl OnePasswordConfig {
@@ -153,10 +139,6 @@ impl OnePasswordConfig {
 
     /// The page size, checked.
     pub(crate) fn page_size(&self) -> Result<u32, ConfigError> {
-        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(ConfigError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-        }
-        Ok(size)
+        within("page_size", self.page_size.unwrap_or(DEFAULT_PAGE_SIZE), 1..=MAX_PAGE_SIZE)
     }
 }

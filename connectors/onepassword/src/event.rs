@@ -71,6 +71,17 @@ fn who<'a>(user: Option<&'a RawValue>, fallback: Option<Cow<'a, str>>) -> Cow<'a
     at(user, &["email"]).or_else(|| at(user, &["name"])).or(fallback).unwrap_or(Cow::Borrowed("someone"))
 }
 
+/// The attributes of the user a feature's event is about (`usr.*`, with the id given), from `client_ip`.
+fn person(user: Option<&RawValue>, id: Option<Cow<'_, str>>, client_ip: Option<Cow<'_, str>>) -> Standard {
+    Standard {
+        usr_id: id.map(Cow::into_owned),
+        usr_name: at(user, &["name"]).map(Cow::into_owned),
+        usr_email: at(user, &["email"]).map(Cow::into_owned),
+        client_ip: client_ip.map(Cow::into_owned),
+        ..Standard::default()
+    }
+}
+
 fn or_dash<'v>(value: Option<&'v Cow<'_, str>>) -> &'v str {
     value.map_or("-", |v| v.as_ref())
 }
@@ -108,7 +119,7 @@ pub(crate) fn to_event(feature: Feature, raw: RawEvent) -> Result<OnePasswordEve
 
         timestamp = text(m.timestamp).map(Cow::into_owned);
         let action = text(m.action);
-        let (message, status, standard) = match feature {
+        let standard = match feature {
             Feature::AuditEvents => {
                 let actor_id = text(m.actor_uuid).or_else(|| at(m.actor_details, &["uuid"]));
                 let message = format!(
@@ -118,15 +129,12 @@ pub(crate) fn to_event(feature: Feature, raw: RawEvent) -> Result<OnePasswordEve
                     or_dash(text(m.object_type).as_ref()),
                     or_dash(text(m.object_uuid).as_ref()),
                 );
-                let standard = Standard {
-                    usr_id: actor_id.map(Cow::into_owned),
-                    usr_name: at(m.actor_details, &["name"]).map(Cow::into_owned),
-                    usr_email: at(m.actor_details, &["email"]).map(Cow::into_owned),
-                    client_ip: at(m.session, &["ip"]).map(Cow::into_owned),
+                Standard {
+                    message: Some(message),
+                    status: Some("info".into()),
                     evt_name: action.map(Cow::into_owned),
-                    ..Standard::default()
-                };
-                (message, "info", standard)
+                    ..person(m.actor_details, actor_id, at(m.session, &["ip"]))
+                }
             }
             Feature::SignInAttempts => {
                 let category = text(m.category);
@@ -138,16 +146,13 @@ pub(crate) fn to_event(feature: Feature, raw: RawEvent) -> Result<OnePasswordEve
                     or_dash(category.as_ref()),
                     or_dash(text(m.kind).as_ref()),
                 );
-                let standard = Standard {
-                    usr_id: at(m.user, &["uuid"]).map(Cow::into_owned),
-                    usr_name: at(m.user, &["name"]).map(Cow::into_owned),
-                    usr_email: at(m.user, &["email"]).map(Cow::into_owned),
-                    client_ip: at(m.client, &["ip_address"]).map(Cow::into_owned),
+                Standard {
+                    message: Some(message),
+                    status: Some(if succeeded || category.is_none() { "info" } else { "warning" }.into()),
                     evt_name: Some("signinattempt".into()),
                     evt_outcome: category.as_ref().map(|_| if succeeded { "success" } else { "failure" }.to_owned()),
-                    ..Standard::default()
-                };
-                (message, if succeeded || category.is_none() { "info" } else { "warning" }, standard)
+                    ..person(m.user, at(m.user, &["uuid"]), at(m.client, &["ip_address"]))
+                }
             }
             Feature::ItemUsages => {
                 let message = format!(
@@ -157,34 +162,22 @@ pub(crate) fn to_event(feature: Feature, raw: RawEvent) -> Result<OnePasswordEve
                     or_dash(text(m.item_uuid).as_ref()),
                     or_dash(text(m.vault_uuid).as_ref()),
                 );
-                let standard = Standard {
-                    usr_id: at(m.user, &["uuid"]).map(Cow::into_owned),
-                    usr_name: at(m.user, &["name"]).map(Cow::into_owned),
-                    usr_email: at(m.user, &["email"]).map(Cow::into_owned),
-                    client_ip: at(m.client, &["ip_address"]).map(Cow::into_owned),
+                Standard {
+                    message: Some(message),
+                    status: Some("info".into()),
                     evt_name: action.map(Cow::into_owned),
-                    ..Standard::default()
-                };
-                (message, "info", standard)
+                    ..person(m.user, at(m.user, &["uuid"]), at(m.client, &["ip_address"]))
+                }
             }
         };
 
         if let Some(uuid) = m.uuid.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
             data.insert("uuid".into(), uuid);
         }
-        data.insert("message".into(), Value::String(message));
-        if let Some(seconds) = timestamp.as_deref().and_then(epoch_seconds).and_then(serde_json::Number::from_f64) {
-            data.insert("timestamp".into(), Value::Number(seconds));
-        }
-        data.insert("status".into(), Value::String(status.into()));
+        let standard = Standard { timestamp: timestamp.as_deref().and_then(|t| t.parse().ok()), ..standard };
         standard.insert(&mut data, |group| m.roots.get(group));
     }
     Ok(OnePasswordEvent { data, timestamp, raw })
-}
-
-/// An RFC 3339 instant as seconds since the epoch, with its fraction (exact to the millisecond).
-fn epoch_seconds(text: &str) -> Option<f64> {
-    Some(logcrawl_core::epoch_seconds(text.parse().ok()?))
 }
 
 #[cfg(test)]

@@ -62,8 +62,7 @@ use std::sync::Arc;
 
 use logcrawl_connector::lookback;
 use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, ExposeSecret, LogStream};
-use logcrawl_http::header::AUTHORIZATION;
-use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, StaticAuth, tenant_key};
+use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, tenant_key};
 
 pub use config::{
     DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_SECOND, HTTP_DEFAULTS, MAX_PAGE_SIZE, OnePasswordConfig, RETENTION, Region,
@@ -115,7 +114,7 @@ impl OnePasswordConnector {
         customize(&mut http);
         let client = HttpClient::new(http)
             .map_err(|err| ConfigError::new("base_url", err.to_string()))?
-            .with_auth(Arc::new(StaticAuth::new(AUTHORIZATION, "Bearer ", config.token)));
+            .with_bearer(Some(config.token));
         let streams = features
             .into_iter()
             .map(|feature| {
@@ -168,8 +167,8 @@ mod tests {
             ("streams = []", "streams", "at least one"),
             ("streams = [\"items\"]", "streams", "\"items\" is not a stream"),
             ("streams = [\"itemusages\", \"itemusages\"]", "streams", "twice"),
-            ("page_size = 0", "page_size", "between 1 and 1000"),
-            ("page_size = 1001", "page_size", "between 1 and 1000"),
+            ("page_size = 0", "page_size", "not within 1..=1000"),
+            ("page_size = 1001", "page_size", "not within 1..=1000"),
             ("initial_lookback = \"121d\"", "initial_lookback", "1Password keeps 120 days"),
             ("region = \"us\"", "region", "unknown variant"),
             ("region = \"eu\"\nbase_url = \"http://127.0.0.1:9\"", "base_url", "not both"),

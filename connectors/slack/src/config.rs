@@ -1,9 +1,8 @@
 //! The keys of a `[[sources]]` entry with `connector = "slack"`, and what each may be.
 
-use std::fmt;
 use std::time::Duration;
 
-use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::config::{ComponentTable, Table, within};
 use logcrawl_core::{ConfigError, ExposeSecret, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
@@ -26,7 +25,8 @@ pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(1500);
 pub const HTTP_DEFAULTS: HttpSettings = HttpSettings { timeout: Duration::from_secs(30), ..HttpSettings::DEFAULT };
 
 /// Configuration of one Slack Enterprise organization, read with [`SlackConfig::from_table`].
-#[derive(Deserialize)]
+/// Its `Debug` shows no secret: the token prints as `[REDACTED]`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// A user token (`xoxp-…`) of the organization's owner with `auditlogs:read`.
@@ -56,21 +56,6 @@ pub struct SlackConfig {
 
 fn http_defaults() -> HttpSettings {
     HTTP_DEFAULTS
-}
-
-impl fmt::Debug for SlackConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackConfig")
-            .field("token", &"**REDACTED**")
-            .field("actions", &self.actions)
-            .field("page_size", &self.page_size)
-            .field("base_url", &self.base_url)
-            .field("initial_lookback", &self.initial_lookback)
-            .field("window_step", &self.window_step)
-            .field("settle_lag", &self.settle_lag)
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 impl SlackConfig {
@@ -138,11 +123,7 @@ impl SlackConfig {
     }
 
     pub(crate) fn page_size(&self) -> Result<u32, ConfigError> {
-        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(ConfigError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-        }
-        Ok(size)
+        within("page_size", self.page_size.unwrap_or(DEFAULT_PAGE_SIZE), 1..=MAX_PAGE_SIZE)
     }
 
     /// The window step and settle lag, checked.

@@ -103,11 +103,10 @@ pub(crate) fn to_entry(raw: RawEvent) -> Result<SlackEntry, serde_json::Error> {
         if let Some(id) = m.id.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
             data.insert("id".into(), id);
         }
-        data.insert("message".into(), Value::String(message));
+        // Whole seconds, as Slack writes them (an integer, where `Standard` would write a fraction).
         if let Some(seconds) = seconds.filter(|_| at.is_some()) {
             data.insert("timestamp".into(), Value::from(seconds));
         }
-        data.insert("status".into(), Value::String(if failed { "warning" } else { "info" }.into()));
         let outcome = match action.as_deref() {
             _ if failed => Some("failure"),
             Some("user_login") => Some("success"),
@@ -115,6 +114,8 @@ pub(crate) fn to_entry(raw: RawEvent) -> Result<SlackEntry, serde_json::Error> {
         };
         let owned = |text: Option<Cow<'_, str>>| text.map(Cow::into_owned);
         Standard {
+            message: Some(message),
+            status: Some(if failed { "warning" } else { "info" }.into()),
             usr_id: owned(user("id")),
             usr_name: owned(user("name")),
             usr_email: owned(user("email")),

@@ -54,8 +54,7 @@ use std::time::Duration;
 
 use logcrawl_connector::{SingleStream, WindowPlan, lookback};
 use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, ExposeSecret};
-use logcrawl_http::header::AUTHORIZATION;
-use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, StaticAuth, tenant_key};
+use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, tenant_key};
 
 pub use api::{AuditLogsApi, AuditLogsStream, STREAM_NAME};
 pub use config::{
@@ -102,7 +101,7 @@ pub fn connector_with_http(
     customize(&mut http);
     let client = HttpClient::new(http)
         .map_err(|err| ConfigError::new("base_url", err.to_string()))?
-        .with_auth(Arc::new(StaticAuth::new(AUTHORIZATION, "Bearer ", config.token)));
+        .with_bearer(Some(config.token));
     let api = AuditLogsApi::new(&base, page_size, actions).map_err(|err| ConfigError::new("base_url", err))?;
     let plan = WindowPlan::new(step, settle_lag, lookback).with_resolution(Duration::from_secs(1));
     Ok(SingleStream::new(KIND.name, AuditLogsStream::new(api, client, plan)))
@@ -125,8 +124,8 @@ mod tests {
         assert_eq!(built.kind(), "slack");
         assert_eq!(built.streams().iter().map(|s| s.name().to_owned()).collect::<Vec<_>>(), ["audit-logs"]);
         for (extra, key, says) in [
-            ("page_size = 0", "page_size", "between 1 and 9999"),
-            ("page_size = 10000", "page_size", "between 1 and 9999"),
+            ("page_size = 0", "page_size", "not within 1..=9999"),
+            ("page_size = 10000", "page_size", "not within 1..=9999"),
             ("actions = []", "actions", "at least one"),
             ("actions = [\"user login\"]", "actions", "not an action name"),
             ("actions = [\"a,b\"]", "actions", "not an action name"),

@@ -41,13 +41,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
-use crate::util::{Listener, RateWindow, Server, json_response, put_base32_id, put_dec, put_rfc3339_ms, splitmix64};
+use crate::util::{
+    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, json_response, put_base32_id, put_dec,
+    put_rfc3339_ms, splitmix64,
+};
 
 /// 1Password's largest page.
 pub const MAX_LIMIT: u64 = 1000;
@@ -101,9 +104,9 @@ pub struct OnePasswordSimBuilder {
     spacing_us: u64,
     token: Option<String>,
     features: Vec<Feed>,
-    per_minute: u64,
+    /// The minute's limit, and the 429s planted on request ordinals.
+    minute: RateLimits,
     per_hour: u64,
-    inject_429: Vec<u64>,
 }
 
 impl Default for OnePasswordSimBuilder {
@@ -114,9 +117,8 @@ impl Default for OnePasswordSimBuilder {
             spacing_us: 1000,
             token: None,
             features: Feed::ALL.to_vec(),
-            per_minute: 600,
+            minute: RateLimits::new(600, Duration::from_secs(60)),
             per_hour: 30_000,
-            inject_429: Vec::new(),
         }
     }
 }
@@ -168,7 +170,7 @@ impl OnePasswordSimBuilder {
     /// Requests allowed per minute and per hour, every feed together (default 600 and 30 000).
     #[must_use]
     pub fn rate_limits(mut self, per_minute: u64, per_hour: u64) -> Self {
-        self.per_minute = per_minute;
+        self.minute.calls = per_minute;
         self.per_hour = per_hour;
         self
     }
@@ -176,7 +178,7 @@ impl OnePasswordSimBuilder {
     /// Answer 429 to these requests (1-based ordinals over every feed's requests).
     #[must_use]
     pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.inject_429.extend(ordinals);
+        self.minute.plant(Planted::TooManyRequests, ordinals);
         self
     }
 
@@ -193,12 +195,11 @@ struct Shared {
     spacing_us: u64,
     token: Option<String>,
     features: Vec<Feed>,
-    minute: RateWindow,
-    hour: RateWindow,
-    inject_429: Vec<u64>,
-    requests: AtomicU64,
+    /// Every request, the minute's window and the planted 429s.
+    minute: RateGate,
+    /// The hour's window (requests the minute let through).
+    hour: RateGate,
     feed_requests: [AtomicU64; 3],
-    rate_limited: AtomicU64,
     served: AtomicU64,
 }
 
@@ -228,12 +229,9 @@ impl OnePasswordSim {
             spacing_us: settings.spacing_us,
             token: settings.token,
             features: settings.features,
-            minute: RateWindow::new(settings.per_minute, Duration::from_secs(60)),
-            hour: RateWindow::new(settings.per_hour, Duration::from_secs(3600)),
-            inject_429: settings.inject_429,
-            requests: AtomicU64::new(0),
+            minute: RateGate::new(settings.minute),
+            hour: RateGate::new(RateLimits::new(settings.per_hour, Duration::from_secs(3600))),
             feed_requests: Default::default(),
-            rate_limited: AtomicU64::new(0),
             served: AtomicU64::new(0),
         });
         let base_url = listener.base_url();
@@ -264,7 +262,7 @@ impl OnePasswordSim {
 
     /// Requests received on any feed, every status included.
     pub fn requests(&self) -> u64 {
-        self.shared.requests.load(Ordering::Relaxed)
+        self.shared.minute.requests()
     }
 
     /// Requests received on `feed`, every status included.
@@ -274,7 +272,7 @@ impl OnePasswordSim {
 
     /// 429 answers given.
     pub fn rate_limited(&self) -> u64 {
-        self.shared.rate_limited.load(Ordering::Relaxed)
+        self.shared.minute.rate_limited() + self.shared.hour.rate_limited()
     }
 
     /// Events served in 200 pages, every feed, repeats counted.
@@ -344,21 +342,19 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn events(State(sim): State<Arc<Shared>>, Path(feed): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let ordinal = sim.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let ordinal = sim.minute.arrive();
     let Some(feed) = Feed::from_name(&feed) else { return error(StatusCode::NOT_FOUND, "Not Found") };
     sim.feed_requests[feed.index()].fetch_add(1, Ordering::Relaxed);
 
-    if let Some(token) = &sim.token {
-        let expected = format!("Bearer {token}");
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given != Some(expected.as_str()) || !sim.features.contains(&feed) {
-            return error(StatusCode::UNAUTHORIZED, "Unauthorized");
-        }
+    if let Some(token) = &sim.token
+        && (!authorized(&headers, &format!("Bearer {token}")) || !sim.features.contains(&feed))
+    {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized");
     }
-    let minute = sim.minute.take();
-    let hour = sim.hour.take();
-    if sim.inject_429.contains(&ordinal) || minute.exceeded || hour.exceeded {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
+    // The minute's window first; a request it lets through counts against the hour's.
+    let limited =
+        !matches!(sim.minute.pass(ordinal), Gate::Open(_)) || !matches!(sim.hour.pass(ordinal), Gate::Open(_));
+    if limited {
         return error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
     }
 

@@ -47,7 +47,10 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::{BufMut, BytesMut};
 
-use crate::util::{Listener, RateWindow, Server, json_response, put_dec, put_hex, put_uuid, splitmix64};
+use crate::util::{
+    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, json_response, put_dec, put_hex, put_uuid,
+    splitmix64,
+};
 
 /// Slack's largest page.
 pub const MAX_LIMIT: u64 = 9999;
@@ -65,9 +68,8 @@ pub struct SlackSimBuilder {
     token: Option<String>,
     errors_with_200: bool,
     refuse: Option<String>,
-    per_minute: u64,
-    inject_429: Vec<u64>,
-    inject_wait: Duration,
+    /// Tier 3's window, and the 429s planted on request ordinals.
+    limits: RateLimits,
 }
 
 impl Default for SlackSimBuilder {
@@ -79,9 +81,7 @@ impl Default for SlackSimBuilder {
             token: None,
             errors_with_200: false,
             refuse: None,
-            per_minute: 50,
-            inject_429: Vec::new(),
-            inject_wait: Duration::from_secs(1),
+            limits: RateLimits::new(50, Duration::from_secs(60)),
         }
     }
 }
@@ -132,21 +132,21 @@ impl SlackSimBuilder {
     /// Requests allowed per minute, organization-wide (default 50, Tier 3).
     #[must_use]
     pub fn rate_limit(mut self, per_minute: u64) -> Self {
-        self.per_minute = per_minute;
+        self.limits.calls = per_minute;
         self
     }
 
     /// Answer 429 to these requests (1-based ordinals).
     #[must_use]
     pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.inject_429.extend(ordinals);
+        self.limits.plant(Planted::TooManyRequests, ordinals);
         self
     }
 
     /// The `Retry-After` of an injected 429 (default 1 s).
     #[must_use]
     pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.inject_wait = wait;
+        self.limits.wait = wait;
         self
     }
 
@@ -191,11 +191,7 @@ struct Shared {
     token: Option<String>,
     errors_with_200: bool,
     refuse: Option<String>,
-    window: RateWindow,
-    inject_429: Vec<u64>,
-    inject_wait: Duration,
-    requests: AtomicU64,
-    rate_limited: AtomicU64,
+    gate: RateGate,
     served: AtomicU64,
 }
 
@@ -226,11 +222,7 @@ impl SlackSim {
             token: settings.token,
             errors_with_200: settings.errors_with_200,
             refuse: settings.refuse,
-            window: RateWindow::new(settings.per_minute, Duration::from_secs(60)),
-            inject_429: settings.inject_429,
-            inject_wait: settings.inject_wait,
-            requests: AtomicU64::new(0),
-            rate_limited: AtomicU64::new(0),
+            gate: RateGate::new(settings.limits),
             served: AtomicU64::new(0),
         });
         let base_url = listener.base_url();
@@ -268,12 +260,12 @@ impl SlackSim {
 
     /// Requests received, every status included.
     pub fn requests(&self) -> u64 {
-        self.shared.requests.load(Ordering::Relaxed)
+        self.shared.gate.requests()
     }
 
     /// 429 answers given.
     pub fn rate_limited(&self) -> u64 {
-        self.shared.rate_limited.load(Ordering::Relaxed)
+        self.shared.gate.rate_limited()
     }
 
     /// Entries served in 200 pages (repeats counted).
@@ -348,27 +340,24 @@ async fn logs(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let ordinal = sim.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let ordinal = sim.gate.arrive();
     if let Some(token) = &sim.token {
-        match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            None => return slack_error(&sim, StatusCode::UNAUTHORIZED, "not_authed", &[]),
-            Some(given) if given != format!("Bearer {token}") => {
-                return slack_error(&sim, StatusCode::UNAUTHORIZED, "invalid_auth", &[]);
-            }
-            Some(_) => {}
+        if !headers.contains_key(header::AUTHORIZATION) {
+            return slack_error(&sim, StatusCode::UNAUTHORIZED, "not_authed", &[]);
+        }
+        if !authorized(&headers, &format!("Bearer {token}")) {
+            return slack_error(&sim, StatusCode::UNAUTHORIZED, "invalid_auth", &[]);
         }
     }
     if let Some(error) = &sim.refuse {
         return slack_error(&sim, StatusCode::FORBIDDEN, error, &[]);
     }
-    let quota = sim.window.take();
-    if sim.inject_429.contains(&ordinal) || quota.exceeded {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let wait = if quota.exceeded {
-            (quota.reset_epoch - jiff::Timestamp::now().as_second()).max(1)
-        } else {
-            sim.inject_wait.as_secs() as i64
-        };
+    let wait = match sim.gate.pass(ordinal) {
+        Gate::Open(_) => None,
+        Gate::Exceeded(quota) => Some((quota.reset_epoch - jiff::Timestamp::now().as_second()).max(1) as u64),
+        Gate::Planted(..) => Some(sim.gate.limits().wait_secs()),
+    };
+    if let Some(wait) = wait {
         return slack_error(&sim, StatusCode::TOO_MANY_REQUESTS, "ratelimited", &[("retry-after", wait.to_string())]);
     }
 

@@ -23,10 +23,6 @@ impl Vendor for OnePassword {
         TOKEN
     }
 
-    fn credential(&self) -> (&'static str, String) {
-        ("authorization", format!("Bearer {TOKEN}"))
-    }
-
     fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector> {
         let text = format!(
             "base_url = \"{base_url}\"\ntoken = \"{TOKEN}\"\npage_size = {page_size}\nstreams = [\"auditevents\"]\n\

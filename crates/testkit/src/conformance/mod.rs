@@ -123,8 +123,11 @@ pub trait Vendor: Send + Sync + 'static {
     /// never appear in an error message or a log line.
     fn secret(&self) -> &str;
 
-    /// The header carrying the credential and its exact value (`("authorization", "Bearer …")`).
-    fn credential(&self) -> (&'static str, String);
+    /// The header carrying the credential and its exact value; by default a bearer token,
+    /// `("authorization", "Bearer <secret>")`.
+    fn credential(&self) -> (&'static str, String) {
+        ("authorization", format!("Bearer {}", self.secret()))
+    }
 
     /// A connector crawling the API at `base_url` (`http://127.0.0.1:PORT`) with `page_size` events per
     /// request and [`secret`](Self::secret) as its credential. It must expose exactly one stream, retry
