@@ -521,7 +521,7 @@ impl Shared {
         put_hex(out, splitmix64(user % 5), 16);
         put_hex(out, splitmix64(user % 5 + 11), 16);
         out.put_slice(b"\",\"client_name\":\"");
-        out.put_slice(if user % 5 == 0 { b"Management Console" } else { b"Acme Web" });
+        out.put_slice(if user.is_multiple_of(5) { b"Management Console" } else { b"Acme Web" });
         out.put_slice(b"\",\"ip\":\"10.");
         put_dec(out, (hash >> 8) & 0xff, 1);
         out.put_u8(b'.');
