@@ -3,7 +3,9 @@
 
 mod acme_to_datadog;
 mod acme_to_lts;
+mod auth0_to_file;
 mod examples;
+mod github_to_file;
 mod okta_to_file;
 mod onepassword_to_file;
 mod slack_to_file;

@@ -5,8 +5,7 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use logcrawl_connector::{OwnGroups, Standard};
-use logcrawl_core::{Fields, RawEvent, epoch_seconds, raw_text};
-use serde_json::Value;
+use logcrawl_core::{Fields, RawEvent, raw_text};
 use serde_json::value::RawValue;
 
 /// One log event: what logcrawl adds, the event as Auth0 sent it, and its `log_id`.
@@ -123,19 +122,17 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<Auth0Event, serde_json::Error> {
             .or_else(|| meaning.map(str::to_owned))
             .or_else(|| kind.as_deref().map(|k| format!("Auth0 log event {k}")))
             .unwrap_or_else(|| "Auth0 log event".to_owned());
-        data.insert("message".into(), Value::String(message));
         let date = raw_text(m.date).and_then(|d| d.parse::<jiff::Timestamp>().ok());
-        if let Some(seconds) = date.and_then(|d| serde_json::Number::from_f64(epoch_seconds(d))) {
-            data.insert("timestamp".into(), Value::Number(seconds));
-        }
         let status = match outcome {
             Outcome::Failure | Outcome::Warning => "warning",
             Outcome::Success | Outcome::Unknown => "info",
         };
-        data.insert("status".into(), Value::String(status.into()));
         let owned = |member: Option<&RawValue>| raw_text(member).map(Cow::into_owned);
         let user_name = owned(m.user_name);
         Standard {
+            message: Some(message),
+            timestamp: date,
+            status: Some(status.into()),
             usr_id: owned(m.user_id),
             usr_email: user_name.clone().filter(|name| name.contains('@')),
             usr_name: user_name,
@@ -147,7 +144,6 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<Auth0Event, serde_json::Error> {
                 Outcome::Failure => Some("failure".into()),
                 Outcome::Warning | Outcome::Unknown => None,
             },
-            ..Standard::default()
         }
         .insert(&mut data, |group| m.groups.get(group));
         raw_text(m.log_id).or_else(|| raw_text(m.id)).filter(|id| !id.is_empty()).map(|id| id.into())
@@ -159,7 +155,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<Auth0Event, serde_json::Error> {
 mod tests {
     use super::*;
     use logcrawl_core::LogRecord;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn event(value: Value) -> Auth0Event {
         to_event(RawValue::from_string(value.to_string()).unwrap().into()).unwrap()

@@ -4,10 +4,8 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use logcrawl_connector::attributes::millis_to_seconds;
 use logcrawl_connector::{OwnGroups, Standard};
 use logcrawl_core::{Fields, RawEvent, raw_scalar, raw_text};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// One audit log event: what logcrawl adds, the event as GitHub sent it, and what its cursors read.
@@ -95,14 +93,12 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<GithubEvent, serde_json::Error> 
             Some(target) if action.is_some() => format!("{message}: {target}"),
             _ => message,
         };
-        data.insert("message".into(), Value::String(message));
         let ms = epoch_ms(m.timestamp).or_else(|| epoch_ms(m.created_at));
-        if let Some(seconds) = ms.and_then(|ms| serde_json::Number::from_f64(millis_to_seconds(ms))) {
-            data.insert("timestamp".into(), Value::Number(seconds));
-        }
-        data.insert("status".into(), Value::String("info".into()));
         let owned = |member: Option<&RawValue>| raw_scalar(member).map(Cow::into_owned);
         Standard {
+            message: Some(message),
+            timestamp: ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
+            status: Some("info".into()),
             usr_id: owned(m.actor_id),
             usr_name: actor.map(Cow::into_owned),
             client_ip: owned(m.actor_ip),
@@ -121,7 +117,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<GithubEvent, serde_json::Error> 
 mod tests {
     use super::*;
     use logcrawl_core::LogRecord;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn event(value: Value) -> GithubEvent {
         to_event(RawValue::from_string(value.to_string()).unwrap().into()).unwrap()

@@ -173,9 +173,9 @@ mod tests {
         let listed = listing(&without_okta, CONNECTOR_NAMES);
         assert_eq!(listed.iter().map(|(name, _)| *name).collect::<Vec<_>>(), CONNECTOR_NAMES, "listed all the same");
         assert_eq!(listed.iter().find(|(name, _)| *name == "okta"), Some(&("okta", None)));
-        let Err(err) = source("connector = \"gitlab\"") else { panic!("built") };
+        let Err(err) = source("connector = \"nonesuch\"") else { panic!("built") };
         assert_eq!(err.key, "sources[0].connector");
-        assert_eq!(err.message, format!("unknown connector \"gitlab\" (known: {})", CONNECTOR_NAMES.join(", ")));
+        assert_eq!(err.message, format!("unknown connector \"nonesuch\" (known: {})", CONNECTOR_NAMES.join(", ")));
         assert!(CONNECTOR_NAMES.contains(&"acme") && CONNECTOR_NAMES.contains(&"okta"));
     }
 

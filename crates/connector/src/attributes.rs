@@ -121,11 +121,6 @@ impl Standard {
     }
 }
 
-/// Epoch milliseconds as seconds since the epoch (a record's `timestamp`), exact for whole milliseconds.
-pub fn millis_to_seconds(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +171,5 @@ mod tests {
         let mut nothing = Fields::new();
         Standard::default().insert(&mut nothing, |_| None);
         assert!(nothing.is_empty());
-        assert_eq!(millis_to_seconds(1_606_929_874_512), 1_606_929_874.512);
     }
 }

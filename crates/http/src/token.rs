@@ -139,7 +139,7 @@ struct Cached {
     generation: u64,
 }
 
-/// The current access token of one credential (see the [module](self) documentation).
+/// The current access token of one credential: handed out until [`REFRESH_EARLY`] before it expires, forgotten on [`TokenCache::invalidate`] (a generation counter, so invalidating never waits for a fetch in progress).
 #[derive(Default)]
 pub struct TokenCache {
     cache: Mutex<Option<Cached>>,

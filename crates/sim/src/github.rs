@@ -5,7 +5,7 @@
 //! * **Endpoints.** `GET /orgs/{org}/audit-log` and `GET /enterprises/{enterprise}/audit-log` (the
 //!   configured names), and the same logs under the numeric ids GitHub's `next` links use,
 //!   `/organizations/{org_id}/audit-log` and `/enterprises/{enterprise_id}/audit-log` (go-github#1848 and
-//!   GitHub's audit-log API guide show links on the numeric path [S]). With
+//!   GitHub's audit-log API guide show links on the numeric path (secondary sources)). With
 //!   [`GithubSimBuilder::enterprise_server`] every path lives under `/api/v3`, as on GitHub Enterprise
 //!   Server. Any other org or enterprise, and every audit-log path when
 //!   [`GithubSimBuilder::enterprise_cloud`] is off (an org without Enterprise Cloud), answers 404
@@ -17,7 +17,7 @@
 //!   `user_agent`, `operation_type`, `org`, `org_id`, `business`, `business_id`, and per action `repo` /
 //!   `team` / `user`. Every [`GithubSimBuilder::git_every`]-th event is a Git event (`git.clone`,
 //!   `git.push`, `git.fetch`, with `repository`, `transport_protocol_name`). `user_agent` on web events is
-//!   not in GitHub's published examples [UNVERIFIED]. Events `0..total` exist; [`GithubSim::append`]
+//!   not in GitHub's published examples (unverified). Events `0..total` exist; [`GithubSim::append`]
 //!   publishes more while the server runs.
 //! * **Which events.** The organization endpoint serves web events only (`include` is ignored there); the
 //!   enterprise endpoint serves `include=web` (the default), `git` or `all`. Any other value answers 422.
@@ -28,15 +28,15 @@
 //!   `next` link; it resumes right after the event it was minted for (the phrase, if also given, still
 //!   filters). A `before` cursor is not simulated (422). An unreadable `after`, or one minted before
 //!   [`GithubSim::expire_cursors`], answers 422 `Validation Failed` (what GitHub answers a refused cursor
-//!   is not documented [UNVERIFIED]).
+//!   is not documented (unverified)).
 //! * **Cursors** look like GitHub's: standard base64 of `<created_at as 1.6e+12>|<_document_id>`, padded,
 //!   percent-encoded in links.
 //! * **Links.** One `Link` header value, comma-separated: `rel="first"` always, and `rel="next"` —
 //!   `…/audit-log?per_page=N&order=asc[&include=…][&phrase=…]&after=<cursor>&before=` — after a page when
 //!   more events exist beyond it. The request's phrase is carried into the link (GitHub's guide shows a
-//!   `next` link with a garbled phrase, `?%3A2022-11-01=&…`, so how GitHub carries it is [UNVERIFIED]);
+//!   `next` link with a garbled phrase, `?%3A2022-11-01=&…`, so how GitHub carries it is (unverified));
 //!   a request with a cursor and no phrase is not held to the default three-month window. Whether GitHub's last page
-//!   of an ascending crawl carries a `next` link is not documented [UNVERIFIED]: its guide says the link
+//!   of an ascending crawl carries a `next` link is not documented (unverified): its guide says the link
 //!   appears when there are more results, and Elastic's mock ends the chain on a page without one, which
 //!   is the default here; with [`GithubSimBuilder::next_on_last_page`] every non-empty page has a `next`
 //!   (after its last event) and an empty page's `next` is the URL requested.
