@@ -12,6 +12,8 @@
 //! |---|---|---|
 //! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`] writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
 //! | `okta-datadog` | the same source → [`DatadogSink`] (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
+//! | `github-ndjson` | GitHub audit log simulator (an organization's web events) → `logcrawl-github` (pages of 100, GitHub's most) → crawler → NDJSON to `/dev/null` | the same backfill for GitHub's page-level `Link` cursors |
+//! | `auth0-ndjson` | Auth0 logs simulator → `logcrawl-auth0` (pages of 100, Auth0's most; a static token) → crawler → NDJSON to `/dev/null` | the same backfill for Auth0's checkpoint reads |
 //! | `slack-ndjson` | Slack Audit Logs simulator (`--events` entries 10 ms apart) → `logcrawl-slack` (windows of 1 h, pages of 1000, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path: newest-first pages, an exact cursor per record |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
@@ -39,7 +41,8 @@
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
 //! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack: `0..N`; ACME:
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack: `0..N`; GitHub: the `_document_id`s and Auth0: the
+//!   `log_id`s of `0..N`, read from the raw event; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
 //!
@@ -57,11 +60,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use logcrawl_acme::AcmeConfig;
+use logcrawl_auth0::{Auth0Config, Auth0Connector};
 use logcrawl_core::config::ComponentTable;
 use logcrawl_core::{
     BuildContext, CheckpointStore, Connector, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink,
     Source, SourceMeta,
 };
+use logcrawl_github::GithubConfig;
 use logcrawl_okta::{OktaConfig, OktaConnector};
 use logcrawl_onepassword::{OnePasswordConfig, OnePasswordConnector};
 use logcrawl_sim::datadog::{IdDigest, fetch_stats};
@@ -71,7 +76,7 @@ use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
 use logcrawl_sink_file::{FileSink, FileSinkConfig};
 use logcrawl_slack::SlackConfig;
 
-use crate::sims::{DD_API_KEY, OKTA_TOKEN, ONEPASSWORD_TOKEN, SLACK_TOKEN, Sim, SimSpec};
+use crate::sims::{AUTH0_TOKEN, DD_API_KEY, GITHUB_TOKEN, OKTA_TOKEN, ONEPASSWORD_TOKEN, SLACK_TOKEN, Sim, SimSpec};
 pub use crate::verify::VerifyingSink;
 
 /// A benchmark scenario.
@@ -87,16 +92,22 @@ pub enum Scenario {
     OnePasswordNdjson,
     /// Slack (time windows) → crawler → NDJSON to `/dev/null`.
     SlackNdjson,
+    /// GitHub audit log → crawler → NDJSON to `/dev/null`.
+    GithubNdjson,
+    /// Auth0 logs → crawler → NDJSON to `/dev/null`.
+    Auth0Ndjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
         Scenario::OnePasswordNdjson,
         Scenario::SlackNdjson,
+        Scenario::GithubNdjson,
+        Scenario::Auth0Ndjson,
     ];
 
     /// The name used by `--scenario`.
@@ -107,6 +118,8 @@ impl Scenario {
             Scenario::ManyStreams => "many-streams",
             Scenario::OnePasswordNdjson => "onepassword-ndjson",
             Scenario::SlackNdjson => "slack-ndjson",
+            Scenario::GithubNdjson => "github-ndjson",
+            Scenario::Auth0Ndjson => "auth0-ndjson",
         }
     }
 
@@ -275,11 +288,23 @@ fn sims_cpu(sims: &[&Sim]) -> Option<Duration> {
 /// delivery check is `Ok` with [`Report::check`] set to `Err`.
 pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {
     match scenario {
-        Scenario::OktaNdjson | Scenario::OktaDatadog | Scenario::OnePasswordNdjson | Scenario::SlackNdjson => {
-            backfill(scenario, options).await
-        }
+        Scenario::OktaNdjson
+        | Scenario::OktaDatadog
+        | Scenario::OnePasswordNdjson
+        | Scenario::SlackNdjson
+        | Scenario::GithubNdjson
+        | Scenario::Auth0Ndjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
+}
+
+/// The digest of `ids`.
+fn digest(ids: impl Iterator<Item = String>) -> IdDigest {
+    let mut digest = IdDigest::default();
+    for id in ids {
+        digest.add(&id);
+    }
+    digest
 }
 
 /// The vendor side of a backfill: its simulator, its connector, and the ids it must deliver.
@@ -287,6 +312,9 @@ struct Backfill {
     spec: SimSpec,
     kind: &'static str,
     expected: IdDigest,
+    /// The member holding each record's id when it is not `uuid`/`id` in `data` (it may be in the raw
+    /// event).
+    id_key: Option<&'static str>,
 }
 
 impl Backfill {
@@ -300,21 +328,35 @@ impl Backfill {
                         expected.add(&logcrawl_sim::onepassword::event_uuid(feed, i));
                     }
                 }
-                Self { spec: SimSpec::OnePassword { per_feed }, kind: "onepassword", expected }
+                Self { spec: SimSpec::OnePassword { per_feed }, kind: "onepassword", expected, id_key: None }
             }
             Scenario::SlackNdjson => {
                 let mut expected = IdDigest::default();
                 for i in 0..events {
                     expected.add(&logcrawl_sim::slack::entry_id(i));
                 }
-                Self { spec: SimSpec::Slack { events }, kind: "slack", expected }
+                Self { spec: SimSpec::Slack { events }, kind: "slack", expected, id_key: None }
+            }
+            Scenario::GithubNdjson => {
+                let expected = digest((0..events).map(logcrawl_sim::github::document_id));
+                Self { spec: SimSpec::Github { events }, kind: "github", expected, id_key: Some("_document_id") }
+            }
+            Scenario::Auth0Ndjson => {
+                // The newest event a minute old; chosen here, so that every log id is known here even with
+                // the simulator in a child.
+                let span = jiff::SignedDuration::from_millis(i64::try_from(events).unwrap_or(i64::MAX / 2));
+                let first = jiff::Timestamp::now() - span - jiff::SignedDuration::from_mins(1);
+                let spacing = Duration::from_millis(1);
+                let expected = digest((0..events).map(|i| logcrawl_sim::auth0::log_id_of(first, spacing, i)));
+                let spec = SimSpec::Auth0 { events, first_stored_ms: first.as_millisecond() };
+                Self { spec, kind: "auth0", expected, id_key: Some("log_id") }
             }
             _ => {
                 let mut expected = IdDigest::default();
                 for i in 0..events {
                     expected.add(&event_uuid(i));
                 }
-                Self { spec: SimSpec::Okta { events }, kind: "okta", expected }
+                Self { spec: SimSpec::Okta { events }, kind: "okta", expected, id_key: None }
             }
         }
     }
@@ -339,6 +381,15 @@ impl Backfill {
                 table.insert("settle_lag".into(), "0s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_slack::connector(SlackConfig::from_table(&table)?, &context)?)
+            }
+            SimSpec::Github { .. } => {
+                let config =
+                    GithubConfig { base_url: Some(base_url), ..GithubConfig::for_org("acme-corp", GITHUB_TOKEN) };
+                Arc::new(logcrawl_github::connector(config, &context)?)
+            }
+            SimSpec::Auth0 { .. } => {
+                let config = Auth0Config { base_url: Some(base_url), ..Auth0Config::with_token("x", AUTH0_TOKEN) };
+                Arc::new(Auth0Connector::new(Auth0Config { domain: None, ..config }, &context)?)
             }
             _ => {
                 let config = OktaConfig {
@@ -376,7 +427,10 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
             (Arc::new(DatadogSink::new(config, &BuildContext::new("datadog"))?), None)
         }
         None => {
-            let verifier = Arc::new(VerifyingSink::new(null_sink()?));
+            let verifier = Arc::new(match vendor.id_key {
+                Some(key) => VerifyingSink::keyed(null_sink()?, key),
+                None => VerifyingSink::new(null_sink()?),
+            });
             (verifier.clone(), Some(verifier))
         }
     };

@@ -2,12 +2,14 @@
 //! (`logcrawl_bench`) for what each scenario measures and how.
 //!
 //! ```text
-//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson]
+//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
+//!                            |github-ndjson|auth0-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
-//!                | serve onepassword --events N | serve slack --events N
+//!                | serve onepassword --events N | serve slack --events N | serve github --events N
+//!                | serve auth0 --events N --first-stored-ms T
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -30,8 +32,8 @@ static GLOBAL: logcrawl_alloc::Allocator = logcrawl_alloc::Allocator;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson or
-    /// slack-ndjson.
+    /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
+    /// slack-ndjson, github-ndjson or auth0-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -97,6 +99,21 @@ enum ServeSim {
         #[arg(long)]
         events: u64,
     },
+    /// The GitHub audit log of an organization.
+    Github {
+        /// Events in the log.
+        #[arg(long)]
+        events: u64,
+    },
+    /// An Auth0 tenant's logs.
+    Auth0 {
+        /// Events in the log.
+        #[arg(long)]
+        events: u64,
+        /// When event 0 was stored, in epoch milliseconds.
+        #[arg(long)]
+        first_stored_ms: i64,
+    },
     /// The ACME logs API.
     Acme {
         /// Events at start.
@@ -128,6 +145,8 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Acme { events, live_rate } => SimSpec::Acme { events, live_rate },
             ServeSim::Onepassword { events } => SimSpec::OnePassword { per_feed: events },
             ServeSim::Slack { events } => SimSpec::Slack { events },
+            ServeSim::Github { events } => SimSpec::Github { events },
+            ServeSim::Auth0 { events, first_stored_ms } => SimSpec::Auth0 { events, first_stored_ms },
         };
         return match serve(spec).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -144,7 +163,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson or slack-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson or auth0-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);

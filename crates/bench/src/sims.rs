@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
+use logcrawl_sim::auth0::Auth0Sim;
 use logcrawl_sim::datadog::DatadogIntake;
+use logcrawl_sim::github::GithubSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
 use logcrawl_sim::slack::SlackSim;
@@ -25,6 +27,10 @@ pub const OKTA_TOKEN: &str = "bench-okta-token";
 pub const ONEPASSWORD_TOKEN: &str = "bench-onepassword-token";
 /// The token the Slack simulator requires and the connector sends.
 pub const SLACK_TOKEN: &str = "xoxp-bench-slack-token";
+/// The token the GitHub simulator requires and the connector sends.
+pub const GITHUB_TOKEN: &str = "bench-github-token";
+/// The Management API token the Auth0 simulator accepts and the connector sends.
+pub const AUTH0_TOKEN: &str = "bench-auth0-token";
 /// The key the fake intake requires and the Datadog sink sends.
 pub const DD_API_KEY: &str = "bench-dd-api-key";
 
@@ -50,6 +56,20 @@ pub enum SimSpec {
         /// Entries in the log.
         events: u64,
     },
+    /// The GitHub audit log of an organization with `events` web events, 1 ms apart, the newest a minute
+    /// old.
+    Github {
+        /// Events in the log.
+        events: u64,
+    },
+    /// An Auth0 tenant with `events` events stored 1 ms apart from `first_stored_ms` (epoch ms): the
+    /// parent picks it, so that it knows every log id.
+    Auth0 {
+        /// Events in the log.
+        events: u64,
+        /// When event 0 was stored, in epoch milliseconds.
+        first_stored_ms: i64,
+    },
     /// The ACME logs API with `events` events at start and `live_rate` more per second.
     Acme {
         /// Events at start.
@@ -67,6 +87,14 @@ impl SimSpec {
             SimSpec::Datadog => vec!["datadog".into()],
             SimSpec::OnePassword { per_feed } => vec!["onepassword".into(), "--events".into(), per_feed.to_string()],
             SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
+            SimSpec::Github { events } => vec!["github".into(), "--events".into(), events.to_string()],
+            SimSpec::Auth0 { events, first_stored_ms } => vec![
+                "auth0".into(),
+                "--events".into(),
+                events.to_string(),
+                "--first-stored-ms".into(),
+                first_stored_ms.to_string(),
+            ],
             SimSpec::Acme { events, live_rate } => {
                 vec!["acme".into(), "--events".into(), events.to_string(), "--live-rate".into(), live_rate.to_string()]
             }
@@ -93,6 +121,15 @@ impl SimSpec {
             SimSpec::Slack { events } => Running::Slack(
                 SlackSim::builder().events(*events).token(SLACK_TOKEN).rate_limit(u64::MAX).start().await?,
             ),
+            SimSpec::Github { events } => {
+                Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)
+            }
+            SimSpec::Auth0 { events, first_stored_ms } => {
+                let first = jiff::Timestamp::from_millisecond(*first_stored_ms)?;
+                Running::Auth0(
+                    Auth0Sim::builder().events(*events).first_stored(first).token(AUTH0_TOKEN).start().await?,
+                )
+            }
             SimSpec::Acme { events, live_rate } => {
                 let config = AcmeSimConfig { events: *events, live_rate: *live_rate, ..AcmeSimConfig::default() };
                 Running::Acme(AcmeSim::start(config).await?)
@@ -114,6 +151,10 @@ pub enum Running {
     OnePassword(OnePasswordSim),
     /// Slack.
     Slack(SlackSim),
+    /// GitHub.
+    Github(GithubSim),
+    /// Auth0.
+    Auth0(Auth0Sim),
 }
 
 impl Running {
@@ -125,6 +166,8 @@ impl Running {
             Running::Acme(sim) => sim.base_url(),
             Running::OnePassword(sim) => sim.base_url().to_owned(),
             Running::Slack(sim) => sim.base_url().to_owned(),
+            Running::Github(sim) => sim.base_url(),
+            Running::Auth0(sim) => sim.base_url().to_owned(),
         }
     }
 }

@@ -5,18 +5,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use logcrawl_core::{Batch, BatchLimits, Delivery, Sink, SinkError};
+use logcrawl_core::{Batch, BatchLimits, Delivery, LogRecord, Sink, SinkError};
 use logcrawl_sim::datadog::IdDigest;
 use serde_json::Value;
 
 /// A [`Sink`] decorator that forwards every batch to `inner` unchanged and, when `inner` acknowledged it
-/// with nothing dropped, adds the ids of its records (top-level `uuid`, else `id`) to a per-source
-/// [`IdDigest`]. Memory is constant per source: no id is stored.
+/// with nothing dropped, adds the ids of its records (top-level `uuid`, else `id`; or the member
+/// [`VerifyingSink::keyed`] names, in `data` or the raw event) to a per-source [`IdDigest`]. Memory is
+/// constant per source: no id is stored.
 ///
 /// What it proves is what the crawler's guarantee is about: which records the sink acknowledged, how
 /// often. A record acknowledged twice, or never, shows as a digest that differs from the expected one.
 pub struct VerifyingSink {
     inner: Arc<dyn Sink>,
+    key: Option<&'static str>,
     acked: Mutex<HashMap<String, Tally>>,
 }
 
@@ -40,7 +42,33 @@ impl std::fmt::Debug for VerifyingSink {
 impl VerifyingSink {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Sink>) -> Self {
-        Self { inner, acked: Mutex::default() }
+        Self { inner, key: None, acked: Mutex::default() }
+    }
+
+    /// Wraps `inner`, reading each record's id from its top-level member `key` (in `data`, else in the
+    /// vendor's raw event: GitHub's `_document_id`, Auth0's `log_id`).
+    pub fn keyed(inner: Arc<dyn Sink>, key: &'static str) -> Self {
+        Self { key: Some(key), ..Self::new(inner) }
+    }
+
+    fn id_of(&self, record: &LogRecord) -> Option<String> {
+        let Some(key) = self.key else { return record_id(&record.data).map(str::to_owned) };
+        if let Some(id) = record.data.get(key).and_then(Value::as_str) {
+            return Some(id.to_owned());
+        }
+        let mut found = None;
+        record
+            .raw
+            .as_ref()?
+            .members(|name, value| {
+                if name == key {
+                    found = serde_json::from_str::<String>(value.get()).ok();
+                    return std::ops::ControlFlow::Break(());
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .ok()?;
+        found
     }
 
     /// The tally of every source, by source name.
@@ -88,8 +116,8 @@ impl Sink for VerifyingSink {
     fn send(&self, batch: Batch) -> BoxFuture<'_, Result<Delivery, SinkError>> {
         let mut tally = Tally::default();
         for record in &batch.records {
-            match record_id(&record.data) {
-                Some(id) => tally.digest.add(id),
+            match self.id_of(record) {
+                Some(id) => tally.digest.add(&id),
                 None => tally.without_id += 1,
             }
         }

@@ -30,6 +30,8 @@ async fn every_scenario_delivers_exactly_once_at_a_tiny_size() {
     assert_eq!(reports[3].events, options.events.div_ceil(3) * 3, "1Password: every feed's share");
     assert_eq!(reports[3].streams, 3);
     assert_eq!(reports[4].events, options.events, "Slack");
+    assert_eq!(reports[5].events, options.events, "GitHub");
+    assert_eq!(reports[6].events, options.events, "Auth0");
     let many = &reports[2];
     assert!(many.events >= 20 * options.streams as u64, "{}", many.events);
     let lateness = many.lateness.unwrap();

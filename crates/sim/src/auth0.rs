@@ -302,16 +302,7 @@ impl Shared {
     }
 
     fn put_log_id(&self, out: &mut BytesMut, i: u64) {
-        let us = self.stored_us(i);
-        let mut stamp = BytesMut::with_capacity(24);
-        put_rfc3339_ms(&mut stamp, us.div_euclid(1000));
-        out.put_slice(b"900");
-        // 2024-03-08T03:59:05.601Z → 20240308035905
-        for (at, len) in [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2)] {
-            out.put_slice(&stamp[at..at + len]);
-        }
-        put_dec(out, us.rem_euclid(1_000_000) as u64, 6);
-        put_dec(out, i, 33);
+        put_log_id(out, self.stored_us(i), i);
     }
 
     /// The first event whose log id is greater than `from` (ids grow with the index).
@@ -343,6 +334,28 @@ impl Shared {
         let tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         tokens.get(token).is_some_and(|&expires| expires > jiff::Timestamp::now().as_millisecond())
     }
+}
+
+/// Writes the log id of event `index` stored at epoch microsecond `stored_us`.
+fn put_log_id(out: &mut BytesMut, stored_us: i64, index: u64) {
+    let mut stamp = BytesMut::with_capacity(24);
+    put_rfc3339_ms(&mut stamp, stored_us.div_euclid(1000));
+    out.put_slice(b"900");
+    // 2024-03-08T03:59:05.601Z → 20240308035905
+    for (at, len) in [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2)] {
+        out.put_slice(&stamp[at..at + len]);
+    }
+    put_dec(out, stored_us.rem_euclid(1_000_000) as u64, 6);
+    put_dec(out, index, 33);
+}
+
+/// The log id of event `index` of a simulator whose event 0 was stored at `first_stored`, `spacing`
+/// apart (what [`Auth0Sim::log_id`] answers, for a process that only knows the settings).
+pub fn log_id_of(first_stored: jiff::Timestamp, spacing: Duration, index: u64) -> String {
+    let us = first_stored.as_millisecond() * 1000 + (u128::from(index) * spacing.as_micros()) as i64;
+    let mut out = BytesMut::with_capacity(LOG_ID_LEN);
+    put_log_id(&mut out, us, index);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn auth0_error(status: StatusCode, message: &str, code: &str, headers: &[(&'static str, String)]) -> Response {
@@ -631,6 +644,7 @@ mod tests {
         let response = reqwest::Client::new().get(url).header("authorization", "Bearer static").send().await.unwrap();
         let page: Vec<serde_json::Value> = json_of(response).await;
         assert_eq!(page[0]["log_id"], sim.log_id(2000));
+        assert_eq!(log_id_of(start, Duration::from_millis(1), 2000), sim.log_id(2000));
         let dates: Vec<jiff::Timestamp> = (0..3000)
             .map(|i| {
                 let event: serde_json::Value = serde_json::from_slice(&sim.render_event(i)).unwrap();
