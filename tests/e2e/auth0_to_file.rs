@@ -3,72 +3,47 @@
 //! nothing; events stored between runs arrive exactly once.
 
 use std::collections::HashSet;
-use std::process::ExitCode;
 
 use logcrawl_sim::auth0::Auth0Sim;
 
-use crate::support::ndjson;
+use crate::support::{FileRun, assert_keeps};
 
 const EVENTS: u64 = 60_000;
 const GROWTH: u64 = 1_234;
 
+fn ids(lines: &[serde_json::Value]) -> Vec<&str> {
+    lines.iter().map(|l| l["log_id"].as_str().unwrap()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_once_delivers_every_auth0_log_event_exactly_once_and_then_only_the_new_ones() {
     let sim = Auth0Sim::builder().events(EVENTS).client("e2e-app", "e2e-app-secret").start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("auth0.ndjson");
-    let config = dir.path().join("logcrawl.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-state_dir = "{state}"
-
-[sinks.out]
-type = "file"
-path = "{out}"
-
-[[sources]]
-name = "auth0-acme"
-connector = "auth0"
-sink = "out"
-base_url = "{base}"
-client_id = "e2e-app"
-client_secret = "e2e-app-secret"
-"#,
-            state = dir.path().join("state").display(),
-            out = out.display(),
-            base = sim.base_url()
-        ),
-    )
-    .unwrap();
-
-    assert_eq!(logcrawl::commands::run(&config, true).await.unwrap(), ExitCode::SUCCESS);
-    let lines = ndjson(&out);
+    let keys =
+        format!("base_url = \"{}\"\nclient_id = \"e2e-app\"\nclient_secret = \"e2e-app-secret\"", sim.base_url());
+    let crawl = FileRun::new("auth0-acme", "auth0", &keys);
+    crawl.run_once().await;
+    let lines = crawl.lines();
     let expected: Vec<String> = (0..EVENTS).map(|i| sim.log_id(i)).collect();
-    let got: Vec<&str> = lines.iter().map(|l| l["log_id"].as_str().unwrap()).collect();
+    let got = ids(&lines);
     assert_eq!(got.len(), expected.len(), "every event once");
     assert_eq!(got.iter().collect::<HashSet<_>>().len(), got.len(), "duplicates delivered");
     assert_eq!(got, expected, "in log_id order");
-    let served: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&sim.render_event(7)).unwrap();
-    let line = lines[7].as_object().unwrap();
-    for (key, value) in &served {
-        assert_eq!(line.get(key), Some(value), "{key}");
+    let added = ["message", "timestamp", "status", "usr", "network", "evt", "http"];
+    assert_keeps(&lines[7], &sim.render_event(7), &[], &added);
+    for key in added {
+        assert!(lines[7].get(key).is_some(), "no {key} in {}", lines[7]);
     }
-    for key in ["message", "timestamp", "status", "usr", "network", "evt", "http"] {
-        assert!(line.contains_key(key), "no {key} in {line:?}");
-    }
-    let parsed = logcrawl::config::Config::parse(&std::fs::read_to_string(&config).unwrap(), &|_| None).unwrap();
-    assert_eq!((parsed.sources[0].ddsource.as_str(), parsed.sources[0].service.as_str()), ("auth0", "auth0"));
     assert_eq!(sim.token_requests(), 1, "one token for the whole run");
 
-    assert_eq!(logcrawl::commands::run(&config, true).await.unwrap(), ExitCode::SUCCESS);
-    assert_eq!(ndjson(&out).len(), expected.len(), "the second run re-delivered events");
+    let source = &crawl.config().sources[0];
+    assert_eq!((source.ddsource.as_str(), source.service.as_str()), ("auth0", "auth0"), "the kind by default");
+
+    crawl.run_once().await;
+    assert_eq!(crawl.lines().len(), expected.len(), "the second run re-delivered events");
 
     sim.append(GROWTH);
-    assert_eq!(logcrawl::commands::run(&config, true).await.unwrap(), ExitCode::SUCCESS);
-    let lines = ndjson(&out);
-    let new: Vec<&str> = lines[expected.len()..].iter().map(|l| l["log_id"].as_str().unwrap()).collect();
+    crawl.run_once().await;
+    let lines = crawl.lines();
     let grown: Vec<String> = (EVENTS..EVENTS + GROWTH).map(|i| sim.log_id(i)).collect();
-    assert_eq!(new, grown, "exactly the events stored between runs");
+    assert_eq!(ids(&lines[expected.len()..]), grown, "exactly the events stored between runs");
 }

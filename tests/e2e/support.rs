@@ -53,6 +53,12 @@ impl FileRun {
         assert_eq!(code, ExitCode::SUCCESS, "run --once failed");
     }
 
+    /// The configuration as `logcrawl` reads it.
+    pub(crate) fn config(&self) -> Config {
+        let text = std::fs::read_to_string(&self.config).expect("the configuration is readable");
+        Config::parse(&text, &|_| None).unwrap_or_else(|err| panic!("bad test config: {err}"))
+    }
+
     /// Every line written so far.
     pub(crate) fn lines(&self) -> Vec<serde_json::Value> {
         ndjson(&self.out)

@@ -49,8 +49,7 @@ use std::sync::Arc;
 use logcrawl_connector::lookback::initial_lookback;
 use logcrawl_connector::{PagedStream, SingleStream};
 use logcrawl_core::{BuildContext, ConfigError, ConnectorKind};
-use logcrawl_http::header::AUTHORIZATION;
-use logcrawl_http::{Auth, HttpClient, HttpConfig, RateLimitConfig, StaticAuth};
+use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig};
 
 pub use auth::{ClientCredentialsAuth, LOGS_SCOPE};
 pub use config::{Auth0Config, DEFAULT_PAGE_SIZE, HTTP_DEFAULTS, MAX_PAGE_SIZE, RETENTION};
@@ -102,8 +101,8 @@ impl Auth0Connector {
         };
         customize(&mut http);
         let client = HttpClient::new(http.clone()).map_err(|err| url_error(&err))?;
-        let (auth, oauth): (Arc<dyn Auth>, _) = match credential {
-            Credential::Token(token) => (Arc::new(StaticAuth::new(AUTHORIZATION, "Bearer ", token)), None),
+        let (client, oauth) = match credential {
+            Credential::Token(token) => (client.with_bearer(Some(token)), None),
             Credential::Client { client_id, client_secret } => {
                 let token_url = base.join("oauth/token").map_err(|err| url_error(&err))?;
                 let mut token_http = http;
@@ -113,12 +112,12 @@ impl Auth0Connector {
                 let token_client = HttpClient::new(token_http).map_err(|err| url_error(&err))?;
                 let oauth =
                     Arc::new(ClientCredentialsAuth::new(client_id, client_secret, audience, token_url, token_client));
-                (oauth.clone() as Arc<dyn Auth>, Some(oauth))
+                (client.with_auth(oauth.clone()), Some(oauth))
             }
         };
         let logs_url = base.join("api/v2/logs").map_err(|err| url_error(&err))?;
         let api = LogsApi::new(logs_url, context.name.clone(), page_size, lookback);
-        let connector = SingleStream::new(KIND.name, PagedStream::new(api, client.with_auth(auth)));
+        let connector = SingleStream::new(KIND.name, PagedStream::new(api, client));
         Ok(Self { connector, oauth })
     }
 

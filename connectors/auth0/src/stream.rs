@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, malformed};
+use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, advised, malformed};
 use logcrawl_core::{LogRecord, RawEvent, StreamError};
 use logcrawl_http::{HttpError, RequestSpec, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -132,12 +132,11 @@ impl PagedApi for LogsApi {
         if !matches!(refused.status(), Some(StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND)) {
             return None;
         }
-        Some(Err(StreamError::checkpoint(Advised {
-            inner: format!("Auth0 refused the stored checkpoint from={}: {refused}", stored.from),
-            hint: "; reset it (logcrawl state reset: restart from initial_lookback) or set it to a log_id Auth0 still \
-                   keeps (logcrawl state set)"
-                .into(),
-        })))
+        Some(Err(StreamError::checkpoint(format!(
+            "Auth0 refused the stored checkpoint from={}: {refused}; reset it (logcrawl state reset: restart from \
+             initial_lookback) or set it to a log_id Auth0 still keeps (logcrawl state set)",
+            stored.from
+        ))))
     }
 
     fn error(&self, err: HttpError) -> StreamError {
@@ -154,21 +153,8 @@ impl PagedApi for LogsApi {
             (_, HttpError::Auth(_)) => format!(" — source {source}"),
             _ => String::new(),
         };
-        let inner = err.to_string();
-        if err.is_fatal() {
-            StreamError::fatal(Advised { inner, hint })
-        } else {
-            StreamError::transient(Advised { inner, hint })
-        }
+        advised(err, &hint)
     }
-}
-
-/// A failure with advice for the operator appended.
-#[derive(Debug, thiserror::Error)]
-#[error("{inner}{hint}")]
-struct Advised {
-    inner: String,
-    hint: String,
 }
 
 /// The page size a URL asks for (`take`), so a stored link made with an older `page_size` is judged by

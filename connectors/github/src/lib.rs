@@ -55,8 +55,7 @@ use std::sync::Arc;
 use logcrawl_connector::lookback::initial_lookback;
 use logcrawl_connector::{PagedStream, SingleStream};
 use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, ExposeSecret};
-use logcrawl_http::header::AUTHORIZATION;
-use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, StaticAuth};
+use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig};
 
 pub use config::{
     Account, DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, GithubConfig, HTTP_DEFAULTS, Include, MAX_PAGE_SIZE, RETENTION,
@@ -125,9 +124,8 @@ pub fn with_http(
     };
     http.rate_limit_403 = true;
     customize(&mut http);
-    let client = HttpClient::new(http)
-        .map_err(|err| ConfigError::new("base_url", err.to_string()))?
-        .with_auth(Arc::new(StaticAuth::new(AUTHORIZATION, "Bearer ", token)));
+    let client =
+        HttpClient::new(http).map_err(|err| ConfigError::new("base_url", err.to_string()))?.with_bearer(Some(token));
     let api = AuditLogApi::new(audit_url, account, context.name.clone(), page_size, lookback);
     Ok(SingleStream::new(KIND.name, PagedStream::new(api, client)))
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, malformed};
+use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, advised, malformed};
 use logcrawl_core::{LogRecord, RawEvent, StreamError};
 use logcrawl_http::header::{ACCEPT, HeaderName, HeaderValue};
 use logcrawl_http::{HttpError, RequestSpec, Response, StatusCode, Url};
@@ -163,11 +163,11 @@ impl PagedApi for AuditLogApi {
             return None;
         }
         let Some(second) = stored.created.as_deref().and_then(|s| s.parse::<i64>().ok()) else {
-            return Some(Err(StreamError::checkpoint(Refused(format!(
+            return Some(Err(StreamError::checkpoint(format!(
                 "GitHub refused the stored position: {refused}; the checkpoint keeps no usable `created` second to \
                  restart from without loss, so it must be reset (restart from initial_lookback) or set to a position \
                  GitHub accepts"
-            )))));
+            ))));
         };
         Some(Ok(GithubCursor { url: self.created_since(second), created: stored.created.clone() }))
     }
@@ -192,26 +192,12 @@ impl PagedApi for AuditLogApi {
             _ => String::new(),
         };
         // A 404 is no passing failure: every interval would get it again.
-        if err.is_fatal() || err.status() == Some(StatusCode::NOT_FOUND) {
-            StreamError::fatal(Advised { inner: err, hint })
-        } else {
-            StreamError::transient(Advised { inner: err, hint })
+        if err.status() == Some(StatusCode::NOT_FOUND) {
+            return StreamError::fatal(format!("{err}{hint}"));
         }
+        advised(err, &hint)
     }
 }
-
-/// An HTTP failure with advice for the operator appended.
-#[derive(Debug, thiserror::Error)]
-#[error("{inner}{hint}")]
-struct Advised {
-    inner: HttpError,
-    hint: String,
-}
-
-/// A stored position GitHub refused, with no lossless way back.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Refused(String);
 
 /// The page size a URL asks for (GitHub's default when absent), so a stored link made with an older
 /// `page_size` is judged by what it carries.

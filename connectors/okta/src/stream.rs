@@ -135,11 +135,11 @@ impl PagedApi for SystemLogApi {
             return None;
         }
         let Some(published) = stored.published.as_ref().filter(|p| p.parse::<jiff::Timestamp>().is_ok()) else {
-            return Some(Err(StreamError::checkpoint(Refused(format!(
+            return Some(Err(StreamError::checkpoint(format!(
                 "Okta refused the stored position: {refused}; the checkpoint keeps no usable `published` instant \
                  to restart from without loss (it was written before that key existed), so it must be reset (restart from \
                  initial_lookback) or set to a position Okta accepts"
-            )))));
+            ))));
         };
         Some(Ok(OktaCursor { url: self.since_url(published), published: Some(published.clone()) }))
     }
@@ -157,11 +157,6 @@ impl PagedApi for SystemLogApi {
         advised(err, hint)
     }
 }
-
-/// A stored position Okta refused, with no lossless way back.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Refused(String);
 
 /// The page size a URL asks for (Okta's default when absent), so a stored `next` from an older `limit`
 /// setting is judged by the limit it carries.

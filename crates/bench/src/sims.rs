@@ -127,7 +127,7 @@ impl SimSpec {
             SimSpec::Auth0 { events, first_stored_ms } => {
                 let first = jiff::Timestamp::from_millisecond(*first_stored_ms)?;
                 Running::Auth0(
-                    Auth0Sim::builder().events(*events).first_stored(first).token(AUTH0_TOKEN).start().await?,
+                    Auth0Sim::builder().events(*events).first_event_at(first).token(AUTH0_TOKEN).start().await?,
                 )
             }
             SimSpec::Acme { events, live_rate } => {

@@ -50,8 +50,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateHeaders, RateLimits, Server, append_links, json_response, put_dec, put_hex,
-    put_rfc3339_ms, splitmix64, url_as_asked,
+    Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, feed_builder, json_response,
+    put_dec, put_hex, put_rfc3339_ms, splitmix64, url_as_asked,
 };
 
 /// Auth0's largest checkpoint page (`take`).
@@ -61,59 +61,33 @@ pub const DEFAULT_TAKE: u64 = 50;
 /// The length of a log id.
 pub const LOG_ID_LEN: usize = 56;
 
-/// Settings of an [`Auth0Sim`].
+/// Settings of an [`Auth0Sim`]. Its feed's `token` is a static Management API token it accepts too; the
+/// time of each event is when Auth0 stored it.
 #[derive(Debug, Clone)]
 pub struct Auth0SimBuilder {
-    events: u64,
-    start_ms: Option<i64>,
-    spacing_us: u64,
+    feed: FeedSettings,
     client_id: String,
     client_secret: String,
     audience: Option<String>,
-    token: Option<String>,
     token_lifetime: Duration,
     tenant: String,
-    limits: RateLimits,
 }
 
 impl Default for Auth0SimBuilder {
     fn default() -> Self {
         Self {
-            events: 1000,
-            start_ms: None,
-            spacing_us: 1000,
+            feed: FeedSettings::new(RateLimits::new(100_000, Duration::from_secs(60))),
             client_id: "sim-client-id".into(),
             client_secret: "sim-client-secret".into(),
             audience: None,
-            token: None,
             token_lifetime: Duration::from_secs(86_400),
             tenant: "acme".into(),
-            limits: RateLimits::new(100_000, Duration::from_secs(60)),
         }
     }
 }
 
 impl Auth0SimBuilder {
-    /// How many events exist at start (default 1000).
-    #[must_use]
-    pub fn events(mut self, total: u64) -> Self {
-        self.events = total;
-        self
-    }
-
-    /// When event 0 was stored (default: so that the last event is a minute old).
-    #[must_use]
-    pub fn first_stored(mut self, at: jiff::Timestamp) -> Self {
-        self.start_ms = Some(at.as_millisecond());
-        self
-    }
-
-    /// Time between two consecutive events (default 1 ms).
-    #[must_use]
-    pub fn spacing(mut self, spacing: Duration) -> Self {
-        self.spacing_us = spacing.as_micros() as u64;
-        self
-    }
+    feed_builder!();
 
     /// The machine-to-machine application the token endpoint accepts (default `sim-client-id`,
     /// `sim-client-secret`).
@@ -131,40 +105,10 @@ impl Auth0SimBuilder {
         self
     }
 
-    /// Also accept this static Management API token.
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
     /// How long issued tokens are valid (`expires_in`; default one day).
     #[must_use]
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
-        self
-    }
-
-    /// Calls allowed per window, and the window (default 100 000 per 60 s).
-    #[must_use]
-    pub fn rate_limit(mut self, calls: u64, window: Duration) -> Self {
-        self.limits =
-            RateLimits { planted: self.limits.planted, wait: self.limits.wait, ..RateLimits::new(calls, window) };
-        self
-    }
-
-    /// Answer 429 to these logs requests (1-based ordinals), with a reset [`Auth0SimBuilder::inject_wait`]
-    /// from then.
-    #[must_use]
-    pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.limits.plant(Planted::TooManyRequests, ordinals);
-        self
-    }
-
-    /// How far in the future a planted 429 puts the reset (default 1 s).
-    #[must_use]
-    pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.limits.wait = wait;
         self
     }
 
@@ -178,11 +122,8 @@ impl Auth0SimBuilder {
 struct Shared {
     base_url: String,
     audience: String,
-    total: AtomicU64,
-    start_ms: i64,
+    feed: Feed,
     settings: Auth0SimBuilder,
-    gate: RateGate,
-    served: AtomicU64,
     token_requests: AtomicU64,
     /// Issued tokens and when each expires (epoch ms).
     tokens: Mutex<HashMap<String, i64>>,
@@ -204,17 +145,12 @@ impl Auth0Sim {
     /// Starts a server with `settings`.
     pub async fn start(settings: Auth0SimBuilder) -> std::io::Result<Self> {
         let listener = Listener::loopback().await?;
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
         let base_url = listener.base_url();
         let shared = Arc::new(Shared {
             audience: settings.audience.clone().unwrap_or_else(|| format!("{base_url}/api/v2/")),
             base_url,
-            total: AtomicU64::new(settings.events),
-            start_ms: settings.start_ms.unwrap_or(now_ms - span_ms - 60_000),
-            gate: RateGate::new(settings.limits.clone()),
+            feed: Feed::new(settings.feed.clone()),
             settings,
-            served: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             tokens: Mutex::default(),
         });
@@ -235,34 +171,9 @@ impl Auth0Sim {
         &self.shared.audience
     }
 
-    /// Events that exist now.
-    pub fn total_events(&self) -> u64 {
-        self.shared.total.load(Ordering::Relaxed)
-    }
-
-    /// Stores `n` more events (they continue the same deterministic sequence).
-    pub fn append(&self, n: u64) {
-        self.shared.total.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Logs requests received, every status included.
-    pub fn requests(&self) -> u64 {
-        self.shared.gate.requests()
-    }
-
-    /// 429 answers given.
-    pub fn rate_limited(&self) -> u64 {
-        self.shared.gate.rate_limited()
-    }
-
     /// Token requests received, every status included.
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests.load(Ordering::Relaxed)
-    }
-
-    /// Events served in 200 pages (counting repeats).
-    pub fn events_served(&self) -> u64 {
-        self.shared.served.load(Ordering::Relaxed)
     }
 
     /// Ends every token issued so far (the static token stays valid): the next logs request with one is 401.
@@ -285,13 +196,21 @@ impl Auth0Sim {
     }
 }
 
+impl std::ops::Deref for Auth0Sim {
+    type Target = Feed;
+
+    fn deref(&self) -> &Feed {
+        &self.shared.feed
+    }
+}
+
 impl Shared {
     fn stored_ms(&self, i: u64) -> i64 {
-        self.start_ms + (u128::from(i) * u128::from(self.settings.spacing_us) / 1000) as i64
+        self.feed.at_ms(i)
     }
 
     fn stored_us(&self, i: u64) -> i64 {
-        self.start_ms * 1000 + (u128::from(i) * u128::from(self.settings.spacing_us)) as i64
+        self.feed.at_us(i)
     }
 
     /// When event `i` happened: one in seven up to 1.5 s before it was stored.
@@ -328,7 +247,7 @@ impl Shared {
         else {
             return false;
         };
-        if self.settings.token.as_deref() == Some(token) {
+        if self.feed.token() == Some(token) {
             return true;
         }
         let tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -431,11 +350,11 @@ struct Params {
 }
 
 async fn logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
-    let ordinal = sim.gate.arrive();
+    let ordinal = sim.feed.gate().arrive();
     if !sim.valid_token(&headers) {
         return auth0_error(StatusCode::UNAUTHORIZED, "Invalid token", "invalid_token", &[]);
     }
-    let quota = match sim.gate.pass(ordinal) {
+    let quota = match sim.feed.gate().pass(ordinal) {
         Gate::Open(quota) => quota,
         Gate::Exceeded(quota) | Gate::Planted(_, quota) => {
             return auth0_error(
@@ -462,7 +381,7 @@ async fn logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> R
         Some(Ok(take)) if (1..=MAX_TAKE).contains(&take) => take,
         Some(_) => return bad("Query validation error: 'take' must be between 1 and 100"),
     };
-    let total = sim.total.load(Ordering::Relaxed);
+    let total = sim.feed.total_events();
     let first = sim.first_after(&from, total);
     let end = first.saturating_add(take).min(total);
 
@@ -475,7 +394,7 @@ async fn logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> R
         sim.render_event(&mut body, i);
     }
     body.put_u8(b']');
-    sim.served.fetch_add(end - first, Ordering::Relaxed);
+    sim.feed.serve(end - first);
     let next = if end > first {
         let mut id = BytesMut::with_capacity(LOG_ID_LEN);
         sim.put_log_id(&mut id, end - 1);
@@ -637,7 +556,7 @@ mod tests {
     #[tokio::test]
     async fn a_from_made_of_an_instant_starts_there_and_dates_stray_from_log_id_order() {
         let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let sim = Auth0Sim::builder().events(3000).first_stored(start).token("static").start().await.unwrap();
+        let sim = Auth0Sim::builder().events(3000).first_event_at(start).token("static").start().await.unwrap();
         // Event 2000 is stored at +2 s: 2023-11-14T22:13:22Z.
         let from = format!("900{}{}", "20231114221322", "0".repeat(39));
         let url = format!("{}/api/v2/logs?from={from}&take=1", sim.base_url());

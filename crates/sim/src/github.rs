@@ -66,8 +66,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateHeaders, RateLimits, Server, authorized, decode_base64, json_response,
-    link_list, put_base64, put_dec, put_hex, splitmix64, url_as_asked,
+    Feed, FeedSettings, Gate, Listener, Planted, RateHeaders, RateLimits, Server, authorized, decode_base64,
+    feed_builder, json_response, link_list, put_base64, put_dec, put_hex, splitmix64, url_as_asked,
 };
 
 /// GitHub's largest page.
@@ -80,62 +80,35 @@ const DOCS_URL: &str = "https://docs.github.com/rest";
 /// Settings of a [`GithubSim`].
 #[derive(Debug, Clone)]
 pub struct GithubSimBuilder {
-    events: u64,
-    start_ms: Option<i64>,
-    spacing_us: u64,
+    feed: FeedSettings,
     org: String,
     org_id: u64,
     enterprise: String,
     enterprise_id: u64,
-    token: Option<String>,
     enterprise_cloud: bool,
     enterprise_server: bool,
     next_on_last_page: bool,
     git_every: u64,
-    limits: RateLimits,
 }
 
 impl Default for GithubSimBuilder {
     fn default() -> Self {
         Self {
-            events: 1000,
-            start_ms: None,
-            spacing_us: 1000,
+            feed: FeedSettings::new(RateLimits::new(100_000, Duration::from_secs(3600))),
             org: "acme-corp".into(),
             org_id: 4_000_123,
             enterprise: "acme-ent".into(),
             enterprise_id: 13_827,
-            token: None,
             enterprise_cloud: true,
             enterprise_server: false,
             next_on_last_page: false,
             git_every: 10,
-            limits: RateLimits::new(100_000, Duration::from_secs(3600)),
         }
     }
 }
 
 impl GithubSimBuilder {
-    /// How many events exist at start (default 1000).
-    #[must_use]
-    pub fn events(mut self, total: u64) -> Self {
-        self.events = total;
-        self
-    }
-
-    /// `created_at` of event 0 (default: so that the last event is a minute old).
-    #[must_use]
-    pub fn first_created(mut self, created: jiff::Timestamp) -> Self {
-        self.start_ms = Some(created.as_millisecond());
-        self
-    }
-
-    /// Time between two consecutive events (default 1 ms; below 1 ms events share instants).
-    #[must_use]
-    pub fn spacing(mut self, spacing: Duration) -> Self {
-        self.spacing_us = spacing.as_micros() as u64;
-        self
-    }
+    feed_builder!();
 
     /// The organization's login and id (default `acme-corp`, 4000123).
     #[must_use]
@@ -150,13 +123,6 @@ impl GithubSimBuilder {
     pub fn enterprise(mut self, slug: impl Into<String>, id: u64) -> Self {
         self.enterprise = slug.into();
         self.enterprise_id = id;
-        self
-    }
-
-    /// Require `Authorization: Bearer <token>` (or `token <token>`).
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
         self
     }
 
@@ -188,29 +154,6 @@ impl GithubSimBuilder {
         self
     }
 
-    /// Calls allowed per window, and the window (default 100 000 per hour).
-    #[must_use]
-    pub fn rate_limit(mut self, calls: u64, window: Duration) -> Self {
-        self.limits =
-            RateLimits { planted: self.limits.planted, wait: self.limits.wait, ..RateLimits::new(calls, window) };
-        self
-    }
-
-    /// Answer `answer` to these requests (1-based ordinals over all audit-log requests): the exhausted
-    /// window's 403, a secondary limit's 403 with `Retry-After`, or a 429 with `Retry-After`.
-    #[must_use]
-    pub fn inject(mut self, answer: Planted, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.limits.plant(answer, ordinals);
-        self
-    }
-
-    /// How long a planted answer asks to wait (its reset, its `Retry-After`; default 1 s).
-    #[must_use]
-    pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.limits.wait = wait;
-        self
-    }
-
     /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<GithubSim> {
         GithubSim::start(self).await
@@ -221,11 +164,8 @@ impl GithubSimBuilder {
 struct Shared {
     base_url: String,
     prefix: &'static str,
-    total: AtomicU64,
-    start_ms: i64,
+    feed: Feed,
     settings: GithubSimBuilder,
-    gate: RateGate,
-    served: AtomicU64,
     cursor_epoch: AtomicU64,
 }
 
@@ -245,17 +185,11 @@ impl GithubSim {
     /// Starts a server with `settings`.
     pub async fn start(settings: GithubSimBuilder) -> std::io::Result<Self> {
         let listener = Listener::loopback().await?;
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
-        let start_ms = settings.start_ms.unwrap_or(now_ms - span_ms - 60_000);
         let shared = Arc::new(Shared {
             base_url: listener.base_url(),
             prefix: if settings.enterprise_server { "/api/v3" } else { "" },
-            total: AtomicU64::new(settings.events),
-            start_ms,
-            gate: RateGate::new(settings.limits.clone()),
+            feed: Feed::new(settings.feed.clone()),
             settings,
-            served: AtomicU64::new(0),
             cursor_epoch: AtomicU64::new(0),
         });
         let app = Router::new().fallback(audit_log).with_state(shared.clone());
@@ -265,31 +199,6 @@ impl GithubSim {
     /// `http://127.0.0.1:PORT` (plus `/api/v3` on Enterprise Server): the connector's `base_url`.
     pub fn base_url(&self) -> String {
         format!("{}{}", self.shared.base_url, self.shared.prefix)
-    }
-
-    /// Events that exist now (web and Git).
-    pub fn total_events(&self) -> u64 {
-        self.shared.total.load(Ordering::Relaxed)
-    }
-
-    /// Publishes `n` more events (they continue the same deterministic sequence).
-    pub fn append(&self, n: u64) {
-        self.shared.total.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Audit-log requests received, every status included.
-    pub fn requests(&self) -> u64 {
-        self.shared.gate.requests()
-    }
-
-    /// Rate-limit answers given (403s and 429s).
-    pub fn rate_limited(&self) -> u64 {
-        self.shared.gate.rate_limited()
-    }
-
-    /// Events served in 200 pages (counting repeats).
-    pub fn events_served(&self) -> u64 {
-        self.shared.served.load(Ordering::Relaxed)
     }
 
     /// Refuses every cursor minted so far (422), as a connector's stored `next` link may be refused.
@@ -312,6 +221,14 @@ impl GithubSim {
         let mut out = BytesMut::with_capacity(700);
         self.shared.render_event(&mut out, i);
         out.to_vec()
+    }
+}
+
+impl std::ops::Deref for GithubSim {
+    type Target = Feed;
+
+    fn deref(&self) -> &Feed {
+        &self.shared.feed
     }
 }
 
@@ -353,7 +270,7 @@ enum Scope {
 
 impl Shared {
     fn created_ms(&self, i: u64) -> i64 {
-        self.start_ms + (u128::from(i) * u128::from(self.settings.spacing_us) / 1000) as i64
+        self.feed.at_ms(i)
     }
 
     fn is_git(&self, i: u64) -> bool {
@@ -367,19 +284,6 @@ impl Shared {
             Include::Web => !self.is_git(i),
             Include::Git => self.is_git(i),
         }
-    }
-
-    /// The first event created at or after `ms`.
-    fn first_created_at(&self, ms: i64, total: u64) -> u64 {
-        let delta = ms - self.start_ms;
-        if delta <= 0 {
-            return 0;
-        }
-        if self.settings.spacing_us == 0 {
-            return total;
-        }
-        let index = (delta as u128 * 1000).div_ceil(u128::from(self.settings.spacing_us));
-        u64::try_from(index).unwrap_or(u64::MAX).min(total)
     }
 
     /// The scope a path names (`None`: not an audit log this account has).
@@ -480,18 +384,18 @@ fn phrase_start(sim: &Shared, phrase: &str, total: u64) -> Option<u64> {
             at.parse::<jiff::civil::Date>().ok()?.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond()
         }
     };
-    Some(sim.first_created_at(ms, total))
+    Some(sim.feed.first_at_or_after(ms, total))
 }
 
 async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
-    let ordinal = sim.gate.arrive();
-    if let Some(token) = &sim.settings.token
+    let ordinal = sim.feed.gate().arrive();
+    if let Some(token) = sim.feed.token()
         && !authorized(&headers, &format!("Bearer {token}"))
         && !authorized(&headers, &format!("token {token}"))
     {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials", &[]);
     }
-    let (quota, answer) = match sim.gate.pass(ordinal) {
+    let (quota, answer) = match sim.feed.gate().pass(ordinal) {
         Gate::Open(quota) => (quota, None),
         Gate::Exceeded(quota) => (quota, Some(Planted::Exhausted)),
         Gate::Planted(answer, quota) => (quota, Some(answer)),
@@ -499,7 +403,7 @@ async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
     let mut rate = quota.headers(RateHeaders::Joined);
     rate.push(("x-ratelimit-used", (quota.limit - quota.remaining.min(quota.limit)).to_string()));
     rate.push(("x-ratelimit-resource", "audit_log".to_owned()));
-    let retry_after = ("retry-after", sim.settings.limits.wait_secs().to_string());
+    let retry_after = ("retry-after", sim.feed.gate().limits().wait_secs().to_string());
     match answer {
         None => {}
         Some(Planted::Exhausted) => {
@@ -544,7 +448,7 @@ async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         Some(Ok(n)) => n.min(MAX_PER_PAGE),
         Some(Err(_)) => return unprocessable("per_page", "must be a number", &rate),
     };
-    let total = sim.total.load(Ordering::Relaxed);
+    let total = sim.feed.total_events();
     let from_phrase = match params.phrase.as_deref() {
         Some(phrase) => match phrase_start(&sim, phrase, total) {
             Some(start) => start,
@@ -552,7 +456,7 @@ async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         },
         // GitHub's default window (three months) for a query without a phrase; a cursor carries its own.
         None if params.after.as_deref().is_some_and(|a| !a.is_empty()) => 0,
-        None => sim.first_created_at(jiff::Timestamp::now().as_millisecond() - 90 * 86_400_000, total),
+        None => sim.feed.first_at_or_after(jiff::Timestamp::now().as_millisecond() - 90 * 86_400_000, total),
     };
     let start = match params.after.as_deref().filter(|a| !a.is_empty()) {
         Some(after) => match sim.read_cursor(after) {
@@ -577,7 +481,7 @@ async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         i += 1;
     }
     body.put_u8(b']');
-    sim.served.fetch_add(count, Ordering::Relaxed);
+    sim.feed.serve(count);
     let more = (i..total).any(|j| sim.serves(j, include));
 
     let base = sim.link_path(scope);
@@ -758,16 +662,9 @@ mod tests {
 
     #[test]
     fn events_are_valid_json_in_githubs_shape_with_unique_ids() {
-        let sim = Shared {
-            base_url: String::new(),
-            prefix: "",
-            total: AtomicU64::new(0),
-            start_ms: 1_606_929_874_512,
-            settings: GithubSimBuilder::default(),
-            gate: RateGate::new(RateLimits::new(1, Duration::from_secs(1))),
-            served: AtomicU64::new(0),
-            cursor_epoch: AtomicU64::new(0),
-        };
+        let settings = GithubSimBuilder::default();
+        let feed = Feed::new(FeedSettings { start_ms: Some(1_606_929_874_512), ..settings.feed.clone() });
+        let sim = Shared { base_url: String::new(), prefix: "", feed, settings, cursor_epoch: AtomicU64::new(0) };
         for i in [0, 1, 9, 42, 999] {
             let mut out = BytesMut::new();
             sim.render_event(&mut out, i);
@@ -788,7 +685,7 @@ mod tests {
     #[tokio::test]
     async fn pages_follow_opaque_cursors_with_links_on_the_numeric_path() {
         let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let sim = GithubSim::builder().events(25).first_created(start).token("ghp_t").start().await.unwrap();
+        let sim = GithubSim::builder().events(25).first_event_at(start).token("ghp_t").start().await.unwrap();
         let client = reqwest::Client::new();
         let get = |url: String| client.get(url).header("authorization", "Bearer ghp_t").send();
         let first = get(format!(

@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateHeaders, RateLimits, Server, append_links, authorized, json_response,
-    put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64, url_as_asked,
+    Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, authorized, feed_builder,
+    json_response, put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64, url_as_asked,
 };
 use axum::Router;
 use axum::extract::{Query, State};
@@ -56,75 +56,17 @@ const AFTER_KEY: u64 = 0x6f6b_7461_5f73_696d;
 /// Settings of an [`OktaSim`].
 #[derive(Debug, Clone)]
 pub struct OktaSimBuilder {
-    events: u64,
-    start_ms: Option<i64>,
-    spacing_us: u64,
-    token: Option<String>,
-    limits: RateLimits,
+    feed: FeedSettings,
 }
 
 impl Default for OktaSimBuilder {
     fn default() -> Self {
-        Self {
-            events: 1000,
-            start_ms: None,
-            spacing_us: 1000,
-            token: None,
-            limits: RateLimits::new(100_000, Duration::from_secs(60)),
-        }
+        Self { feed: FeedSettings::new(RateLimits::new(100_000, Duration::from_secs(60))) }
     }
 }
 
 impl OktaSimBuilder {
-    /// How many events exist at start (default 1000).
-    #[must_use]
-    pub fn events(mut self, total: u64) -> Self {
-        self.events = total;
-        self
-    }
-
-    /// `published` of event 0 (default: so that the last event is a minute old).
-    #[must_use]
-    pub fn first_published(mut self, published: jiff::Timestamp) -> Self {
-        self.start_ms = Some(published.as_millisecond());
-        self
-    }
-
-    /// Time between two consecutive events' `published` (default 1 ms; below 1 ms events share instants).
-    #[must_use]
-    pub fn spacing(mut self, spacing: Duration) -> Self {
-        self.spacing_us = spacing.as_micros() as u64;
-        self
-    }
-
-    /// Require `Authorization: SSWS <token>`.
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// Calls allowed per window, and the window (default 100 000 per 60 s).
-    #[must_use]
-    pub fn rate_limit(mut self, calls: u64, window: Duration) -> Self {
-        self.limits =
-            RateLimits { planted: self.limits.planted, wait: self.limits.wait, ..RateLimits::new(calls, window) };
-        self
-    }
-
-    /// Answer 429 to these requests (1-based ordinals over all `/api/v1/logs` requests).
-    #[must_use]
-    pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.limits.plant(Planted::TooManyRequests, ordinals);
-        self
-    }
-
-    /// How far in the future an injected 429 puts `X-Rate-Limit-Reset` (default 1 s).
-    #[must_use]
-    pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.limits.wait = wait;
-        self
-    }
+    feed_builder!();
 
     /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<OktaSim> {
@@ -135,12 +77,7 @@ impl OktaSimBuilder {
 #[derive(Debug)]
 struct Shared {
     base_url: String,
-    total: AtomicU64,
-    start_ms: i64,
-    spacing_us: u64,
-    token: Option<String>,
-    gate: RateGate,
-    served: AtomicU64,
+    feed: Feed,
     /// The generation new `after` tokens are minted in; tokens of an older one answer 400.
     token_epoch: AtomicU64,
 }
@@ -161,17 +98,9 @@ impl OktaSim {
     /// Starts a server with `settings`.
     pub async fn start(settings: OktaSimBuilder) -> std::io::Result<Self> {
         let listener = Listener::loopback().await?;
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
-        let start_ms = settings.start_ms.unwrap_or(now_ms - span_ms - 60_000);
         let shared = Arc::new(Shared {
             base_url: listener.base_url(),
-            total: AtomicU64::new(settings.events),
-            start_ms,
-            spacing_us: settings.spacing_us,
-            token: settings.token,
-            gate: RateGate::new(settings.limits),
-            served: AtomicU64::new(0),
+            feed: Feed::new(settings.feed),
             token_epoch: AtomicU64::new(0),
         });
         let app = Router::new().route("/api/v1/logs", get(list_logs)).with_state(shared.clone());
@@ -187,31 +116,6 @@ impl OktaSim {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
-    }
-
-    /// Events that exist now.
-    pub fn total_events(&self) -> u64 {
-        self.shared.total.load(Ordering::Relaxed)
-    }
-
-    /// Publishes `n` more events (they continue the same deterministic sequence).
-    pub fn append(&self, n: u64) {
-        self.shared.total.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// `/api/v1/logs` requests received, every status included.
-    pub fn requests(&self) -> u64 {
-        self.shared.gate.requests()
-    }
-
-    /// 429 answers given.
-    pub fn rate_limited(&self) -> u64 {
-        self.shared.gate.rate_limited()
-    }
-
-    /// Events served in 200 pages (counting repeats).
-    pub fn events_served(&self) -> u64 {
-        self.shared.served.load(Ordering::Relaxed)
     }
 
     /// Expires every `after` token minted so far (those of every `next` link served before this call):
@@ -236,21 +140,15 @@ impl OktaSim {
 
 impl Shared {
     fn published_ms(&self, i: u64) -> i64 {
-        self.start_ms + (u128::from(i) * u128::from(self.spacing_us) / 1000) as i64
+        self.feed.at_ms(i)
     }
+}
 
-    /// The first event with `published ≥ since_ms`.
-    fn first_since(&self, since_ms: i64, total: u64) -> u64 {
-        let delta = since_ms - self.start_ms;
-        if delta <= 0 {
-            return 0;
-        }
-        if self.spacing_us == 0 {
-            return total;
-        }
-        let need = delta as u128 * 1000;
-        let index = need.div_ceil(u128::from(self.spacing_us));
-        u64::try_from(index).unwrap_or(u64::MAX).min(total)
+impl std::ops::Deref for OktaSim {
+    type Target = Feed;
+
+    fn deref(&self) -> &Feed {
+        &self.shared.feed
     }
 }
 
@@ -289,17 +187,17 @@ fn parse_after(token: &str) -> Option<(u64, u64)> {
 }
 
 async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
-    let ordinal = sim.gate.arrive();
+    let ordinal = sim.feed.gate().arrive();
     let now_ms = jiff::Timestamp::now().as_millisecond();
 
-    if let Some(token) = &sim.token {
+    if let Some(token) = sim.feed.token() {
         let expected = format!("SSWS {token}");
         if !authorized(&headers, &expected) {
             return error(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided", &[]);
         }
     }
 
-    let quota = match sim.gate.pass(ordinal) {
+    let quota = match sim.feed.gate().pass(ordinal) {
         Gate::Open(quota) => quota,
         Gate::Exceeded(quota) | Gate::Planted(_, quota) => {
             return error(
@@ -337,7 +235,7 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         Some(Ok(limit)) if limit <= MAX_LIMIT => limit,
         Some(_) => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: limit", &rate),
     };
-    let total = sim.total.load(Ordering::Relaxed);
+    let total = sim.feed.total_events();
     let first = match (&params.since, &params.after) {
         (Some(_), Some(_)) => {
             return error(
@@ -352,10 +250,10 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
             _ => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: after", &rate),
         },
         (Some(since), None) => match since.parse::<jiff::Timestamp>() {
-            Ok(since) => sim.first_since(since.as_millisecond(), total),
+            Ok(since) => sim.feed.first_at_or_after(since.as_millisecond(), total),
             Err(_) => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: since", &rate),
         },
-        (None, None) => sim.first_since(now_ms - 7 * 24 * 3600 * 1000, total),
+        (None, None) => sim.feed.first_at_or_after(now_ms - 7 * 24 * 3600 * 1000, total),
     };
     let end = first.saturating_add(limit).min(total);
 
@@ -368,7 +266,7 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         render_event(&mut body, i, sim.published_ms(i));
     }
     body.put_u8(b']');
-    sim.served.fetch_add(end - first, Ordering::Relaxed);
+    sim.feed.serve(end - first);
 
     let self_url = url_as_asked(&sim.base_url, &uri);
     let next_url = if end > first {
@@ -586,7 +484,7 @@ mod tests {
         let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
         let sim = OktaSim::builder()
             .events(100)
-            .first_published(start)
+            .first_event_at(start)
             .spacing(Duration::from_micros(500))
             .start()
             .await

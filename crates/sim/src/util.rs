@@ -123,6 +123,187 @@ impl RateWindow {
     }
 }
 
+/// What every log simulator's builder sets the same way: how many events, when and how far apart, the
+/// credential it requires, and its rate limits. A builder holds one as its `feed` member and gets the
+/// setters from `feed_builder!`; the running simulator keeps a [`Feed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSettings {
+    /// Events at start.
+    pub events: u64,
+    /// When event 0 happened, in epoch ms (`None`: so that the newest is a minute old).
+    pub start_ms: Option<i64>,
+    /// Time between two consecutive events, in µs.
+    pub spacing_us: u64,
+    /// The credential the simulator requires, if any.
+    pub token: Option<String>,
+    /// The rate-limit window and planted answers.
+    pub limits: RateLimits,
+}
+
+impl FeedSettings {
+    /// 1000 events 1 ms apart, the newest a minute old, no credential, `limits`.
+    pub fn new(limits: RateLimits) -> Self {
+        Self { events: 1000, start_ms: None, spacing_us: 1000, token: None, limits }
+    }
+}
+
+/// The setters of a simulator builder's `feed: FeedSettings` member, written once for every simulator.
+macro_rules! feed_builder {
+    () => {
+        /// How many events exist at start (default 1000).
+        #[must_use]
+        pub fn events(mut self, total: u64) -> Self {
+            self.feed.events = total;
+            self
+        }
+
+        /// When event 0 happened (default: so that the newest event is a minute old).
+        #[must_use]
+        pub fn first_event_at(mut self, at: jiff::Timestamp) -> Self {
+            self.feed.start_ms = Some(at.as_millisecond());
+            self
+        }
+
+        /// Time between two consecutive events (default 1 ms; below 1 ms events share instants).
+        #[must_use]
+        pub fn spacing(mut self, spacing: std::time::Duration) -> Self {
+            self.feed.spacing_us = spacing.as_micros() as u64;
+            self
+        }
+
+        /// Require this credential (how it is sent: the simulator's contract).
+        #[must_use]
+        pub fn token(mut self, token: impl Into<String>) -> Self {
+            self.feed.token = Some(token.into());
+            self
+        }
+
+        /// Calls allowed per window, and the window.
+        #[must_use]
+        pub fn rate_limit(mut self, calls: u64, window: std::time::Duration) -> Self {
+            let limits = &mut self.feed.limits;
+            *limits = $crate::util::RateLimits {
+                planted: std::mem::take(&mut limits.planted),
+                wait: limits.wait,
+                ..$crate::util::RateLimits::new(calls, window)
+            };
+            self
+        }
+
+        /// Answer `answer` to these requests (1-based ordinals over the simulator's log requests).
+        #[must_use]
+        pub fn inject(mut self, answer: $crate::util::Planted, ordinals: impl IntoIterator<Item = u64>) -> Self {
+            self.feed.limits.plant(answer, ordinals);
+            self
+        }
+
+        /// Answer 429 to these requests (1-based ordinals).
+        #[must_use]
+        pub fn inject_429(self, ordinals: impl IntoIterator<Item = u64>) -> Self {
+            self.inject($crate::util::Planted::TooManyRequests, ordinals)
+        }
+
+        /// How long a planted answer asks to wait: its reset, its `Retry-After` (default 1 s).
+        #[must_use]
+        pub fn inject_wait(mut self, wait: std::time::Duration) -> Self {
+            self.feed.limits.wait = wait;
+            self
+        }
+    };
+}
+pub(crate) use feed_builder;
+
+/// The events of a running simulator and its counters; every simulator dereferences to its feed, so
+/// `sim.append(n)`, `sim.requests()` and the like are the same everywhere.
+#[derive(Debug)]
+pub struct Feed {
+    total: AtomicU64,
+    start_ms: i64,
+    spacing_us: u64,
+    token: Option<String>,
+    gate: RateGate,
+    served: AtomicU64,
+}
+
+impl Feed {
+    /// The feed `settings` describe, its clock starting now.
+    pub fn new(settings: FeedSettings) -> Self {
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
+        Self {
+            total: AtomicU64::new(settings.events),
+            start_ms: settings.start_ms.unwrap_or(now_ms - span_ms - 60_000),
+            spacing_us: settings.spacing_us,
+            token: settings.token,
+            gate: RateGate::new(settings.limits),
+            served: AtomicU64::new(0),
+        }
+    }
+
+    /// Events that exist now.
+    pub fn total_events(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Publishes `n` more events (they continue the same deterministic sequence).
+    pub fn append(&self, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Log requests received, every status included.
+    pub fn requests(&self) -> u64 {
+        self.gate.requests()
+    }
+
+    /// Rate-limit answers given.
+    pub fn rate_limited(&self) -> u64 {
+        self.gate.rate_limited()
+    }
+
+    /// Events served in 200 pages (counting repeats).
+    pub fn events_served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` events served.
+    pub fn serve(&self, n: u64) {
+        self.served.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The rate gate.
+    pub fn gate(&self) -> &RateGate {
+        &self.gate
+    }
+
+    /// The credential required, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// When event `i` happened, in epoch milliseconds.
+    pub fn at_ms(&self, i: u64) -> i64 {
+        self.start_ms + (u128::from(i) * u128::from(self.spacing_us) / 1000) as i64
+    }
+
+    /// When event `i` happened, in epoch microseconds.
+    pub fn at_us(&self, i: u64) -> i64 {
+        self.start_ms * 1000 + (u128::from(i) * u128::from(self.spacing_us)) as i64
+    }
+
+    /// The first of `total` events that happened at or after epoch millisecond `ms`.
+    pub fn first_at_or_after(&self, ms: i64, total: u64) -> u64 {
+        let delta = ms - self.start_ms;
+        if delta <= 0 {
+            return 0;
+        }
+        if self.spacing_us == 0 {
+            return total;
+        }
+        let index = (delta as u128 * 1000).div_ceil(u128::from(self.spacing_us));
+        u64::try_from(index).unwrap_or(u64::MAX).min(total)
+    }
+}
+
 /// The rate-limit header names a vendor uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateHeaders {
@@ -498,6 +679,24 @@ mod tests {
         put_base64(&mut out, b"foob", false);
         assert_eq!(&out[..], b"Zm9vYg==");
         assert_eq!(decode_base64("Zm9v!"), None);
+    }
+
+    #[test]
+    fn a_feed_places_its_events_in_time() {
+        let feed = Feed::new(FeedSettings {
+            events: 10,
+            start_ms: Some(1000),
+            spacing_us: 500,
+            ..FeedSettings::new(RateLimits::new(9, Duration::from_secs(1)))
+        });
+        assert_eq!((feed.at_ms(3), feed.at_us(3)), (1001, 1_001_500));
+        assert_eq!(
+            (feed.first_at_or_after(0, 10), feed.first_at_or_after(1002, 10), feed.first_at_or_after(9999, 10)),
+            (0, 4, 10)
+        );
+        feed.append(5);
+        feed.serve(2);
+        assert_eq!((feed.total_events(), feed.events_served(), feed.requests()), (15, 2, 0));
     }
 
     #[test]

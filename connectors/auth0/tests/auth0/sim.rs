@@ -61,7 +61,7 @@ async fn the_first_run_starts_at_the_lookback_instant() {
     let start = now - jiff::SignedDuration::from_secs(2400);
     let sim = Auth0Sim::builder()
         .events(2400)
-        .first_stored(start)
+        .first_event_at(start)
         .spacing(Duration::from_secs(1))
         .token(TOKEN)
         .start()
