@@ -48,7 +48,8 @@ use std::sync::Arc;
 
 use logcrawl_connector::lookback::initial_lookback;
 use logcrawl_connector::{PagedStream, SingleStream};
-use logcrawl_core::{BuildContext, ConfigError, ConnectorKind};
+use logcrawl_core::config::ComponentTable;
+use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, HttpSettings};
 use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig};
 
 pub use auth::{ClientCredentialsAuth, LOGS_SCOPE};
@@ -61,7 +62,8 @@ use config::Credential;
 /// `connector = "auth0"`: what the registry builds an Auth0 source with.
 pub const KIND: ConnectorKind =
     ConnectorKind::new("auth0", "Auth0 tenant logs (Management API, by checkpoint)", |table, context| {
-        Ok(Arc::new(Auth0Connector::new(Auth0Config::from_table(table)?, context)?))
+        let (config, http) = ComponentTable::split(table, HTTP_DEFAULTS)?;
+        Ok(Arc::new(Auth0Connector::new(config, &http, context)?))
     });
 
 /// One Auth0 tenant: its `logs` stream, and the client-credentials token it uses, if any.
@@ -72,16 +74,17 @@ pub struct Auth0Connector {
 }
 
 impl Auth0Connector {
-    /// Validates `config` and builds the connector of source `context.name` (its first run starts within
-    /// the sink's max age, `context.max_age`).
-    pub fn new(config: Auth0Config, context: &BuildContext) -> Result<Self, ConfigError> {
-        Self::with_http(config, context, |_| {})
+    /// Validates `config` and builds the connector of source `context.name` with the shared HTTP settings
+    /// `http` (its first run starts within the sink's max age, `context.max_age`).
+    pub fn new(config: Auth0Config, http: &HttpSettings, context: &BuildContext) -> Result<Self, ConfigError> {
+        Self::with_http(config, http, context, |_| {})
     }
 
     /// Like [`Auth0Connector::new`], letting the caller adjust the HTTP settings (retry timing) before
     /// the clients are built; for tests, benchmarks and embedders.
     pub fn with_http(
         config: Auth0Config,
+        settings: &HttpSettings,
         context: &BuildContext,
         customize: impl Fn(&mut HttpConfig),
     ) -> Result<Self, ConfigError> {
@@ -92,10 +95,10 @@ impl Auth0Connector {
         let url_error = |err: &dyn std::fmt::Display| ConfigError::new("base_url", err.to_string());
         let host = base.host_str().unwrap_or_default().to_ascii_lowercase();
         let budget_key = format!("auth0:{host}:{}", base.port_or_known_default().unwrap_or(0));
-        let mut http = HttpConfig::with_settings(base.clone(), &config.http)?;
+        let mut http = HttpConfig::with_settings(base.clone(), settings)?;
         // Every source of one tenant shares the budget Auth0 announces.
         http.rate_limit = RateLimitConfig {
-            requests_per_second: config.http.requests_per_second,
+            requests_per_second: settings.requests_per_second,
             key: Some(budget_key.clone()),
             ..RateLimitConfig::default()
         };
@@ -149,7 +152,8 @@ mod tests {
 
     fn build(value: serde_json::Value) -> Result<Auth0Connector, ConfigError> {
         let table: logcrawl_core::config::Table = serde_json::from_value(value).unwrap();
-        Auth0Connector::new(Auth0Config::from_table(&table)?, &BuildContext::new("a0"))
+        let (config, http) = ComponentTable::split(&table, HTTP_DEFAULTS)?;
+        Auth0Connector::new(config, &http, &BuildContext::new("a0"))
     }
 
     fn key_of(value: serde_json::Value) -> String {
@@ -182,7 +186,8 @@ mod tests {
     #[test]
     fn endpoints_follow_the_domain_and_base_url() {
         let endpoints = |value: serde_json::Value| {
-            let config = Auth0Config::from_table(&serde_json::from_value(value).unwrap()).unwrap();
+            let table: logcrawl_core::config::Table = serde_json::from_value(value).unwrap();
+            let (config, _): (Auth0Config, HttpSettings) = ComponentTable::split(&table, HTTP_DEFAULTS).unwrap();
             let (base, audience) = config.endpoints().unwrap();
             (base.to_string(), audience)
         };

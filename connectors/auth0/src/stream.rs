@@ -4,11 +4,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, advised, malformed};
-use logcrawl_core::{LogRecord, RawEvent, StreamError};
+use logcrawl_connector::{
+    Key, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, advised, array_page, next_link,
+};
+use logcrawl_core::{LogRecord, StreamError};
 use logcrawl_http::{HttpError, RequestSpec, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::event::{Auth0Event, to_event};
 
@@ -95,20 +96,8 @@ impl PagedApi for LogsApi {
     /// is followed; an empty page whose `next` is the URL just read is caught up (the SDK's rule), and a
     /// page shorter than it asked for is caught up too (its `next` would answer an empty page).
     fn parse(&self, response: &Response) -> Result<Page<Auth0Event>, StreamError> {
-        let events: Vec<&RawValue> = response.json().map_err(|err| self.error(err))?;
-        let events = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                to_event(RawEvent::in_page(&response.body, raw))
-                    .map_err(|err| malformed(response, format!("event {i}: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match response.link("next") {
-            None => Next::Done,
-            Some(next) if events.is_empty() || events.len() >= take_of(&response.url) => Next::Url(next),
-            Some(next) => Next::Later(RequestSpec::get(next)),
-        };
+        let events = array_page(response, to_event)?;
+        let next = next_link(response, events.len(), take_of(&response.url), RequestSpec::get);
         Ok(Page { events, next })
     }
 

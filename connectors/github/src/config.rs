@@ -1,9 +1,9 @@
 //! The keys of a `[[sources]]` entry with `connector = "github"`, and their checks.
 
-use std::fmt;
 use std::time::Duration;
 
-use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_connector::origin;
+use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
@@ -43,57 +43,29 @@ impl Include {
     }
 }
 
-/// Configuration of one GitHub audit log: the connector keys of a `[[sources]]` entry with
-/// `connector = "github"`, read with [`GithubConfig::from_table`].
+/// GitHub's own `[[sources]]` keys (the shared HTTP settings are read beside them, over
+/// [`HTTP_DEFAULTS`]: `ComponentTable::split`).
 ///
 /// Exactly one of `org` / `enterprise`; `include` only with `enterprise`.
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
     /// A personal access token or a GitHub App installation token, sent as `Authorization: Bearer …`.
-    #[serde(default)]
     pub token: Option<SecretString>,
     /// The organization whose audit log to read (its login, e.g. `acme-corp`).
-    #[serde(default)]
     pub org: Option<String>,
     /// The enterprise whose audit log to read (its slug, e.g. `acme`).
-    #[serde(default)]
     pub enterprise: Option<String>,
     /// Which events of the enterprise's audit log: `web` (GitHub's default), `git` or `all`.
-    #[serde(default)]
     pub include: Option<Include>,
     /// Events per request, 1 to 100 (default 100).
-    #[serde(default)]
     pub page_size: Option<u32>,
     /// The REST API root (default `https://api.github.com`; GitHub Enterprise Server:
     /// `https://HOST/api/v3`; a proxy, a test server).
-    #[serde(default)]
     pub base_url: Option<String>,
     /// How far back the first run starts (default `18h`, at most `4320h`, and within the sink's max age).
     #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
     pub initial_lookback: Option<Duration>,
-    /// The shared HTTP settings, defaults [`HTTP_DEFAULTS`].
-    #[serde(skip, default = "http_defaults")]
-    pub http: HttpSettings,
-}
-
-fn http_defaults() -> HttpSettings {
-    HTTP_DEFAULTS
-}
-
-impl fmt::Debug for GithubConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GithubConfig")
-            .field("token", &self.token.as_ref().map(|_| "**REDACTED**"))
-            .field("org", &self.org)
-            .field("enterprise", &self.enterprise)
-            .field("include", &self.include)
-            .field("page_size", &self.page_size)
-            .field("base_url", &self.base_url)
-            .field("initial_lookback", &self.initial_lookback)
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 /// Whose audit log a source reads.
@@ -118,28 +90,7 @@ impl Account {
 impl GithubConfig {
     /// A configuration reading `org`'s audit log with `token`, everything else defaulted.
     pub fn for_org(org: impl Into<String>, token: impl Into<String>) -> Self {
-        Self { org: Some(org.into()), token: Some(SecretString::from(token.into())), ..Self::empty() }
-    }
-
-    /// A configuration with no key set.
-    pub fn empty() -> Self {
-        Self {
-            token: None,
-            org: None,
-            enterprise: None,
-            include: None,
-            page_size: None,
-            base_url: None,
-            initial_lookback: None,
-            http: HTTP_DEFAULTS,
-        }
-    }
-
-    /// Reads a `[[sources]]` table: GitHub's own keys, then the shared HTTP settings over
-    /// [`HTTP_DEFAULTS`]. Errors name the key.
-    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
-        let mut keys = ComponentTable::new(table);
-        Ok(Self { http: keys.shared(HTTP_DEFAULTS)?, ..keys.own()? })
+        Self { org: Some(org.into()), token: Some(SecretString::from(token.into())), ..Self::default() }
     }
 
     /// The account: exactly one of `org` / `enterprise`, `include` only with `enterprise`.
@@ -173,27 +124,11 @@ impl GithubConfig {
 
     /// The events per page: `page_size`, 1 to 100.
     pub fn page_size(&self) -> Result<u32, ConfigError> {
-        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(ConfigError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}, got {size}")));
-        }
-        Ok(size)
+        within("page_size", self.page_size.unwrap_or(DEFAULT_PAGE_SIZE), 1..=MAX_PAGE_SIZE)
     }
 
     /// The API root, ending in `/`: `base_url` as given (default `https://api.github.com`).
     pub fn api_root(&self) -> Result<Url, ConfigError> {
-        let text = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL).trim();
-        let mut url = Url::parse(text).map_err(|err| ConfigError::new("base_url", format!("{text:?}: {err}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::new("base_url", format!("{text:?} is not an http(s) URL")));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::new("base_url", "must not carry a query or fragment"));
-        }
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
-        Ok(url)
+        origin::base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL), "https://ghe.example.com/api/v3")
     }
 }

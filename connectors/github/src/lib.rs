@@ -54,7 +54,8 @@ use std::sync::Arc;
 
 use logcrawl_connector::lookback::initial_lookback;
 use logcrawl_connector::{PagedStream, SingleStream};
-use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, ExposeSecret};
+use logcrawl_core::config::ComponentTable;
+use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, ExposeSecret, HttpSettings};
 use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig};
 
 pub use config::{
@@ -67,22 +68,30 @@ pub use stream::{API_VERSION, AuditLogApi, AuditLogStream, GithubCursor, STREAM_
 pub const KIND: ConnectorKind = ConnectorKind::new(
     "github",
     "GitHub audit log (organization or enterprise; Enterprise Cloud or Server)",
-    |table, context| Ok(Arc::new(connector(GithubConfig::from_table(table)?, context)?)),
+    |table, context| {
+        let (config, http) = ComponentTable::split(table, HTTP_DEFAULTS)?;
+        Ok(Arc::new(connector(config, &http, context)?))
+    },
 );
 
 /// The connector of one audit log: the SDK's one-stream connector over [`AuditLogStream`].
 pub type GithubConnector = SingleStream<AuditLogStream>;
 
-/// Validates `config` and builds the connector of source `context.name` (its first run starts within the
-/// sink's max age, `context.max_age`).
-pub fn connector(config: GithubConfig, context: &BuildContext) -> Result<GithubConnector, ConfigError> {
-    with_http(config, context, |_| {})
+/// Validates `config` and builds the connector of source `context.name` with the shared HTTP settings
+/// `http` (its first run starts within the sink's max age, `context.max_age`).
+pub fn connector(
+    config: GithubConfig,
+    http: &HttpSettings,
+    context: &BuildContext,
+) -> Result<GithubConnector, ConfigError> {
+    with_http(config, http, context, |_| {})
 }
 
 /// Like [`connector`], letting the caller adjust the HTTP settings (retry timing, rate-limit margin)
 /// before the client is built; for tests, benchmarks and embedders.
 pub fn with_http(
     config: GithubConfig,
+    settings: &HttpSettings,
     context: &BuildContext,
     customize: impl FnOnce(&mut HttpConfig),
 ) -> Result<GithubConnector, ConfigError> {
@@ -115,10 +124,10 @@ pub fn with_http(
         Account::Org(org) => format!("orgs/{}", org.to_ascii_lowercase()),
         Account::Enterprise(enterprise, _) => format!("enterprises/{}", enterprise.to_ascii_lowercase()),
     };
-    let mut http = HttpConfig::with_settings(root, &config.http)?;
+    let mut http = HttpConfig::with_settings(root, settings)?;
     // One budget per audit log: every source of one account shares GitHub's announced budget.
     http.rate_limit = RateLimitConfig {
-        requests_per_second: config.http.requests_per_second,
+        requests_per_second: settings.requests_per_second,
         key: Some(format!("github:{host}:{}:{scope}", http.base_url.port_or_known_default().unwrap_or(0))),
         ..RateLimitConfig::default()
     };
@@ -137,7 +146,8 @@ mod tests {
 
     fn build(value: serde_json::Value) -> Result<GithubConnector, ConfigError> {
         let table: logcrawl_core::config::Table = serde_json::from_value(value).unwrap();
-        connector(GithubConfig::from_table(&table)?, &BuildContext::new("gh"))
+        let (config, http) = ComponentTable::split(&table, HTTP_DEFAULTS)?;
+        connector(config, &http, &BuildContext::new("gh"))
     }
 
     fn key_of(value: serde_json::Value) -> String {
@@ -180,7 +190,7 @@ mod tests {
     fn debug_output_hides_the_token() {
         let config = GithubConfig::for_org("o", "ghp_SECRETtoken");
         assert!(!format!("{config:?}").contains("SECRET"));
-        let connector = connector(config, &BuildContext::new("s")).unwrap();
+        let connector = connector(config, &HTTP_DEFAULTS, &BuildContext::new("s")).unwrap();
         assert!(!format!("{connector:?}").contains("SECRET"));
     }
 }

@@ -4,12 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, advised, malformed};
-use logcrawl_core::{LogRecord, RawEvent, StreamError};
+use logcrawl_connector::{
+    Key, Page, PagedApi, PagedStream, Position, Resume, TypedCursor, advised, array_page, next_link,
+};
+use logcrawl_core::{LogRecord, StreamError};
 use logcrawl_http::header::{ACCEPT, HeaderName, HeaderValue};
 use logcrawl_http::{HttpError, RequestSpec, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::config::{Account, MAX_PAGE_SIZE};
 use crate::event::{GithubEvent, to_event};
@@ -119,22 +120,8 @@ impl PagedApi for AuditLogApi {
     /// run starts. Without a `next` link the run ends, and the last record's cursor (its page and id)
     /// resumes the next run exactly, whether GitHub ends an ascending crawl with or without a link.
     fn parse(&self, response: &Response) -> Result<Page<GithubEvent>, StreamError> {
-        let events: Vec<&RawValue> = response.json().map_err(|err| self.error(err))?;
-        let events = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                to_event(RawEvent::in_page(&response.body, raw))
-                    .map_err(|err| malformed(response, format!("event {i}: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match response.link("next") {
-            None => Next::Done,
-            Some(next) if events.is_empty() || events.len() >= per_page_of(&response.url) => {
-                Next::Request(Self::get(next))
-            }
-            Some(next) => Next::Later(Self::get(next)),
-        };
+        let events = array_page(response, to_event)?;
+        let next = next_link(response, events.len(), per_page_of(&response.url), Self::get);
         Ok(Page { events, next })
     }
 

@@ -117,6 +117,7 @@ mod stream;
 
 use std::sync::Arc;
 
+use logcrawl_connector::origin;
 use logcrawl_core::{BuildContext, Connector, ConnectorKind, ExposeSecret, LogStream, SecretString};
 use logcrawl_http::header::AUTHORIZATION;
 use logcrawl_http::{Auth, HttpClient, HttpConfig, RateLimitConfig, StaticAuth, Url};
@@ -253,29 +254,11 @@ fn url_key(config: &OktaConfig) -> &'static str {
 
 /// The org's origin with a trailing `/`, so `api/v1/logs` joins below any proxy path.
 fn base_url(config: &OktaConfig) -> Result<Url, ConfigError> {
-    let mut url = match (&config.base_url, &config.domain) {
-        (Some(base), _) => {
-            let url =
-                Url::parse(base.trim()).map_err(|err| ConfigError::new("base_url", format!("not a URL: {err}")))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(ConfigError::new(
-                    "base_url",
-                    "must be an http(s) URL with a host, e.g. https://acme.okta.com",
-                ));
-            }
-            if url.query().is_some() || url.fragment().is_some() {
-                return Err(ConfigError::new("base_url", "must not carry a query or fragment"));
-            }
-            url
-        }
+    match (&config.base_url, &config.domain) {
+        (Some(base), _) => origin::base_url(base, "https://acme.okta.com"),
         (None, Some(domain)) => {
-            let host = domain.trim().trim_start_matches("https://").trim_end_matches('/');
-            if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) || host.contains("://") {
-                return Err(ConfigError::new(
-                    "domain",
-                    format!("{domain:?} is not a host name; give e.g. acme.okta.com, or a full URL as base_url"),
-                ));
-            }
+            let url = origin::domain_url(domain, "acme.okta.com")?;
+            let host = url.host_str().unwrap_or_default();
             if let Some(org) = host.split('.').next()
                 && org.ends_with("-admin")
             {
@@ -287,16 +270,10 @@ fn base_url(config: &OktaConfig) -> Result<Url, ConfigError> {
                     ),
                 ));
             }
-            Url::parse(&format!("https://{host}/"))
-                .map_err(|err| ConfigError::new("domain", format!("{domain:?}: {err}")))?
+            Ok(url)
         }
-        (None, None) => return Err(ConfigError::new("domain", "is required (or base_url)")),
-    };
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
+        (None, None) => Err(ConfigError::new("domain", "is required (or base_url)")),
     }
-    Ok(url)
 }
 
 enum Credential {

@@ -4,11 +4,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use logcrawl_connector::{Key, Next, Page, PagedApi, PagedStream, Position, Resume, advised, malformed};
-use logcrawl_core::{LogRecord, RawEvent, StreamError};
+use logcrawl_connector::{Key, Page, PagedApi, PagedStream, Position, Resume, advised, array_page, next_link};
+use logcrawl_core::{LogRecord, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, StatusCode, Url};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::cursor::OktaCursor;
 use crate::event::{OktaEvent, to_event};
@@ -92,20 +91,8 @@ impl PagedApi for SystemLogApi {
     /// per event for it); only what logcrawl reads is parsed. A page shorter than the `limit` it asked
     /// for is caught up: its `next` is where the next run starts (no extra empty poll per run).
     fn parse(&self, response: &Response) -> Result<Page<OktaEvent>, StreamError> {
-        let events: Vec<&RawValue> = response.json().map_err(|err| self.error(err))?;
-        let events = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                to_event(RawEvent::in_page(&response.body, raw))
-                    .map_err(|err| malformed(response, format!("event {i}: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match response.link("next") {
-            None => Next::Done,
-            Some(next) if events.is_empty() || events.len() >= limit_of(&response.url) => Next::Url(next),
-            Some(next) => Next::Later(RequestSpec::get(next)),
-        };
+        let events = array_page(response, to_event)?;
+        let next = next_link(response, events.len(), limit_of(&response.url), RequestSpec::get);
         Ok(Page { events, next })
     }
 

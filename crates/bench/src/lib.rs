@@ -385,11 +385,12 @@ impl Backfill {
             SimSpec::Github { .. } => {
                 let config =
                     GithubConfig { base_url: Some(base_url), ..GithubConfig::for_org("acme-corp", GITHUB_TOKEN) };
-                Arc::new(logcrawl_github::connector(config, &context)?)
+                Arc::new(logcrawl_github::connector(config, &logcrawl_github::HTTP_DEFAULTS, &context)?)
             }
             SimSpec::Auth0 { .. } => {
-                let config = Auth0Config { base_url: Some(base_url), ..Auth0Config::with_token("x", AUTH0_TOKEN) };
-                Arc::new(Auth0Connector::new(Auth0Config { domain: None, ..config }, &context)?)
+                let config =
+                    Auth0Config { base_url: Some(base_url), domain: None, ..Auth0Config::with_token("x", AUTH0_TOKEN) };
+                Arc::new(Auth0Connector::new(config, &logcrawl_auth0::HTTP_DEFAULTS, &context)?)
             }
             _ => {
                 let config = OktaConfig {

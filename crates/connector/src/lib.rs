@@ -14,6 +14,7 @@
 //! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
 //! * [`attributes`]: Datadog's standard attributes (`message`, `timestamp`, `status`, `usr.*`, `network.client.ip`, `http.useragent`,
 //!   `evt.*`) lifted from a vendor's event into a record, merged with the event's own objects.
+//! * [`origin`]: the `base_url` every connector takes and a tenant's `domain`, checked alike.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
 //!
@@ -24,6 +25,7 @@
 pub mod attributes;
 pub mod cursor;
 pub mod lookback;
+pub mod origin;
 pub mod paged;
 pub mod single;
 
@@ -31,6 +33,6 @@ pub use attributes::{OwnGroups, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
     Key, Keyed, Next, Page, PageLimits, PagedApi, PagedStream, Partial, Position, Prefetch, Resume, Window,
-    WindowCursor, WindowPlan, WindowedApi, WindowedStream, advised, malformed,
+    WindowCursor, WindowPlan, WindowedApi, WindowedStream, advised, array_page, malformed, next_link,
 };
 pub use single::SingleStream;

@@ -50,8 +50,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, feed_builder, json_response,
-    put_dec, put_hex, put_rfc3339_ms, splitmix64, url_as_asked,
+    Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref,
+    json_response, put_dec, put_hex, put_private_ip, put_rfc3339_ms, splitmix64, url_as_asked,
 };
 
 /// Auth0's largest checkpoint page (`take`).
@@ -87,7 +87,7 @@ impl Default for Auth0SimBuilder {
 }
 
 impl Auth0SimBuilder {
-    feed_builder!();
+    feed_builder!(Auth0Sim);
 
     /// The machine-to-machine application the token endpoint accepts (default `sim-client-id`,
     /// `sim-client-secret`).
@@ -110,11 +110,6 @@ impl Auth0SimBuilder {
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
         self
-    }
-
-    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
-    pub async fn start(self) -> std::io::Result<Auth0Sim> {
-        Auth0Sim::start(self).await
     }
 }
 
@@ -196,13 +191,7 @@ impl Auth0Sim {
     }
 }
 
-impl std::ops::Deref for Auth0Sim {
-    type Target = Feed;
-
-    fn deref(&self) -> &Feed {
-        &self.shared.feed
-    }
-}
+feed_deref!(Auth0Sim);
 
 impl Shared {
     fn stored_ms(&self, i: u64) -> i64 {
@@ -454,12 +443,8 @@ impl Shared {
         put_hex(out, splitmix64(user % 5 + 11), 16);
         out.put_slice(b"\",\"client_name\":\"");
         out.put_slice(if user.is_multiple_of(5) { b"Management Console" } else { b"Acme Web" });
-        out.put_slice(b"\",\"ip\":\"10.");
-        put_dec(out, (hash >> 8) & 0xff, 1);
-        out.put_u8(b'.');
-        put_dec(out, (hash >> 16) & 0xff, 1);
-        out.put_u8(b'.');
-        put_dec(out, ((hash >> 24) & 0xfd) + 1, 1);
+        out.put_slice(b"\",\"ip\":\"");
+        put_private_ip(out, hash);
         out.put_slice(b"\",\"user_agent\":\"");
         out.put_slice(AGENTS[(hash >> 48) as usize % AGENTS.len()].as_bytes());
         out.put_slice(b"\",\"hostname\":\"");

@@ -67,7 +67,8 @@ use serde::Deserialize;
 
 use crate::util::{
     Feed, FeedSettings, Gate, Listener, Planted, RateHeaders, RateLimits, Server, authorized, decode_base64,
-    feed_builder, json_response, link_list, put_base64, put_dec, put_hex, splitmix64, url_as_asked,
+    feed_builder, feed_deref, json_response, link_list, put_base64, put_dec, put_hex, put_private_ip, splitmix64,
+    url_as_asked,
 };
 
 /// GitHub's largest page.
@@ -108,7 +109,7 @@ impl Default for GithubSimBuilder {
 }
 
 impl GithubSimBuilder {
-    feed_builder!();
+    feed_builder!(GithubSim);
 
     /// The organization's login and id (default `acme-corp`, 4000123).
     #[must_use]
@@ -152,11 +153,6 @@ impl GithubSimBuilder {
     pub fn git_every(mut self, n: u64) -> Self {
         self.git_every = n;
         self
-    }
-
-    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
-    pub async fn start(self) -> std::io::Result<GithubSim> {
-        GithubSim::start(self).await
     }
 }
 
@@ -224,13 +220,7 @@ impl GithubSim {
     }
 }
 
-impl std::ops::Deref for GithubSim {
-    type Target = Feed;
-
-    fn deref(&self) -> &Feed {
-        &self.shared.feed
-    }
-}
+feed_deref!(GithubSim);
 
 /// The `_document_id` of event `index` (unique per index).
 pub fn document_id(index: u64) -> String {
@@ -577,12 +567,8 @@ impl Shared {
         put_str_member(out, "action", action);
         put_str_member(out, "actor", LOGINS[actor]);
         put_num_member(out, "actor_id", 583_231 + actor as u64);
-        out.put_slice(b"\"actor_ip\":\"10.");
-        put_dec(out, (hash >> 24) & 0xff, 1);
-        out.put_u8(b'.');
-        put_dec(out, (hash >> 32) & 0xff, 1);
-        out.put_u8(b'.');
-        put_dec(out, ((hash >> 40) & 0xfd) + 1, 1);
+        out.put_slice(b"\"actor_ip\":\"");
+        put_private_ip(out, hash >> 16);
         out.put_slice(b"\",\"actor_location\":{\"country_code\":\"");
         out.put_slice(COUNTRIES[(hash >> 48) as usize % COUNTRIES.len()].as_bytes());
         out.put_slice(b"\"},");

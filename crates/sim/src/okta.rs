@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use crate::util::{
     Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, authorized, feed_builder,
-    json_response, put_dec, put_hex, put_rfc3339_ms, put_uuid, splitmix64, url_as_asked,
+    feed_deref, json_response, put_hex, put_private_ip, put_rfc3339_ms, put_uuid, splitmix64, url_as_asked,
 };
 use axum::Router;
 use axum::extract::{Query, State};
@@ -66,12 +66,7 @@ impl Default for OktaSimBuilder {
 }
 
 impl OktaSimBuilder {
-    feed_builder!();
-
-    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
-    pub async fn start(self) -> std::io::Result<OktaSim> {
-        OktaSim::start(self).await
-    }
+    feed_builder!(OktaSim);
 }
 
 #[derive(Debug)]
@@ -144,13 +139,7 @@ impl Shared {
     }
 }
 
-impl std::ops::Deref for OktaSim {
-    type Target = Feed;
-
-    fn deref(&self) -> &Feed {
-        &self.shared.feed
-    }
-}
+feed_deref!(OktaSim);
 
 #[derive(Deserialize)]
 struct Params {
@@ -303,15 +292,6 @@ pub fn event_uuid(index: u64) -> String {
     String::from_utf8(out.to_vec()).expect("ascii")
 }
 
-fn put_ip(out: &mut BytesMut, hash: u64) {
-    out.put_slice(b"10.");
-    put_dec(out, (hash >> 8) & 0xff, 1);
-    out.put_u8(b'.');
-    put_dec(out, (hash >> 16) & 0xff, 1);
-    out.put_u8(b'.');
-    put_dec(out, ((hash >> 24) & 0xfd) + 1, 1);
-}
-
 /// Event-type-dependent fields, pre-rendered: eventType, legacyEventType, displayMessage, severity, outcome.
 const KINDS: &[&str] = &[
     r#""eventType":"user.session.start","legacyEventType":"core.user_auth.login_success","displayMessage":"User login to Okta","severity":"INFO","outcome":{"result":"SUCCESS","reason":null}"#,
@@ -361,7 +341,7 @@ fn render_event(out: &mut BytesMut, index: u64, published_ms: i64) {
     out.put_slice(br#","version":"0","actor":"#);
     put_user(out, user);
     out.put_slice(br#","client":{"userAgent":{"rawUserAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36","os":"Mac OS X","browser":"CHROME"},"zone":null,"device":"Computer","id":null,"ipAddress":""#);
-    put_ip(out, hash);
+    put_private_ip(out, hash);
     out.put_slice(br#"","geographicalContext":"#);
     out.put_slice(GEO.as_bytes());
     out.put_slice(br#"},"authenticationContext":{"authenticationProvider":null,"credentialProvider":null,"credentialType":null,"issuer":null,"interface":null,"authenticationStep":0,"externalSessionId":"idx"#);
@@ -373,7 +353,7 @@ fn render_event(out: &mut BytesMut, index: u64, published_ms: i64) {
     put_hex(out, hash, 16);
     put_hex(out, splitmix64(hash), 16);
     out.put_slice(br#"","detail":{}},"request":{"ipChain":[{"ip":""#);
-    put_ip(out, hash);
+    put_private_ip(out, hash);
     out.put_slice(br#"","geographicalContext":null,"version":"V4","source":null}]},"target":[{"id":"pfd"#);
     put_hex(out, splitmix64(user ^ 0x7a), 12);
     out.put_slice(br#"1d7","type":"AuthenticatorEnrollment","alternateId":"unknown","displayName":"Okta Verify","detailEntry":null}]}"#);

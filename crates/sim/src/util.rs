@@ -147,9 +147,15 @@ impl FeedSettings {
     }
 }
 
-/// The setters of a simulator builder's `feed: FeedSettings` member, written once for every simulator.
+/// The setters of a simulator builder's `feed: FeedSettings` member, and its `start`, written once for
+/// every simulator (`feed_builder!(OktaSim)`).
 macro_rules! feed_builder {
-    () => {
+    ($sim:ty) => {
+        /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
+        pub async fn start(self) -> std::io::Result<$sim> {
+            <$sim>::start(self).await
+        }
+
         /// How many events exist at start (default 1000).
         #[must_use]
         pub fn events(mut self, total: u64) -> Self {
@@ -212,6 +218,21 @@ macro_rules! feed_builder {
     };
 }
 pub(crate) use feed_builder;
+
+/// A running simulator's `Deref` to its feed (`self.shared.feed`), so that `append`, `requests` and the
+/// rest are the same on every simulator (`feed_deref!(OktaSim)`).
+macro_rules! feed_deref {
+    ($sim:ty) => {
+        impl std::ops::Deref for $sim {
+            type Target = $crate::util::Feed;
+
+            fn deref(&self) -> &$crate::util::Feed {
+                &self.shared.feed
+            }
+        }
+    };
+}
+pub(crate) use feed_deref;
 
 /// The events of a running simulator and its counters; every simulator dereferences to its feed, so
 /// `sim.append(n)`, `sim.requests()` and the like are the same everywhere.
@@ -519,6 +540,16 @@ pub fn put_dec(out: &mut BytesMut, mut value: u64, min_digits: usize) {
         value /= 10;
     }
     out.put_slice(&buf[pos..]);
+}
+
+/// Writes a private IPv4 address (`10.x.y.z`, never `.0` or `.255` last) chosen by bits 8 to 31 of `hash`.
+pub fn put_private_ip(out: &mut BytesMut, hash: u64) {
+    out.put_slice(b"10.");
+    put_dec(out, (hash >> 8) & 0xff, 1);
+    out.put_u8(b'.');
+    put_dec(out, (hash >> 16) & 0xff, 1);
+    out.put_u8(b'.');
+    put_dec(out, ((hash >> 24) & 0xfd) + 1, 1);
 }
 
 /// Writes a UUID-shaped id unique to `index` (and to `salt`: simulators give their ids different salts).

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use logcrawl_auth0::{Auth0Config, Auth0Connector};
+use logcrawl_auth0::{Auth0Config, Auth0Connector, HTTP_DEFAULTS};
+use logcrawl_core::config::ComponentTable;
 use logcrawl_core::{BuildContext, Cursor, StreamErrorKind};
 use logcrawl_testkit::{Drained, body_json, fast_retries, query, url_as_sent, with_links};
 use serde_json::{Value, json};
@@ -24,8 +25,9 @@ fn connector(base_url: &str, extra: Value) -> Auth0Connector {
         value["token"] = json!(TOKEN);
     }
     value.as_object_mut().unwrap().extend(extra);
-    let config = Auth0Config::from_table(&serde_json::from_value(value).unwrap()).unwrap();
-    Auth0Connector::with_http(config, &BuildContext::new("auth0-test"), fast_retries).unwrap()
+    let table = serde_json::from_value(value).unwrap();
+    let (config, http): (Auth0Config, _) = ComponentTable::split(&table, HTTP_DEFAULTS).unwrap();
+    Auth0Connector::with_http(config, &http, &BuildContext::new("auth0-test"), fast_retries).unwrap()
 }
 
 /// A connector with the client credentials of application `app`, for tenant `acme.us.auth0.com`, reading

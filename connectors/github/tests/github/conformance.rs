@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use logcrawl_core::{Connector, Cursor};
-use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
+use logcrawl_testkit::conformance::{Ask, PageReply, Vendor};
 use logcrawl_testkit::{query, with_link_list};
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
@@ -23,16 +23,8 @@ impl Vendor for Github {
         TOKEN
     }
 
-    fn credential(&self) -> (&'static str, String) {
-        ("authorization", format!("Bearer {TOKEN}"))
-    }
-
     fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector> {
         Arc::new(connector(base_url, json!({"page_size": page_size})))
-    }
-
-    fn continuation(&self) -> Continuation {
-        Continuation::Link
     }
 
     fn ask(&self, request: &Request) -> Ask {

@@ -8,7 +8,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{TOKEN, connector, crawl, events, ids, link, page};
+use super::{TOKEN, connector, crawl, events, ids, link, on_cursor, on_first, page};
 
 /// GitHub's error body.
 fn refusal(status: u16, message: &str) -> ResponseTemplate {
@@ -53,10 +53,7 @@ async fn a_rejected_token_and_a_missing_permission_are_fatal_once_with_what_to_c
 async fn a_403_of_an_exhausted_window_mid_chain_is_waited_out_and_the_same_page_asked_again() {
     let server = MockServer::start().await;
     let next = link(&server, 2, "cGFnZTI%3D");
-    Mock::given(path("/orgs/acme-corp/audit-log"))
-        .respond_with(page(events(0, 2), Some(&next), "x"))
-        .mount(&server)
-        .await;
+    on_first(&server, page(events(0, 2), Some(&next), "x"), 1).await;
     let reset = (logcrawl_testkit::epoch_now() + 2).to_string();
     let exhausted = refusal(403, "API rate limit exceeded for user ID 1.")
         .insert_header("x-ratelimit-remaining", "0")
@@ -98,11 +95,7 @@ async fn a_secondary_limit_and_a_429_wait_for_retry_after() {
 async fn a_refused_cursor_restarts_from_its_second_dropping_what_was_delivered_in_it() {
     let server = MockServer::start().await;
     let stale = link(&server, 100, "c3RhbGU%3D");
-    Mock::given(query_param("after", "c3RhbGU="))
-        .respond_with(refusal(422, "Validation Failed"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_cursor(&server, "c3RhbGU=", refusal(422, "Validation Failed"), 1).await;
     // doc-0..doc-2 share the cursor's second and were delivered; doc-3 is new.
     Mock::given(path("/orgs/acme-corp/audit-log"))
         .and(query_param("phrase", "created:>=2020-12-02T17:24:34+00:00"))

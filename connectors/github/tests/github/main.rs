@@ -1,8 +1,9 @@
 //! Wiremock tests of the GitHub connector: what it asks GitHub for, which links it follows, where it
 //! resumes. The simulator's tests (`sim.rs`) crawl whole audit logs; `failures.rs` holds the refusals.
 
+use logcrawl_core::config::ComponentTable;
 use logcrawl_core::{BuildContext, Cursor, LogRecord};
-use logcrawl_github::{GithubConfig, GithubConnector};
+use logcrawl_github::{GithubConfig, GithubConnector, HTTP_DEFAULTS};
 use logcrawl_testkit::{Drained, fast_retries, query, url_as_sent, with_link_list};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
@@ -24,8 +25,9 @@ fn connector(base_url: &str, extra: Value) -> GithubConnector {
         value["org"] = json!("acme-corp");
     }
     value.as_object_mut().unwrap().extend(extra);
-    let config = GithubConfig::from_table(&serde_json::from_value(value).unwrap()).unwrap();
-    logcrawl_github::with_http(config, &BuildContext::new("gh-test"), fast_retries).unwrap()
+    let table = serde_json::from_value(value).unwrap();
+    let (config, http): (GithubConfig, _) = ComponentTable::split(&table, HTTP_DEFAULTS).unwrap();
+    logcrawl_github::with_http(config, &http, &BuildContext::new("gh-test"), fast_retries).unwrap()
 }
 
 async fn crawl(connector: &GithubConnector, cursor: Option<Cursor>) -> Drained {
@@ -70,6 +72,21 @@ fn page(body: Value, next: Option<&str>, first: &str) -> ResponseTemplate {
 /// A link on GitHub's numeric path, with an opaque (padded base64) cursor.
 fn link(server: &MockServer, per_page: usize, cursor: &str) -> String {
     format!("{}/organizations/42/audit-log?per_page={per_page}&order=asc&after={cursor}&before=", server.uri())
+}
+
+/// Answers the first query of a run (the organization's path), expecting it `times` times.
+async fn on_first(server: &MockServer, answer: ResponseTemplate, times: u64) {
+    Mock::given(path("/orgs/acme-corp/audit-log")).respond_with(answer).expect(times).mount(server).await;
+}
+
+/// Answers the page of GitHub's link with cursor `cursor` (as decoded), expecting it `times` times.
+async fn on_cursor(server: &MockServer, cursor: &str, answer: ResponseTemplate, times: u64) {
+    Mock::given(path("/organizations/42/audit-log"))
+        .and(query_param("after", cursor))
+        .respond_with(answer)
+        .expect(times)
+        .mount(server)
+        .await;
 }
 
 fn cursor_of(record: &LogRecord) -> Value {
@@ -132,18 +149,8 @@ async fn an_enterprise_source_asks_its_endpoint_with_include_and_page_size() {
 async fn githubs_next_link_is_followed_verbatim_and_its_cursor_never_crafted() {
     let server = MockServer::start().await;
     let next = link(&server, 2, "MS42MDY5Mjk4NzQ1MTNlKzEyfGRvYy0x%3D%3D");
-    Mock::given(path("/orgs/acme-corp/audit-log"))
-        .respond_with(page(events(0, 2), Some(&next), "x"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/organizations/42/audit-log"))
-        .and(query_param("after", "MS42MDY5Mjk4NzQ1MTNlKzEyfGRvYy0x=="))
-        .and(query_param("before", ""))
-        .respond_with(page(events(2, 3), None, "x"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_first(&server, page(events(0, 2), Some(&next), "x"), 1).await;
+    on_cursor(&server, "MS42MDY5Mjk4NzQ1MTNlKzEyfGRvYy0x==", page(events(2, 3), None, "x"), 1).await;
     let source = connector(&server.uri(), json!({"page_size": 2}));
     let run = crawl(&source, None).await;
     assert!(run.error.is_none(), "{:?}", run.error);
@@ -168,11 +175,7 @@ async fn githubs_next_link_is_followed_verbatim_and_its_cursor_never_crafted() {
 #[tokio::test]
 async fn a_mid_page_cursor_asks_for_its_page_again_and_resumes_right_after_its_event() {
     let server = MockServer::start().await;
-    Mock::given(path("/orgs/acme-corp/audit-log"))
-        .respond_with(page(events(0, 3), None, "x"))
-        .expect(2)
-        .mount(&server)
-        .await;
+    on_first(&server, page(events(0, 3), None, "x"), 2).await;
     let source = connector(&server.uri(), json!({}));
     let run = crawl(&source, None).await;
     let mid = cursor_of(&run.records[0]);
@@ -188,17 +191,8 @@ async fn a_mid_page_cursor_asks_for_its_page_again_and_resumes_right_after_its_e
 async fn a_short_page_with_a_next_link_is_caught_up_and_the_next_run_starts_at_the_link() {
     let server = MockServer::start().await;
     let next = link(&server, 3, "c2Vjb25k");
-    Mock::given(path("/orgs/acme-corp/audit-log"))
-        .respond_with(page(events(0, 2), Some(&next), "x"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/organizations/42/audit-log"))
-        .and(query_param("after", "c2Vjb25k"))
-        .respond_with(page(events(2, 3), None, "x"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_first(&server, page(events(0, 2), Some(&next), "x"), 1).await;
+    on_cursor(&server, "c2Vjb25k", page(events(2, 3), None, "x"), 1).await;
     let source = connector(&server.uri(), json!({"page_size": 3}));
     let first = crawl(&source, None).await;
     assert_eq!(ids(&first), ["doc-0", "doc-1"]);
@@ -213,18 +207,8 @@ async fn a_chain_that_ended_without_a_next_link_resumes_on_its_last_page_with_on
     let page_url = link(&server, 4, "bGFzdA%3D%3D");
     // The last page had doc-4 and doc-5 and no next link; it has grown since, and now has one.
     let next = link(&server, 4, "bmV3ZXI%3D");
-    Mock::given(path("/organizations/42/audit-log"))
-        .and(query_param("after", "bGFzdA=="))
-        .respond_with(page(events(4, 8), Some(&next), "x"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/organizations/42/audit-log"))
-        .and(query_param("after", "bmV3ZXI="))
-        .respond_with(page(events(8, 9), None, "x"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    on_cursor(&server, "bGFzdA==", page(events(4, 8), Some(&next), "x"), 1).await;
+    on_cursor(&server, "bmV3ZXI=", page(events(8, 9), None, "x"), 1).await;
     Mock::given(query_param_is_missing("after"))
         .respond_with(ResponseTemplate::new(500))
         .expect(0)

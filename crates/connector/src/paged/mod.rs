@@ -38,7 +38,7 @@
 mod run;
 mod window;
 
-use logcrawl_core::{LogRecord, StreamError};
+use logcrawl_core::{LogRecord, RawEvent, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, Url, redact_url};
 use serde::{Deserialize, Serialize};
 
@@ -180,6 +180,36 @@ pub struct PageLimits {
 impl Default for PageLimits {
     fn default() -> Self {
         Self { max_pages_per_run: None, max_empty_pages: 5 }
+    }
+}
+
+/// The events of a page that is a JSON array of event objects: each kept as a slice of the body
+/// ([`RawEvent::in_page`]) and read by `event` (one pass over its members); an element `event` refuses
+/// (not an object) makes the page [`malformed`], naming the URL and the element.
+pub fn array_page<E>(
+    response: &Response,
+    event: impl Fn(RawEvent) -> Result<E, serde_json::Error>,
+) -> Result<Vec<E>, StreamError> {
+    let members: Vec<&serde_json::value::RawValue> = response.json()?;
+    members
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            event(RawEvent::in_page(&response.body, raw))
+                .map_err(|err| malformed(response, format!("event {i}: {err}")))
+        })
+        .collect()
+}
+
+/// Where a page that continues by its `Link: rel="next"` header leads, the page having held `len`
+/// events of at most `full`: nowhere without the link; the link now when the page is empty or full;
+/// else the page is short, the API caught up, and the link is where the next run starts
+/// ([`Next::Later`]). `request` builds the request of a link (with the headers the vendor asks for).
+pub fn next_link(response: &Response, len: usize, full: usize, request: impl Fn(Url) -> RequestSpec) -> Next {
+    match response.link("next") {
+        None => Next::Done,
+        Some(next) if len == 0 || len >= full => Next::Request(request(next)),
+        Some(next) => Next::Later(request(next)),
     }
 }
 

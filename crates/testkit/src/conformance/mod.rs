@@ -135,8 +135,10 @@ pub trait Vendor: Send + Sync + 'static {
     /// of a few minutes.
     fn connector(&self, base_url: &str, page_size: usize) -> Arc<dyn Connector>;
 
-    /// How the API continues a chain.
-    fn continuation(&self) -> Continuation;
+    /// How the API continues a chain; by default by links the server hands out.
+    fn continuation(&self) -> Continuation {
+        Continuation::Link
+    }
 
     /// The position and page size `request` asks for. Only requests the connector made reach it.
     fn ask(&self, request: &Request) -> Ask;
