@@ -11,7 +11,7 @@
 //!   `YYYYMMDDhhmmss` and microseconds (UTC) + the index in 33 digits, so ids order as the events were
 //!   stored. `date` is when the event happened: for one event in seven it is up to 1.5 s *earlier* than
 //!   its neighbours' (Auth0's system delays), so dates are not in `log_id` order — which is why Auth0
-//!   orders checkpoint reads by `log_id`. Events `0..total` exist; [`Auth0Sim::append`] stores more.
+//!   orders checkpoint reads by `log_id`. Events `0..total` exist; [`append`](crate::util::Feed::append) stores more.
 //! * **Checkpoint reads** (the only mode simulated): `GET /api/v2/logs?from=<log_id>&take=N` returns the
 //!   events whose `log_id` is greater than `from` (any 56-digit string works, so a `from` made from an
 //!   instant, `900YYYYMMDDhhmmss` + zeros, starts there), at most `take` (default 50, at most 100: more

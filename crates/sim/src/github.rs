@@ -17,7 +17,7 @@
 //!   `user_agent`, `operation_type`, `org`, `org_id`, `business`, `business_id`, and per action `repo` /
 //!   `team` / `user`. Every [`GithubSimBuilder::git_every`]-th event is a Git event (`git.clone`,
 //!   `git.push`, `git.fetch`, with `repository`, `transport_protocol_name`). `user_agent` on web events is
-//!   not in GitHub's published examples (unverified). Events `0..total` exist; [`GithubSim::append`]
+//!   not in GitHub's published examples (unverified). Events `0..total` exist; [`append`](crate::util::Feed::append)
 //!   publishes more while the server runs.
 //! * **Which events.** The organization endpoint serves web events only (`include` is ignored there); the
 //!   enterprise endpoint serves `include=web` (the default), `git` or `all`. Any other value answers 422.

@@ -8,7 +8,7 @@
 //!   geographicalContext…}, authenticationContext, securityContext, debugContext, transaction, request{ipChain},
 //!   target[]), about 1.6 KB of compact JSON. [`event_uuid`] gives its `uuid` (unique per index), and
 //!   `published` is `start + i × spacing` printed with millisecond precision (so with a sub-millisecond
-//!   spacing several events share an instant, as in real orgs). Events `0..total` exist; [`OktaSim::append`]
+//!   spacing several events share an instant, as in real orgs). Events `0..total` exist; [`append`](crate::util::Feed::append)
 //!   publishes more while the server runs.
 //! * **Queries.** Polling semantics only: `since` (RFC 3339; default 7 days ago) selects the first event with
 //!   `published ≥ since`; `after` (an opaque token, only ever taken from a `next` link) resumes right after
