@@ -48,8 +48,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, json_response, put_base32_id, put_dec,
-    put_rfc3339_ms, splitmix64,
+    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after,
+    json_response, put_base32_id, put_dec, put_private_ip, put_rfc3339_ms, splitmix64,
 };
 
 /// 1Password's largest page.
@@ -295,20 +295,12 @@ impl OnePasswordSim {
 
 impl Shared {
     fn timestamp_ms(&self, i: u64) -> i64 {
-        self.start_ms + (u128::from(i) * u128::from(self.spacing_us) / 1000) as i64
+        event_ms(self.start_ms, self.spacing_us, i)
     }
 
     /// The first event with `timestamp ≥ at_ms`.
     fn first_at(&self, at_ms: i64, total: u64) -> u64 {
-        let delta = at_ms - self.start_ms;
-        if delta <= 0 {
-            return 0;
-        }
-        if self.spacing_us == 0 {
-            return total;
-        }
-        let index = (delta as u128 * 1000).div_ceil(u128::from(self.spacing_us));
-        u64::try_from(index).unwrap_or(u64::MAX).min(total)
+        first_event_at_or_after(self.start_ms, self.spacing_us, at_ms, total)
     }
 }
 
@@ -462,15 +454,6 @@ const AUDITS: &[(&str, &str)] = &[
 
 const ITEM_ACTIONS: &[&str] = &["fill", "reveal", "secure-copy", "server-fetch", "server-update", "export"];
 
-fn put_ip(out: &mut BytesMut, hash: u64) {
-    out.put_slice(b"10.");
-    put_dec(out, (hash >> 8) & 0xff, 1);
-    out.put_u8(b'.');
-    put_dec(out, (hash >> 16) & 0xff, 1);
-    out.put_u8(b'.');
-    put_dec(out, ((hash >> 24) & 0xfd) + 1, 1);
-}
-
 fn put_id(out: &mut BytesMut, key: u64, salt: u64) {
     out.put_u8(b'"');
     put_base32_id(out, key, salt);
@@ -492,7 +475,7 @@ fn put_client(out: &mut BytesMut, hash: u64) {
     out.put_u8(b'{');
     out.put_slice(CLIENTS[(hash >> 12) as usize % CLIENTS.len()].as_bytes());
     out.put_slice(br#","ip_address":""#);
-    put_ip(out, hash);
+    put_private_ip(out, hash);
     out.put_slice(br#""}"#);
 }
 
@@ -528,7 +511,7 @@ fn render_event(out: &mut BytesMut, feed: Feed, index: u64, timestamp_ms: i64) {
             out.put_slice(br#"","device_uuid":"#);
             put_id(out, user, 0xde71);
             out.put_slice(br#","ip":""#);
-            put_ip(out, hash);
+            put_private_ip(out, hash);
             out.put_slice(br#""},"location":"#);
         }
         Feed::SignInAttempts => {

@@ -48,8 +48,8 @@ use axum::routing::get;
 use bytes::{BufMut, BytesMut};
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, json_response, put_dec, put_hex, put_uuid,
-    splitmix64,
+    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after,
+    json_response, put_dec, put_hex, put_private_ip, put_uuid, splitmix64,
 };
 
 /// Slack's largest page.
@@ -166,20 +166,12 @@ struct Segment {
 
 impl Segment {
     fn at_ms(&self, i: u64) -> i64 {
-        self.start_ms + (u128::from(i - self.first) * u128::from(self.spacing_us) / 1000) as i64
+        event_ms(self.start_ms, self.spacing_us, i - self.first)
     }
 
     /// The first entry of the segment (at or after `first`) at or after `ms`.
     fn first_at_or_after(&self, ms: i64) -> u64 {
-        let delta = ms - self.start_ms;
-        if delta <= 0 {
-            return self.first;
-        }
-        if self.spacing_us == 0 {
-            return u64::MAX;
-        }
-        let steps = (delta as u128 * 1000).div_ceil(u128::from(self.spacing_us));
-        self.first.saturating_add(u64::try_from(steps).unwrap_or(u64::MAX))
+        self.first.saturating_add(first_event_at_or_after(self.start_ms, self.spacing_us, ms, u64::MAX))
     }
 }
 
@@ -486,15 +478,6 @@ fn put_user(out: &mut BytesMut, user: u64) {
     out.put_slice(br#"@example.com","team":"E0123ABCDE"}"#);
 }
 
-fn put_ip(out: &mut BytesMut, hash: u64) {
-    out.put_slice(b"10.");
-    put_dec(out, (hash >> 8) & 0xff, 1);
-    out.put_u8(b'.');
-    put_dec(out, (hash >> 16) & 0xff, 1);
-    out.put_u8(b'.');
-    put_dec(out, ((hash >> 24) & 0xfd) + 1, 1);
-}
-
 fn render_entry(out: &mut BytesMut, index: u64, date_create: i64) {
     let hash = splitmix64(index ^ 0x0123_4567_89ab_cdef);
     let user = hash % 89;
@@ -537,7 +520,7 @@ fn render_entry(out: &mut BytesMut, index: u64, date_create: i64) {
     out.put_slice(br#"},"context":{"location":{"type":"enterprise","id":"E0123ABCDE","name":"Birdland","domain":"birdland"},"ua":""#);
     out.put_slice(AGENTS[(hash >> 40) as usize % AGENTS.len()].as_bytes());
     out.put_slice(br#"","ip_address":""#);
-    put_ip(out, hash);
+    put_private_ip(out, hash);
     out.put_slice(br#"","session_id":"#);
     put_dec(out, 1_000_000_000 + hash % 9_000_000_000, 1);
     out.put_u8(b'}');

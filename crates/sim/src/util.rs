@@ -303,7 +303,7 @@ impl Feed {
 
     /// When event `i` happened, in epoch milliseconds.
     pub fn at_ms(&self, i: u64) -> i64 {
-        self.start_ms + (u128::from(i) * u128::from(self.spacing_us) / 1000) as i64
+        event_ms(self.start_ms, self.spacing_us, i)
     }
 
     /// When event `i` happened, in epoch microseconds.
@@ -313,16 +313,28 @@ impl Feed {
 
     /// The first of `total` events that happened at or after epoch millisecond `ms`.
     pub fn first_at_or_after(&self, ms: i64, total: u64) -> u64 {
-        let delta = ms - self.start_ms;
-        if delta <= 0 {
-            return 0;
-        }
-        if self.spacing_us == 0 {
-            return total;
-        }
-        let index = (delta as u128 * 1000).div_ceil(u128::from(self.spacing_us));
-        u64::try_from(index).unwrap_or(u64::MAX).min(total)
+        first_event_at_or_after(self.start_ms, self.spacing_us, ms, total)
     }
+}
+
+/// When event `i` of events `spacing_us` apart from epoch millisecond `start_ms` happened, in epoch
+/// milliseconds.
+pub fn event_ms(start_ms: i64, spacing_us: u64, i: u64) -> i64 {
+    start_ms + (u128::from(i) * u128::from(spacing_us) / 1000) as i64
+}
+
+/// The first of `total` events `spacing_us` apart from epoch millisecond `start_ms` that happened at or
+/// after epoch millisecond `ms` (`total` when none did).
+pub fn first_event_at_or_after(start_ms: i64, spacing_us: u64, ms: i64, total: u64) -> u64 {
+    let delta = ms - start_ms;
+    if delta <= 0 {
+        return 0;
+    }
+    if spacing_us == 0 {
+        return total;
+    }
+    let index = (delta as u128 * 1000).div_ceil(u128::from(spacing_us));
+    u64::try_from(index).unwrap_or(u64::MAX).min(total)
 }
 
 /// The rate-limit header names a vendor uses.
