@@ -149,6 +149,8 @@ impl FeedSettings {
 
 /// The setters of a simulator builder's `feed: FeedSettings` member, and its `start`, written once for
 /// every simulator (`feed_builder!(OktaSim)`).
+// Only the simulators on a feed use these; a build with none of them (`--features acme`) leaves them unused.
+#[cfg_attr(not(any(feature = "okta", feature = "github", feature = "auth0")), allow(unused_macros, unused_imports))]
 macro_rules! feed_builder {
     ($sim:ty) => {
         /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
@@ -217,10 +219,15 @@ macro_rules! feed_builder {
         }
     };
 }
+#[cfg_attr(
+    not(any(feature = "okta", feature = "github", feature = "auth0")),
+    allow(unused_macros, unused_imports)
+)]
 pub(crate) use feed_builder;
 
 /// A running simulator's `Deref` to its feed (`self.shared.feed`), so that `append`, `requests` and the
 /// rest are the same on every simulator (`feed_deref!(OktaSim)`).
+#[cfg_attr(not(any(feature = "okta", feature = "github", feature = "auth0")), allow(unused_macros, unused_imports))]
 macro_rules! feed_deref {
     ($sim:ty) => {
         impl std::ops::Deref for $sim {
@@ -232,6 +239,10 @@ macro_rules! feed_deref {
         }
     };
 }
+#[cfg_attr(
+    not(any(feature = "okta", feature = "github", feature = "auth0")),
+    allow(unused_macros, unused_imports)
+)]
 pub(crate) use feed_deref;
 
 /// The events of a running simulator and its counters; every simulator dereferences to its feed, so
