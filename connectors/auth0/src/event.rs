@@ -2,9 +2,9 @@
 //! page), and one pass over its top-level members finds what logcrawl adds.
 
 use std::borrow::Cow;
-use std::ops::ControlFlow;
 
-use logcrawl_connector::{OwnGroups, Standard};
+use logcrawl_connector::Standard;
+use logcrawl_connector::members::pick;
 use logcrawl_core::{Fields, RawEvent, raw_text};
 use serde_json::value::RawValue;
 
@@ -17,20 +17,6 @@ pub struct Auth0Event {
     pub(crate) raw: RawEvent,
     /// `log_id` (else `_id`): the checkpoint the stream resumes after.
     pub(crate) log_id: Option<Box<str>>,
-}
-
-#[derive(Default)]
-struct Members<'a> {
-    log_id: Option<&'a RawValue>,
-    id: Option<&'a RawValue>,
-    date: Option<&'a RawValue>,
-    kind: Option<&'a RawValue>,
-    description: Option<&'a RawValue>,
-    ip: Option<&'a RawValue>,
-    user_agent: Option<&'a RawValue>,
-    user_id: Option<&'a RawValue>,
-    user_name: Option<&'a RawValue>,
-    groups: OwnGroups<'a>,
 }
 
 /// What an event type code means: its description, and whether it is a success or a failure.
@@ -93,51 +79,33 @@ pub(crate) fn meaning(code: &str) -> (Option<&'static str>, Outcome) {
 pub(crate) fn to_event(raw: RawEvent) -> Result<Auth0Event, serde_json::Error> {
     let mut data = Fields::new();
     let log_id = {
-        let mut m = Members::default();
-        raw.members(|key, value| {
-            let slot = match key {
-                "log_id" => &mut m.log_id,
-                "_id" => &mut m.id,
-                "date" => &mut m.date,
-                "type" => &mut m.kind,
-                "description" => &mut m.description,
-                "ip" => &mut m.ip,
-                "user_agent" => &mut m.user_agent,
-                "user_id" => &mut m.user_id,
-                "user_name" => &mut m.user_name,
-                other => match m.groups.slot(other) {
-                    Some(slot) => slot,
-                    None => return ControlFlow::Continue(()),
-                },
-            };
-            *slot = Some(value);
-            ControlFlow::Continue(())
-        })?;
+        let ([log_id, id, date, kind, description, ip, user_agent, user_id, user_name], groups) =
+            pick(&raw, ["log_id", "_id", "date", "type", "description", "ip", "user_agent", "user_id", "user_name"])?;
 
-        let kind = raw_text(m.kind).filter(|k| !k.is_empty());
+        let kind = raw_text(kind).filter(|k| !k.is_empty());
         let (meaning, outcome) = kind.as_deref().map_or((None, Outcome::Unknown), meaning);
-        let message = raw_text(m.description)
+        let message = raw_text(description)
             .filter(|d| !d.is_empty())
             .map(Cow::into_owned)
             .or_else(|| meaning.map(str::to_owned))
             .or_else(|| kind.as_deref().map(|k| format!("Auth0 log event {k}")))
             .unwrap_or_else(|| "Auth0 log event".to_owned());
-        let date = raw_text(m.date).and_then(|d| d.parse::<jiff::Timestamp>().ok());
+        let date = raw_text(date).and_then(|d| d.parse::<jiff::Timestamp>().ok());
         let status = match outcome {
             Outcome::Failure | Outcome::Warning => "warning",
             Outcome::Success | Outcome::Unknown => "info",
         };
         let owned = |member: Option<&RawValue>| raw_text(member).map(Cow::into_owned);
-        let user_name = owned(m.user_name);
+        let user_name = owned(user_name);
         Standard {
             message: Some(message),
             timestamp: date,
             status: Some(status.into()),
-            usr_id: owned(m.user_id),
+            usr_id: owned(user_id),
             usr_email: user_name.clone().filter(|name| name.contains('@')),
             usr_name: user_name,
-            client_ip: owned(m.ip),
-            user_agent: owned(m.user_agent),
+            client_ip: owned(ip),
+            user_agent: owned(user_agent),
             evt_name: kind.map(Cow::into_owned),
             evt_outcome: match outcome {
                 Outcome::Success => Some("success".into()),
@@ -145,8 +113,8 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<Auth0Event, serde_json::Error> {
                 Outcome::Warning | Outcome::Unknown => None,
             },
         }
-        .insert(&mut data, |group| m.groups.get(group));
-        raw_text(m.log_id).or_else(|| raw_text(m.id)).filter(|id| !id.is_empty()).map(|id| id.into())
+        .insert(&mut data, |group| groups.get(group));
+        raw_text(log_id).or_else(|| raw_text(id)).filter(|id| !id.is_empty()).map(|id| id.into())
     };
     Ok(Auth0Event { data, raw, log_id })
 }

@@ -2,9 +2,9 @@
 //! its page), and one pass over its top-level members finds what logcrawl adds.
 
 use std::borrow::Cow;
-use std::ops::ControlFlow;
 
-use logcrawl_connector::{OwnGroups, Standard};
+use logcrawl_connector::Standard;
+use logcrawl_connector::members::pick;
 use logcrawl_core::{Fields, RawEvent, raw_scalar, raw_text};
 use serde_json::value::RawValue;
 
@@ -24,23 +24,6 @@ pub struct GithubEvent {
 }
 
 /// The members logcrawl reads (the last wins when a key repeats, as when parsing into a map).
-#[derive(Default)]
-struct Members<'a> {
-    document_id: Option<&'a RawValue>,
-    timestamp: Option<&'a RawValue>,
-    created_at: Option<&'a RawValue>,
-    action: Option<&'a RawValue>,
-    actor: Option<&'a RawValue>,
-    actor_id: Option<&'a RawValue>,
-    actor_ip: Option<&'a RawValue>,
-    user_agent: Option<&'a RawValue>,
-    repo: Option<&'a RawValue>,
-    team: Option<&'a RawValue>,
-    user: Option<&'a RawValue>,
-    /// The event's own `usr`, `network`, `http`, `evt` members.
-    groups: OwnGroups<'a>,
-}
-
 /// An instant as GitHub writes it — epoch milliseconds (a number, or a number in a string), or RFC 3339
 /// text — as epoch milliseconds.
 fn epoch_ms(member: Option<&RawValue>) -> Option<i64> {
@@ -58,32 +41,29 @@ fn epoch_ms(member: Option<&RawValue>) -> Option<i64> {
 pub(crate) fn to_event(raw: RawEvent) -> Result<GithubEvent, serde_json::Error> {
     let mut data = Fields::new();
     let (id, second) = {
-        let mut m = Members::default();
-        raw.members(|key, value| {
-            let slot = match key {
-                "_document_id" => &mut m.document_id,
-                "@timestamp" => &mut m.timestamp,
-                "created_at" => &mut m.created_at,
-                "action" => &mut m.action,
-                "actor" => &mut m.actor,
-                "actor_id" => &mut m.actor_id,
-                "actor_ip" => &mut m.actor_ip,
-                "user_agent" => &mut m.user_agent,
-                "repo" => &mut m.repo,
-                "team" => &mut m.team,
-                "user" => &mut m.user,
-                other => match m.groups.slot(other) {
-                    Some(slot) => slot,
-                    None => return ControlFlow::Continue(()),
-                },
-            };
-            *slot = Some(value);
-            ControlFlow::Continue(())
-        })?;
+        let (
+            [document_id, timestamp, created_at, action, actor, actor_id, actor_ip, user_agent, repo, team, user],
+            groups,
+        ) = pick(
+            &raw,
+            [
+                "_document_id",
+                "@timestamp",
+                "created_at",
+                "action",
+                "actor",
+                "actor_id",
+                "actor_ip",
+                "user_agent",
+                "repo",
+                "team",
+                "user",
+            ],
+        )?;
 
-        let action = raw_text(m.action).filter(|a| !a.is_empty());
-        let actor = raw_text(m.actor).filter(|a| !a.is_empty());
-        let target = [m.repo, m.team, m.user].into_iter().find_map(|t| raw_text(t).filter(|t| !t.is_empty()));
+        let action = raw_text(action).filter(|a| !a.is_empty());
+        let actor = raw_text(actor).filter(|a| !a.is_empty());
+        let target = [repo, team, user].into_iter().find_map(|t| raw_text(t).filter(|t| !t.is_empty()));
         let message = match (&action, &actor) {
             (Some(action), Some(actor)) => format!("{action} by {actor}"),
             (Some(action), None) => action.to_string(),
@@ -93,21 +73,21 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<GithubEvent, serde_json::Error> 
             Some(target) if action.is_some() => format!("{message}: {target}"),
             _ => message,
         };
-        let ms = epoch_ms(m.timestamp).or_else(|| epoch_ms(m.created_at));
+        let ms = epoch_ms(timestamp).or_else(|| epoch_ms(created_at));
         let owned = |member: Option<&RawValue>| raw_scalar(member).map(Cow::into_owned);
         Standard {
             message: Some(message),
             timestamp: ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
             status: Some("info".into()),
-            usr_id: owned(m.actor_id),
+            usr_id: owned(actor_id),
             usr_name: actor.map(Cow::into_owned),
-            client_ip: owned(m.actor_ip),
-            user_agent: owned(m.user_agent),
+            client_ip: owned(actor_ip),
+            user_agent: owned(user_agent),
             evt_name: action.map(Cow::into_owned),
             ..Standard::default()
         }
-        .insert(&mut data, |group| m.groups.get(group));
-        let id = raw_text(m.document_id).filter(|id| !id.is_empty()).map(|id| id.into());
+        .insert(&mut data, |group| groups.get(group));
+        let id = raw_text(document_id).filter(|id| !id.is_empty()).map(|id| id.into());
         (id, ms.map(|ms| ms.div_euclid(1000).to_string().into_boxed_str()))
     };
     Ok(GithubEvent { data, raw, id, second })

@@ -8,12 +8,11 @@
 //! [`LogRecord::raw`]: logcrawl_core::LogRecord::raw
 
 use std::borrow::Cow;
-use std::ops::ControlFlow;
 
 use logcrawl_connector::Standard;
-use logcrawl_core::{Fields, RawEvent, raw_members, raw_text, raw_value};
+use logcrawl_connector::members::pick;
+use logcrawl_core::{Fields, RawEvent, raw_str_at, raw_text, raw_value};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 /// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
 #[derive(Debug)]
@@ -37,68 +36,30 @@ impl OktaEvent {
     }
 }
 
-/// The top-level members of an event that logcrawl reads (the last one wins when a key repeats, as when
-/// parsing into a map).
-#[derive(Default)]
-struct Members<'a> {
-    uuid: Option<&'a RawValue>,
-    published: Option<&'a RawValue>,
-    display_message: Option<&'a RawValue>,
-    event_type: Option<&'a RawValue>,
-    severity: Option<&'a RawValue>,
-    client: Option<&'a RawValue>,
-    network: Option<&'a RawValue>,
-}
-
 /// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
 /// always were, and `uuid`/`published` are lifted; every field of the event stays where Okta put it (in
 /// `raw`, under `data`). Fails when the event is not a JSON object.
 pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
     let mut data = Fields::new();
     {
-        let mut m = Members::default();
-        raw.members(|key, value| {
-            let slot = match key {
-                "uuid" => &mut m.uuid,
-                "published" => &mut m.published,
-                "displayMessage" => &mut m.display_message,
-                "eventType" => &mut m.event_type,
-                "severity" => &mut m.severity,
-                "client" => &mut m.client,
-                "network" => &mut m.network,
-                _ => return ControlFlow::Continue(()),
-            };
-            *slot = Some(value);
-            ControlFlow::Continue(())
-        })?;
+        let ([uuid, published, display_message, event_type, severity, client], groups) =
+            pick(&raw, ["uuid", "published", "displayMessage", "eventType", "severity", "client"])?;
 
-        let message = [m.display_message, m.event_type]
+        let message = [display_message, event_type]
             .into_iter()
             .find_map(|member| raw_text(member).filter(|s| !s.is_empty()))
             .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
-        let timestamp = raw_text(m.published).and_then(|p| published_seconds(&p));
-        let status = raw_text(m.severity).map(|s| status_of(&s));
-        let ip = m
-            .client
-            .filter(|client| client.get().starts_with('{'))
-            .and_then(|client| {
-                let mut ip = None;
-                raw_members(client.get(), |key, value| {
-                    if key == "ipAddress" {
-                        ip = Some(value);
-                    }
-                    ControlFlow::Continue(())
-                })
-                .ok()?;
-                raw_text(ip)
-            })
+        let timestamp = raw_text(published).and_then(|p| published_seconds(&p));
+        let status = raw_text(severity).map(|s| status_of(&s));
+        let ip = client
+            .and_then(|client| raw_str_at(client, &["ipAddress"]))
             .filter(|ip| !ip.is_empty())
             .map(Cow::into_owned);
 
-        if let Some(uuid) = raw_value(m.uuid) {
+        if let Some(uuid) = raw_value(uuid) {
             data.insert("uuid".into(), uuid);
         }
-        if let Some(published) = raw_value(m.published) {
+        if let Some(published) = raw_value(published) {
             data.insert("published".into(), published);
         }
         data.insert("message".into(), Value::String(message));
@@ -109,8 +70,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
             data.insert("status".into(), Value::String(status.into()));
         }
         // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
-        Standard { client_ip: ip, ..Standard::default() }
-            .insert(&mut data, |group| m.network.filter(|_| group == "network"));
+        Standard { client_ip: ip, ..Standard::default() }.insert(&mut data, |group| groups.get(group));
     }
     Ok(OktaEvent { data, raw })
 }
@@ -140,6 +100,7 @@ mod tests {
     use super::*;
     use logcrawl_core::LogRecord;
     use serde_json::json;
+    use serde_json::value::RawValue;
 
     /// The record as sinks see it.
     fn record(event: Value) -> Value {

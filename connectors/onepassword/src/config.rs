@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use logcrawl_core::config::{ComponentTable, Table, within};
+use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
@@ -78,23 +78,9 @@ pub struct OnePasswordConfig {
     /// How far back a first run starts (default `18h`, at most 120 days, and inside the sink's max age).
     #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
     pub initial_lookback: Option<Duration>,
-    /// The shared HTTP settings over [`HTTP_DEFAULTS`].
-    #[serde(skip, default = "http_defaults")]
-    pub http: HttpSettings,
-}
-
-fn http_defaults() -> HttpSettings {
-    HTTP_DEFAULTS
 }
 
 impl OnePasswordConfig {
-    /// Reads a `[[sources]]` table: 1Password's own keys, then the shared HTTP settings over
-    /// [`HTTP_DEFAULTS`].
-    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
-        let mut keys = ComponentTable::new(table);
-        Ok(Self { http: keys.shared(http_defaults())?, ..keys.own()? })
-    }
-
     /// The origin requests go to: `base_url`, else the region's host.
     pub(crate) fn origin(&self) -> Result<Url, ConfigError> {
         let text = match (&self.base_url, self.region) {

@@ -11,9 +11,9 @@
 //! | `itemusages` | `<user> <action> item <item_uuid> in vault <vault_uuid>` | `user` | `client.ip_address` | `action` | — | `info` |
 
 use std::borrow::Cow;
-use std::ops::ControlFlow;
 
-use logcrawl_connector::{OwnGroups, Standard};
+use logcrawl_connector::Standard;
+use logcrawl_connector::members::pick;
 use logcrawl_core::{Fields, RawEvent, raw_str_at, raw_text};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -36,26 +36,6 @@ impl OnePasswordEvent {
     pub(crate) fn uuid(&self) -> Option<&str> {
         self.data.get("uuid").and_then(Value::as_str)
     }
-}
-
-/// The top-level members logcrawl reads, of every feature (the last one wins when a key repeats).
-#[derive(Default)]
-struct Members<'a> {
-    uuid: Option<&'a RawValue>,
-    timestamp: Option<&'a RawValue>,
-    action: Option<&'a RawValue>,
-    actor_uuid: Option<&'a RawValue>,
-    actor_details: Option<&'a RawValue>,
-    object_type: Option<&'a RawValue>,
-    object_uuid: Option<&'a RawValue>,
-    session: Option<&'a RawValue>,
-    category: Option<&'a RawValue>,
-    kind: Option<&'a RawValue>,
-    user: Option<&'a RawValue>,
-    client: Option<&'a RawValue>,
-    item_uuid: Option<&'a RawValue>,
-    vault_uuid: Option<&'a RawValue>,
-    roots: OwnGroups<'a>,
 }
 
 fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
@@ -91,91 +71,107 @@ pub(crate) fn to_event(feature: Feature, raw: RawEvent) -> Result<OnePasswordEve
     let mut data = Fields::new();
     let timestamp;
     {
-        let mut m = Members::default();
-        raw.members(|key, value| {
-            let slot = match key {
-                "uuid" => &mut m.uuid,
-                "timestamp" => &mut m.timestamp,
-                "action" => &mut m.action,
-                "actor_uuid" => &mut m.actor_uuid,
-                "actor_details" => &mut m.actor_details,
-                "object_type" => &mut m.object_type,
-                "object_uuid" => &mut m.object_uuid,
-                "session" => &mut m.session,
-                "category" => &mut m.category,
-                "type" => &mut m.kind,
-                "target_user" | "user" => &mut m.user,
-                "client" => &mut m.client,
-                "item_uuid" => &mut m.item_uuid,
-                "vault_uuid" => &mut m.vault_uuid,
-                _ => {
-                    m.roots.offer(key, value);
-                    return ControlFlow::Continue(());
-                }
-            };
-            *slot = Some(value);
-            ControlFlow::Continue(())
-        })?;
+        let (
+            [
+                uuid,
+                timestamp_member,
+                action,
+                actor_uuid,
+                actor_details,
+                object_type,
+                object_uuid,
+                session,
+                category,
+                kind,
+                target_user,
+                user,
+                client,
+                item_uuid,
+                vault_uuid,
+            ],
+            roots,
+        ) = pick(
+            &raw,
+            [
+                "uuid",
+                "timestamp",
+                "action",
+                "actor_uuid",
+                "actor_details",
+                "object_type",
+                "object_uuid",
+                "session",
+                "category",
+                "type",
+                "target_user",
+                "user",
+                "client",
+                "item_uuid",
+                "vault_uuid",
+            ],
+        )?;
+        // Sign-in attempts name their user `target_user`, item usages `user`.
+        let user = user.or(target_user);
 
-        timestamp = text(m.timestamp).map(Cow::into_owned);
-        let action = text(m.action);
+        timestamp = text(timestamp_member).map(Cow::into_owned);
+        let action = text(action);
         let standard = match feature {
             Feature::AuditEvents => {
-                let actor_id = text(m.actor_uuid).or_else(|| at(m.actor_details, &["uuid"]));
+                let actor_id = text(actor_uuid).or_else(|| at(actor_details, &["uuid"]));
                 let message = format!(
                     "{} {} {} {}",
-                    who(m.actor_details, actor_id.clone()),
+                    who(actor_details, actor_id.clone()),
                     or_dash(action.as_ref()),
-                    or_dash(text(m.object_type).as_ref()),
-                    or_dash(text(m.object_uuid).as_ref()),
+                    or_dash(text(object_type).as_ref()),
+                    or_dash(text(object_uuid).as_ref()),
                 );
                 Standard {
                     message: Some(message),
                     status: Some("info".into()),
                     evt_name: action.map(Cow::into_owned),
-                    ..person(m.actor_details, actor_id, at(m.session, &["ip"]))
+                    ..person(actor_details, actor_id, at(session, &["ip"]))
                 }
             }
             Feature::SignInAttempts => {
-                let category = text(m.category);
+                let category = text(category);
                 let succeeded =
                     category.as_deref().is_some_and(|c| matches!(c, "success" | "firewall_reported_success"));
                 let message = format!(
                     "Sign-in attempt by {}: {} ({})",
-                    who(m.user, at(m.user, &["uuid"])),
+                    who(user, at(user, &["uuid"])),
                     or_dash(category.as_ref()),
-                    or_dash(text(m.kind).as_ref()),
+                    or_dash(text(kind).as_ref()),
                 );
                 Standard {
                     message: Some(message),
                     status: Some(if succeeded || category.is_none() { "info" } else { "warning" }.into()),
                     evt_name: Some("signinattempt".into()),
                     evt_outcome: category.as_ref().map(|_| if succeeded { "success" } else { "failure" }.to_owned()),
-                    ..person(m.user, at(m.user, &["uuid"]), at(m.client, &["ip_address"]))
+                    ..person(user, at(user, &["uuid"]), at(client, &["ip_address"]))
                 }
             }
             Feature::ItemUsages => {
                 let message = format!(
                     "{} {} item {} in vault {}",
-                    who(m.user, at(m.user, &["uuid"])),
+                    who(user, at(user, &["uuid"])),
                     or_dash(action.as_ref()),
-                    or_dash(text(m.item_uuid).as_ref()),
-                    or_dash(text(m.vault_uuid).as_ref()),
+                    or_dash(text(item_uuid).as_ref()),
+                    or_dash(text(vault_uuid).as_ref()),
                 );
                 Standard {
                     message: Some(message),
                     status: Some("info".into()),
                     evt_name: action.map(Cow::into_owned),
-                    ..person(m.user, at(m.user, &["uuid"]), at(m.client, &["ip_address"]))
+                    ..person(user, at(user, &["uuid"]), at(client, &["ip_address"]))
                 }
             }
         };
 
-        if let Some(uuid) = m.uuid.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
+        if let Some(uuid) = uuid.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
             data.insert("uuid".into(), uuid);
         }
         let standard = Standard { timestamp: timestamp.as_deref().and_then(|t| t.parse().ok()), ..standard };
-        standard.insert(&mut data, |group| m.roots.get(group));
+        standard.insert(&mut data, |group| roots.get(group));
     }
     Ok(OnePasswordEvent { data, timestamp, raw })
 }

@@ -61,7 +61,8 @@ mod stream;
 use std::sync::Arc;
 
 use logcrawl_connector::lookback;
-use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, ExposeSecret, LogStream};
+use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, ExposeSecret, HttpSettings, LogStream};
 use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, tenant_key};
 
 pub use config::{
@@ -73,7 +74,7 @@ pub use stream::{EventsApi, EventsStream, Feature, OnePasswordCursor};
 pub const KIND: ConnectorKind = ConnectorKind::new(
     "onepassword",
     "1Password Events API (audit events, sign-in attempts, item usages)",
-    |table, context| Ok(Arc::new(OnePasswordConnector::new(OnePasswordConfig::from_table(table)?, context)?)),
+    |table, context| Ok(Arc::new(OnePasswordConnector::from_table(table, context)?)),
 );
 
 /// One 1Password account: a stream per configured feature, sharing the token and one rate budget.
@@ -83,15 +84,24 @@ pub struct OnePasswordConnector {
 }
 
 impl OnePasswordConnector {
-    /// Builds the connector from its configuration; `context.max_age` bounds a first run's lookback.
-    pub fn new(config: OnePasswordConfig, context: &BuildContext) -> Result<Self, ConfigError> {
-        Self::with_http(config, context, |_| {})
+    /// Reads a `[[sources]]` table (1Password's own keys, then the shared HTTP settings over
+    /// [`HTTP_DEFAULTS`]) and builds the connector of source `context.name`.
+    pub fn from_table(table: &Table, context: &BuildContext) -> Result<Self, ConfigError> {
+        let (config, http) = ComponentTable::split(table, HTTP_DEFAULTS)?;
+        Self::new(config, &http, context)
+    }
+
+    /// Builds the connector from its configuration and the shared HTTP settings `http`;
+    /// `context.max_age` bounds a first run's lookback.
+    pub fn new(config: OnePasswordConfig, http: &HttpSettings, context: &BuildContext) -> Result<Self, ConfigError> {
+        Self::with_http(config, http, context, |_| {})
     }
 
     /// Like [`OnePasswordConnector::new`], letting the caller adjust the HTTP settings before the client
     /// is built (retry timing in tests, for one).
     pub fn with_http(
         config: OnePasswordConfig,
+        settings: &HttpSettings,
         context: &BuildContext,
         customize: impl Fn(&mut HttpConfig),
     ) -> Result<Self, ConfigError> {
@@ -103,9 +113,9 @@ impl OnePasswordConnector {
         let page_size = config.page_size()?;
         let lookback = lookback::initial_lookback(config.initial_lookback, RETENTION, "1Password", context.max_age)?;
 
-        let mut http = HttpConfig::with_settings(base.clone(), &config.http)?;
+        let mut http = HttpConfig::with_settings(base.clone(), settings)?;
         http.rate_limit = RateLimitConfig {
-            requests_per_second: config.http.requests_per_second,
+            requests_per_second: settings.requests_per_second,
             min_interval: None,
             burst: None,
             margin: 0,
@@ -149,7 +159,11 @@ mod tests {
 
     fn build(extra: &str) -> Result<OnePasswordConnector, ConfigError> {
         let text = format!("token = \"ops_tok\"\n{extra}");
-        OnePasswordConnector::new(OnePasswordConfig::from_table(&text.parse().unwrap())?, &BuildContext::new("op"))
+        OnePasswordConnector::from_table(&text.parse().unwrap(), &BuildContext::new("op"))
+    }
+
+    fn read(text: &str) -> Result<(OnePasswordConfig, HttpSettings), ConfigError> {
+        ComponentTable::split(&text.parse().unwrap(), HTTP_DEFAULTS)
     }
 
     fn names(connector: &OnePasswordConnector) -> Vec<String> {
@@ -180,9 +194,9 @@ mod tests {
             assert_eq!(err.key(), key, "{extra}: {err}");
             assert!(err.to_string().contains(says), "{extra}: {err}");
         }
-        let empty = OnePasswordConfig::from_table(&"token = \" \"".parse().unwrap()).unwrap();
-        assert_eq!(OnePasswordConnector::new(empty, &BuildContext::new("op")).unwrap_err().key(), "token");
-        let missing = OnePasswordConfig::from_table(&"region = \"ca\"".parse().unwrap()).unwrap_err();
+        let (empty, http) = read("token = \" \"").unwrap();
+        assert_eq!(OnePasswordConnector::new(empty, &http, &BuildContext::new("op")).unwrap_err().key(), "token");
+        let missing = read("region = \"ca\"").unwrap_err();
         assert!(missing.to_string().contains("token"), "{missing}");
     }
 
@@ -196,31 +210,26 @@ mod tests {
             ("region = \"ent\"", "https://events.ent.1password.com/"),
             ("base_url = \"http://127.0.0.1:9/op\"", "http://127.0.0.1:9/op/"),
         ] {
-            let config = OnePasswordConfig::from_table(&format!("token = \"t\"\n{region}").parse().unwrap()).unwrap();
+            let (config, _) = read(&format!("token = \"t\"\n{region}")).unwrap();
             assert_eq!(config.origin().unwrap().as_str(), host, "{region}");
         }
     }
 
     #[test]
     fn the_http_defaults_pace_below_1passwords_limits() {
-        let config = OnePasswordConfig::from_table(&"token = \"t\"".parse().unwrap()).unwrap();
-        assert_eq!(config.http, HTTP_DEFAULTS);
+        let (_, http) = read("token = \"t\"").unwrap();
+        assert_eq!(http, HTTP_DEFAULTS);
         let per_second = u64::from(DEFAULT_REQUESTS_PER_SECOND);
         assert!(per_second * 60 + per_second <= 600 && per_second * 3600 + per_second <= 30_000);
-        let tuned =
-            OnePasswordConfig::from_table(&"token = \"t\"\nrequests_per_second = 2\ntimeout = \"5s\"".parse().unwrap())
-                .unwrap();
-        assert_eq!(
-            (tuned.http.requests_per_second.map(|n| n.get()), tuned.http.timeout),
-            (Some(2), Duration::from_secs(5))
-        );
+        let (_, tuned) = read("token = \"t\"\nrequests_per_second = 2\ntimeout = \"5s\"").unwrap();
+        assert_eq!((tuned.requests_per_second.map(|n| n.get()), tuned.timeout), (Some(2), Duration::from_secs(5)));
     }
 
     #[test]
     fn debug_output_hides_the_token() {
-        let config = OnePasswordConfig::from_table(&"token = \"ops_SECRET\"".parse().unwrap()).unwrap();
+        let (config, http) = read("token = \"ops_SECRET\"").unwrap();
         assert!(!format!("{config:?}").contains("SECRET"));
-        let connector = OnePasswordConnector::new(config, &BuildContext::new("op")).unwrap();
+        let connector = OnePasswordConnector::new(config, &http, &BuildContext::new("op")).unwrap();
         assert!(!format!("{connector:?}").contains("SECRET"));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use logcrawl_core::config::{ComponentTable, Table, within};
+use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, ExposeSecret, HttpSettings, SecretString};
 use logcrawl_http::Url;
 use serde::Deserialize;
@@ -24,7 +24,8 @@ pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(1500);
 /// is [`DEFAULT_MIN_INTERVAL`] unless `requests_per_second` is given).
 pub const HTTP_DEFAULTS: HttpSettings = HttpSettings { timeout: Duration::from_secs(30), ..HttpSettings::DEFAULT };
 
-/// Configuration of one Slack Enterprise organization, read with [`SlackConfig::from_table`].
+/// Configuration of one Slack Enterprise organization: its own keys of a `[[sources]]` entry, read by
+/// [`from_table`](crate::from_table) beside the shared HTTP settings.
 /// Its `Debug` shows no secret: the token prints as `[REDACTED]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,22 +50,9 @@ pub struct SlackConfig {
     /// How far behind now the newest window ends (default `5m`): Slack's indexing delay.
     #[serde(default, deserialize_with = "logcrawl_core::config::opt_duration")]
     pub settle_lag: Option<Duration>,
-    /// The shared HTTP settings over [`HTTP_DEFAULTS`].
-    #[serde(skip, default = "http_defaults")]
-    pub http: HttpSettings,
-}
-
-fn http_defaults() -> HttpSettings {
-    HTTP_DEFAULTS
 }
 
 impl SlackConfig {
-    /// Reads a `[[sources]]` table: Slack's own keys, then the shared HTTP settings over [`HTTP_DEFAULTS`].
-    pub fn from_table(table: &Table) -> Result<Self, ConfigError> {
-        let mut keys = ComponentTable::new(table);
-        Ok(Self { http: keys.shared(http_defaults())?, ..keys.own()? })
-    }
-
     /// An empty token is refused; one that does not look like a user token (`xoxp-…`) is warned about
     /// (Slack will refuse it, and that refusal stops the source with the same advice).
     pub(crate) fn check_token(&self) -> Result<(), ConfigError> {

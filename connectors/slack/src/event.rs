@@ -13,10 +13,10 @@
 //! | `evt.outcome` | `failure` for an action ending in `_failed`, `success` for `user_login` |
 
 use std::borrow::Cow;
-use std::ops::ControlFlow;
 
 use jiff::Timestamp;
-use logcrawl_connector::{OwnGroups, Standard};
+use logcrawl_connector::Standard;
+use logcrawl_connector::members::pick;
 use logcrawl_core::{Fields, RawEvent, raw_member, raw_str_at, raw_text};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -39,17 +39,6 @@ impl SlackEntry {
     }
 }
 
-#[derive(Default)]
-struct Members<'a> {
-    id: Option<&'a RawValue>,
-    date_create: Option<&'a RawValue>,
-    action: Option<&'a RawValue>,
-    actor: Option<&'a RawValue>,
-    entity: Option<&'a RawValue>,
-    context: Option<&'a RawValue>,
-    roots: OwnGroups<'a>,
-}
-
 fn text<'a>(raw: Option<&'a RawValue>, path: &[&str]) -> Option<Cow<'a, str>> {
     let raw = raw?;
     if path.is_empty() { raw_text(Some(raw)) } else { raw_str_at(raw, path) }.filter(|s| !s.is_empty())
@@ -70,37 +59,22 @@ pub(crate) fn to_entry(raw: RawEvent) -> Result<SlackEntry, serde_json::Error> {
     let mut data = Fields::new();
     let at;
     {
-        let mut m = Members::default();
-        raw.members(|key, value| {
-            let slot = match key {
-                "id" => &mut m.id,
-                "date_create" => &mut m.date_create,
-                "action" => &mut m.action,
-                "actor" => &mut m.actor,
-                "entity" => &mut m.entity,
-                "context" => &mut m.context,
-                _ => {
-                    m.roots.offer(key, value);
-                    return ControlFlow::Continue(());
-                }
-            };
-            *slot = Some(value);
-            ControlFlow::Continue(())
-        })?;
+        let ([id, date_create, action, actor, entity, context], roots) =
+            pick(&raw, ["id", "date_create", "action", "actor", "entity", "context"])?;
 
-        let seconds = m.date_create.and_then(|raw| seconds_of(raw.get()));
+        let seconds = date_create.and_then(|raw| seconds_of(raw.get()));
         at = seconds.and_then(|s| Timestamp::from_second(s).ok());
-        let action = text(m.action, &[]);
+        let action = text(action, &[]);
         let failed = action.as_deref().is_some_and(|a| a.ends_with("_failed"));
-        let user = |field: &str| text(m.actor, &["user", field]);
+        let user = |field: &str| text(actor, &["user", field]);
         let actor = user("email")
             .or_else(|| user("name"))
             .or_else(|| user("id"))
-            .or_else(|| text(m.actor, &["type"]))
+            .or_else(|| text(actor, &["type"]))
             .unwrap_or(Cow::Borrowed("someone"));
-        let message = format!("{actor} {} {}", action.as_deref().unwrap_or("-"), entity_of(m.entity));
+        let message = format!("{actor} {} {}", action.as_deref().unwrap_or("-"), entity_of(entity));
 
-        if let Some(id) = m.id.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
+        if let Some(id) = id.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()) {
             data.insert("id".into(), id);
         }
         // Whole seconds, as Slack writes them (an integer, where `Standard` would write a fraction).
@@ -119,13 +93,13 @@ pub(crate) fn to_entry(raw: RawEvent) -> Result<SlackEntry, serde_json::Error> {
             usr_id: owned(user("id")),
             usr_name: owned(user("name")),
             usr_email: owned(user("email")),
-            client_ip: owned(text(m.context, &["ip_address"])),
-            user_agent: owned(text(m.context, &["ua"])),
+            client_ip: owned(text(context, &["ip_address"])),
+            user_agent: owned(text(context, &["ua"])),
             evt_name: owned(action),
             evt_outcome: outcome.map(str::to_owned),
             ..Standard::default()
         }
-        .insert(&mut data, |group| m.roots.get(group));
+        .insert(&mut data, |group| roots.get(group));
     }
     Ok(SlackEntry { data, at, raw })
 }

@@ -53,7 +53,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logcrawl_connector::{SingleStream, WindowPlan, lookback};
-use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, ExposeSecret};
+use logcrawl_core::config::{ComponentTable, Table};
+use logcrawl_core::{BuildContext, ConfigError, ConnectorKind, ExposeSecret, HttpSettings};
 use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig, tenant_key};
 
 pub use api::{AuditLogsApi, AuditLogsStream, STREAM_NAME};
@@ -64,20 +65,33 @@ pub use config::{
 
 /// `connector = "slack"`: what the registry builds a Slack source with.
 pub const KIND: ConnectorKind = ConnectorKind::new("slack", "Slack Audit Logs API (Enterprise)", |table, context| {
-    Ok(Arc::new(connector(SlackConfig::from_table(table)?, context)?))
+    Ok(Arc::new(from_table(table, context)?))
 });
 
 /// The connector of one Slack organization: the SDK's one-stream connector over its audit log.
 pub type SlackConnector = SingleStream<AuditLogsStream>;
 
-/// Validates `config` and builds the connector; `context.max_age` bounds a first run's lookback.
-pub fn connector(config: SlackConfig, context: &BuildContext) -> Result<SlackConnector, ConfigError> {
-    connector_with_http(config, context, |_| {})
+/// Reads a `[[sources]]` table (Slack's own keys, then the shared HTTP settings over [`HTTP_DEFAULTS`])
+/// and builds the connector of source `context.name`.
+pub fn from_table(table: &Table, context: &BuildContext) -> Result<SlackConnector, ConfigError> {
+    let (config, http) = ComponentTable::split(table, HTTP_DEFAULTS)?;
+    connector(config, &http, context)
+}
+
+/// Validates `config` and builds the connector with the shared HTTP settings `http`; `context.max_age`
+/// bounds a first run's lookback.
+pub fn connector(
+    config: SlackConfig,
+    http: &HttpSettings,
+    context: &BuildContext,
+) -> Result<SlackConnector, ConfigError> {
+    connector_with_http(config, http, context, |_| {})
 }
 
 /// Like [`connector`], letting the caller adjust the HTTP settings before the client is built.
 pub fn connector_with_http(
     config: SlackConfig,
+    settings: &HttpSettings,
     context: &BuildContext,
     customize: impl Fn(&mut HttpConfig),
 ) -> Result<SlackConnector, ConfigError> {
@@ -90,10 +104,10 @@ pub fn connector_with_http(
     // age bounds a first run.
     let lookback = lookback::initial_lookback(config.initial_lookback, Duration::MAX, "Slack", context.max_age)?;
 
-    let mut http = HttpConfig::with_settings(base.clone(), &config.http)?;
+    let mut http = HttpConfig::with_settings(base.clone(), settings)?;
     http.rate_limit = RateLimitConfig {
-        requests_per_second: config.http.requests_per_second,
-        min_interval: config.http.requests_per_second.is_none().then_some(DEFAULT_MIN_INTERVAL),
+        requests_per_second: settings.requests_per_second,
+        min_interval: settings.requests_per_second.is_none().then_some(DEFAULT_MIN_INTERVAL),
         burst: None,
         margin: 0,
         key: Some(tenant_key("slack", &base, config.token.expose_secret())),
@@ -115,7 +129,11 @@ mod tests {
 
     fn build(extra: &str) -> Result<SlackConnector, ConfigError> {
         let text = format!("token = \"xoxp-1-2-3-abc\"\n{extra}");
-        connector(SlackConfig::from_table(&text.parse().unwrap())?, &BuildContext::new("slack"))
+        from_table(&text.parse().unwrap(), &BuildContext::new("slack"))
+    }
+
+    fn read(text: &str) -> SlackConfig {
+        ComponentTable::split::<_, HttpSettings>(&text.parse().unwrap(), HTTP_DEFAULTS).unwrap().0
     }
 
     #[test]
@@ -139,12 +157,12 @@ mod tests {
             assert_eq!(err.key(), key, "{extra}: {err}");
             assert!(err.to_string().contains(says), "{extra}: {err}");
         }
-        let empty = SlackConfig::from_table(&"token = \" \"".parse().unwrap()).unwrap();
-        assert_eq!(connector(empty, &BuildContext::new("s")).unwrap_err().key(), "token");
+        let empty = read("token = \" \"");
+        assert_eq!(connector(empty, &HTTP_DEFAULTS, &BuildContext::new("s")).unwrap_err().key(), "token");
         // Another kind of token is warned about, never shown, and left to Slack to refuse.
         let logs = logcrawl_testkit::LogCapture::start();
-        let bot = SlackConfig::from_table(&"token = \"xoxb-1-2-SECRET\"".parse().unwrap()).unwrap();
-        assert!(connector(bot, &BuildContext::new("s")).is_ok());
+        let bot = read("token = \"xoxb-1-2-SECRET\"");
+        assert!(connector(bot, &HTTP_DEFAULTS, &BuildContext::new("s")).is_ok());
         assert_eq!(logs.containing("a bot token, not a user token").len(), 1);
         logs.assert_absent("SECRET");
     }
@@ -173,17 +191,16 @@ mod tests {
         assert_eq!(budget.min_interval(), Some(DEFAULT_MIN_INTERVAL));
         assert!(60.0 / DEFAULT_MIN_INTERVAL.as_secs_f64() < 50.0);
         assert!(!budget.key().contains("abc"), "{}", budget.key());
-        let config =
-            SlackConfig::from_table(&"token = \"xoxp-other\"\nrequests_per_second = 2".parse().unwrap()).unwrap();
-        let fast = connector(config, &BuildContext::new("s")).unwrap();
+        let table = "token = \"xoxp-other\"\nrequests_per_second = 2".parse().unwrap();
+        let fast = from_table(&table, &BuildContext::new("s")).unwrap();
         assert_eq!(fast.stream().client().budget().min_interval(), Some(Duration::from_millis(500)));
     }
 
     #[test]
     fn debug_output_hides_the_token() {
-        let config = SlackConfig::from_table(&"token = \"xoxp-SECRET\"".parse().unwrap()).unwrap();
+        let config = read("token = \"xoxp-SECRET\"");
         assert!(!format!("{config:?}").contains("SECRET"));
-        let connector = connector(config, &BuildContext::new("s")).unwrap();
+        let connector = connector(config, &HTTP_DEFAULTS, &BuildContext::new("s")).unwrap();
         assert!(!format!("{connector:?}").contains("SECRET"));
     }
 }

@@ -68,13 +68,12 @@ use logcrawl_core::{
 };
 use logcrawl_github::GithubConfig;
 use logcrawl_okta::{OktaConfig, OktaConnector};
-use logcrawl_onepassword::{OnePasswordConfig, OnePasswordConnector};
+use logcrawl_onepassword::OnePasswordConnector;
 use logcrawl_sim::datadog::{IdDigest, fetch_stats};
 use logcrawl_sim::okta::event_uuid;
 use logcrawl_sim::onepassword::Feed;
 use logcrawl_sink_datadog::{DatadogConfig, DatadogSink};
 use logcrawl_sink_file::{FileSink, FileSinkConfig};
-use logcrawl_slack::SlackConfig;
 
 use crate::sims::{AUTH0_TOKEN, DD_API_KEY, GITHUB_TOKEN, OKTA_TOKEN, ONEPASSWORD_TOKEN, SLACK_TOKEN, Sim, SimSpec};
 pub use crate::verify::VerifyingSink;
@@ -371,7 +370,7 @@ impl Backfill {
                 table.insert("token".into(), ONEPASSWORD_TOKEN.into());
                 // The simulator does not limit the bench: lift the quota that paces the real API.
                 table.insert("requests_per_second".into(), 100_000.into());
-                Arc::new(OnePasswordConnector::new(OnePasswordConfig::from_table(&table)?, &context)?)
+                Arc::new(OnePasswordConnector::from_table(&table, &context)?)
             }
             SimSpec::Slack { .. } => {
                 let mut table = logcrawl_core::config::Table::new();
@@ -380,7 +379,7 @@ impl Backfill {
                 // The simulator indexes at once and does not limit the bench: no settle lag, no pace.
                 table.insert("settle_lag".into(), "0s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
-                Arc::new(logcrawl_slack::connector(SlackConfig::from_table(&table)?, &context)?)
+                Arc::new(logcrawl_slack::from_table(&table, &context)?)
             }
             SimSpec::Github { .. } => {
                 let config =

@@ -14,6 +14,8 @@
 //! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
 //! * [`attributes`]: Datadog's standard attributes (`message`, `timestamp`, `status`, `usr.*`, `network.client.ip`, `http.useragent`,
 //!   `evt.*`) lifted from a vendor's event into a record, merged with the event's own objects.
+//! * [`members`]: [`pick`](members::pick), the one pass over a raw event's members that finds what a
+//!   mapping reads.
 //! * [`origin`]: the `base_url` every connector takes and a tenant's `domain`, checked alike.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
@@ -25,6 +27,7 @@
 pub mod attributes;
 pub mod cursor;
 pub mod lookback;
+pub mod members;
 pub mod origin;
 pub mod paged;
 pub mod single;

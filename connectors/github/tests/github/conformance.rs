@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use logcrawl_core::{Connector, Cursor};
 use logcrawl_testkit::conformance::{Ask, PageReply, Vendor};
-use logcrawl_testkit::{query, with_link_list};
+use logcrawl_testkit::with_link_list;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
@@ -28,14 +28,8 @@ impl Vendor for Github {
     }
 
     fn ask(&self, request: &Request) -> Ask {
-        let query = query(request);
         // The first query is a `created:>=` phrase; every later one follows a link minted below.
-        let position = query
-            .get("after")
-            .filter(|after| !after.is_empty())
-            .map_or(0, |after| after.trim_start_matches('p').parse().expect("a minted cursor"));
-        let limit = query.get("per_page").map_or(30, |n| n.parse().expect("a number"));
-        Ask { position, limit }
+        Ask::minted(request, "after", "per_page", 30)
     }
 
     fn page(&self, reply: &PageReply<'_>) -> ResponseTemplate {
@@ -48,14 +42,9 @@ impl Vendor for Github {
                        "actor": "octocat", "actor_ip": "10.0.0.1", "org": "conformance"})
             })
             .collect();
-        let next = if reply.events.is_empty() {
-            reply.request_url.clone()
-        } else {
-            format!(
-                "{}/organizations/1/audit-log?per_page={}&order=asc&after=p{}&before=",
-                reply.link_origin, reply.ask.limit, reply.next_position
-            )
-        };
+        let next = reply.minted_next(|token| {
+            format!("/organizations/1/audit-log?per_page={}&order=asc&after={token}&before=", reply.ask.limit)
+        });
         with_link_list(ResponseTemplate::new(200).set_body_json(events), &[("next", &next)])
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use logcrawl_core::{BuildContext, Connector, Cursor};
 use logcrawl_okta::OktaConnector;
 use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
-use logcrawl_testkit::{query, with_links};
+use logcrawl_testkit::with_links;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
@@ -37,12 +37,8 @@ impl Vendor for Okta {
     }
 
     fn ask(&self, request: &Request) -> Ask {
-        let query = query(request);
         // The first request of a chain is a `since` query; every later one follows a `next` link minted below.
-        let position =
-            query.get("after").map_or(0, |after| after.trim_start_matches('p').parse().expect("a minted token"));
-        let limit = query.get("limit").map_or(100, |l| l.parse().expect("a number"));
-        Ask { position, limit }
+        Ask::minted(request, "after", "limit", 100)
     }
 
     fn page(&self, reply: &PageReply<'_>) -> ResponseTemplate {
@@ -55,11 +51,7 @@ impl Vendor for Okta {
             })
             .collect();
         // Polling semantics: an empty page's `next` is itself; otherwise it resumes after the last event.
-        let next = if reply.events.is_empty() {
-            reply.request_url.clone()
-        } else {
-            format!("{}/api/v1/logs?limit={}&after=p{}", reply.link_origin, reply.ask.limit, reply.next_position)
-        };
+        let next = reply.minted_next(|token| format!("/api/v1/logs?limit={}&after={token}", reply.ask.limit));
         let page = ResponseTemplate::new(200).set_body_json(events);
         with_links(page, &[("self", &reply.request_url), ("next", &next)])
     }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use logcrawl_core::{BuildContext, Connector, Cursor};
-use logcrawl_onepassword::{OnePasswordConfig, OnePasswordConnector};
+use logcrawl_onepassword::OnePasswordConnector;
 use logcrawl_testkit::body_json;
 use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
 use serde_json::{Value, json};
@@ -28,8 +28,10 @@ impl Vendor for OnePassword {
             "base_url = \"{base_url}\"\ntoken = \"{TOKEN}\"\npage_size = {page_size}\nstreams = [\"auditevents\"]\n\
              requests_per_second = 1000\nretry_initial_delay = \"5ms\"\nretry_max_delay = \"20ms\"\ntimeout = \"5s\""
         );
-        let config = OnePasswordConfig::from_table(&text.parse().expect("TOML")).expect("a valid configuration");
-        Arc::new(OnePasswordConnector::new(config, &BuildContext::new("conformance")).expect("a valid configuration"))
+        let table = text.parse().expect("TOML");
+        Arc::new(
+            OnePasswordConnector::from_table(&table, &BuildContext::new("conformance")).expect("a valid configuration"),
+        )
     }
 
     fn continuation(&self) -> Continuation {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use logcrawl_core::{BuildContext, Connector, Cursor, LogStream, StreamErrorKind};
-use logcrawl_onepassword::{OnePasswordConfig, OnePasswordConnector};
+use logcrawl_onepassword::OnePasswordConnector;
 use logcrawl_testkit::{Drained, body_json, drain};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json as body_is, header as header_is, method, path};
@@ -23,8 +23,8 @@ fn connector(base_url: &str, extra: &str) -> OnePasswordConnector {
         "base_url = \"{base_url}\"\ntoken = \"{TOKEN}\"\n{page_size}requests_per_second = 1000\n\
          retry_initial_delay = \"10ms\"\nretry_max_delay = \"40ms\"\n{extra}"
     );
-    let config = OnePasswordConfig::from_table(&text.parse().expect("TOML")).expect("a valid configuration");
-    OnePasswordConnector::new(config, &BuildContext::new("op")).expect("a valid configuration")
+    OnePasswordConnector::from_table(&text.parse().expect("TOML"), &BuildContext::new("op"))
+        .expect("a valid configuration")
 }
 
 /// The connector's stream called `name`.
@@ -249,8 +249,7 @@ async fn a_page_that_is_not_1passwords_shape_is_malformed_and_transient() {
 #[tokio::test]
 async fn the_streams_of_a_token_share_one_rate_budget_paced_below_1passwords_limits() {
     let text = format!("token = \"{TOKEN}\"");
-    let config = OnePasswordConfig::from_table(&text.parse().unwrap()).unwrap();
-    let connector = OnePasswordConnector::new(config, &BuildContext::new("op")).unwrap();
+    let connector = OnePasswordConnector::from_table(&text.parse().unwrap(), &BuildContext::new("op")).unwrap();
     let budgets: Vec<_> = connector.event_streams().iter().map(|s| s.client().budget().clone()).collect();
     assert_eq!(budgets.len(), 3);
     assert!(budgets.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one budget for the three streams");
@@ -259,11 +258,7 @@ async fn the_streams_of_a_token_share_one_rate_budget_paced_below_1passwords_lim
 
     // A second source with the same token shares it too (the strictest quota holds for both).
     let text = format!("token = \"{TOKEN}\"\nstreams = [\"auditevents\"]\nrequests_per_second = 3");
-    let other = OnePasswordConnector::new(
-        OnePasswordConfig::from_table(&text.parse().unwrap()).unwrap(),
-        &BuildContext::new("op2"),
-    )
-    .unwrap();
+    let other = OnePasswordConnector::from_table(&text.parse().unwrap(), &BuildContext::new("op2")).unwrap();
     let shared = other.event_streams()[0].client().budget();
     assert!(Arc::ptr_eq(shared, &budgets[0]));
     assert_eq!(budgets[0].requests_per_second().map(|n| n.get()), Some(3));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logcrawl_core::{BuildContext, Connector, Cursor};
-use logcrawl_slack::{SlackConfig, connector};
+use logcrawl_slack::from_table;
 use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};
 use logcrawl_testkit::query;
 use serde_json::{Value, json};
@@ -31,8 +31,8 @@ impl Vendor for Slack {
              window_step = \"3h\"\nsettle_lag = \"0s\"\nrequests_per_second = 1000\nretry_initial_delay = \"5ms\"\n\
              retry_max_delay = \"20ms\"\ntimeout = \"5s\""
         );
-        let config = SlackConfig::from_table(&text.parse().expect("TOML")).expect("a valid configuration");
-        Arc::new(connector(config, &BuildContext::new("conformance")).expect("a valid configuration"))
+        let table = text.parse().expect("TOML");
+        Arc::new(from_table(&table, &BuildContext::new("conformance")).expect("a valid configuration"))
     }
 
     fn continuation(&self) -> Continuation {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use logcrawl_core::{BuildContext, Cursor, StreamErrorKind};
-use logcrawl_slack::{SlackConfig, SlackConnector, connector};
+use logcrawl_slack::{SlackConnector, from_table};
 use logcrawl_testkit::{Drained, drain, header, query};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
@@ -23,8 +23,7 @@ fn slack(base_url: &str, extra: &str) -> SlackConnector {
         "base_url = \"{base_url}\"\ntoken = \"{TOKEN}\"\n{page_size}requests_per_second = 1000\n\
          retry_initial_delay = \"10ms\"\nretry_max_delay = \"40ms\"\n{extra}"
     );
-    let config = SlackConfig::from_table(&text.parse().expect("TOML")).expect("a valid configuration");
-    connector(config, &BuildContext::new("slack")).expect("a valid configuration")
+    from_table(&text.parse().expect("TOML"), &BuildContext::new("slack")).expect("a valid configuration")
 }
 
 async fn run(connector: &SlackConnector, cursor: Option<Cursor>) -> Drained {

@@ -64,18 +64,7 @@ async fn a_lone_record_refused_by_a_backend_that_accepted_nothing_is_not_dropped
 #[tokio::test]
 async fn a_lone_record_refused_while_lts_accepts_others_is_set_aside() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(|request: &Request| {
-            if logs_of(request).iter().any(|l| l.contains("poison")) {
-                ResponseTemplate::new(400)
-                    .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.201", "error_msg": "Invalid log content."}))
-            } else {
-                success()
-            }
-        })
-        .mount(&server)
-        .await;
+    refuse_poison(&server).await;
     let state = tempfile::tempdir().unwrap();
     let sink = sink(config(&server, token_auth())).with_dead_letters(letters_in(state.path()));
     sink.send(one_record("fine")).await.unwrap();

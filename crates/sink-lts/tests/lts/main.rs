@@ -120,6 +120,23 @@ async fn iam_answers(server: &MockServer, answer: impl Respond + 'static, times:
 }
 
 /// A batch of one record with `message` and the current time.
+/// LTS's intake on `server`, refusing (400, `SVCSTG.ALS.400.201`) every request with a log containing
+/// `poison` and accepting the others.
+async fn refuse_poison(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(hp_path()))
+        .respond_with(|request: &Request| {
+            if logs_of(request).iter().any(|l| l.contains("poison")) {
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.201", "error_msg": "Invalid log content."}))
+            } else {
+                success()
+            }
+        })
+        .mount(server)
+        .await;
+}
+
 fn one_record(message: &str) -> Batch {
     batch(vec![record(json!({"message": message, "timestamp": now()}))])
 }
@@ -476,18 +493,7 @@ async fn bad_request_isolates_and_sets_aside_only_the_bad_record() {
 #[tokio::test]
 async fn a_full_dead_letter_file_fails_the_send_instead_of_dropping() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(hp_path()))
-        .respond_with(|request: &Request| {
-            if logs_of(request).iter().any(|l| l.contains("poison")) {
-                ResponseTemplate::new(400)
-                    .set_body_json(json!({"errorCode": "SVCSTG.ALS.400.201", "error_msg": "Invalid log content."}))
-            } else {
-                success()
-            }
-        })
-        .mount(&server)
-        .await;
+    refuse_poison(&server).await;
     let state = tempfile::tempdir().unwrap();
     let mut config = config(&server, token_auth());
     config.delivery.dead_letter_max_bytes = 64;

@@ -84,6 +84,25 @@ pub struct Ask {
     pub limit: usize,
 }
 
+impl Ask {
+    /// What a request of a chain of minted links asks for: the position from the token in query
+    /// parameter `token` (`p<position>`, as [`PageReply::minted_next`] writes it; absent or empty on a
+    /// chain's first request: the start), the limit from `limit` (absent: `default_limit`).
+    ///
+    /// # Panics
+    ///
+    /// When either parameter does not read (an adapter's test failing, as it should).
+    pub fn minted(request: &Request, token: &str, limit: &str, default_limit: usize) -> Self {
+        let query = crate::query(request);
+        let position = query
+            .get(token)
+            .filter(|token| !token.is_empty())
+            .map_or(0, |token| token.trim_start_matches('p').parse().expect("a minted token"));
+        let limit = query.get(limit).map_or(default_limit, |n| n.parse().expect("a number"));
+        Self { position, limit }
+    }
+}
+
 /// A page to render, handed to [`Vendor::page`].
 #[derive(Debug)]
 pub struct PageReply<'a> {
@@ -103,6 +122,19 @@ pub struct PageReply<'a> {
     /// The origin (`http://host:port`) continuation links must point at: the configured one, except in
     /// the off-origin case.
     pub link_origin: &'a str,
+}
+
+impl PageReply<'_> {
+    /// The `next` link of a polling API whose continuation tokens the adapter mints: after an empty page
+    /// the request itself (a caught-up chain asks again for its end), else [`link_origin`](Self::link_origin)
+    /// followed by `path_and_query(token)`, the token `p<next_position>` that [`Ask::minted`] reads.
+    pub fn minted_next(&self, path_and_query: impl FnOnce(&str) -> String) -> String {
+        if self.events.is_empty() {
+            self.request_url.clone()
+        } else {
+            format!("{}{}", self.link_origin, path_and_query(&format!("p{}", self.next_position)))
+        }
+    }
 }
 
 /// How the vendor's API continues a chain of pages.
