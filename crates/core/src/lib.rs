@@ -51,7 +51,7 @@ pub use sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,
 };
 pub use stats::{CrawlStats, Histogram};
-pub use stream::{Connector, LogStream, RecordStream, StreamError, StreamErrorKind};
+pub use stream::{Connector, Fatality, LogStream, RecordStream, StreamError, StreamErrorKind};
 
 /// Re-exported so connectors and sinks name one secret type.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -96,3 +96,52 @@ impl fmt::Display for StreamError {
 }
 
 impl StdError for StreamError {}
+
+/// A failure that knows whether retrying later can help. A transport's error implements it (as
+/// `logcrawl_http::HttpError` does), and `?` turns it into a [`StreamError`] of the right kind: the
+/// transport needs to know nothing of streams, and no connector decides again which of its failures are
+/// fatal.
+pub trait Fatality: StdError + Send + Sync + 'static {
+    /// Whether retrying later cannot help: credentials rejected, a request refused by policy.
+    fn is_fatal(&self) -> bool;
+}
+
+impl<E: Fatality> From<E> for StreamError {
+    fn from(err: E) -> Self {
+        if err.is_fatal() { Self::fatal(err) } else { Self::transient(err) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Refused(bool);
+
+    impl fmt::Display for Refused {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(if self.0 { "credentials rejected" } else { "connection reset" })
+        }
+    }
+
+    impl StdError for Refused {}
+
+    impl Fatality for Refused {
+        fn is_fatal(&self) -> bool {
+            self.0
+        }
+    }
+
+    fn fail(fatal: bool) -> Result<(), StreamError> {
+        Err(Refused(fatal))?
+    }
+
+    #[test]
+    fn a_classified_failure_becomes_a_stream_error_of_its_kind_with_its_text() {
+        let fatal = fail(true).unwrap_err();
+        assert_eq!((fatal.kind(), fatal.to_string()), (StreamErrorKind::Fatal, "credentials rejected".to_owned()));
+        let transient = fail(false).unwrap_err();
+        assert_eq!((transient.kind(), transient.is_fatal()), (StreamErrorKind::Transient, false));
+    }
+}

@@ -1,6 +1,6 @@
 //! What can go wrong with a request, phrased for an operator: every variant names the URL (redacted).
 
-use logcrawl_core::StreamError;
+use logcrawl_core::Fatality;
 use reqwest::StatusCode;
 
 /// A request that did not produce a usable response.
@@ -121,15 +121,11 @@ impl HttpError {
         matches!(self.status(), Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN))
             || matches!(self, Self::Auth(_) | Self::OffOrigin { .. } | Self::Redirected { off_origin: true, .. })
     }
-
-    /// The stream error a connector yields for this failure.
-    pub fn into_stream_error(self) -> StreamError {
-        if self.is_fatal() { StreamError::fatal(self) } else { StreamError::transient(self) }
-    }
 }
 
-impl From<HttpError> for StreamError {
-    fn from(err: HttpError) -> Self {
-        err.into_stream_error()
+/// How a stream (`logcrawl_core::StreamError`) classes a failed request: [`HttpError::is_fatal`].
+impl Fatality for HttpError {
+    fn is_fatal(&self) -> bool {
+        HttpError::is_fatal(self)
     }
 }

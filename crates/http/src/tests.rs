@@ -176,6 +176,10 @@ async fn unauthorized_is_fatal_and_not_retried() {
     let err = client.get(client.url("/x").unwrap()).await.unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert!(err.to_string().contains("401"), "{err}");
+    // A stream made of it stops its source, naming the status.
+    let stream = logcrawl_core::StreamError::from(err);
+    assert_eq!(stream.kind(), logcrawl_core::StreamErrorKind::Fatal);
+    assert!(stream.to_string().contains("401"), "{stream}");
 }
 
 #[tokio::test]
