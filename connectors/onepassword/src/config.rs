@@ -3,6 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use logcrawl_connector::origin;
 use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_http::Url;
@@ -90,15 +91,7 @@ impl OnePasswordConfig {
             (Some(url), None) => url.as_str(),
             (None, region) => region.unwrap_or(Region::Com).base_url(),
         };
-        let mut url = Url::parse(text).map_err(|err| ConfigError::new("base_url", format!("{text:?}: {err}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::new("base_url", format!("{text:?} is not an http(s) URL with a host")));
-        }
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
-        Ok(url)
+        origin::base_url(text, "https://events.1password.com")
     }
 
     /// The streams to crawl, in the order configured.

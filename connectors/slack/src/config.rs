@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use logcrawl_connector::origin;
 use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, ExposeSecret, HttpSettings, SecretString};
 use logcrawl_http::Url;
@@ -75,17 +76,9 @@ impl SlackConfig {
         Ok(())
     }
 
+    /// The origin requests go to: `base_url`, else Slack's API host.
     pub(crate) fn origin(&self) -> Result<Url, ConfigError> {
-        let text = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        let mut url = Url::parse(text).map_err(|err| ConfigError::new("base_url", format!("{text:?}: {err}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::new("base_url", format!("{text:?} is not an http(s) URL with a host")));
-        }
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
-        Ok(url)
+        origin::base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL), "https://api.slack.com")
     }
 
     /// The `action` parameter: the actions joined by commas, checked.
