@@ -50,8 +50,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref,
-    json_response, put_dec, put_hex, put_private_ip, put_rfc3339_ms, splitmix64, url_as_asked,
+    Feed, FeedSettings, Gate, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref, json_response,
+    put_dec, put_hex, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64, url_as_asked,
 };
 
 /// Auth0's largest checkpoint page (`take`).
@@ -139,21 +139,17 @@ impl Auth0Sim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: Auth0SimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
-        let base_url = listener.base_url();
-        let shared = Arc::new(Shared {
+        let routes = Router::new().route("/api/v2/logs", get(logs)).route("/oauth/token", post(issue_token));
+        let (shared, _server) = serve_loopback("auth0", routes, |base_url| Shared {
             audience: settings.audience.clone().unwrap_or_else(|| format!("{base_url}/api/v2/")),
             base_url,
             feed: Feed::new(settings.feed.clone()),
             settings,
             token_requests: AtomicU64::new(0),
             tokens: Mutex::default(),
-        });
-        let app = Router::new()
-            .route("/api/v2/logs", get(logs))
-            .route("/oauth/token", post(issue_token))
-            .with_state(shared.clone());
-        Ok(Self { _server: listener.serve("auth0", app), shared })
+        })
+        .await?;
+        Ok(Self { shared, _server })
     }
 
     /// `http://127.0.0.1:PORT`: the connector's `base_url`.
@@ -600,12 +596,6 @@ mod tests {
             }
             url = next;
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} events in {secs:.2} s: {:.0} events/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("events", sim.events_served(), started);
     }
 }

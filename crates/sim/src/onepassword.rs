@@ -34,7 +34,6 @@
 //!
 //! The server binds `127.0.0.1:0`, runs on the current tokio runtime and stops when dropped.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -48,8 +47,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after,
-    json_response, put_base32_id, put_dec, put_private_ip, put_rfc3339_ms, splitmix64,
+    Gate, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after, json_response,
+    put_base32_id, put_dec, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64,
 };
 
 /// 1Password's largest page.
@@ -208,7 +207,6 @@ struct Shared {
 pub struct OnePasswordSim {
     shared: Arc<Shared>,
     server: Server,
-    base_url: String,
 }
 
 impl OnePasswordSim {
@@ -219,11 +217,11 @@ impl OnePasswordSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: OnePasswordSimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
         let now_ms = jiff::Timestamp::now().as_millisecond();
         let largest = settings.events.iter().copied().max().unwrap_or(0);
         let span_ms = (largest.saturating_mul(settings.spacing_us) / 1000) as i64;
-        let shared = Arc::new(Shared {
+        let routes = Router::new().route("/api/v2/{feed}", post(events));
+        let (shared, server) = serve_loopback("onepassword", routes, |_| Shared {
             totals: settings.events.map(AtomicU64::new),
             start_ms: settings.start_ms.unwrap_or(now_ms - span_ms - 60_000),
             spacing_us: settings.spacing_us,
@@ -233,21 +231,14 @@ impl OnePasswordSim {
             hour: RateGate::new(RateLimits::new(settings.per_hour, Duration::from_secs(3600))),
             feed_requests: Default::default(),
             served: AtomicU64::new(0),
-        });
-        let base_url = listener.base_url();
-        let app = Router::new().route("/api/v2/{feed}", post(events)).with_state(shared.clone());
-        let server = listener.serve("onepassword", app);
-        Ok(Self { shared, server, base_url })
+        })
+        .await?;
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, to use as the connector's `base_url`.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.server.base_url()
     }
 
     /// Events of `feed` that exist now.
@@ -696,12 +687,6 @@ mod tests {
             }
             body = json!({"cursor": page.cursor});
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} events in {secs:.2} s: {:.0} events/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("events", sim.events_served(), started);
     }
 }

@@ -35,7 +35,6 @@
 //! The server binds `127.0.0.1:0`, runs on the current tokio runtime and stops when dropped.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -48,8 +47,8 @@ use axum::routing::get;
 use bytes::{BufMut, BytesMut};
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after,
-    json_response, put_dec, put_hex, put_private_ip, put_uuid, splitmix64,
+    Gate, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after, json_response, put_dec,
+    put_hex, put_private_ip, put_uuid, serve_loopback, splitmix64,
 };
 
 /// Slack's largest page.
@@ -192,7 +191,6 @@ struct Shared {
 pub struct SlackSim {
     shared: Arc<Shared>,
     server: Server,
-    base_url: String,
 }
 
 impl SlackSim {
@@ -203,11 +201,11 @@ impl SlackSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: SlackSimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
         let now_ms = jiff::Timestamp::now().as_millisecond();
         let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
         let start_ms = settings.start_ms.unwrap_or(now_ms - span_ms - 600_000);
-        let shared = Arc::new(Shared {
+        let routes = Router::new().route("/audit/v1/logs", get(logs));
+        let (shared, server) = serve_loopback("slack", routes, |_| Shared {
             total: AtomicU64::new(settings.events),
             segments: Mutex::new(vec![Segment { first: 0, start_ms, spacing_us: settings.spacing_us }]),
             spacing_us: settings.spacing_us,
@@ -216,21 +214,14 @@ impl SlackSim {
             refuse: settings.refuse,
             gate: RateGate::new(settings.limits),
             served: AtomicU64::new(0),
-        });
-        let base_url = listener.base_url();
-        let app = Router::new().route("/audit/v1/logs", get(logs)).with_state(shared.clone());
-        let server = listener.serve("slack", app);
-        Ok(Self { shared, server, base_url })
+        })
+        .await?;
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, to use as the connector's `base_url`.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.server.base_url()
     }
 
     /// Entries that exist now.
@@ -666,12 +657,6 @@ mod tests {
             }
             url = format!("{base}&cursor={cursor}");
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} entries in {secs:.2} s: {:.0} entries/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("entries", sim.events_served(), started);
     }
 }

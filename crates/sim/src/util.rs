@@ -3,8 +3,8 @@
 //! are built from.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -49,7 +49,7 @@ impl Listener {
     /// labels a failure in the logs.
     pub fn serve(self, name: &'static str, router: Router) -> Server {
         let (stop, stopped) = oneshot::channel::<()>();
-        let addr = self.addr;
+        let (addr, base_url) = (self.addr, self.base_url());
         tokio::spawn(async move {
             let serve = axum::serve(self.listener, router).with_graceful_shutdown(async {
                 let _closed = stopped.await;
@@ -58,14 +58,29 @@ impl Listener {
                 tracing::warn!(error = %err, simulator = name, "simulator stopped");
             }
         });
-        Server { addr, _stop: stop }
+        Server { addr, base_url, _stop: stop }
     }
+}
+
+/// How a simulator starts: binds any free port of `127.0.0.1` and serves `routes` like
+/// [`Listener::serve`], with the state `state` makes of the base URL (for the links its handlers write);
+/// the state and the server.
+pub async fn serve_loopback<S: Send + Sync + 'static>(
+    name: &'static str,
+    routes: Router<Arc<S>>,
+    state: impl FnOnce(String) -> S,
+) -> std::io::Result<(Arc<S>, Server)> {
+    let listener = Listener::loopback().await?;
+    let shared = Arc::new(state(listener.base_url()));
+    let server = listener.serve(name, routes.with_state(shared.clone()));
+    Ok((shared, server))
 }
 
 /// A running simulator's server; dropping it stops it.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    base_url: String,
     _stop: oneshot::Sender<()>,
 }
 
@@ -73,6 +88,11 @@ impl Server {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 }
 
@@ -687,6 +707,18 @@ pub fn put_rfc3339_ms(out: &mut BytesMut, epoch_ms: i64) {
     out.put_u8(b'.');
     put_dec(out, ms_of_day % 1000, 3);
     out.put_u8(b'Z');
+}
+
+/// What a simulator's throughput test measured, printed; and a check that it served its million events.
+#[cfg(test)]
+#[cfg_attr(
+    not(any(feature = "okta", feature = "github", feature = "auth0", feature = "onepassword", feature = "slack")),
+    allow(dead_code)
+)]
+pub(crate) fn report_serving_speed(unit: &str, served: u64, started: std::time::Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("served {served} {unit} in {secs:.2} s: {:.0} {unit}/s (client included)", served as f64 / secs);
+    assert_eq!(served, 1_000_000);
 }
 
 #[cfg(test)]
