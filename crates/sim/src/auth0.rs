@@ -50,8 +50,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Feed, FeedSettings, Gate, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref, json_response,
-    put_dec, put_hex, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64, url_as_asked,
+    Clock, Feed, FeedSettings, Gate, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref,
+    json_response, put_dec, put_hex, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64, url_as_asked,
 };
 
 /// Auth0's largest checkpoint page (`take`).
@@ -191,11 +191,11 @@ feed_deref!(Auth0Sim);
 
 impl Shared {
     fn stored_ms(&self, i: u64) -> i64 {
-        self.feed.at_ms(i)
+        self.feed.clock().at_ms(i)
     }
 
     fn stored_us(&self, i: u64) -> i64 {
-        self.feed.at_us(i)
+        self.feed.clock().at_us(i)
     }
 
     /// When event `i` happened: one in seven up to 1.5 s before it was stored.
@@ -256,9 +256,9 @@ fn put_log_id(out: &mut BytesMut, stored_us: i64, index: u64) {
 /// The log id of event `index` of a simulator whose event 0 was stored at `first_stored`, `spacing`
 /// apart (what [`Auth0Sim::log_id`] answers, for a process that only knows the settings).
 pub fn log_id_of(first_stored: jiff::Timestamp, spacing: Duration, index: u64) -> String {
-    let us = first_stored.as_millisecond() * 1000 + (u128::from(index) * spacing.as_micros()) as i64;
+    let clock = Clock { start_ms: first_stored.as_millisecond(), spacing_us: spacing.as_micros() as u64 };
     let mut out = BytesMut::with_capacity(LOG_ID_LEN);
-    put_log_id(&mut out, us, index);
+    put_log_id(&mut out, clock.at_us(index), index);
     String::from_utf8_lossy(&out).into_owned()
 }
 

@@ -259,7 +259,7 @@ enum Scope {
 
 impl Shared {
     fn created_ms(&self, i: u64) -> i64 {
-        self.feed.at_ms(i)
+        self.feed.clock().at_ms(i)
     }
 
     fn is_git(&self, i: u64) -> bool {
@@ -373,7 +373,7 @@ fn phrase_start(sim: &Shared, phrase: &str, total: u64) -> Option<u64> {
             at.parse::<jiff::civil::Date>().ok()?.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond()
         }
     };
-    Some(sim.feed.first_at_or_after(ms, total))
+    Some(sim.feed.clock().first_at_or_after(ms, total))
 }
 
 async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
@@ -445,7 +445,7 @@ async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         },
         // GitHub's default window (three months) for a query without a phrase; a cursor carries its own.
         None if params.after.as_deref().is_some_and(|a| !a.is_empty()) => 0,
-        None => sim.feed.first_at_or_after(jiff::Timestamp::now().as_millisecond() - 90 * 86_400_000, total),
+        None => sim.feed.clock().first_at_or_after(jiff::Timestamp::now().as_millisecond() - 90 * 86_400_000, total),
     };
     let start = match params.after.as_deref().filter(|a| !a.is_empty()) {
         Some(after) => match sim.read_cursor(after) {

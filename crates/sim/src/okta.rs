@@ -134,7 +134,7 @@ impl OktaSim {
 
 impl Shared {
     fn published_ms(&self, i: u64) -> i64 {
-        self.feed.at_ms(i)
+        self.feed.clock().at_ms(i)
     }
 }
 
@@ -238,10 +238,10 @@ async fn list_logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
             _ => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: after", &rate),
         },
         (Some(since), None) => match since.parse::<jiff::Timestamp>() {
-            Ok(since) => sim.feed.first_at_or_after(since.as_millisecond(), total),
+            Ok(since) => sim.feed.clock().first_at_or_after(since.as_millisecond(), total),
             Err(_) => return error(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed: since", &rate),
         },
-        (None, None) => sim.feed.first_at_or_after(now_ms - 7 * 24 * 3600 * 1000, total),
+        (None, None) => sim.feed.clock().first_at_or_after(now_ms - 7 * 24 * 3600 * 1000, total),
     };
     let end = first.saturating_add(limit).min(total);
 

@@ -35,7 +35,6 @@
 //! The server binds `127.0.0.1:0`, runs on the current tokio runtime and stops when dropped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,7 +46,7 @@ use axum::routing::get;
 use bytes::{BufMut, BytesMut};
 
 use crate::util::{
-    Gate, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after, json_response, put_dec,
+    Clock, Feed, FeedSettings, Gate, RateLimits, Server, authorized, feed_builder, feed_deref, json_response, put_dec,
     put_hex, put_private_ip, put_uuid, serve_loopback, splitmix64,
 };
 
@@ -58,61 +57,30 @@ pub const DEFAULT_LIMIT: u64 = 100;
 const ID_SALT: u64 = 0x51ac_4a0d_17e5_0000;
 const CURSOR_KEY: u64 = 0x736c_6163_6b5f_6175;
 
-/// Settings of a [`SlackSim`].
+/// Settings of a [`SlackSim`]: its feed's rate limit is Tier 3's window, organization-wide.
 #[derive(Debug, Clone)]
 pub struct SlackSimBuilder {
-    events: u64,
-    start_ms: Option<i64>,
-    spacing_us: u64,
-    token: Option<String>,
+    feed: FeedSettings,
     errors_with_200: bool,
     refuse: Option<String>,
-    /// Tier 3's window, and the 429s planted on request ordinals.
-    limits: RateLimits,
 }
 
 impl Default for SlackSimBuilder {
     fn default() -> Self {
         Self {
-            events: 1000,
-            start_ms: None,
-            spacing_us: 10_000,
-            token: None,
+            feed: FeedSettings {
+                spacing_us: 10_000,
+                newest_age: Duration::from_secs(600),
+                ..FeedSettings::new(RateLimits::new(50, Duration::from_secs(60)))
+            },
             errors_with_200: false,
             refuse: None,
-            limits: RateLimits::new(50, Duration::from_secs(60)),
         }
     }
 }
 
 impl SlackSimBuilder {
-    /// Entries at start (default 1000).
-    #[must_use]
-    pub fn events(mut self, total: u64) -> Self {
-        self.events = total;
-        self
-    }
-
-    /// When entry 0 happened (default: so that the newest entry is ten minutes old).
-    #[must_use]
-    pub fn first_at(mut self, at: jiff::Timestamp) -> Self {
-        self.start_ms = Some(at.as_millisecond());
-        self
-    }
-
-    /// Time between two entries (default 10 ms).
-    #[must_use]
-    pub fn spacing(mut self, spacing: Duration) -> Self {
-        self.spacing_us = spacing.as_micros() as u64;
-        self
-    }
-
-    /// Require `Authorization: Bearer <token>`.
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
+    feed_builder!(SlackSim, spacing "10 ms", newest "ten minutes");
 
     /// Answer `{"ok": false, …}` errors (but 429s) with HTTP 200, as Slack's Web API does.
     #[must_use]
@@ -127,63 +95,33 @@ impl SlackSimBuilder {
         self.refuse = Some(error.into());
         self
     }
-
-    /// Requests allowed per minute, organization-wide (default 50, Tier 3).
-    #[must_use]
-    pub fn rate_limit(mut self, per_minute: u64) -> Self {
-        self.limits.calls = per_minute;
-        self
-    }
-
-    /// Answer 429 to these requests (1-based ordinals).
-    #[must_use]
-    pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.limits.plant(Planted::TooManyRequests, ordinals);
-        self
-    }
-
-    /// The `Retry-After` of an injected 429 (default 1 s).
-    #[must_use]
-    pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.limits.wait = wait;
-        self
-    }
-
-    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
-    pub async fn start(self) -> std::io::Result<SlackSim> {
-        SlackSim::start(self).await
-    }
 }
 
-/// A run of entries `spacing` apart from `start_ms`, the first of them entry `first`.
+/// A run of entries on `clock`, the first of them entry `first`.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     first: u64,
-    start_ms: i64,
-    spacing_us: u64,
+    clock: Clock,
 }
 
 impl Segment {
     fn at_ms(&self, i: u64) -> i64 {
-        event_ms(self.start_ms, self.spacing_us, i - self.first)
+        self.clock.at_ms(i - self.first)
     }
 
     /// The first entry of the segment (at or after `first`) at or after `ms`.
     fn first_at_or_after(&self, ms: i64) -> u64 {
-        self.first.saturating_add(first_event_at_or_after(self.start_ms, self.spacing_us, ms, u64::MAX))
+        self.first.saturating_add(self.clock.first_at_or_after(ms, u64::MAX))
     }
 }
 
 #[derive(Debug)]
 struct Shared {
-    total: AtomicU64,
+    feed: Feed,
+    /// The feed's entries at start, then each run [`SlackSim::append`] published.
     segments: Mutex<Vec<Segment>>,
-    spacing_us: u64,
-    token: Option<String>,
     errors_with_200: bool,
     refuse: Option<String>,
-    gate: RateGate,
-    served: AtomicU64,
 }
 
 /// A running simulated Slack Enterprise organization. Dropping it stops the server.
@@ -201,19 +139,13 @@ impl SlackSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: SlackSimBuilder) -> std::io::Result<Self> {
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
-        let start_ms = settings.start_ms.unwrap_or(now_ms - span_ms - 600_000);
+        let feed = Feed::new(settings.feed);
         let routes = Router::new().route("/audit/v1/logs", get(logs));
         let (shared, server) = serve_loopback("slack", routes, |_| Shared {
-            total: AtomicU64::new(settings.events),
-            segments: Mutex::new(vec![Segment { first: 0, start_ms, spacing_us: settings.spacing_us }]),
-            spacing_us: settings.spacing_us,
-            token: settings.token,
+            segments: Mutex::new(vec![Segment { first: 0, clock: feed.clock() }]),
+            feed,
             errors_with_200: settings.errors_with_200,
             refuse: settings.refuse,
-            gate: RateGate::new(settings.limits),
-            served: AtomicU64::new(0),
         })
         .await?;
         Ok(Self { shared, server })
@@ -224,36 +156,16 @@ impl SlackSim {
         self.server.base_url()
     }
 
-    /// Entries that exist now.
-    pub fn total_events(&self) -> u64 {
-        self.shared.total.load(Ordering::Relaxed)
-    }
-
     /// Publishes `n` more entries, the first stamped now (or right after the newest, if that is later),
-    /// `spacing` apart.
+    /// `spacing` apart (the feed's own `append` would continue its clock instead).
     pub fn append(&self, n: u64) {
         let mut segments = self.shared.segments.lock().unwrap_or_else(PoisonError::into_inner);
-        let total = self.shared.total.load(Ordering::Relaxed);
+        let total = self.shared.feed.total_events();
         let last = segments.last().copied().expect("one segment at least");
         let after_newest = if total > 0 { last.at_ms(total - 1) + 1 } else { i64::MIN };
         let start_ms = jiff::Timestamp::now().as_millisecond().max(after_newest);
-        segments.push(Segment { first: total, start_ms, spacing_us: self.shared.spacing_us });
-        self.shared.total.store(total + n, Ordering::Relaxed);
-    }
-
-    /// Requests received, every status included.
-    pub fn requests(&self) -> u64 {
-        self.shared.gate.requests()
-    }
-
-    /// 429 answers given.
-    pub fn rate_limited(&self) -> u64 {
-        self.shared.gate.rate_limited()
-    }
-
-    /// Entries served in 200 pages (repeats counted).
-    pub fn events_served(&self) -> u64 {
-        self.shared.served.load(Ordering::Relaxed)
+        segments.push(Segment { first: total, clock: Clock { start_ms, ..last.clock } });
+        self.shared.feed.append(n);
     }
 
     /// `date_create` of entry `i`.
@@ -273,6 +185,8 @@ impl SlackSim {
         out.to_vec()
     }
 }
+
+feed_deref!(SlackSim);
 
 /// When entry `i` happened, in epoch milliseconds, among `segments`.
 fn at_ms_in(segments: &[Segment], i: u64) -> i64 {
@@ -323,8 +237,8 @@ async fn logs(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let ordinal = sim.gate.arrive();
-    if let Some(token) = &sim.token {
+    let ordinal = sim.feed.gate().arrive();
+    if let Some(token) = sim.feed.token() {
         if !headers.contains_key(header::AUTHORIZATION) {
             return slack_error(&sim, StatusCode::UNAUTHORIZED, "not_authed", &[]);
         }
@@ -335,10 +249,10 @@ async fn logs(
     if let Some(error) = &sim.refuse {
         return slack_error(&sim, StatusCode::FORBIDDEN, error, &[]);
     }
-    let wait = match sim.gate.pass(ordinal) {
+    let wait = match sim.feed.gate().pass(ordinal) {
         Gate::Open(_) => None,
         Gate::Exceeded(quota) => Some((quota.reset_epoch - jiff::Timestamp::now().as_second()).max(1) as u64),
-        Gate::Planted(..) => Some(sim.gate.limits().wait_secs()),
+        Gate::Planted(..) => Some(sim.feed.gate().limits().wait_secs()),
     };
     if let Some(wait) = wait {
         return slack_error(&sim, StatusCode::TOO_MANY_REQUESTS, "ratelimited", &[("retry-after", wait.to_string())]);
@@ -363,7 +277,7 @@ async fn logs(
     }
     let actions: Option<Vec<&str>> = params.get("action").map(|list| list.split(',').map(str::trim).collect());
 
-    let total = sim.total.load(Ordering::Relaxed);
+    let total = sim.feed.total_events();
     let lo = sim.first_at_or_after(oldest.saturating_mul(1000), total);
     let hi = sim.first_at_or_after(latest.saturating_add(1).saturating_mul(1000), total);
     let from = match params.get("cursor").filter(|c| !c.is_empty()) {
@@ -394,7 +308,7 @@ async fn logs(
         out.put_slice(cursor_for(at).as_bytes());
     }
     out.put_slice(b"\"}}");
-    sim.served.fetch_add(served, Ordering::Relaxed);
+    sim.feed.serve(served);
     json_response(StatusCode::OK, out.freeze(), &[])
 }
 
@@ -563,8 +477,13 @@ mod tests {
     async fn windows_are_inclusive_newest_first_and_paged_by_cursor() {
         let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
         // Ten entries 500 ms apart: two per second, seconds 0..5 after start.
-        let sim =
-            SlackSim::builder().events(10).first_at(start).spacing(Duration::from_millis(500)).start().await.unwrap();
+        let sim = SlackSim::builder()
+            .events(10)
+            .first_event_at(start)
+            .spacing(Duration::from_millis(500))
+            .start()
+            .await
+            .unwrap();
         assert_eq!(
             (sim.date_create(0), sim.date_create(1), sim.date_create(9)),
             (1_700_000_000, 1_700_000_000, 1_700_000_004)
@@ -602,7 +521,7 @@ mod tests {
     async fn auth_errors_refusals_and_rate_limits_answer_like_slack() {
         let sim = SlackSim::builder()
             .token("xoxp-1")
-            .rate_limit(2)
+            .rate_limit(2, Duration::from_secs(60))
             .inject_429([3])
             .inject_wait(Duration::from_secs(7))
             .start()
@@ -642,7 +561,8 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     #[ignore = "a throughput measurement; run in release"]
     async fn slack_serving_speed() {
-        let sim = SlackSim::builder().events(1_000_000).rate_limit(u64::MAX).start().await.unwrap();
+        let sim =
+            SlackSim::builder().events(1_000_000).rate_limit(u64::MAX, Duration::from_secs(60)).start().await.unwrap();
         let client = reqwest::Client::new();
         let started = std::time::Instant::now();
         let base = format!("{}/audit/v1/logs?limit=9999", sim.base_url());
