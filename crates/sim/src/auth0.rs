@@ -396,7 +396,7 @@ async fn logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> R
 // Rendering
 // ---------------------------------------------------------------------------------------------------------
 
-/// `(type, description, connection or strategy-bearing?)` of the simulated event kinds.
+/// `(type, description, user-facing: through the database connection?)` of the simulated event kinds.
 const KINDS: &[(&str, &str, bool)] = &[
     ("s", "Successful login", true),
     ("sapi", "Update a client", false),
@@ -409,18 +409,37 @@ const KINDS: &[(&str, &str, bool)] = &[
     ("w", "Some warnings during the login", true),
     ("limit_wc", "Too many failed login attempts", true),
 ];
+/// What a user-facing event says of the tenant's database connection: its members before the client's, and
+/// after the user's.
+const CONNECTION: [&[u8]; 2] = [
+    br#""connection":"Username-Password-Authentication","connection_id":"con_63cbe1e459320dd7","#,
+    br#""strategy":"auth0","strategy_type":"database","#,
+];
 const FIRST: &[&str] = &["john", "maria", "wei", "aisha", "lukas", "sofia", "kenji", "amara", "diego", "priya"];
 const LAST: &[&str] = &["doe", "garcia", "chen", "okafor", "schmidt", "rossi", "tanaka", "mensah", "lopez"];
 const AGENTS: &[&str] =
     &["Chrome 126.0.0 / Mac OS X 10.15.7", "Firefox 125.0.0 / Windows 10.0.0", "Safari 17.4.1 / iOS 17.4.1"];
 
+/// Writes the `user_id` and `user_name` members of user `user`, and the comma after them.
+fn put_user(out: &mut BytesMut, user: u64) {
+    let first = FIRST[(user % FIRST.len() as u64) as usize];
+    let last = LAST[(user / FIRST.len() as u64 % LAST.len() as u64) as usize];
+    out.put_slice(b"\"user_id\":\"auth0|");
+    put_hex(out, splitmix64(user ^ 0x5e), 16);
+    put_hex(out, splitmix64(user ^ 0x5f), 8);
+    out.put_slice(b"\",\"user_name\":\"");
+    out.put_slice(first.as_bytes());
+    out.put_u8(b'.');
+    out.put_slice(last.as_bytes());
+    out.put_slice(b"@example.com\",");
+}
+
 impl Shared {
     fn render_event(&self, out: &mut BytesMut, i: u64) {
         let hash = splitmix64(i ^ 0x0a07_0ba5_e000_0001);
         let (kind, description, user_facing) = KINDS[(hash >> 40) as usize % KINDS.len()];
+        let [connection, strategy] = if user_facing { CONNECTION } else { [&b""[..]; 2] };
         let user = hash % 97;
-        let first = FIRST[(user % FIRST.len() as u64) as usize];
-        let last = LAST[(user / FIRST.len() as u64 % LAST.len() as u64) as usize];
         let tenant = self.settings.tenant.as_bytes();
         out.put_slice(b"{\"date\":\"");
         put_rfc3339_ms(out, self.date_ms(i));
@@ -429,11 +448,7 @@ impl Shared {
         out.put_slice(b"\",\"description\":\"");
         out.put_slice(description.as_bytes());
         out.put_slice(b"\",");
-        if user_facing {
-            out.put_slice(b"\"connection\":\"Username-Password-Authentication\",\"connection_id\":\"con_");
-            put_hex(out, splitmix64(7), 16);
-            out.put_slice(b"\",");
-        }
+        out.put_slice(connection);
         out.put_slice(b"\"client_id\":\"");
         put_hex(out, splitmix64(user % 5), 16);
         put_hex(out, splitmix64(user % 5 + 11), 16);
@@ -445,17 +460,9 @@ impl Shared {
         out.put_slice(AGENTS[(hash >> 48) as usize % AGENTS.len()].as_bytes());
         out.put_slice(b"\",\"hostname\":\"");
         out.put_slice(tenant);
-        out.put_slice(b".us.auth0.com\",\"user_id\":\"auth0|");
-        put_hex(out, splitmix64(user ^ 0x5e), 16);
-        put_hex(out, splitmix64(user ^ 0x5f), 8);
-        out.put_slice(b"\",\"user_name\":\"");
-        out.put_slice(first.as_bytes());
-        out.put_u8(b'.');
-        out.put_slice(last.as_bytes());
-        out.put_slice(b"@example.com\",");
-        if user_facing {
-            out.put_slice(b"\"strategy\":\"auth0\",\"strategy_type\":\"database\",");
-        }
+        out.put_slice(b".us.auth0.com\",");
+        put_user(out, user);
+        out.put_slice(strategy);
         out.put_slice(b"\"details\":{\"session_id\":\"");
         put_hex(out, splitmix64(hash), 16);
         out.put_slice(b"\",\"elapsedTime\":");
