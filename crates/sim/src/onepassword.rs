@@ -48,8 +48,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Clock, FeedSettings, Gate, RateGate, RateLimits, Server, authorized, feed_builder, json_response, put_base32_id,
-    put_dec, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64,
+    Clock, FeedSettings, Gate, PEOPLE, RateGate, RateLimits, Server, authorized, feed_builder, json_response,
+    put_base32_id, put_dec, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64,
 };
 
 /// 1Password's largest page.
@@ -343,15 +343,8 @@ pub fn event_uuid(feed: Feed, index: u64) -> String {
 /// The simulated account's `account_uuid`.
 const ACCOUNT: &str = "VZSYVT2LGHTBWBQGUJAIZVRABM";
 
-const USERS: &[(&str, &str)] = &[
-    ("Maria Garcia", "maria.garcia"),
-    ("Wei Chen", "wei.chen"),
-    ("Aisha Okafor", "aisha.okafor"),
-    ("Lukas Schmidt", "lukas.schmidt"),
-    ("Sofia Rossi", "sofia.rossi"),
-    ("Kenji Tanaka", "kenji.tanaka"),
-    ("Jack O'Neill", "jack.oneill"),
-];
+/// The account's team members: all the people but the first.
+const USERS: &[(&str, &str)] = PEOPLE.split_at(1).1;
 
 const CLIENTS: &[&str] = &[
     r#""app_name":"1Password Browser Extension","app_version":"20127","platform_name":"Chrome","platform_version":"126.0.0.0","os_name":"MacOSX","os_version":"14.5""#,

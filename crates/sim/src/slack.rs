@@ -46,8 +46,8 @@ use axum::routing::get;
 use bytes::{BufMut, BytesMut};
 
 use crate::util::{
-    Clock, Feed, FeedSettings, Gate, RateLimits, Server, authorized, feed_builder, feed_deref, json_response, put_dec,
-    put_hex, put_private_ip, put_uuid, serve_loopback, splitmix64,
+    Clock, Feed, FeedSettings, Gate, PEOPLE, RateLimits, Server, authorized, feed_builder, feed_deref, json_response,
+    put_dec, put_hex, put_private_ip, put_uuid, serve_loopback, splitmix64,
 };
 
 /// Slack's largest page.
@@ -356,15 +356,8 @@ fn kind_of(index: u64) -> usize {
     (splitmix64(index ^ 0x0a17_0000) % KINDS.len() as u64) as usize
 }
 
-const USERS: &[(&str, &str)] = &[
-    ("Charlie Parker", "bird"),
-    ("Maria Garcia", "maria.garcia"),
-    ("Wei Chen", "wei.chen"),
-    ("Aisha Okafor", "aisha.okafor"),
-    ("Lukas Schmidt", "lukas.schmidt"),
-    ("Sofia Rossi", "sofia.rossi"),
-    ("Kenji Tanaka", "kenji.tanaka"),
-];
+/// The organization's members: all the people but the last.
+const USERS: &[(&str, &str)] = PEOPLE.split_at(PEOPLE.len() - 1).0;
 
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Slack/4.41.105 Chrome/128.0.6613.186 Electron/32.2.5 Safari/537.36 Sonic Slack_SSB/4.41.105",

@@ -578,6 +578,19 @@ pub fn url_as_asked(base_url: &str, uri: &axum::http::Uri) -> String {
     format!("{base_url}{}", uri.path_and_query().map_or("/", |pq| pq.as_str()))
 }
 
+/// The people simulated accounts are made of: a display name, and the local part of an `@example.com`
+/// address.
+pub const PEOPLE: &[(&str, &str)] = &[
+    ("Charlie Parker", "bird"),
+    ("Maria Garcia", "maria.garcia"),
+    ("Wei Chen", "wei.chen"),
+    ("Aisha Okafor", "aisha.okafor"),
+    ("Lukas Schmidt", "lukas.schmidt"),
+    ("Sofia Rossi", "sofia.rossi"),
+    ("Kenji Tanaka", "kenji.tanaka"),
+    ("Jack O'Neill", "jack.oneill"),
+];
+
 /// A bijective mixer: distinct inputs give distinct outputs (the simulators' deterministic "randomness").
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -841,24 +854,20 @@ mod tests {
 
     #[test]
     fn base32_ids_are_unique_and_shaped_like_1passwords() {
-        let ids: std::collections::HashSet<Vec<u8>> = (0..10_000)
-            .map(|i| {
-                let mut out = BytesMut::new();
-                put_base32_id(&mut out, i, 7);
-                out.to_vec()
-            })
-            .collect();
+        let ids_of = |salt| -> std::collections::HashSet<Vec<u8>> {
+            (0..10_000)
+                .map(|i| {
+                    let mut out = BytesMut::new();
+                    put_base32_id(&mut out, i, salt);
+                    out.to_vec()
+                })
+                .collect()
+        };
+        let ids = ids_of(7);
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.len() == 26 && id.iter().all(|c| BASE32.contains(c))));
         // Neighbouring salts (a simulator's feeds) share no id.
-        let other: std::collections::HashSet<Vec<u8>> = (0..10_000)
-            .map(|i| {
-                let mut out = BytesMut::new();
-                put_base32_id(&mut out, i, 6);
-                out.to_vec()
-            })
-            .collect();
-        assert!(ids.is_disjoint(&other));
+        assert!(ids.is_disjoint(&ids_of(6)));
     }
 
     #[test]
