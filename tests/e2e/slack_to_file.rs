@@ -19,7 +19,7 @@ async fn run_once_delivers_every_slack_entry_exactly_once() {
         .events(EVENTS)
         .spacing(Duration::from_millis(1))
         .token(TOKEN)
-        .rate_limit(100_000)
+        .rate_limit(100_000, Duration::from_secs(60))
         .start()
         .await
         .unwrap();

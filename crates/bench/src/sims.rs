@@ -114,12 +114,18 @@ impl SimSpec {
                 OnePasswordSim::builder()
                     .events(*per_feed)
                     .token(ONEPASSWORD_TOKEN)
-                    .rate_limits(u64::MAX, u64::MAX)
+                    .rate_limit(u64::MAX, Duration::from_secs(60))
+                    .hourly_limit(u64::MAX)
                     .start()
                     .await?,
             ),
             SimSpec::Slack { events } => Running::Slack(
-                SlackSim::builder().events(*events).token(SLACK_TOKEN).rate_limit(u64::MAX).start().await?,
+                SlackSim::builder()
+                    .events(*events)
+                    .token(SLACK_TOKEN)
+                    .rate_limit(u64::MAX, Duration::from_secs(60))
+                    .start()
+                    .await?,
             ),
             SimSpec::Github { events } => {
                 Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)

@@ -50,8 +50,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Feed, FeedSettings, Gate, Listener, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref,
-    json_response, put_dec, put_hex, put_private_ip, put_rfc3339_ms, splitmix64, url_as_asked,
+    Clock, Feed, FeedSettings, Gate, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref,
+    json_response, put_dec, put_hex, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64, url_as_asked,
 };
 
 /// Auth0's largest checkpoint page (`take`).
@@ -139,21 +139,17 @@ impl Auth0Sim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: Auth0SimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
-        let base_url = listener.base_url();
-        let shared = Arc::new(Shared {
+        let routes = Router::new().route("/api/v2/logs", get(logs)).route("/oauth/token", post(issue_token));
+        let (shared, _server) = serve_loopback("auth0", routes, |base_url| Shared {
             audience: settings.audience.clone().unwrap_or_else(|| format!("{base_url}/api/v2/")),
             base_url,
             feed: Feed::new(settings.feed.clone()),
             settings,
             token_requests: AtomicU64::new(0),
             tokens: Mutex::default(),
-        });
-        let app = Router::new()
-            .route("/api/v2/logs", get(logs))
-            .route("/oauth/token", post(issue_token))
-            .with_state(shared.clone());
-        Ok(Self { _server: listener.serve("auth0", app), shared })
+        })
+        .await?;
+        Ok(Self { shared, _server })
     }
 
     /// `http://127.0.0.1:PORT`: the connector's `base_url`.
@@ -195,11 +191,11 @@ feed_deref!(Auth0Sim);
 
 impl Shared {
     fn stored_ms(&self, i: u64) -> i64 {
-        self.feed.at_ms(i)
+        self.feed.clock().at_ms(i)
     }
 
     fn stored_us(&self, i: u64) -> i64 {
-        self.feed.at_us(i)
+        self.feed.clock().at_us(i)
     }
 
     /// When event `i` happened: one in seven up to 1.5 s before it was stored.
@@ -260,9 +256,9 @@ fn put_log_id(out: &mut BytesMut, stored_us: i64, index: u64) {
 /// The log id of event `index` of a simulator whose event 0 was stored at `first_stored`, `spacing`
 /// apart (what [`Auth0Sim::log_id`] answers, for a process that only knows the settings).
 pub fn log_id_of(first_stored: jiff::Timestamp, spacing: Duration, index: u64) -> String {
-    let us = first_stored.as_millisecond() * 1000 + (u128::from(index) * spacing.as_micros()) as i64;
+    let clock = Clock { start_ms: first_stored.as_millisecond(), spacing_us: spacing.as_micros() as u64 };
     let mut out = BytesMut::with_capacity(LOG_ID_LEN);
-    put_log_id(&mut out, us, index);
+    put_log_id(&mut out, clock.at_us(index), index);
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -400,7 +396,7 @@ async fn logs(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> R
 // Rendering
 // ---------------------------------------------------------------------------------------------------------
 
-/// `(type, description, connection or strategy-bearing?)` of the simulated event kinds.
+/// `(type, description, user-facing: through the database connection?)` of the simulated event kinds.
 const KINDS: &[(&str, &str, bool)] = &[
     ("s", "Successful login", true),
     ("sapi", "Update a client", false),
@@ -413,18 +409,37 @@ const KINDS: &[(&str, &str, bool)] = &[
     ("w", "Some warnings during the login", true),
     ("limit_wc", "Too many failed login attempts", true),
 ];
+/// What a user-facing event says of the tenant's database connection: its members before the client's, and
+/// after the user's.
+const CONNECTION: [&[u8]; 2] = [
+    br#""connection":"Username-Password-Authentication","connection_id":"con_63cbe1e459320dd7","#,
+    br#""strategy":"auth0","strategy_type":"database","#,
+];
 const FIRST: &[&str] = &["john", "maria", "wei", "aisha", "lukas", "sofia", "kenji", "amara", "diego", "priya"];
 const LAST: &[&str] = &["doe", "garcia", "chen", "okafor", "schmidt", "rossi", "tanaka", "mensah", "lopez"];
 const AGENTS: &[&str] =
     &["Chrome 126.0.0 / Mac OS X 10.15.7", "Firefox 125.0.0 / Windows 10.0.0", "Safari 17.4.1 / iOS 17.4.1"];
 
+/// Writes the `user_id` and `user_name` members of user `user`, and the comma after them.
+fn put_user(out: &mut BytesMut, user: u64) {
+    let first = FIRST[(user % FIRST.len() as u64) as usize];
+    let last = LAST[(user / FIRST.len() as u64 % LAST.len() as u64) as usize];
+    out.put_slice(b"\"user_id\":\"auth0|");
+    put_hex(out, splitmix64(user ^ 0x5e), 16);
+    put_hex(out, splitmix64(user ^ 0x5f), 8);
+    out.put_slice(b"\",\"user_name\":\"");
+    out.put_slice(first.as_bytes());
+    out.put_u8(b'.');
+    out.put_slice(last.as_bytes());
+    out.put_slice(b"@example.com\",");
+}
+
 impl Shared {
     fn render_event(&self, out: &mut BytesMut, i: u64) {
         let hash = splitmix64(i ^ 0x0a07_0ba5_e000_0001);
         let (kind, description, user_facing) = KINDS[(hash >> 40) as usize % KINDS.len()];
+        let [connection, strategy] = if user_facing { CONNECTION } else { [&b""[..]; 2] };
         let user = hash % 97;
-        let first = FIRST[(user % FIRST.len() as u64) as usize];
-        let last = LAST[(user / FIRST.len() as u64 % LAST.len() as u64) as usize];
         let tenant = self.settings.tenant.as_bytes();
         out.put_slice(b"{\"date\":\"");
         put_rfc3339_ms(out, self.date_ms(i));
@@ -433,11 +448,7 @@ impl Shared {
         out.put_slice(b"\",\"description\":\"");
         out.put_slice(description.as_bytes());
         out.put_slice(b"\",");
-        if user_facing {
-            out.put_slice(b"\"connection\":\"Username-Password-Authentication\",\"connection_id\":\"con_");
-            put_hex(out, splitmix64(7), 16);
-            out.put_slice(b"\",");
-        }
+        out.put_slice(connection);
         out.put_slice(b"\"client_id\":\"");
         put_hex(out, splitmix64(user % 5), 16);
         put_hex(out, splitmix64(user % 5 + 11), 16);
@@ -449,17 +460,9 @@ impl Shared {
         out.put_slice(AGENTS[(hash >> 48) as usize % AGENTS.len()].as_bytes());
         out.put_slice(b"\",\"hostname\":\"");
         out.put_slice(tenant);
-        out.put_slice(b".us.auth0.com\",\"user_id\":\"auth0|");
-        put_hex(out, splitmix64(user ^ 0x5e), 16);
-        put_hex(out, splitmix64(user ^ 0x5f), 8);
-        out.put_slice(b"\",\"user_name\":\"");
-        out.put_slice(first.as_bytes());
-        out.put_u8(b'.');
-        out.put_slice(last.as_bytes());
-        out.put_slice(b"@example.com\",");
-        if user_facing {
-            out.put_slice(b"\"strategy\":\"auth0\",\"strategy_type\":\"database\",");
-        }
+        out.put_slice(b".us.auth0.com\",");
+        put_user(out, user);
+        out.put_slice(strategy);
         out.put_slice(b"\"details\":{\"session_id\":\"");
         put_hex(out, splitmix64(hash), 16);
         out.put_slice(b"\",\"elapsedTime\":");
@@ -600,12 +603,6 @@ mod tests {
             }
             url = next;
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} events in {secs:.2} s: {:.0} events/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("events", sim.events_served(), started);
     }
 }

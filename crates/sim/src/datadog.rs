@@ -31,7 +31,6 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,7 +44,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::util::{Listener, Server};
+use crate::util::{Server, serve_loopback};
 
 /// The intake path.
 pub const INTAKE_PATH: &str = "/api/v2/logs";
@@ -205,7 +204,6 @@ struct Shared {
 pub struct DatadogIntake {
     shared: Arc<Shared>,
     server: Server,
-    base_url: String,
 }
 
 impl DatadogIntake {
@@ -216,26 +214,23 @@ impl DatadogIntake {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: DatadogIntakeBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
-        let base_url = listener.base_url();
-        let shared = Arc::new(Shared { settings, requests: AtomicU64::new(0), received: Mutex::default() });
-        let app = Router::new()
+        let routes = Router::new()
             .route(INTAKE_PATH, post(intake))
             .route(STATS_PATH, get(stats))
             // Room for a compressed body well past the 5 MB the intake accepts uncompressed: the 413 is ours.
-            .layer(DefaultBodyLimit::max(4 * MAX_BODY_BYTES))
-            .with_state(shared.clone());
-        Ok(Self { shared, server: listener.serve("datadog intake", app), base_url })
+            .layer(DefaultBodyLimit::max(4 * MAX_BODY_BYTES));
+        let (shared, server) = serve_loopback("datadog intake", routes, |_| Shared {
+            settings,
+            requests: AtomicU64::new(0),
+            received: Mutex::default(),
+        })
+        .await?;
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, to use as a Datadog sink's `endpoint`.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.server.base_url()
     }
 
     /// What was received so far.

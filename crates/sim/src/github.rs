@@ -66,8 +66,8 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Feed, FeedSettings, Gate, Listener, Planted, RateHeaders, RateLimits, Server, authorized, decode_base64,
-    feed_builder, feed_deref, json_response, link_list, put_base64, put_dec, put_hex, put_private_ip, splitmix64,
+    Feed, FeedSettings, Gate, Planted, RateHeaders, RateLimits, Server, authorized, decode_base64, feed_builder,
+    feed_deref, json_response, link_list, put_base64, put_dec, put_hex, put_private_ip, serve_loopback, splitmix64,
     url_as_asked,
 };
 
@@ -180,16 +180,15 @@ impl GithubSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: GithubSimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
-        let shared = Arc::new(Shared {
-            base_url: listener.base_url(),
+        let (shared, _server) = serve_loopback("github", Router::new().fallback(audit_log), |base_url| Shared {
+            base_url,
             prefix: if settings.enterprise_server { "/api/v3" } else { "" },
             feed: Feed::new(settings.feed.clone()),
             settings,
             cursor_epoch: AtomicU64::new(0),
-        });
-        let app = Router::new().fallback(audit_log).with_state(shared.clone());
-        Ok(Self { _server: listener.serve("github", app), shared })
+        })
+        .await?;
+        Ok(Self { shared, _server })
     }
 
     /// `http://127.0.0.1:PORT` (plus `/api/v3` on Enterprise Server): the connector's `base_url`.
@@ -260,7 +259,7 @@ enum Scope {
 
 impl Shared {
     fn created_ms(&self, i: u64) -> i64 {
-        self.feed.at_ms(i)
+        self.feed.clock().at_ms(i)
     }
 
     fn is_git(&self, i: u64) -> bool {
@@ -374,7 +373,7 @@ fn phrase_start(sim: &Shared, phrase: &str, total: u64) -> Option<u64> {
             at.parse::<jiff::civil::Date>().ok()?.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond()
         }
     };
-    Some(sim.feed.first_at_or_after(ms, total))
+    Some(sim.feed.clock().first_at_or_after(ms, total))
 }
 
 async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
@@ -446,7 +445,7 @@ async fn audit_log(State(sim): State<Arc<Shared>>, headers: HeaderMap, uri: Uri)
         },
         // GitHub's default window (three months) for a query without a phrase; a cursor carries its own.
         None if params.after.as_deref().is_some_and(|a| !a.is_empty()) => 0,
-        None => sim.feed.first_at_or_after(jiff::Timestamp::now().as_millisecond() - 90 * 86_400_000, total),
+        None => sim.feed.clock().first_at_or_after(jiff::Timestamp::now().as_millisecond() - 90 * 86_400_000, total),
     };
     let start = match params.after.as_deref().filter(|a| !a.is_empty()) {
         Some(after) => match sim.read_cursor(after) {
@@ -784,12 +783,6 @@ mod tests {
                 None => break,
             }
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} events in {secs:.2} s: {:.0} events/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("events", sim.events_served(), started);
     }
 }

@@ -25,16 +25,16 @@
 //!   feature with 401 or 403, and with which message, is not verified). Refused requests are not counted
 //!   against the rate limits.
 //! * **Rate limits.** 1Password's published limits, 600 requests per minute and 30 000 per hour for the
-//!   account (every feed together), by default ([`OnePasswordSimBuilder::rate_limits`]); past either, 429
-//!   `{"Error": {"Message": "Too many requests"}}`. No rate-limit headers and no `Retry-After` are sent:
-//!   1Password documents none. [`OnePasswordSimBuilder::inject_429`] forces 429s on given request
-//!   ordinals (1-based, over every feed).
+//!   account (every feed together), by default ([`OnePasswordSimBuilder::rate_limit`],
+//!   [`OnePasswordSimBuilder::hourly_limit`]); past either, 429 `{"Error": {"Message": "Too many
+//!   requests"}}`. No rate-limit headers and no `Retry-After` are sent: 1Password documents none.
+//!   [`OnePasswordSimBuilder::inject_429`] forces 429s on given request ordinals (1-based, over every
+//!   feed); every planted answer is that 429, and [`OnePasswordSimBuilder::inject_wait`] changes nothing.
 //! * **Counters.** Requests per feed and in all, 429s, events served.
 //! * **Speed.** Pages are rendered straight into one buffer (no serialiser, no allocation per event).
 //!
 //! The server binds `127.0.0.1:0`, runs on the current tokio runtime and stops when dropped.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -48,8 +48,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after,
-    json_response, put_base32_id, put_dec, put_private_ip, put_rfc3339_ms, splitmix64,
+    Clock, FeedSettings, Gate, PEOPLE, RateGate, RateLimits, Server, authorized, feed_builder, json_response,
+    put_base32_id, put_dec, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64,
 };
 
 /// 1Password's largest page.
@@ -96,67 +96,36 @@ impl Feed {
     }
 }
 
-/// Settings of a [`OnePasswordSim`].
+/// Settings of a [`OnePasswordSim`]. Its feed settings are every feed's: the count of events of each
+/// (unless [`OnePasswordSimBuilder::feed_events`] sets one), their clock, the credential, and the
+/// account's rate limit (per minute by default).
 #[derive(Debug, Clone)]
 pub struct OnePasswordSimBuilder {
-    events: [u64; 3],
-    start_ms: Option<i64>,
-    spacing_us: u64,
-    token: Option<String>,
+    feed: FeedSettings,
+    feed_events: [Option<u64>; 3],
     features: Vec<Feed>,
-    /// The minute's limit, and the 429s planted on request ordinals.
-    minute: RateLimits,
     per_hour: u64,
 }
 
 impl Default for OnePasswordSimBuilder {
     fn default() -> Self {
         Self {
-            events: [1000; 3],
-            start_ms: None,
-            spacing_us: 1000,
-            token: None,
+            feed: FeedSettings::new(RateLimits::new(600, Duration::from_secs(60))),
+            feed_events: [None; 3],
             features: Feed::ALL.to_vec(),
-            minute: RateLimits::new(600, Duration::from_secs(60)),
             per_hour: 30_000,
         }
     }
 }
 
 impl OnePasswordSimBuilder {
-    /// How many events each feed has at start (default 1000).
-    #[must_use]
-    pub fn events(mut self, per_feed: u64) -> Self {
-        self.events = [per_feed; 3];
-        self
-    }
+    feed_builder!(OnePasswordSim);
 
-    /// How many events `feed` has at start.
+    /// How many events `feed` has at start (instead of the count of [`events`](Self::events), whichever
+    /// is set first).
     #[must_use]
     pub fn feed_events(mut self, feed: Feed, total: u64) -> Self {
-        self.events[feed.index()] = total;
-        self
-    }
-
-    /// `timestamp` of every feed's event 0 (default: so that the newest event of the largest feed is a
-    /// minute old).
-    #[must_use]
-    pub fn first_timestamp(mut self, at: jiff::Timestamp) -> Self {
-        self.start_ms = Some(at.as_millisecond());
-        self
-    }
-
-    /// Time between two consecutive events of a feed (default 1 ms; below 1 ms events share instants).
-    #[must_use]
-    pub fn spacing(mut self, spacing: Duration) -> Self {
-        self.spacing_us = spacing.as_micros() as u64;
-        self
-    }
-
-    /// Require `Authorization: Bearer <token>`.
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.feed_events[feed.index()] = Some(total);
         self
     }
 
@@ -167,35 +136,22 @@ impl OnePasswordSimBuilder {
         self
     }
 
-    /// Requests allowed per minute and per hour, every feed together (default 600 and 30 000).
+    /// Requests allowed per hour, every feed together (default 30 000), besides the window of
+    /// [`rate_limit`](Self::rate_limit) (default 600 per minute).
     #[must_use]
-    pub fn rate_limits(mut self, per_minute: u64, per_hour: u64) -> Self {
-        self.minute.calls = per_minute;
-        self.per_hour = per_hour;
+    pub fn hourly_limit(mut self, calls: u64) -> Self {
+        self.per_hour = calls;
         self
-    }
-
-    /// Answer 429 to these requests (1-based ordinals over every feed's requests).
-    #[must_use]
-    pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.minute.plant(Planted::TooManyRequests, ordinals);
-        self
-    }
-
-    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
-    pub async fn start(self) -> std::io::Result<OnePasswordSim> {
-        OnePasswordSim::start(self).await
     }
 }
 
 #[derive(Debug)]
 struct Shared {
     totals: [AtomicU64; 3],
-    start_ms: i64,
-    spacing_us: u64,
+    clock: Clock,
     token: Option<String>,
     features: Vec<Feed>,
-    /// Every request, the minute's window and the planted 429s.
+    /// Every request, the window of `rate_limit` and the planted 429s.
     minute: RateGate,
     /// The hour's window (requests the minute let through).
     hour: RateGate,
@@ -208,7 +164,6 @@ struct Shared {
 pub struct OnePasswordSim {
     shared: Arc<Shared>,
     server: Server,
-    base_url: String,
 }
 
 impl OnePasswordSim {
@@ -219,35 +174,26 @@ impl OnePasswordSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: OnePasswordSimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let largest = settings.events.iter().copied().max().unwrap_or(0);
-        let span_ms = (largest.saturating_mul(settings.spacing_us) / 1000) as i64;
-        let shared = Arc::new(Shared {
-            totals: settings.events.map(AtomicU64::new),
-            start_ms: settings.start_ms.unwrap_or(now_ms - span_ms - 60_000),
-            spacing_us: settings.spacing_us,
-            token: settings.token,
+        let counts = settings.feed_events.map(|total| total.unwrap_or(settings.feed.events));
+        let routes = Router::new().route("/api/v2/{feed}", post(events));
+        let (shared, server) = serve_loopback("onepassword", routes, |_| Shared {
+            totals: counts.map(AtomicU64::new),
+            // The newest event of the largest feed is the newest.
+            clock: settings.feed.clock(counts.into_iter().max().unwrap_or(0)),
+            token: settings.feed.token,
             features: settings.features,
-            minute: RateGate::new(settings.minute),
+            minute: RateGate::new(settings.feed.limits),
             hour: RateGate::new(RateLimits::new(settings.per_hour, Duration::from_secs(3600))),
             feed_requests: Default::default(),
             served: AtomicU64::new(0),
-        });
-        let base_url = listener.base_url();
-        let app = Router::new().route("/api/v2/{feed}", post(events)).with_state(shared.clone());
-        let server = listener.serve("onepassword", app);
-        Ok(Self { shared, server, base_url })
+        })
+        .await?;
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, to use as the connector's `base_url`.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.server.base_url()
     }
 
     /// Events of `feed` that exist now.
@@ -282,25 +228,14 @@ impl OnePasswordSim {
 
     /// `timestamp` of event `i` of any feed, in epoch milliseconds.
     pub fn timestamp_ms(&self, i: u64) -> i64 {
-        self.shared.timestamp_ms(i)
+        self.shared.clock.at_ms(i)
     }
 
     /// Event `i` of `feed` as this simulator serves it.
     pub fn render_event(&self, feed: Feed, i: u64) -> Vec<u8> {
         let mut out = BytesMut::with_capacity(1024);
-        render_event(&mut out, feed, i, self.shared.timestamp_ms(i));
+        render_event(&mut out, feed, i, self.timestamp_ms(i));
         out.to_vec()
-    }
-}
-
-impl Shared {
-    fn timestamp_ms(&self, i: u64) -> i64 {
-        event_ms(self.start_ms, self.spacing_us, i)
-    }
-
-    /// The first event with `timestamp ≥ at_ms`.
-    fn first_at(&self, at_ms: i64, total: u64) -> u64 {
-        first_event_at_or_after(self.start_ms, self.spacing_us, at_ms, total)
     }
 }
 
@@ -369,7 +304,7 @@ async fn events(State(sim): State<Arc<Shared>>, Path(feed): Path<String>, header
             };
             let first = match start_time.as_deref().map(str::parse::<jiff::Timestamp>) {
                 None => 0,
-                Some(Ok(at)) => sim.first_at(at.as_millisecond(), total),
+                Some(Ok(at)) => sim.clock.first_at_or_after(at.as_millisecond(), total),
                 Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "start_time is not an RFC 3339 date-time"),
             };
             (first, limit)
@@ -387,7 +322,7 @@ async fn events(State(sim): State<Arc<Shared>>, Path(feed): Path<String>, header
         if i > first {
             out.put_u8(b',');
         }
-        render_event(&mut out, feed, i, sim.timestamp_ms(i));
+        render_event(&mut out, feed, i, sim.clock.at_ms(i));
     }
     out.put_slice(b"]}");
     sim.served.fetch_add(end - first, Ordering::Relaxed);
@@ -408,15 +343,8 @@ pub fn event_uuid(feed: Feed, index: u64) -> String {
 /// The simulated account's `account_uuid`.
 const ACCOUNT: &str = "VZSYVT2LGHTBWBQGUJAIZVRABM";
 
-const USERS: &[(&str, &str)] = &[
-    ("Maria Garcia", "maria.garcia"),
-    ("Wei Chen", "wei.chen"),
-    ("Aisha Okafor", "aisha.okafor"),
-    ("Lukas Schmidt", "lukas.schmidt"),
-    ("Sofia Rossi", "sofia.rossi"),
-    ("Kenji Tanaka", "kenji.tanaka"),
-    ("Jack O'Neill", "jack.oneill"),
-];
+/// The account's team members: all the people but the first.
+const USERS: &[(&str, &str)] = PEOPLE.split_at(1).1;
 
 const CLIENTS: &[&str] = &[
     r#""app_name":"1Password Browser Extension","app_version":"20127","platform_name":"Chrome","platform_version":"126.0.0.0","os_name":"MacOSX","os_version":"14.5""#,
@@ -640,7 +568,8 @@ mod tests {
         let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
         let sim = OnePasswordSim::builder()
             .events(100)
-            .first_timestamp(start)
+            .feed_events(Feed::ItemUsages, 10)
+            .first_event_at(start)
             .spacing(Duration::from_micros(500))
             .start()
             .await
@@ -648,6 +577,9 @@ mod tests {
         let at = (start + jiff::SignedDuration::from_millis(10)).to_string();
         let (_, page) = post(&sim, "auditevents", "", json!({"limit": 1, "start_time": at})).await;
         assert_eq!(page["items"][0]["uuid"], event_uuid(Feed::AuditEvents, 20));
+        // The feeds share one clock: the ten item usages all happened before it.
+        let (_, page) = post(&sim, "itemusages", "", json!({"limit": 1, "start_time": at})).await;
+        assert_eq!((page["items"].as_array().unwrap().len(), &page["has_more"]), (0, &json!(false)));
     }
 
     #[tokio::test]
@@ -655,7 +587,8 @@ mod tests {
         let sim = OnePasswordSim::builder()
             .token("t0k")
             .features([Feed::AuditEvents])
-            .rate_limits(3, 1000)
+            .rate_limit(3, Duration::from_secs(60))
+            .hourly_limit(1000)
             .inject_429([4])
             .start()
             .await
@@ -677,7 +610,13 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     #[ignore = "a throughput measurement; run in release"]
     async fn onepassword_serving_speed() {
-        let sim = OnePasswordSim::builder().events(1_000_000).rate_limits(u64::MAX, u64::MAX).start().await.unwrap();
+        let sim = OnePasswordSim::builder()
+            .events(1_000_000)
+            .rate_limit(u64::MAX, Duration::from_secs(60))
+            .hourly_limit(u64::MAX)
+            .start()
+            .await
+            .unwrap();
         let client = reqwest::Client::new();
         let url = format!("{}/api/v2/signinattempts", sim.base_url());
         let started = std::time::Instant::now();
@@ -696,12 +635,6 @@ mod tests {
             }
             body = json!({"cursor": page.cursor});
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} events in {secs:.2} s: {:.0} events/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("events", sim.events_served(), started);
     }
 }

@@ -35,8 +35,6 @@
 //! The server binds `127.0.0.1:0`, runs on the current tokio runtime and stops when dropped.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -48,8 +46,8 @@ use axum::routing::get;
 use bytes::{BufMut, BytesMut};
 
 use crate::util::{
-    Gate, Listener, Planted, RateGate, RateLimits, Server, authorized, event_ms, first_event_at_or_after,
-    json_response, put_dec, put_hex, put_private_ip, put_uuid, splitmix64,
+    Clock, Feed, FeedSettings, Gate, PEOPLE, RateLimits, Server, authorized, feed_builder, feed_deref, json_response,
+    put_dec, put_hex, put_private_ip, put_uuid, serve_loopback, splitmix64,
 };
 
 /// Slack's largest page.
@@ -59,61 +57,30 @@ pub const DEFAULT_LIMIT: u64 = 100;
 const ID_SALT: u64 = 0x51ac_4a0d_17e5_0000;
 const CURSOR_KEY: u64 = 0x736c_6163_6b5f_6175;
 
-/// Settings of a [`SlackSim`].
+/// Settings of a [`SlackSim`]: its feed's rate limit is Tier 3's window, organization-wide.
 #[derive(Debug, Clone)]
 pub struct SlackSimBuilder {
-    events: u64,
-    start_ms: Option<i64>,
-    spacing_us: u64,
-    token: Option<String>,
+    feed: FeedSettings,
     errors_with_200: bool,
     refuse: Option<String>,
-    /// Tier 3's window, and the 429s planted on request ordinals.
-    limits: RateLimits,
 }
 
 impl Default for SlackSimBuilder {
     fn default() -> Self {
         Self {
-            events: 1000,
-            start_ms: None,
-            spacing_us: 10_000,
-            token: None,
+            feed: FeedSettings {
+                spacing_us: 10_000,
+                newest_age: Duration::from_secs(600),
+                ..FeedSettings::new(RateLimits::new(50, Duration::from_secs(60)))
+            },
             errors_with_200: false,
             refuse: None,
-            limits: RateLimits::new(50, Duration::from_secs(60)),
         }
     }
 }
 
 impl SlackSimBuilder {
-    /// Entries at start (default 1000).
-    #[must_use]
-    pub fn events(mut self, total: u64) -> Self {
-        self.events = total;
-        self
-    }
-
-    /// When entry 0 happened (default: so that the newest entry is ten minutes old).
-    #[must_use]
-    pub fn first_at(mut self, at: jiff::Timestamp) -> Self {
-        self.start_ms = Some(at.as_millisecond());
-        self
-    }
-
-    /// Time between two entries (default 10 ms).
-    #[must_use]
-    pub fn spacing(mut self, spacing: Duration) -> Self {
-        self.spacing_us = spacing.as_micros() as u64;
-        self
-    }
-
-    /// Require `Authorization: Bearer <token>`.
-    #[must_use]
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
+    feed_builder!(SlackSim, spacing "10 ms", newest "ten minutes");
 
     /// Answer `{"ok": false, …}` errors (but 429s) with HTTP 200, as Slack's Web API does.
     #[must_use]
@@ -128,63 +95,33 @@ impl SlackSimBuilder {
         self.refuse = Some(error.into());
         self
     }
-
-    /// Requests allowed per minute, organization-wide (default 50, Tier 3).
-    #[must_use]
-    pub fn rate_limit(mut self, per_minute: u64) -> Self {
-        self.limits.calls = per_minute;
-        self
-    }
-
-    /// Answer 429 to these requests (1-based ordinals).
-    #[must_use]
-    pub fn inject_429(mut self, ordinals: impl IntoIterator<Item = u64>) -> Self {
-        self.limits.plant(Planted::TooManyRequests, ordinals);
-        self
-    }
-
-    /// The `Retry-After` of an injected 429 (default 1 s).
-    #[must_use]
-    pub fn inject_wait(mut self, wait: Duration) -> Self {
-        self.limits.wait = wait;
-        self
-    }
-
-    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
-    pub async fn start(self) -> std::io::Result<SlackSim> {
-        SlackSim::start(self).await
-    }
 }
 
-/// A run of entries `spacing` apart from `start_ms`, the first of them entry `first`.
+/// A run of entries on `clock`, the first of them entry `first`.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     first: u64,
-    start_ms: i64,
-    spacing_us: u64,
+    clock: Clock,
 }
 
 impl Segment {
     fn at_ms(&self, i: u64) -> i64 {
-        event_ms(self.start_ms, self.spacing_us, i - self.first)
+        self.clock.at_ms(i - self.first)
     }
 
     /// The first entry of the segment (at or after `first`) at or after `ms`.
     fn first_at_or_after(&self, ms: i64) -> u64 {
-        self.first.saturating_add(first_event_at_or_after(self.start_ms, self.spacing_us, ms, u64::MAX))
+        self.first.saturating_add(self.clock.first_at_or_after(ms, u64::MAX))
     }
 }
 
 #[derive(Debug)]
 struct Shared {
-    total: AtomicU64,
+    feed: Feed,
+    /// The feed's entries at start, then each run [`SlackSim::append`] published.
     segments: Mutex<Vec<Segment>>,
-    spacing_us: u64,
-    token: Option<String>,
     errors_with_200: bool,
     refuse: Option<String>,
-    gate: RateGate,
-    served: AtomicU64,
 }
 
 /// A running simulated Slack Enterprise organization. Dropping it stops the server.
@@ -192,7 +129,6 @@ struct Shared {
 pub struct SlackSim {
     shared: Arc<Shared>,
     server: Server,
-    base_url: String,
 }
 
 impl SlackSim {
@@ -203,66 +139,33 @@ impl SlackSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: SlackSimBuilder) -> std::io::Result<Self> {
-        let listener = Listener::loopback().await?;
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
-        let start_ms = settings.start_ms.unwrap_or(now_ms - span_ms - 600_000);
-        let shared = Arc::new(Shared {
-            total: AtomicU64::new(settings.events),
-            segments: Mutex::new(vec![Segment { first: 0, start_ms, spacing_us: settings.spacing_us }]),
-            spacing_us: settings.spacing_us,
-            token: settings.token,
+        let feed = Feed::new(settings.feed);
+        let routes = Router::new().route("/audit/v1/logs", get(logs));
+        let (shared, server) = serve_loopback("slack", routes, |_| Shared {
+            segments: Mutex::new(vec![Segment { first: 0, clock: feed.clock() }]),
+            feed,
             errors_with_200: settings.errors_with_200,
             refuse: settings.refuse,
-            gate: RateGate::new(settings.limits),
-            served: AtomicU64::new(0),
-        });
-        let base_url = listener.base_url();
-        let app = Router::new().route("/audit/v1/logs", get(logs)).with_state(shared.clone());
-        let server = listener.serve("slack", app);
-        Ok(Self { shared, server, base_url })
+        })
+        .await?;
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, to use as the connector's `base_url`.
     pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-
-    /// Entries that exist now.
-    pub fn total_events(&self) -> u64 {
-        self.shared.total.load(Ordering::Relaxed)
+        self.server.base_url()
     }
 
     /// Publishes `n` more entries, the first stamped now (or right after the newest, if that is later),
-    /// `spacing` apart.
+    /// `spacing` apart (the feed's own `append` would continue its clock instead).
     pub fn append(&self, n: u64) {
         let mut segments = self.shared.segments.lock().unwrap_or_else(PoisonError::into_inner);
-        let total = self.shared.total.load(Ordering::Relaxed);
+        let total = self.shared.feed.total_events();
         let last = segments.last().copied().expect("one segment at least");
         let after_newest = if total > 0 { last.at_ms(total - 1) + 1 } else { i64::MIN };
         let start_ms = jiff::Timestamp::now().as_millisecond().max(after_newest);
-        segments.push(Segment { first: total, start_ms, spacing_us: self.shared.spacing_us });
-        self.shared.total.store(total + n, Ordering::Relaxed);
-    }
-
-    /// Requests received, every status included.
-    pub fn requests(&self) -> u64 {
-        self.shared.gate.requests()
-    }
-
-    /// 429 answers given.
-    pub fn rate_limited(&self) -> u64 {
-        self.shared.gate.rate_limited()
-    }
-
-    /// Entries served in 200 pages (repeats counted).
-    pub fn events_served(&self) -> u64 {
-        self.shared.served.load(Ordering::Relaxed)
+        segments.push(Segment { first: total, clock: Clock { start_ms, ..last.clock } });
+        self.shared.feed.append(n);
     }
 
     /// `date_create` of entry `i`.
@@ -282,6 +185,8 @@ impl SlackSim {
         out.to_vec()
     }
 }
+
+feed_deref!(SlackSim);
 
 /// When entry `i` happened, in epoch milliseconds, among `segments`.
 fn at_ms_in(segments: &[Segment], i: u64) -> i64 {
@@ -332,8 +237,8 @@ async fn logs(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let ordinal = sim.gate.arrive();
-    if let Some(token) = &sim.token {
+    let ordinal = sim.feed.gate().arrive();
+    if let Some(token) = sim.feed.token() {
         if !headers.contains_key(header::AUTHORIZATION) {
             return slack_error(&sim, StatusCode::UNAUTHORIZED, "not_authed", &[]);
         }
@@ -344,10 +249,10 @@ async fn logs(
     if let Some(error) = &sim.refuse {
         return slack_error(&sim, StatusCode::FORBIDDEN, error, &[]);
     }
-    let wait = match sim.gate.pass(ordinal) {
+    let wait = match sim.feed.gate().pass(ordinal) {
         Gate::Open(_) => None,
         Gate::Exceeded(quota) => Some((quota.reset_epoch - jiff::Timestamp::now().as_second()).max(1) as u64),
-        Gate::Planted(..) => Some(sim.gate.limits().wait_secs()),
+        Gate::Planted(..) => Some(sim.feed.gate().limits().wait_secs()),
     };
     if let Some(wait) = wait {
         return slack_error(&sim, StatusCode::TOO_MANY_REQUESTS, "ratelimited", &[("retry-after", wait.to_string())]);
@@ -372,7 +277,7 @@ async fn logs(
     }
     let actions: Option<Vec<&str>> = params.get("action").map(|list| list.split(',').map(str::trim).collect());
 
-    let total = sim.total.load(Ordering::Relaxed);
+    let total = sim.feed.total_events();
     let lo = sim.first_at_or_after(oldest.saturating_mul(1000), total);
     let hi = sim.first_at_or_after(latest.saturating_add(1).saturating_mul(1000), total);
     let from = match params.get("cursor").filter(|c| !c.is_empty()) {
@@ -403,7 +308,7 @@ async fn logs(
         out.put_slice(cursor_for(at).as_bytes());
     }
     out.put_slice(b"\"}}");
-    sim.served.fetch_add(served, Ordering::Relaxed);
+    sim.feed.serve(served);
     json_response(StatusCode::OK, out.freeze(), &[])
 }
 
@@ -451,15 +356,8 @@ fn kind_of(index: u64) -> usize {
     (splitmix64(index ^ 0x0a17_0000) % KINDS.len() as u64) as usize
 }
 
-const USERS: &[(&str, &str)] = &[
-    ("Charlie Parker", "bird"),
-    ("Maria Garcia", "maria.garcia"),
-    ("Wei Chen", "wei.chen"),
-    ("Aisha Okafor", "aisha.okafor"),
-    ("Lukas Schmidt", "lukas.schmidt"),
-    ("Sofia Rossi", "sofia.rossi"),
-    ("Kenji Tanaka", "kenji.tanaka"),
-];
+/// The organization's members: all the people but the last.
+const USERS: &[(&str, &str)] = PEOPLE.split_at(PEOPLE.len() - 1).0;
 
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Slack/4.41.105 Chrome/128.0.6613.186 Electron/32.2.5 Safari/537.36 Sonic Slack_SSB/4.41.105",
@@ -572,8 +470,13 @@ mod tests {
     async fn windows_are_inclusive_newest_first_and_paged_by_cursor() {
         let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
         // Ten entries 500 ms apart: two per second, seconds 0..5 after start.
-        let sim =
-            SlackSim::builder().events(10).first_at(start).spacing(Duration::from_millis(500)).start().await.unwrap();
+        let sim = SlackSim::builder()
+            .events(10)
+            .first_event_at(start)
+            .spacing(Duration::from_millis(500))
+            .start()
+            .await
+            .unwrap();
         assert_eq!(
             (sim.date_create(0), sim.date_create(1), sim.date_create(9)),
             (1_700_000_000, 1_700_000_000, 1_700_000_004)
@@ -611,7 +514,7 @@ mod tests {
     async fn auth_errors_refusals_and_rate_limits_answer_like_slack() {
         let sim = SlackSim::builder()
             .token("xoxp-1")
-            .rate_limit(2)
+            .rate_limit(2, Duration::from_secs(60))
             .inject_429([3])
             .inject_wait(Duration::from_secs(7))
             .start()
@@ -651,7 +554,8 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     #[ignore = "a throughput measurement; run in release"]
     async fn slack_serving_speed() {
-        let sim = SlackSim::builder().events(1_000_000).rate_limit(u64::MAX).start().await.unwrap();
+        let sim =
+            SlackSim::builder().events(1_000_000).rate_limit(u64::MAX, Duration::from_secs(60)).start().await.unwrap();
         let client = reqwest::Client::new();
         let started = std::time::Instant::now();
         let base = format!("{}/audit/v1/logs?limit=9999", sim.base_url());
@@ -666,12 +570,6 @@ mod tests {
             }
             url = format!("{base}&cursor={cursor}");
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "served {} entries in {secs:.2} s: {:.0} entries/s (client included)",
-            sim.events_served(),
-            sim.events_served() as f64 / secs
-        );
-        assert_eq!(sim.events_served(), 1_000_000);
+        crate::util::report_serving_speed("entries", sim.events_served(), started);
     }
 }

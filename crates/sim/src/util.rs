@@ -3,8 +3,8 @@
 //! are built from.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -49,7 +49,7 @@ impl Listener {
     /// labels a failure in the logs.
     pub fn serve(self, name: &'static str, router: Router) -> Server {
         let (stop, stopped) = oneshot::channel::<()>();
-        let addr = self.addr;
+        let (addr, base_url) = (self.addr, self.base_url());
         tokio::spawn(async move {
             let serve = axum::serve(self.listener, router).with_graceful_shutdown(async {
                 let _closed = stopped.await;
@@ -58,14 +58,29 @@ impl Listener {
                 tracing::warn!(error = %err, simulator = name, "simulator stopped");
             }
         });
-        Server { addr, _stop: stop }
+        Server { addr, base_url, _stop: stop }
     }
+}
+
+/// How a simulator starts: binds any free port of `127.0.0.1` and serves `routes` like
+/// [`Listener::serve`], with the state `state` makes of the base URL (for the links its handlers write);
+/// the state and the server.
+pub async fn serve_loopback<S: Send + Sync + 'static>(
+    name: &'static str,
+    routes: Router<Arc<S>>,
+    state: impl FnOnce(String) -> S,
+) -> std::io::Result<(Arc<S>, Server)> {
+    let listener = Listener::loopback().await?;
+    let shared = Arc::new(state(listener.base_url()));
+    let server = listener.serve(name, routes.with_state(shared.clone()));
+    Ok((shared, server))
 }
 
 /// A running simulator's server; dropping it stops it.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    base_url: String,
     _stop: oneshot::Sender<()>,
 }
 
@@ -73,6 +88,11 @@ impl Server {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 }
 
@@ -125,15 +145,18 @@ impl RateWindow {
 
 /// What every log simulator's builder sets the same way: how many events, when and how far apart, the
 /// credential it requires, and its rate limits. A builder holds one as its `feed` member and gets the
-/// setters from `feed_builder!`; the running simulator keeps a [`Feed`].
+/// setters from `feed_builder!`; the running simulator keeps a [`Feed`] (or, with several sequences of
+/// events on one rate limit, as 1Password's, their [`Clock`] and a [`RateGate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedSettings {
     /// Events at start.
     pub events: u64,
-    /// When event 0 happened, in epoch ms (`None`: so that the newest is a minute old).
+    /// When event 0 happened, in epoch ms (`None`: so that the newest is [`FeedSettings::newest_age`] old).
     pub start_ms: Option<i64>,
     /// Time between two consecutive events, in µs.
     pub spacing_us: u64,
+    /// How old the newest event is at start when no start is set.
+    pub newest_age: Duration,
     /// The credential the simulator requires, if any.
     pub token: Option<String>,
     /// The rate-limit window and planted answers.
@@ -143,36 +166,95 @@ pub struct FeedSettings {
 impl FeedSettings {
     /// 1000 events 1 ms apart, the newest a minute old, no credential, `limits`.
     pub fn new(limits: RateLimits) -> Self {
-        Self { events: 1000, start_ms: None, spacing_us: 1000, token: None, limits }
+        Self {
+            events: 1000,
+            start_ms: None,
+            spacing_us: 1000,
+            newest_age: Duration::from_secs(60),
+            token: None,
+            limits,
+        }
+    }
+
+    /// The clock of `events` events on these settings, starting now: from the set start, or so that the
+    /// newest of them is [`FeedSettings::newest_age`] old.
+    pub fn clock(&self, events: u64) -> Clock {
+        let span_ms = (events.saturating_mul(self.spacing_us) / 1000) as i64;
+        let age_ms = self.newest_age.as_millis() as i64;
+        let start_ms = self.start_ms.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() - span_ms - age_ms);
+        Clock { start_ms, spacing_us: self.spacing_us }
+    }
+}
+
+/// When events happened: event `i` at `start_ms + i × spacing_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// When event 0 happened, in epoch milliseconds.
+    pub start_ms: i64,
+    /// Time between two consecutive events, in µs.
+    pub spacing_us: u64,
+}
+
+impl Clock {
+    /// When event `i` happened, in epoch milliseconds.
+    pub fn at_ms(&self, i: u64) -> i64 {
+        self.start_ms + (u128::from(i) * u128::from(self.spacing_us) / 1000) as i64
+    }
+
+    /// When event `i` happened, in epoch microseconds.
+    pub fn at_us(&self, i: u64) -> i64 {
+        self.start_ms * 1000 + (u128::from(i) * u128::from(self.spacing_us)) as i64
+    }
+
+    /// The first of `total` events that happened at or after epoch millisecond `ms` (`total` when none did).
+    pub fn first_at_or_after(&self, ms: i64, total: u64) -> u64 {
+        let delta = ms - self.start_ms;
+        if delta <= 0 {
+            return 0;
+        }
+        if self.spacing_us == 0 {
+            return total;
+        }
+        let index = (delta as u128 * 1000).div_ceil(u128::from(self.spacing_us));
+        u64::try_from(index).unwrap_or(u64::MAX).min(total)
     }
 }
 
 /// The setters of a simulator builder's `feed: FeedSettings` member, and its `start`, written once for
-/// every simulator (`feed_builder!(OktaSim)`).
+/// every simulator: `feed_builder!(OktaSim)`, or with the defaults its settings change in the docs,
+/// `feed_builder!(SlackSim, spacing "10 ms", newest "ten minutes")`.
 // Only the simulators on a feed use these; a build with none of them (`--features acme`) leaves them unused.
-#[cfg_attr(not(any(feature = "okta", feature = "github", feature = "auth0")), allow(unused_macros, unused_imports))]
+#[cfg_attr(
+    not(any(feature = "okta", feature = "github", feature = "auth0", feature = "onepassword", feature = "slack")),
+    allow(unused_macros, unused_imports)
+)]
 macro_rules! feed_builder {
     ($sim:ty) => {
+        $crate::util::feed_builder!($sim, spacing "1 ms", newest "a minute");
+    };
+    ($sim:ty, spacing $spacing:literal, newest $age:literal) => {
         /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
         pub async fn start(self) -> std::io::Result<$sim> {
             <$sim>::start(self).await
         }
 
-        /// How many events exist at start (default 1000).
+        /// How many events exist at start, in each feed where there are several (default 1000).
         #[must_use]
         pub fn events(mut self, total: u64) -> Self {
             self.feed.events = total;
             self
         }
 
-        /// When event 0 happened (default: so that the newest event is a minute old).
+        #[doc = concat!("When event 0 happened (default: so that the newest event is ", $age, " old).")]
         #[must_use]
         pub fn first_event_at(mut self, at: jiff::Timestamp) -> Self {
             self.feed.start_ms = Some(at.as_millisecond());
             self
         }
 
-        /// Time between two consecutive events (default 1 ms; below 1 ms events share instants).
+        #[doc = concat!(
+            "Time between two consecutive events (default ", $spacing, "; below 1 ms events share instants)."
+        )]
         #[must_use]
         pub fn spacing(mut self, spacing: std::time::Duration) -> Self {
             self.feed.spacing_us = spacing.as_micros() as u64;
@@ -220,14 +302,17 @@ macro_rules! feed_builder {
     };
 }
 #[cfg_attr(
-    not(any(feature = "okta", feature = "github", feature = "auth0")),
+    not(any(feature = "okta", feature = "github", feature = "auth0", feature = "onepassword", feature = "slack")),
     allow(unused_macros, unused_imports)
 )]
 pub(crate) use feed_builder;
 
 /// A running simulator's `Deref` to its feed (`self.shared.feed`), so that `append`, `requests` and the
 /// rest are the same on every simulator (`feed_deref!(OktaSim)`).
-#[cfg_attr(not(any(feature = "okta", feature = "github", feature = "auth0")), allow(unused_macros, unused_imports))]
+#[cfg_attr(
+    not(any(feature = "okta", feature = "github", feature = "auth0", feature = "slack")),
+    allow(unused_macros, unused_imports)
+)]
 macro_rules! feed_deref {
     ($sim:ty) => {
         impl std::ops::Deref for $sim {
@@ -240,18 +325,17 @@ macro_rules! feed_deref {
     };
 }
 #[cfg_attr(
-    not(any(feature = "okta", feature = "github", feature = "auth0")),
+    not(any(feature = "okta", feature = "github", feature = "auth0", feature = "slack")),
     allow(unused_macros, unused_imports)
 )]
 pub(crate) use feed_deref;
 
-/// The events of a running simulator and its counters; every simulator dereferences to its feed, so
-/// `sim.append(n)`, `sim.requests()` and the like are the same everywhere.
+/// The events of a running simulator and its counters; every simulator of one sequence of events
+/// dereferences to its feed, so `sim.append(n)`, `sim.requests()` and the like are the same everywhere.
 #[derive(Debug)]
 pub struct Feed {
     total: AtomicU64,
-    start_ms: i64,
-    spacing_us: u64,
+    clock: Clock,
     token: Option<String>,
     gate: RateGate,
     served: AtomicU64,
@@ -260,12 +344,9 @@ pub struct Feed {
 impl Feed {
     /// The feed `settings` describe, its clock starting now.
     pub fn new(settings: FeedSettings) -> Self {
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let span_ms = (settings.events.saturating_mul(settings.spacing_us) / 1000) as i64;
         Self {
             total: AtomicU64::new(settings.events),
-            start_ms: settings.start_ms.unwrap_or(now_ms - span_ms - 60_000),
-            spacing_us: settings.spacing_us,
+            clock: settings.clock(settings.events),
             token: settings.token,
             gate: RateGate::new(settings.limits),
             served: AtomicU64::new(0),
@@ -312,40 +393,10 @@ impl Feed {
         self.token.as_deref()
     }
 
-    /// When event `i` happened, in epoch milliseconds.
-    pub fn at_ms(&self, i: u64) -> i64 {
-        event_ms(self.start_ms, self.spacing_us, i)
+    /// When the events at start happened (and, on every simulator but Slack's, the appended ones too).
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
-
-    /// When event `i` happened, in epoch microseconds.
-    pub fn at_us(&self, i: u64) -> i64 {
-        self.start_ms * 1000 + (u128::from(i) * u128::from(self.spacing_us)) as i64
-    }
-
-    /// The first of `total` events that happened at or after epoch millisecond `ms`.
-    pub fn first_at_or_after(&self, ms: i64, total: u64) -> u64 {
-        first_event_at_or_after(self.start_ms, self.spacing_us, ms, total)
-    }
-}
-
-/// When event `i` of events `spacing_us` apart from epoch millisecond `start_ms` happened, in epoch
-/// milliseconds.
-pub fn event_ms(start_ms: i64, spacing_us: u64, i: u64) -> i64 {
-    start_ms + (u128::from(i) * u128::from(spacing_us) / 1000) as i64
-}
-
-/// The first of `total` events `spacing_us` apart from epoch millisecond `start_ms` that happened at or
-/// after epoch millisecond `ms` (`total` when none did).
-pub fn first_event_at_or_after(start_ms: i64, spacing_us: u64, ms: i64, total: u64) -> u64 {
-    let delta = ms - start_ms;
-    if delta <= 0 {
-        return 0;
-    }
-    if spacing_us == 0 {
-        return total;
-    }
-    let index = (delta as u128 * 1000).div_ceil(u128::from(spacing_us));
-    u64::try_from(index).unwrap_or(u64::MAX).min(total)
 }
 
 /// The rate-limit header names a vendor uses.
@@ -527,6 +578,19 @@ pub fn url_as_asked(base_url: &str, uri: &axum::http::Uri) -> String {
     format!("{base_url}{}", uri.path_and_query().map_or("/", |pq| pq.as_str()))
 }
 
+/// The people simulated accounts are made of: a display name, and the local part of an `@example.com`
+/// address.
+pub const PEOPLE: &[(&str, &str)] = &[
+    ("Charlie Parker", "bird"),
+    ("Maria Garcia", "maria.garcia"),
+    ("Wei Chen", "wei.chen"),
+    ("Aisha Okafor", "aisha.okafor"),
+    ("Lukas Schmidt", "lukas.schmidt"),
+    ("Sofia Rossi", "sofia.rossi"),
+    ("Kenji Tanaka", "kenji.tanaka"),
+    ("Jack O'Neill", "jack.oneill"),
+];
+
 /// A bijective mixer: distinct inputs give distinct outputs (the simulators' deterministic "randomness").
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -689,6 +753,18 @@ pub fn put_rfc3339_ms(out: &mut BytesMut, epoch_ms: i64) {
     out.put_u8(b'Z');
 }
 
+/// What a simulator's throughput test measured, printed; and a check that it served its million events.
+#[cfg(test)]
+#[cfg_attr(
+    not(any(feature = "okta", feature = "github", feature = "auth0", feature = "onepassword", feature = "slack")),
+    allow(dead_code)
+)]
+pub(crate) fn report_serving_speed(unit: &str, served: u64, started: std::time::Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("served {served} {unit} in {secs:.2} s: {:.0} {unit}/s (client included)", served as f64 / secs);
+    assert_eq!(served, 1_000_000);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,17 +813,23 @@ mod tests {
 
     #[test]
     fn a_feed_places_its_events_in_time() {
-        let feed = Feed::new(FeedSettings {
+        let settings = FeedSettings {
             events: 10,
             start_ms: Some(1000),
             spacing_us: 500,
             ..FeedSettings::new(RateLimits::new(9, Duration::from_secs(1)))
-        });
-        assert_eq!((feed.at_ms(3), feed.at_us(3)), (1001, 1_001_500));
+        };
+        let feed = Feed::new(settings.clone());
+        let clock = feed.clock();
+        assert_eq!((clock.at_ms(3), clock.at_us(3)), (1001, 1_001_500));
         assert_eq!(
-            (feed.first_at_or_after(0, 10), feed.first_at_or_after(1002, 10), feed.first_at_or_after(9999, 10)),
+            (clock.first_at_or_after(0, 10), clock.first_at_or_after(1002, 10), clock.first_at_or_after(9999, 10)),
             (0, 4, 10)
         );
+        // Without a start, the newest of the events is `newest_age` old.
+        let newest =
+            FeedSettings { start_ms: None, newest_age: Duration::from_secs(600), ..settings }.clock(10).at_ms(9);
+        assert!((600_000..601_000).contains(&(jiff::Timestamp::now().as_millisecond() - newest)));
         feed.append(5);
         feed.serve(2);
         assert_eq!((feed.total_events(), feed.events_served(), feed.requests()), (15, 2, 0));
@@ -772,24 +854,20 @@ mod tests {
 
     #[test]
     fn base32_ids_are_unique_and_shaped_like_1passwords() {
-        let ids: std::collections::HashSet<Vec<u8>> = (0..10_000)
-            .map(|i| {
-                let mut out = BytesMut::new();
-                put_base32_id(&mut out, i, 7);
-                out.to_vec()
-            })
-            .collect();
+        let ids_of = |salt| -> std::collections::HashSet<Vec<u8>> {
+            (0..10_000)
+                .map(|i| {
+                    let mut out = BytesMut::new();
+                    put_base32_id(&mut out, i, salt);
+                    out.to_vec()
+                })
+                .collect()
+        };
+        let ids = ids_of(7);
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.len() == 26 && id.iter().all(|c| BASE32.contains(c))));
         // Neighbouring salts (a simulator's feeds) share no id.
-        let other: std::collections::HashSet<Vec<u8>> = (0..10_000)
-            .map(|i| {
-                let mut out = BytesMut::new();
-                put_base32_id(&mut out, i, 6);
-                out.to_vec()
-            })
-            .collect();
-        assert!(ids.is_disjoint(&other));
+        assert!(ids.is_disjoint(&ids_of(6)));
     }
 
     #[test]

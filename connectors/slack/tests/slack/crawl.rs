@@ -34,7 +34,7 @@ fn delivered(sink: &RecordingSink) -> Vec<String> {
 
 /// Entries `0..n`, spread over the last hour but for the last ten minutes.
 async fn sim(n: u64) -> SlackSim {
-    SlackSim::builder().events(n).token(TOKEN).rate_limit(100_000).start().await.unwrap()
+    SlackSim::builder().events(n).token(TOKEN).rate_limit(100_000, Duration::from_secs(60)).start().await.unwrap()
 }
 
 fn ids(range: std::ops::Range<u64>) -> HashSet<String> {
@@ -97,8 +97,14 @@ async fn the_action_filter_reaches_slack_and_only_those_actions_come() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier_3_429s_are_waited_out_without_loss_or_duplicates() {
-    let sim =
-        SlackSim::builder().events(900).token(TOKEN).rate_limit(100_000).inject_429([2, 5]).start().await.unwrap();
+    let sim = SlackSim::builder()
+        .events(900)
+        .token(TOKEN)
+        .rate_limit(100_000, Duration::from_secs(60))
+        .inject_429([2, 5])
+        .start()
+        .await
+        .unwrap();
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new());
     let report = crawler(&store, sim.base_url(), "", &sink).run_once().await;
