@@ -57,7 +57,8 @@ impl Region {
     }
 }
 
-/// Configuration of one 1Password account, read with [`OnePasswordConfig::from_table`].
+/// Configuration of one 1Password account: its own keys of a `[[sources]]` entry, read by
+/// [`OnePasswordConnector::from_table`](crate::OnePasswordConnector::from_table) beside the shared HTTP settings.
 /// Its `Debug` shows no secret: the token prints as `[REDACTED]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
