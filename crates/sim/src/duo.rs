@@ -324,14 +324,14 @@ impl DuoSim {
         (s.authentication.total(), s.administrator.total(), s.telephony.total())
     }
 
-    /// The `txid` of authentication event `i`.
+    /// The `txid` of authentication event `i` ([`txid`]).
     pub fn txid(&self, i: u64) -> String {
-        text(|out| render::put_txid(out, i))
+        txid(i)
     }
 
-    /// The `telephony_id` of telephony event `i`.
+    /// The `telephony_id` of telephony event `i` ([`telephony_id`]).
     pub fn telephony_id(&self, i: u64) -> String {
-        text(|out| render::put_telephony_id(out, i))
+        telephony_id(i)
     }
 
     /// Authentication event `i` as served.
@@ -356,6 +356,16 @@ impl DuoSim {
     pub fn authentication_ms(&self, i: u64) -> i64 {
         self.shared.authentication.clock().at_ms(i)
     }
+}
+
+/// The `txid` of authentication event `i` of any simulator (for a process that only knows the index).
+pub fn txid(i: u64) -> String {
+    text(|out| render::put_txid(out, i))
+}
+
+/// The `telephony_id` of telephony event `i` of any simulator.
+pub fn telephony_id(i: u64) -> String {
+    text(|out| render::put_telephony_id(out, i))
 }
 
 fn text(write: impl FnOnce(&mut BytesMut)) -> String {
@@ -469,8 +479,8 @@ fn v2(sim: &Shared, log: V2, method: &Method, headers: &HeaderMap, uri: &Uri) ->
     let low = clock.first_at_or_after(mintime.max(oldest), total);
     let high = clock.first_at_or_after(maxtime.min(newest).saturating_add(1), total).max(low);
     let id_of = |i: u64| match log {
-        V2::Authentication => text(|out| render::put_txid(out, i)),
-        V2::Telephony => text(|out| render::put_telephony_id(out, i)),
+        V2::Authentication => txid(i),
+        V2::Telephony => telephony_id(i),
     };
     // `next_offset` names the last event handed out: the page goes on after it.
     let (mut start, mut end) = (low, high);
