@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use logcrawl_connector::origin;
+use logcrawl_connector::{origin, streams};
 use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, ExposeSecret, HttpSettings, SecretString};
 use logcrawl_http::Url;
@@ -52,11 +52,6 @@ impl DuoLog {
             DuoLog::Administrator => "administrator",
             DuoLog::Telephony => "telephony",
         }
-    }
-
-    /// The log called `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|log| log.name() == name)
     }
 
     /// The endpoint's path below the API host.
@@ -158,24 +153,7 @@ impl DuoConfig {
 
     /// The logs to crawl, in the order configured.
     pub(crate) fn logs(&self) -> Result<Vec<DuoLog>, ConfigError> {
-        let Some(names) = &self.streams else { return Ok(DuoLog::ALL.to_vec()) };
-        if names.is_empty() {
-            return Err(ConfigError::new("streams", "must name at least one stream (or be left out for all three)"));
-        }
-        let mut logs = Vec::with_capacity(names.len());
-        for name in names {
-            let log = DuoLog::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    "streams",
-                    format!("{name:?} is not a stream; the streams are authentication, administrator and telephony"),
-                )
-            })?;
-            if logs.contains(&log) {
-                return Err(ConfigError::new("streams", format!("{name:?} is listed twice")));
-            }
-            logs.push(log);
-        }
-        Ok(logs)
+        streams::chosen(self.streams.as_deref(), &DuoLog::ALL, DuoLog::name)
     }
 
     /// The v2 page size, checked.

@@ -135,13 +135,8 @@ impl DuoConnector {
         }
 
         let mut http = HttpConfig::with_settings(base.clone(), settings)?;
-        http.rate_limit = RateLimitConfig {
-            requests_per_second: settings.requests_per_second,
-            min_interval: settings.requests_per_second.is_none().then_some(DEFAULT_MIN_INTERVAL),
-            burst: None,
-            margin: 0,
-            key: Some(tenant_key("duo", &base, &integration_key)),
-        };
+        let budget = tenant_key("duo", &base, &integration_key);
+        http.rate_limit = RateLimitConfig::tenant(budget, settings.requests_per_second, Some(DEFAULT_MIN_INTERVAL));
         customize(&mut http);
         let signer = DuoSigner::new(&integration_key, secret_key, &host, &base);
         debug_assert!(!format!("{signer:?}").contains(config.secret_key.expose_secret()));
@@ -211,6 +206,12 @@ mod tests {
         DuoConnector::from_table(&format!("{KEYS}{extra}").parse().unwrap(), &BuildContext::new("duo"))
     }
 
+    /// The key and the text of the error building with `extra` gives.
+    fn refused(extra: &str) -> (String, String) {
+        let err = build(extra).expect_err(extra);
+        (err.key().to_owned(), err.to_string())
+    }
+
     fn names(connector: &DuoConnector) -> Vec<String> {
         connector.streams().iter().map(|s| s.name().to_owned()).collect()
     }
@@ -246,9 +247,8 @@ mod tests {
             ("sort = \"ts:asc\"", "sort", "unknown field"),
             ("requests_per_second = 0", "requests_per_second", ""),
         ] {
-            let err = build(extra).unwrap_err();
-            assert_eq!(err.key(), key, "{extra}: {err}");
-            assert!(err.to_string().contains(says), "{extra}: {err}");
+            let (named, text) = refused(extra);
+            assert!(named == key && text.contains(says), "{extra}: {named}: {text}");
         }
         let with = |replace: &str, by: &str| {
             let text = KEYS.replace(replace, by);

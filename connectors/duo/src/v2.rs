@@ -153,16 +153,7 @@ impl WindowedApi for V2Api {
             .map_err(|why| malformed(response, why))?;
         let next = match offset {
             None => Next::Done,
-            Some(offset) => {
-                let mut url = response.url.clone();
-                let kept: Vec<(String, String)> = url
-                    .query_pairs()
-                    .filter(|(key, _)| key != "next_offset")
-                    .map(|(key, value)| (key.into_owned(), value.into_owned()))
-                    .collect();
-                url.query_pairs_mut().clear().extend_pairs(kept).append_pair("next_offset", &offset);
-                Next::Request(Self::request(url))
-            }
+            Some(offset) => Next::Request(Self::request(response.url.clone()).with_query_set("next_offset", &offset)),
         };
         Ok(Page { events, next })
     }
