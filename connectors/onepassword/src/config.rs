@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use logcrawl_connector::origin;
+use logcrawl_connector::{origin, streams};
 use logcrawl_core::config::within;
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_http::Url;
@@ -97,24 +97,7 @@ impl OnePasswordConfig {
 
     /// The streams to crawl, in the order configured.
     pub(crate) fn features(&self) -> Result<Vec<Feature>, ConfigError> {
-        let Some(names) = &self.streams else { return Ok(Feature::ALL.to_vec()) };
-        if names.is_empty() {
-            return Err(ConfigError::new("streams", "must name at least one stream (or be left out for all three)"));
-        }
-        let mut features = Vec::with_capacity(names.len());
-        for name in names {
-            let feature = Feature::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    "streams",
-                    format!("{name:?} is not a stream; the streams are auditevents, signinattempts and itemusages"),
-                )
-            })?;
-            if features.contains(&feature) {
-                return Err(ConfigError::new("streams", format!("{name:?} is listed twice")));
-            }
-            features.push(feature);
-        }
-        Ok(features)
+        streams::chosen(self.streams.as_deref(), &Feature::ALL, Feature::name)
     }
 
     /// The page size, checked.

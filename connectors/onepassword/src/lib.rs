@@ -114,13 +114,8 @@ impl OnePasswordConnector {
         let lookback = lookback::initial_lookback(config.initial_lookback, RETENTION, "1Password", context.max_age)?;
 
         let mut http = HttpConfig::with_settings(base.clone(), settings)?;
-        http.rate_limit = RateLimitConfig {
-            requests_per_second: settings.requests_per_second,
-            min_interval: None,
-            burst: None,
-            margin: 0,
-            key: Some(tenant_key("onepassword", &base, config.token.expose_secret())),
-        };
+        let budget = tenant_key("onepassword", &base, config.token.expose_secret());
+        http.rate_limit = RateLimitConfig::tenant(budget, settings.requests_per_second, None);
         customize(&mut http);
         let client = HttpClient::new(http)
             .map_err(|err| ConfigError::new("base_url", err.to_string()))?

@@ -140,16 +140,7 @@ impl WindowedApi for AuditLogsApi {
             .collect::<Result<Vec<_>, _>>()?;
         let next = match answer.response_metadata.and_then(|meta| meta.next_cursor).filter(|c| !c.is_empty()) {
             None => Next::Done,
-            Some(cursor) => {
-                let mut url = response.url.clone();
-                let kept: Vec<(String, String)> = url
-                    .query_pairs()
-                    .filter(|(key, _)| key != "cursor")
-                    .map(|(key, value)| (key.into_owned(), value.into_owned()))
-                    .collect();
-                url.query_pairs_mut().clear().extend_pairs(kept).append_pair("cursor", &cursor);
-                Next::Request(Self::request(url))
-            }
+            Some(cursor) => Next::Request(Self::request(response.url.clone()).with_query_set("cursor", &cursor)),
         };
         Ok(Page { events, next })
     }

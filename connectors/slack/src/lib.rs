@@ -105,13 +105,8 @@ pub fn connector_with_http(
     let lookback = lookback::initial_lookback(config.initial_lookback, Duration::MAX, "Slack", context.max_age)?;
 
     let mut http = HttpConfig::with_settings(base.clone(), settings)?;
-    http.rate_limit = RateLimitConfig {
-        requests_per_second: settings.requests_per_second,
-        min_interval: settings.requests_per_second.is_none().then_some(DEFAULT_MIN_INTERVAL),
-        burst: None,
-        margin: 0,
-        key: Some(tenant_key("slack", &base, config.token.expose_secret())),
-    };
+    let budget = tenant_key("slack", &base, config.token.expose_secret());
+    http.rate_limit = RateLimitConfig::tenant(budget, settings.requests_per_second, Some(DEFAULT_MIN_INTERVAL));
     customize(&mut http);
     let client = HttpClient::new(http)
         .map_err(|err| ConfigError::new("base_url", err.to_string()))?

@@ -15,6 +15,7 @@
 //! | `github-ndjson` | GitHub audit log simulator (an organization's web events) → `logcrawl-github` (pages of 100, GitHub's most) → crawler → NDJSON to `/dev/null` | the same backfill for GitHub's page-level `Link` cursors |
 //! | `auth0-ndjson` | Auth0 logs simulator → `logcrawl-auth0` (pages of 100, Auth0's most; a static token) → crawler → NDJSON to `/dev/null` | the same backfill for Auth0's checkpoint reads |
 //! | `slack-ndjson` | Slack Audit Logs simulator (`--events` entries 10 ms apart) → `logcrawl-slack` (windows of 1 h, pages of 1000, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path: newest-first pages, an exact cursor per record |
+//! | `duo-ndjson` | Duo Admin API simulator (`--events` authentications 1 ms apart; every signature verified) → `logcrawl-duo` (its authentication stream: one window, pages of 1000 newest first by `next_offset`, each request HMAC-signed, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path with a signature per request |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
@@ -40,9 +41,9 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
 //!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack: `0..N`; GitHub: the `_document_id`s and Auth0: the
-//!   `log_id`s of `0..N`, read from the raw event; ACME:
+//!   `log_id`s of `0..N`, read from the raw event; Duo: the `txid`s of `0..N`, from the raw event too; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
 //!
@@ -95,11 +96,13 @@ pub enum Scenario {
     GithubNdjson,
     /// Auth0 logs → crawler → NDJSON to `/dev/null`.
     Auth0Ndjson,
+    /// Duo's authentication log (time windows, signed requests) → crawler → NDJSON to `/dev/null`.
+    DuoNdjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -107,6 +110,7 @@ impl Scenario {
         Scenario::SlackNdjson,
         Scenario::GithubNdjson,
         Scenario::Auth0Ndjson,
+        Scenario::DuoNdjson,
     ];
 
     /// The name used by `--scenario`.
@@ -119,6 +123,7 @@ impl Scenario {
             Scenario::SlackNdjson => "slack-ndjson",
             Scenario::GithubNdjson => "github-ndjson",
             Scenario::Auth0Ndjson => "auth0-ndjson",
+            Scenario::DuoNdjson => "duo-ndjson",
         }
     }
 
@@ -292,7 +297,8 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::OnePasswordNdjson
         | Scenario::SlackNdjson
         | Scenario::GithubNdjson
-        | Scenario::Auth0Ndjson => backfill(scenario, options).await,
+        | Scenario::Auth0Ndjson
+        | Scenario::DuoNdjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -340,6 +346,10 @@ impl Backfill {
                 let expected = digest((0..events).map(logcrawl_sim::github::document_id));
                 Self { spec: SimSpec::Github { events }, kind: "github", expected, id_key: Some("_document_id") }
             }
+            Scenario::DuoNdjson => {
+                let expected = digest((0..events).map(logcrawl_sim::duo::txid));
+                Self { spec: SimSpec::Duo { events }, kind: "duo", expected, id_key: Some("txid") }
+            }
             Scenario::Auth0Ndjson => {
                 // The newest event a minute old; chosen here, so that every log id is known here even with
                 // the simulator in a child.
@@ -380,6 +390,18 @@ impl Backfill {
                 table.insert("settle_lag".into(), "0s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_slack::from_table(&table, &context)?)
+            }
+            SimSpec::Duo { .. } => {
+                let mut table = logcrawl_core::config::Table::new();
+                table.insert("api_host".into(), logcrawl_sim::duo::DEFAULT_API_HOST.into());
+                table.insert("integration_key".into(), logcrawl_sim::duo::DEFAULT_INTEGRATION_KEY.into());
+                table.insert("secret_key".into(), logcrawl_sim::duo::DEFAULT_SECRET_KEY.into());
+                table.insert("base_url".into(), base_url.into());
+                table.insert("streams".into(), vec!["authentication"].into());
+                // The simulator serves at once and does not limit the bench: no settle lag, no pace.
+                table.insert("settle_lag".into(), "0s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_duo::DuoConnector::from_table(&table, &context)?)
             }
             SimSpec::Github { .. } => {
                 let config =

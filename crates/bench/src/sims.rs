@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use logcrawl_sim::auth0::Auth0Sim;
 use logcrawl_sim::datadog::DatadogIntake;
+use logcrawl_sim::duo::DuoSim;
 use logcrawl_sim::github::GithubSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
@@ -70,6 +71,12 @@ pub enum SimSpec {
         /// When event 0 was stored, in epoch milliseconds.
         first_stored_ms: i64,
     },
+    /// A Duo account with `events` authentications 1 ms apart, the newest a minute old, served at once
+    /// (no delay) with the default credentials; its rate limit lifted.
+    Duo {
+        /// Authentication events.
+        events: u64,
+    },
     /// The ACME logs API with `events` events at start and `live_rate` more per second.
     Acme {
         /// Events at start.
@@ -95,6 +102,7 @@ impl SimSpec {
                 "--first-stored-ms".into(),
                 first_stored_ms.to_string(),
             ],
+            SimSpec::Duo { events } => vec!["duo".into(), "--events".into(), events.to_string()],
             SimSpec::Acme { events, live_rate } => {
                 vec!["acme".into(), "--events".into(), events.to_string(), "--live-rate".into(), live_rate.to_string()]
             }
@@ -136,6 +144,16 @@ impl SimSpec {
                     Auth0Sim::builder().events(*events).first_event_at(first).token(AUTH0_TOKEN).start().await?,
                 )
             }
+            SimSpec::Duo { events } => Running::Duo(
+                DuoSim::builder()
+                    .events(*events)
+                    .administrator(0, Duration::from_secs(1))
+                    .telephony(0, Duration::from_secs(1))
+                    .delay(Duration::ZERO)
+                    .rate_limit(u64::MAX, Duration::from_secs(60))
+                    .start()
+                    .await?,
+            ),
             SimSpec::Acme { events, live_rate } => {
                 let config = AcmeSimConfig { events: *events, live_rate: *live_rate, ..AcmeSimConfig::default() };
                 Running::Acme(AcmeSim::start(config).await?)
@@ -161,6 +179,8 @@ pub enum Running {
     Github(GithubSim),
     /// Auth0.
     Auth0(Auth0Sim),
+    /// Duo.
+    Duo(DuoSim),
 }
 
 impl Running {
@@ -174,6 +194,7 @@ impl Running {
             Running::Slack(sim) => sim.base_url().to_owned(),
             Running::Github(sim) => sim.base_url(),
             Running::Auth0(sim) => sim.base_url().to_owned(),
+            Running::Duo(sim) => sim.base_url().to_owned(),
         }
     }
 }

@@ -19,6 +19,8 @@
 //! * [`origin`]: the `base_url` every connector takes and a tenant's `domain`, checked alike.
 //! * [`lookback`]: where a first run starts (`initial_lookback`, within the vendor's retention and the
 //!   sink's max age).
+//! * [`streams`]: [`chosen`](streams::chosen), the streams a `streams = [...]` key picks of a connector
+//!   with several.
 //!
 //! A connector built on it is its configuration (its own keys plus the shared
 //! [`HttpSettings`](logcrawl_core::HttpSettings)), its [`PagedApi`], and a `KIND` whose factory returns
@@ -31,6 +33,7 @@ pub mod members;
 pub mod origin;
 pub mod paged;
 pub mod single;
+pub mod streams;
 
 pub use attributes::{OwnGroups, Standard};
 pub use cursor::TypedCursor;

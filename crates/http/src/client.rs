@@ -124,6 +124,21 @@ impl RequestSpec {
         self.url.query_pairs_mut().extend_pairs(pairs);
         self
     }
+
+    /// The same request with the query parameter `key` set to `value`: every earlier value of `key`
+    /// removed, the other parameters kept in their order, `key` last. The next page of an API that
+    /// continues by a token the client puts on its own URL (Slack's `cursor`, Duo's `next_offset`).
+    #[must_use]
+    pub fn with_query_set(mut self, key: &str, value: &str) -> Self {
+        let kept: Vec<(String, String)> = self
+            .url
+            .query_pairs()
+            .filter(|(name, _)| name != key)
+            .map(|(name, kept)| (name.into_owned(), kept.into_owned()))
+            .collect();
+        self.url.query_pairs_mut().clear().extend_pairs(kept).append_pair(key, value);
+        self
+    }
 }
 
 /// A complete response: status, headers and the whole (capped) body.

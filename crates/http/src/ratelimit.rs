@@ -41,6 +41,22 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl RateLimitConfig {
+    /// The budget of a vendor tenant that announces no budget in its headers (so no margin is kept):
+    /// shared by every client of `key` (a [`tenant_key`]), at `requests_per_second` when the shared
+    /// settings give it, else at one request per `pace` (`None`: no fixed quota). What Slack (Tier 3,
+    /// one every 1.5 s), 1Password (8 a second, its shared default) and Duo (one every 2 s) use.
+    pub fn tenant(key: String, requests_per_second: Option<NonZeroU32>, pace: Option<Duration>) -> Self {
+        Self {
+            requests_per_second,
+            min_interval: pace.filter(|_| requests_per_second.is_none()),
+            burst: None,
+            margin: 0,
+            key: Some(key),
+        }
+    }
+}
+
 /// What the vendor last said about its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitSnapshot {
@@ -308,6 +324,19 @@ impl RateBudget {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn a_tenants_budget_is_paced_unless_the_settings_give_a_quota() {
+        let pace = Some(Duration::from_secs(2));
+        let paced = RateLimitConfig::tenant("duo:x".into(), None, pace);
+        assert_eq!((paced.min_interval, paced.requests_per_second, paced.margin), (pace, None, 0));
+        assert_eq!(paced.key.as_deref(), Some("duo:x"));
+        let quota = NonZeroU32::new(5);
+        let given = RateLimitConfig::tenant("duo:y".into(), quota, pace);
+        assert_eq!((given.min_interval, given.requests_per_second), (None, quota), "the setting replaces the pace");
+        assert_eq!(RateLimitConfig::tenant("op".into(), None, None).min_interval, None);
+        assert_eq!(RateBudget::new("tenant-paced", &paced).min_interval(), pace);
+    }
 
     #[test]
     fn reads_both_header_families() {

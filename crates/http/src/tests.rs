@@ -422,3 +422,14 @@ proptest::proptest! {
         proptest::prop_assert!(!limited || status == StatusCode::FORBIDDEN);
     }
 }
+
+#[test]
+fn a_query_parameter_is_set_in_place_of_its_earlier_values() {
+    let url = Url::parse("https://api.example/logs?mintime=1&next_offset=old&limit=2&next_offset=older").unwrap();
+    let request = RequestSpec::get(url).with_query_set("next_offset", "1547486297000,5bea1c1e");
+    let pairs: Vec<(String, String)> = request.url.query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
+    let expected = [("mintime", "1"), ("limit", "2"), ("next_offset", "1547486297000,5bea1c1e")];
+    assert_eq!(pairs, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    let fresh = RequestSpec::get(Url::parse("https://api.example/logs").unwrap()).with_query_set("cursor", "a b&c");
+    assert_eq!(fresh.url.as_str(), "https://api.example/logs?cursor=a+b%26c");
+}

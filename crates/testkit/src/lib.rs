@@ -28,7 +28,8 @@
 //! with which credential, to which origin) as well as on what was delivered and committed.
 //!
 //! A connector adopts it with a [`conformance::Vendor`] — how its requests name a position and page
-//! size, how its pages look, which header carries the credential — and one macro line:
+//! size, how its pages look, which header carries the credential (or, for requests signed one by one,
+//! how to verify them: [`conformance::Vendor::authorized`]) — and one macro line:
 //!
 //! ```ignore
 //! use logcrawl_testkit::conformance::{Ask, Continuation, PageReply, Vendor};

@@ -161,6 +161,14 @@ pub trait Vendor: Send + Sync + 'static {
         ("authorization", format!("Bearer {}", self.secret()))
     }
 
+    /// Whether `request` carries the credential. By default: the [`credential`](Self::credential)
+    /// header with exactly its value. A vendor whose requests are signed one by one (Duo's HMAC over the
+    /// request and its `Date`) verifies the signature here instead.
+    fn authorized(&self, request: &Request) -> bool {
+        let (name, value) = self.credential();
+        crate::wire::header(request, name) == Some(value.as_str())
+    }
+
     /// A connector crawling the API at `base_url` (`http://127.0.0.1:PORT`) with `page_size` events per
     /// request and [`secret`](Self::secret) as its credential. It must expose exactly one stream, retry
     /// quickly (milliseconds between attempts, at least 2 attempts) and keep the default `max_retry_wait`
