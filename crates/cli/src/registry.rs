@@ -30,6 +30,8 @@ pub const CONNECTORS: &[ConnectorKind] = &[
     logcrawl_onepassword::KIND,
     #[cfg(feature = "slack")]
     logcrawl_slack::KIND,
+    #[cfg(feature = "entra")]
+    logcrawl_entra::KIND,
     // xtask:new-connector:kind (scaffolded connectors are listed above this line)
 ];
 
@@ -42,6 +44,7 @@ pub const CONNECTOR_NAMES: &[&str] = &[
     "auth0",
     "onepassword",
     "slack",
+    "entra",
     // xtask:new-connector:name (scaffolded connectors are named above this line)
 ];
 
