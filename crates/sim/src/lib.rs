@@ -10,6 +10,8 @@ pub mod acme;
 pub mod auth0;
 #[cfg(feature = "datadog")]
 pub mod datadog;
+#[cfg(feature = "entra")]
+pub mod entra;
 #[cfg(feature = "github")]
 pub mod github;
 #[cfg(feature = "okta")]
