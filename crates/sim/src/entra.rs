@@ -14,7 +14,8 @@
 //!   identities, systems): the members of the Graph API reference's examples. Instants have Graph's seven
 //!   fractional digits, but provisioning's whole seconds, as in its reference example (so several
 //!   provisioning events share an instant). [`event_id`] gives an event's `id`.
-//!   [`append`](crate::util::Feed::append) publishes more events.
+//!   [`EntraSim::append_now`] publishes more stamped from the moment of the call on, as a live tenant
+//!   logs them; [`append`](crate::util::Feed::append) continues the feed's sequence.
 //! * **Indexing delay.** An event is served only once `indexing_delay` has passed since it happened
 //!   (default none); with [`EntraSimBuilder::late_events`] one event in N is indexed a longer delay late,
 //!   after its neighbours (what a crawler's overlap is for).
@@ -278,6 +279,9 @@ struct Shared {
     tokens: Mutex<HashMap<String, i64>>,
     jtis: token::Jtis,
     continuations: AtomicU64,
+    /// Events published with [`EntraSim::append_now`]: from the first index on, stamped this many µs
+    /// later than the feed's sequence would.
+    shifts: Mutex<Vec<(u64, i64)>>,
 }
 
 /// A running simulated Entra tenant. Dropping it stops the server.
@@ -310,6 +314,7 @@ impl EntraSim {
             tokens: Mutex::default(),
             jtis: Mutex::default(),
             continuations: AtomicU64::new(0),
+            shifts: Mutex::default(),
         });
         let app = Router::new()
             .route("/v1.0/auditLogs/{log}", get(list))
@@ -338,6 +343,23 @@ impl EntraSim {
         self.shared.tokens.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
+    /// Publishes `n` more events stamped from now on (or right after the newest, if that is later),
+    /// `spacing` apart, as a live tenant logs them; [`append`](crate::util::Feed::append) instead
+    /// continues the feed's sequence where it is.
+    pub fn append_now(&self, n: u64) {
+        let mut shifts = self.shared.shifts.lock().unwrap_or_else(PoisonError::into_inner);
+        let total = self.shared.feed.total_events();
+        let shift = shifts.last().map_or(0, |(_, shift)| *shift);
+        let behind = jiff::Timestamp::now().as_microsecond() - (self.shared.feed.at_us(total) + shift);
+        shifts.push((total, shift + behind.max(0)));
+        self.shared.feed.append(n);
+    }
+
+    /// When event `i` happened, in epoch µs.
+    pub fn at_us(&self, i: u64) -> i64 {
+        self.shared.at_us(i)
+    }
+
     /// How many of events `0..total` belong to `log`.
     pub fn count(log: Log, total: u64) -> u64 {
         (0..10).filter(|k| log_of(*k) == log).map(|k| total / 10 + u64::from(total % 10 > k)).sum()
@@ -346,7 +368,7 @@ impl EntraSim {
     /// Event `i` as this simulator serves it.
     pub fn render_event(&self, i: u64) -> Vec<u8> {
         let mut out = BytesMut::with_capacity(1500);
-        render::put_event(&mut out, log_of(i), i, self.shared.feed.at_us(i));
+        render::put_event(&mut out, log_of(i), i, self.shared.at_us(i));
         out.to_vec()
     }
 }
@@ -354,9 +376,16 @@ impl EntraSim {
 feed_deref!(EntraSim);
 
 impl Shared {
+    /// When event `i` happened, in epoch µs: the feed's instant, shifted for events appended now.
+    fn at_us(&self, i: u64) -> i64 {
+        let shifts = self.shifts.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = shifts.partition_point(|(first, _)| *first <= i);
+        self.feed.at_us(i) + at.checked_sub(1).map_or(0, |k| shifts[k].1)
+    }
+
     /// The instant Graph filters and orders event `i` by, in epoch ns (provisioning: whole seconds).
     fn instant_ns(&self, log: Log, i: u64) -> i128 {
-        let us = i128::from(self.feed.at_us(i));
+        let us = i128::from(self.at_us(i));
         if log == Log::Provisioning { us.div_euclid(1_000_000) * 1_000_000_000 } else { us * 1000 }
     }
 
@@ -376,7 +405,7 @@ impl Shared {
     fn visible(&self, i: u64, now_us: i64) -> bool {
         let late = self.settings.late.filter(|(one_in, _)| splitmix64(i ^ 0x1a7e).is_multiple_of(*one_in));
         let delay = late.map_or(self.settings.indexing_delay, |(_, delay)| delay);
-        self.feed.at_us(i) + delay.as_micros() as i64 <= now_us
+        self.at_us(i) + delay.as_micros() as i64 <= now_us
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -500,7 +529,7 @@ fn page(sim: &Shared, log: Log, uri: &Uri, events: Vec<u64>, more: Option<u64>) 
         if k > 0 {
             body.put_u8(b',');
         }
-        render::put_event(&mut body, log, i, sim.feed.at_us(i));
+        render::put_event(&mut body, log, i, sim.at_us(i));
     }
     body.put_u8(b']');
     if let Some(below) = more {

@@ -112,7 +112,7 @@ async fn events_indexed_late_inside_the_overlap_are_delivered_once() {
         if run == 0 {
             // What the first run's window covered but could not see yet: what the overlap is for.
             let first: HashSet<String> = delivered(&sink).into_iter().collect();
-            let covered = (0..400).filter(|i| sim.at_ms(*i) < horizon.as_millisecond());
+            let covered = (0..400).filter(|i| sim.at_us(*i) < horizon.as_microsecond());
             late_caught = covered.filter(|i| !first.contains(&event_id(*i))).count();
         }
         seen.extend(delivered(&sink));

@@ -136,7 +136,7 @@ async fn events_are_valid_json_in_graphs_shapes() {
         match log_of(i) {
             Log::SignIns => {
                 assert_eq!(instant.len(), "2023-11-14T22:13:20.0000000Z".len(), "{instant}");
-                assert_eq!(parsed.as_millisecond(), sim.at_ms(i));
+                assert_eq!(parsed.as_microsecond(), sim.at_us(i));
                 assert!(event["status"]["errorCode"].is_u64() && event["userPrincipalName"].is_string());
             }
             Log::DirectoryAudits => {
@@ -344,6 +344,25 @@ async fn refusals_throttling_and_the_indexing_delay() {
         .collect();
     assert_eq!(served, expected);
     assert!(served.len() < 150 && served.len() > 90, "{}", served.len());
+}
+
+#[tokio::test]
+async fn events_appended_now_are_stamped_now_and_never_shift_a_skiptoken() {
+    let sim = sim().events(20).start().await.unwrap();
+    let bearer = token(&sim).await;
+    let (_, page, _) = get(&sim, Some(&bearer), "/v1.0/auditLogs/signIns?$top=3").await;
+    let link = page["@odata.nextLink"].as_str().unwrap().to_owned();
+    let before = jiff::Timestamp::now().as_microsecond();
+    sim.append_now(10);
+    assert!(sim.at_us(20) >= before && sim.at_us(29) - sim.at_us(20) == 90_000, "now on, 10 ms apart");
+    sim.append(10);
+    assert_eq!(sim.at_us(30) - sim.at_us(29), 10_000, "append continues the sequence");
+    let (_, rest, _) = get(&sim, Some(&bearer), &link).await;
+    assert_eq!(ids(&rest)[0], newest_first(Log::SignIns, 0..20)[3], "the chain goes on where it was");
+    let since = jiff::Timestamp::from_microsecond(before).unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await; // the newest of them are served once they happened
+    let query = format!("/v1.0/auditLogs/signIns?$filter=createdDateTime ge {since}");
+    assert_eq!(ids(&get(&sim, Some(&bearer), &query).await.1), newest_first(Log::SignIns, 20..40));
 }
 
 #[tokio::test]
