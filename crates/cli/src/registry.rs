@@ -1,7 +1,7 @@
 //! Which connectors and sinks this binary was built with, and how to build them from configuration.
 //!
 //! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `github`, `auth0`,
-//! `onepassword`, `slack`, `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one
+//! `onepassword`, `slack`, `entra`, `file`, `datadog`, `lts`; `all-connectors`, `all-sinks`; all by default), and every one
 //! declares its kind in its crate (`KIND`: its name, one line about it, its factory). This module is two
 //! tables of those kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of
 //! every component logcrawl has, compiled in or not ([`CONNECTOR_NAMES`], [`SINK_NAMES`]): a
