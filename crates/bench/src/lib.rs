@@ -15,6 +15,7 @@
 //! | `github-ndjson` | GitHub audit log simulator (an organization's web events) → `logcrawl-github` (pages of 100, GitHub's most) → crawler → NDJSON to `/dev/null` | the same backfill for GitHub's page-level `Link` cursors |
 //! | `auth0-ndjson` | Auth0 logs simulator → `logcrawl-auth0` (pages of 100, Auth0's most; a static token) → crawler → NDJSON to `/dev/null` | the same backfill for Auth0's checkpoint reads |
 //! | `slack-ndjson` | Slack Audit Logs simulator (`--events` entries 10 ms apart) → `logcrawl-slack` (windows of 1 h, pages of 1000, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path: newest-first pages, an exact cursor per record |
+//! | `entra-ndjson` | Microsoft Entra simulator (`--events` split over its three logs, 1 ms apart) → `logcrawl-entra` (three streams, pages of 1000, a client secret, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for three streams sharing one token and one budget, with the overlap's bookkeeping |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
@@ -40,8 +41,8 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack: `0..N`; GitHub: the `_document_id`s and Auth0: the
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `entra-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack and Entra: `0..N`; GitHub: the `_document_id`s and Auth0: the
 //!   `log_id`s of `0..N`, read from the raw event; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
@@ -93,13 +94,15 @@ pub enum Scenario {
     SlackNdjson,
     /// GitHub audit log → crawler → NDJSON to `/dev/null`.
     GithubNdjson,
+    /// Microsoft Entra (three windowed streams) → crawler → NDJSON to `/dev/null`.
+    EntraNdjson,
     /// Auth0 logs → crawler → NDJSON to `/dev/null`.
     Auth0Ndjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -107,6 +110,7 @@ impl Scenario {
         Scenario::SlackNdjson,
         Scenario::GithubNdjson,
         Scenario::Auth0Ndjson,
+        Scenario::EntraNdjson,
     ];
 
     /// The name used by `--scenario`.
@@ -119,6 +123,7 @@ impl Scenario {
             Scenario::SlackNdjson => "slack-ndjson",
             Scenario::GithubNdjson => "github-ndjson",
             Scenario::Auth0Ndjson => "auth0-ndjson",
+            Scenario::EntraNdjson => "entra-ndjson",
         }
     }
 
@@ -292,7 +297,8 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::OnePasswordNdjson
         | Scenario::SlackNdjson
         | Scenario::GithubNdjson
-        | Scenario::Auth0Ndjson => backfill(scenario, options).await,
+        | Scenario::Auth0Ndjson
+        | Scenario::EntraNdjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -335,6 +341,10 @@ impl Backfill {
                     expected.add(&logcrawl_sim::slack::entry_id(i));
                 }
                 Self { spec: SimSpec::Slack { events }, kind: "slack", expected, id_key: None }
+            }
+            Scenario::EntraNdjson => {
+                let expected = digest((0..events).map(logcrawl_sim::entra::event_id));
+                Self { spec: SimSpec::Entra { events }, kind: "entra", expected, id_key: None }
             }
             Scenario::GithubNdjson => {
                 let expected = digest((0..events).map(logcrawl_sim::github::document_id));
@@ -380,6 +390,20 @@ impl Backfill {
                 table.insert("settle_lag".into(), "0s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_slack::from_table(&table, &context)?)
+            }
+            SimSpec::Entra { .. } => {
+                use logcrawl_sim::entra::{CLIENT_ID, CLIENT_SECRET, TENANT};
+                let mut table = logcrawl_core::config::Table::new();
+                for (key, value) in [("tenant_id", TENANT), ("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
+                {
+                    table.insert(key.into(), value.into());
+                }
+                table.insert("base_url".into(), base_url.clone().into());
+                table.insert("login_url".into(), base_url.into());
+                // The simulator indexes at once and does not limit the bench; the overlap stays on.
+                table.insert("settle_lag".into(), "30s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_entra::EntraConnector::from_table(&table, &context)?)
             }
             SimSpec::Github { .. } => {
                 let config =

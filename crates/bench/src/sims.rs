@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use logcrawl_sim::auth0::Auth0Sim;
 use logcrawl_sim::datadog::DatadogIntake;
+use logcrawl_sim::entra::EntraSim;
 use logcrawl_sim::github::GithubSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
@@ -56,6 +57,12 @@ pub enum SimSpec {
         /// Entries in the log.
         events: u64,
     },
+    /// A Microsoft Entra tenant with `events` events over its three logs, 1 ms apart, the newest a minute
+    /// old; its throttling lifted, its token endpoint taking the default client secret.
+    Entra {
+        /// Events over the three logs.
+        events: u64,
+    },
     /// The GitHub audit log of an organization with `events` web events, 1 ms apart, the newest a minute
     /// old.
     Github {
@@ -88,6 +95,7 @@ impl SimSpec {
             SimSpec::OnePassword { per_feed } => vec!["onepassword".into(), "--events".into(), per_feed.to_string()],
             SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
             SimSpec::Github { events } => vec!["github".into(), "--events".into(), events.to_string()],
+            SimSpec::Entra { events } => vec!["entra".into(), "--events".into(), events.to_string()],
             SimSpec::Auth0 { events, first_stored_ms } => vec![
                 "auth0".into(),
                 "--events".into(),
@@ -120,6 +128,9 @@ impl SimSpec {
             ),
             SimSpec::Slack { events } => Running::Slack(
                 SlackSim::builder().events(*events).token(SLACK_TOKEN).rate_limit(u64::MAX).start().await?,
+            ),
+            SimSpec::Entra { events } => Running::Entra(
+                EntraSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
             ),
             SimSpec::Github { events } => {
                 Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)
@@ -155,6 +166,8 @@ pub enum Running {
     Github(GithubSim),
     /// Auth0.
     Auth0(Auth0Sim),
+    /// Microsoft Entra.
+    Entra(EntraSim),
 }
 
 impl Running {
@@ -168,6 +181,7 @@ impl Running {
             Running::Slack(sim) => sim.base_url().to_owned(),
             Running::Github(sim) => sim.base_url(),
             Running::Auth0(sim) => sim.base_url().to_owned(),
+            Running::Entra(sim) => sim.base_url().to_owned(),
         }
     }
 }
