@@ -5,6 +5,7 @@ mod acme_to_datadog;
 mod acme_to_lts;
 mod auth0_to_file;
 mod duo_to_file;
+mod entra_to_file;
 mod examples;
 mod github_to_file;
 mod okta_to_file;

@@ -16,6 +16,7 @@
 //! | `auth0-ndjson` | Auth0 logs simulator → `logcrawl-auth0` (pages of 100, Auth0's most; a static token) → crawler → NDJSON to `/dev/null` | the same backfill for Auth0's checkpoint reads |
 //! | `slack-ndjson` | Slack Audit Logs simulator (`--events` entries 10 ms apart) → `logcrawl-slack` (windows of 1 h, pages of 1000, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path: newest-first pages, an exact cursor per record |
 //! | `duo-ndjson` | Duo Admin API simulator (`--events` authentications 1 ms apart; every signature verified) → `logcrawl-duo` (its authentication stream: one window, pages of 1000 newest first by `next_offset`, each request HMAC-signed, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path with a signature per request |
+//! | `entra-ndjson` | Microsoft Entra simulator (`--events` split over its three logs, 1 ms apart) → `logcrawl-entra` (three streams, pages of 1000, a client secret, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for three streams sharing one token and one budget, with the overlap's bookkeeping |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
@@ -41,8 +42,8 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack: `0..N`; GitHub: the `_document_id`s and Auth0: the
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack and Entra: `0..N`; GitHub: the `_document_id`s and Auth0: the
 //!   `log_id`s of `0..N`, read from the raw event; Duo: the `txid`s of `0..N`, from the raw event too; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
@@ -94,6 +95,8 @@ pub enum Scenario {
     SlackNdjson,
     /// GitHub audit log → crawler → NDJSON to `/dev/null`.
     GithubNdjson,
+    /// Microsoft Entra (three windowed streams) → crawler → NDJSON to `/dev/null`.
+    EntraNdjson,
     /// Auth0 logs → crawler → NDJSON to `/dev/null`.
     Auth0Ndjson,
     /// Duo's authentication log (time windows, signed requests) → crawler → NDJSON to `/dev/null`.
@@ -102,7 +105,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -111,6 +114,7 @@ impl Scenario {
         Scenario::GithubNdjson,
         Scenario::Auth0Ndjson,
         Scenario::DuoNdjson,
+        Scenario::EntraNdjson,
     ];
 
     /// The name used by `--scenario`.
@@ -124,6 +128,7 @@ impl Scenario {
             Scenario::GithubNdjson => "github-ndjson",
             Scenario::Auth0Ndjson => "auth0-ndjson",
             Scenario::DuoNdjson => "duo-ndjson",
+            Scenario::EntraNdjson => "entra-ndjson",
         }
     }
 
@@ -299,6 +304,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::GithubNdjson
         | Scenario::Auth0Ndjson
         | Scenario::DuoNdjson => backfill(scenario, options).await,
+        Scenario::EntraNdjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -341,6 +347,10 @@ impl Backfill {
                     expected.add(&logcrawl_sim::slack::entry_id(i));
                 }
                 Self { spec: SimSpec::Slack { events }, kind: "slack", expected, id_key: None }
+            }
+            Scenario::EntraNdjson => {
+                let expected = digest((0..events).map(logcrawl_sim::entra::event_id));
+                Self { spec: SimSpec::Entra { events }, kind: "entra", expected, id_key: None }
             }
             Scenario::GithubNdjson => {
                 let expected = digest((0..events).map(logcrawl_sim::github::document_id));
@@ -402,6 +412,20 @@ impl Backfill {
                 table.insert("settle_lag".into(), "0s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_duo::DuoConnector::from_table(&table, &context)?)
+            }
+            SimSpec::Entra { .. } => {
+                use logcrawl_sim::entra::{CLIENT_ID, CLIENT_SECRET, TENANT};
+                let mut table = logcrawl_core::config::Table::new();
+                for (key, value) in [("tenant_id", TENANT), ("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
+                {
+                    table.insert(key.into(), value.into());
+                }
+                table.insert("base_url".into(), base_url.clone().into());
+                table.insert("login_url".into(), base_url.into());
+                // The simulator indexes at once and does not limit the bench; the overlap stays on.
+                table.insert("settle_lag".into(), "30s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_entra::EntraConnector::from_table(&table, &context)?)
             }
             SimSpec::Github { .. } => {
                 let config =

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
-//!                            |github-ndjson|auth0-ndjson|duo-ndjson]
+//!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
 //!                | serve onepassword --events N | serve slack --events N | serve github --events N
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
+//!                | serve entra --events N
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -33,7 +34,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
-    /// slack-ndjson, github-ndjson, auth0-ndjson or duo-ndjson.
+    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson or entra-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -105,6 +106,12 @@ enum ServeSim {
         #[arg(long)]
         events: u64,
     },
+    /// A Microsoft Entra tenant's audit logs and token endpoint.
+    Entra {
+        /// Events over the three logs.
+        #[arg(long)]
+        events: u64,
+    },
     /// An Auth0 tenant's logs.
     Auth0 {
         /// Events in the log.
@@ -154,6 +161,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Github { events } => SimSpec::Github { events },
             ServeSim::Auth0 { events, first_stored_ms } => SimSpec::Auth0 { events, first_stored_ms },
             ServeSim::Duo { events } => SimSpec::Duo { events },
+            ServeSim::Entra { events } => SimSpec::Entra { events },
         };
         return match serve(spec).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -170,7 +178,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson or duo-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson or entra-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);

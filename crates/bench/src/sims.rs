@@ -15,6 +15,7 @@ use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use logcrawl_sim::auth0::Auth0Sim;
 use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::duo::DuoSim;
+use logcrawl_sim::entra::EntraSim;
 use logcrawl_sim::github::GithubSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
@@ -57,6 +58,12 @@ pub enum SimSpec {
         /// Entries in the log.
         events: u64,
     },
+    /// A Microsoft Entra tenant with `events` events over its three logs, 1 ms apart, the newest a minute
+    /// old; its throttling lifted, its token endpoint taking the default client secret.
+    Entra {
+        /// Events over the three logs.
+        events: u64,
+    },
     /// The GitHub audit log of an organization with `events` web events, 1 ms apart, the newest a minute
     /// old.
     Github {
@@ -95,6 +102,7 @@ impl SimSpec {
             SimSpec::OnePassword { per_feed } => vec!["onepassword".into(), "--events".into(), per_feed.to_string()],
             SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
             SimSpec::Github { events } => vec!["github".into(), "--events".into(), events.to_string()],
+            SimSpec::Entra { events } => vec!["entra".into(), "--events".into(), events.to_string()],
             SimSpec::Auth0 { events, first_stored_ms } => vec![
                 "auth0".into(),
                 "--events".into(),
@@ -134,6 +142,9 @@ impl SimSpec {
                     .rate_limit(u64::MAX, Duration::from_secs(60))
                     .start()
                     .await?,
+            ),
+            SimSpec::Entra { events } => Running::Entra(
+                EntraSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
             ),
             SimSpec::Github { events } => {
                 Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)
@@ -181,6 +192,8 @@ pub enum Running {
     Auth0(Auth0Sim),
     /// Duo.
     Duo(DuoSim),
+    /// Microsoft Entra.
+    Entra(EntraSim),
 }
 
 impl Running {
@@ -195,6 +208,7 @@ impl Running {
             Running::Github(sim) => sim.base_url(),
             Running::Auth0(sim) => sim.base_url().to_owned(),
             Running::Duo(sim) => sim.base_url().to_owned(),
+            Running::Entra(sim) => sim.base_url().to_owned(),
         }
     }
 }

@@ -20,6 +20,7 @@
 //! |---|---|
 //! | `acme` | the ACME demo connector |
 //! | `okta` | the Okta System Log connector |
+//! | `entra` | the Microsoft Entra ID connector (Graph audit logs) |
 //! | `file` | the NDJSON file/stdout sink |
 //! | `datadog` | the Datadog Logs intake sink |
 //! | `lts` | the Huawei Cloud LTS sink |

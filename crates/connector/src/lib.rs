@@ -10,7 +10,8 @@
 //!   helper owns the page loop: prefetch, the same-origin guard on every continuation, the empty-page
 //!   guard, the page cap, exact mid-page cursors, boundary dedupe, recovery from a refused cursor,
 //!   cursor encoding. For APIs that answer newest first, [`WindowedStream`] over a [`WindowedApi`] walks
-//!   time windows oldest to newest and commits at each window's end.
+//!   time windows oldest to newest and commits at each window's end, re-reading an overlap before each
+//!   window for the events indexed late, dropped by id when already delivered.
 //! * [`single`]: [`SingleStream`], the whole [`logcrawl_core::Connector`] of an account with one stream.
 //! * [`attributes`]: Datadog's standard attributes (`message`, `timestamp`, `status`, `usr.*`, `network.client.ip`, `http.useragent`,
 //!   `evt.*`) lifted from a vendor's event into a record, merged with the event's own objects.
@@ -38,7 +39,8 @@ pub mod streams;
 pub use attributes::{OwnGroups, Standard};
 pub use cursor::TypedCursor;
 pub use paged::{
-    Key, Keyed, Next, Page, PageLimits, PagedApi, PagedStream, Partial, Position, Prefetch, Resume, Window,
-    WindowCursor, WindowPlan, WindowedApi, WindowedStream, advised, array_page, malformed, next_link,
+    DEFAULT_MAX_OVERLAP_IDS, Key, Keyed, Next, Overlap, Page, PageLimits, PagedApi, PagedStream, Partial, Position,
+    Prefetch, Resume, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream, advised, array_page, malformed,
+    next_link,
 };
 pub use single::SingleStream;

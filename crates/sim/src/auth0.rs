@@ -50,7 +50,7 @@ use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
 use crate::util::{
-    Clock, Feed, FeedSettings, Gate, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref,
+    Clock, Feed, FeedSettings, Gate, RateHeaders, RateLimits, Server, append_links, feed_builder, feed_deref, form,
     json_response, put_dec, put_hex, put_private_ip, put_rfc3339_ms, serve_loopback, splitmix64, url_as_asked,
 };
 
@@ -290,8 +290,7 @@ async fn issue_token(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: B
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
-    let request: Option<TokenRequest> =
-        if json { serde_json::from_slice(&body).ok() } else { serde_urlencoded_lite(&body) };
+    let request: Option<TokenRequest> = if json { serde_json::from_slice(&body).ok() } else { form(&body) };
     let Some(request) = request else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body is neither JSON nor a form");
     };
@@ -320,12 +319,6 @@ async fn issue_token(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: B
         "token_type": "Bearer",
     });
     json_response(StatusCode::OK, body.to_string(), &[])
-}
-
-/// A form body's fields (`application/x-www-form-urlencoded`), for the token request.
-fn serde_urlencoded_lite(body: &[u8]) -> Option<TokenRequest> {
-    let uri: Uri = format!("/?{}", std::str::from_utf8(body).ok()?).parse().ok()?;
-    Query::<TokenRequest>::try_from_uri(&uri).ok().map(|Query(request)| request)
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,8 @@ pub mod auth0;
 pub mod datadog;
 #[cfg(feature = "duo")]
 pub mod duo;
+#[cfg(feature = "entra")]
+pub mod entra;
 #[cfg(feature = "github")]
 pub mod github;
 #[cfg(feature = "okta")]

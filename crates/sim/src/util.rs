@@ -572,6 +572,13 @@ pub fn authorized(headers: &axum::http::HeaderMap, expected: &str) -> bool {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(expected)
 }
 
+/// A form body's fields (`application/x-www-form-urlencoded`: a token request), or `None` when it is
+/// not one that reads as `T`.
+pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let uri: axum::http::Uri = format!("/?{}", std::str::from_utf8(body).ok()?).parse().ok()?;
+    axum::extract::Query::<T>::try_from_uri(&uri).ok().map(|axum::extract::Query(fields)| fields)
+}
+
 /// The request's path and query on `base_url` (a simulator's own origin): the URL it was asked for, for
 /// `self` links.
 pub fn url_as_asked(base_url: &str, uri: &axum::http::Uri) -> String {

@@ -30,7 +30,9 @@
 //!   stops with a checkpoint error saying why — never a silent restart;
 //! * **time windows** for APIs that return newest first ([`WindowedStream`] over a [`WindowedApi`]):
 //!   windows walked oldest to newest, aligned on the API's resolution, each read to its end and committed
-//!   there (and, for an API that keys its events, exactly inside it), never newer than `now − settle_lag`;
+//!   there (and, for an API that keys its events, exactly inside it), never newer than `now − settle_lag`,
+//!   each re-reading an overlap before its start for the events indexed late (dropped by id when the
+//!   previous window's end cursor lists them as delivered);
 //! * **typed cursors**: the stored cursor is decoded into the connector's type before the first request
 //!   (an unreadable one is a checkpoint error, and nothing is sent) and each record's cursor is stored in
 //!   the versioned form ([`crate::cursor`]), lazily: only the cursor the crawler commits is serialised.
@@ -45,7 +47,9 @@ use serde::{Deserialize, Serialize};
 use crate::cursor::TypedCursor;
 
 pub use run::Prefetch;
-pub use window::{Keyed, Partial, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream};
+pub use window::{
+    DEFAULT_MAX_OVERLAP_IDS, Keyed, Overlap, Partial, Window, WindowCursor, WindowPlan, WindowedApi, WindowedStream,
+};
 
 /// Where the page after this one is.
 #[derive(Debug, Clone)]

@@ -180,6 +180,14 @@ pub trait Vendor: Send + Sync + 'static {
         Continuation::Link
     }
 
+    /// Whether the credential is an access token the connector fetches from a token endpoint of its own
+    /// (OAuth client credentials), dropped on a 401 and fetched once more before the request is sent
+    /// again: a rejected credential then reaches the API twice, never more. By default (a static
+    /// credential) once.
+    fn refetches_on_401(&self) -> bool {
+        false
+    }
+
     /// The position and page size `request` asks for. Only requests the connector made reach it.
     fn ask(&self, request: &Request) -> Ask;
 
@@ -229,7 +237,8 @@ pub enum Case {
     OffOriginRedirect,
     /// A `next` link to another origin is refused; nothing is sent there, no cursor points there.
     OffOriginLink,
-    /// A 401 is fatal, sent once (no retry storm), with an error naming the status.
+    /// A 401 is fatal, sent once (twice for a fetched token, [`Vendor::refetches_on_401`]: no retry storm),
+    /// with an error naming the status.
     RejectedCredential,
     /// An unreadable stored cursor is a checkpoint error, and no request is sent.
     UnreadableCursor,

@@ -21,21 +21,37 @@
 //!   drops `seen`, and goes on from `END`. An event served out of that order (newer than one before it,
 //!   outside its window) or without a key ends the window's exact cursors: its remaining records carry
 //!   none, as in any order.
+//!
+//! ## Overlap: events indexed late
+//!
+//! `settle_lag` waits for the events a vendor indexes a little late; one indexed later still, after its
+//! window was read, would be missed. With an [`WindowPlan::overlap`], each window is read from that long
+//! before its start, and the window's end cursor lists the ids delivered in the overlap before its end
+//! ([`Overlap`], at most [`WindowPlan::max_overlap_ids`] of the newest): the next window re-reads that
+//! stretch, drops what is listed, and delivers what is not — the events indexed late, once. An event
+//! indexed later than `settle_lag + overlap` after it happened is still missed (the limit). The ids need
+//! the connector's [`WindowedApi::key`]; an event without a key is delivered whenever it is read. A cursor
+//! without an overlap (a first run, a cursor written by hand) re-reads nothing, and, so that the re-read
+//! costs at most as much as the read, a run starts a new window only once `overlap` (or `step`, if
+//! shorter) has settled since the last one: events reach the sink up to `settle_lag + overlap` after they
+//! happened.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+mod cursor;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use logcrawl_core::{Cursor, LogRecord, LogStream, RecordCursor, RecordStream, StreamError};
+use logcrawl_core::{Cursor, LogRecord, LogStream, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, redact_url};
-use serde::{Deserialize, Serialize};
 
 use super::Prefetch;
 use super::run::{Reader, continuation, fetch};
 use super::{Page, Refused};
-use crate::cursor::{self, TypedCursor};
+
+use self::cursor::{Inside, Recent, already_delivered, window_end};
+pub use self::cursor::{Overlap, Partial, WindowCursor};
 
 /// A window of time: events at `start` belong to it, events at `end` to the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +71,8 @@ pub trait WindowedApi: Send + Sync + 'static {
     fn stream_name(&self) -> &str;
 
     /// The first request for the events of `window` (mapping its half-open bounds onto the API's
-    /// parameters is the connector's: an inclusive `latest` in whole seconds is `end − 1 s`).
+    /// parameters is the connector's: an inclusive `latest` in whole seconds is `end − 1 s`). With an
+    /// [overlap](WindowPlan::overlap) the window asked for starts before the one committed.
     fn window_request(&self, window: Window) -> Result<RequestSpec, StreamError>;
 
     /// Reads one response into events and where the next page of the same window is. A window is read
@@ -107,11 +124,20 @@ pub struct WindowPlan {
     /// epoch seconds, `[start, end)` is `oldest = start`, `latest = end − 1`). Events lie on whole
     /// multiples too, so a stored instant between two (a cursor written by hand) is read as the next one.
     pub resolution: Duration,
+    /// How long before its start each window is read again, for the events indexed after their window
+    /// was read (see the module documentation); zero (the default): windows are read once.
+    pub overlap: Duration,
+    /// The most ids a cursor lists for its overlap: past it, the newest whole instants are kept and the
+    /// overlap shrinks to them.
+    pub max_overlap_ids: usize,
 }
+
+/// The ids a cursor lists for its overlap by default ([`WindowPlan::max_overlap_ids`]).
+pub const DEFAULT_MAX_OVERLAP_IDS: usize = 5_000;
 
 impl WindowPlan {
     /// Windows of `step`, `settle_lag` behind now, the first run `lookback` back; no cap on windows per
-    /// run, at most 10 000 pages a window, nanosecond resolution.
+    /// run, at most 10 000 pages a window, nanosecond resolution, no overlap.
     pub fn new(step: Duration, settle_lag: Duration, lookback: Duration) -> Self {
         Self {
             step,
@@ -120,6 +146,8 @@ impl WindowPlan {
             max_windows_per_run: None,
             max_pages_per_window: 10_000,
             resolution: Duration::from_nanos(1),
+            overlap: Duration::ZERO,
+            max_overlap_ids: DEFAULT_MAX_OVERLAP_IDS,
         }
     }
 
@@ -129,116 +157,23 @@ impl WindowPlan {
         self.resolution = resolution;
         self
     }
-}
 
-/// Where a windowed stream resumes: every event before `until` was delivered (and, inside the window
-/// after it, what `partial` says).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WindowCursor {
-    /// The end of the last window delivered whole.
-    pub until: Timestamp,
-    /// The window after `until`, read newest first down to an instant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partial: Option<Partial>,
-}
-
-impl WindowCursor {
-    /// Every event before `until` was delivered, nothing after it.
-    pub fn at(until: Timestamp) -> Self {
-        Self { until, partial: None }
+    /// The same plan re-reading `overlap` before each window's start.
+    #[must_use]
+    pub fn with_overlap(mut self, overlap: Duration) -> Self {
+        self.overlap = overlap;
+        self
     }
 }
 
-/// A window read newest first down to an instant: what of `[until, then)` was delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Partial {
-    /// Every event in `[below, then)` was delivered; `[until, below)` is what remains.
-    pub below: Timestamp,
-    /// The window's end, where the next window starts once the rest is read.
-    pub then: Timestamp,
-    /// The ids delivered at the instant just before `below`: dropped should they come again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub seen: Vec<String>,
-}
-
-impl TypedCursor for WindowCursor {
-    const VERSION: u64 = 1;
-    const SHAPE: &'static str =
-        r#"{"until": "<RFC 3339 instant>", "partial": {"below": …, "then": …, "seen": […]}, "v": 1}"#;
-}
-
-/// One window of a run: what to request, where the checkpoint goes once it is read, and the ids a
-/// partial cursor had delivered at its boundary.
+/// One window of a run: what to request, where the checkpoint goes once it is read, the ids a partial
+/// cursor had delivered at its boundary, and the overlap before its end that partial cursor had built.
 #[derive(Debug, Clone)]
 struct Planned {
     window: Window,
     commit: Timestamp,
     boundary: Option<(Timestamp, Vec<String>)>,
-}
-
-/// The exact cursors of a window read newest first: the instant delivered down to, and the ids
-/// delivered at it (shared with the cursors already handed out, which read their own prefix).
-struct Inside {
-    window: Window,
-    commit: Timestamp,
-    resolution: SignedDuration,
-    boundary: Option<Timestamp>,
-    ids: Arc<Mutex<Vec<String>>>,
-    exact: bool,
-}
-
-impl Inside {
-    fn new(planned: &Planned, resolution: SignedDuration) -> Self {
-        let (boundary, ids) = match &planned.boundary {
-            Some((at, seen)) => (Some(*at), seen.clone()),
-            None => (None, Vec::new()),
-        };
-        Self {
-            window: planned.window,
-            commit: planned.commit,
-            resolution,
-            boundary,
-            ids: Arc::new(Mutex::new(ids)),
-            exact: true,
-        }
-    }
-
-    /// The cursor right after the event keyed `key`, while the window is served newest first.
-    fn after(&mut self, key: Option<Keyed<'_>>) -> Option<RecordCursor> {
-        let key = key.filter(|_| self.exact);
-        let Some(Keyed { id, at }) = key else {
-            self.exact = false;
-            return None;
-        };
-        let in_window = self.window.start <= at && at < self.window.end;
-        match self.boundary {
-            _ if !in_window => self.exact = false,
-            Some(boundary) if at > boundary => self.exact = false,
-            Some(boundary) if at == boundary => {}
-            _ => {
-                self.boundary = Some(at);
-                self.ids = Arc::new(Mutex::new(Vec::new()));
-            }
-        }
-        if !self.exact {
-            tracing::debug!(id, at = %at, window_start = %self.window.start, window_end = %self.window.end,
-                "an event out of newest-first order: the rest of this window commits only at its end");
-            return None;
-        }
-        let seen = self.ids.clone();
-        let count = {
-            let mut ids = seen.lock().unwrap_or_else(PoisonError::into_inner);
-            ids.push(id.to_owned());
-            ids.len()
-        };
-        let (until, then, below) = (self.window.start, self.commit, at + self.resolution);
-        Some(RecordCursor::deferred(move || {
-            let seen = seen.lock().unwrap_or_else(PoisonError::into_inner)[..count].to_vec();
-            cursor::store(&WindowCursor { until, partial: Some(Partial { below, then, seen }) })
-        }))
-    }
+    building: Option<Overlap>,
 }
 
 /// A [`LogStream`] over a [`WindowedApi`] (see the module documentation).
@@ -287,15 +222,19 @@ impl<A: WindowedApi> WindowedStream<A> {
             if down == at { at } else { down + resolution }
         };
         let step = floor_span(signed(self.plan.step).max(SignedDuration::from_secs(1)), resolution).max(resolution);
+        // With an overlap, a window shorter than it (or than `step`) waits: its re-read would cost more
+        // than reading it.
+        let shortest = floor_span(signed(self.plan.overlap), resolution).min(step);
         let horizon = align(now - signed(self.plan.settle_lag));
         let (mut first, mut start) = match cursor {
             None => (None, align(now - signed(self.plan.lookback))),
-            Some(WindowCursor { until, partial: None }) => (None, stored(*until)),
-            Some(WindowCursor { until, partial: Some(Partial { below, then, seen }) }) => {
+            Some(WindowCursor { until, partial: None, .. }) => (None, stored(*until)),
+            Some(WindowCursor { until, partial: Some(Partial { below, then, seen, overlap }), .. }) => {
                 let (until, below, then) = (stored(*until), stored(*below), stored(*then));
                 let window = Window { start: until, end: below.min(then) };
                 let boundary = (!seen.is_empty()).then(|| (below - resolution, seen.clone()));
-                let first = (window.start < window.end).then_some(Planned { window, commit: then, boundary });
+                let building = overlap.clone();
+                let first = (window.start < window.end).then_some(Planned { window, commit: then, boundary, building });
                 (first, then.max(until))
             }
         };
@@ -303,13 +242,13 @@ impl<A: WindowedApi> WindowedStream<A> {
             if let Some(first) = first.take() {
                 return Some(first);
             }
-            if start >= horizon {
+            if start >= horizon || horizon.duration_since(start) < shortest {
                 return None;
             }
             let end = (start + step).min(horizon);
             let window = Window { start, end };
             start = end;
-            Some(Planned { window, commit: end, boundary: None })
+            Some(Planned { window, commit: end, boundary: None, building: None })
         })
         .take(self.plan.max_windows_per_run.unwrap_or(usize::MAX))
     }
@@ -318,18 +257,45 @@ impl<A: WindowedApi> WindowedStream<A> {
         fetch(self.api.clone(), self.client.clone(), request, Reader { parse: A::parse, error: A::error })
     }
 
+    /// What a window's read starts with: the window as requested (re-reading the overlap the previous
+    /// window's end listed, no further back than the plan's overlap), and the overlap being built for its
+    /// end (when the plan has one).
+    fn reading(&self, planned: &Planned, previous: Option<&Overlap>) -> (Window, Option<Recent>) {
+        let (window, overlap) = (planned.window, signed(self.plan.overlap));
+        let read = match previous {
+            Some(previous) => Window { start: previous.from.max(window.start - overlap).min(window.start), ..window },
+            None => window,
+        };
+        let recent = (!overlap.is_zero()).then(|| {
+            let from = (planned.commit - overlap).max(read.start);
+            let (from, carried) = match &planned.building {
+                Some(building) => (from.max(building.from), building.ids.clone()),
+                None => (from, Vec::new()),
+            };
+            let resolution = signed(self.plan.resolution).max(SignedDuration::from_nanos(1));
+            Recent::new(from, planned.commit, carried, self.plan.max_overlap_ids, resolution)
+        });
+        (read, recent)
+    }
+
     fn run(&self, cursor: Option<Cursor>) -> RecordStream<'_> {
         async_stream::try_stream! {
-            let resume: Option<WindowCursor> = cursor.as_ref().map(cursor::load).transpose()?;
+            let resume: Option<WindowCursor> = cursor.as_ref().map(crate::cursor::load).transpose()?;
             let resolution = signed(self.plan.resolution).max(SignedDuration::from_nanos(1));
+            // The overlap before the next window's start: the stored cursor's, then each window's end's.
+            let mut previous = resume.as_ref().and_then(|c| c.overlap.clone()).filter(|_| !self.plan.overlap.is_zero());
             for planned in self.plan(resume.as_ref(), Timestamp::now()) {
                 let window = planned.window;
-                let mut request = self.api.window_request(window)?;
+                let (read, recent) = self.reading(&planned, previous.as_ref());
+                let mut request = self.api.window_request(read)?;
                 self.client.ensure_same_origin(&request.url).map_err(|err| StreamError::fatal(Refused(err.to_string())))?;
-                let end_cursor = cursor::store(&WindowCursor::at(planned.commit));
-                // Events a partial cursor had delivered at its boundary: dropped if served again.
-                let seen: HashSet<String> = planned.boundary.iter().flat_map(|(_, ids)| ids.iter().cloned()).collect();
-                let mut inside = Inside::new(&planned, resolution);
+                let end_cursor = window_end(planned.commit, recent.clone());
+                // Events delivered before: listed by the previous overlap, or by a partial cursor at its
+                // boundary. Dropped if served again.
+                let boundary = planned.boundary.as_ref().map_or(&[][..], |(_, ids)| ids.as_slice());
+                let delivered = already_delivered(previous.as_ref(), boundary);
+                let mut inside =
+                    Inside::new(window, planned.commit, planned.boundary.clone(), resolution, previous.take(), recent.clone());
                 let mut prefetched: Option<Prefetch<Page<A::Event>>> = None;
                 let mut pages = 0usize;
                 loop {
@@ -350,7 +316,14 @@ impl<A: WindowedApi> WindowedStream<A> {
                         prefetched = Some(Prefetch::spawn(self.fetch(next.clone())));
                     }
                     let last_page = follow.is_none();
-                    let again = |event: &A::Event| !seen.is_empty() && self.api.key(event).is_some_and(|k| seen.contains(k.id));
+                    let again =
+                        |event: &A::Event| !delivered.is_empty() && self.api.key(event).is_some_and(|k| delivered.contains(k.id));
+                    // Every event of the page goes into the overlap being built before any is yielded:
+                    // the window's end cursor lists them all, dropped ones included.
+                    let met: Vec<usize> = match &recent {
+                        None => Vec::new(),
+                        Some(recent) => events.iter().map(|e| self.api.key(e).map_or_else(|| recent.len(), |k| recent.meet(k))).collect(),
+                    };
                     // The window's last delivered record commits its end; with none (an empty last page,
                     // or only events already delivered on it) a position does.
                     let last_kept = events.iter().rposition(|event| !again(event)).filter(|_| last_page);
@@ -361,9 +334,9 @@ impl<A: WindowedApi> WindowedStream<A> {
                         if again(&event) {
                             continue;
                         }
-                        let exact = inside.after(self.api.key(&event));
+                        let exact = inside.after(self.api.key(&event), met.get(index).copied().unwrap_or(0));
                         let mut record = self.api.record(event);
-                        record.cursor = if Some(index) == last_kept { Some(end_cursor.clone().into()) } else { exact };
+                        record.cursor = if Some(index) == last_kept { Some(end_cursor.clone()) } else { exact };
                         yield record;
                     }
                     match follow {
@@ -371,6 +344,7 @@ impl<A: WindowedApi> WindowedStream<A> {
                         None => break,
                     }
                 }
+                previous = recent.map(|recent| recent.overlap(recent.len()));
             }
         }
         .boxed()

@@ -1,0 +1,166 @@
+//! OAuth 2.0 client credentials against the Microsoft identity platform:
+//! `POST {login_url}/{tenant_id}/oauth2/v2.0/token` with `grant_type=client_credentials`, the `client_id`,
+//! `scope` = `{base_url}/.default` (the application permissions granted to the app on Graph), and the
+//! client's proof: its `client_secret`, or a client assertion signed with its certificate
+//! ([`crate::certificate`]), made anew for every attempt.
+//!
+//! The access token is cached and replaced a minute before it expires (Entra issues them for about an
+//! hour), and a 401 from Graph drops it so that the request is sent once more with a new one: the shared
+//! [`TokenCache`] of `logcrawl-http`, as Auth0's and Okta's service apps use it. The secret and the key
+//! travel in the token request's body only, never in a log line or an error.
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use logcrawl_core::{ExposeSecret, SecretString};
+use logcrawl_http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use logcrawl_http::{
+    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_token,
+};
+
+use crate::certificate::ClientCertificate;
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523).
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What the application proves itself with.
+pub(crate) enum Proof {
+    /// A client secret.
+    Secret(SecretString),
+    /// A certificate's key, signing a client assertion per request.
+    Certificate(Box<ClientCertificate>),
+}
+
+/// `Authorization: Bearer …` from the tenant's token endpoint, by client credentials.
+pub struct ClientCredentials {
+    client_id: String,
+    scope: String,
+    token_url: Url,
+    proof: Proof,
+    http: HttpClient,
+    tokens: TokenCache,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proof = match &self.proof {
+            Proof::Secret(_) => "client secret",
+            Proof::Certificate(_) => "certificate",
+        };
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .field("token_url", &self.token_url.as_str())
+            .field("proof", &proof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    /// The credential of application `client_id`, for `scope`, requested at `token_url` through `http`.
+    pub(crate) fn new(client_id: String, scope: String, token_url: Url, proof: Proof, http: HttpClient) -> Self {
+        Self { client_id, scope, token_url, proof, http, tokens: TokenCache::new() }
+    }
+
+    /// How many access tokens were fetched so far.
+    pub fn token_fetches(&self) -> u64 {
+        self.tokens.fetches()
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    /// The scope tokens are requested for.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// One token request as sent: with a certificate, a newly signed assertion every time it is called.
+    fn token_request(&self) -> Result<RequestSpec, HttpError> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", &self.scope);
+        match &self.proof {
+            Proof::Secret(secret) => {
+                form.append_pair("client_secret", secret.expose_secret());
+            }
+            Proof::Certificate(certificate) => {
+                let assertion = certificate
+                    .assertion(&self.client_id, self.token_url.as_str())
+                    .map_err(|err| HttpError::Auth(format!("signing the client assertion failed: {err}")))?;
+                form.append_pair("client_assertion_type", ASSERTION_TYPE).append_pair("client_assertion", &assertion);
+            }
+        }
+        Ok(RequestSpec::post(self.token_url.clone(), form.finish())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
+            .header(ACCEPT, HeaderValue::from_static("application/json")))
+    }
+
+    async fn fetch(&self) -> Result<IssuedToken, HttpError> {
+        let hint: fn(&str) -> &'static str = match self.proof {
+            Proof::Secret(_) => secret_hint,
+            Proof::Certificate(_) => certificate_hint,
+        };
+        // Built anew per attempt: a retry after a lost answer carries a new assertion (a new `jti`).
+        let token = request_token(&self.http, || self.token_request(), hint).await?;
+        if !token.is_bearer() {
+            return Err(HttpError::Auth(format!(
+                "the token endpoint issued a {:?} token; Microsoft Graph takes Bearer tokens",
+                token.token_type.unwrap_or_default()
+            )));
+        }
+        tracing::debug!(client_id = %self.client_id, expires_in = ?token.expires_in.map(|d| d.as_secs()), "fetched a Microsoft Graph token");
+        Ok(token)
+    }
+}
+
+/// What to check for an OAuth `error` of the token endpoint (its description carries the `AADSTS`
+/// code), whichever the proof.
+fn common_hint(error: &str) -> Option<&'static str> {
+    match error {
+        "unauthorized_client" => Some(
+            " (client_id must be the application (client) ID of an app registration in the tenant tenant_id names, \
+             with a service principal there)",
+        ),
+        "invalid_request" => Some(" (check tenant_id: the directory (tenant) ID of the app registration's tenant)"),
+        "invalid_scope" => Some(
+            " (base_url names the resource the token is for: https://graph.microsoft.com, or the national cloud's \
+             Graph together with its login_url)",
+        ),
+        _ => None,
+    }
+}
+
+fn secret_hint(error: &str) -> &'static str {
+    common_hint(error).unwrap_or(match error {
+        "invalid_client" => {
+            " (client_secret must be a current secret's value — not its ID — from the app registration's \
+             Certificates & secrets)"
+        }
+        _ => "",
+    })
+}
+
+fn certificate_hint(error: &str) -> &'static str {
+    common_hint(error).unwrap_or(match error {
+        "invalid_client" => {
+            " (the certificate of certificate_file must be uploaded to the app registration's Certificates & \
+             secrets, and not expired)"
+        }
+        _ => "",
+    })
+}
+
+impl Auth for ClientCredentials {
+    fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
+        Box::pin(self.tokens.bearer(|| self.fetch()))
+    }
+
+    fn invalidate(&self) -> bool {
+        self.tokens.invalidate();
+        true
+    }
+}
