@@ -163,4 +163,14 @@ mod tests {
         assert_eq!(bad.kind(), StreamErrorKind::Transient);
         assert!(bad.to_string().contains("Invalid request parameters"), "{bad}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_answer_panics(body in "\\PC{0,80}", code in 0u64..100_000) {
+            let _any = response_of(&answer(&body), "x").is_ok();
+            let failed = format!(r#"{{"stat": "FAIL", "code": {code}, "message": "m"}}"#);
+            let err = response_of(&answer(&failed), "x").unwrap_err();
+            proptest::prop_assert_eq!(err.kind() == StreamErrorKind::Fatal, (40100..40400).contains(&code));
+        }
+    }
 }

@@ -1,3 +1,5 @@
+//! The simulated Duo over HTTP: pages, orders, offsets, the delay, signatures, permissions and 429s.
+
 use super::*;
 use serde_json::Value;
 
