@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use logcrawl_core::{ExposeSecret, SecretString};
 use logcrawl_http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use logcrawl_http::{
-    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_token,
+    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_bearer_token,
 };
 
 /// The scope the logs endpoint requires.
@@ -74,13 +74,7 @@ impl ClientCredentialsAuth {
     }
 
     async fn fetch(&self) -> Result<IssuedToken, HttpError> {
-        let token = request_token(&self.http, || self.token_request(), hint).await?;
-        if !token.is_bearer() {
-            return Err(HttpError::Auth(format!(
-                "the token endpoint issued a {:?} token; logcrawl sends Bearer tokens",
-                token.token_type.unwrap_or_default()
-            )));
-        }
+        let token = request_bearer_token(&self.http, || self.token_request(), hint, "the Management API").await?;
         tracing::debug!(client_id = %self.client_id, expires_in = ?token.expires_in.map(|d| d.as_secs()), "fetched an Auth0 Management API token");
         Ok(token)
     }

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use logcrawl_core::{ExposeSecret, SecretString};
 use logcrawl_http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use logcrawl_http::{
-    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_token,
+    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_bearer_token,
 };
 
 use crate::certificate::ClientCertificate;
@@ -105,13 +105,7 @@ impl ClientCredentials {
             Proof::Certificate(_) => certificate_hint,
         };
         // Built anew per attempt: a retry after a lost answer carries a new assertion (a new `jti`).
-        let token = request_token(&self.http, || self.token_request(), hint).await?;
-        if !token.is_bearer() {
-            return Err(HttpError::Auth(format!(
-                "the token endpoint issued a {:?} token; Microsoft Graph takes Bearer tokens",
-                token.token_type.unwrap_or_default()
-            )));
-        }
+        let token = request_bearer_token(&self.http, || self.token_request(), hint, "Microsoft Graph").await?;
         tracing::debug!(client_id = %self.client_id, expires_in = ?token.expires_in.map(|d| d.as_secs()), "fetched a Microsoft Graph token");
         Ok(token)
     }

@@ -54,8 +54,8 @@ pub use retry::{
     retry_after, server_clock, server_date,
 };
 pub use token::{
-    DEFAULT_TOKEN_LIFETIME, IssuedToken, REFRESH_EARLY, TokenCache, describe_token_error, request_token,
-    request_token_challenged,
+    DEFAULT_TOKEN_LIFETIME, IssuedToken, REFRESH_EARLY, TokenCache, describe_token_error, request_bearer_token,
+    request_token, request_token_challenged,
 };
 
 pub use reqwest::{Method, StatusCode, header};

@@ -433,3 +433,23 @@ fn a_query_parameter_is_set_in_place_of_its_earlier_values() {
     let fresh = RequestSpec::get(Url::parse("https://api.example/logs").unwrap()).with_query_set("cursor", "a b&c");
     assert_eq!(fresh.url.as_str(), "https://api.example/logs?cursor=a+b%26c");
 }
+
+#[tokio::test]
+async fn a_bearer_token_request_refuses_a_token_of_another_type() {
+    let server = MockServer::start().await;
+    let answer = |token_type: &str| {
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"access_token": "SECRETat", "token_type": token_type, "expires_in": 60}))
+    };
+    Mock::given(method("POST")).respond_with(sequence(vec![answer("Bearer"), answer("DPoP")])).mount(&server).await;
+    let http = HttpClient::new(fast_config(&server)).unwrap();
+    let build = || Ok(RequestSpec::post(Url::parse(&format!("{}/token", server.uri())).unwrap(), "grant_type=x"));
+    let token = request_bearer_token(&http, build, |_| "", "the API").await.unwrap();
+    assert_eq!(token.expires_in, Some(Duration::from_secs(60)));
+    let err = request_bearer_token(&http, build, |_| "", "the API").await.unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "authentication failed: the token endpoint issued a \"DPoP\" token; the API takes Bearer tokens"
+    );
+}

@@ -89,6 +89,24 @@ pub async fn request_token(
     request_token_challenged(http, build, hint, |_| false).await
 }
 
+/// [`request_token`] for a credential that sends its token as `Bearer`: a token of another type
+/// (`DPoP`, `MAC`) is [`HttpError::Auth`] saying that `api` takes Bearer tokens.
+pub async fn request_bearer_token(
+    http: &HttpClient,
+    build: impl FnMut() -> Result<RequestSpec, HttpError>,
+    hint: impl Fn(&str) -> &'static str,
+    api: &str,
+) -> Result<IssuedToken, HttpError> {
+    let token = request_token(http, build, hint).await?;
+    if !token.is_bearer() {
+        return Err(HttpError::Auth(format!(
+            "the token endpoint issued a {:?} token; {api} takes Bearer tokens",
+            token.token_type.unwrap_or_default()
+        )));
+    }
+    Ok(token)
+}
+
 /// Like [`request_token`], with `challenged` asked about a 4xx answer whether to send the request again
 /// (at most twice; [`HttpClient::execute_challenged`]): for an endpoint that hands out something the next
 /// attempt must carry (a DPoP nonce).
