@@ -1,5 +1,6 @@
 //! Time-window crawling against wiremock: a newest-first API read oldest window first, committed at each
-//! window's end (and exactly inside it when the API keys its events), never newer than `now − settle_lag`.
+//! window's end (and exactly inside it when the API keys its events), never newer than `now − settle_lag`;
+//! the overlap re-read before each window in `overlap`.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+mod overlap;
 
 const PAGE: usize = 4;
 
@@ -77,23 +80,23 @@ fn event_times(now: Timestamp, count: i64) -> Vec<i64> {
     (0..count).map(|k| now.as_second() - k * 300 - 30).collect()
 }
 
+/// The API's answer to `req` over `events` (newest first, each with its `ts`): the window's events from
+/// `offset` on, `PAGE` of them, and the next offset while more remain.
+fn window_page(req: &Request, events: &[Value]) -> ResponseTemplate {
+    let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
+    let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
+    let inside: Vec<&Value> = events.iter().filter(|e| (from..to).contains(&e["ts"].as_i64().unwrap())).collect();
+    let entries: Vec<&Value> = inside.iter().skip(offset).take(PAGE).copied().collect();
+    let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
+    ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
+}
+
 /// Serves `times` (newest first) as the API above.
 async fn serve(server: &MockServer, times: Vec<i64>) {
+    let events: Vec<Value> = times.iter().map(|t| json!({"id": t, "ts": t, "key": t.to_string()})).collect();
     Mock::given(method("GET"))
         .and(path("/audit"))
-        .respond_with(move |req: &Request| {
-            let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
-            let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
-            let inside: Vec<i64> = times.iter().copied().filter(|t| (from..to).contains(t)).collect();
-            let entries: Vec<Value> = inside
-                .iter()
-                .skip(offset)
-                .take(PAGE)
-                .map(|t| json!({"id": t, "ts": t, "key": t.to_string()}))
-                .collect();
-            let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
-            ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
-        })
+        .respond_with(move |req: &Request| window_page(req, &events))
         .mount(server)
         .await;
 }
@@ -229,22 +232,11 @@ async fn serve_bursts(server: &MockServer, now: Timestamp, seconds: i64, per_sec
         }
     }
     all.sort_by(|a, b| b.cmp(a));
-    let events = all.clone();
+    let events: Vec<Value> =
+        all.iter().map(|(t, n)| json!({"id": format!("{t}:{n}"), "ts": t, "key": format!("{t}:{n}")})).collect();
     Mock::given(method("GET"))
         .and(path("/audit"))
-        .respond_with(move |req: &Request| {
-            let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
-            let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
-            let inside: Vec<&(i64, usize)> = events.iter().filter(|(t, _)| (from..to).contains(t)).collect();
-            let entries: Vec<Value> = inside
-                .iter()
-                .skip(offset)
-                .take(PAGE)
-                .map(|(t, n)| json!({"id": format!("{t}:{n}"), "ts": t, "key": format!("{t}:{n}")}))
-                .collect();
-            let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
-            ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
-        })
+        .respond_with(move |req: &Request| window_page(req, &events))
         .mount(server)
         .await;
     all.iter().map(|(t, n)| format!("{t}:{n}")).collect()

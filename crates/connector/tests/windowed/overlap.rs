@@ -1,67 +1,18 @@
-//! The overlap of time windows against wiremock: each window re-reads a stretch before its start, drops
-//! what the previous window's end cursor lists as delivered, and delivers the events indexed late — once.
+//! The overlap of time windows against the API of `main.rs`: each window re-reads a stretch before its
+//! start, drops what the previous window's end cursor lists as delivered, and delivers the events indexed
+//! late — once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use logcrawl_connector::{Keyed, Next, Page, Window, WindowPlan, WindowedApi, WindowedStream};
-use logcrawl_core::{LogRecord, StreamError};
-use logcrawl_http::{HttpClient, HttpConfig, RequestSpec, Response, RetryPolicy, Url};
-use serde::Deserialize;
+use logcrawl_connector::{WindowPlan, WindowedStream};
+use logcrawl_core::LogRecord;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request};
 
-const PAGE: usize = 3;
-
-/// `GET /audit?from=S&to=E[&offset=N]` (epoch seconds, `from <= ts < to`), newest first, `PAGE` at a time.
-struct Audit {
-    audit: Url,
-}
-
-#[derive(Deserialize)]
-struct Body {
-    entries: Vec<Value>,
-    next_offset: Option<usize>,
-}
-
-impl WindowedApi for Audit {
-    type Event = Value;
-
-    fn stream_name(&self) -> &str {
-        "audit"
-    }
-
-    fn window_request(&self, window: Window) -> Result<RequestSpec, StreamError> {
-        let mut url = self.audit.clone();
-        url.query_pairs_mut()
-            .append_pair("from", &window.start.as_second().to_string())
-            .append_pair("to", &window.end.as_second().to_string());
-        Ok(RequestSpec::get(url))
-    }
-
-    fn parse(&self, response: &Response) -> Result<Page<Value>, StreamError> {
-        let body: Body = response.json()?;
-        let next = body.next_offset.map_or(Next::Done, |offset| {
-            let mut url = response.url.clone();
-            let kept: Vec<(String, String)> =
-                url.query_pairs().filter(|(k, _)| k != "offset").map(|(k, v)| (k.into(), v.into())).collect();
-            url.query_pairs_mut().clear().extend_pairs(kept).append_pair("offset", &offset.to_string());
-            Next::Url(url)
-        });
-        Ok(Page { events: body.entries, next })
-    }
-
-    fn record(&self, event: Value) -> LogRecord {
-        let Value::Object(data) = event else { unreachable!("test entries are objects") };
-        LogRecord::new(data)
-    }
-
-    fn key<'e>(&self, event: &'e Value) -> Option<Keyed<'e>> {
-        Some(Keyed { id: event["id"].as_str()?, at: Timestamp::from_second(event["ts"].as_i64()?).ok()? })
-    }
-}
+use super::{Newest, api_stream, window_page};
 
 /// The API's events as `(ts, id)`, which a test can add to between runs (an event indexed late).
 #[derive(Clone, Default)]
@@ -77,26 +28,17 @@ async fn serve(server: &MockServer, feed: Feed) {
     Mock::given(method("GET"))
         .and(path("/audit"))
         .respond_with(move |req: &Request| {
-            let q = |name: &str| req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.parse::<i64>().unwrap());
-            let (from, to, offset) = (q("from").unwrap(), q("to").unwrap(), q("offset").unwrap_or(0) as usize);
-            let mut inside: Vec<(i64, String)> =
-                feed.0.lock().unwrap().iter().filter(|(t, _)| (from..to).contains(t)).cloned().collect();
-            inside.sort_by(|a, b| b.cmp(a));
-            let entries: Vec<Value> =
-                inside.iter().skip(offset).take(PAGE).map(|(t, id)| json!({"id": id, "ts": t})).collect();
-            let next = (offset + PAGE < inside.len()).then_some(offset + PAGE);
-            ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "next_offset": next}))
+            let mut events = feed.0.lock().unwrap().clone();
+            events.sort_by(|a, b| b.cmp(a));
+            let events: Vec<Value> = events.iter().map(|(t, id)| json!({"id": id, "key": id, "ts": t})).collect();
+            window_page(req, &events)
         })
         .mount(server)
         .await;
 }
 
-fn stream(server: &MockServer, plan: WindowPlan) -> WindowedStream<Audit> {
-    let base = Url::parse(&server.uri()).unwrap();
-    let mut config = HttpConfig::new(base.clone());
-    config.rate_limit.key = Some(format!("overlap-test-{}", server.address().port()));
-    config.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    WindowedStream::new(Audit { audit: base.join("/audit").unwrap() }, HttpClient::new(config).unwrap(), plan)
+fn stream(server: &MockServer, plan: WindowPlan) -> WindowedStream<Newest> {
+    api_stream(server, plan, true)
 }
 
 /// Windows of 10 min, settled after 1 min, re-reading 5 min before each; whole seconds.
@@ -106,7 +48,7 @@ fn plan() -> WindowPlan {
         .with_overlap(Duration::from_secs(300))
 }
 
-async fn crawl(stream: &WindowedStream<Audit>, cursor: Option<Value>) -> (Vec<String>, Option<Value>) {
+async fn crawl(stream: &WindowedStream<Newest>, cursor: Option<Value>) -> (Vec<String>, Option<Value>) {
     let drained = logcrawl_testkit::drain(stream, cursor).await;
     assert!(drained.error.is_none(), "{:?}", drained.error);
     let ids = drained.records.iter().filter(|r| !r.is_position()).map(|r| r.data["id"].as_str().unwrap().to_owned());
