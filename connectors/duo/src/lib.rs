@@ -144,8 +144,10 @@ impl DuoConnector {
             .map_err(|err| ConfigError::new("base_url", err.to_string()))?
             .with_auth(Arc::new(signer));
 
-        let plan =
+        let mut plan =
             WindowPlan::new(WINDOW_STEP, settle_lag, lookback).with_resolution(std::time::Duration::from_millis(1));
+        // The step is not configurable: let a window hold ten million events whatever the page size.
+        plan.max_pages_per_window = v2::pages_per_window(page_size);
         let (mut streams, mut windowed, mut administrator) = (Vec::new(), Vec::new(), None);
         for log in logs {
             let stream: Arc<dyn LogStream> = match log {

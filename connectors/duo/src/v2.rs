@@ -33,6 +33,15 @@ use crate::event::{self, DuoEvent};
 /// cursor is exact), so the step only bounds a window's pages.
 pub const WINDOW_STEP: Duration = Duration::from_secs(6 * 3600);
 
+/// The most events one window may hold before the stream gives up on it (a window of more is an error
+/// naming it, never a loop).
+pub const MAX_EVENTS_PER_WINDOW: usize = 10_000_000;
+
+/// The pages of `page_size` events that many events take.
+pub fn pages_per_window(page_size: u32) -> usize {
+    MAX_EVENTS_PER_WINDOW.div_ceil(page_size.max(1) as usize)
+}
+
 /// A v2 log as one resumable stream of time windows.
 pub type V2Stream = WindowedStream<V2Api>;
 
@@ -200,6 +209,13 @@ mod tests {
         );
         let two = Window { start, end: start + SignedDuration::from_millis(2) };
         assert_eq!(query(two)[1], ("maxtime".into(), "1700000000001".into()));
+    }
+
+    #[test]
+    fn a_window_may_hold_ten_million_events_at_any_page_size() {
+        assert_eq!(pages_per_window(1000), 10_000);
+        assert_eq!(pages_per_window(1), 10_000_000);
+        assert_eq!(pages_per_window(300), 33_334);
     }
 
     #[test]
