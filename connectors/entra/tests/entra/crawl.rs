@@ -183,5 +183,7 @@ async fn without_the_licence_only_sign_ins_stop_and_throttling_is_waited_out() {
     let expected: HashSet<String> =
         ids(Log::DirectoryAudits, 0..500).union(&ids(Log::Provisioning, 0..500)).cloned().collect();
     assert_eq!(delivered(&sink).into_iter().collect::<HashSet<_>>(), expected);
-    assert_eq!(sim.rate_limited(), 2, "the planted 429s were met, waited out and the pages asked again");
+    // Requests 2 and 3 are planted 429s unless one of them is the sign-ins request, refused before its
+    // turn (the three streams ask in any order): at least one was met, waited out and asked again.
+    assert!((1..=2).contains(&sim.rate_limited()), "{}", sim.rate_limited());
 }
