@@ -68,14 +68,14 @@ pub trait Auth: Send + Sync + fmt::Debug {
 /// A fixed secret in a fixed header: API tokens, API keys.
 pub struct StaticAuth {
     name: HeaderName,
-    prefix: &'static str,
+    prefix: std::borrow::Cow<'static, str>,
     secret: SecretString,
 }
 
 impl StaticAuth {
-    /// `name: prefix + secret`, e.g. `Authorization: SSWS …`.
-    pub fn new(name: HeaderName, prefix: &'static str, secret: SecretString) -> Self {
-        Self { name, prefix, secret }
+    /// `name: prefix + secret`, e.g. `Authorization: SSWS …` (a prefix from configuration is a `String`).
+    pub fn new(name: HeaderName, prefix: impl Into<std::borrow::Cow<'static, str>>, secret: SecretString) -> Self {
+        Self { name, prefix: prefix.into(), secret }
     }
 }
 
@@ -87,6 +87,6 @@ impl fmt::Debug for StaticAuth {
 
 impl Auth for StaticAuth {
     fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
-        Box::pin(async move { AuthHeader::new(self.name.clone(), self.prefix, &self.secret) })
+        Box::pin(async move { AuthHeader::new(self.name.clone(), &self.prefix, &self.secret) })
     }
 }

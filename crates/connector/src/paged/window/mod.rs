@@ -91,6 +91,15 @@ pub trait WindowedApi: Send + Sync + 'static {
         None
     }
 
+    /// Whether the events [`key`](Self::key) places come newest first inside a window (the default),
+    /// so that every record carries an exact cursor. `false`: the keys only serve the
+    /// [overlap](WindowPlan::overlap) (ids already delivered are dropped when read again), and, as in
+    /// any order, only windows' ends are committed — for an API served oldest first or in no order that
+    /// still has ids.
+    fn newest_first(&self) -> bool {
+        true
+    }
+
     /// The stream error for a failed request (see [`PagedApi::error`](super::PagedApi::error)).
     fn error(&self, err: HttpError) -> StreamError {
         err.into()
@@ -334,7 +343,11 @@ impl<A: WindowedApi> WindowedStream<A> {
                         if again(&event) {
                             continue;
                         }
-                        let exact = inside.after(self.api.key(&event), met.get(index).copied().unwrap_or(0));
+                        let exact = if self.api.newest_first() {
+                            inside.after(self.api.key(&event), met.get(index).copied().unwrap_or(0))
+                        } else {
+                            None
+                        };
                         let mut record = self.api.record(event);
                         record.cursor = if Some(index) == last_kept { Some(end_cursor.clone()) } else { exact };
                         yield record;

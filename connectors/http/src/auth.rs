@@ -1,0 +1,162 @@
+//! `[sources.auth]` as an [`Auth`]: a fixed header (bearer with any prefix, basic, a named API-key
+//! header), or OAuth 2.0 client credentials through the shared [`TokenCache`] (cached, renewed a minute
+//! before expiry, fetched again once on a 401). Secrets are sent in their own header, or in the token
+//! request's body to the token endpoint, and nowhere else.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures::future::BoxFuture;
+use logcrawl_core::{ConfigError, ExposeSecret, HttpSettings, SecretString};
+use logcrawl_http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use logcrawl_http::{
+    Auth, AuthHeader, HttpClient, HttpConfig, HttpError, IssuedToken, RequestSpec, StaticAuth, TokenCache, Url,
+    request_bearer_token,
+};
+
+use crate::config::{AuthConfig, TokenEncoding};
+
+/// The credential of a source, or `None` for `type = "none"`. `http` are the source's shared settings,
+/// which the token endpoint's client uses too (adjusted by `customize`, as the API's client is).
+pub fn credential(
+    config: AuthConfig,
+    http: &HttpSettings,
+    customize: &dyn Fn(&mut HttpConfig),
+) -> Result<Option<Arc<dyn Auth>>, ConfigError> {
+    let key = |k: &str| format!("auth.{k}");
+    Ok(Some(match config {
+        AuthConfig::None => return Ok(None),
+        AuthConfig::Bearer { token, prefix } => {
+            let prefix = prefix.unwrap_or_else(|| "Bearer".to_owned());
+            if prefix.trim().is_empty() || prefix.contains(char::is_whitespace) {
+                return Err(ConfigError::new(key("prefix"), "must be one word, e.g. Bearer or SSWS"));
+            }
+            check_header_value(&key("token"), token.expose_secret())?;
+            Arc::new(StaticAuth::new(AUTHORIZATION, format!("{prefix} "), token))
+        }
+        AuthConfig::Basic { username, password } => {
+            if username.contains(':') {
+                return Err(ConfigError::new(key("username"), "must not contain `:` (HTTP Basic joins on it)"));
+            }
+            let joined = STANDARD.encode(format!("{username}:{}", password.expose_secret()));
+            Arc::new(StaticAuth::new(AUTHORIZATION, "Basic ", SecretString::from(joined)))
+        }
+        AuthConfig::Header { name, value } => {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ConfigError::new(key("name"), format!("{name:?} is not a header name")))?;
+            check_header_value(&key("value"), value.expose_secret())?;
+            Arc::new(StaticAuth::new(name, "", value))
+        }
+        AuthConfig::Oauth2 { token_url, client_id, client_secret, scopes, audience, encoding } => {
+            let url = Url::parse(&token_url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| ConfigError::new(key("token_url"), format!("{token_url:?} is not an http(s) URL")))?;
+            if client_id.trim().is_empty() {
+                return Err(ConfigError::new(key("client_id"), "must not be empty"));
+            }
+            let mut token_http = HttpConfig::with_settings(url.clone(), http)?;
+            customize(&mut token_http);
+            let http =
+                HttpClient::new(token_http).map_err(|err| ConfigError::new(key("token_url"), err.to_string()))?;
+            Arc::new(ClientCredentials {
+                token_url: url,
+                client_id,
+                client_secret,
+                scope: scopes.join(" "),
+                audience,
+                encoding,
+                http,
+                tokens: TokenCache::new(),
+            })
+        }
+    }))
+}
+
+fn check_header_value(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        return Err(ConfigError::new(key.to_owned(), "must not be empty"));
+    }
+    if HeaderValue::from_str(value).is_err() {
+        return Err(ConfigError::new(key.to_owned(), "holds characters a header cannot carry (a line break?)"));
+    }
+    Ok(())
+}
+
+/// OAuth 2.0 client credentials.
+struct ClientCredentials {
+    token_url: Url,
+    client_id: String,
+    client_secret: SecretString,
+    scope: String,
+    audience: Option<String>,
+    encoding: TokenEncoding,
+    http: HttpClient,
+    tokens: TokenCache,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    fn token_request(&self) -> Result<RequestSpec, HttpError> {
+        let mut members = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose_secret()),
+        ];
+        if !self.scope.is_empty() {
+            members.push(("scope", &self.scope));
+        }
+        if let Some(audience) = &self.audience {
+            members.push(("audience", audience));
+        }
+        let (body, content_type) = match self.encoding {
+            TokenEncoding::Form => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.extend_pairs(&members);
+                (form.finish(), "application/x-www-form-urlencoded")
+            }
+            TokenEncoding::Json => {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    members.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect();
+                (serde_json::Value::Object(map).to_string(), "application/json")
+            }
+        };
+        Ok(RequestSpec::post(self.token_url.clone(), body)
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .header(ACCEPT, HeaderValue::from_static("application/json")))
+    }
+
+    async fn fetch(&self) -> Result<IssuedToken, HttpError> {
+        request_bearer_token(&self.http, || self.token_request(), hint, "this API").await
+    }
+}
+
+fn hint(error: &str) -> &'static str {
+    match error {
+        "invalid_client" | "unauthorized_client" => " (check auth.client_id and auth.client_secret)",
+        "invalid_scope" => " (check auth.scopes against what the application was granted)",
+        _ => "",
+    }
+}
+
+impl Auth for ClientCredentials {
+    fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
+        Box::pin(self.tokens.bearer(|| self.fetch()))
+    }
+
+    fn invalidate(&self) -> bool {
+        self.tokens.invalidate();
+        true
+    }
+}
