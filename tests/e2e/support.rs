@@ -47,6 +47,21 @@ impl FileRun {
         Self { _dir: dir, config, out }
     }
 
+    /// A configuration with a file sink `out` and the `[[sources]]` entries of `sources` (TOML text that
+    /// names `sink = "out"`), as an example file writes them.
+    pub(crate) fn with_sources(sources: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let out = dir.path().join("out.ndjson");
+        let config = dir.path().join("logcrawl.toml");
+        let text = format!(
+            "state_dir = \"{state}\"\n\n[sinks.out]\ntype = \"file\"\npath = \"{out}\"\n\n{sources}\n",
+            state = dir.path().join("state").display(),
+            out = out.display(),
+        );
+        std::fs::write(&config, text).expect("the configuration is written");
+        Self { _dir: dir, config, out }
+    }
+
     /// `logcrawl run --once`; panics unless it succeeds.
     pub(crate) async fn run_once(&self) {
         let code = logcrawl::commands::run(&self.config, true).await.expect("the run starts");

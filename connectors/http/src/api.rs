@@ -260,7 +260,10 @@ impl Source {
                         Some(_) => None,
                         None if node.get() == "null" => None,
                         None => {
-                            return Err(malformed(response, format!("pagination.token: {} is not a token", node.get())));
+                            return Err(malformed(
+                                response,
+                                format!("pagination.token: {} is not a token", node.get()),
+                            ));
                         }
                     },
                 };
