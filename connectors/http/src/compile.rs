@@ -125,7 +125,7 @@ pub fn compile(name: &str, config: HttpSourceConfig, max_age: Option<Duration>) 
         fields.push(Field { attribute: *attribute, path: path(&key, text)?, lowercase, map });
     }
     let resolution = time_format.resolution();
-    let mapping = Mapping::new(id, time, time_format, fields);
+    let mapping = Mapping::new(id, time, time_format, fields, format!("{stream} event"));
 
     let shape = match &config.window {
         Some(window) => {

@@ -149,6 +149,9 @@ pub struct Mapping {
     pub time_format: TimeFormat,
     /// `records.fields`.
     pub fields: Vec<Field>,
+    /// `message` when `records.fields.message` is not mapped or the event lacks it: every record has
+    /// one, as every native connector's does (`<stream> event`).
+    pub default_message: String,
     /// The top-level member names the paths start at, in one list for the one pass (paths index it).
     heads: Vec<String>,
 }
@@ -170,7 +173,13 @@ pub struct HttpEvent {
 
 impl Mapping {
     /// The mapping of these paths.
-    pub fn new(id: Option<Path>, time: Option<Path>, time_format: TimeFormat, fields: Vec<Field>) -> Self {
+    pub fn new(
+        id: Option<Path>,
+        time: Option<Path>,
+        time_format: TimeFormat,
+        fields: Vec<Field>,
+        default_message: String,
+    ) -> Self {
         let mut heads: Vec<String> = Vec::new();
         let all = id.iter().chain(time.iter()).chain(fields.iter().map(|f| &f.path));
         for head in all.filter_map(Path::head) {
@@ -178,7 +187,7 @@ impl Mapping {
                 heads.push(head.to_owned());
             }
         }
-        Self { id, time, time_format, fields, heads }
+        Self { id, time, time_format, fields, default_message, heads }
     }
 
     /// Reads `raw` (which must be a JSON object) into an event; the error says what is wrong with it.
@@ -223,6 +232,9 @@ impl Mapping {
             };
             *slot = Some(value);
         }
+        if standard.message.as_deref().is_none_or(str::is_empty) {
+            standard.message = Some(self.default_message.clone());
+        }
         let mut data = Fields::new();
         standard.insert(&mut data, |group| groups.get(group));
         Ok(HttpEvent { data, raw, id, instant, at })
@@ -265,7 +277,7 @@ mod tests {
             },
             Field { attribute: Attribute::UsrId, path: path("$.actors[0].id"), lowercase: false, map: BTreeMap::new() },
         ];
-        let mapping = Mapping::new(Some(path("$.uuid")), Some(path("$.published")), TimeFormat::Rfc3339, fields);
+        let mapping = Mapping::new(Some(path("$.uuid")), Some(path("$.published")), TimeFormat::Rfc3339, fields, "e".into());
         let event = mapping
             .event(raw(r#"{"uuid": "e1", "published": "2026-12-01T10:00:00.5Z", "displayMessage": "hi",
                 "severity": "WARN", "client": {"ipAddress": "10.0.0.1"}, "actors": [{"id": "u1"}], "usr": {"team": 1}}"#))
@@ -277,6 +289,8 @@ mod tests {
             json!({"message": "hi", "timestamp": 1_796_119_200.5, "status": "warning",
                    "network": {"client": {"ip": "10.0.0.1"}}, "usr": {"team": 1, "id": "u1"}})
         );
+        let plain = Mapping::new(None, None, TimeFormat::Rfc3339, Vec::new(), "audit event".into());
+        assert_eq!(plain.event(raw("{}")).unwrap().data["message"], "audit event", "a message always");
         assert!(mapping.event(raw("[1]")).unwrap_err().contains("not a JSON object"));
     }
 

@@ -1,0 +1,180 @@
+//! A declared source's own rules: configuration errors keyed where they were written, run-time failures
+//! (a template, a JSON path meeting an unexpected page) that name the source, the key and the page and
+//! commit nothing past the last good record, and each credential sent as it should be.
+
+use logcrawl_core::Connector;
+use logcrawl_testkit::{body_bytes, drain, header, with_links};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{TOKEN, connector};
+
+/// A minimal link-paginated source at `base`, with `extra` TOML lines appended to `[records]`'s table
+/// and `request` lines in `[request]`.
+fn source(base: &str, request: &str, auth: &str) -> String {
+    format!(
+        "base_url = \"{base}\"\npage_size = 2\n[request]\npath = \"/logs\"\n{request}\n[auth]\n{auth}\n\
+         [pagination]\ntype = \"link\"\n[records]\npath = \"$.items[*]\"\nid = \"$.id\"\n"
+    )
+}
+
+fn key_of(text: &str) -> String {
+    connector(text).expect_err("a configuration error").key().to_owned()
+}
+
+#[test]
+fn every_configuration_error_names_its_key() {
+    let bearer = format!("type = \"bearer\"\ntoken = \"{TOKEN}\"");
+    let good = source("https://api.example.com", "", &bearer);
+    assert!(connector(&good).is_ok(), "the base configuration is valid");
+    let cases = [
+        (good.replace("id = \"$.id\"", "idd = \"$.id\""), "records.idd"),
+        (good.replace("id = \"$.id\"", "id = \"$.id[\""), "records.id"),
+        (good.replace("path = \"$.items[*]\"", "path = \"$.items\""), "records.path"),
+        (good.replace("type = \"link\"", "type = \"offset\"\nparam = \"offset\""), "pagination.type"),
+        (good.replace("type = \"link\"", "type = \"token\""), "pagination.token"),
+        (good.replace("type = \"link\"", "type = \"link\"\nparam = \"p\""), "pagination.param"),
+        (good.replace("path = \"/logs\"", "path = \"/logs/{{ vars.org\""), "request.path"),
+        (good.replace("path = \"/logs\"", "path = \"/logs\"\nbody = { a = 1 }"), "request.body"),
+        (
+            good.replace("path = \"/logs\"", "path = \"/logs\"\nheaders = { Authorization = \"x\" }"),
+            "request.headers.Authorization",
+        ),
+        (format!("{good}fields = {{ owner = \"$.o\" }}\n"), "records.fields.owner"),
+        (format!("{good}order = \"newest_first\"\n"), "records.order"),
+        (good.replace("base_url = \"https://api.example.com\"", "base_url = \"ftp://x\""), "base_url"),
+        (good.replace(&bearer, "type = \"bearer\"\ntoken = \"\""), "auth.token"),
+        (good.replace(&bearer, "type = \"magic\""), "auth.type"),
+        (format!("{good}[window]\noverlap = \"5m\"\n").replace("id = \"$.id\"\n", ""), "window.overlap"),
+    ];
+    for (text, key) in cases {
+        assert_eq!(key_of(&text), key, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_template_that_fails_at_run_time_names_the_source_and_key_and_sends_nothing() {
+    let server = MockServer::start().await;
+    let text = source(&server.uri(), "query = { since = \"{{ vars.since }}\" }", "type = \"none\"");
+    let connector = connector(&text).unwrap();
+    let stream = &connector.streams()[0];
+    let drained = drain(stream.as_ref(), None).await;
+    let err = drained.error.expect("the run fails");
+    assert!(err.is_fatal(), "a configuration that cannot render is fatal: {err}");
+    let message = err.to_string();
+    assert!(message.contains("source declared") && message.contains("`request.query.since`"), "{message}");
+    assert!(server.received_requests().await.unwrap().is_empty(), "nothing is sent");
+}
+
+#[tokio::test]
+async fn a_page_the_records_path_cannot_read_names_the_key_and_the_page_and_keeps_the_last_good_cursor() {
+    let server = MockServer::start().await;
+    let next = format!("{}/logs?after=2&api_key=hidden", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/logs"))
+        .and(wiremock::matchers::query_param("after", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": {"not": "an array"}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/logs"))
+        .respond_with(with_links(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "a"}, {"id": "b"}]})),
+            &[("next", &next)],
+        ))
+        .mount(&server)
+        .await;
+    let connector = connector(&source(&server.uri(), "", "type = \"none\"")).unwrap();
+    let stream = &connector.streams()[0];
+    let drained = drain(stream.as_ref(), None).await;
+    let ids: Vec<String> = drained
+        .logs()
+        .map(|r| {
+            let raw: serde_json::Value = serde_json::from_slice(r.raw.as_ref().expect("the event").as_bytes()).unwrap();
+            raw["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["a", "b"], "the good page is delivered");
+    let message = drained.error.as_ref().expect("the bad page ends the run").to_string();
+    assert!(message.contains("records.path") && message.contains("/logs?after=2"), "{message}");
+    assert!(!message.contains("hidden"), "the page URL is redacted: {message}");
+    // The last record resumes at the bad page, which is asked for again by the next run.
+    let cursor = drained.last_cursor().expect("a cursor");
+    assert_eq!(cursor["url"], next.as_str());
+}
+
+#[tokio::test]
+async fn basic_and_header_credentials_are_sent_in_their_own_header_only() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "a"}]})))
+        .mount(&server)
+        .await;
+    for (auth, name, value) in [
+        (format!("type = \"basic\"\nusername = \"svc\"\npassword = \"{TOKEN}\""), "authorization", {
+            use base64::Engine;
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("svc:{TOKEN}")))
+        }),
+        (format!("type = \"header\"\nname = \"X-API-Key\"\nvalue = \"{TOKEN}\""), "x-api-key", TOKEN.to_owned()),
+        (
+            format!("type = \"bearer\"\ntoken = \"{TOKEN}\"\nprefix = \"Token\""),
+            "authorization",
+            format!("Token {TOKEN}"),
+        ),
+    ] {
+        let connector = connector(&source(&server.uri(), "", &auth)).unwrap();
+        assert!(!format!("{connector:?}").contains(TOKEN), "Debug shows no secret");
+        let drained = drain(connector.streams()[0].as_ref(), None).await;
+        assert!(drained.error.is_none(), "{:?}", drained.error);
+        let requests = server.received_requests().await.unwrap();
+        let last = requests.last().unwrap();
+        assert_eq!(header(last, name), Some(value.as_str()), "{auth}");
+        assert!(!last.url.as_str().contains(TOKEN), "never in the URL");
+        server.reset().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "a"}]})))
+            .mount(&server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_are_posted_as_a_form_to_the_token_endpoint_and_the_token_refetched_once_on_401() {
+    let tokens = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600})),
+        )
+        .mount(&tokens)
+        .await;
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "expired"})))
+        .mount(&api)
+        .await;
+    let auth = format!(
+        "type = \"oauth2\"\ntoken_url = \"{}/oauth2/token\"\nclient_id = \"app\"\nclient_secret = \"{TOKEN}\"\nscopes = [\"logs.read\", \"audit\"]",
+        tokens.uri()
+    );
+    let connector = connector(&source(&api.uri(), "", &auth)).unwrap();
+    let drained = drain(connector.streams()[0].as_ref(), None).await;
+    let err = drained.error.expect("a refused token ends the run");
+    assert!(err.is_fatal(), "{err}");
+    let token_requests = tokens.received_requests().await.unwrap();
+    assert_eq!(token_requests.len(), 2, "fetched, then once more after the 401");
+    let form = String::from_utf8(body_bytes(&token_requests[0])).unwrap();
+    let pairs: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    assert_eq!(pairs["grant_type"], "client_credentials");
+    assert_eq!(pairs["client_id"], "app");
+    assert_eq!(pairs["client_secret"], TOKEN);
+    assert_eq!(pairs["scope"], "logs.read audit");
+    assert_eq!(header(&token_requests[0], "content-type"), Some("application/x-www-form-urlencoded"));
+    let api_requests = api.received_requests().await.unwrap();
+    assert_eq!(api_requests.len(), 2);
+    assert!(api_requests.iter().all(|r| header(r, "authorization") == Some("Bearer at-1")));
+    assert!(!err.to_string().contains(TOKEN));
+}
