@@ -174,3 +174,15 @@ async fn slack_through_http_delivers_every_entry_exactly_once_by_windows() {
     assert_eq!(crawl.lines().len() as u64, EVENTS + 400, "the new entries, once");
     assert_eq!(new, (EVENTS..EVENTS + 400).map(entry_id).collect::<HashSet<_>>());
 }
+
+#[test]
+fn a_typo_in_a_declared_sources_own_table_is_reported_with_its_key_and_line() {
+    let sources = example("okta", &[("id = \"$.uuid\"", "idd = \"$.uuid\"")]);
+    let text = format!("[sinks.out]\ntype = \"file\"\npath = \"/dev/null\"\n\n{sources}");
+    let line = text.lines().position(|l| l.starts_with("idd =")).expect("the typo") + 1;
+    let config = logcrawl::config::Config::parse(&text, &|_| Some("x".into())).expect("it parses");
+    let err = logcrawl::app::build_crawler(&config, std::sync::Arc::new(logcrawl_core::MemoryCheckpointStore::new()))
+        .expect_err("the typo is refused");
+    assert_eq!((err.key.as_str(), err.line), ("sources[0].records.idd", Some(line)), "{err}");
+    assert!(err.message.contains("unknown field `idd`"), "{err}");
+}

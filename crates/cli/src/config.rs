@@ -361,50 +361,69 @@ fn source_config(index: usize, mut table: Table) -> Result<SourceConfig, ConfigE
     })
 }
 
-/// Finds the line of the key an error names: `sources[N].key`, `sinks.NAME.key` or a top-level key.
+/// Finds the line of the key an error names: `sources[N].key`, a key of a source's own tables
+/// (`sources[N].request.query.since`, written under `[sources.request]`, as a dotted key or inside an
+/// inline table), `sinks.NAME.key` or a top-level key. Each `key = value` line and table header is read
+/// as the full path it defines, and the line whose path is the longest prefix of the error's key wins:
+/// the key itself when it is written, else the table or inline table that holds it.
 fn locate(text: &str, mut err: ConfigError) -> ConfigError {
     if err.line.is_some() || err.key.is_empty() {
         return err;
     }
-    let (section, key) = split_key(&err.key);
-    let mut current: Option<String> = Some(String::new());
+    let target = err.key.clone();
+    let covers = |path: &str| {
+        !path.is_empty()
+            && (target == path
+                || target.strip_prefix(path).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('[')))
+    };
+    let mut best: Option<(usize, usize)> = None;
+    let mut offer = |path: &str, number: usize| {
+        if covers(path) && best.is_none_or(|(len, _)| path.len() > len) {
+            best = Some((path.len(), number + 1));
+        }
+    };
+    let mut current = String::new();
     let mut source_index: i64 = -1;
-    let mut section_line = None;
     for (number, line) in text.lines().enumerate() {
         let trimmed = line.trim();
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            continue;
+        }
         if trimmed.starts_with("[[sources]]") {
             source_index += 1;
-            current = Some(format!("sources[{source_index}]"));
+            current = format!("sources[{source_index}]");
+            offer(&current, number);
         } else if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.split(']').next()) {
-            current = Some(header.trim().to_owned());
-        } else if current.as_deref() == Some(section.as_str()) && !key.is_empty() {
-            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
-            if trimmed.contains('=') && name == key {
-                err.line = Some(number + 1);
-                return err;
-            }
-        }
-        if current.as_deref() == Some(section.as_str()) && section_line.is_none() && !section.is_empty() {
-            section_line = Some(number + 1);
+            let name = dotted(header);
+            current = match name.strip_prefix("sources.") {
+                Some(rest) if source_index >= 0 => format!("sources[{source_index}].{rest}"),
+                _ => name,
+            };
+            offer(&current, number);
+        } else if let Some((key, _)) = trimmed.split_once('=') {
+            let key = dotted(key);
+            let path = if current.is_empty() { key } else { format!("{current}.{key}") };
+            offer(&path, number);
         }
     }
-    err.line = section_line;
+    err.line = best.map(|(_, line)| line);
     err
 }
 
-/// `sources[0].tags[1]` → (`sources[0]`, `tags`); `sinks.dd.site` → (`sinks.dd`, `site`); `state_dir` → (``, `state_dir`).
-fn split_key(path: &str) -> (String, String) {
-    let strip_index = |s: &str| s.split('[').next().unwrap_or(s).to_owned();
-    if let Some(rest) = path.strip_prefix("sources[") {
-        let (index, after) = rest.split_once(']').unwrap_or((rest, ""));
-        let key = after.trim_start_matches('.').split('.').next().unwrap_or("");
-        return (format!("sources[{index}]"), strip_index(key));
+/// A TOML key as written (`a.b`, `"network.client.ip"`, `a . 'b'`) as a dotted path: quotes dropped,
+/// the dots inside a quoted segment kept.
+fn dotted(key: &str) -> String {
+    let mut out = String::new();
+    let mut quote = None;
+    for c in key.trim().chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {}
+            (_, c) => out.push(c),
+        }
     }
-    if let Some(rest) = path.strip_prefix("sinks.") {
-        let (name, key) = rest.split_once('.').unwrap_or((rest, ""));
-        return (format!("sinks.{name}"), strip_index(key.split('.').next().unwrap_or("")));
-    }
-    (String::new(), strip_index(path.split('.').next().unwrap_or(path)))
+    out
 }
 
 #[cfg(test)]
@@ -476,6 +495,22 @@ api_key = "${ACME_KEY}"
 
         let bad_tag = GOOD.replace("\"team:sec\"", "\"team\"");
         assert_eq!(parse(&bad_tag).unwrap_err().key, "sources[0].tags[1]");
+    }
+
+    #[test]
+    fn keys_of_a_sources_own_tables_are_located_on_their_line() {
+        let text = "[sinks.out]\ntype = \"file\"\npath = \"o\"\n\n[[sources]]\nname = \"a\"\n\n[[sources]]\nname = \"b\"\n\
+                    [sources.request]\npath = \"/x\"\nquery = { since = \"s\" }\n[sources.records]\npath = \"$[*]\"\n\
+                    fields.\"network.client.ip\" = \"$.ip\"\n[sources.records.fields]\nmessage = \"$.m\"\n";
+        let at = |key: &str| locate(text, ConfigError::new(key.to_owned(), "x")).line;
+        assert_eq!(at("sources[1].request.path"), Some(11));
+        assert_eq!(at("sources[1].request.query.since"), Some(12), "inside an inline table: its line");
+        assert_eq!(at("sources[1].records.fields.network.client.ip"), Some(15), "a quoted dotted key");
+        assert_eq!(at("sources[1].records.fields.message"), Some(17));
+        assert_eq!(at("sources[1].records.id"), Some(13), "a key not written: its table's header");
+        assert_eq!(at("sources[1].auth.type"), Some(8), "a table not written: the source");
+        assert_eq!(at("sources[0].name"), Some(6));
+        assert_eq!(at("sinks.out.path"), Some(3));
     }
 
     #[test]
