@@ -23,6 +23,8 @@ struct Newest {
     audit: Url,
     /// Whether the API keys its events (`id`, `ts`): exact cursors inside windows.
     keyed: bool,
+    /// Whether it says its keyed events come newest first ([`WindowedApi::newest_first`]).
+    ordered: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +75,10 @@ impl WindowedApi for Newest {
         let at = Timestamp::from_second(event["ts"].as_i64()?).ok()?;
         self.keyed.then_some(Keyed { id: event["key"].as_str()?, at })
     }
+
+    fn newest_first(&self) -> bool {
+        self.ordered
+    }
 }
 
 /// Event `k` happened `k × 5 min + 30 s` before `now` (whole seconds).
@@ -110,7 +116,7 @@ fn api_stream(server: &MockServer, plan: WindowPlan, keyed: bool) -> WindowedStr
     let mut config = HttpConfig::new(base.clone());
     config.rate_limit.key = Some(format!("windowed-test-{}", server.address().port()));
     config.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    let api = Newest { audit: base.join("/audit").unwrap(), keyed };
+    let api = Newest { audit: base.join("/audit").unwrap(), keyed, ordered: true };
     WindowedStream::new(api, HttpClient::new(config).unwrap(), plan)
 }
 
@@ -277,6 +283,29 @@ async fn a_keyed_newest_first_window_resumes_exactly_from_any_record() {
 }
 
 #[tokio::test]
+async fn keyed_events_of_an_api_not_newest_first_carry_no_cursor_inside_their_window() {
+    let server = MockServer::start().await;
+    let now = Timestamp::now();
+    // Served oldest first: a record's cursor claiming the rest of its window done would skip it.
+    let mut times = event_times(now, 12);
+    times.reverse();
+    serve(&server, times).await;
+    let base = Url::parse(&server.uri()).unwrap();
+    let mut config = HttpConfig::new(base.clone());
+    config.rate_limit.key = Some(format!("windowed-test-{}", server.address().port()));
+    let api = Newest { audit: base.join("/audit").unwrap(), keyed: true, ordered: false };
+    let stream = WindowedStream::new(api, HttpClient::new(config).unwrap(), plan(60));
+    let (records, err) = crawl(&stream, None).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(ids(&records).len(), 11, "all but the one newer than the settle lag");
+    for record in records.iter().filter(|r| !r.is_position()) {
+        if let Some(cursor) = record.cursor_value() {
+            assert!(cursor.get("partial").is_none(), "no cursor inside a window: {cursor}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn events_out_of_newest_first_order_end_the_windows_exact_cursors() {
     let server = MockServer::start().await;
     let now = Timestamp::now();
@@ -323,7 +352,7 @@ async fn a_resumed_partial_window_drops_what_it_had_delivered_even_at_its_end() 
 #[test]
 fn windows_align_on_the_resolution() {
     let base = Url::parse("http://127.0.0.1:9/").unwrap();
-    let api = Newest { audit: base.join("/audit").unwrap(), keyed: false };
+    let api = Newest { audit: base.join("/audit").unwrap(), keyed: false, ordered: true };
     let client = HttpClient::new(HttpConfig::new(base)).unwrap();
     let plan = WindowPlan::new(Duration::from_millis(90_500), Duration::from_millis(2_300), Duration::from_secs(300))
         .with_resolution(Duration::from_secs(1));
