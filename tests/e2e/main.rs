@@ -12,3 +12,4 @@ mod okta_to_file;
 mod onepassword_to_file;
 mod slack_to_file;
 mod support;
+mod google_workspace_to_file;
