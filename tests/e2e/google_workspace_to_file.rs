@@ -63,7 +63,11 @@ async fn run_once_delivers_every_google_workspace_activity_exactly_once() {
         let added = ["message", "timestamp", "status", "usr", "network", "evt", "uniqueQualifier"];
         assert_keeps(line, &sim.render_event(i), &[], &added);
         assert!((line["timestamp"].as_f64().unwrap() - sim.at_ms(i) as f64 / 1e3).abs() < 1e-3, "{i}");
-        assert!(line["message"].as_str().unwrap().ends_with(&format!("({})", application_of(i))), "{}", line["message"]);
+        assert!(
+            line["message"].as_str().unwrap().ends_with(&format!("({})", application_of(i))),
+            "{}",
+            line["message"]
+        );
     }
     assert!(APPLICATIONS.iter().all(|a| lines.iter().any(|l| l["id"]["applicationName"] == *a)));
 
@@ -97,7 +101,11 @@ async fn a_subject_that_is_no_administrator_stops_the_source_naming_what_to_chec
     for (key, failure) in failures {
         assert_eq!(key.source, "google-example");
         assert!(failure.fatal, "{failure:?}");
-        assert!(failure.message.contains("invalid_grant") && failure.message.contains("subject must be"), "{}", failure.message);
+        assert!(
+            failure.message.contains("invalid_grant") && failure.message.contains("subject must be"),
+            "{}",
+            failure.message
+        );
         assert!(!failure.message.contains("PRIVATE KEY"), "{}", failure.message);
     }
 }

@@ -82,7 +82,12 @@ pub fn is_quota_error(response: &Response) -> bool {
 impl ActivitiesApi {
     /// The activities of `application` under the Admin SDK's origin `base`, `page_size` a request, of
     /// customer `customer` when given.
-    pub(crate) fn new(application: String, base: &Url, page_size: u32, customer: Option<String>) -> Result<Self, String> {
+    pub(crate) fn new(
+        application: String,
+        base: &Url,
+        page_size: u32,
+        customer: Option<String>,
+    ) -> Result<Self, String> {
         let url = base
             .join(&format!("admin/reports/v1/activity/users/all/applications/{application}"))
             .map_err(|err| err.to_string())?;
@@ -128,9 +133,9 @@ impl ActivitiesApi {
                 " — Google refused the {stream} stream's access token twice: the service account's key and subject \
                  must belong to this customer, with domain-wide delegation of the Reports audit scope"
             ),
-            StatusCode::BAD_REQUEST => format!(
-                " — the Reports API refused the {stream} query: check customer_id and the application's name"
-            ),
+            StatusCode::BAD_REQUEST => {
+                format!(" — the Reports API refused the {stream} query: check customer_id and the application's name")
+            }
             _ => return None,
         })
     }
@@ -216,7 +221,9 @@ mod tests {
         assert_eq!(url.path(), "/admin/reports/v1/activity/users/all/applications/drive");
         assert_eq!(
             url.query(),
-            Some("startTime=2024-01-01T00%3A00%3A00.000Z&endTime=2024-01-01T01%3A00%3A00.500Z&maxResults=500&customerId=C03az79cb")
+            Some(
+                "startTime=2024-01-01T00%3A00%3A00.000Z&endTime=2024-01-01T01%3A00%3A00.500Z&maxResults=500&customerId=C03az79cb"
+            )
         );
         assert_eq!(end_time(&url), Some(at("2024-01-01T01:00:00.5Z")));
     }

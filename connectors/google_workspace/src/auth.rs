@@ -7,7 +7,9 @@ use std::fmt;
 
 use futures::future::BoxFuture;
 use logcrawl_http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use logcrawl_http::{Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_bearer_token};
+use logcrawl_http::{
+    Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_bearer_token,
+};
 
 use crate::credentials::ServiceAccount;
 
@@ -36,7 +38,13 @@ impl fmt::Debug for ServiceAccountAuth {
 
 impl ServiceAccountAuth {
     /// `account` acting as `subject` for `scope`, its tokens requested at `token_url` through `http`.
-    pub(crate) fn new(account: ServiceAccount, subject: String, scope: String, token_url: Url, http: HttpClient) -> Self {
+    pub(crate) fn new(
+        account: ServiceAccount,
+        subject: String,
+        scope: String,
+        token_url: Url,
+        http: HttpClient,
+    ) -> Self {
         Self { account, subject, scope, token_url, http, tokens: TokenCache::new() }
     }
 

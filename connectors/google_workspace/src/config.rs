@@ -75,8 +75,9 @@ pub const APPLICATIONS: [&str; 25] = [
 /// their figures were not verified, an hour is this crate's assumption).
 pub fn default_settle_lag(application: &str) -> Duration {
     match application {
-        "admin" | "access_transparency" | "assignments" | "chat" | "chrome" | "classroom"
-        | "context_aware_access" => Duration::from_secs(600),
+        "admin" | "access_transparency" | "assignments" | "chat" | "chrome" | "classroom" | "context_aware_access" => {
+            Duration::from_secs(600)
+        }
         "calendar" => Duration::from_secs(2 * 3600),
         _ => Duration::from_secs(3600),
     }
@@ -141,7 +142,9 @@ impl GoogleWorkspaceConfig {
     /// The key file's text: `credentials_file` (read now) or `credentials`, exactly one.
     pub(crate) fn key_source(&self) -> Result<KeySource, ConfigError> {
         match (&self.credentials_file, &self.credentials) {
-            (Some(_), Some(_)) => Err(ConfigError::new("credentials", "set either credentials_file or credentials, not both")),
+            (Some(_), Some(_)) => {
+                Err(ConfigError::new("credentials", "set either credentials_file or credentials, not both"))
+            }
             (None, None) => Err(ConfigError::new(
                 "credentials_file",
                 "a service account key is required: credentials_file (the key's JSON file) or credentials (its contents)",
@@ -155,7 +158,9 @@ impl GoogleWorkspaceConfig {
             (None, Some(text)) if text.expose_secret().trim().is_empty() => {
                 Err(ConfigError::new("credentials", "must not be empty"))
             }
-            (None, Some(text)) => Ok(KeySource { text: text.clone(), key: "credentials", origin: "credentials".into() }),
+            (None, Some(text)) => {
+                Ok(KeySource { text: text.clone(), key: "credentials", origin: "credentials".into() })
+            }
         }
     }
 
@@ -163,7 +168,10 @@ impl GoogleWorkspaceConfig {
     pub(crate) fn subject(&self) -> Result<&str, ConfigError> {
         let subject = self.subject.trim();
         let valid = subject.split_once('@').is_some_and(|(user, domain)| {
-            !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !subject.contains(char::is_whitespace)
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !subject.contains(char::is_whitespace)
         });
         if !valid {
             return Err(ConfigError::new(
@@ -206,7 +214,10 @@ impl GoogleWorkspaceConfig {
             return Err(ConfigError::new(key, format!("the token URL {text:?} must be an http(s) URL with a host")));
         }
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::new(key, format!("the token URL {text:?} must carry no query, fragment or credentials")));
+            return Err(ConfigError::new(
+                key,
+                format!("the token URL {text:?} must carry no query, fragment or credentials"),
+            ));
         }
         Ok(url)
     }
@@ -215,7 +226,10 @@ impl GoogleWorkspaceConfig {
     pub(crate) fn applications(&self) -> Result<Vec<String>, ConfigError> {
         let Some(names) = &self.applications else { return Ok(DEFAULT_APPLICATIONS.map(str::to_owned).to_vec()) };
         if names.is_empty() {
-            return Err(ConfigError::new("applications", "must name at least one application (or be left out for the default five)"));
+            return Err(ConfigError::new(
+                "applications",
+                "must name at least one application (or be left out for the default five)",
+            ));
         }
         let mut chosen: Vec<String> = Vec::with_capacity(names.len());
         for name in names {

@@ -125,7 +125,9 @@ impl ServiceAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logcrawl_sim::google_workspace::{CLIENT_EMAIL, PRIVATE_KEY_ID, TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, service_account_key};
+    use logcrawl_sim::google_workspace::{
+        CLIENT_EMAIL, PRIVATE_KEY_ID, TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, service_account_key,
+    };
     use serde_json::{Value, json};
 
     fn key_file() -> Value {
@@ -170,9 +172,11 @@ mod tests {
         assert!(err(without("client_email")).contains("no `client_email`"));
         assert!(err(with("private_key_id", json!(""))).contains("no `private_key_id`"));
         assert!(err(without("private_key")).contains("no `private_key`"));
-        let not_a_key = err(with("private_key", json!("-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----\n")));
+        let not_a_key =
+            err(with("private_key", json!("-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----\n")));
         assert!(not_a_key.contains("`private_key`: holds no PRIVATE KEY"), "{not_a_key}");
-        let text = ServiceAccount::from_json("{\"type\": \"service_account\", \"private_key\": 5, \"x\": \"SECRET\"}").unwrap_err();
+        let text = ServiceAccount::from_json("{\"type\": \"service_account\", \"private_key\": 5, \"x\": \"SECRET\"}")
+            .unwrap_err();
         assert!(text.contains("wrong type") && !text.contains("SECRET"), "{text}");
         let broken = ServiceAccount::from_json("{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIE").unwrap_err();
         assert!(broken.contains("does not parse") && !broken.contains("MIIE"), "{broken}");

@@ -109,7 +109,11 @@ impl GoogleWorkspaceConnector {
 
     /// Validates `config` and builds the connector with the shared HTTP settings `http`;
     /// `context.max_age` bounds a first run's lookback.
-    pub fn new(config: GoogleWorkspaceConfig, http: &HttpSettings, context: &BuildContext) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: GoogleWorkspaceConfig,
+        http: &HttpSettings,
+        context: &BuildContext,
+    ) -> Result<Self, ConfigError> {
         Self::with_http(config, http, context, |_| {})
     }
 
@@ -128,7 +132,8 @@ impl GoogleWorkspaceConnector {
         let lags = config.settle_lags(&applications)?;
         let page_size = config.page_size()?;
         let step = config.window_step()?;
-        let lookback = lookback::initial_lookback(config.initial_lookback, RETENTION, "Google Workspace", context.max_age)?;
+        let lookback =
+            lookback::initial_lookback(config.initial_lookback, RETENTION, "Google Workspace", context.max_age)?;
         let source = config.key_source()?;
         let account = ServiceAccount::from_json(source.text.expose_secret())
             .map_err(|why| ConfigError::new(source.key, format!("{}: {why}", source.origin)))?;
@@ -162,9 +167,8 @@ impl GoogleWorkspaceConnector {
             .into_iter()
             .zip(lags)
             .map(|(application, lag)| {
-                let plan = WindowPlan::new(step, lag, lookback)
-                    .with_resolution(Duration::from_millis(1))
-                    .with_overlap(lag);
+                let plan =
+                    WindowPlan::new(step, lag, lookback).with_resolution(Duration::from_millis(1)).with_overlap(lag);
                 let api = ActivitiesApi::new(application, &base, page_size, customer.clone())
                     .map_err(|err| ConfigError::new("base_url", err))?;
                 Ok(Arc::new(ActivityStream::new(api, client.clone(), plan)))

@@ -57,7 +57,8 @@ fn every_key_is_checked_and_named() {
         assert_eq!(err.key(), key, "{extra}: {err}");
         assert!(err.to_string().contains(says), "{extra}: {err}");
     }
-    let raw = |text: &str| GoogleWorkspaceConnector::from_table(&text.parse().unwrap(), &BuildContext::new("g")).unwrap_err();
+    let raw =
+        |text: &str| GoogleWorkspaceConnector::from_table(&text.parse().unwrap(), &BuildContext::new("g")).unwrap_err();
     let credentials = quoted(&key_json("https://oauth2.googleapis.com/token"));
     for subject in ["admin", "", "a b@example.com", "admin@localhost"] {
         let err = raw(&format!("credentials = {credentials}\nsubject = \"{subject}\""));
@@ -79,7 +80,8 @@ fn key_files_are_read_and_their_errors_name_the_file_never_the_key() {
     let text = format!("credentials_file = \"{}\"\nsubject = \"admin@example.com\"", file.path().display());
     let connector = GoogleWorkspaceConnector::from_table(&text.parse().unwrap(), &BuildContext::new("g")).unwrap();
     assert_eq!(connector.auth().account().client_email(), CLIENT_EMAIL);
-    let broken = key_json("https://oauth2.googleapis.com/token").replace("PRIVATE KEY-----\\n", "PRIVATE KEY-----\\nXX");
+    let broken =
+        key_json("https://oauth2.googleapis.com/token").replace("PRIVATE KEY-----\\n", "PRIVATE KEY-----\\nXX");
     std::fs::write(file.path(), &broken).unwrap();
     let err = GoogleWorkspaceConnector::from_table(&text.parse().unwrap(), &BuildContext::new("g")).unwrap_err();
     assert_eq!(err.key(), "credentials_file");
@@ -91,8 +93,14 @@ fn key_files_are_read_and_their_errors_name_the_file_never_the_key() {
 fn the_token_url_is_the_override_then_the_files_then_googles() {
     let connector = build("").unwrap();
     assert_eq!(connector.auth().token_url().as_str(), "https://oauth2.googleapis.com/token");
-    assert_eq!(build("token_url = \"http://127.0.0.1:9/token\"").unwrap().auth().token_url().as_str(), "http://127.0.0.1:9/token");
-    let text = format!("credentials = {}\nsubject = \"admin@example.com\"", quoted(&key_json("https://oauth2.example.test/t")));
+    assert_eq!(
+        build("token_url = \"http://127.0.0.1:9/token\"").unwrap().auth().token_url().as_str(),
+        "http://127.0.0.1:9/token"
+    );
+    let text = format!(
+        "credentials = {}\nsubject = \"admin@example.com\"",
+        quoted(&key_json("https://oauth2.example.test/t"))
+    );
     let from_file = GoogleWorkspaceConnector::from_table(&text.parse().unwrap(), &BuildContext::new("g")).unwrap();
     assert_eq!(from_file.auth().token_url().as_str(), "https://oauth2.example.test/t");
     let window = logcrawl_connector::Window {
@@ -100,7 +108,11 @@ fn the_token_url_is_the_override_then_the_files_then_googles() {
         end: "2024-01-01T01:00:00Z".parse().unwrap(),
     };
     let url = connector.activity_streams()[0].api().window_url(window);
-    assert!(url.as_str().starts_with("https://admin.googleapis.com/admin/reports/v1/activity/users/all/applications/login?startTime="));
+    assert!(
+        url.as_str().starts_with(
+            "https://admin.googleapis.com/admin/reports/v1/activity/users/all/applications/login?startTime="
+        )
+    );
 }
 
 #[test]
@@ -134,7 +146,9 @@ fn the_applications_share_one_budget_and_the_quota_classifier() {
 #[test]
 fn debug_output_hides_the_key() {
     let (config, http): (GoogleWorkspaceConfig, HttpSettings) = ComponentTable::split(
-        &format!("credentials = {}\nsubject = \"admin@example.com\"", quoted(&key_json("https://o/t"))).parse().unwrap(),
+        &format!("credentials = {}\nsubject = \"admin@example.com\"", quoted(&key_json("https://o/t")))
+            .parse()
+            .unwrap(),
         HTTP_DEFAULTS,
     )
     .unwrap();

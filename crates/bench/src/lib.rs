@@ -363,7 +363,8 @@ impl Backfill {
             Scenario::GoogleWorkspaceNdjson => {
                 // `uniqueQualifier` is shared by pairs of activities: the digest counts each the times it
                 // is expected (a duplicate or a loss changes it).
-                let expected = digest((0..events).map(|i| logcrawl_sim::google_workspace::unique_qualifier(i).to_string()));
+                let expected =
+                    digest((0..events).map(|i| logcrawl_sim::google_workspace::unique_qualifier(i).to_string()));
                 let spec = SimSpec::GoogleWorkspace { events };
                 Self { spec, kind: "google_workspace", expected, id_key: Some("uniqueQualifier") }
             }

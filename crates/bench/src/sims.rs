@@ -16,8 +16,8 @@ use logcrawl_sim::auth0::Auth0Sim;
 use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::duo::DuoSim;
 use logcrawl_sim::entra::EntraSim;
-use logcrawl_sim::google_workspace::GoogleWorkspaceSim;
 use logcrawl_sim::github::GithubSim;
+use logcrawl_sim::google_workspace::GoogleWorkspaceSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
 use logcrawl_sim::slack::SlackSim;
@@ -157,7 +157,11 @@ impl SimSpec {
                 EntraSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
             ),
             SimSpec::GoogleWorkspace { events } => Running::GoogleWorkspace(
-                GoogleWorkspaceSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
+                GoogleWorkspaceSim::builder()
+                    .events(*events)
+                    .rate_limit(u64::MAX, Duration::from_secs(1))
+                    .start()
+                    .await?,
             ),
             SimSpec::Github { events } => {
                 Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)

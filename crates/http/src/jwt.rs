@@ -62,7 +62,8 @@ mod tests {
         let signer = RsaSigner::from_pem(KEY).unwrap();
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("key-1".into());
-        let claims = serde_json::json!({"iss": "a@b.iam.gserviceaccount.com", "aud": "https://t", "exp": 4_000_000_000_u64});
+        let claims =
+            serde_json::json!({"iss": "a@b.iam.gserviceaccount.com", "aud": "https://t", "exp": 4_000_000_000_u64});
         let token = signer.sign(&header, &claims).unwrap();
         let decoded = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!((decoded.alg, decoded.kid.as_deref()), (Algorithm::RS256, Some("key-1")));

@@ -92,8 +92,18 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/admin.reports.audit.rea
 pub const APPLICATIONS: [&str; 5] = ["login", "drive", "admin", "token", "saml"];
 /// Applications the simulator knows but logs nothing for (their lists are empty).
 const QUIET: [&str; 12] = [
-    "calendar", "groups", "chat", "meet", "mobile", "rules", "user_accounts", "groups_enterprise",
-    "access_transparency", "context_aware_access", "chrome", "gcp",
+    "calendar",
+    "groups",
+    "chat",
+    "meet",
+    "mobile",
+    "rules",
+    "user_accounts",
+    "groups_enterprise",
+    "access_transparency",
+    "context_aware_access",
+    "chrome",
+    "gcp",
 ];
 
 /// The application event `i` of the customer belongs to.

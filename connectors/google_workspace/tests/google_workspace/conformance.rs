@@ -30,9 +30,10 @@ impl Google {
         let tokens = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"access_token": ACCESS, "expires_in": 3599, "token_type": "Bearer"}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"access_token": ACCESS, "expires_in": 3599, "token_type": "Bearer"})),
+            )
             .mount(&tokens)
             .await;
         Self { tokens }

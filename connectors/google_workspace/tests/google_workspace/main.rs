@@ -28,7 +28,12 @@ fn google(base: &str, token_uri: &str, extra: &str) -> GoogleWorkspaceConnector 
     google_with(base, token_uri, extra, fast_retries)
 }
 
-fn google_with(base: &str, token_uri: &str, extra: &str, customize: impl Fn(&mut HttpConfig)) -> GoogleWorkspaceConnector {
+fn google_with(
+    base: &str,
+    token_uri: &str,
+    extra: &str,
+    customize: impl Fn(&mut HttpConfig),
+) -> GoogleWorkspaceConnector {
     let text = format!(
         "credentials = {}\nsubject = \"{SUBJECT}\"\nbase_url = \"{base}\"\nrequests_per_second = 1000\n{extra}",
         quoted(&service_account_key(token_uri, TEST_PRIVATE_KEY))
@@ -48,7 +53,11 @@ fn on_sim(sim: &GoogleWorkspaceSim, extra: &str) -> GoogleWorkspaceConnector {
 }
 
 /// A crawler of `connector` into `sink`, checkpoints in `store`.
-fn crawler(store: &Arc<MemoryCheckpointStore>, connector: GoogleWorkspaceConnector, sink: &Arc<RecordingSink>) -> Crawler {
+fn crawler(
+    store: &Arc<MemoryCheckpointStore>,
+    connector: GoogleWorkspaceConnector,
+    sink: &Arc<RecordingSink>,
+) -> Crawler {
     let mut crawler = Crawler::new(store.clone());
     crawler.add_source(Source {
         meta: Arc::new(SourceMeta { name: "google".into(), ..SourceMeta::default() }),

@@ -47,7 +47,10 @@ async fn activities_at_a_windows_end_are_left_to_the_next_window() {
         .start()
         .await
         .unwrap();
-    let connector = on_sim(&sim, "applications = [\"login\"]\ninitial_lookback = \"3m\"\nwindow_step = \"1001ms\"\nsettle_lag = \"0s\"");
+    let connector = on_sim(
+        &sim,
+        "applications = [\"login\"]\ninitial_lookback = \"3m\"\nwindow_step = \"1001ms\"\nsettle_lag = \"0s\"",
+    );
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new().requiring_message_and_timestamp());
     let report = crawler(&store, connector, &sink).run_once().await;
@@ -92,7 +95,8 @@ async fn late_activities_are_caught_by_the_overlap_and_told_apart_by_time_and_qu
 #[tokio::test]
 async fn pages_without_items_are_empty_pages() {
     let sim = GoogleWorkspaceSim::builder().events(300).start().await.unwrap();
-    let connector = on_sim(&sim, "applications = [\"calendar\", \"saml\"]\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"");
+    let connector =
+        on_sim(&sim, "applications = [\"calendar\", \"saml\"]\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"");
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new());
     let report = crawler(&store, connector, &sink).run_once().await;
@@ -114,7 +118,10 @@ async fn quota_errors_are_waited_out_and_the_same_page_asked_again() {
         .start()
         .await
         .unwrap();
-    let connector = on_sim(&sim, "applications = [\"login\"]\npage_size = 200\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"\nretry_initial_delay = \"5ms\"\nretry_max_delay = \"20ms\"");
+    let connector = on_sim(
+        &sim,
+        "applications = [\"login\"]\npage_size = 200\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"\nretry_initial_delay = \"5ms\"\nretry_max_delay = \"20ms\"",
+    );
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new());
     let report = crawler(&store, connector, &sink).run_once().await;

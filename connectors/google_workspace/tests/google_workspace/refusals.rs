@@ -13,7 +13,8 @@ use super::{crawler, on_sim};
 /// The failures of one run over `sim` built from `builder`, as `(fatal, message)` per stream.
 async fn failures(builder: GoogleWorkspaceSimBuilder) -> (GoogleWorkspaceSim, Vec<(bool, String)>) {
     let sim = builder.events(50).start().await.unwrap();
-    let connector = on_sim(&sim, "applications = [\"login\", \"admin\"]\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"");
+    let connector =
+        on_sim(&sim, "applications = [\"login\", \"admin\"]\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"");
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new());
     let report = crawler(&store, connector, &sink).run_once().await;
@@ -46,7 +47,10 @@ async fn a_scope_not_delegated_is_fatal_naming_domain_wide_delegation() {
     assert_eq!(failures.len(), 2, "{failures:?}");
     for (fatal, message) in failures {
         assert!(fatal, "{message}");
-        assert!(message.contains("unauthorized_client") && message.contains("Manage domain-wide delegation"), "{message}");
+        assert!(
+            message.contains("unauthorized_client") && message.contains("Manage domain-wide delegation"),
+            "{message}"
+        );
         assert!(message.contains("admin.reports.audit.readonly"), "{message}");
         assert_clean(&message);
     }

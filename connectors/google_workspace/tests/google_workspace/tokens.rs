@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logcrawl_core::MemoryCheckpointStore;
-use logcrawl_sim::google_workspace::{CLIENT_EMAIL, GoogleWorkspaceSim, PRIVATE_KEY_ID, SCOPE, SUBJECT, TEST_PUBLIC_KEY};
+use logcrawl_sim::google_workspace::{
+    CLIENT_EMAIL, GoogleWorkspaceSim, PRIVATE_KEY_ID, SCOPE, SUBJECT, TEST_PUBLIC_KEY,
+};
 use logcrawl_testkit::RecordingSink;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -25,7 +27,8 @@ fn claims(assertion: &str, aud: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_token_serves_every_application_and_a_refused_token_is_fetched_again_once() {
-    let sim = GoogleWorkspaceSim::builder().events(2000).rate_limit(1_000_000, Duration::from_secs(1)).start().await.unwrap();
+    let sim =
+        GoogleWorkspaceSim::builder().events(2000).rate_limit(1_000_000, Duration::from_secs(1)).start().await.unwrap();
     let keys = "initial_lookback = \"30m\"\nsettle_lag = \"0s\"\npage_size = 100";
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new());
@@ -57,8 +60,10 @@ async fn one_token_serves_every_application_and_a_refused_token_is_fetched_again
 
 #[tokio::test]
 async fn a_token_rejected_by_the_api_is_replaced_once_per_rejection() {
-    let sim = GoogleWorkspaceSim::builder().events(500).rate_limit(1_000_000, Duration::from_secs(1)).start().await.unwrap();
-    let connector = on_sim(&sim, "applications = [\"login\"]\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"\npage_size = 50");
+    let sim =
+        GoogleWorkspaceSim::builder().events(500).rate_limit(1_000_000, Duration::from_secs(1)).start().await.unwrap();
+    let connector =
+        on_sim(&sim, "applications = [\"login\"]\ninitial_lookback = \"30m\"\nsettle_lag = \"0s\"\npage_size = 50");
     let stream = connector.activity_streams()[0].clone();
     let first = logcrawl_testkit::drain(stream.as_ref(), None).await;
     assert!(first.error.is_none(), "{:?}", first.error);
@@ -78,7 +83,8 @@ impl Respond for FlakyTokens {
         if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             ResponseTemplate::new(503)
         } else {
-            ResponseTemplate::new(200).set_body_json(json!({"access_token": "ya29.w", "expires_in": 3599, "token_type": "Bearer"}))
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "ya29.w", "expires_in": 3599, "token_type": "Bearer"}))
         }
     }
 }
@@ -100,7 +106,12 @@ async fn a_retried_token_request_carries_a_new_assertion() {
             max_delay: Duration::from_millis(2200),
         };
     };
-    let connector = google_with(&server.uri(), &token_url, "applications = [\"admin\"]\ninitial_lookback = \"10m\"\nsettle_lag = \"0s\"\nwindow_step = \"24h\"", slow_retry);
+    let connector = google_with(
+        &server.uri(),
+        &token_url,
+        "applications = [\"admin\"]\ninitial_lookback = \"10m\"\nsettle_lag = \"0s\"\nwindow_step = \"24h\"",
+        slow_retry,
+    );
     let drained = logcrawl_testkit::drain(connector.activity_streams()[0].as_ref(), None).await;
     assert!(drained.error.is_none(), "{:?}", drained.error);
     let requests = server.received_requests().await.unwrap();
@@ -108,7 +119,8 @@ async fn a_retried_token_request_carries_a_new_assertion() {
         .iter()
         .filter(|r| r.url.path() == "/token")
         .map(|r| {
-            let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&r.body).into_owned().collect();
+            let form: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(&r.body).into_owned().collect();
             assert_eq!(form["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
             assert_eq!(r.headers.get("content-type").unwrap(), "application/x-www-form-urlencoded");
             form["assertion"].clone()

@@ -26,7 +26,8 @@ pub(super) fn google_error(
         StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
         _ => "UNKNOWN",
     };
-    let domain = if reason.ends_with("RateLimitExceeded") || reason == "quotaExceeded" { "usageLimits" } else { "global" };
+    let domain =
+        if reason.ends_with("RateLimitExceeded") || reason == "quotaExceeded" { "usageLimits" } else { "global" };
     let body = serde_json::json!({"error": {"code": status.as_u16(), "message": message,
         "errors": [{"message": message, "domain": domain, "reason": reason}], "status": name}});
     json_response(status, body.to_string(), headers)
@@ -62,7 +63,9 @@ fn read_page_token(token: &str) -> Option<u64> {
 fn instant(params: &HashMap<String, String>, name: &str) -> Result<Option<jiff::Timestamp>, String> {
     params
         .get(name)
-        .map(|text| text.parse::<jiff::Timestamp>().map_err(|_| format!("Invalid value '{text}' for {name}: not RFC 3339")))
+        .map(|text| {
+            text.parse::<jiff::Timestamp>().map_err(|_| format!("Invalid value '{text}' for {name}: not RFC 3339"))
+        })
         .transpose()
 }
 
@@ -105,7 +108,9 @@ pub(super) async fn list(
     }
     let logging = APPLICATIONS.contains(&application.as_str());
     if !logging && !QUIET.contains(&application.as_str()) {
-        return bad(&format!("Invalid value '{application}'. Values must match the following regular expression: '(access_transparency)|(admin)|…'"));
+        return bad(&format!(
+            "Invalid value '{application}'. Values must match the following regular expression: '(access_transparency)|(admin)|…'"
+        ));
     }
     if params.get("customerId").is_some_and(|id| id != CUSTOMER_ID) {
         return bad("Bad Request: customerId names another customer.");

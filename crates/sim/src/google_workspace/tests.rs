@@ -39,7 +39,8 @@ async fn post_token(sim: &GoogleWorkspaceSim, grant: &str, assertion: &str) -> (
 }
 
 async fn token(sim: &GoogleWorkspaceSim) -> String {
-    let (status, body) = post_token(sim, GRANT_TYPE, &assertion(sim, TEST_PRIVATE_KEY, PRIVATE_KEY_ID, json!({}))).await;
+    let (status, body) =
+        post_token(sim, GRANT_TYPE, &assertion(sim, TEST_PRIVATE_KEY, PRIVATE_KEY_ID, json!({}))).await;
     assert_eq!(status, 200, "{body}");
     let lifetime = sim.shared.settings.token_lifetime.as_secs();
     assert_eq!((body["token_type"].as_str(), body["expires_in"].as_u64()), (Some("Bearer"), Some(lifetime)));
