@@ -108,8 +108,7 @@ impl ServiceAccount {
     /// A new assertion acting as `subject` for `scope`, for the token endpoint `aud`, issued now.
     pub fn assertion(&self, subject: &str, scope: &str, aud: &str) -> Result<String, SignError> {
         let now = jiff::Timestamp::now().as_second();
-        let mut header = Header::default();
-        header.kid = Some(self.private_key_id.clone());
+        let header = Header { kid: Some(self.private_key_id.clone()), ..Header::default() };
         let claims = Claims {
             iss: &self.client_email,
             sub: subject,

@@ -73,7 +73,7 @@ pub(super) fn put_event(out: &mut BytesMut, i: u64, at_ms: i64) {
     out.put_slice(b"\"},\"etag\":\"\\\"");
     put_hex(out, hash, 16);
     out.put_slice(b"\\\"\",\"actor\":{");
-    if application == "drive" && hash % 5 == 0 {
+    if application == "drive" && hash.is_multiple_of(5) {
         out.put_slice(b"\"callerType\":\"KEY\",\"key\":\"SYSTEM\"},");
     } else {
         out.put_slice(b"\"callerType\":\"USER\",\"email\":\"");
@@ -99,7 +99,7 @@ pub(super) fn put_event(out: &mut BytesMut, i: u64, at_ms: i64) {
             out.put_u8(b',');
             put_multi(out, "login_challenge_method", &["password", "totp"][..1 + (hash % 2) as usize]);
             out.put_u8(b',');
-            put_bool(out, "is_suspicious", hash % 97 == 0);
+            put_bool(out, "is_suspicious", hash.is_multiple_of(97));
             if failed {
                 out.put_u8(b',');
                 put_value(out, "login_failure_type", b"login_failure_invalid_password");
@@ -124,7 +124,7 @@ pub(super) fn put_event(out: &mut BytesMut, i: u64, at_ms: i64) {
             out.put_slice(b",{\"name\":\"owner\",\"value\":\"");
             put_user(out, hash >> 7);
             out.put_slice(b"\"},");
-            put_value(out, "visibility", if hash % 3 == 0 { b"shared_internally" } else { b"private" });
+            put_value(out, "visibility", if hash.is_multiple_of(3) { b"shared_internally" } else { b"private" });
             out.put_u8(b',');
             put_bool(out, "primary_event", true);
             out.put_u8(b',');
@@ -132,14 +132,14 @@ pub(super) fn put_event(out: &mut BytesMut, i: u64, at_ms: i64) {
         }
         "admin" => {
             out.put_slice(b"USER_SETTINGS\",\"name\":\"");
-            out.put_slice(if hash % 2 == 0 { b"CHANGE_PASSWORD" as &[u8] } else { b"CREATE_USER" });
+            out.put_slice(if hash.is_multiple_of(2) { b"CHANGE_PASSWORD" as &[u8] } else { b"CREATE_USER" });
             out.put_slice(b"\",\"parameters\":[{\"name\":\"USER_EMAIL\",\"value\":\"");
             put_user(out, hash >> 5);
             out.put_slice(b"\"}");
         }
         "token" => {
             out.put_slice(b"auth\",\"name\":\"");
-            out.put_slice(if hash % 5 == 0 { b"revoke" as &[u8] } else { b"authorize" });
+            out.put_slice(if hash.is_multiple_of(5) { b"revoke" as &[u8] } else { b"authorize" });
             out.put_slice(b"\",\"parameters\":[");
             out.put_slice(b"{\"name\":\"client_id\",\"value\":\"");
             put_dec(out, hash % 1_000_000_000_000, 12);
