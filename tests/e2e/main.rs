@@ -9,6 +9,7 @@ mod entra_to_file;
 mod examples;
 mod github_to_file;
 mod http_examples;
+mod google_workspace_to_file;
 mod okta_to_file;
 mod onepassword_to_file;
 mod slack_to_file;

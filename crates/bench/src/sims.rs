@@ -17,6 +17,7 @@ use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::duo::DuoSim;
 use logcrawl_sim::entra::EntraSim;
 use logcrawl_sim::github::GithubSim;
+use logcrawl_sim::google_workspace::GoogleWorkspaceSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
 use logcrawl_sim::slack::SlackSim;
@@ -64,6 +65,12 @@ pub enum SimSpec {
         /// Events over the three logs.
         events: u64,
     },
+    /// A Google Workspace customer with `events` activities over five applications, 1 ms apart, the
+    /// newest a minute old; its quota lifted, its token endpoint verifying the test key's assertions.
+    GoogleWorkspace {
+        /// Activities over the five applications.
+        events: u64,
+    },
     /// The GitHub audit log of an organization with `events` web events, 1 ms apart, the newest a minute
     /// old.
     Github {
@@ -103,6 +110,9 @@ impl SimSpec {
             SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
             SimSpec::Github { events } => vec!["github".into(), "--events".into(), events.to_string()],
             SimSpec::Entra { events } => vec!["entra".into(), "--events".into(), events.to_string()],
+            SimSpec::GoogleWorkspace { events } => {
+                vec!["google-workspace".into(), "--events".into(), events.to_string()]
+            }
             SimSpec::Auth0 { events, first_stored_ms } => vec![
                 "auth0".into(),
                 "--events".into(),
@@ -145,6 +155,13 @@ impl SimSpec {
             ),
             SimSpec::Entra { events } => Running::Entra(
                 EntraSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
+            ),
+            SimSpec::GoogleWorkspace { events } => Running::GoogleWorkspace(
+                GoogleWorkspaceSim::builder()
+                    .events(*events)
+                    .rate_limit(u64::MAX, Duration::from_secs(1))
+                    .start()
+                    .await?,
             ),
             SimSpec::Github { events } => {
                 Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)
@@ -194,6 +211,8 @@ pub enum Running {
     Duo(DuoSim),
     /// Microsoft Entra.
     Entra(EntraSim),
+    /// Google Workspace.
+    GoogleWorkspace(GoogleWorkspaceSim),
 }
 
 impl Running {
@@ -209,6 +228,7 @@ impl Running {
             Running::Auth0(sim) => sim.base_url().to_owned(),
             Running::Duo(sim) => sim.base_url().to_owned(),
             Running::Entra(sim) => sim.base_url().to_owned(),
+            Running::GoogleWorkspace(sim) => sim.base_url().to_owned(),
         }
     }
 }
