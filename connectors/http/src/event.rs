@@ -277,7 +277,8 @@ mod tests {
             },
             Field { attribute: Attribute::UsrId, path: path("$.actors[0].id"), lowercase: false, map: BTreeMap::new() },
         ];
-        let mapping = Mapping::new(Some(path("$.uuid")), Some(path("$.published")), TimeFormat::Rfc3339, fields, "e".into());
+        let mapping =
+            Mapping::new(Some(path("$.uuid")), Some(path("$.published")), TimeFormat::Rfc3339, fields, "e".into());
         let event = mapping
             .event(raw(r#"{"uuid": "e1", "published": "2026-12-01T10:00:00.5Z", "displayMessage": "hi",
                 "severity": "WARN", "client": {"ipAddress": "10.0.0.1"}, "actors": [{"id": "u1"}], "usr": {"team": 1}}"#))

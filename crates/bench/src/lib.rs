@@ -19,6 +19,7 @@
 //! | `entra-ndjson` | Microsoft Entra simulator (`--events` split over its three logs, 1 ms apart) → `logcrawl-entra` (three streams, pages of 1000, a client secret, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for three streams sharing one token and one budget, with the overlap's bookkeeping |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `google_workspace-ndjson` | Google Workspace simulator (`--events` activities over five applications, 1 ms apart; every token request's assertion verified) → `logcrawl-google_workspace` (five streams, pages of 1000, one service-account token, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for five streams sharing one JWT-bearer token and one budget, with the overlap's bookkeeping on composite keys |
+//! | `http-okta-ndjson` | Okta System Log simulator → `logcrawl-http-source` configured by `examples/http-okta.toml` (the same pages of 1000, `Link` continuation, JSON paths for id, time and three attributes) → crawler → NDJSON to `/dev/null` | a declared source's cost beside the native connector's (`okta-ndjson`): templates, JSON paths and the value map on the same pages |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
 //! ## How it measures
@@ -106,11 +107,13 @@ pub enum Scenario {
     /// Google Workspace (five windowed applications, one service-account token) → crawler → NDJSON to
     /// `/dev/null`.
     GoogleWorkspaceNdjson,
+    /// Okta through the declarative `http` connector (`examples/http-okta.toml`) → NDJSON to `/dev/null`.
+    HttpOktaNdjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -121,6 +124,7 @@ impl Scenario {
         Scenario::DuoNdjson,
         Scenario::EntraNdjson,
         Scenario::GoogleWorkspaceNdjson,
+        Scenario::HttpOktaNdjson,
     ];
 
     /// The name used by `--scenario`.
@@ -136,6 +140,7 @@ impl Scenario {
             Scenario::DuoNdjson => "duo-ndjson",
             Scenario::EntraNdjson => "entra-ndjson",
             Scenario::GoogleWorkspaceNdjson => "google_workspace-ndjson",
+            Scenario::HttpOktaNdjson => "http-okta-ndjson",
         }
     }
 
@@ -312,7 +317,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::Auth0Ndjson
         | Scenario::DuoNdjson => backfill(scenario, options).await,
         Scenario::EntraNdjson => backfill(scenario, options).await,
-        Scenario::GoogleWorkspaceNdjson => backfill(scenario, options).await,
+        Scenario::GoogleWorkspaceNdjson | Scenario::HttpOktaNdjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -385,6 +390,11 @@ impl Backfill {
                 let expected = digest((0..events).map(|i| logcrawl_sim::auth0::log_id_of(first, spacing, i)));
                 let spec = SimSpec::Auth0 { events, first_stored_ms: first.as_millisecond() };
                 Self { spec, kind: "auth0", expected, id_key: Some("log_id") }
+            }
+            Scenario::HttpOktaNdjson => {
+                let expected = digest((0..events).map(event_uuid));
+                // The declared source keeps `uuid` in the raw event only.
+                Self { spec: SimSpec::Okta { events }, kind: "http", expected, id_key: Some("uuid") }
             }
             _ => {
                 let mut expected = IdDigest::default();
@@ -465,6 +475,7 @@ impl Backfill {
                     Auth0Config { base_url: Some(base_url), domain: None, ..Auth0Config::with_token("x", AUTH0_TOKEN) };
                 Arc::new(Auth0Connector::new(config, &logcrawl_auth0::HTTP_DEFAULTS, &context)?)
             }
+            SimSpec::Okta { .. } if self.kind == "http" => Arc::new(declared_okta(&base_url, &context)?),
             _ => {
                 let config = OktaConfig {
                     base_url: Some(base_url),
@@ -475,6 +486,25 @@ impl Backfill {
             }
         })
     }
+}
+
+/// The source of `examples/http-okta.toml`, crawling the simulator at `base_url`.
+fn declared_okta(base_url: &str, context: &BuildContext) -> anyhow::Result<logcrawl_http_source::HttpConnector> {
+    let text = include_str!("../../../examples/http-okta.toml")
+        .replace("https://acme.okta.com", base_url)
+        .replace("${OKTA_API_TOKEN}", OKTA_TOKEN);
+    let mut root: logcrawl_core::config::Table = text.parse()?;
+    let Some(toml::Value::Array(mut sources)) = root.remove("sources") else {
+        anyhow::bail!("the example has no source")
+    };
+    let Some(toml::Value::Table(mut table)) = sources.pop() else {
+        anyhow::bail!("the example's source is not a table")
+    };
+    // The runtime's keys, not the connector's.
+    for key in ["name", "connector", "sink", "interval"] {
+        table.remove(key);
+    }
+    Ok(logcrawl_http_source::HttpConnector::from_table(&table, context)?)
 }
 
 async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Report> {

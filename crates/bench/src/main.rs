@@ -4,7 +4,7 @@
 //! ```text
 //! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
 //!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson
-//!                            |google_workspace-ndjson]
+//!                            |google_workspace-ndjson|http-okta-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
@@ -35,7 +35,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
-    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson or google_workspace-ndjson.
+    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson or http-okta-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -186,7 +186,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson or google_workspace-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson or http-okta-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);
