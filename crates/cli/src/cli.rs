@@ -52,7 +52,8 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Run one source once and print its records as NDJSON on stdout; commits nothing.
+    /// Run one source once and print its records as NDJSON on stdout, and each request it sends (method,
+    /// URL, status) on stderr; commits nothing.
     Check {
         /// Configuration file.
         #[arg(short, long, env = "LOGCRAWL_CONFIG")]
@@ -111,7 +112,10 @@ pub enum StateCommand {
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGCRAWL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _already_set = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only for a terminal: a journal or a file gets plain `key=value` text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _already_set =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 /// Parses the command line, runs the command, and maps its outcome to an exit code.
@@ -119,6 +123,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Run { .. } => "info",
+        // `check` is for seeing what a source does: every request it sends, too.
+        Command::Check { .. } => "warn,logcrawl::requests=debug",
         _ => "warn",
     };
     init_tracing(default_level);

@@ -88,6 +88,25 @@ impl HttpConfig {
     }
 }
 
+/// The `tracing` target of the one line logged per request sent (at `debug`): method, URL (redacted) and
+/// the answer's status and size, never a header or a body (a token request's body holds its secret).
+/// `logcrawl check` shows them.
+pub const REQUEST_LOG: &str = "logcrawl::requests";
+
+fn log_request(request: &RequestSpec, outcome: &Result<Response, HttpError>) {
+    match outcome {
+        Ok(response) => tracing::debug!(
+            target: REQUEST_LOG,
+            method = %request.method,
+            url = %redact_url(&request.url),
+            status = response.status.as_u16(),
+            bytes = response.body.len(),
+            "request"
+        ),
+        Err(err) => tracing::debug!(target: REQUEST_LOG, method = %request.method, url = %redact_url(&request.url), error = %err, "request"),
+    }
+}
+
 /// Refusals answered by sending a request again with what the server asked for (a fresh token, a DPoP
 /// nonce), at most: a server that keeps refusing gets its answer reported, not a loop.
 const MAX_CHALLENGES: u32 = 2;
@@ -385,6 +404,7 @@ impl HttpClient {
         loop {
             let request = build()?;
             let outcome = self.send_once(&request).await;
+            log_request(&request, &outcome);
             let (asked, last, answered) = match outcome {
                 Ok(response) if response.status.is_success() => return Ok(response),
                 Ok(response) if self.is_rate_limited(&response) => {

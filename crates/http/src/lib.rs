@@ -44,7 +44,7 @@ mod token;
 
 pub use auth::{Auth, AuthHeader, StaticAuth};
 pub use client::{
-    DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, RequestSpec, Response, SECONDARY_RATE_LIMIT_WAIT,
+    DEFAULT_MAX_BODY_BYTES, HttpClient, HttpConfig, REQUEST_LOG, RequestSpec, Response, SECONDARY_RATE_LIMIT_WAIT,
     is_rate_limit_403, is_retryable_status,
 };
 pub use error::HttpError;

@@ -141,6 +141,12 @@ fn check_prints_records_and_commits_nothing() {
     let records: Vec<Value> = text(&first.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 120);
     assert_eq!(records[0]["message"].as_str().map(|m| m.contains(' ')), Some(true));
+    // Every request it sent is on stderr: method, URL and status, never the key.
+    let stderr = text(&first.stderr);
+    let requests: Vec<&str> = stderr.lines().filter(|l| l.contains("logcrawl::requests")).collect();
+    assert!(!requests.is_empty(), "{stderr}");
+    assert!(requests.iter().all(|l| l.contains("method=GET") && l.contains("/v1/logs") && l.contains("status=200")), "{stderr}");
+    assert!(!stderr.contains("k3y-for-acme"), "secret in logs: {stderr}");
     // Nothing was committed: the same records again.
     assert_eq!(text(&check().stdout).lines().count(), 120);
     assert!(!dir.path().join("state/acme-demo").exists());
