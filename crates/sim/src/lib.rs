@@ -23,3 +23,5 @@ pub mod onepassword;
 #[cfg(feature = "slack")]
 pub mod slack;
 pub mod util;
+#[cfg(feature = "office365")]
+pub mod office365;
