@@ -192,6 +192,7 @@ struct Shared {
     listings: AtomicU64,
     blob_fetches: AtomicU64,
     records_served: AtomicU64,
+    throttled: AtomicU64,
     publishers: Mutex<BTreeSet<String>>,
     /// Records published with [`Office365Sim::append_now`]: from the first index on, this many µs later
     /// than the feed's sequence would stamp them.
@@ -228,6 +229,7 @@ impl Office365Sim {
             listings: AtomicU64::new(0),
             blob_fetches: AtomicU64::new(0),
             records_served: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
             publishers: Mutex::default(),
             shifts: Mutex::default(),
         });
@@ -280,6 +282,11 @@ impl Office365Sim {
     /// Records served in blobs (counting repeats).
     pub fn records_served(&self) -> u64 {
         self.shared.records_served.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 429, whatever the reason (the window, a planted ordinal, one in N).
+    pub fn throttled(&self) -> u64 {
+        self.shared.throttled.load(Ordering::Relaxed)
     }
 
     /// Every `PublisherIdentifier` requests carried (`""` for a request without one).

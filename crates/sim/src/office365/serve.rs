@@ -73,6 +73,7 @@ fn admit(sim: &Shared, tenant: &str, headers: &HeaderMap, params: &HashMap<Strin
         Gate::Exceeded(quota) => Some((quota.reset_epoch - jiff::Timestamp::now().as_second()).max(1) as u64),
     };
     if let Some(wait) = wait {
+        sim.throttled.fetch_add(1, Ordering::Relaxed);
         let message = format!("Too many requests. Method=GET, PublisherId={publisher}");
         return Err(api_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &message, &[("retry-after", wait.to_string())]));
     }

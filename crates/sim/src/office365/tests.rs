@@ -154,5 +154,6 @@ async fn late_blobs_are_listed_after_their_creation_and_throttling_answers_429()
         }
     }
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 1, "{statuses:?}");
+    assert_eq!(sim.throttled(), 1);
     assert!(sim.blob_created_ms(3) <= now.as_millisecond());
 }
