@@ -11,4 +11,5 @@ mod github_to_file;
 mod okta_to_file;
 mod onepassword_to_file;
 mod slack_to_file;
+mod office365_to_file;
 mod support;
