@@ -18,6 +18,7 @@
 //! | `duo-ndjson` | Duo Admin API simulator (`--events` authentications 1 ms apart; every signature verified) → `logcrawl-duo` (its authentication stream: one window, pages of 1000 newest first by `next_offset`, each request HMAC-signed, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path with a signature per request |
 //! | `entra-ndjson` | Microsoft Entra simulator (`--events` split over its three logs, 1 ms apart) → `logcrawl-entra` (three streams, pages of 1000, a client secret, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for three streams sharing one token and one budget, with the overlap's bookkeeping |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
+//! | `office365-ndjson` | Office 365 Management Activity API simulator (`--events` records over its five content types, 1 ms apart, in blobs of 2 s created a second later) → `logcrawl-office365` (five streams, one listing and one fetch per blob, a client secret, an overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the two-level path (listings, then blobs fetched one ahead) for five streams sharing one token and one budget, with exact in-blob cursors |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
 //! ## How it measures
@@ -42,8 +43,8 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack and Entra: `0..N`; GitHub: the `_document_id`s and Auth0: the
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson`, `office365-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack, Entra and Office 365: `0..N`; GitHub: the `_document_id`s and Auth0: the
 //!   `log_id`s of `0..N`, read from the raw event; Duo: the `txid`s of `0..N`, from the raw event too; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
@@ -101,11 +102,13 @@ pub enum Scenario {
     Auth0Ndjson,
     /// Duo's authentication log (time windows, signed requests) → crawler → NDJSON to `/dev/null`.
     DuoNdjson,
+    /// Office 365 (five streams of listed blobs) → crawler → NDJSON to `/dev/null`.
+    Office365Ndjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -115,6 +118,7 @@ impl Scenario {
         Scenario::Auth0Ndjson,
         Scenario::DuoNdjson,
         Scenario::EntraNdjson,
+        Scenario::Office365Ndjson,
     ];
 
     /// The name used by `--scenario`.
@@ -129,6 +133,7 @@ impl Scenario {
             Scenario::Auth0Ndjson => "auth0-ndjson",
             Scenario::DuoNdjson => "duo-ndjson",
             Scenario::EntraNdjson => "entra-ndjson",
+            Scenario::Office365Ndjson => "office365-ndjson",
         }
     }
 
@@ -305,6 +310,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::Auth0Ndjson
         | Scenario::DuoNdjson => backfill(scenario, options).await,
         Scenario::EntraNdjson => backfill(scenario, options).await,
+        Scenario::Office365Ndjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -351,6 +357,10 @@ impl Backfill {
             Scenario::EntraNdjson => {
                 let expected = digest((0..events).map(logcrawl_sim::entra::event_id));
                 Self { spec: SimSpec::Entra { events }, kind: "entra", expected, id_key: None }
+            }
+            Scenario::Office365Ndjson => {
+                let expected = digest((0..events).map(logcrawl_sim::office365::record_id));
+                Self { spec: SimSpec::Office365 { events }, kind: "office365", expected, id_key: None }
             }
             Scenario::GithubNdjson => {
                 let expected = digest((0..events).map(logcrawl_sim::github::document_id));
@@ -426,6 +436,21 @@ impl Backfill {
                 table.insert("settle_lag".into(), "30s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_entra::EntraConnector::from_table(&table, &context)?)
+            }
+            SimSpec::Office365 { .. } => {
+                use logcrawl_sim::entra::{CLIENT_ID, CLIENT_SECRET, TENANT};
+                let mut table = logcrawl_core::config::Table::new();
+                for (key, value) in [("tenant_id", TENANT), ("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
+                {
+                    table.insert(key.into(), value.into());
+                }
+                table.insert("base_url".into(), base_url.clone().into());
+                table.insert("login_url".into(), base_url.into());
+                // The simulator lists blobs once created and does not limit the bench; the overlap stays on.
+                table.insert("settle_lag".into(), "0s".into());
+                table.insert("overlap".into(), "30s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_office365::Office365Connector::from_table(&table, &context)?)
             }
             SimSpec::Github { .. } => {
                 let config =

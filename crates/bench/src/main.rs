@@ -3,14 +3,14 @@
 //!
 //! ```text
 //! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
-//!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson]
+//!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson|office365-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
 //!                | serve onepassword --events N | serve slack --events N | serve github --events N
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
-//!                | serve entra --events N
+//!                | serve entra --events N | serve office365 --events N
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -34,7 +34,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
-    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson or entra-ndjson.
+    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson or office365-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -112,6 +112,12 @@ enum ServeSim {
         #[arg(long)]
         events: u64,
     },
+    /// A Microsoft 365 tenant's Management Activity API and token endpoint.
+    Office365 {
+        /// Records over the five content types.
+        #[arg(long)]
+        events: u64,
+    },
     /// An Auth0 tenant's logs.
     Auth0 {
         /// Events in the log.
@@ -162,6 +168,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Auth0 { events, first_stored_ms } => SimSpec::Auth0 { events, first_stored_ms },
             ServeSim::Duo { events } => SimSpec::Duo { events },
             ServeSim::Entra { events } => SimSpec::Entra { events },
+            ServeSim::Office365 { events } => SimSpec::Office365 { events },
         };
         return match serve(spec).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -178,7 +185,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson or entra-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson or office365-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);

@@ -16,6 +16,7 @@ use logcrawl_sim::auth0::Auth0Sim;
 use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::duo::DuoSim;
 use logcrawl_sim::entra::EntraSim;
+use logcrawl_sim::office365::Office365Sim;
 use logcrawl_sim::github::GithubSim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
@@ -64,6 +65,13 @@ pub enum SimSpec {
         /// Events over the three logs.
         events: u64,
     },
+    /// A Microsoft 365 tenant with `events` audit records over its five content types, 1 ms apart, the
+    /// newest a minute old, in blobs of 2 s created a second after; its throttling lifted, its token
+    /// endpoint taking the default client secret.
+    Office365 {
+        /// Records over the five content types.
+        events: u64,
+    },
     /// The GitHub audit log of an organization with `events` web events, 1 ms apart, the newest a minute
     /// old.
     Github {
@@ -103,6 +111,7 @@ impl SimSpec {
             SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
             SimSpec::Github { events } => vec!["github".into(), "--events".into(), events.to_string()],
             SimSpec::Entra { events } => vec!["entra".into(), "--events".into(), events.to_string()],
+            SimSpec::Office365 { events } => vec!["office365".into(), "--events".into(), events.to_string()],
             SimSpec::Auth0 { events, first_stored_ms } => vec![
                 "auth0".into(),
                 "--events".into(),
@@ -145,6 +154,15 @@ impl SimSpec {
             ),
             SimSpec::Entra { events } => Running::Entra(
                 EntraSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
+            ),
+            SimSpec::Office365 { events } => Running::Office365(
+                Office365Sim::builder()
+                    .events(*events)
+                    .blob_span(Duration::from_secs(2))
+                    .publish_delay(Duration::from_secs(1), Duration::ZERO)
+                    .rate_limit(u64::MAX, Duration::from_secs(1))
+                    .start()
+                    .await?,
             ),
             SimSpec::Github { events } => {
                 Running::Github(GithubSim::builder().events(*events).git_every(0).token(GITHUB_TOKEN).start().await?)
@@ -194,6 +212,8 @@ pub enum Running {
     Duo(DuoSim),
     /// Microsoft Entra.
     Entra(EntraSim),
+    /// Office 365.
+    Office365(Office365Sim),
 }
 
 impl Running {
@@ -209,6 +229,7 @@ impl Running {
             Running::Auth0(sim) => sim.base_url().to_owned(),
             Running::Duo(sim) => sim.base_url().to_owned(),
             Running::Entra(sim) => sim.base_url().to_owned(),
+            Running::Office365(sim) => sim.base_url().to_owned(),
         }
     }
 }
