@@ -54,7 +54,12 @@ async fn run_once_delivers_every_office365_record_exactly_once() {
     for i in [0, 1, 2, 3, 4, RECORDS - 1] {
         let id = record_id(i);
         let line = lines.iter().find(|l| l["id"] == id.as_str()).unwrap();
-        assert_keeps(line, &sim.render_record(i), &[], &["id", "message", "timestamp", "status", "usr", "network", "evt"]);
+        assert_keeps(
+            line,
+            &sim.render_record(i),
+            &[],
+            &["id", "message", "timestamp", "status", "usr", "network", "evt"],
+        );
         let at = (sim.at_us(i) / 1_000_000) as f64;
         assert_eq!(line["timestamp"].as_f64().unwrap(), at, "record {i}: CreationTime, whole seconds, UTC");
     }

@@ -86,7 +86,6 @@ pub use config::{
 };
 pub use event::GraphEvent;
 
-
 /// `connector = "entra"`: what the registry builds an Entra source with.
 pub const KIND: ConnectorKind = ConnectorKind::new(
     "entra",

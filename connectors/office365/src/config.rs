@@ -88,7 +88,9 @@ impl Office365Config {
         if !is_guid(&tenant) {
             return Err(ConfigError::new(
                 "tenant_id",
-                format!("{tenant:?}: the Management Activity API names the tenant by its directory (tenant) ID, a GUID"),
+                format!(
+                    "{tenant:?}: the Management Activity API names the tenant by its directory (tenant) ID, a GUID"
+                ),
             ));
         }
         Ok(tenant)

@@ -173,7 +173,7 @@ pub fn horizon(mut done: Vec<Done>, until: Timestamp, overlap: Duration) -> Vec<
     let from = until - signed(overlap);
     done.retain(|d| d.created >= from);
     if done.len() > MAX_DONE {
-        done.sort_by(|a, b| b.created.cmp(&a.created));
+        done.sort_by_key(|d| std::cmp::Reverse(d.created));
         done.truncate(MAX_DONE);
     }
     done
@@ -222,7 +222,10 @@ mod tests {
         let cursor = FeedCursor {
             until: at("2026-12-02T11:00:00Z"),
             done: vec![],
-            reading: Some(Reading { end: at("2026-12-02T11:30:00Z"), blob: Some(InBlob { id: "b".into(), records: 3 }) }),
+            reading: Some(Reading {
+                end: at("2026-12-02T11:30:00Z"),
+                blob: Some(InBlob { id: "b".into(), records: 3 }),
+            }),
         };
         let windows = plan(3600, 0, 0).windows(Some(&cursor), now);
         assert_eq!(windows[0].resume.as_ref().map(|b| b.records), Some(3));

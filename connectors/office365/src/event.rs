@@ -107,4 +107,3 @@ pub(crate) fn to_record(raw: RawEvent) -> Result<LogRecord, serde_json::Error> {
     }
     Ok(LogRecord { data, cursor: None, raw: Some(raw) })
 }
-

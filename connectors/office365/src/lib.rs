@@ -62,8 +62,8 @@
 //! `requests_per_second`, when given, replaces the default pace of [`DEFAULT_MIN_INTERVAL`].
 
 mod api;
-pub mod cursor;
 mod config;
+pub mod cursor;
 mod event;
 mod stream;
 
@@ -75,7 +75,9 @@ use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, HttpSet
 use logcrawl_entra::ClientCredentials;
 use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig};
 
-pub use api::{Blob, ContentType, FeedApi, Listing, blob_gone, error_code, listing_time, needs_subscription, parse_instant};
+pub use api::{
+    Blob, ContentType, FeedApi, Listing, blob_gone, error_code, listing_time, needs_subscription, parse_instant,
+};
 pub use config::{
     DEFAULT_BASE_URL, DEFAULT_MIN_INTERVAL, DEFAULT_OVERLAP, DEFAULT_SETTLE_LAG, DEFAULT_WINDOW_STEP, HTTP_DEFAULTS,
     MAX_LISTING, MAX_SETTLE_LAG, Office365Config, RETENTION,
@@ -126,15 +128,20 @@ impl Office365Connector {
         let base = config.base()?;
         let kinds = config.content_types()?;
         let (step, settle_lag, overlap) = config.windows()?;
-        let lookback =
-            lookback::initial_lookback(config.initial_lookback, RETENTION, "the Office 365 Management Activity API", context.max_age)?;
+        let lookback = lookback::initial_lookback(
+            config.initial_lookback,
+            RETENTION,
+            "the Office 365 Management Activity API",
+            context.max_age,
+        )?;
 
         // The API's quota is per tenant and publisher: every source of this tenant and publisher shares it.
         let host = base.host_str().unwrap_or_default().to_ascii_lowercase();
         let port = base.port_or_known_default().unwrap_or(0);
         let budget = format!("office365:{host}:{port}:{tenant}:{publisher}");
         let mut api = HttpConfig::with_settings(base.clone(), settings)?;
-        api.rate_limit = RateLimitConfig::tenant(budget.clone(), settings.requests_per_second, Some(DEFAULT_MIN_INTERVAL));
+        api.rate_limit =
+            RateLimitConfig::tenant(budget.clone(), settings.requests_per_second, Some(DEFAULT_MIN_INTERVAL));
         customize(&mut api);
         let credentials = Arc::new(ClientCredentials::for_resource(
             &registration,
@@ -146,18 +153,13 @@ impl Office365Connector {
         let client = HttpClient::new(api)
             .map_err(|err| ConfigError::new("base_url", err.to_string()))?
             .with_auth(credentials.clone());
-        let plan = FeedPlan {
-            step,
-            settle_lag,
-            overlap,
-            lookback,
-            max_windows_per_run: None,
-            max_pages_per_window: 10_000,
-        };
+        let plan =
+            FeedPlan { step, settle_lag, overlap, lookback, max_windows_per_run: None, max_pages_per_window: 10_000 };
         let streams = kinds
             .into_iter()
             .map(|kind| {
-                let api = FeedApi::new(kind, &base, &tenant, &publisher).map_err(|err| ConfigError::new("base_url", err))?;
+                let api =
+                    FeedApi::new(kind, &base, &tenant, &publisher).map_err(|err| ConfigError::new("base_url", err))?;
                 Ok(Arc::new(FeedStream::new(api, client.clone(), plan)))
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;

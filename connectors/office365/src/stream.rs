@@ -82,9 +82,7 @@ async fn fetch_blob(api: Arc<FeedApi>, client: HttpClient, blob: Blob) -> Result
         }
         Err(err) => return Err(api.error(err)),
     };
-    let malformed = |message: String| {
-        StreamError::from(HttpError::Decode { url: redact_url(&response.url), message })
-    };
+    let malformed = |message: String| StreamError::from(HttpError::Decode { url: redact_url(&response.url), message });
     let items: Vec<&RawValue> = serde_json::from_slice(&response.body)
         .map_err(|err| malformed(format!("blob {} is not a JSON array of records: {err}", blob.content_id)))?;
     items
@@ -140,8 +138,10 @@ impl FeedStream {
             Err(err) if crate::api::error_code(&err).as_deref() == Some("AF20024") => {}
             Err(err) => return Err(self.api.error(err)),
         }
-        tracing::info!(stream = kind,
-            "started the subscription to {kind}: the first content blobs may take up to 12 hours to be listed");
+        tracing::info!(
+            stream = kind,
+            "started the subscription to {kind}: the first content blobs may take up to 12 hours to be listed"
+        );
         Ok(())
     }
 

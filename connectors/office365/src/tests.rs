@@ -82,7 +82,10 @@ fn records_keep_the_vendor_json_and_add_the_standard_attributes() {
         "Workload": "SharePoint", "ResultStatus": "Failed", "ClientIP": "203.0.113.7:51234", "RecordType": 6
     }));
     assert_eq!(rec.data["id"], "80c76bd2-9d81-4c57-a97a-accfc3443dca");
-    assert_eq!(rec.data["message"], "SharePoint: alice@contoso.com FileAccessed https://contoso.sharepoint.com/a.docx (Failed)");
+    assert_eq!(
+        rec.data["message"],
+        "SharePoint: alice@contoso.com FileAccessed https://contoso.sharepoint.com/a.docx (Failed)"
+    );
     assert_eq!(rec.data["timestamp"], json!(1_435_608_199.0));
     assert_eq!(rec.data["status"], "warning");
     assert_eq!(rec.data["usr"], json!({"id": "alice@contoso.com", "email": "alice@contoso.com"}));

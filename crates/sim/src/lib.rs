@@ -16,6 +16,8 @@ pub mod duo;
 pub mod entra;
 #[cfg(feature = "github")]
 pub mod github;
+#[cfg(feature = "office365")]
+pub mod office365;
 #[cfg(feature = "okta")]
 pub mod okta;
 #[cfg(feature = "onepassword")]
@@ -23,5 +25,3 @@ pub mod onepassword;
 #[cfg(feature = "slack")]
 pub mod slack;
 pub mod util;
-#[cfg(feature = "office365")]
-pub mod office365;

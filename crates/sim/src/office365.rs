@@ -55,7 +55,8 @@ use crate::entra::{CLIENT_ID, CLIENT_SECRET, Registration, TENANT, TEST_CERTIFIC
 use crate::util::{Feed, FeedSettings, Listener, RateLimits, Server, feed_builder, feed_deref, put_uuid, splitmix64};
 
 /// The five content types, in the API reference's order; record `i` belongs to `KINDS[i % 5]`.
-pub const KINDS: [&str; 5] = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
+pub const KINDS: [&str; 5] =
+    ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
 
 /// The content type record `i` belongs to (an index into [`KINDS`]).
 pub fn kind_of(i: u64) -> usize {

@@ -27,7 +27,9 @@ fn sim(events: u64) -> Office365SimBuilder {
         })
         .events(events)
         .spacing(Duration::from_millis(20))
-        .first_event_at(Timestamp::now() - SignedDuration::from_millis(events as i64 * 20) - SignedDuration::from_mins(10))
+        .first_event_at(
+            Timestamp::now() - SignedDuration::from_millis(events as i64 * 20) - SignedDuration::from_mins(10),
+        )
         .blob_span(Duration::from_secs(30))
         .publish_delay(Duration::from_secs(60), Duration::from_secs(45))
         .page_blobs(4)
@@ -121,7 +123,8 @@ async fn a_refused_permission_is_fatal_naming_it() {
     let sim = sim(10).without_permission().start().await.unwrap();
     let store = Arc::new(MemoryCheckpointStore::new());
     let sink = Arc::new(RecordingSink::new());
-    let report = crawler(&store, &sim, &format!("{KEYS}\ncontent_types = [\"Audit.SharePoint\"]"), &sink).run_once().await;
+    let report =
+        crawler(&store, &sim, &format!("{KEYS}\ncontent_types = [\"Audit.SharePoint\"]"), &sink).run_once().await;
     let (_, failure) = report.failures().next().expect("refused");
     assert!(failure.fatal, "{failure:?}");
     assert!(failure.message.contains("ActivityFeed.Read"), "{}", failure.message);

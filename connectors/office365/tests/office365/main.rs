@@ -67,8 +67,10 @@ fn blob(origin: &str, id: &str, created: Timestamp) -> Value {
 fn records(ids: &[&str]) -> Value {
     let at = listing_time(Timestamp::now() - SignedDuration::from_hours(1));
     ids.iter()
-        .map(|id| json!({"Id": id, "CreationTime": at, "Operation": "MailItemsAccessed", "UserId": "adelev@contoso.com",
-                         "Workload": "Exchange", "ResultStatus": "Succeeded", "RecordType": 2}))
+        .map(|id| {
+            json!({"Id": id, "CreationTime": at, "Operation": "MailItemsAccessed", "UserId": "adelev@contoso.com",
+                         "Workload": "Exchange", "ResultStatus": "Succeeded", "RecordType": 2})
+        })
         .collect()
 }
 
@@ -95,8 +97,9 @@ fn is_listing(request: &Request) -> bool {
 async fn a_missing_subscription_is_started_and_the_listing_asked_again() {
     let server = server().await;
     let created = Timestamp::now() - SignedDuration::from_mins(30);
-    let no_subscription = ResponseTemplate::new(400)
-        .set_body_json(json!({"error": {"code": "AF20022", "message": "No subscription found for the specified content type."}}));
+    let no_subscription = ResponseTemplate::new(400).set_body_json(
+        json!({"error": {"code": "AF20022", "message": "No subscription found for the specified content type."}}),
+    );
     Mock::given(method("GET"))
         .and(is_listing)
         .respond_with(no_subscription)
@@ -111,13 +114,19 @@ async fn a_missing_subscription_is_started_and_the_listing_asked_again() {
         .await;
     Mock::given(method("POST"))
         .and(path(format!("{FEED}/subscriptions/start")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"contentType": "Audit.Exchange", "status": "enabled"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"contentType": "Audit.Exchange", "status": "enabled"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
     serve_blob(&server, "b1", ResponseTemplate::new(200).set_body_json(records(&["r1", "r2"]))).await;
 
-    let connector = office365(&server.uri(), &server.uri(), "content_types = [\"Audit.Exchange\"]\nwindow_step = \"24h\"\noverlap = \"0s\"");
+    let connector = office365(
+        &server.uri(),
+        &server.uri(),
+        "content_types = [\"Audit.Exchange\"]\nwindow_step = \"24h\"\noverlap = \"0s\"",
+    );
     let drained = run(&connector, None).await;
     assert!(drained.error.is_none(), "{:?}", drained.error);
     assert_eq!(drained.field("id"), ["r1", "r2"]);
@@ -149,7 +158,9 @@ async fn blobs_listed_late_inside_the_overlap_are_delivered_once_and_those_deliv
         .and(is_listing)
         .and(move |r: &Request| parse_instant(&query(r)["endTime"]).unwrap() > first_end)
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            blob(&origin, "a", a_at), blob(&origin, "b", b_at), blob(&origin, "c", c_at)
+            blob(&origin, "a", a_at),
+            blob(&origin, "b", b_at),
+            blob(&origin, "c", c_at)
         ])))
         .mount(&server)
         .await;
@@ -157,13 +168,15 @@ async fn blobs_listed_late_inside_the_overlap_are_delivered_once_and_those_deliv
         serve_blob(&server, id, ResponseTemplate::new(200).set_body_json(records(&rec))).await;
     }
     // The first run: a window ending 35 minutes ago (a settle lag that long).
-    let keys = "content_types = [\"Audit.Exchange\"]\ninitial_lookback = \"1h\"\nwindow_step = \"2h\"\noverlap = \"30m\"";
+    let keys =
+        "content_types = [\"Audit.Exchange\"]\ninitial_lookback = \"1h\"\nwindow_step = \"2h\"\noverlap = \"30m\"";
     let first = run(&office365(&server.uri(), &server.uri(), &format!("{keys}\nsettle_lag = \"35m\"")), None).await;
     assert_eq!(first.field("id"), ["a1", "a2"]);
     let cursor = first.last_cursor().unwrap();
     assert_eq!(cursor["done"][0]["id"], "a", "the cursor names the blob delivered in the overlap: {cursor}");
 
-    let second = run(&office365(&server.uri(), &server.uri(), &format!("{keys}\nsettle_lag = \"1m\"")), Some(cursor)).await;
+    let second =
+        run(&office365(&server.uri(), &server.uri(), &format!("{keys}\nsettle_lag = \"1m\"")), Some(cursor)).await;
     assert!(second.error.is_none(), "{:?}", second.error);
     assert_eq!(second.field("id"), ["b1", "b2", "c1", "c2"], "b listed late is delivered, a is not again");
     let requests = server.received_requests().await.unwrap();
@@ -209,7 +222,9 @@ async fn an_expired_blob_is_skipped_and_the_window_committed() {
     let at = Timestamp::now() - SignedDuration::from_mins(30);
     Mock::given(method("GET"))
         .and(is_listing)
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([blob(&origin, "old", at), blob(&origin, "new", at)])))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([blob(&origin, "old", at), blob(&origin, "new", at)])),
+        )
         .mount(&server)
         .await;
     let expired = ResponseTemplate::new(400).set_body_json(
@@ -229,7 +244,11 @@ async fn an_expired_blob_is_skipped_and_the_window_committed() {
 #[tokio::test]
 async fn listings_stay_within_24_hours_and_7_days_and_end_behind_the_settle_lag() {
     let server = server().await;
-    Mock::given(method("GET")).and(is_listing).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(is_listing)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
     let keys = "content_types = [\"DLP.All\"]\ninitial_lookback = \"168h\"\nwindow_step = \"23h\"\noverlap = \"1h\"\nsettle_lag = \"10m\"";
     let connector = office365(&server.uri(), &server.uri(), keys);
     let started = Timestamp::now();
@@ -280,7 +299,10 @@ async fn a_403_is_fatal_and_names_the_permission() {
     let err = run(&connector, None).await.error.expect("refused");
     assert_eq!(err.kind(), StreamErrorKind::Fatal);
     let text = err.to_string();
-    assert!(text.contains("ActivityFeed.Read") && text.contains("Audit.General") && text.contains("audit log"), "{text}");
+    assert!(
+        text.contains("ActivityFeed.Read") && text.contains("Audit.General") && text.contains("audit log"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +312,9 @@ async fn a_malformed_blob_ends_the_run_before_its_records_naming_it() {
     let at = Timestamp::now() - SignedDuration::from_mins(30);
     Mock::given(method("GET"))
         .and(is_listing)
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([blob(&origin, "ok", at), blob(&origin, "bad", at)])))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([blob(&origin, "ok", at), blob(&origin, "bad", at)])),
+        )
         .mount(&server)
         .await;
     serve_blob(&server, "ok", ResponseTemplate::new(200).set_body_json(records(&["o1"]))).await;

@@ -49,20 +49,20 @@ fn bound(text: &str) -> Option<i64> {
 }
 
 /// The checks every request goes through: the tenant, the credential, the permission, the budget; the
-/// `PublisherIdentifier` recorded. `Err`: the answer.
-fn admit(sim: &Shared, tenant: &str, headers: &HeaderMap, params: &HashMap<String, String>) -> Result<(), Response> {
+/// `PublisherIdentifier` recorded. `Some`: the answer, refusing it.
+fn refusal(sim: &Shared, tenant: &str, headers: &HeaderMap, params: &HashMap<String, String>) -> Option<Response> {
     let ordinal = sim.feed.gate().arrive();
     if !sim.issuer.authorized(headers, sim.feed.token()) {
         let message = "Authorization has been denied for this request.";
-        return Err(api_error(StatusCode::UNAUTHORIZED, "AF10000", message, &[]));
+        return Some(api_error(StatusCode::UNAUTHORIZED, "AF10000", message, &[]));
     }
     if tenant != sim.settings.registration.tenant {
         let message = format!("Specified tenant ID ({tenant}) does not exist in the system or has been deleted.");
-        return Err(api_error(StatusCode::BAD_REQUEST, "AF20011", &message, &[]));
+        return Some(api_error(StatusCode::BAD_REQUEST, "AF20011", &message, &[]));
     }
     if sim.settings.without_permission {
         let message = "The permission set (ActivityReports.Read) sent in the request did not include the expected permission ActivityFeed.Read.";
-        return Err(api_error(StatusCode::FORBIDDEN, "AF10001", message, &[]));
+        return Some(api_error(StatusCode::FORBIDDEN, "AF10001", message, &[]));
     }
     let publisher = params.get("PublisherIdentifier").cloned().unwrap_or_default();
     sim.publishers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(publisher.clone());
@@ -72,19 +72,21 @@ fn admit(sim: &Shared, tenant: &str, headers: &HeaderMap, params: &HashMap<Strin
         Gate::Open(_) | Gate::Planted(..) => Some(sim.feed.gate().limits().wait_secs()),
         Gate::Exceeded(quota) => Some((quota.reset_epoch - jiff::Timestamp::now().as_second()).max(1) as u64),
     };
-    if let Some(wait) = wait {
+    wait.map(|wait| {
         sim.throttled.fetch_add(1, Ordering::Relaxed);
         let message = format!("Too many requests. Method=GET, PublisherId={publisher}");
-        return Err(api_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &message, &[("retry-after", wait.to_string())]));
-    }
-    Ok(())
+        api_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &message, &[("retry-after", wait.to_string())])
+    })
 }
 
-fn kind_param(params: &HashMap<String, String>) -> Result<usize, Response> {
+/// The content type asked for, an index into [`KINDS`].
+fn kind_param(params: &HashMap<String, String>) -> Option<usize> {
     let name = params.get("contentType").map(String::as_str).unwrap_or_default();
-    KINDS.iter().position(|kind| kind.eq_ignore_ascii_case(name)).ok_or_else(|| {
-        api_error(StatusCode::BAD_REQUEST, "AF20020", "The specified content type is not valid.", &[])
-    })
+    KINDS.iter().position(|kind| kind.eq_ignore_ascii_case(name))
+}
+
+fn invalid_kind() -> Response {
+    api_error(StatusCode::BAD_REQUEST, "AF20020", "The specified content type is not valid.", &[])
 }
 
 pub(super) async fn start(
@@ -93,13 +95,10 @@ pub(super) async fn start(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &tenant, &headers, &params) {
+    if let Some(answer) = refusal(&sim, &tenant, &headers, &params) {
         return answer;
     }
-    let kind = match kind_param(&params) {
-        Ok(kind) => kind,
-        Err(answer) => return answer,
-    };
+    let Some(kind) = kind_param(&params) else { return invalid_kind() };
     sim.subscribed[kind].store(true, Ordering::Relaxed);
     sim.starts.fetch_add(1, Ordering::Relaxed);
     let body = serde_json::json!({"contentType": KINDS[kind], "status": "enabled", "webhook": null});
@@ -112,7 +111,7 @@ pub(super) async fn list_subscriptions(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &tenant, &headers, &params) {
+    if let Some(answer) = refusal(&sim, &tenant, &headers, &params) {
         return answer;
     }
     let list: Vec<serde_json::Value> = (0..5)
@@ -142,13 +141,10 @@ pub(super) async fn content(
     uri: Uri,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &tenant, &headers, &params) {
+    if let Some(answer) = refusal(&sim, &tenant, &headers, &params) {
         return answer;
     }
-    let kind = match kind_param(&params) {
-        Ok(kind) => kind,
-        Err(answer) => return answer,
-    };
+    let Some(kind) = kind_param(&params) else { return invalid_kind() };
     if !sim.subscribed[kind].load(Ordering::Relaxed) {
         let message = "No subscription found for the specified content type.";
         return api_error(StatusCode::BAD_REQUEST, "AF20022", message, &[]);
@@ -156,7 +152,9 @@ pub(super) async fn content(
     let now = now_ms();
     let range = match (params.get("startTime").map(|t| bound(t)), params.get("endTime").map(|t| bound(t))) {
         (None, None) => Some((now - MAX_LISTING_MS, now)),
-        (Some(Some(from)), Some(Some(to))) if from <= to && to - from <= MAX_LISTING_MS && from >= now - RETENTION_MS => {
+        (Some(Some(from)), Some(Some(to)))
+            if from <= to && to - from <= MAX_LISTING_MS && from >= now - RETENTION_MS =>
+        {
             Some((from, to))
         }
         _ => None,
@@ -210,7 +208,8 @@ pub(super) async fn content(
     sim.listings.fetch_add(1, Ordering::Relaxed);
     let mut extra = Vec::new();
     if end < blobs.len() {
-        let kept: Vec<&str> = uri.query().unwrap_or_default().split('&').filter(|p| !p.starts_with("nextPage=")).collect();
+        let kept: Vec<&str> =
+            uri.query().unwrap_or_default().split('&').filter(|p| !p.starts_with("nextPage=")).collect();
         extra.push(("NextPageUri", format!("{}{}?{}&nextPage=p{end}", sim.base_url, uri.path(), kept.join("&"))));
     }
     json_response(StatusCode::OK, out.freeze(), &extra)
@@ -222,7 +221,7 @@ pub(super) async fn blob(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(answer) = admit(&sim, &tenant, &headers, &params) {
+    if let Some(answer) = refusal(&sim, &tenant, &headers, &params) {
         return answer;
     }
     let now = now_ms();
@@ -231,7 +230,9 @@ pub(super) async fn blob(
         return api_error(StatusCode::BAD_REQUEST, "AF20050", &message, &[]);
     };
     if sim.created_ms(key) < now - RETENTION_MS {
-        let message = format!("Content requested with the key {id} has already expired. Content older than 7 days cannot be retrieved.");
+        let message = format!(
+            "Content requested with the key {id} has already expired. Content older than 7 days cannot be retrieved."
+        );
         return api_error(StatusCode::BAD_REQUEST, "AF20051", &message, &[]);
     }
     let mut records = sim.records_of(key, sim.feed.total_events());
@@ -262,7 +263,7 @@ pub(super) fn put_record(out: &mut BytesMut, tenant: &str, i: u64, at_us: i64) {
         3 => ("MicrosoftTeams", 25, "MessageSent", "19:meeting_general@thread.v2"),
         _ => ("Exchange", 13, "DlpRuleMatch", "<message-id@contoso.com>"),
     };
-    let failed = hash % 10 == 0;
+    let failed = hash.is_multiple_of(10);
     let result = match (kind_of(i), failed) {
         (0, false) => "Success",
         (0, true) => "Failed",

@@ -26,7 +26,11 @@ async fn token(sim: &Office365Sim) -> String {
 }
 
 async fn get(sim: &Office365Sim, token: &str, path_and_query: &str) -> (u16, Option<String>, Value) {
-    let url = if path_and_query.starts_with("http") { path_and_query.to_owned() } else { format!("{}{path_and_query}", sim.base_url()) };
+    let url = if path_and_query.starts_with("http") {
+        path_and_query.to_owned()
+    } else {
+        format!("{}{path_and_query}", sim.base_url())
+    };
     let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
     let status = response.status().as_u16();
     let next = response.headers().get("NextPageUri").map(|v| v.to_str().unwrap().to_owned());
@@ -99,7 +103,8 @@ async fn subscriptions_refusals_and_bounds() {
     let content = format!("/api/v1.0/{TENANT}/activity/feed/subscriptions/content?contentType=Audit.Exchange");
     let (status, _, body) = get(&sim, &token, &content).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("AF20022")));
-    let start = format!("{}/api/v1.0/{TENANT}/activity/feed/subscriptions/start?contentType=Audit.Exchange", sim.base_url());
+    let start =
+        format!("{}/api/v1.0/{TENANT}/activity/feed/subscriptions/start?contentType=Audit.Exchange", sim.base_url());
     let answer = reqwest::Client::new().post(start).bearer_auth(&token).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     assert_eq!(sim.subscription_starts(), 1);
@@ -111,7 +116,10 @@ async fn subscriptions_refusals_and_bounds() {
     for (query, code) in [
         (format!("startTime={}", now.strftime("%Y-%m-%dT%H:%M:%S")), "AF20030"),
         (window(now - jiff::SignedDuration::from_hours(25), now), "AF20030"),
-        (window(now - jiff::SignedDuration::from_hours(24 * 8), now - jiff::SignedDuration::from_hours(24 * 7 + 20)), "AF20030"),
+        (
+            window(now - jiff::SignedDuration::from_hours(24 * 8), now - jiff::SignedDuration::from_hours(24 * 7 + 20)),
+            "AF20030",
+        ),
         ("nextPage=zz".to_owned(), "AF20031"),
     ] {
         let (status, _, body) = get(&sim, &token, &format!("{content}&{query}")).await;
