@@ -23,7 +23,7 @@
 //!   listed more than `settle_lag + overlap` after its creation is missed (the limit).
 //! * **Exact cursors.** Blobs never change: a record's cursor names the blobs delivered so far and how
 //!   many records of its own blob, so a run stopped anywhere resumes at the next record
-//!   ([`cursor`](crate::cursor)).
+//!   ([`cursor`]).
 //! * **Expired blobs.** Content is kept 7 days; a listed blob answered AF20051/AF20050 (or 404/410) is
 //!   logged and skipped, since it can never be fetched again.
 //! * **Client credentials** as the Entra connector's ([`logcrawl_entra::ClientCredentials`]): a client

@@ -129,3 +129,26 @@ async fn a_refused_permission_is_fatal_naming_it() {
     assert!(failure.fatal, "{failure:?}");
     assert!(failure.message.contains("ActivityFeed.Read"), "{}", failure.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_credential_signs_a_new_assertion_the_simulator_verifies() {
+    let sim = sim(200).start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("app.pem");
+    std::fs::write(&pem, TEST_CERTIFICATE).unwrap();
+    let text = format!(
+        "tenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\ncertificate_file = \"{}\"\nbase_url = \"{url}\"\n\
+         login_url = \"{url}\"\nrequests_per_second = 1000\ncontent_types = [\"Audit.General\"]\n{KEYS}",
+        pem.display(),
+        url = sim.base_url()
+    );
+    let connector = logcrawl_office365::Office365Connector::from_table(
+        &text.parse().unwrap(),
+        &logcrawl_core::BuildContext::new("o365"),
+    )
+    .unwrap();
+    let drained = logcrawl_testkit::drain(connector.feed_streams()[0].as_ref(), None).await;
+    assert!(drained.error.is_none(), "{:?}", drained.error);
+    assert_eq!(drained.logs().count() as u64, logcrawl_sim::office365::count(3, 200));
+    assert_eq!(sim.token_requests(), 1);
+}
