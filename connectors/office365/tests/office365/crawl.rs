@@ -1,6 +1,6 @@
 //! Whole crawls of the simulator through the real crawler: five content types exactly once on one token
 //! and one publisher, a run failed inside a blob resumed exactly, subscriptions started, throttling
-//! waited out, a revoked token fetched again, a refused permission.
+//! waited out, a revoked token fetched again, a refused permission, a certificate, blobs listed late.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -151,4 +151,37 @@ async fn a_certificate_credential_signs_a_new_assertion_the_simulator_verifies()
     assert!(drained.error.is_none(), "{:?}", drained.error);
     assert_eq!(drained.logs().count() as u64, logcrawl_sim::office365::count(3, 200));
     assert_eq!(sim.token_requests(), 1);
+}
+
+/// Two runs over a live tenant whose blobs are one in three listed 8 s after their creation: what the
+/// second run delivers, with `overlap`, and every record.
+async fn late_blobs(overlap: &str) -> (usize, HashSet<String>, HashSet<String>) {
+    let sim = sim(2000)
+        .spacing(Duration::from_millis(5))
+        .first_event_at(Timestamp::now() - SignedDuration::from_secs(10))
+        .blob_span(Duration::from_secs(1))
+        .publish_delay(Duration::from_millis(500), Duration::ZERO)
+        .late_blobs(3, Duration::from_secs(8))
+        .start()
+        .await
+        .unwrap();
+    let keys =
+        format!("initial_lookback = \"1m\"\nwindow_step = \"20s\"\nsettle_lag = \"0s\"\noverlap = \"{overlap}\"");
+    let keys = format!("{keys}\ncontent_types = [\"Audit.Exchange\"]");
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let first = Arc::new(RecordingSink::new());
+    crawler(&store, &sim, &keys, &first).run_once().await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let second = Arc::new(RecordingSink::new());
+    crawler(&store, &sim, &keys, &second).run_once().await;
+    let exchange = (0..2000).filter(|i| logcrawl_sim::office365::kind_of(*i) == 1).map(record_id).collect();
+    (first.delivered_field("id").len(), once(&[&first, &second]), exchange)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_listed_late_are_caught_by_the_overlap_once_and_missed_without_it() {
+    let ((first, delivered, all), (_, without, _)) = tokio::join!(late_blobs("30s"), late_blobs("0s"));
+    assert!(first < all.len(), "the first run cannot see the blobs listed late");
+    assert_eq!(delivered, all, "with an overlap, every record once");
+    assert!(without.len() < all.len(), "without one, the blobs listed late are missed (the limit)");
 }
