@@ -16,7 +16,14 @@ fn every_example_configuration_validates() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let env = |name: &str| Some(format!("example-secret-for-{name}"));
+        let env = |name: &str| match name {
+            // A service account key file's contents: the simulator's test-only key.
+            "GOOGLE_WORKSPACE_CREDENTIALS" => Some(logcrawl_sim::google_workspace::service_account_key(
+                "https://oauth2.googleapis.com/token",
+                logcrawl_sim::google_workspace::TEST_PRIVATE_KEY,
+            )),
+            _ => Some(format!("example-secret-for-{name}")),
+        };
         let config = Config::parse(&text, &env).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
         build_crawler(&config, Arc::new(MemoryCheckpointStore::new()))
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()));

@@ -8,6 +8,7 @@ mod duo_to_file;
 mod entra_to_file;
 mod examples;
 mod github_to_file;
+mod google_workspace_to_file;
 mod office365_to_file;
 mod okta_to_file;
 mod onepassword_to_file;

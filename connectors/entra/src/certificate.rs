@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use logcrawl_http::jwt::RsaSigner;
 use serde::{Deserialize, Serialize};
 
 /// How long an assertion is valid (Entra sets no limit; its documentation asks for minutes).
@@ -18,7 +19,7 @@ pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
 /// The signing half of a certificate credential.
 pub struct ClientCertificate {
-    key: EncodingKey,
+    key: RsaSigner,
     /// The certificate's public key: what the token endpoint verifies with.
     public: DecodingKey,
     x5t_s256: String,
@@ -53,15 +54,7 @@ impl ClientCertificate {
             .iter()
             .find(|b| b.tag() == "CERTIFICATE")
             .ok_or_else(|| format!("holds no CERTIFICATE block (found: {})", listed(&tags)))?;
-        if tags.contains(&"ENCRYPTED PRIVATE KEY") {
-            return Err("its private key is encrypted; export it without a password (PKCS#8 or PKCS#1)".into());
-        }
-        let key = blocks
-            .iter()
-            .find(|b| matches!(b.tag(), "PRIVATE KEY" | "RSA PRIVATE KEY"))
-            .ok_or_else(|| format!("holds no PRIVATE KEY or RSA PRIVATE KEY block (found: {})", listed(&tags)))?;
-        let key = EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
-            .map_err(|err| format!("its private key is not an RSA key jsonwebtoken reads: {err}"))?;
+        let key = RsaSigner::from_pem(text)?;
         let public = DecodingKey::from_rsa_pem(pem::encode(certificate).as_bytes())
             .map_err(|err| format!("its certificate holds no RSA public key: {err}"))?;
         let der = certificate.contents();
@@ -101,7 +94,7 @@ impl ClientCertificate {
             nbf: now,
             exp: now + ASSERTION_LIFETIME.as_secs() as i64,
         };
-        jsonwebtoken::encode(&header, &claims, &self.key)
+        self.key.sign(&header, &claims)
     }
 
     /// Signs an assertion and verifies it with the certificate's key: a key of another certificate fails

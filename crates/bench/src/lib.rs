@@ -18,6 +18,7 @@
 //! | `duo-ndjson` | Duo Admin API simulator (`--events` authentications 1 ms apart; every signature verified) → `logcrawl-duo` (its authentication stream: one window, pages of 1000 newest first by `next_offset`, each request HMAC-signed, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path with a signature per request |
 //! | `entra-ndjson` | Microsoft Entra simulator (`--events` split over its three logs, 1 ms apart) → `logcrawl-entra` (three streams, pages of 1000, a client secret, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for three streams sharing one token and one budget, with the overlap's bookkeeping |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
+//! | `google_workspace-ndjson` | Google Workspace simulator (`--events` activities over five applications, 1 ms apart; every token request's assertion verified) → `logcrawl-google_workspace` (five streams, pages of 1000, one service-account token, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for five streams sharing one JWT-bearer token and one budget, with the overlap's bookkeeping on composite keys |
 //! | `office365-ndjson` | Office 365 Management Activity API simulator (`--events` records over its five content types, 1 ms apart, in blobs of 2 s created a second later) → `logcrawl-office365` (five streams, one listing and one fetch per blob, a client secret, an overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the two-level path (listings, then blobs fetched one ahead) for five streams sharing one token and one budget, with exact in-blob cursors |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
@@ -46,7 +47,8 @@
 //! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson`, `office365-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
 //!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack, Entra and Office 365: `0..N`; GitHub: the `_document_id`s and Auth0: the
 //!   `log_id`s of `0..N`, read from the raw event; Duo: the `txid`s of `0..N`, from the raw event too; ACME:
-//!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start).
+//!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start;
+//!   Google Workspace: the `uniqueQualifier`s of `0..N`, each counted as often as activities share it).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
 //!
 //! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
@@ -102,13 +104,16 @@ pub enum Scenario {
     Auth0Ndjson,
     /// Duo's authentication log (time windows, signed requests) → crawler → NDJSON to `/dev/null`.
     DuoNdjson,
+    /// Google Workspace (five windowed applications, one service-account token) → crawler → NDJSON to
+    /// `/dev/null`.
+    GoogleWorkspaceNdjson,
     /// Office 365 (five streams of listed blobs) → crawler → NDJSON to `/dev/null`.
     Office365Ndjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -118,6 +123,7 @@ impl Scenario {
         Scenario::Auth0Ndjson,
         Scenario::DuoNdjson,
         Scenario::EntraNdjson,
+        Scenario::GoogleWorkspaceNdjson,
         Scenario::Office365Ndjson,
     ];
 
@@ -133,6 +139,7 @@ impl Scenario {
             Scenario::Auth0Ndjson => "auth0-ndjson",
             Scenario::DuoNdjson => "duo-ndjson",
             Scenario::EntraNdjson => "entra-ndjson",
+            Scenario::GoogleWorkspaceNdjson => "google_workspace-ndjson",
             Scenario::Office365Ndjson => "office365-ndjson",
         }
     }
@@ -310,6 +317,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::Auth0Ndjson
         | Scenario::DuoNdjson => backfill(scenario, options).await,
         Scenario::EntraNdjson => backfill(scenario, options).await,
+        Scenario::GoogleWorkspaceNdjson => backfill(scenario, options).await,
         Scenario::Office365Ndjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
@@ -357,6 +365,14 @@ impl Backfill {
             Scenario::EntraNdjson => {
                 let expected = digest((0..events).map(logcrawl_sim::entra::event_id));
                 Self { spec: SimSpec::Entra { events }, kind: "entra", expected, id_key: None }
+            }
+            Scenario::GoogleWorkspaceNdjson => {
+                // `uniqueQualifier` is shared by pairs of activities: the digest counts each the times it
+                // is expected (a duplicate or a loss changes it).
+                let expected =
+                    digest((0..events).map(|i| logcrawl_sim::google_workspace::unique_qualifier(i).to_string()));
+                let spec = SimSpec::GoogleWorkspace { events };
+                Self { spec, kind: "google_workspace", expected, id_key: Some("uniqueQualifier") }
             }
             Scenario::Office365Ndjson => {
                 let expected = digest((0..events).map(logcrawl_sim::office365::record_id));
@@ -436,6 +452,18 @@ impl Backfill {
                 table.insert("settle_lag".into(), "30s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_entra::EntraConnector::from_table(&table, &context)?)
+            }
+            SimSpec::GoogleWorkspace { .. } => {
+                use logcrawl_sim::google_workspace::{SUBJECT, TEST_PRIVATE_KEY, service_account_key};
+                let mut table = logcrawl_core::config::Table::new();
+                let key = service_account_key(&format!("{base_url}/token"), TEST_PRIVATE_KEY);
+                table.insert("credentials".into(), key.into());
+                table.insert("subject".into(), SUBJECT.into());
+                table.insert("base_url".into(), base_url.into());
+                // The simulator lists at once and does not limit the bench; the overlap stays on.
+                table.insert("settle_lag".into(), "30s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_google_workspace::GoogleWorkspaceConnector::from_table(&table, &context)?)
             }
             SimSpec::Office365 { .. } => {
                 use logcrawl_sim::entra::{CLIENT_ID, CLIENT_SECRET, TENANT};

@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
-//!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson|office365-ndjson]
+//!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson
+//!                            |google_workspace-ndjson|office365-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
 //!                | serve onepassword --events N | serve slack --events N | serve github --events N
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
-//!                | serve entra --events N | serve office365 --events N
+//!                | serve entra --events N | serve google-workspace --events N
+//!                | serve office365 --events N
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -34,7 +36,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
-    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson or office365-ndjson.
+    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson or
+    /// office365-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -133,6 +136,12 @@ enum ServeSim {
         #[arg(long)]
         events: u64,
     },
+    /// A Google Workspace customer's Reports API activities and token endpoint.
+    GoogleWorkspace {
+        /// Activities over the five applications.
+        #[arg(long)]
+        events: u64,
+    },
     /// The ACME logs API.
     Acme {
         /// Events at start.
@@ -168,6 +177,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Auth0 { events, first_stored_ms } => SimSpec::Auth0 { events, first_stored_ms },
             ServeSim::Duo { events } => SimSpec::Duo { events },
             ServeSim::Entra { events } => SimSpec::Entra { events },
+            ServeSim::GoogleWorkspace { events } => SimSpec::GoogleWorkspace { events },
             ServeSim::Office365 { events } => SimSpec::Office365 { events },
         };
         return match serve(spec).await {
@@ -185,7 +195,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson or office365-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson or office365-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);

@@ -17,6 +17,7 @@ use logcrawl_sim::datadog::DatadogIntake;
 use logcrawl_sim::duo::DuoSim;
 use logcrawl_sim::entra::EntraSim;
 use logcrawl_sim::github::GithubSim;
+use logcrawl_sim::google_workspace::GoogleWorkspaceSim;
 use logcrawl_sim::office365::Office365Sim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
@@ -65,6 +66,12 @@ pub enum SimSpec {
         /// Events over the three logs.
         events: u64,
     },
+    /// A Google Workspace customer with `events` activities over five applications, 1 ms apart, the
+    /// newest a minute old; its quota lifted, its token endpoint verifying the test key's assertions.
+    GoogleWorkspace {
+        /// Activities over the five applications.
+        events: u64,
+    },
     /// A Microsoft 365 tenant with `events` audit records over its five content types, 1 ms apart, the
     /// newest a minute old, in blobs of 2 s created a second after; its throttling lifted, its token
     /// endpoint taking the default client secret.
@@ -111,6 +118,9 @@ impl SimSpec {
             SimSpec::Slack { events } => vec!["slack".into(), "--events".into(), events.to_string()],
             SimSpec::Github { events } => vec!["github".into(), "--events".into(), events.to_string()],
             SimSpec::Entra { events } => vec!["entra".into(), "--events".into(), events.to_string()],
+            SimSpec::GoogleWorkspace { events } => {
+                vec!["google-workspace".into(), "--events".into(), events.to_string()]
+            }
             SimSpec::Office365 { events } => vec!["office365".into(), "--events".into(), events.to_string()],
             SimSpec::Auth0 { events, first_stored_ms } => vec![
                 "auth0".into(),
@@ -154,6 +164,13 @@ impl SimSpec {
             ),
             SimSpec::Entra { events } => Running::Entra(
                 EntraSim::builder().events(*events).rate_limit(u64::MAX, Duration::from_secs(1)).start().await?,
+            ),
+            SimSpec::GoogleWorkspace { events } => Running::GoogleWorkspace(
+                GoogleWorkspaceSim::builder()
+                    .events(*events)
+                    .rate_limit(u64::MAX, Duration::from_secs(1))
+                    .start()
+                    .await?,
             ),
             SimSpec::Office365 { events } => Running::Office365(
                 Office365Sim::builder()
@@ -212,6 +229,8 @@ pub enum Running {
     Duo(DuoSim),
     /// Microsoft Entra.
     Entra(EntraSim),
+    /// Google Workspace.
+    GoogleWorkspace(GoogleWorkspaceSim),
     /// Office 365.
     Office365(Office365Sim),
 }
@@ -229,6 +248,7 @@ impl Running {
             Running::Auth0(sim) => sim.base_url().to_owned(),
             Running::Duo(sim) => sim.base_url().to_owned(),
             Running::Entra(sim) => sim.base_url().to_owned(),
+            Running::GoogleWorkspace(sim) => sim.base_url().to_owned(),
             Running::Office365(sim) => sim.base_url().to_owned(),
         }
     }

@@ -43,6 +43,11 @@ pub struct HttpConfig {
     /// rate limits answer 403): one with `Retry-After`, with `x-ratelimit-remaining: 0`, or whose body
     /// speaks of a rate limit (see [`is_rate_limit_403`]). Off by default: elsewhere a 403 is a refusal.
     pub rate_limit_403: bool,
+    /// A vendor's own rate-limit answers besides 429 (Google's 403 `rateLimitExceeded` and
+    /// `quotaExceeded`, told apart from its permission 403s only by the body's `reason`): an answer it
+    /// says yes to is waited out like a 429 — its `Retry-After` if any, else the retry policy's backoff —
+    /// and the same request sent again. `None` (the default): only 429 (and [`HttpConfig::rate_limit_403`]).
+    pub rate_limited: Option<fn(&Response) -> bool>,
     /// Client-side quota and header adaptation.
     pub rate_limit: RateLimitConfig,
     /// `User-Agent` sent with every request.
@@ -61,6 +66,7 @@ impl HttpConfig {
             max_server_wait: Duration::from_secs(300),
             max_rate_limited: 20,
             rate_limit_403: false,
+            rate_limited: None,
             rate_limit: RateLimitConfig::default(),
             user_agent: concat!("logcrawl/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -444,15 +450,24 @@ impl HttpClient {
         }
     }
 
-    /// A 429, or with [`HttpConfig::rate_limit_403`] a 403 that says it is a rate limit.
+    /// A 429, with [`HttpConfig::rate_limit_403`] a 403 that says it is a rate limit, or an answer the
+    /// vendor's [`HttpConfig::rate_limited`] calls one.
     fn is_rate_limited(&self, response: &Response) -> bool {
         response.status == StatusCode::TOO_MANY_REQUESTS
             || (self.config.rate_limit_403 && is_rate_limit_403(response.status, &response.headers, &response.body))
+            || self.vendor_rate_limited(response)
+    }
+
+    fn vendor_rate_limited(&self, response: &Response) -> bool {
+        self.config.rate_limited.is_some_and(|rate_limited| rate_limited(response))
     }
 
     fn rate_limit_wait(&self, response: &Response, consecutive: u32) -> Duration {
         if let Some(asked) = retry_after(&response.headers) {
             return asked;
+        }
+        if response.status != StatusCode::TOO_MANY_REQUESTS && self.vendor_rate_limited(response) {
+            return self.config.retry.delay(consecutive);
         }
         if response.status == StatusCode::FORBIDDEN {
             // An exhausted window waits for its reset; any other rate-limit 403 (a secondary limit) at

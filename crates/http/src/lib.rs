@@ -16,7 +16,9 @@
 //!   so credentials never leave their origin;
 //! * **secrets redacted** in `Debug`, logs and errors ([`redact_url`], [`AuthHeader`]);
 //! * **OAuth access tokens** ([`request_token`], [`TokenCache`]): requested per attempt, cached, replaced
-//!   before they expire and dropped on a 401, for every token-based credential alike.
+//!   before they expire and dropped on a 401, for every token-based credential alike;
+//! * **signed assertions** (feature `jwt`, [`jwt::RsaSigner`]): RS256 JWTs signed with an RSA key read
+//!   from PEM, for the credentials that prove themselves with one (certificates, service accounts).
 //!
 //! A component configures its client from the settings every connector and HTTP sink shares
 //! ([`logcrawl_core::HttpSettings`]: `timeout`, `requests_per_second`, retries, `max_retry_wait`) with
@@ -32,6 +34,8 @@
 mod auth;
 mod client;
 mod error;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod link;
 mod ratelimit;
 mod redact;

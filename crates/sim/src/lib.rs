@@ -16,6 +16,8 @@ pub mod duo;
 pub mod entra;
 #[cfg(feature = "github")]
 pub mod github;
+#[cfg(feature = "google_workspace")]
+pub mod google_workspace;
 #[cfg(feature = "office365")]
 pub mod office365;
 #[cfg(feature = "okta")]

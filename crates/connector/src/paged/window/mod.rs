@@ -209,6 +209,11 @@ impl<A: WindowedApi> WindowedStream<A> {
         &self.client
     }
 
+    /// How the stream cuts time (for inspection and tests).
+    pub fn window_plan(&self) -> &WindowPlan {
+        &self.plan
+    }
+
     /// The windows a run starting now would read first, oldest first (for inspection and tests).
     pub fn windows_from(&self, cursor: Option<&WindowCursor>, now: Timestamp) -> impl Iterator<Item = Window> {
         self.plan(cursor, now).map(|planned| planned.window)
