@@ -10,6 +10,7 @@ mod examples;
 mod github_to_file;
 mod google_workspace_to_file;
 mod http_examples;
+mod office365_to_file;
 mod okta_to_file;
 mod onepassword_to_file;
 mod slack_to_file;

@@ -18,7 +18,11 @@ use logcrawl_http::{
     Auth, AuthHeader, HttpClient, HttpError, IssuedToken, RequestSpec, TokenCache, Url, request_bearer_token,
 };
 
+use logcrawl_core::{ConfigError, HttpSettings};
+use logcrawl_http::HttpConfig;
+
 use crate::certificate::ClientCertificate;
+use crate::config::{Credential, Registration};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -60,6 +64,42 @@ impl ClientCredentials {
     /// The credential of application `client_id`, for `scope`, requested at `token_url` through `http`.
     pub(crate) fn new(client_id: String, scope: String, token_url: Url, proof: Proof, http: HttpClient) -> Self {
         Self { client_id, scope, token_url, proof, http, tokens: TokenCache::new() }
+    }
+
+    /// The client credentials of the app `registration` names, for the Microsoft resource at `resource`
+    /// (`scope` = `{resource}/.default`: `https://graph.microsoft.com/.default`,
+    /// `https://manage.office.com/.default`), requested at `{login_url}/{tenant_id}/oauth2/v2.0/token`
+    /// through a client of their own built from `settings`, under the rate budget `budget` (the token
+    /// endpoint's limits are not the resource's), and adjusted by `customize` as the connector adjusts its
+    /// own. Checks every key of the registration (reading `certificate_file` now); errors name the key.
+    pub fn for_resource(
+        registration: &Registration<'_>,
+        resource: &Url,
+        settings: &HttpSettings,
+        budget: &str,
+        customize: impl Fn(&mut HttpConfig),
+    ) -> Result<Self, ConfigError> {
+        let tenant = registration.tenant()?;
+        let client_id = registration.client()?.to_owned();
+        let login = registration.login()?;
+        let proof = match registration.credential()? {
+            Credential::Secret(secret) => Proof::Secret(secret),
+            Credential::Certificate { pem, file } => {
+                let certificate = ClientCertificate::from_pem(pem.expose_secret())
+                    .map_err(|why| ConfigError::new("certificate_file", format!("{}: {why}", file.display())))?;
+                Proof::Certificate(Box::new(certificate))
+            }
+        };
+        let mut token = HttpConfig::with_settings(login.clone(), settings)?;
+        token.rate_limit = logcrawl_http::RateLimitConfig { key: Some(budget.to_owned()), ..Default::default() };
+        customize(&mut token);
+        token.base_url = login.clone();
+        let token_url = login
+            .join(&format!("{tenant}/oauth2/v2.0/token"))
+            .map_err(|err| ConfigError::new("tenant_id", format!("cannot make the token URL: {err}")))?;
+        let scope = format!("{}/.default", resource.as_str().trim_end_matches('/'));
+        let http = HttpClient::new(token).map_err(|err| ConfigError::new("login_url", err.to_string()))?;
+        Ok(Self::new(client_id, scope, token_url, proof, http))
     }
 
     /// How many access tokens were fetched so far.

@@ -1,6 +1,6 @@
 //! The keys of a `[[sources]]` entry with `connector = "entra"`, and what each may be.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use logcrawl_connector::origin;
@@ -91,9 +91,26 @@ pub(crate) fn is_guid(text: &str) -> bool {
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-impl EntraConfig {
+/// The keys that name an app registration and its credential, shared by the Microsoft connectors (Entra
+/// through Graph, the Office 365 Management Activity API): each reads them among its own keys and checks
+/// them here, so that both say the same about the same mistake.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration<'a> {
+    /// `tenant_id`: the directory (tenant) ID, or a verified domain.
+    pub tenant_id: &'a str,
+    /// `client_id`: the application (client) ID.
+    pub client_id: &'a str,
+    /// `client_secret`, when given.
+    pub client_secret: Option<&'a SecretString>,
+    /// `certificate_file`, when given.
+    pub certificate_file: Option<&'a Path>,
+    /// `login_url`, when given (default [`DEFAULT_LOGIN_URL`]).
+    pub login_url: Option<&'a str>,
+}
+
+impl Registration<'_> {
     /// The tenant, checked: a GUID or a domain name, not a multi-tenant alias.
-    pub(crate) fn tenant(&self) -> Result<&str, ConfigError> {
+    pub fn tenant(&self) -> Result<&str, ConfigError> {
         let tenant = self.tenant_id.trim();
         let domain = |t: &str| {
             t.contains('.')
@@ -118,7 +135,7 @@ impl EntraConfig {
     }
 
     /// The application (client) ID, checked to be a GUID.
-    pub(crate) fn client(&self) -> Result<&str, ConfigError> {
+    pub fn client(&self) -> Result<&str, ConfigError> {
         let client = self.client_id.trim();
         if !is_guid(client) {
             return Err(ConfigError::new(
@@ -131,7 +148,7 @@ impl EntraConfig {
 
     /// The credential: `client_secret` or `certificate_file` (read now), exactly one.
     pub(crate) fn credential(&self) -> Result<Credential, ConfigError> {
-        match (&self.client_secret, &self.certificate_file) {
+        match (self.client_secret, self.certificate_file) {
             (Some(_), Some(_)) => {
                 Err(ConfigError::new("certificate_file", "set either client_secret or certificate_file, not both"))
             }
@@ -147,8 +164,28 @@ impl EntraConfig {
                 let text = std::fs::read_to_string(file).map_err(|err| {
                     ConfigError::new("certificate_file", format!("cannot read {}: {err}", file.display()))
                 })?;
-                Ok(Credential::Certificate { pem: SecretString::from(text), file: file.clone() })
+                Ok(Credential::Certificate { pem: SecretString::from(text), file: file.to_path_buf() })
             }
+        }
+    }
+
+    /// The identity platform's origin, checked with the SDK's `origin` (errors name `login_url`).
+    pub fn login(&self) -> Result<Url, ConfigError> {
+        let login = self.login_url.unwrap_or(DEFAULT_LOGIN_URL);
+        origin::base_url(login, "https://login.microsoftonline.com")
+            .map_err(|err| ConfigError::new("login_url", err.message().to_owned()))
+    }
+}
+
+impl EntraConfig {
+    /// The app registration keys.
+    pub fn registration(&self) -> Registration<'_> {
+        Registration {
+            tenant_id: &self.tenant_id,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            certificate_file: self.certificate_file.as_deref(),
+            login_url: self.login_url.as_deref(),
         }
     }
 
@@ -156,10 +193,7 @@ impl EntraConfig {
     pub(crate) fn origins(&self) -> Result<(Url, Url), ConfigError> {
         let base =
             origin::base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL), "https://graph.microsoft.com")?;
-        let login = self.login_url.as_deref().unwrap_or(DEFAULT_LOGIN_URL);
-        let login = origin::base_url(login, "https://login.microsoftonline.com")
-            .map_err(|err| ConfigError::new("login_url", err.message().to_owned()))?;
-        Ok((base, login))
+        Ok((base, self.registration().login()?))
     }
 
     /// The logs to crawl, in the configured order.

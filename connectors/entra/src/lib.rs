@@ -73,7 +73,7 @@ use std::time::Duration;
 
 use logcrawl_connector::{WindowPlan, lookback};
 use logcrawl_core::config::{ComponentTable, Table};
-use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, ExposeSecret, HttpSettings, LogStream};
+use logcrawl_core::{BuildContext, ConfigError, Connector, ConnectorKind, HttpSettings, LogStream};
 use logcrawl_http::{HttpClient, HttpConfig, RateLimitConfig};
 
 pub use api::{GraphApi, GraphStream, Log, RESOLUTION, literal};
@@ -82,11 +82,9 @@ pub use certificate::{ASSERTION_LIFETIME, ClientCertificate};
 pub use config::{
     DEFAULT_BASE_URL, DEFAULT_LOGIN_URL, DEFAULT_MIN_INTERVAL, DEFAULT_PAGE_SIZE, DEFAULT_SETTLE_LAG,
     DEFAULT_WINDOW_STEP, EntraConfig, HTTP_DEFAULTS, MAX_PAGE_SIZE, MAX_SETTLE_LAG, MAX_WINDOW_STEP, RETENTION,
+    Registration,
 };
 pub use event::GraphEvent;
-
-use auth::Proof;
-use config::Credential;
 
 /// `connector = "entra"`: what the registry builds an Entra source with.
 pub const KIND: ConnectorKind = ConnectorKind::new(
@@ -124,22 +122,15 @@ impl EntraConnector {
         context: &BuildContext,
         customize: impl Fn(&mut HttpConfig),
     ) -> Result<Self, ConfigError> {
-        let tenant = config.tenant()?.to_owned();
-        let client_id = config.client()?.to_owned();
-        let (base, login) = config.origins()?;
+        let registration = config.registration();
+        let tenant = registration.tenant()?.to_owned();
+        let client_id = registration.client()?.to_owned();
+        let (base, _) = config.origins()?;
         let logs = config.logs()?;
         let page_size = config.page_size()?;
         let (step, settle_lag) = config.windows()?;
         let lookback =
             lookback::initial_lookback(config.initial_lookback, RETENTION, "Microsoft Entra ID", context.max_age)?;
-        let proof = match config.credential()? {
-            Credential::Secret(secret) => Proof::Secret(secret),
-            Credential::Certificate { pem, file } => {
-                let certificate = ClientCertificate::from_pem(pem.expose_secret())
-                    .map_err(|why| ConfigError::new("certificate_file", format!("{}: {why}", file.display())))?;
-                Proof::Certificate(Box::new(certificate))
-            }
-        };
 
         // Graph's limits are per app and tenant: every source of this app in this tenant shares them.
         let host = base.host_str().unwrap_or_default().to_ascii_lowercase();
@@ -155,17 +146,13 @@ impl EntraConnector {
         };
         customize(&mut graph);
         // The token endpoint has limits of its own: not Graph's budget.
-        let mut token = HttpConfig::with_settings(login.clone(), settings)?;
-        token.rate_limit = RateLimitConfig { key: Some(format!("{budget}#token")), ..RateLimitConfig::default() };
-        customize(&mut token);
-        token.base_url = login.clone();
-
-        let token_url = login
-            .join(&format!("{tenant}/oauth2/v2.0/token"))
-            .map_err(|err| ConfigError::new("tenant_id", format!("cannot make the token URL: {err}")))?;
-        let scope = format!("{}/.default", base.as_str().trim_end_matches('/'));
-        let token_client = HttpClient::new(token).map_err(|err| ConfigError::new("login_url", err.to_string()))?;
-        let credentials = Arc::new(ClientCredentials::new(client_id, scope, token_url, proof, token_client));
+        let credentials = Arc::new(ClientCredentials::for_resource(
+            &registration,
+            &base,
+            settings,
+            &format!("{budget}#token"),
+            &customize,
+        )?);
         let client = HttpClient::new(graph)
             .map_err(|err| ConfigError::new("base_url", err.to_string()))?
             .with_auth(credentials.clone());

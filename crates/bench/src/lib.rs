@@ -19,6 +19,7 @@
 //! | `entra-ndjson` | Microsoft Entra simulator (`--events` split over its three logs, 1 ms apart) → `logcrawl-entra` (three streams, pages of 1000, a client secret, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for three streams sharing one token and one budget, with the overlap's bookkeeping |
 //! | `onepassword-ndjson` | 1Password Events API simulator (`--events` split over its three feeds) → `logcrawl-onepassword` (three streams, pages of 1000, its rate budget lifted) → crawler → NDJSON to `/dev/null` | the same backfill path over POST body cursors, three streams at once |
 //! | `google_workspace-ndjson` | Google Workspace simulator (`--events` activities over five applications, 1 ms apart; every token request's assertion verified) → `logcrawl-google_workspace` (five streams, pages of 1000, one service-account token, a settle lag and overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path for five streams sharing one JWT-bearer token and one budget, with the overlap's bookkeeping on composite keys |
+//! | `office365-ndjson` | Office 365 Management Activity API simulator (`--events` records over its five content types, 1 ms apart, in blobs of 2 s created a second later) → `logcrawl-office365` (five streams, one listing and one fetch per blob, a client secret, an overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the two-level path (listings, then blobs fetched one ahead) for five streams sharing one token and one budget, with exact in-blob cursors |
 //! | `http-okta-ndjson` | Okta System Log simulator → `logcrawl-http-source` configured by `examples/http-okta.toml` (the same pages of 1000, `Link` continuation, JSON paths for id, time and three attributes) → crawler → NDJSON to `/dev/null` | a declared source's cost beside the native connector's (`okta-ndjson`): templates, JSON paths and the value map on the same pages |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
 //!
@@ -44,8 +45,8 @@
 //!
 //! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
-//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack and Entra: `0..N`; GitHub: the `_document_id`s and Auth0: the
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson`, `office365-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack, Entra and Office 365: `0..N`; GitHub: the `_document_id`s and Auth0: the
 //!   `log_id`s of `0..N`, read from the raw event; Duo: the `txid`s of `0..N`, from the raw event too; ACME:
 //!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start;
 //!   Google Workspace: the `uniqueQualifier`s of `0..N`, each counted as often as activities share it).
@@ -107,13 +108,15 @@ pub enum Scenario {
     /// Google Workspace (five windowed applications, one service-account token) → crawler → NDJSON to
     /// `/dev/null`.
     GoogleWorkspaceNdjson,
+    /// Office 365 (five streams of listed blobs) → crawler → NDJSON to `/dev/null`.
+    Office365Ndjson,
     /// Okta through the declarative `http` connector (`examples/http-okta.toml`) → NDJSON to `/dev/null`.
     HttpOktaNdjson,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -124,6 +127,7 @@ impl Scenario {
         Scenario::DuoNdjson,
         Scenario::EntraNdjson,
         Scenario::GoogleWorkspaceNdjson,
+        Scenario::Office365Ndjson,
         Scenario::HttpOktaNdjson,
     ];
 
@@ -140,6 +144,7 @@ impl Scenario {
             Scenario::DuoNdjson => "duo-ndjson",
             Scenario::EntraNdjson => "entra-ndjson",
             Scenario::GoogleWorkspaceNdjson => "google_workspace-ndjson",
+            Scenario::Office365Ndjson => "office365-ndjson",
             Scenario::HttpOktaNdjson => "http-okta-ndjson",
         }
     }
@@ -317,7 +322,8 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
         | Scenario::Auth0Ndjson
         | Scenario::DuoNdjson => backfill(scenario, options).await,
         Scenario::EntraNdjson => backfill(scenario, options).await,
-        Scenario::GoogleWorkspaceNdjson | Scenario::HttpOktaNdjson => backfill(scenario, options).await,
+        Scenario::GoogleWorkspaceNdjson => backfill(scenario, options).await,
+        Scenario::Office365Ndjson | Scenario::HttpOktaNdjson => backfill(scenario, options).await,
         Scenario::ManyStreams => many_streams(options).await,
     }
 }
@@ -372,6 +378,10 @@ impl Backfill {
                     digest((0..events).map(|i| logcrawl_sim::google_workspace::unique_qualifier(i).to_string()));
                 let spec = SimSpec::GoogleWorkspace { events };
                 Self { spec, kind: "google_workspace", expected, id_key: Some("uniqueQualifier") }
+            }
+            Scenario::Office365Ndjson => {
+                let expected = digest((0..events).map(logcrawl_sim::office365::record_id));
+                Self { spec: SimSpec::Office365 { events }, kind: "office365", expected, id_key: None }
             }
             Scenario::GithubNdjson => {
                 let expected = digest((0..events).map(logcrawl_sim::github::document_id));
@@ -464,6 +474,21 @@ impl Backfill {
                 table.insert("settle_lag".into(), "30s".into());
                 table.insert("requests_per_second".into(), 100_000.into());
                 Arc::new(logcrawl_google_workspace::GoogleWorkspaceConnector::from_table(&table, &context)?)
+            }
+            SimSpec::Office365 { .. } => {
+                use logcrawl_sim::entra::{CLIENT_ID, CLIENT_SECRET, TENANT};
+                let mut table = logcrawl_core::config::Table::new();
+                for (key, value) in [("tenant_id", TENANT), ("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
+                {
+                    table.insert(key.into(), value.into());
+                }
+                table.insert("base_url".into(), base_url.clone().into());
+                table.insert("login_url".into(), base_url.into());
+                // The simulator lists blobs once created and does not limit the bench; the overlap stays on.
+                table.insert("settle_lag".into(), "0s".into());
+                table.insert("overlap".into(), "30s".into());
+                table.insert("requests_per_second".into(), 100_000.into());
+                Arc::new(logcrawl_office365::Office365Connector::from_table(&table, &context)?)
             }
             SimSpec::Github { .. } => {
                 let config =

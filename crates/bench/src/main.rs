@@ -4,7 +4,7 @@
 //! ```text
 //! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
 //!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson
-//!                            |google_workspace-ndjson|http-okta-ndjson]
+//!                            |google_workspace-ndjson|office365-ndjson|http-okta-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small]
@@ -12,6 +12,7 @@
 //!                | serve onepassword --events N | serve slack --events N | serve github --events N
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
 //!                | serve entra --events N | serve google-workspace --events N
+//!                | serve office365 --events N
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -35,7 +36,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
-    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson or http-okta-ndjson.
+    /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson,
+    /// office365-ndjson or http-okta-ndjson.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
@@ -113,6 +115,12 @@ enum ServeSim {
         #[arg(long)]
         events: u64,
     },
+    /// A Microsoft 365 tenant's Management Activity API and token endpoint.
+    Office365 {
+        /// Records over the five content types.
+        #[arg(long)]
+        events: u64,
+    },
     /// An Auth0 tenant's logs.
     Auth0 {
         /// Events in the log.
@@ -170,6 +178,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::Duo { events } => SimSpec::Duo { events },
             ServeSim::Entra { events } => SimSpec::Entra { events },
             ServeSim::GoogleWorkspace { events } => SimSpec::GoogleWorkspace { events },
+            ServeSim::Office365 { events } => SimSpec::Office365 { events },
         };
         return match serve(spec).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -186,7 +195,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson or http-okta-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson, office365-ndjson or http-okta-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);

@@ -18,6 +18,7 @@ use logcrawl_sim::duo::DuoSim;
 use logcrawl_sim::entra::EntraSim;
 use logcrawl_sim::github::GithubSim;
 use logcrawl_sim::google_workspace::GoogleWorkspaceSim;
+use logcrawl_sim::office365::Office365Sim;
 use logcrawl_sim::okta::OktaSim;
 use logcrawl_sim::onepassword::OnePasswordSim;
 use logcrawl_sim::slack::SlackSim;
@@ -71,6 +72,13 @@ pub enum SimSpec {
         /// Activities over the five applications.
         events: u64,
     },
+    /// A Microsoft 365 tenant with `events` audit records over its five content types, 1 ms apart, the
+    /// newest a minute old, in blobs of 2 s created a second after; its throttling lifted, its token
+    /// endpoint taking the default client secret.
+    Office365 {
+        /// Records over the five content types.
+        events: u64,
+    },
     /// The GitHub audit log of an organization with `events` web events, 1 ms apart, the newest a minute
     /// old.
     Github {
@@ -113,6 +121,7 @@ impl SimSpec {
             SimSpec::GoogleWorkspace { events } => {
                 vec!["google-workspace".into(), "--events".into(), events.to_string()]
             }
+            SimSpec::Office365 { events } => vec!["office365".into(), "--events".into(), events.to_string()],
             SimSpec::Auth0 { events, first_stored_ms } => vec![
                 "auth0".into(),
                 "--events".into(),
@@ -159,6 +168,15 @@ impl SimSpec {
             SimSpec::GoogleWorkspace { events } => Running::GoogleWorkspace(
                 GoogleWorkspaceSim::builder()
                     .events(*events)
+                    .rate_limit(u64::MAX, Duration::from_secs(1))
+                    .start()
+                    .await?,
+            ),
+            SimSpec::Office365 { events } => Running::Office365(
+                Office365Sim::builder()
+                    .events(*events)
+                    .blob_span(Duration::from_secs(2))
+                    .publish_delay(Duration::from_secs(1), Duration::ZERO)
                     .rate_limit(u64::MAX, Duration::from_secs(1))
                     .start()
                     .await?,
@@ -213,6 +231,8 @@ pub enum Running {
     Entra(EntraSim),
     /// Google Workspace.
     GoogleWorkspace(GoogleWorkspaceSim),
+    /// Office 365.
+    Office365(Office365Sim),
 }
 
 impl Running {
@@ -229,6 +249,7 @@ impl Running {
             Running::Duo(sim) => sim.base_url().to_owned(),
             Running::Entra(sim) => sim.base_url().to_owned(),
             Running::GoogleWorkspace(sim) => sim.base_url().to_owned(),
+            Running::Office365(sim) => sim.base_url().to_owned(),
         }
     }
 }

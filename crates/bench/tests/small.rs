@@ -37,7 +37,9 @@ async fn every_scenario_delivers_exactly_once_at_a_tiny_size() {
     assert_eq!(reports[8].streams, 3);
     assert_eq!(reports[9].events, options.events, "Google Workspace");
     assert_eq!(reports[9].streams, 5);
-    assert_eq!(reports[10].events, options.events, "Okta through http");
+    assert_eq!(reports[10].events, options.events, "Office 365");
+    assert_eq!(reports[10].streams, 5);
+    assert_eq!(reports[11].events, options.events, "Okta through http");
     let many = &reports[2];
     assert!(many.events >= 20 * options.streams as u64, "{}", many.events);
     let lateness = many.lateness.unwrap();

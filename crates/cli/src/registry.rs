@@ -1,8 +1,8 @@
 //! Which connectors and sinks this binary was built with, and how to build them from configuration.
 //!
 //! Every connector and sink is a cargo feature of the `logcrawl` package (`acme`, `okta`, `github`, `auth0`,
-//! `onepassword`, `slack`, `duo`, `entra`, `google_workspace`, `http`, `file`, `datadog`, `lts`; `all-connectors`,
-//! `all-sinks`; all by default), and every one
+//! `onepassword`, `slack`, `duo`, `entra`, `google_workspace`, `office365`, `http`, `file`, `datadog`, `lts`;
+//! `all-connectors`, `all-sinks`; all by default), and every one
 //! declares its kind in its crate (`KIND`: its name, one line about it, its factory). This module is two
 //! tables of those kinds, one line each behind its feature ([`CONNECTORS`], [`SINKS`]), plus the names of
 //! every component logcrawl has, compiled in or not ([`CONNECTOR_NAMES`], [`SINK_NAMES`]): a
@@ -39,6 +39,8 @@ pub const CONNECTORS: &[ConnectorKind] = &[
     logcrawl_http_source::KIND,
     #[cfg(feature = "google_workspace")]
     logcrawl_google_workspace::KIND,
+    #[cfg(feature = "office365")]
+    logcrawl_office365::KIND,
     // xtask:new-connector:kind (scaffolded connectors are listed above this line)
 ];
 
@@ -55,6 +57,7 @@ pub const CONNECTOR_NAMES: &[&str] = &[
     "entra",
     "http",
     "google_workspace",
+    "office365",
     // xtask:new-connector:name (scaffolded connectors are named above this line)
 ];
 

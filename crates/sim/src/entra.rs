@@ -63,19 +63,18 @@ mod query;
 mod render;
 mod token;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
+use axum::http::HeaderMap;
+use axum::routing::get;
 use bytes::BytesMut;
 
 use crate::util::{Feed, FeedSettings, Listener, RateLimits, Server, feed_builder, feed_deref, splitmix64};
 
-pub use token::ASSERTION_TYPE;
+pub use token::{ASSERTION_TYPE, Registration, TokenIssuer};
 
 /// The largest and default `$top`.
 pub const MAX_TOP: u64 = 1000;
@@ -253,6 +252,17 @@ impl EntraSimBuilder {
         self
     }
 
+    /// The registration the token endpoint serves.
+    fn registration(&self) -> Registration {
+        Registration {
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            certificate: self.certificate.clone(),
+            token_lifetime: self.token_lifetime,
+        }
+    }
+
     /// Every `n`th continuation page is empty, with a next link to the same position.
     #[must_use]
     pub fn empty_page_every(mut self, n: u64) -> Self {
@@ -264,16 +274,9 @@ impl EntraSimBuilder {
 #[derive(Debug)]
 struct Shared {
     base_url: String,
-    /// `<base_url>/.default`.
-    scope: String,
-    /// `<base_url>/<tenant>/oauth2/v2.0/token`.
-    token_url: String,
     feed: Feed,
     settings: EntraSimBuilder,
-    certificate: Option<token::Certificate>,
-    token_requests: AtomicU64,
-    tokens: Mutex<HashMap<String, i64>>,
-    jtis: token::Jtis,
+    issuer: Arc<TokenIssuer>,
     continuations: AtomicU64,
     /// Events published with [`EntraSim::append_now`]: from the first index on, stamped this many µs
     /// later than the feed's sequence would.
@@ -295,27 +298,22 @@ impl EntraSim {
 
     /// Starts a server with `settings`.
     pub async fn start(settings: EntraSimBuilder) -> std::io::Result<Self> {
-        let certificate = settings.certificate.as_deref().map(token::Certificate::from_pem).transpose();
-        let certificate = certificate.map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
         let listener = Listener::loopback().await?;
         let base_url = listener.base_url();
+        let issuer = TokenIssuer::new(&base_url, settings.registration(), "sim-graph")
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
         let shared = Arc::new(Shared {
-            scope: format!("{base_url}/.default"),
-            token_url: format!("{base_url}/{}/oauth2/v2.0/token", settings.tenant),
             base_url,
             feed: Feed::new(settings.feed.clone()),
             settings,
-            certificate,
-            token_requests: AtomicU64::new(0),
-            tokens: Mutex::default(),
-            jtis: Mutex::default(),
+            issuer: Arc::new(issuer),
             continuations: AtomicU64::new(0),
             shifts: Mutex::default(),
         });
         let app = Router::new()
             .route("/v1.0/auditLogs/{log}", get(list::list))
-            .route("/{tenant}/oauth2/v2.0/token", post(token::issue))
-            .with_state(shared.clone());
+            .with_state(shared.clone())
+            .merge(shared.issuer.router());
         Ok(Self { _server: listener.serve("entra", app), shared })
     }
 
@@ -326,17 +324,17 @@ impl EntraSim {
 
     /// The token endpoint.
     pub fn token_url(&self) -> &str {
-        &self.shared.token_url
+        self.shared.issuer.token_url()
     }
 
     /// Token requests received, every status included.
     pub fn token_requests(&self) -> u64 {
-        self.shared.token_requests.load(Ordering::Relaxed)
+        self.shared.issuer.token_requests()
     }
 
     /// Ends every token issued so far (the feed's static token stays valid).
     pub fn revoke_tokens(&self) {
-        self.shared.tokens.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.shared.issuer.revoke_tokens();
     }
 
     /// Publishes `n` more events stamped from now on (or right after the newest, if that is later),
@@ -405,14 +403,7 @@ impl Shared {
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let bearer =
-            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let Some(token) = bearer else { return false };
-        if self.feed.token() == Some(token) {
-            return true;
-        }
-        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens.get(token).is_some_and(|&expires| expires > jiff::Timestamp::now().as_millisecond())
+        self.issuer.authorized(headers, self.feed.token())
     }
 }
 

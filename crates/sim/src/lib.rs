@@ -18,6 +18,8 @@ pub mod entra;
 pub mod github;
 #[cfg(feature = "google_workspace")]
 pub mod google_workspace;
+#[cfg(feature = "office365")]
+pub mod office365;
 #[cfg(feature = "okta")]
 pub mod okta;
 #[cfg(feature = "onepassword")]

@@ -23,7 +23,7 @@ async fn token(sim: &EntraSim) -> String {
     );
     let (status, body) = post_token(sim, TENANT, form).await;
     assert_eq!(status, 200, "{body}");
-    let lifetime = sim.shared.settings.token_lifetime.as_secs();
+    let lifetime = sim.shared.issuer.registration().token_lifetime.as_secs();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!((body["expires_in"].as_u64(), body["ext_expires_in"].as_u64()), (Some(lifetime), Some(lifetime)));
     body["access_token"].as_str().unwrap().to_owned()
@@ -84,7 +84,7 @@ fn newest_first(log: Log, range: std::ops::Range<u64>) -> Vec<String> {
 #[tokio::test]
 async fn logs_are_newest_first_within_their_filter_and_paged_by_absolute_next_links() {
     let sim = sim().events(100).start().await.unwrap();
-    assert_eq!(sim.shared.settings.token_lifetime, Duration::from_secs(3599), "Entra's usual lifetime");
+    assert_eq!(sim.shared.issuer.registration().token_lifetime, Duration::from_secs(3599), "Entra's usual lifetime");
     let bearer = token(&sim).await;
     // Events 10..=40 of the sign-ins log: both bounds inclusive.
     let query = format!(

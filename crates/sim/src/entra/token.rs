@@ -1,27 +1,118 @@
 //! The simulated Microsoft identity platform token endpoint, `POST /{tenant}/oauth2/v2.0/token`: the
 //! client-credentials grant with a client secret or a certificate-signed client assertion, the latter's
-//! signature verified against the certificate.
+//! signature verified against the certificate. A [`TokenIssuer`] of its own serves every simulated
+//! Microsoft API (Graph for Entra, the Office 365 Management APIs), each with its own scope.
 
-use std::collections::HashSet;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use axum::routing::post;
 use bytes::BytesMut;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::Shared;
 use crate::util::{form, json_response, put_base64, splitmix64};
+
+/// Who may get tokens from a [`TokenIssuer`], and for how long they last.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The tenant the token endpoint serves.
+    pub tenant: String,
+    /// The application's client ID.
+    pub client_id: String,
+    /// Its client secret (`None`: none accepted).
+    pub client_secret: Option<String>,
+    /// The certificate (PEM) assertions must be signed with (`None`: assertions refused).
+    pub certificate: Option<String>,
+    /// How long issued tokens are valid (`expires_in`).
+    pub token_lifetime: Duration,
+}
+
+/// A token endpoint on a simulator's origin: it issues tokens for `<base_url>/.default` and says whether
+/// a bearer token is one of them.
+#[derive(Debug)]
+pub struct TokenIssuer {
+    registration: Registration,
+    /// `<base_url>/.default`.
+    scope: String,
+    /// `<base_url>/<tenant>/oauth2/v2.0/token`.
+    token_url: String,
+    /// A prefix of the issued tokens.
+    prefix: &'static str,
+    certificate: Option<Certificate>,
+    token_requests: AtomicU64,
+    tokens: Mutex<HashMap<String, i64>>,
+    jtis: Jtis,
+}
+
+impl TokenIssuer {
+    /// The token endpoint of a simulator at `base_url` for `registration`; tokens start with `prefix`.
+    pub fn new(base_url: &str, registration: Registration, prefix: &'static str) -> Result<Self, String> {
+        let certificate = registration.certificate.as_deref().map(Certificate::from_pem).transpose()?;
+        Ok(Self {
+            scope: format!("{base_url}/.default"),
+            token_url: format!("{base_url}/{}/oauth2/v2.0/token", registration.tenant),
+            registration,
+            prefix,
+            certificate,
+            token_requests: AtomicU64::new(0),
+            tokens: Mutex::default(),
+            jtis: Mutex::default(),
+        })
+    }
+
+    /// The route `POST /{tenant}/oauth2/v2.0/token`, to merge into the simulator's router.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().route("/{tenant}/oauth2/v2.0/token", post(issue)).with_state(self.clone())
+    }
+
+    /// The token endpoint's URL.
+    pub fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    /// The registration it serves.
+    pub fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
+    /// Token requests received, every status included.
+    pub fn token_requests(&self) -> u64 {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Ends every token issued so far.
+    pub fn revoke_tokens(&self) {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Whether `token` was issued here and has not expired.
+    pub fn valid(&self, token: &str) -> bool {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.get(token).is_some_and(|&expires| expires > jiff::Timestamp::now().as_millisecond())
+    }
+
+    /// Whether `headers` carry `Authorization: Bearer` with a token issued here, or `static_token`.
+    pub fn authorized(&self, headers: &HeaderMap, static_token: Option<&str>) -> bool {
+        let bearer =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let Some(token) = bearer else { return false };
+        static_token == Some(token) || self.valid(token)
+    }
+}
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The certificate client assertions must be signed with: its key and its thumbprints.
-pub(super) struct Certificate {
+struct Certificate {
     key: DecodingKey,
     /// Base64url SHA-256 of the certificate's DER (`x5t#S256`).
     x5t_s256: String,
@@ -37,7 +128,7 @@ impl std::fmt::Debug for Certificate {
 
 impl Certificate {
     /// The first certificate of `pem` (a file may hold the key too).
-    pub(super) fn from_pem(pem_text: &str) -> Result<Self, String> {
+    fn from_pem(pem_text: &str) -> Result<Self, String> {
         let blocks = pem::parse_many(pem_text).map_err(|err| err.to_string())?;
         let cert = blocks.iter().find(|b| b.tag() == "CERTIFICATE").ok_or("no CERTIFICATE in the PEM")?;
         let key = DecodingKey::from_rsa_pem(pem::encode(cert).as_bytes()).map_err(|err| err.to_string())?;
@@ -86,9 +177,9 @@ fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) ->
     json_response(status, body.to_string(), &[])
 }
 
-pub(super) async fn issue(State(sim): State<Arc<Shared>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+async fn issue(State(sim): State<Arc<TokenIssuer>>, Path(tenant): Path<String>, body: Bytes) -> Response {
     let n = sim.token_requests.fetch_add(1, Ordering::Relaxed) + 1;
-    if tenant != sim.settings.tenant {
+    if tenant != sim.registration.tenant {
         let description = format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.");
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &description);
     }
@@ -104,7 +195,7 @@ pub(super) async fn issue(State(sim): State<Arc<Shared>>, Path(tenant): Path<Str
         );
     }
     let client_id = request.client_id.as_deref().unwrap_or_default();
-    if client_id != sim.settings.client_id {
+    if client_id != sim.registration.client_id {
         let description = format!("Application with identifier '{client_id}' was not found in the directory.");
         return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &description);
     }
@@ -129,8 +220,8 @@ pub(super) async fn issue(State(sim): State<Arc<Shared>>, Path(tenant): Path<Str
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         return oauth_error(status, error, code, &description);
     }
-    let token = format!("sim-graph-{n}-{:016x}", splitmix64(n ^ 0x0e17_a000));
-    let lifetime = sim.settings.token_lifetime;
+    let token = format!("{}-{n}-{:016x}", sim.prefix, splitmix64(n ^ 0x0e17_a000));
+    let lifetime = sim.registration.token_lifetime;
     let expires = jiff::Timestamp::now().as_millisecond() + lifetime.as_millis() as i64;
     sim.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), expires);
     let body = serde_json::json!({
@@ -142,8 +233,8 @@ pub(super) async fn issue(State(sim): State<Arc<Shared>>, Path(tenant): Path<Str
 
 type Refusal = (u16, &'static str, u32, String);
 
-fn check_secret(sim: &Shared, secret: &str) -> Result<(), Refusal> {
-    match &sim.settings.client_secret {
+fn check_secret(sim: &TokenIssuer, secret: &str) -> Result<(), Refusal> {
+    match &sim.registration.client_secret {
         Some(expected) if expected == secret => Ok(()),
         _ => Err((
             401,
@@ -157,7 +248,7 @@ fn check_secret(sim: &Shared, secret: &str) -> Result<(), Refusal> {
 /// Verifies a client assertion: RS256 or PS256, signed by the configured certificate's key and naming it
 /// by thumbprint, for this token endpoint, issued by and about the client, not expired, its `jti` never
 /// seen before.
-fn check_assertion(sim: &Shared, assertion: &str) -> Result<(), Refusal> {
+fn check_assertion(sim: &TokenIssuer, assertion: &str) -> Result<(), Refusal> {
     let invalid = |code: u32, description: &str| Err((401, "invalid_client", code, description.to_owned()));
     let Some(certificate) = &sim.certificate else {
         return invalid(700027, "No certificate is registered on the application.");
@@ -191,7 +282,7 @@ fn check_assertion(sim: &Shared, assertion: &str) -> Result<(), Refusal> {
             };
         }
     };
-    if claims.iss != sim.settings.client_id || claims.sub != sim.settings.client_id {
+    if claims.iss != sim.registration.client_id || claims.sub != sim.registration.client_id {
         return invalid(700021, "The client assertion's iss and sub must both be the application's client ID.");
     }
     let fresh = sim.jtis.lock().unwrap_or_else(PoisonError::into_inner).insert(claims.jti);
@@ -202,4 +293,4 @@ fn check_assertion(sim: &Shared, assertion: &str) -> Result<(), Refusal> {
 }
 
 /// The `jti`s of every client assertion accepted so far.
-pub(super) type Jtis = std::sync::Mutex<HashSet<String>>;
+type Jtis = Mutex<HashSet<String>>;

@@ -208,6 +208,16 @@ pub trait Vendor: Send + Sync + 'static {
         None
     }
 
+    /// The answer to a request that is no page of the feed but content a page points at, fetched one by
+    /// one (the Office 365 Management Activity API lists content blobs; each blob is a request of its
+    /// own): the adapter answers it from what its pages listed. Such a request still needs the
+    /// credential, but it asks for no position: no fault is planted on it and it is not among a run's
+    /// [`asks`](Run::asks). `None` (the default): every request is a page.
+    fn content(&self, request: &Request) -> Option<ResponseTemplate> {
+        let _ = request;
+        None
+    }
+
     /// For a windowed API, the window `request` asks for, as epoch milliseconds `[from, to)`.
     fn window(&self, request: &Request) -> Option<(i64, i64)> {
         let _ = request;
