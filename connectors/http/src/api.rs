@@ -125,6 +125,8 @@ pub struct Source {
     pub paging: Paging,
     /// `records.path`.
     pub records: Path,
+    /// `records.error`.
+    pub error: Option<Path>,
     /// What each event gives.
     pub mapping: Mapping,
     /// The instant resolution windows align on.
@@ -217,6 +219,19 @@ impl Source {
     /// A page: its events, in the API's order, and where the next page is.
     pub fn page(&self, response: &Response) -> Result<Page<HttpEvent>, StreamError> {
         let body: &serde_json::value::RawValue = response.json()?;
+        if let Some(error) = &self.error {
+            let found = error.first(body).map_err(|m| malformed(response, format!("records.error: {m}")))?;
+            if let Some(node) = found.filter(|n| !matches!(n.get(), "null" | "false")) {
+                // A refusal in a 200 must not read as an empty page, which would commit its window.
+                return Err(StreamError::fatal(format!(
+                    "source {}: the API reported an error at records.error ({}): {} (page {})",
+                    self.name,
+                    error.as_str(),
+                    node.get(),
+                    redact_url(&response.url)
+                )));
+            }
+        }
         let nodes = self.records.select(body).map_err(|m| malformed(response, format!("records.path: {m}")))?;
         let mut events = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.into_iter().enumerate() {

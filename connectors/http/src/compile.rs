@@ -94,6 +94,7 @@ pub fn compile(name: &str, config: HttpSourceConfig, max_age: Option<Duration>) 
     if !records_path.selects_many() {
         return Err(error("records.path", "selects one node; select the events, e.g. `$.items[*]` or `$[*]`"));
     }
+    let error_path = records.error.as_deref().map(|p| path("records.error", p)).transpose()?;
     let id = records.id.as_deref().map(|p| path("records.id", p)).transpose()?;
     let time = records.time.as_deref().map(|p| path("records.time", p)).transpose()?;
     let time_format = TimeFormat::parse(records.time_format.as_deref());
@@ -169,6 +170,7 @@ pub fn compile(name: &str, config: HttpSourceConfig, max_age: Option<Duration>) 
         request: RequestTemplate { method: request.method, path: path_id, query, headers, body },
         paging,
         records: records_path,
+        error: error_path,
         mapping,
         resolution: window_resolution,
     };

@@ -224,6 +224,11 @@ pub struct RecordsConfig {
     /// `strftime` pattern.
     #[serde(default)]
     pub time_format: Option<String>,
+    /// The JSON path of an error the API reports inside a successful answer (Slack's `$.error` with
+    /// `"ok": false`): when it selects anything but `null` or `false`, the page is refused, not read as
+    /// empty.
+    #[serde(default)]
+    pub error: Option<String>,
     /// The API's order inside a page chain: `oldest_first` (the default), `newest_first` or `any`.
     #[serde(default)]
     pub order: Order,

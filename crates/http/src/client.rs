@@ -103,7 +103,9 @@ fn log_request(request: &RequestSpec, outcome: &Result<Response, HttpError>) {
             bytes = response.body.len(),
             "request"
         ),
-        Err(err) => tracing::debug!(target: REQUEST_LOG, method = %request.method, url = %redact_url(&request.url), error = %err, "request"),
+        Err(err) => {
+            tracing::debug!(target: REQUEST_LOG, method = %request.method, url = %redact_url(&request.url), error = %err, "request")
+        }
     }
 }
 

@@ -178,3 +178,46 @@ async fn client_credentials_are_posted_as_a_form_to_the_token_endpoint_and_the_t
     assert!(api_requests.iter().all(|r| header(r, "authorization") == Some("Bearer at-1")));
     assert!(!err.to_string().contains(TOKEN));
 }
+
+#[tokio::test]
+async fn an_error_inside_a_200_stops_the_run_instead_of_committing_an_empty_window() {
+    let sim = logcrawl_sim::slack::SlackSim::builder()
+        .events(50)
+        .token("the-right-token")
+        .errors_with_200()
+        .start()
+        .await
+        .unwrap();
+    let declared = |error: &str| {
+        format!(
+            r#"base_url = "{}"
+initial_lookback = "2h"
+[request]
+path = "/audit/v1/logs"
+query = {{ oldest = "{{{{ window.start | unix }}}}", latest = "{{{{ window.last | unix }}}}" }}
+[auth]
+type = "bearer"
+token = "a-revoked-token"
+[pagination]
+type = "token"
+token = "$.response_metadata.next_cursor"
+param = "cursor"
+[records]
+path = "$.entries[*]"
+{error}
+[window]
+settle_lag = "0s"
+"#,
+            sim.base_url()
+        )
+    };
+    let guarded = connector(&declared("error = \"$.error\"")).unwrap();
+    let drained = drain(guarded.streams()[0].as_ref(), None).await;
+    let err = drained.error.as_ref().expect("the refusal ends the run");
+    assert!(err.is_fatal() && err.to_string().contains("invalid_auth"), "{err}");
+    assert!(drained.last_cursor().is_none(), "no window is committed");
+    // Without `records.error` the refusal reads as empty windows, committed: what the key prevents.
+    let unguarded = connector(&declared("")).unwrap();
+    let drained = drain(unguarded.streams()[0].as_ref(), None).await;
+    assert!(drained.error.is_none() && drained.last_cursor().is_some());
+}

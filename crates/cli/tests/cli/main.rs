@@ -145,7 +145,10 @@ fn check_prints_records_and_commits_nothing() {
     let stderr = text(&first.stderr);
     let requests: Vec<&str> = stderr.lines().filter(|l| l.contains("logcrawl::requests")).collect();
     assert!(!requests.is_empty(), "{stderr}");
-    assert!(requests.iter().all(|l| l.contains("method=GET") && l.contains("/v1/logs") && l.contains("status=200")), "{stderr}");
+    assert!(
+        requests.iter().all(|l| l.contains("method=GET") && l.contains("/v1/logs") && l.contains("status=200")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("k3y-for-acme"), "secret in logs: {stderr}");
     // Nothing was committed: the same records again.
     assert_eq!(text(&check().stdout).lines().count(), 120);
