@@ -198,6 +198,8 @@ mod tests {
         assert_eq!(texts("$.data.items[*]", page), [r#"{"id": 1}"#, r#"{"id": 2}"#]);
         assert_eq!(texts("$.data.items[?@.id > 1]", page), [r#"{"id":2}"#]);
         assert!(texts("$.missing[*]", page).is_empty(), "an absent array is an empty page");
+        let token = r#"{"entries": [], "meta": {"next": "o3"}}"#;
+        assert_eq!(texts("$.meta.next", token), [r#""o3""#]);
         assert!(texts("$.next[*]", page).is_empty(), "a null array is an empty page");
         let err = Path::parse("$.data[*]").unwrap().select(&raw(page)).unwrap_err();
         assert!(err.contains("$.data is not an array"), "{err}");

@@ -86,9 +86,10 @@ settle_lag = "0s"
     }
 
     fn window(&self, request: &Request) -> Option<(i64, i64)> {
+        // Inclusive Unix seconds, the window's first and last (`window.last`).
         let query = query(request);
-        let second = |name: &str| query[name].parse::<i64>().expect("Unix seconds");
-        Some((second("oldest") * 1000, (second("latest") + 1) * 1000))
+        let [oldest, latest] = ["oldest", "latest"].map(|name| query[name].parse::<i64>().expect("Unix seconds"));
+        Some((oldest * 1000, (latest + 1) * 1000))
     }
 }
 
