@@ -52,6 +52,42 @@ pub struct HttpSourceConfig {
     /// Time windows, for APIs read by a time filter (newest-first ones above all).
     #[serde(default)]
     pub window: Option<WindowConfig>,
+    /// Where the API announces its rate budget.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitKeys>,
+}
+
+/// `[sources.rate_limit]`: the response headers the API announces its budget in, and the margin kept.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitKeys {
+    /// The header of the calls allowed per window.
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// The header of the calls left (required to read anything).
+    pub remaining: String,
+    /// The header of when the window resets.
+    #[serde(default)]
+    pub reset: Option<String>,
+    /// `epoch_seconds` (the default), `delta_seconds` or `http_date`.
+    #[serde(default)]
+    pub reset_format: ResetFormatKey,
+    /// Calls left unspent in each window (default 2).
+    #[serde(default)]
+    pub margin: Option<u32>,
+}
+
+/// How `rate_limit.reset` is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetFormatKey {
+    /// Unix epoch seconds.
+    #[default]
+    EpochSeconds,
+    /// Seconds from the response.
+    DeltaSeconds,
+    /// An HTTP date.
+    HttpDate,
 }
 
 /// `[sources.request]`: method, path, query, headers and body, each string a template.

@@ -83,8 +83,12 @@ impl HttpConnector {
         customize: impl Fn(&mut HttpConfig),
     ) -> Result<Self, ConfigError> {
         let auth = std::mem::take(&mut config.auth);
+        let rate_limit = config.rate_limit.take();
         let Compiled { source, shape } = compile::compile(&context.name, config, context.max_age)?;
         let mut http = HttpConfig::with_settings(source.base.clone(), settings)?;
+        if let Some(keys) = rate_limit {
+            rate_limit_headers(&mut http.rate_limit, keys)?;
+        }
         customize(&mut http);
         let mut client = HttpClient::new(http).map_err(|err| ConfigError::new("base_url", err.to_string()))?;
         if let Some(auth) = auth::credential(auth, settings, &customize)? {
@@ -105,6 +109,33 @@ impl HttpConnector {
     pub fn source(&self) -> &api::Source {
         &self.compiled
     }
+}
+
+/// Applies `[sources.rate_limit]` to the API's budget.
+fn rate_limit_headers(
+    budget: &mut logcrawl_http::RateLimitConfig,
+    keys: config::RateLimitKeys,
+) -> Result<(), ConfigError> {
+    use logcrawl_http::ResetFormat;
+    let name = |key: &str, value: &str| -> Result<String, ConfigError> {
+        logcrawl_http::header::HeaderName::from_bytes(value.as_bytes())
+            .map(|n| n.as_str().to_owned())
+            .map_err(|_| ConfigError::new(format!("rate_limit.{key}"), format!("{value:?} is not a header name")))
+    };
+    budget.headers = logcrawl_http::RateLimitHeaders {
+        limit: keys.limit.as_deref().map(|v| name("limit", v)).transpose()?.into_iter().collect(),
+        remaining: vec![name("remaining", &keys.remaining)?],
+        reset: keys.reset.as_deref().map(|v| name("reset", v)).transpose()?.into_iter().collect(),
+        reset_format: match keys.reset_format {
+            config::ResetFormatKey::EpochSeconds => ResetFormat::EpochSeconds,
+            config::ResetFormatKey::DeltaSeconds => ResetFormat::DeltaSeconds,
+            config::ResetFormatKey::HttpDate => ResetFormat::HttpDate,
+        },
+    };
+    if let Some(margin) = keys.margin {
+        budget.margin = margin;
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for HttpConnector {

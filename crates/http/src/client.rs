@@ -494,13 +494,16 @@ impl HttpClient {
         if response.status == StatusCode::FORBIDDEN {
             // An exhausted window waits for its reset; any other rate-limit 403 (a secondary limit) at
             // least a minute, as GitHub asks, however close the primary window's reset is.
-            let snapshot = response.rate_limit();
+            let snapshot = self.budget.read(&response.headers);
             return match snapshot.filter(|s| s.remaining == 0).and_then(|s| s.until_reset()) {
                 Some(reset) => reset,
                 None => SECONDARY_RATE_LIMIT_WAIT.max(self.config.retry.delay(consecutive)),
             };
         }
-        response.rate_limit().and_then(|s| s.until_reset()).unwrap_or_else(|| self.config.retry.delay(consecutive))
+        self.budget
+            .read(&response.headers)
+            .and_then(|s| s.until_reset())
+            .unwrap_or_else(|| self.config.retry.delay(consecutive))
     }
 
     /// Sends `request` once: origin guard, rate budget, credentials, body cap. Any status is returned as

@@ -50,7 +50,8 @@ pub use client::{
 pub use error::HttpError;
 pub use link::find_link;
 pub use ratelimit::{
-    MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitSnapshot, tenant_key, until_epoch,
+    MAX_RESET_HOLD, PROBE_AFTER, RateBudget, RateLimitConfig, RateLimitHeaders, RateLimitSnapshot, ResetFormat,
+    tenant_key, until_epoch,
 };
 pub use redact::{redact_url, scrub};
 pub use retry::{

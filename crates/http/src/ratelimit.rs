@@ -33,11 +33,87 @@ pub struct RateLimitConfig {
     pub margin: u32,
     /// Budgets with the same key are shared process-wide. Defaults to the origin's `host:port`.
     pub key: Option<String>,
+    /// Where the vendor announces its budget (Okta's and GitHub's names by default).
+    pub headers: RateLimitHeaders,
+}
+
+/// How a reset header writes when the window resets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResetFormat {
+    /// Unix epoch seconds (Okta, GitHub, Auth0).
+    #[default]
+    EpochSeconds,
+    /// Seconds from the response (`RateLimit-Reset` of the IETF draft, many gateways).
+    DeltaSeconds,
+    /// An HTTP date.
+    HttpDate,
+}
+
+/// The response headers a vendor announces its budget in: each a list of names, the first present one
+/// read (case does not matter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    /// Calls allowed per window.
+    pub limit: Vec<String>,
+    /// Calls left in the window; without it nothing is read.
+    pub remaining: Vec<String>,
+    /// When the window resets.
+    pub reset: Vec<String>,
+    /// How `reset` is written.
+    pub reset_format: ResetFormat,
+}
+
+impl Default for RateLimitHeaders {
+    /// `X-Rate-Limit-*` (Okta) or `X-RateLimit-*` (Auth0, GitHub), the reset in epoch seconds.
+    fn default() -> Self {
+        let names = |what: &str| vec![format!("x-rate-limit-{what}"), format!("x-ratelimit-{what}")];
+        Self {
+            limit: names("limit"),
+            remaining: names("remaining"),
+            reset: names("reset"),
+            reset_format: ResetFormat::EpochSeconds,
+        }
+    }
+}
+
+static DEFAULT_HEADERS: LazyLock<RateLimitHeaders> = LazyLock::new(RateLimitHeaders::default);
+
+impl RateLimitHeaders {
+    /// What `headers` say about the budget, read by these names (and the `Date` header, the vendor's clock).
+    pub fn read(&self, headers: &HeaderMap) -> Option<RateLimitSnapshot> {
+        let text = |names: &[String]| {
+            names.iter().find_map(|name| std::str::from_utf8(headers.get(name.as_str())?.as_bytes()).ok())
+        };
+        let number = |names: &[String]| text(names).and_then(|v| v.trim().parse::<u64>().ok());
+        let remaining = number(&self.remaining)?;
+        let date = crate::retry::server_date(headers);
+        let mut server_epoch = date.map(|date| date.as_second());
+        let reset_epoch = match self.reset_format {
+            ResetFormat::EpochSeconds => number(&self.reset),
+            ResetFormat::DeltaSeconds => number(&self.reset).map(|delta| {
+                // Measured from the response: its `Date`, else now, which becomes the clock it is read on.
+                let base = server_epoch.unwrap_or_else(|| jiff::Timestamp::now().as_second());
+                server_epoch = Some(base);
+                u64::try_from(base).unwrap_or(0).saturating_add(delta)
+            }),
+            ResetFormat::HttpDate => text(&self.reset)
+                .and_then(|v| crate::retry::parse_http_date(v.trim()))
+                .and_then(|at| u64::try_from(at.as_second()).ok()),
+        };
+        Some(RateLimitSnapshot { limit: number(&self.limit), remaining, reset_epoch, server_epoch })
+    }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { requests_per_second: None, min_interval: None, burst: None, margin: 2, key: None }
+        Self {
+            requests_per_second: None,
+            min_interval: None,
+            burst: None,
+            margin: 2,
+            key: None,
+            headers: RateLimitHeaders::default(),
+        }
     }
 }
 
@@ -53,6 +129,7 @@ impl RateLimitConfig {
             burst: None,
             margin: 0,
             key: Some(key),
+            headers: RateLimitHeaders::default(),
         }
     }
 }
@@ -73,21 +150,10 @@ pub struct RateLimitSnapshot {
 }
 
 impl RateLimitSnapshot {
-    /// Reads `X-Rate-Limit-*` (Okta) or `X-RateLimit-*` (Auth0, GitHub) headers, and `Date`.
+    /// Reads `X-Rate-Limit-*` (Okta) or `X-RateLimit-*` (Auth0, GitHub) headers, and `Date`: the default
+    /// [`RateLimitHeaders`].
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let get = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|name| std::str::from_utf8(headers.get(*name)?.as_bytes()).ok()?.trim().parse::<u64>().ok())
-        };
-        let remaining = get(&["x-rate-limit-remaining", "x-ratelimit-remaining"])?;
-        let server_epoch = crate::retry::server_date(headers).map(|date| date.as_second());
-        Some(Self {
-            limit: get(&["x-rate-limit-limit", "x-ratelimit-limit"]),
-            remaining,
-            reset_epoch: get(&["x-rate-limit-reset", "x-ratelimit-reset"]),
-            server_epoch,
-        })
+        DEFAULT_HEADERS.read(headers)
     }
 
     /// How long from now until the window resets, `None` when no reset was announced. Measured on the
@@ -180,6 +246,8 @@ impl FixedQuota {
 #[derive(Debug)]
 pub struct RateBudget {
     key: String,
+    /// Where the vendor announces the budget (the creating sharer's names).
+    headers: RateLimitHeaders,
     margin: AtomicU32,
     quota: Mutex<Option<FixedQuota>>,
     window: Mutex<Window>,
@@ -207,6 +275,7 @@ impl RateBudget {
     pub fn new(key: &str, config: &RateLimitConfig) -> Self {
         Self {
             key: key.to_owned(),
+            headers: config.headers.clone(),
             margin: AtomicU32::new(config.margin),
             quota: Mutex::new(FixedQuota::of(config)),
             window: Mutex::default(),
@@ -302,12 +371,17 @@ impl RateBudget {
 
     /// Takes in the vendor's view of the budget from a response.
     pub fn observe(&self, headers: &HeaderMap) {
-        let Some(snapshot) = RateLimitSnapshot::from_headers(headers) else { return };
+        let Some(snapshot) = self.read(headers) else { return };
         let mut window = self.window.lock().expect("rate window poisoned");
         window.remaining = Some(snapshot.remaining);
         // A reset further away than the longest hold is not trusted: it becomes the time of a probe.
         window.reset_at = snapshot.until_reset().map(|wait| Instant::now() + wait.min(MAX_RESET_HOLD));
         window.probe_at = None;
+    }
+
+    /// What `headers` say about this budget, read by its vendor's header names.
+    pub fn read(&self, headers: &HeaderMap) -> Option<RateLimitSnapshot> {
+        self.headers.read(headers)
     }
 
     /// Holds every request of this budget for `wait` (after a 429).
@@ -463,6 +537,38 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         budget.acquire().await; // at the margin: waits for the reset
         assert!(start.elapsed() >= Duration::from_secs(28), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn a_vendors_own_header_names_and_reset_formats_are_read() {
+        let date = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let named = |format| RateLimitHeaders {
+            limit: vec!["ratelimit-limit".into()],
+            remaining: vec!["ratelimit-remaining".into()],
+            reset: vec!["ratelimit-reset".into()],
+            reset_format: format,
+        };
+        let answer = |reset: String| {
+            headers(&[
+                ("ratelimit-limit", "100".into()),
+                ("ratelimit-remaining", "7".into()),
+                ("ratelimit-reset", reset),
+                ("date", http_date(date)),
+            ])
+        };
+        let delta = named(ResetFormat::DeltaSeconds).read(&answer("30".into())).unwrap();
+        assert_eq!((delta.limit, delta.remaining, delta.reset_epoch), (Some(100), 7, Some(1_800_000_030)));
+        assert_eq!(delta.until_reset().map(|d| d.as_secs()), Some(30), "measured on the vendor's clock");
+        let dated =
+            named(ResetFormat::HttpDate).read(&answer(http_date(date + jiff::SignedDuration::from_secs(90)))).unwrap();
+        assert_eq!(dated.reset_epoch, Some(1_800_000_090));
+        let epoch = named(ResetFormat::EpochSeconds).read(&answer("1800000005".into())).unwrap();
+        assert_eq!(epoch.reset_epoch, Some(1_800_000_005));
+        assert_eq!(RateLimitSnapshot::from_headers(&answer("30".into())), None, "not the default names");
+        // A budget reads its own vendor's names.
+        let config = RateLimitConfig { headers: named(ResetFormat::DeltaSeconds), ..RateLimitConfig::default() };
+        let budget = RateBudget::new("named.example:443", &config);
+        assert_eq!(budget.read(&answer("30".into())).map(|s| s.remaining), Some(7));
     }
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {

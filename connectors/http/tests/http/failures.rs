@@ -221,3 +221,42 @@ settle_lag = "0s"
     let drained = drain(unguarded.streams()[0].as_ref(), None).await;
     assert!(drained.error.is_none() && drained.last_cursor().is_some());
 }
+
+#[tokio::test]
+async fn a_budget_announced_in_the_apis_own_headers_is_respected() {
+    let server = MockServer::start().await;
+    let next = format!("{}/logs?after=2", server.uri());
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("after", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "c"}]})))
+        .mount(&server)
+        .await;
+    // The first page spends the window: none left, the next one in 2 s (delta seconds).
+    Mock::given(method("GET"))
+        .respond_with(with_links(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": [{"id": "a"}, {"id": "b"}]}))
+                .insert_header("RateLimit-Remaining", "0")
+                .insert_header("RateLimit-Reset", "2"),
+            &[("next", &next)],
+        ))
+        .mount(&server)
+        .await;
+    let keys = "[rate_limit]\nremaining = \"RateLimit-Remaining\"\nreset = \"RateLimit-Reset\"\nreset_format = \"delta_seconds\"\nmargin = 0\n";
+    let text = format!("{}{keys}", source(&server.uri(), "", "type = \"none\""))
+        .replace("base_url", "requests_per_second = 1000\nbase_url");
+    let connector = connector(&text).unwrap();
+    let started = std::time::Instant::now();
+    let drained = drain(connector.streams()[0].as_ref(), None).await;
+    assert!(drained.error.is_none(), "{:?}", drained.error);
+    assert_eq!(drained.logs().count(), 3);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1_500),
+        "the next page waited for the reset: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        key_of(&format!("{}[rate_limit]\nremaining = \"bad name\"\n", source(&server.uri(), "", "type = \"none\""))),
+        "rate_limit.remaining"
+    );
+}
