@@ -127,6 +127,9 @@ pub struct Source {
     pub records: Path,
     /// `records.error`.
     pub error: Option<Path>,
+    /// The query parameter a `type = "query"` credential travels in: dropped from links the API hands
+    /// out (the client adds it as it sends), so no stored cursor holds the key.
+    pub secret_param: Option<String>,
     /// What each event gives.
     pub mapping: Mapping,
     /// The instant resolution windows align on.
@@ -216,6 +219,22 @@ impl Source {
         self.finish(url, body, &self.context(None, None))
     }
 
+    /// `url` without the credential's query parameter, should the API echo it in a link.
+    fn without_secret(&self, url: Url) -> Url {
+        let Some(param) = &self.secret_param else { return url };
+        if !url.query_pairs().any(|(k, _)| k == param.as_str()) {
+            return url;
+        }
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != param.as_str())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut url = url;
+        url.query_pairs_mut().clear().extend_pairs(kept);
+        url
+    }
+
     /// A page: its events, in the API's order, and where the next page is.
     pub fn page(&self, response: &Response) -> Result<Page<HttpEvent>, StreamError> {
         let body: &serde_json::value::RawValue = response.json()?;
@@ -265,7 +284,7 @@ impl Source {
             Pager::None => return Ok(Next::Done),
             Pager::Link(rel) => match response.link(rel) {
                 None => return Ok(Next::Done),
-                Some(url) => self.restore(url, None)?,
+                Some(url) => self.restore(self.without_secret(url), None)?,
             },
             Pager::Token { path, carrier } => {
                 let token = match path.first(body).map_err(|m| malformed(response, m))? {

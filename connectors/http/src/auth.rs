@@ -49,6 +49,15 @@ pub fn credential(
             check_header_value(&key("value"), value.expose_secret())?;
             Arc::new(StaticAuth::new(name, "", value))
         }
+        AuthConfig::Query { name, value } => {
+            if name.trim().is_empty() || name.contains(['&', '=', '#', ' ']) {
+                return Err(ConfigError::new(key("name"), format!("{name:?} is not a query parameter name")));
+            }
+            if value.expose_secret().is_empty() {
+                return Err(ConfigError::new(key("value"), "must not be empty"));
+            }
+            Arc::new(QueryKey { name, value })
+        }
         AuthConfig::Oauth2 { token_url, client_id, client_secret, scopes, audience, encoding } => {
             let url = Url::parse(&token_url)
                 .ok()
@@ -83,6 +92,32 @@ fn check_header_value(key: &str, value: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::new(key.to_owned(), "holds characters a header cannot carry (a line break?)"));
     }
     Ok(())
+}
+
+/// An API key in a query parameter: no header, the key added by the client as it sends.
+struct QueryKey {
+    name: String,
+    value: SecretString,
+}
+
+impl fmt::Debug for QueryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QueryKey({}=**REDACTED**)", self.name)
+    }
+}
+
+impl Auth for QueryKey {
+    fn header(&self) -> BoxFuture<'_, Result<AuthHeader, HttpError>> {
+        Box::pin(async { Err(HttpError::Auth("a query-parameter key sends no header".into())) })
+    }
+
+    fn headers<'a>(&'a self, _request: &'a RequestSpec) -> BoxFuture<'a, Result<Vec<AuthHeader>, HttpError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn query_parameter(&self) -> Option<(&str, &SecretString)> {
+        Some((&self.name, &self.value))
+    }
 }
 
 /// OAuth 2.0 client credentials.

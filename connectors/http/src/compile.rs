@@ -50,7 +50,14 @@ fn path(key: &str, text: &str) -> Result<Path, ConfigError> {
 }
 
 /// Compiles `config` for source `name`; `max_age` is the sink's (a first run starts inside it).
-pub fn compile(name: &str, config: HttpSourceConfig, max_age: Option<Duration>) -> Result<Compiled, ConfigError> {
+/// `secret_param` is the query parameter a `type = "query"` credential is sent in: a `request.query` of
+/// that name is refused, and the parameter is dropped from every link the API hands out.
+pub fn compile(
+    name: &str,
+    config: HttpSourceConfig,
+    max_age: Option<Duration>,
+    secret_param: Option<String>,
+) -> Result<Compiled, ConfigError> {
     let base = origin::base_url(&config.base_url, "https://api.example.com")?;
     let stream = config.stream.unwrap_or_else(|| "events".to_owned());
     if stream.trim().is_empty() || stream.contains(['/', '\\']) {
@@ -70,6 +77,9 @@ pub fn compile(name: &str, config: HttpSourceConfig, max_age: Option<Duration>) 
     let mut query = Vec::new();
     for (param, text) in &request.query {
         let key = format!("request.query.{param}");
+        if secret_param.as_deref() == Some(param.as_str()) {
+            return Err(error(&key, "is the parameter [sources.auth] sends the key in"));
+        }
         query.push((param.clone(), templates.add(&key, text).map_err(|m| error(&key, m))?));
     }
     let mut headers = Vec::new();
@@ -171,6 +181,7 @@ pub fn compile(name: &str, config: HttpSourceConfig, max_age: Option<Duration>) 
         paging,
         records: records_path,
         error: error_path,
+        secret_param,
         mapping,
         resolution: window_resolution,
     };

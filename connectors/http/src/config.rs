@@ -152,6 +152,14 @@ pub enum AuthConfig {
         /// Its value.
         value: SecretString,
     },
+    /// An API key in a query parameter, added to each request as it is sent (never to a logged,
+    /// linked or stored URL).
+    Query {
+        /// The parameter's name (`api_key`).
+        name: String,
+        /// Its value.
+        value: SecretString,
+    },
     /// OAuth 2.0 client credentials: a token from `token_url`, cached and renewed.
     Oauth2 {
         /// The token endpoint (an absolute URL; the secret is sent there only).

@@ -83,8 +83,12 @@ impl HttpConnector {
         customize: impl Fn(&mut HttpConfig),
     ) -> Result<Self, ConfigError> {
         let auth = std::mem::take(&mut config.auth);
+        let secret_param = match &auth {
+            config::AuthConfig::Query { name, .. } => Some(name.clone()),
+            _ => None,
+        };
         let rate_limit = config.rate_limit.take();
-        let Compiled { source, shape } = compile::compile(&context.name, config, context.max_age)?;
+        let Compiled { source, shape } = compile::compile(&context.name, config, context.max_age, secret_param)?;
         let mut http = HttpConfig::with_settings(source.base.clone(), settings)?;
         if let Some(keys) = rate_limit {
             rate_limit_headers(&mut http.rate_limit, keys)?;

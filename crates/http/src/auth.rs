@@ -55,6 +55,14 @@ pub trait Auth: Send + Sync + fmt::Debug {
         Box::pin(async move { Ok(vec![self.header().await?]) })
     }
 
+    /// A credential the API takes as a query parameter (an API key in the URL, for APIs that read no
+    /// header): its name and value. The client appends it to the URL only as the request is sent, so the
+    /// request's own URL — what logs, errors, links and stored cursors are made of — never holds it.
+    /// `None` (the default): the credential travels in headers only.
+    fn query_parameter(&self) -> Option<(&str, &SecretString)> {
+        None
+    }
+
     /// The server refused a request this credential signed (any 4xx), after `earlier` such refusals
     /// of the same request were answered: whether sending it again makes sense. By default the first 401
     /// [invalidates](Self::invalidate) a cached token (once: a second 401 stands); a scheme whose server

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use logcrawl_core::SecretString;
 use logcrawl_core::config::{ConfigError, HttpSettings, SharedSettings};
+use logcrawl_core::{ExposeSecret, SecretString};
 use reqwest::header::{self, CONTENT_LENGTH, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::auth::{Auth, StaticAuth};
 use crate::error::HttpError;
 use crate::link::find_link;
 use crate::ratelimit::{RateBudget, RateLimitConfig, RateLimitSnapshot};
-use crate::redact::redact_url;
+use crate::redact::{redact_url, scrub};
 use crate::retry::{LongServerWait, RetryPolicy, RetryState, StopRetrying, retry_after};
 
 /// Default cap on a response body: generous for a 1000-event page, small enough to stop a runaway reply.
@@ -513,7 +513,13 @@ impl HttpClient {
         self.budget.acquire().await;
         let client =
             if matches!(request.method, Method::GET | Method::HEAD) { &self.inner } else { &self.unredirected };
-        let mut builder = client.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        let in_url = self.auth.as_ref().and_then(|auth| auth.query_parameter());
+        let mut url = request.url.clone();
+        if let Some((name, value)) = in_url {
+            url.query_pairs_mut().append_pair(name, value.expose_secret());
+        }
+        let secrets: Vec<&str> = in_url.map(|(_, value)| value.expose_secret()).into_iter().collect();
+        let mut builder = client.request(request.method.clone(), url).headers(request.headers.clone());
         if let Some(auth) = &self.auth {
             for header in auth.headers(request).await? {
                 builder = builder.header(header.name, header.value);
@@ -522,14 +528,22 @@ impl HttpClient {
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let transport =
-            |err: reqwest::Error| HttpError::Transport { url: redact_url(&request.url), message: describe(&err) };
+        // An error's text may quote the URL as sent: the credential it carries is scrubbed from it.
+        let transport = |err: reqwest::Error| HttpError::Transport {
+            url: redact_url(&request.url),
+            message: scrub(&describe(&err), &secrets),
+        };
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         self.budget.observe(&headers);
         if status.is_redirection() {
-            return Err(self.refused_redirect(request, status, &headers));
+            return Err(match self.refused_redirect(request, status, &headers) {
+                HttpError::Redirected { url, status, location, off_origin, reason } => {
+                    HttpError::Redirected { url, status, location: scrub(&location, &secrets), off_origin, reason }
+                }
+                other => other,
+            });
         }
         let limit = self.config.max_body_bytes;
         let too_large = || HttpError::BodyTooLarge { url: redact_url(&request.url), limit };

@@ -260,3 +260,45 @@ async fn a_budget_announced_in_the_apis_own_headers_is_respected() {
         "rate_limit.remaining"
     );
 }
+
+#[tokio::test]
+async fn a_query_parameter_key_is_sent_but_never_linked_logged_or_stored() {
+    let server = MockServer::start().await;
+    // The API echoes the key in its next link, as some do.
+    let next = format!("{}/logs?after=2&api_token={TOKEN}", server.uri());
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("after", "2"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("down"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(with_links(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "a"}, {"id": "b"}]})),
+            &[("next", &next)],
+        ))
+        .mount(&server)
+        .await;
+    let auth = format!("type = \"query\"\nname = \"api_token\"\nvalue = \"{TOKEN}\"");
+    let connector = connector(&source(&server.uri(), "", &auth)).unwrap();
+    assert!(!format!("{connector:?}").contains(TOKEN));
+    let logs = logcrawl_testkit::LogCapture::start();
+    let drained = drain(connector.streams()[0].as_ref(), None).await;
+    let err = drained.error.as_ref().expect("the second page fails");
+    assert!(!err.to_string().contains(TOKEN), "{err}");
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.len() >= 2);
+    for request in &requests {
+        let keys: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+        assert_eq!(
+            keys.iter().filter(|(k, v)| k == "api_token" && v == TOKEN).count(),
+            1,
+            "sent once: {}",
+            request.url
+        );
+        assert!(header(request, "authorization").is_none());
+    }
+    let cursor = drained.last_cursor().expect("a cursor").to_string();
+    assert!(!cursor.contains(TOKEN) && cursor.contains("after=2"), "{cursor}");
+    assert!(logs.lines().iter().all(|line| !line.text.contains(TOKEN)), "a log line holds the key");
+    assert_eq!(key_of(&source(&server.uri(), "query = { api_token = \"x\" }", &auth)), "request.query.api_token");
+}
