@@ -130,6 +130,8 @@ pub struct Source {
     /// The query parameter a `type = "query"` credential travels in: dropped from links the API hands
     /// out (the client adds it as it sends), so no stored cursor holds the key.
     pub secret_param: Option<String>,
+    /// `records.split`: the member chain of an array each element of which is a record.
+    pub split: Option<Vec<String>>,
     /// What each event gives.
     pub mapping: Mapping,
     /// The instant resolution windows align on.
@@ -258,8 +260,19 @@ impl Source {
                 std::borrow::Cow::Borrowed(node) => RawEvent::in_page(&response.body, node),
                 std::borrow::Cow::Owned(node) => RawEvent::from(node),
             };
-            let event = self.mapping.event(raw).map_err(|m| malformed(response, format!("record {i}: {m}")))?;
-            events.push(event);
+            let Some(chain) = &self.split else {
+                events.push(self.mapping.event(raw).map_err(|m| malformed(response, format!("record {i}: {m}")))?);
+                continue;
+            };
+            let parts =
+                split(&raw, chain).map_err(|m| malformed(response, format!("record {i}: records.split: {m}")))?;
+            for (part, raw) in parts.into_iter().enumerate() {
+                let mut event =
+                    self.mapping.event(raw).map_err(|m| malformed(response, format!("record {i}.{part}: {m}")))?;
+                // The parent's id names every part: each is told apart by its place in the array.
+                event.id = event.id.map(|id| format!("{id}#{part}").into_boxed_str());
+                events.push(event);
+            }
         }
         let next = self.next(response, body, events.len())?;
         Ok(Page { events, next })
@@ -352,6 +365,49 @@ impl Source {
         }
         // Sent to the URL the page was asked at.
         self.finish(response.url.clone(), Some(body), &context)
+    }
+}
+
+/// The records `event` splits into along `chain`: one per element of the array there, each the event
+/// with the array replaced by the element; the event itself when the chain meets nothing, `null` or an
+/// empty array (a record is never dropped).
+fn split(event: &RawEvent, chain: &[String]) -> Result<Vec<RawEvent>, String> {
+    let parent: serde_json::Value = serde_json::from_slice(event.as_bytes()).map_err(|err| err.to_string())?;
+    let mut at = &parent;
+    for name in chain {
+        match at.get(name) {
+            Some(next) => at = next,
+            None => return Ok(vec![event.clone()]),
+        }
+    }
+    let items = match at {
+        serde_json::Value::Array(items) if !items.is_empty() => items,
+        serde_json::Value::Array(_) => return Ok(vec![event.clone()]),
+        serde_json::Value::Null => return Ok(vec![event.clone()]),
+        other => return Err(format!("{} is {}, not an array", chain.join("."), kind(other))),
+    };
+    items
+        .iter()
+        .map(|item| {
+            let mut part = parent.clone();
+            let mut slot = &mut part;
+            for name in chain {
+                slot = slot.get_mut(name).ok_or("the chain moved")?;
+            }
+            *slot = item.clone();
+            serde_json::value::to_raw_value(&part).map(RawEvent::from).map_err(|err| err.to_string())
+        })
+        .collect()
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -104,6 +104,16 @@ pub fn compile(
     if !records_path.selects_many() {
         return Err(error("records.path", "selects one node; select the events, e.g. `$.items[*]` or `$[*]`"));
     }
+    let split = match records.split.as_deref() {
+        None => None,
+        Some(text) => {
+            let split = path("records.split", text)?;
+            let Some(chain) = split.member_chain() else {
+                return Err(error("records.split", "must be a chain of member names naming an array, e.g. `$.events`"));
+            };
+            Some(chain.to_vec())
+        }
+    };
     let error_path = records.error.as_deref().map(|p| path("records.error", p)).transpose()?;
     let id = records.id.as_deref().map(|p| path("records.id", p)).transpose()?;
     let time = records.time.as_deref().map(|p| path("records.time", p)).transpose()?;
@@ -182,6 +192,7 @@ pub fn compile(
         records: records_path,
         error: error_path,
         secret_param,
+        split,
         mapping,
         resolution: window_resolution,
     };

@@ -258,6 +258,10 @@ pub enum Stop {
 pub struct RecordsConfig {
     /// The JSON path of the events in a page (`$[*]`, `$.items[*]`).
     pub path: String,
+    /// A member chain (`$.events`) naming an array inside each event: each of its elements becomes a
+    /// record of its own, the parent's other members kept (the array replaced by the element).
+    #[serde(default)]
+    pub split: Option<String>,
     /// The JSON path of an event's unique id.
     #[serde(default)]
     pub id: Option<String>,

@@ -55,6 +55,15 @@ impl Path {
         }
     }
 
+    /// The member names of a plain chain that selects one node (`$.a.b` → `a`, `b`), `None` for any other
+    /// path.
+    pub fn member_chain(&self) -> Option<&[String]> {
+        match &self.kind {
+            Kind::Members { names, all: false } if !names.is_empty() => Some(names),
+            _ => None,
+        }
+    }
+
     /// The first top-level member name the path reads, when it is a plain member chain: what one pass
     /// over an event's members looks for.
     pub(crate) fn head(&self) -> Option<&str> {

@@ -302,3 +302,52 @@ async fn a_query_parameter_key_is_sent_but_never_linked_logged_or_stored() {
     assert!(logs.lines().iter().all(|line| !line.text.contains(TOKEN)), "a log line holds the key");
     assert_eq!(key_of(&source(&server.uri(), "query = { api_token = \"x\" }", &auth)), "request.query.api_token");
 }
+
+#[tokio::test]
+async fn a_split_makes_a_record_of_each_element_keeping_the_parent_and_resumes_between_them() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [
+            {"id": "a", "actor": "mona", "events": [{"name": "login"}, {"name": "logout"}]},
+            {"id": "b", "actor": "hubot", "events": []},
+        ]})))
+        .mount(&server)
+        .await;
+    let text = format!(
+        "{}split = \"$.events\"\nfields = {{ \"evt.name\" = \"$.events.name\", \"usr.name\" = \"$.actor\" }}\n",
+        source(&server.uri(), "", "type = \"none\"")
+    )
+    .replace("page_size = 2", "page_size = 10");
+    let connector = connector(&text).unwrap();
+    let drained = drain(connector.streams()[0].as_ref(), None).await;
+    assert!(drained.error.is_none(), "{:?}", drained.error);
+    let records: Vec<serde_json::Value> = drained
+        .logs()
+        .map(|r| {
+            let mut raw: serde_json::Value = serde_json::from_slice(r.raw.as_ref().unwrap().as_bytes()).unwrap();
+            for (k, v) in &r.data {
+                raw[k] = v.clone();
+            }
+            raw
+        })
+        .collect();
+    assert_eq!(records.len(), 3, "two parts of a, b kept whole");
+    assert_eq!(records[0]["events"], json!({"name": "login"}));
+    assert_eq!(records[1]["events"], json!({"name": "logout"}));
+    assert_eq!(
+        (records[0]["evt"]["name"].as_str(), records[1]["evt"]["name"].as_str()),
+        (Some("login"), Some("logout"))
+    );
+    assert_eq!(records[1]["actor"], "mona", "the parent's members are kept");
+    assert_eq!(records[2]["events"], json!([]), "an empty array keeps its parent");
+    // Resumed after the first part: the second part and b, nothing again.
+    let after_first = drained.logs().next().unwrap().cursor_value().expect("an exact cursor");
+    let resumed = drain(connector.streams()[0].as_ref(), Some(after_first)).await;
+    let names: Vec<String> =
+        resumed.logs().map(|r| r.data.get("evt").and_then(|e| e["name"].as_str()).unwrap_or("-").to_owned()).collect();
+    assert_eq!(names, ["logout", "-"]);
+    assert_eq!(
+        key_of(&format!("{}split = \"$.events[*]\"\n", source(&server.uri(), "", "type = \"none\""))),
+        "records.split"
+    );
+}
