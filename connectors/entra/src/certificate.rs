@@ -11,8 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
-use logcrawl_http::jwt::RsaSigner;
-use serde::{Deserialize, Serialize};
+use logcrawl_http::jwt::{AssertionClaims, RsaSigner};
 
 /// How long an assertion is valid (Entra sets no limit; its documentation asks for minutes).
 pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
@@ -30,17 +29,6 @@ impl std::fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientCertificate").field("x5t#S256", &self.x5t_s256).finish_non_exhaustive()
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Claims {
-    aud: String,
-    iss: String,
-    sub: String,
-    jti: String,
-    iat: i64,
-    nbf: i64,
-    exp: i64,
 }
 
 impl ClientCertificate {
@@ -81,20 +69,10 @@ impl ClientCertificate {
 
     /// A new client assertion of application `client_id` for the token endpoint `aud`.
     pub fn assertion(&self, client_id: &str, aud: &str) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = jiff::Timestamp::now().as_second();
         let mut header = Header::new(Algorithm::RS256);
         header.x5t_s256 = Some(self.x5t_s256.clone());
         header.x5t = Some(self.x5t.clone());
-        let claims = Claims {
-            aud: aud.to_owned(),
-            iss: client_id.to_owned(),
-            sub: client_id.to_owned(),
-            jti: jti(),
-            iat: now,
-            nbf: now,
-            exp: now + ASSERTION_LIFETIME.as_secs() as i64,
-        };
-        self.key.sign(&header, &claims)
+        self.key.sign(&header, &AssertionClaims::new(client_id, aud, ASSERTION_LIFETIME))
     }
 
     /// Signs an assertion and verifies it with the certificate's key: a key of another certificate fails
@@ -105,7 +83,7 @@ impl ClientCertificate {
             self.assertion("check", probe).map_err(|err| format!("cannot sign with its private key: {err}"))?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[probe]);
-        jsonwebtoken::decode::<Claims>(&signed, &self.public, &validation)
+        jsonwebtoken::decode::<AssertionClaims>(&signed, &self.public, &validation)
             .map(drop)
             .map_err(|_| "its private key does not belong to its (first) certificate".to_owned())
     }
@@ -113,19 +91,6 @@ impl ClientCertificate {
 
 fn listed(tags: &[&str]) -> String {
     if tags.is_empty() { "nothing".to_owned() } else { tags.join(", ") }
-}
-
-/// A random GUID-shaped assertion id.
-fn jti() -> String {
-    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    )
 }
 
 #[cfg(test)]
@@ -177,7 +142,7 @@ mod tests {
 
     #[test]
     fn jtis_are_guid_shaped_and_distinct() {
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| jti()).collect();
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| logcrawl_http::jwt::jti()).collect();
         assert_eq!(ids.len(), 1000);
         assert!(ids.iter().all(|id| crate::config::is_guid(id)));
     }

@@ -143,6 +143,7 @@ impl EntraConnector {
             burst: None,
             margin: 0,
             key: Some(budget.clone()),
+            ..RateLimitConfig::default()
         };
         customize(&mut graph);
         // The token endpoint has limits of its own: not Graph's budget.

@@ -151,6 +151,7 @@ impl GoogleWorkspaceConnector {
             burst: None,
             margin: 0,
             key: Some(budget.clone()),
+            ..RateLimitConfig::default()
         };
         admin.rate_limited = Some(is_quota_error);
         customize(&mut admin);

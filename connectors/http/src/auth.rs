@@ -16,7 +16,12 @@ use logcrawl_http::{
     request_bearer_token,
 };
 
+use logcrawl_http::jwt::{AssertionClaims, Header, RsaSigner};
+
 use crate::config::{AuthConfig, TokenEncoding};
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523).
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The credential of a source, or `None` for `type = "none"`. `http` are the source's shared settings,
 /// which the token endpoint's client uses too (adjusted by `customize`, as the API's client is).
@@ -58,7 +63,16 @@ pub fn credential(
             }
             Arc::new(QueryKey { name, value })
         }
-        AuthConfig::Oauth2 { token_url, client_id, client_secret, scopes, audience, encoding } => {
+        AuthConfig::Oauth2 {
+            token_url,
+            client_id,
+            client_secret,
+            private_key_file,
+            key_id,
+            scopes,
+            audience,
+            encoding,
+        } => {
             let url = Url::parse(&token_url)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -70,10 +84,30 @@ pub fn credential(
             customize(&mut token_http);
             let http =
                 HttpClient::new(token_http).map_err(|err| ConfigError::new(key("token_url"), err.to_string()))?;
+            let proof = match (client_secret, private_key_file) {
+                (Some(secret), None) => Proof::Secret(secret),
+                (None, Some(file)) => {
+                    let text = std::fs::read_to_string(&file).map_err(|err| {
+                        ConfigError::new(key("private_key_file"), format!("cannot read {file:?}: {err}"))
+                    })?;
+                    let signer = RsaSigner::from_pem(&text)
+                        .map_err(|why| ConfigError::new(key("private_key_file"), format!("{file:?} {why}")))?;
+                    Proof::Assertion { signer, key_id }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        key("private_key_file"),
+                        "give client_secret or private_key_file, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(ConfigError::new(key("client_secret"), "missing: client_secret or private_key_file"));
+                }
+            };
             Arc::new(ClientCredentials {
                 token_url: url,
                 client_id,
-                client_secret,
+                proof,
                 scope: scopes.join(" "),
                 audience,
                 encoding,
@@ -120,11 +154,22 @@ impl Auth for QueryKey {
     }
 }
 
+/// What an OAuth client proves itself with.
+enum Proof {
+    /// A client secret, in the token request's body.
+    Secret(SecretString),
+    /// `private_key_jwt`: a client assertion signed per attempt.
+    Assertion { signer: RsaSigner, key_id: Option<String> },
+}
+
+/// How long a client assertion is valid.
+const ASSERTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// OAuth 2.0 client credentials.
 struct ClientCredentials {
     token_url: Url,
     client_id: String,
-    client_secret: SecretString,
+    proof: Proof,
     scope: String,
     audience: Option<String>,
     encoding: TokenEncoding,
@@ -144,11 +189,21 @@ impl fmt::Debug for ClientCredentials {
 
 impl ClientCredentials {
     fn token_request(&self) -> Result<RequestSpec, HttpError> {
-        let mut members = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose_secret()),
-        ];
+        let assertion;
+        let mut members = vec![("grant_type", "client_credentials"), ("client_id", self.client_id.as_str())];
+        match &self.proof {
+            Proof::Secret(secret) => members.push(("client_secret", secret.expose_secret())),
+            Proof::Assertion { signer, key_id } => {
+                let mut header = Header::default();
+                header.kid.clone_from(key_id);
+                let claims = AssertionClaims::new(&self.client_id, self.token_url.as_str(), ASSERTION_LIFETIME);
+                assertion = signer
+                    .sign(&header, &claims)
+                    .map_err(|err| HttpError::Auth(format!("cannot sign the client assertion: {err}")))?;
+                members.push(("client_assertion_type", ASSERTION_TYPE));
+                members.push(("client_assertion", &assertion));
+            }
+        }
         if !self.scope.is_empty() {
             members.push(("scope", &self.scope));
         }

@@ -166,8 +166,16 @@ pub enum AuthConfig {
         token_url: String,
         /// The client id.
         client_id: String,
-        /// The client secret.
-        client_secret: SecretString,
+        /// The client secret (or `private_key_file`).
+        #[serde(default)]
+        client_secret: Option<SecretString>,
+        /// A PEM file with the client's RSA private key, for `private_key_jwt`: each token request carries
+        /// a client assertion signed with it (or `client_secret`).
+        #[serde(default)]
+        private_key_file: Option<String>,
+        /// The key's id (`kid`), when the authorization server asks for it.
+        #[serde(default)]
+        key_id: Option<String>,
         /// Scopes asked for (space-joined into `scope`).
         #[serde(default)]
         scopes: Vec<String>,

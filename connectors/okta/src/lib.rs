@@ -190,6 +190,7 @@ impl OktaConnector {
             burst: None,
             margin: config.rate_limit_margin.unwrap_or(DEFAULT_RATE_LIMIT_MARGIN),
             key: Some(budget_key.clone()),
+            ..RateLimitConfig::default()
         };
         customize(&mut http_config);
         let http =

@@ -49,6 +49,57 @@ impl RsaSigner {
     }
 }
 
+/// The claims of an RFC 7523 client assertion (`private_key_jwt`, Entra's certificate credentials):
+/// `iss` = `sub` = the client, `aud` = the token endpoint, valid from now for its lifetime, and a `jti`
+/// that is new for every assertion — token endpoints refuse a replayed one, so an assertion is made per
+/// attempt, retries included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AssertionClaims {
+    /// The token endpoint.
+    pub aud: String,
+    /// The client.
+    pub iss: String,
+    /// The client.
+    pub sub: String,
+    /// A random GUID-shaped id.
+    pub jti: String,
+    /// When it was made (epoch seconds).
+    pub iat: i64,
+    /// Not before (epoch seconds).
+    pub nbf: i64,
+    /// When it expires (epoch seconds).
+    pub exp: i64,
+}
+
+impl AssertionClaims {
+    /// The claims of a new assertion of `client_id` for the token endpoint `aud`, valid `lifetime` from now.
+    pub fn new(client_id: &str, aud: &str, lifetime: std::time::Duration) -> Self {
+        let now = jiff::Timestamp::now().as_second();
+        Self {
+            aud: aud.to_owned(),
+            iss: client_id.to_owned(),
+            sub: client_id.to_owned(),
+            jti: jti(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// A random GUID-shaped id (version 4 layout).
+pub fn jti() -> String {
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -351,3 +351,57 @@ async fn a_split_makes_a_record_of_each_element_keeping_the_parent_and_resumes_b
         "records.split"
     );
 }
+
+#[tokio::test]
+async fn private_key_jwt_signs_a_fresh_assertion_for_every_token_request_attempt() {
+    use base64::Engine;
+    let tokens = MockServer::start().await;
+    // The first attempt is lost (a 503): the retry must carry a new assertion, not replay the first.
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&tokens).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 600})),
+        )
+        .mount(&tokens)
+        .await;
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "a"}]})))
+        .mount(&api)
+        .await;
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../../crates/http/fixtures/jwt-test-only.pem");
+    let token_url = format!("{}/oauth2/v1/token", tokens.uri());
+    let auth = format!(
+        "type = \"oauth2\"\ntoken_url = \"{token_url}\"\nclient_id = \"0oa-app\"\nprivate_key_file = \"{key}\"\nkey_id = \"k1\"\nscopes = [\"okta.logs.read\"]"
+    );
+    let connector = connector(&source(&api.uri(), "", &auth)).unwrap();
+    let drained = drain(connector.streams()[0].as_ref(), None).await;
+    assert!(drained.error.is_none(), "{:?}", drained.error);
+    assert_eq!(header(&api.received_requests().await.unwrap()[0], "authorization"), Some("Bearer at-2"));
+    let attempts = tokens.received_requests().await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    let jwt_parts = |request: &wiremock::Request| -> (serde_json::Value, serde_json::Value) {
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&request.body).into_owned().collect();
+        assert_eq!(form["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        assert!(!form.contains_key("client_secret"));
+        let decode = |part: &str| -> serde_json::Value {
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+        };
+        let parts: Vec<&str> = form["client_assertion"].split('.').collect();
+        (decode(parts[0]), decode(parts[1]))
+    };
+    let (header0, claims0) = jwt_parts(&attempts[0]);
+    let (_, claims1) = jwt_parts(&attempts[1]);
+    assert_eq!((header0["alg"].as_str(), header0["kid"].as_str()), (Some("RS256"), Some("k1")));
+    assert_eq!((claims0["iss"].as_str(), claims0["sub"].as_str()), (Some("0oa-app"), Some("0oa-app")));
+    assert_eq!(claims0["aud"], token_url.as_str());
+    assert_ne!(claims0["jti"], claims1["jti"], "a new assertion per attempt");
+    let missing = format!("type = \"oauth2\"\ntoken_url = \"{token_url}\"\nclient_id = \"x\"");
+    assert_eq!(key_of(&source(&api.uri(), "", &missing)), "auth.client_secret");
+    let unreadable = format!(
+        "type = \"oauth2\"\ntoken_url = \"{token_url}\"\nclient_id = \"x\"\nprivate_key_file = \"/nonexistent.pem\""
+    );
+    assert_eq!(key_of(&source(&api.uri(), "", &unreadable)), "auth.private_key_file");
+}
