@@ -35,7 +35,9 @@ fn interpolate_value(value: &mut Value, path: &str, env: &dyn Fn(&str) -> Option
     Ok(())
 }
 
-/// Replaces `${NAME}` with the variable's value; `$${` is a literal `${`.
+/// Replaces `${NAME}` with the environment variable's value and `${file:PATH}` with the contents of the
+/// file at `PATH` (one trailing newline trimmed: what `echo` and secret mounts such as
+/// `/run/secrets/NAME` leave); `$${` is a literal `${`.
 ///
 /// An error names the offending `${` by its character position in the value (1-based), never by the text
 /// around it (see the module docs).
@@ -55,6 +57,13 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
                 return Err(format!("the ${{ at character {} of the value is never closed by }}", position()));
             };
             let name = &body[..end];
+            if let Some(path) = name.strip_prefix("file:") {
+                out.push_str(&secret_file(path.trim()).map_err(|why| {
+                    format!("{why} (the ${{file:…}} at character {} of the value)", position())
+                })?);
+                rest = &body[end + 1..];
+                continue;
+            }
             let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(format!(
@@ -80,6 +89,20 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
     Ok(out)
 }
 
+/// The secret in the file at `path`, one trailing newline (`\n` or `\r\n`) trimmed. The error names the
+/// file (a path is not a secret) and why it cannot be read, never any of its contents.
+fn secret_file(path: &str) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("${file:} names no file".to_owned());
+    }
+    let text = std::fs::read_to_string(path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::InvalidData => format!("the secret file {path} is not UTF-8 text"),
+        _ => format!("cannot read the secret file {path}: {err}"),
+    })?;
+    let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+    Ok(text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -96,6 +119,27 @@ mod tests {
         assert_eq!(interpolate("$${A} $5", &env).unwrap(), "${A} $5");
         assert!(interpolate("${B}", &env).unwrap_err().contains("B is not set"));
         assert!(interpolate("${A", &env).is_err());
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_with_one_trailing_newline_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let plain = write("token", "s3cr3t-from-a-file\n");
+        assert_eq!(interpolate(&format!("SSWS ${{file:{plain}}}"), &env).unwrap(), "SSWS s3cr3t-from-a-file");
+        let crlf = write("crlf", "abc\r\n");
+        assert_eq!(interpolate(&format!("${{file:{crlf}}}"), &env).unwrap(), "abc");
+        let two = write("two", "abc\n\n");
+        assert_eq!(interpolate(&format!("${{file:{two}}}"), &env).unwrap(), "abc\n", "one newline only");
+        let missing = dir.path().join("absent").display().to_string();
+        let err = interpolate(&format!("x${{file:{missing}}}"), &env).unwrap_err();
+        assert!(err.contains("cannot read the secret file") && err.contains("absent") && err.contains("character 2"), "{err}");
+        assert!(interpolate("${file:}", &env).unwrap_err().contains("names no file"));
+        assert_eq!(interpolate(&format!("$${{file:{plain}}}"), &env).unwrap(), format!("${{file:{plain}}}"), "escaped");
     }
 
     #[test]
