@@ -23,9 +23,23 @@ fn long_version() -> &'static str {
 #[derive(Debug, Parser)]
 #[command(name = "logcrawl", version, long_version = long_version())]
 pub struct Cli {
+    /// How log lines are written on stderr: `text`, or `json` (one object per line, for a log shipper).
+    /// Default: text on a terminal, JSON otherwise. `LOGCRAWL_LOG` filters them (`info`,
+    /// `logcrawl::requests=debug`, …).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-12-01T10:00:00Z  INFO target: message key=value`.
+    Text,
+    /// `{"timestamp": …, "level": "INFO", "fields": {"message": …, …}, "target": …}`.
+    Json,
 }
 
 /// The subcommands.
@@ -109,13 +123,16 @@ pub enum StateCommand {
     },
 }
 
-fn init_tracing(default_level: &str) {
+fn init_tracing(default_level: &str, format: Option<LogFormat>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGCRAWL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    // Colours only for a terminal: a journal or a file gets plain `key=value` text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _already_set =
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _already_set = match format.unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json }) {
+        // Colours only for a terminal: a journal or a file gets plain `key=value` text.
+        LogFormat::Text => builder.with_ansi(terminal).try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
 }
 
 /// Parses the command line, runs the command, and maps its outcome to an exit code.
@@ -127,7 +144,7 @@ pub fn main() -> ExitCode {
         Command::Check { .. } => "warn,logcrawl::requests=debug",
         _ => "warn",
     };
-    init_tracing(default_level);
+    init_tracing(default_level, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

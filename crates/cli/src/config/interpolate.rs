@@ -58,9 +58,10 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             };
             let name = &body[..end];
             if let Some(path) = name.strip_prefix("file:") {
-                out.push_str(&secret_file(path.trim()).map_err(|why| {
-                    format!("{why} (the ${{file:…}} at character {} of the value)", position())
-                })?);
+                out.push_str(
+                    &secret_file(path.trim())
+                        .map_err(|why| format!("{why} (the ${{file:…}} at character {} of the value)", position()))?,
+                );
                 rest = &body[end + 1..];
                 continue;
             }
@@ -137,7 +138,10 @@ mod tests {
         assert_eq!(interpolate(&format!("${{file:{two}}}"), &env).unwrap(), "abc\n", "one newline only");
         let missing = dir.path().join("absent").display().to_string();
         let err = interpolate(&format!("x${{file:{missing}}}"), &env).unwrap_err();
-        assert!(err.contains("cannot read the secret file") && err.contains("absent") && err.contains("character 2"), "{err}");
+        assert!(
+            err.contains("cannot read the secret file") && err.contains("absent") && err.contains("character 2"),
+            "{err}"
+        );
         assert!(interpolate("${file:}", &env).unwrap_err().contains("names no file"));
         assert_eq!(interpolate(&format!("$${{file:{plain}}}"), &env).unwrap(), format!("${{file:{plain}}}"), "escaped");
     }

@@ -141,15 +141,29 @@ fn check_prints_records_and_commits_nothing() {
     let records: Vec<Value> = text(&first.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 120);
     assert_eq!(records[0]["message"].as_str().map(|m| m.contains(' ')), Some(true));
-    // Every request it sent is on stderr: method, URL and status, never the key.
+    // Every request it sent is on stderr (JSON lines off a terminal): method, URL and status, never the key.
     let stderr = text(&first.stderr);
-    let requests: Vec<&str> = stderr.lines().filter(|l| l.contains("logcrawl::requests")).collect();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("not a JSON line ({err}): {l}")))
+        .collect();
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["target"] == "logcrawl::requests").collect();
     assert!(!requests.is_empty(), "{stderr}");
-    assert!(
-        requests.iter().all(|l| l.contains("method=GET") && l.contains("/v1/logs") && l.contains("status=200")),
-        "{stderr}"
-    );
+    for request in &requests {
+        let fields = &request["fields"];
+        assert_eq!((fields["method"].as_str(), fields["status"].as_u64()), (Some("GET"), Some(200)), "{request}");
+        assert!(fields["url"].as_str().is_some_and(|u| u.contains("/v1/logs")), "{request}");
+    }
     assert!(!stderr.contains("k3y-for-acme"), "secret in logs: {stderr}");
+    // Asked for text, the same lines as text.
+    let as_text =
+        command(dir.path(), "k3y-for-acme", &["--log-format", "text", "check", "-c", "logcrawl.toml", "acme-demo"])
+            .output()
+            .unwrap();
+    let stderr = text(&as_text.stderr);
+    assert!(stderr.lines().any(|l| l.contains("logcrawl::requests") && l.contains("method=GET")), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with('{')), "{stderr}");
     // Nothing was committed: the same records again.
     assert_eq!(text(&check().stdout).lines().count(), 120);
     assert!(!dir.path().join("state/acme-demo").exists());
