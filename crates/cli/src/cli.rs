@@ -92,6 +92,13 @@ pub enum Command {
     },
     /// List the connectors and sinks compiled into this binary.
     Connectors,
+    /// Print a shell completion script for SHELL on stdout (e.g. `logcrawl completions bash >
+    /// /etc/bash_completion.d/logcrawl`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `logcrawl state reset|set`: the ways to repair a checkpoint. Both refuse while a daemon holds the state
@@ -173,6 +180,11 @@ pub fn main() -> ExitCode {
                 }
             }
             Command::Connectors => Ok(commands::connectors()),
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(shell, &mut Cli::command(), "logcrawl", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {

@@ -253,6 +253,12 @@ fn connectors_and_version_list_what_is_compiled_in() {
     }
     let listing = logcrawl(dir.path(), &["connectors"]);
     assert!(text(&listing.stdout).contains("acme"), "{}", text(&listing.stdout));
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef logcrawl"), ("fish", "complete -c logcrawl")] {
+        let script = logcrawl(dir.path(), &["completions", shell]);
+        assert!(script.status.success(), "{shell}: {}", text(&script.stderr));
+        let script = text(&script.stdout);
+        assert!(script.contains(marker) && script.contains("check"), "{shell}: {script}");
+    }
 }
 
 #[test]
