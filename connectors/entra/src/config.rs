@@ -198,24 +198,7 @@ impl EntraConfig {
 
     /// The logs to crawl, in the configured order.
     pub(crate) fn logs(&self) -> Result<Vec<Log>, ConfigError> {
-        let Some(names) = &self.streams else { return Ok(Log::ALL.to_vec()) };
-        if names.is_empty() {
-            return Err(ConfigError::new("streams", "must name at least one stream (or be left out for all three)"));
-        }
-        let mut logs = Vec::with_capacity(names.len());
-        for name in names {
-            let log = Log::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    "streams",
-                    format!("{name:?} is not a stream: use sign_ins, directory_audits or provisioning"),
-                )
-            })?;
-            if logs.contains(&log) {
-                return Err(ConfigError::new("streams", format!("{name:?} is listed twice")));
-            }
-            logs.push(log);
-        }
-        Ok(logs)
+        logcrawl_connector::streams::chosen(self.streams.as_deref(), &Log::ALL, Log::name)
     }
 
     pub(crate) fn page_size(&self) -> Result<u32, ConfigError> {

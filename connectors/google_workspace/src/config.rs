@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use logcrawl_connector::origin;
+use logcrawl_connector::streams::Choice;
 use logcrawl_core::config::{parse_duration, within};
 use logcrawl_core::{ConfigError, ExposeSecret, HttpSettings, SecretString};
 use logcrawl_http::Url;
@@ -224,27 +225,14 @@ impl GoogleWorkspaceConfig {
 
     /// The applications, in the configured order.
     pub(crate) fn applications(&self) -> Result<Vec<String>, ConfigError> {
-        let Some(names) = &self.applications else { return Ok(DEFAULT_APPLICATIONS.map(str::to_owned).to_vec()) };
-        if names.is_empty() {
-            return Err(ConfigError::new(
-                "applications",
-                "must name at least one application (or be left out for the default five)",
-            ));
-        }
-        let mut chosen: Vec<String> = Vec::with_capacity(names.len());
-        for name in names {
-            if !APPLICATIONS.contains(&name.as_str()) {
-                return Err(ConfigError::new(
-                    "applications",
-                    format!("{name:?} is not a Reports API application: use one of {}", APPLICATIONS.join(", ")),
-                ));
-            }
-            if chosen.contains(name) {
-                return Err(ConfigError::new("applications", format!("{name:?} is listed twice")));
-            }
-            chosen.push(name.clone());
-        }
-        Ok(chosen)
+        let choice = Choice {
+            key: "applications",
+            noun: "Reports API application",
+            all: &APPLICATIONS,
+            default: &DEFAULT_APPLICATIONS,
+            ignore_case: false,
+        };
+        Ok(choice.of(self.applications.as_deref(), |name| name)?.into_iter().map(str::to_owned).collect())
     }
 
     /// The settle lag of each of `applications`, checked.

@@ -35,7 +35,7 @@ fn applications_default_to_five_and_can_be_chosen() {
 fn every_key_is_checked_and_named() {
     for (extra, key, says) in [
         ("applications = []", "applications", "at least one"),
-        ("applications = [\"Login\"]", "applications", "not a Reports API application"),
+        ("applications = [\"Login\"]", "applications", "is not a Reports API application"),
         ("applications = [\"drive\", \"drive\"]", "applications", "twice"),
         ("page_size = 0", "page_size", "not within 1..=1000"),
         ("page_size = 1001", "page_size", "not within 1..=1000"),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use logcrawl_connector::origin;
+use logcrawl_connector::streams::Choice;
 use logcrawl_core::{ConfigError, HttpSettings, SecretString};
 use logcrawl_entra::Registration;
 use logcrawl_http::Url;
@@ -115,27 +116,14 @@ impl Office365Config {
 
     /// The content types to crawl, in the configured order.
     pub(crate) fn content_types(&self) -> Result<Vec<ContentType>, ConfigError> {
-        let Some(names) = &self.content_types else { return Ok(ContentType::ALL.to_vec()) };
-        if names.is_empty() {
-            return Err(ConfigError::new("content_types", "must name at least one (or be left out for all five)"));
-        }
-        let mut types = Vec::with_capacity(names.len());
-        for name in names {
-            let kind = ContentType::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    "content_types",
-                    format!(
-                        "{name:?} is not a content type: use Audit.AzureActiveDirectory, Audit.Exchange, \
-                         Audit.SharePoint, Audit.General or DLP.All"
-                    ),
-                )
-            })?;
-            if types.contains(&kind) {
-                return Err(ConfigError::new("content_types", format!("{name:?} is listed twice")));
-            }
-            types.push(kind);
-        }
-        Ok(types)
+        let choice = Choice {
+            key: "content_types",
+            noun: "content type",
+            all: &ContentType::ALL,
+            default: &ContentType::ALL,
+            ignore_case: true,
+        };
+        choice.of(self.content_types.as_deref(), ContentType::name)
     }
 
     /// The window step, the settle lag and the overlap, checked.

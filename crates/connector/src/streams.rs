@@ -11,27 +11,58 @@ pub fn chosen<T: Copy + PartialEq>(
     all: &[T],
     name: impl Fn(T) -> &'static str,
 ) -> Result<Vec<T>, ConfigError> {
-    let Some(names) = names else { return Ok(all.to_vec()) };
-    if names.is_empty() {
-        return Err(ConfigError::new("streams", "must name at least one stream (or be left out for all of them)"));
-    }
-    let mut chosen = Vec::with_capacity(names.len());
-    for wanted in names {
-        let stream = all.iter().copied().find(|stream| name(*stream) == wanted).ok_or_else(|| {
-            let known: Vec<&str> = all.iter().map(|stream| name(*stream)).collect();
-            let known = match known.split_last() {
-                Some((last, [])) => (*last).to_owned(),
-                Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-                None => "none".to_owned(),
-            };
-            ConfigError::new("streams", format!("{wanted:?} is not a stream; the streams are {known}"))
-        })?;
-        if chosen.contains(&stream) {
-            return Err(ConfigError::new("streams", format!("{wanted:?} is listed twice")));
+    Choice { key: "streams", noun: "stream", all, default: all, ignore_case: false }.of(names, name)
+}
+
+/// The list a key like `streams` chooses from, for connectors whose key has another name
+/// (`content_types`, `applications`) or whose default is not everything.
+#[derive(Debug, Clone, Copy)]
+pub struct Choice<'a, T> {
+    /// The key, as errors name it.
+    pub key: &'static str,
+    /// What one item is called (`content type`; plural with an `s`).
+    pub noun: &'static str,
+    /// Every item there is.
+    pub all: &'a [T],
+    /// What an absent key chooses.
+    pub default: &'a [T],
+    /// Whether names match whatever their letter case (Microsoft's content types).
+    pub ignore_case: bool,
+}
+
+impl<T: Copy + PartialEq> Choice<'_, T> {
+    /// The items `names` chooses (each called `name(item)`), in the order given: the default when the
+    /// key is absent. An empty list, a name that is not one of them or a name given twice is a
+    /// [`ConfigError`] on the key saying which, and naming what there is.
+    pub fn of(&self, names: Option<&[String]>, name: impl Fn(T) -> &'static str) -> Result<Vec<T>, ConfigError> {
+        let Some(names) = names else { return Ok(self.default.to_vec()) };
+        let (key, noun) = (self.key, self.noun);
+        if names.is_empty() {
+            return Err(ConfigError::new(
+                key,
+                format!("must name at least one {noun} (or be left out for the default)"),
+            ));
         }
-        chosen.push(stream);
+        let mut chosen = Vec::with_capacity(names.len());
+        for wanted in names {
+            let same =
+                |known: &str| if self.ignore_case { known.eq_ignore_ascii_case(wanted) } else { known == wanted };
+            let item = self.all.iter().copied().find(|item| same(name(*item))).ok_or_else(|| {
+                let known: Vec<&str> = self.all.iter().map(|item| name(*item)).collect();
+                let known = match known.split_last() {
+                    Some((last, [])) => (*last).to_owned(),
+                    Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                    None => "none".to_owned(),
+                };
+                ConfigError::new(key, format!("{wanted:?} is not a {noun}; the {noun}s are {known}"))
+            })?;
+            if chosen.contains(&item) {
+                return Err(ConfigError::new(key, format!("{wanted:?} is listed twice")));
+            }
+            chosen.push(item);
+        }
+        Ok(chosen)
     }
-    Ok(chosen)
 }
 
 #[cfg(test)]
@@ -66,5 +97,18 @@ mod tests {
         }
         let one: Result<Vec<u8>, _> = chosen(Some(&["x".to_owned()]), &[0u8], name);
         assert!(one.unwrap_err().message().ends_with("the streams are alpha"));
+    }
+
+    #[test]
+    fn a_choice_under_another_key_with_its_own_default_and_case() {
+        let choice =
+            Choice { key: "content_types", noun: "content type", all: &[0u8, 1, 2], default: &[1], ignore_case: true };
+        assert_eq!(choice.of(None, name).unwrap(), [1], "the default, not everything");
+        assert_eq!(choice.of(Some(&["GAMMA".to_owned()]), name).unwrap(), [2]);
+        let err = choice.of(Some(&["delta".to_owned()]), name).unwrap_err();
+        assert_eq!(err.key(), "content_types");
+        assert!(err.message().contains("is not a content type; the content types are alpha"), "{err}");
+        let strict = Choice { ignore_case: false, ..choice };
+        assert!(strict.of(Some(&["GAMMA".to_owned()]), name).is_err());
     }
 }
