@@ -405,3 +405,28 @@ async fn private_key_jwt_signs_a_fresh_assertion_for_every_token_request_attempt
     );
     assert_eq!(key_of(&source(&api.uri(), "", &unreadable)), "auth.private_key_file");
 }
+
+#[tokio::test]
+async fn a_token_equal_to_the_one_sent_is_caught_up_not_a_loop() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("cursor", "t1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [], "next": "t1"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "a"}, {"id": "b"}], "next": "t1"})),
+        )
+        .mount(&server)
+        .await;
+    let text = source(&server.uri(), "", "type = \"none\"")
+        .replace("type = \"link\"", "type = \"token\"\ntoken = \"$.next\"\nparam = \"cursor\"\nstop = []");
+    let connector = connector(&text).unwrap();
+    let drained = drain(connector.streams()[0].as_ref(), None).await;
+    assert!(drained.error.is_none(), "{:?}", drained.error);
+    assert_eq!(drained.logs().count(), 2);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2, "the repeated token ends the chain");
+    let cursor = drained.last_cursor().expect("a cursor");
+    assert!(cursor["url"].as_str().unwrap().contains("cursor=t1"), "the next run polls the token: {cursor}");
+}
