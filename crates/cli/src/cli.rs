@@ -138,7 +138,7 @@ fn init_tracing(default_level: &str, format: Option<LogFormat>) {
     let _already_set = match format.unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json }) {
         // Colours only for a terminal: a journal or a file gets plain `key=value` text.
         LogFormat::Text => builder.with_ansi(terminal).try_init(),
-        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
     };
 }
 

@@ -154,6 +154,9 @@ fn check_prints_records_and_commits_nothing() {
         let fields = &request["fields"];
         assert_eq!((fields["method"].as_str(), fields["status"].as_u64()), (Some("GET"), Some(200)), "{request}");
         assert!(fields["url"].as_str().is_some_and(|u| u.contains("/v1/logs")), "{request}");
+        // Every line of a stream's run names the source and the stream.
+        assert_eq!(request["span"]["source"], "acme-demo", "{request}");
+        assert_eq!(request["span"]["stream"], "ACME log stream", "{request}");
     }
     assert!(!stderr.contains("k3y-for-acme"), "secret in logs: {stderr}");
     // Asked for text, the same lines as text.

@@ -298,9 +298,10 @@ impl<A: PagedApi> PagedStream<A> {
 pub struct Prefetch<T>(tokio::task::JoinHandle<Result<T, StreamError>>);
 
 impl<T: Send + 'static> Prefetch<T> {
-    /// Starts `fetch` on its own task.
+    /// Starts `fetch` on its own task, in the current span (its log lines name the stream too).
     pub fn spawn(fetch: impl std::future::Future<Output = Result<T, StreamError>> + Send + 'static) -> Self {
-        Self(tokio::spawn(fetch))
+        use tracing::Instrument;
+        Self(tokio::spawn(fetch.in_current_span()))
     }
 
     /// The fetched page, or the error that ended it (a task that panicked or was cancelled is transient).

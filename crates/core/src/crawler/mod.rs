@@ -30,6 +30,7 @@ mod pipeline;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -236,12 +237,16 @@ impl Crawler {
     pub async fn run_once(&self) -> CrawlReport {
         let mut set = JoinSet::new();
         for task in self.stream_tasks() {
-            set.spawn(async move {
-                let run = task.run().await;
-                let mut totals = StreamTotals::default();
-                totals.add(&run);
-                (run, totals)
-            });
+            let span = task.span();
+            set.spawn(
+                async move {
+                    let run = task.run().await;
+                    let mut totals = StreamTotals::default();
+                    totals.add(&run);
+                    (run, totals)
+                }
+                .instrument(span),
+            );
         }
         collect(set).await
     }
@@ -253,7 +258,8 @@ impl Crawler {
         let mut set = JoinSet::new();
         let started = Instant::now();
         for task in self.stream_tasks() {
-            set.spawn(async move { task.run_scheduled(started).await });
+            let span = task.span();
+            set.spawn(async move { task.run_scheduled(started).await }.instrument(span));
         }
         collect(set).await
     }
@@ -279,6 +285,12 @@ struct StreamTask {
 }
 
 impl StreamTask {
+    /// The span every log line of this stream's runs is in: what names the source and the stream on
+    /// each (the connector's, the HTTP client's, the sink's).
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("stream", source = %self.key.source, stream = %self.key.stream)
+    }
+
     async fn run_scheduled(self, crawl_started: Instant) -> (StreamRunReport, StreamTotals) {
         let mut totals = StreamTotals::default();
         let mut scheduled: Option<Instant> = None;
