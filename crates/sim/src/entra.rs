@@ -72,7 +72,7 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use bytes::BytesMut;
 
-use crate::util::{Feed, FeedSettings, Listener, RateLimits, Server, feed_builder, feed_deref, splitmix64};
+use crate::util::{Feed, FeedSettings, Lag, Listener, RateLimits, Server, feed_builder, feed_deref};
 
 pub use token::{ASSERTION_TYPE, Registration, TokenIssuer};
 
@@ -161,8 +161,7 @@ pub struct EntraSimBuilder {
     certificate: Option<String>,
     token_lifetime: Duration,
     refusal: Option<Refusal>,
-    indexing_delay: Duration,
-    late: Option<(u64, Duration)>,
+    lag: Lag,
     empty_page_every: Option<u64>,
 }
 
@@ -182,8 +181,7 @@ impl Default for EntraSimBuilder {
             certificate: Some(TEST_CERTIFICATE.into()),
             token_lifetime: Duration::from_secs(3599),
             refusal: None,
-            indexing_delay: Duration::ZERO,
-            late: None,
+            lag: Lag::default(),
             empty_page_every: None,
         }
     }
@@ -241,14 +239,14 @@ impl EntraSimBuilder {
     /// How long after it happened an event is served (default: at once).
     #[must_use]
     pub fn indexing_delay(mut self, delay: Duration) -> Self {
-        self.indexing_delay = delay;
+        self.lag.set_indexing_delay(delay);
         self
     }
 
     /// One event in `one_in` is served only `delay` after it happened.
     #[must_use]
     pub fn late_events(mut self, one_in: u64, delay: Duration) -> Self {
-        self.late = (one_in > 0).then_some((one_in, delay));
+        self.lag.set_late_events(one_in, delay);
         self
     }
 
@@ -397,8 +395,7 @@ impl Shared {
 
     /// Whether event `i` is indexed by `now_us`.
     fn visible(&self, i: u64, now_us: i64) -> bool {
-        let late = self.settings.late.filter(|(one_in, _)| splitmix64(i ^ 0x1a7e).is_multiple_of(*one_in));
-        let delay = late.map_or(self.settings.indexing_delay, |(_, delay)| delay);
+        let delay = self.settings.lag.of(i);
         self.at_us(i) + delay.as_micros() as i64 <= now_us
     }
 

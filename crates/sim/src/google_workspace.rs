@@ -66,7 +66,7 @@ use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 
-use crate::util::{Feed, FeedSettings, Listener, RateLimits, Server, feed_builder, feed_deref, splitmix64};
+use crate::util::{Feed, FeedSettings, Lag, Listener, RateLimits, Server, feed_builder, feed_deref, splitmix64};
 
 pub use token::GRANT_TYPE;
 
@@ -153,8 +153,7 @@ pub struct GoogleWorkspaceSimBuilder {
     token_lifetime: Duration,
     delegated: bool,
     permitted: bool,
-    indexing_delay: Duration,
-    late: Option<(u64, Duration)>,
+    lag: Lag,
     quota_every: Option<u64>,
 }
 
@@ -166,8 +165,7 @@ impl Default for GoogleWorkspaceSimBuilder {
             token_lifetime: Duration::from_secs(3599),
             delegated: true,
             permitted: true,
-            indexing_delay: Duration::ZERO,
-            late: None,
+            lag: Lag::default(),
             quota_every: None,
         }
     }
@@ -208,14 +206,14 @@ impl GoogleWorkspaceSimBuilder {
     /// How long after it happened an event is listed (default: at once).
     #[must_use]
     pub fn indexing_delay(mut self, delay: Duration) -> Self {
-        self.indexing_delay = delay;
+        self.lag.set_indexing_delay(delay);
         self
     }
 
     /// One event in `one_in` is listed only `delay` after it happened.
     #[must_use]
     pub fn late_events(mut self, one_in: u64, delay: Duration) -> Self {
-        self.late = (one_in > 0).then_some((one_in, delay));
+        self.lag.set_late_events(one_in, delay);
         self
     }
 
@@ -373,8 +371,7 @@ impl Shared {
 
     /// Whether event `i` is listed by `now_ms`.
     fn visible(&self, i: u64, now_ms: i64) -> bool {
-        let late = self.settings.late.filter(|(one_in, _)| splitmix64(i ^ 0x1a7e).is_multiple_of(*one_in));
-        let delay = late.map_or(self.settings.indexing_delay, |(_, delay)| delay);
+        let delay = self.settings.lag.of(i);
         self.at_ms(i) + delay.as_millis() as i64 <= now_ms
     }
 

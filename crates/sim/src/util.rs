@@ -598,6 +598,33 @@ pub const PEOPLE: &[(&str, &str)] = &[
     ("Jack O'Neill", "jack.oneill"),
 ];
 
+/// How late a simulated vendor lists its events (Graph's and the Reports API's indexing delay): each one
+/// `indexing_delay` after it happened, except one in `one_in` (picked by its index) listed only `delay`
+/// after it happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    indexing_delay: Duration,
+    late: Option<(u64, Duration)>,
+}
+
+impl Lag {
+    /// Every event listed `delay` after it happened.
+    pub fn set_indexing_delay(&mut self, delay: Duration) {
+        self.indexing_delay = delay;
+    }
+
+    /// One event in `one_in` listed only `delay` after it happened (`0`: none).
+    pub fn set_late_events(&mut self, one_in: u64, delay: Duration) {
+        self.late = (one_in > 0).then_some((one_in, delay));
+    }
+
+    /// How long after it happened event `i` is listed.
+    pub fn of(&self, i: u64) -> Duration {
+        let late = self.late.filter(|(one_in, _)| splitmix64(i ^ 0x1a7e).is_multiple_of(*one_in));
+        late.map_or(self.indexing_delay, |(_, delay)| delay)
+    }
+}
+
 /// A bijective mixer: distinct inputs give distinct outputs (the simulators' deterministic "randomness").
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
