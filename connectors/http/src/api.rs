@@ -380,7 +380,13 @@ fn split(event: &RawEvent, chain: &[String]) -> Result<Vec<RawEvent>, String> {
         serde_json::Value::Array(items) if !items.is_empty() => items,
         serde_json::Value::Array(_) => return Ok(vec![event.clone()]),
         serde_json::Value::Null => return Ok(vec![event.clone()]),
-        other => return Err(format!("{} is {}, not an array", chain.join("."), kind(other))),
+        other => {
+            return Err(format!(
+                "{} is {}, not an array",
+                chain.join("."),
+                logcrawl_connector::cursor::json_kind(other)
+            ));
+        }
     };
     items
         .iter()
@@ -394,17 +400,6 @@ fn split(event: &RawEvent, chain: &[String]) -> Result<Vec<RawEvent>, String> {
             serde_json::value::to_raw_value(&part).map(RawEvent::from).map_err(|err| err.to_string())
         })
         .collect()
-}
-
-fn kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// The HTTP error of a failed request, for the streams' `error` hooks: names the source.

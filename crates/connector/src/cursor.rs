@@ -52,13 +52,13 @@ pub fn load<C: TypedCursor>(stored: &Cursor) -> Result<C, StreamError> {
 
 fn read<C: TypedCursor>(stored: &Cursor) -> Result<C, String> {
     let Value::Object(map) = stored else {
-        return Err(format!("the stored cursor is {}, not a JSON object", kind(stored)));
+        return Err(format!("the stored cursor is {}, not a JSON object", json_kind(stored)));
     };
     let mut map = map.clone();
     let version = match map.remove(VERSION_KEY) {
         None => 1,
         Some(Value::Number(n)) => n.as_u64().ok_or_else(|| format!("its version {n} is not a whole number"))?,
-        Some(other) => return Err(format!("its version is {}, not a number", kind(&other))),
+        Some(other) => return Err(format!("its version is {}, not a number", json_kind(&other))),
     };
     let document = Value::Object(map);
     let document = match version {
@@ -74,7 +74,8 @@ fn read<C: TypedCursor>(stored: &Cursor) -> Result<C, String> {
     })
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What kind of JSON value `value` is, as an error message says it (`a string`, `null`, …).
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

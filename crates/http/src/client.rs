@@ -195,11 +195,6 @@ impl Response {
             .map_err(|err| HttpError::Decode { url: redact_url(&self.url), message: err.to_string() })
     }
 
-    /// The vendor's rate-limit headers, if any.
-    pub fn rate_limit(&self) -> Option<RateLimitSnapshot> {
-        RateLimitSnapshot::from_headers(&self.headers)
-    }
-
     /// The first bytes of the body as text, for error messages.
     pub fn excerpt(&self) -> String {
         excerpt(&self.body)
