@@ -57,7 +57,7 @@ pub enum Command {
         #[arg(long, default_value = "logcrawl-demo-state")]
         state_dir: PathBuf,
     },
-    /// Run every configured source on its interval until SIGINT/SIGTERM.
+    /// Run every configured source on its interval until SIGINT/SIGTERM; SIGHUP reloads the configuration.
     Run {
         /// Configuration file.
         #[arg(short, long, env = "LOGCRAWL_CONFIG")]
@@ -65,6 +65,9 @@ pub enum Command {
         /// Run each source until it is caught up, then exit (non-zero if any run failed).
         #[arg(long)]
         once: bool,
+        /// Reload the configuration whenever the file's contents change (SIGHUP always reloads).
+        #[arg(long, conflicts_with = "once")]
+        watch_config: bool,
     },
     /// Run one source once and print its records as NDJSON on stdout, and each request it sends (method,
     /// URL, status) on stderr; commits nothing.
@@ -162,7 +165,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo { events, out, state_dir } => commands::demo(events, &out, &state_dir).await,
-            Command::Run { config, once } => commands::run(&config, once).await,
+            Command::Run { config, once, watch_config } => commands::run(&config, once, watch_config).await,
             Command::Check { config, source } => commands::check(&config, &source).await,
             Command::Validate { config } => commands::validate(&config),
             Command::State { config, action } => {

@@ -7,16 +7,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use logcrawl_core::{CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore};
 use logcrawl_sink_file::FileSink;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{build_crawler, build_sinks, build_source};
+use crate::app::{build_sinks, build_source};
 use crate::config::Config;
 use crate::registry::{CONNECTOR_NAMES, CONNECTORS, SINK_NAMES, SINKS, listing};
 
+mod run;
 pub mod state;
+
+pub use run::run;
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -97,54 +100,6 @@ fn describe_failures(report: &CrawlReport, config: Option<&Path>) -> usize {
     failures
 }
 
-/// `logcrawl run`.
-pub async fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_path)?;
-    if config.sources.is_empty() {
-        bail!("{}: no [[sources]] configured", config_path.display());
-    }
-    let store = FileCheckpointStore::open(&config.state_dir)?;
-    let crawler = build_crawler(&config, Arc::new(store))?;
-    stop_on_signals(crawler.shutdown_token());
-    let started = Instant::now();
-    let heartbeat = (!once).then(|| tokio::spawn(log_totals_every(crawler.stats(), Duration::from_secs(60))));
-    let report = if once { crawler.run_once().await } else { crawler.run_forever().await };
-    if let Some(heartbeat) = heartbeat {
-        heartbeat.abort();
-    }
-    let failures = describe_failures(&report, Some(config_path));
-    let stats = crawler.stats();
-    tracing::info!(
-        delivered = CrawlStats::get(&stats.delivered),
-        skipped = CrawlStats::get(&stats.skipped),
-        dropped = CrawlStats::get(&stats.dropped),
-        runs = CrawlStats::get(&stats.runs),
-        failed_runs = CrawlStats::get(&stats.failed_runs),
-        seconds = started.elapsed().as_secs_f64(),
-        "stopped"
-    );
-    let fatal = report.failures().any(|(_, f)| f.fatal);
-    Ok(if (once && failures > 0) || fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-/// Logs the running totals periodically, so a quiet daemon still shows it is alive and what it did.
-async fn log_totals_every(stats: Arc<CrawlStats>, period: Duration) {
-    let mut ticker = tokio::time::interval(period);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        tracing::info!(
-            delivered = CrawlStats::get(&stats.delivered),
-            skipped = CrawlStats::get(&stats.skipped),
-            dropped = CrawlStats::get(&stats.dropped),
-            commits = CrawlStats::get(&stats.commits),
-            runs = CrawlStats::get(&stats.runs),
-            failed_runs = CrawlStats::get(&stats.failed_runs),
-            "totals"
-        );
-    }
-}
-
 /// `logcrawl check`: the seed's "check command".
 pub async fn check(config_path: &Path, source_name: &str) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
@@ -157,7 +112,9 @@ pub async fn check(config_path: &Path, source_name: &str) -> anyhow::Result<Exit
     let mut crawler = Crawler::new(Arc::new(store));
     crawler.add_source(built);
     stop_on_signals(crawler.shutdown_token());
+    let progress = crate::progress::show(crawler.stats());
     let report = crawler.run_once().await;
+    progress.finish();
     let failures = describe_failures(&report, Some(config_path));
     eprintln!("logcrawl check: {} records from {source_name:?} (nothing committed)", report.delivered());
     Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -259,7 +216,9 @@ async fn demo_impl(events: u64, out: &Path, state_dir: &Path) -> anyhow::Result<
 
 #[cfg(not(all(feature = "acme", feature = "file")))]
 async fn demo_impl(_events: u64, _out: &Path, _state_dir: &Path) -> anyhow::Result<ExitCode> {
-    bail!("the demo needs the `acme` and `file` features: rebuild with `cargo build -p logcrawl --features acme,file`")
+    anyhow::bail!(
+        "the demo needs the `acme` and `file` features: rebuild with `cargo build -p logcrawl --features acme,file`"
+    )
 }
 
 /// A progress bar on a terminal, nothing otherwise.

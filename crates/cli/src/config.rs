@@ -30,7 +30,10 @@ use std::time::Duration;
 use logcrawl_core::config::parse_duration;
 use toml::{Table, Value};
 
+mod api;
 mod interpolate;
+
+pub use api::{ApiConfig, DEFAULT_FAILURE_BUDGET};
 
 pub use interpolate::interpolate;
 use interpolate::interpolate_table;
@@ -86,7 +89,7 @@ pub const COMMON_SOURCE_KEYS: &[&str] = &[
 ];
 
 /// A `[[sources]]` entry with its runtime keys read and its connector keys set aside.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
     /// Index in the `sources` array, for error paths.
     pub index: usize,
@@ -124,7 +127,7 @@ impl SourceConfig {
 }
 
 /// A `[sinks.NAME]` table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SinkConfig {
     /// Its name.
     pub name: String,
@@ -139,6 +142,8 @@ pub struct SinkConfig {
 pub struct Config {
     /// Where checkpoints live.
     pub state_dir: PathBuf,
+    /// The `/metrics`, `/health` and `/ready` listener.
+    pub api: ApiConfig,
     /// Sinks by name.
     pub sinks: BTreeMap<String, SinkConfig>,
     /// Sources in file order.
@@ -183,12 +188,13 @@ impl Config {
             Some(Value::String(s)) if !s.is_empty() => PathBuf::from(s),
             Some(other) => return Err(locate(expected("state_dir", "a directory path", &other))),
         };
+        let api = root.remove("api").map(api::api_config).transpose().map_err(locate)?.unwrap_or_default();
         let sinks_value = root.remove("sinks").unwrap_or_else(|| Value::Table(Table::new()));
         let sources_value = root.remove("sources").unwrap_or_else(|| Value::Array(Vec::new()));
         if let Some(key) = root.keys().next() {
             return Err(locate(ConfigError::new(
                 key.clone(),
-                "unknown key (top-level keys are state_dir, [sinks.NAME] and [[sources]])",
+                "unknown key (top-level keys are state_dir, [api], [sinks.NAME] and [[sources]])",
             )));
         }
 
@@ -265,7 +271,7 @@ impl Config {
             }
             sources.push(source);
         }
-        Ok(Self { state_dir, sinks, sources, text: text.to_owned(), file: None })
+        Ok(Self { state_dir, api, sinks, sources, text: text.to_owned(), file: None })
     }
 
     /// Adds the file and line to an error about one of this configuration's keys.

@@ -26,8 +26,10 @@
 //! | `lts` | the Huawei Cloud LTS sink |
 //! | `all-connectors`, `all-sinks` | every connector, every sink (both on by default) |
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod progress;
 pub mod registry;

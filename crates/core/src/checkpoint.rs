@@ -109,6 +109,12 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug {
     fn delete(&self, key: &StreamKey) -> Result<bool, CheckpointError> {
         Err(CheckpointError::DeleteRefused { key: key.clone(), reason: "this checkpoint store cannot delete".into() })
     }
+
+    /// Whether a commit could succeed now, for readiness (`/ready`): the file store writes and removes a
+    /// probe file in its directory. The default (stores in memory) always can.
+    fn check_writable(&self) -> Result<(), CheckpointError> {
+        Ok(())
+    }
 }
 
 const FORMAT_VERSION: u32 = 1;
@@ -305,6 +311,13 @@ impl CheckpointStore for FileCheckpointStore {
         sync_dir(&dir)
     }
 
+    fn check_writable(&self) -> Result<(), CheckpointError> {
+        let probe = self.dir.join(".ready-probe");
+        let io_err = |source| CheckpointError::Io { path: probe.clone(), source };
+        File::create(&probe).and_then(|mut file| file.write_all(b"ok")).map_err(io_err)?;
+        fs::remove_file(&probe).map_err(io_err)
+    }
+
     fn delete(&self, key: &StreamKey) -> Result<bool, CheckpointError> {
         let path = self.path_for(key)?;
         match fs::remove_file(&path) {
@@ -473,6 +486,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = FileCheckpointStore::open(dir.path()).unwrap();
         assert!(matches!(FileCheckpointStore::open(dir.path()), Err(CheckpointError::Locked { .. })));
+    }
+
+    #[test]
+    fn a_writable_state_dir_passes_the_probe_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::open(dir.path().join("state")).unwrap();
+        store.check_writable().unwrap();
+        let names: Vec<_> = fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(!names.iter().any(|n| n.to_string_lossy().contains("probe")), "{names:?}");
+        fs::remove_dir_all(store.dir()).unwrap();
+        let err = store.check_writable().unwrap_err();
+        assert!(err.to_string().contains(".ready-probe"), "{err}");
     }
 
     #[test]

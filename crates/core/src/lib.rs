@@ -22,7 +22,9 @@
 //! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
 //! | [`Crawler`] | schedules streams, batches, commits in order, shuts down cleanly |
-//! | [`CrawlStats`] | live totals and run-lateness histograms |
+//! | [`CrawlStats`], [`StreamStats`] | live totals, run-lateness histograms, and each stream's counters and health |
+//! | [`metric`] | the name, kind and help of every exported metric |
+//! | [`labels`] | which stream the current task works for, for metrics far from the crawler |
 //! | [`ConnectorKind`], [`SinkKind`], [`BuildContext`] | how the CLI builds a component from configuration |
 //! | [`config`]: [`ConfigError`], [`HttpSettings`], [`DeliverySettings`], [`ComponentTable`](config::ComponentTable) | configuration every component shares |
 
@@ -31,6 +33,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod crawler;
 pub mod deadletter;
+pub mod labels;
+pub mod metric;
 pub mod raw;
 pub mod record;
 pub mod sink;
@@ -50,7 +54,7 @@ pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_sec
 pub use sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,
 };
-pub use stats::{CrawlStats, Histogram};
+pub use stats::{CrawlStats, Health, Histogram, StreamStats};
 pub use stream::{Connector, Fatality, LogStream, RecordStream, StreamError, StreamErrorKind};
 
 /// Re-exported so connectors and sinks name one secret type.

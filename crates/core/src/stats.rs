@@ -1,7 +1,15 @@
-//! Live counters of a crawl: totals and run-lateness histograms, readable while the crawler runs.
+//! Live counters of a crawl: totals and run-lateness histograms, readable while the crawler runs, and
+//! each stream's own counters and health ([`StreamStats`]).
 
+mod stream;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+pub use self::stream::{Health, StreamStats};
+use crate::checkpoint::StreamKey;
 
 /// Running totals across all streams, readable while the crawler runs (progress bars, metrics).
 #[derive(Debug, Default)]
@@ -26,6 +34,8 @@ pub struct CrawlStats {
     /// How long after [`Crawler::run_forever`](crate::Crawler::run_forever) started each stream's first run began (its schedule is
     /// "immediately", so this is the first run's lateness: the cost of starting many streams at once).
     pub first_run_delay: Histogram,
+    /// Each stream's own counters and health, by stream.
+    streams: Mutex<BTreeMap<StreamKey, Arc<StreamStats>>>,
 }
 
 /// A lock-free histogram of durations: log-linear buckets (8 per power of two, so a quantile is exact
@@ -102,6 +112,23 @@ impl Histogram {
 }
 
 impl CrawlStats {
+    /// The state of the stream `key`, created on first use. A source that is reloaded keeps its streams'
+    /// counters (Prometheus counters only grow) and starts with a clean health.
+    pub fn stream(&self, key: &StreamKey) -> Arc<StreamStats> {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.entry(key.clone()).or_insert_with(|| Arc::new(StreamStats::new(key.clone()))).clone()
+    }
+
+    /// Every stream's state, ordered by source then stream.
+    pub fn streams(&self) -> Vec<Arc<StreamStats>> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+    }
+
+    /// Forgets the streams of `source` (removed from the configuration): they are no longer reported.
+    pub fn forget_source(&self, source: &str) {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner).retain(|key, _| key.source != source);
+    }
+
     pub(crate) fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use logcrawl_core::config::{ConfigError, HttpSettings, SharedSettings};
-use logcrawl_core::{ExposeSecret, SecretString};
+use logcrawl_core::{ExposeSecret, SecretString, metric};
+use metrics::SharedString;
 use reqwest::header::{self, CONTENT_LENGTH, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -94,6 +95,19 @@ impl HttpConfig {
 pub const REQUEST_LOG: &str = "logcrawl::requests";
 
 fn log_request(request: &RequestSpec, outcome: &Result<Response, HttpError>) {
+    let status = match outcome {
+        Ok(response) => match response.status.as_u16() {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "other",
+        },
+        Err(_) => "error",
+    };
+    let [source, stream] = metric::stream_labels();
+    metrics::counter!(metric::VENDOR_REQUESTS, &[source, stream, ("status", SharedString::const_str(status))])
+        .increment(1);
     match outcome {
         Ok(response) => tracing::debug!(
             target: REQUEST_LOG,
@@ -106,6 +120,16 @@ fn log_request(request: &RequestSpec, outcome: &Result<Response, HttpError>) {
         Err(err) => {
             tracing::debug!(target: REQUEST_LOG, method = %request.method, url = %redact_url(&request.url), error = %err, "request")
         }
+    }
+}
+
+/// Waits shorter than this are the budget's pacing between requests, not a rate limit being waited out.
+const RATE_LIMIT_WAIT_FLOOR: Duration = Duration::from_millis(50);
+
+/// Counts a wait for the rate budget (a 429's `Retry-After`, a quota reset, the budget at its margin).
+fn count_rate_limit_wait(waited: Duration) {
+    if waited >= RATE_LIMIT_WAIT_FLOOR {
+        metrics::histogram!(metric::RATE_LIMIT_WAIT, &metric::stream_labels()).record(waited.as_secs_f64());
     }
 }
 
@@ -418,6 +442,7 @@ impl HttpClient {
                         .server_wait(self.rate_limit_wait(&response, rate_limited))
                         .map_err(|stop| self.stopped(stop, &request, Some(response.status), String::new()))?;
                     tracing::info!(url = %redact_url(&request.url), status = response.status.as_u16(), wait_ms = wait.as_millis() as u64, "rate limited; waiting for the rate limit to reset");
+                    // The wait itself happens in the budget's next `acquire`, which counts it.
                     self.budget.block_for(wait);
                     continue;
                 }
@@ -505,7 +530,9 @@ impl HttpClient {
     /// a response; sinks use this to classify statuses themselves.
     pub async fn send_once(&self, request: &RequestSpec) -> Result<Response, HttpError> {
         self.ensure_same_origin(&request.url)?;
+        let asked = std::time::Instant::now();
         self.budget.acquire().await;
+        count_rate_limit_wait(asked.elapsed());
         let client =
             if matches!(request.method, Method::GET | Method::HEAD) { &self.inner } else { &self.unredirected };
         let in_url = self.auth.as_ref().and_then(|auth| auth.query_parameter());

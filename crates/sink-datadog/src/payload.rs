@@ -104,7 +104,6 @@ impl Packed {
     }
 
     /// Bytes of the uncompressed JSON (what the intake's size limits count).
-    #[cfg(test)]
     pub(crate) fn json_len(&self) -> usize {
         self.json_len
     }

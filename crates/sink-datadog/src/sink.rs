@@ -322,6 +322,10 @@ impl Courier for Intake<'_> {
         packed.len()
     }
 
+    fn payload_bytes(&self, packed: &Packed) -> Option<(usize, usize)> {
+        Some((packed.json_len(), packed.body().len()))
+    }
+
     async fn attempt(&self, packed: &Packed) -> Verdict {
         let sink = self.sink;
         let mut request = RequestSpec::post(sink.inner.url.clone(), packed.body().clone())

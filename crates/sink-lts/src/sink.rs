@@ -322,6 +322,8 @@ impl LtsSink {
 struct Part<'a> {
     entries: &'a [Entry],
     body: Bytes,
+    /// The body's length before compression.
+    raw: usize,
 }
 
 /// The sink's side of [`Driver::deliver`] for the records of one batch.
@@ -334,8 +336,9 @@ impl<'a> Contents<'a> {
     /// `entries` as a request (encoded and compressed once, sent as often as needed).
     fn part(&self, entries: &'a [Entry]) -> Part<'a> {
         let json = encode::body(self.sink.settings.mode, entries, self.labels_json);
+        let raw = json.len();
         let body = Bytes::from(if self.gzip() { encode::gzip(&json) } else { json });
-        Part { entries, body }
+        Part { entries, body, raw }
     }
 
     fn gzip(&self) -> bool {
@@ -348,6 +351,10 @@ impl<'a> Courier for Contents<'a> {
 
     fn entries(&self, part: &Part<'a>) -> usize {
         part.entries.len()
+    }
+
+    fn payload_bytes(&self, part: &Part<'a>) -> Option<(usize, usize)> {
+        Some((part.raw, part.body.len()))
     }
 
     async fn attempt(&self, part: &Part<'a>) -> Verdict {

@@ -54,7 +54,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use logcrawl_core::deadletter::{DeadLetter, DeadLetterFile};
-use logcrawl_core::{Delivery, SinkError};
+use logcrawl_core::{Delivery, SinkError, metric};
+use metrics::SharedString;
 
 use logcrawl_http::{LongServerWait, RateBudget, RetryPolicy, RetryState, StopRetrying};
 
@@ -115,6 +116,13 @@ pub trait Courier: Sync {
     /// says whether that can help. Static credentials answer `false` (the default).
     fn refresh_credentials(&self) -> bool {
         false
+    }
+
+    /// The payload of `request` in bytes: `(before compression, as sent)`, counted in
+    /// `logcrawl_sink_bytes_total` for each attempt. `None` (the default) when the sink does not know.
+    fn payload_bytes(&self, request: &Self::Request) -> Option<(usize, usize)> {
+        let _ = request;
+        None
     }
 }
 
@@ -310,7 +318,9 @@ impl Driver<'_> {
         let mut retry = RetryState::new(self.retry, self.long_wait);
         let mut refreshed = false;
         loop {
-            let (after, last) = match courier.attempt(request).await {
+            let verdict = courier.attempt(request).await;
+            self.count(courier, request, &verdict);
+            let (after, last) = match verdict {
                 Verdict::Accepted => return Ok(Outcome::Accepted),
                 Verdict::Split(reason) => return Ok(Outcome::Refused { too_large: true, reason }),
                 Verdict::Bisect(reason) => return Ok(Outcome::Refused { too_large: false, reason }),
@@ -346,7 +356,26 @@ impl Driver<'_> {
             })?;
             tracing::warn!(sink = %self.sink, stream = %self.stream, attempt = retry.failures(),
                 wait_ms = wait.as_millis() as u64, error = %last, "request to {} failed; retrying", self.peer);
+            metrics::counter!(metric::SINK_RETRIES, "sink" => self.sink.to_owned()).increment(1);
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Counts one attempt: its outcome and, when the sink knows them, its bytes before and after compression.
+    fn count<C: Courier>(&self, courier: &C, request: &C::Request, verdict: &Verdict) {
+        let outcome = match verdict {
+            Verdict::Accepted => "accepted",
+            Verdict::Split(_) => "split",
+            Verdict::Bisect(_) => "refused",
+            Verdict::Unauthorized(_) => "unauthorized",
+            Verdict::Fatal(_) => "error",
+            Verdict::Retry { .. } => "retried",
+        };
+        let sink = SharedString::from(self.sink.to_owned());
+        metrics::counter!(metric::SINK_REQUESTS, "sink" => sink.clone(), "outcome" => outcome).increment(1);
+        if let Some((raw, sent)) = courier.payload_bytes(request) {
+            metrics::counter!(metric::SINK_BYTES, "sink" => sink.clone(), "stage" => "raw").increment(raw as u64);
+            metrics::counter!(metric::SINK_BYTES, "sink" => sink, "stage" => "sent").increment(sent as u64);
         }
     }
 }

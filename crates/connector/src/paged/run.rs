@@ -298,10 +298,11 @@ impl<A: PagedApi> PagedStream<A> {
 pub struct Prefetch<T>(tokio::task::JoinHandle<Result<T, StreamError>>);
 
 impl<T: Send + 'static> Prefetch<T> {
-    /// Starts `fetch` on its own task, in the current span (its log lines name the stream too).
+    /// Starts `fetch` on its own task, in the current span (its log lines name the stream too) and with the
+    /// current stream labels (its requests are counted for the stream).
     pub fn spawn(fetch: impl std::future::Future<Output = Result<T, StreamError>> + Send + 'static) -> Self {
         use tracing::Instrument;
-        Self(tokio::spawn(fetch.in_current_span()))
+        Self(tokio::spawn(logcrawl_core::labels::propagate(fetch).in_current_span()))
     }
 
     /// The fetched page, or the error that ended it (a task that panicked or was cancelled is transient).

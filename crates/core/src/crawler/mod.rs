@@ -39,9 +39,10 @@ use tokio_util::sync::CancellationToken;
 
 use self::pipeline::Pipeline;
 use crate::checkpoint::{CheckpointStore, StreamKey};
+use crate::labels::{self, StreamLabels};
 use crate::record::{Cursor, Fields, LogRecord, now_seconds};
 use crate::sink::{Batch, BatchLimits, Sink, SourceMeta};
-use crate::stats::CrawlStats;
+use crate::stats::{CrawlStats, StreamStats};
 use crate::stream::{Connector, LogStream};
 
 /// The Agent's default check interval, and ours.
@@ -201,6 +202,14 @@ impl Crawler {
         Self { sources: Vec::new(), store, shutdown: CancellationToken::new(), stats: Arc::default() }
     }
 
+    /// The same crawler counting into `stats`: several crawlers (one per source, as `logcrawl run` keeps
+    /// them so a reload can stop one without touching the others) can share one set of counters.
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<CrawlStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// Adds a source.
     pub fn add_source(&mut self, source: Source) -> &mut Self {
         self.sources.push(source);
@@ -221,13 +230,19 @@ impl Crawler {
         self.sources
             .iter()
             .flat_map(|source| {
-                source.connector.streams().into_iter().map(move |stream| StreamTask {
-                    key: StreamKey::new(source.meta.name.clone(), stream.name()),
-                    stream,
-                    source: source.clone(),
-                    store: self.store.clone(),
-                    shutdown: self.shutdown.clone(),
-                    stats: self.stats.clone(),
+                source.connector.streams().into_iter().map(move |stream| {
+                    let key = StreamKey::new(source.meta.name.clone(), stream.name());
+                    let stream_stats = self.stats.stream(&key);
+                    stream_stats.restarted();
+                    StreamTask {
+                        key,
+                        stream,
+                        source: source.clone(),
+                        store: self.store.clone(),
+                        shutdown: self.shutdown.clone(),
+                        stats: self.stats.clone(),
+                        stream_stats,
+                    }
                 })
             })
             .collect()
@@ -237,16 +252,14 @@ impl Crawler {
     pub async fn run_once(&self) -> CrawlReport {
         let mut set = JoinSet::new();
         for task in self.stream_tasks() {
-            let span = task.span();
-            set.spawn(
-                async move {
-                    let run = task.run().await;
-                    let mut totals = StreamTotals::default();
-                    totals.add(&run);
-                    (run, totals)
-                }
-                .instrument(span),
-            );
+            let (span, labels) = (task.span(), task.labels());
+            let run = async move {
+                let run = task.run().await;
+                let mut totals = StreamTotals::default();
+                totals.add(&run);
+                (run, totals)
+            };
+            set.spawn(labels::scope(labels, run).instrument(span));
         }
         collect(set).await
     }
@@ -258,8 +271,8 @@ impl Crawler {
         let mut set = JoinSet::new();
         let started = Instant::now();
         for task in self.stream_tasks() {
-            let span = task.span();
-            set.spawn(async move { task.run_scheduled(started).await }.instrument(span));
+            let (span, labels) = (task.span(), task.labels());
+            set.spawn(labels::scope(labels, task.run_scheduled(started)).instrument(span));
         }
         collect(set).await
     }
@@ -282,9 +295,16 @@ struct StreamTask {
     store: Arc<dyn CheckpointStore>,
     shutdown: CancellationToken,
     stats: Arc<CrawlStats>,
+    /// This stream's own counters and health.
+    stream_stats: Arc<StreamStats>,
 }
 
 impl StreamTask {
+    /// The labels its metrics carry, also in tasks spawned on its behalf.
+    fn labels(&self) -> StreamLabels {
+        StreamLabels { source: Arc::from(self.key.source.as_str()), stream: Arc::from(self.key.stream.as_str()) }
+    }
+
     /// The span every log line of this stream's runs is in: what names the source and the stream on
     /// each (the connector's, the HTTP client's, the sink's).
     fn span(&self) -> tracing::Span {
@@ -323,6 +343,8 @@ impl StreamTask {
 
     async fn run(&self) -> StreamRunReport {
         CrawlStats::add(&self.stats.runs, 1);
+        self.stream_stats.run_started();
+        let started = Instant::now();
         let mut report = StreamRunReport {
             key: self.key.clone(),
             delivered: 0,
@@ -339,6 +361,9 @@ impl StreamTask {
                 self.emit_error_record(failure).await;
             }
         }
+        self.stream_stats.run_ended(&outcome);
+        metrics::histogram!(crate::metric::RUN_DURATION, &crate::metric::stream_labels())
+            .record(started.elapsed().as_secs_f64());
         report.outcome = outcome;
         report
     }
@@ -361,6 +386,7 @@ impl StreamTask {
             message: failure.message,
         })?;
         CrawlStats::add(&self.stats.commits, 1);
+        self.stream_stats.committed();
         Ok(())
     }
 

@@ -30,11 +30,12 @@ use tokio::time::Instant;
 use super::{FailureStage, RunFailure, RunOutcome, StreamRunReport, StreamTask};
 use crate::record::{Cursor, LogRecord, RecordCursor, now_seconds};
 use crate::sink::{Batch, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError};
-use crate::stats::CrawlStats;
+use crate::stats::{CrawlStats, StreamStats};
 use crate::stream::{RecordStream, StreamError, StreamErrorKind};
 
-/// A batch's acknowledgement: the sink's verdict, and the cursor to commit once it is `Ok`.
-type Ack = (Result<Delivery, SinkError>, Option<RecordCursor>);
+/// A batch's acknowledgement: the sink's verdict, the cursor to commit once it is `Ok`, and the newest
+/// record time in the batch (seconds since the epoch), for the stream's lag.
+type Ack = (Result<Delivery, SinkError>, Option<RecordCursor>, Option<f64>);
 
 /// A batch on its way to the sink.
 type AckFuture<'a> = BoxFuture<'a, Ack>;
@@ -180,17 +181,24 @@ impl<'a> Pipeline<'a> {
 
     fn send(&self, records: Vec<LogRecord>, cursor: Option<RecordCursor>) -> AckFuture<'a> {
         if records.is_empty() {
-            return Box::pin(async move { (Ok(Delivery::default()), cursor) });
+            return Box::pin(async move { (Ok(Delivery::default()), cursor, None) });
         }
+        StreamStats::add(&self.task.stream_stats.fetched, records.len() as u64);
+        // Records come mostly oldest first, some APIs newest first: the ends of the batch bound it.
+        let newest =
+            match (records.first().and_then(LogRecord::timestamp), records.last().and_then(LogRecord::timestamp)) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         // `Room` checked that a hold is free, and only this loop takes holds.
         let hold = self.holding.clone().try_acquire_owned().map(RecordsHold::new).unwrap_or_default();
         let batch = Batch { source: self.task.source.meta.clone(), stream: self.stream_name.clone(), records, hold };
         let sink = self.sink;
-        Box::pin(async move { (sink.send(batch).await, cursor) })
+        Box::pin(async move { (sink.send(batch).await, cursor, newest) })
     }
 
     /// The oldest batch in flight was answered: count it and commit its cursor, or fail the run.
-    async fn on_ack(&mut self, (result, cursor): Ack) -> Result<(), RunFailure> {
+    async fn on_ack(&mut self, (result, cursor, newest): Ack) -> Result<(), RunFailure> {
         let delivery = result.map_err(|err| RunFailure {
             stage: FailureStage::Send,
             fatal: err.is_fatal(),
@@ -203,6 +211,13 @@ impl<'a> Pipeline<'a> {
         CrawlStats::add(&stats.delivered, delivery.accepted);
         CrawlStats::add(&stats.dropped, delivery.dropped);
         CrawlStats::add(&stats.dead_lettered, delivery.dead_lettered);
+        let stream = &self.task.stream_stats;
+        StreamStats::add(&stream.delivered, delivery.accepted as u64);
+        StreamStats::add(&stream.dropped, delivery.dropped as u64);
+        StreamStats::add(&stream.dead_lettered, delivery.dead_lettered as u64);
+        if let Some(newest) = newest.filter(|_| delivery.accepted > 0) {
+            stream.saw_event(newest);
+        }
         match cursor {
             Some(cursor) => self.task.commit(cursor.into_cursor()).await,
             None => Ok(()),
@@ -226,6 +241,8 @@ impl<'a> Pipeline<'a> {
         } else {
             self.report.skipped += 1;
             CrawlStats::add(&self.task.stats.skipped, 1);
+            StreamStats::add(&self.task.stream_stats.fetched, 1);
+            StreamStats::add(&self.task.stream_stats.skipped, 1);
         }
     }
 
