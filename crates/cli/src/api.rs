@@ -7,6 +7,8 @@
 //! should look at. Neither says anything a secret could be read from: error messages are redacted by
 //! the component that failed.
 
+#[cfg(test)]
+mod documented;
 pub mod health;
 pub mod metrics;
 

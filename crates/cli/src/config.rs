@@ -181,7 +181,18 @@ impl Config {
             let line = err.span().map(|span| text[..span.start].lines().count().max(1));
             ConfigError { line, ..ConfigError::new("", format!("invalid TOML: {}", err.message())) }
         })?;
-        interpolate_table(&mut root, "", env).map_err(locate)?;
+        let mut unresolved = Vec::new();
+        interpolate_table(&mut root, "", env, &mut unresolved);
+        if unresolved.len() == 1 {
+            return Err(locate(unresolved.remove(0)));
+        } else if !unresolved.is_empty() {
+            let mut message = format!("{} values cannot be interpolated:", unresolved.len());
+            for err in unresolved.into_iter().map(locate) {
+                let at = err.line.map(|line| format!(" (line {line})")).unwrap_or_default();
+                message.push_str(&format!("\n  {}{at}: {}", err.key, err.message));
+            }
+            return Err(ConfigError::new("", message));
+        }
 
         let state_dir = match root.remove("state_dir") {
             None => PathBuf::from("./logcrawl-state"),
@@ -524,6 +535,28 @@ api_key = "${ACME_KEY}"
         let err = Config::parse(GOOD, &|_| None).unwrap_err();
         assert_eq!(err.key, "sources[0].api_key");
         assert!(err.message.contains("ACME_KEY"), "{err}");
+    }
+
+    #[test]
+    fn every_missing_secret_is_listed_at_once_without_a_value() {
+        let text = GOOD.replace("interval = \"30s\"", "interval = \"30s\"\npassword = \"${file:/nonexistent/pw}\"")
+            + "\n[sinks.dd]\ntype = \"datadog\"\napi_key = \"${DD_API_KEY}\"\n";
+        let err = Config::parse(&text, &|name| (name == "UNRELATED").then(|| "s3cr3t".to_owned())).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("3 values cannot be interpolated:"), "{message}");
+        assert!(
+            message.contains("sources[0].api_key (line 16): environment variable ACME_KEY is not set"),
+            "{message}"
+        );
+        assert!(
+            message.contains("sources[0].password (line 13): cannot read the secret file /nonexistent/pw"),
+            "{message}"
+        );
+        assert!(
+            message.contains("sinks.dd.api_key (line 20): environment variable DD_API_KEY is not set"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cr3t"));
     }
 
     #[test]

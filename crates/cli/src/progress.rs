@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,15 +21,19 @@ const TICK: Duration = Duration::from_millis(200);
 /// The progress lines, or nothing off a terminal.
 #[derive(Debug)]
 pub struct Progress {
-    lines: Option<(MultiProgress, tokio::task::JoinHandle<()>)>,
+    drawing: Option<(Arc<Mutex<Lines>>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Progress {
-    /// Stops drawing and leaves the final lines on the terminal.
+    /// Stops redrawing and leaves each stream's final line on the terminal.
     pub fn finish(self) {
-        if let Some((lines, task)) = self.lines {
+        if let Some((lines, task)) = self.drawing {
             task.abort();
-            let _cleared = lines.clear();
+            let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+            lines.refresh();
+            for (bar, _) in lines.bars.values() {
+                bar.finish();
+            }
         }
     }
 }
@@ -37,32 +41,47 @@ impl Progress {
 /// Shows a line per stream of `stats` on stderr, if it is a terminal.
 pub fn show(stats: Arc<CrawlStats>) -> Progress {
     if !std::io::stderr().is_terminal() {
-        return Progress { lines: None };
+        return Progress { drawing: None };
     }
-    let lines = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5));
-    let drawing = lines.clone();
+    let target = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5));
+    let lines = Arc::new(Mutex::new(Lines { stats, target, bars: BTreeMap::new() }));
+    let ticking = lines.clone();
     let task = tokio::spawn(async move {
-        let mut bars: BTreeMap<StreamKey, (ProgressBar, Pace)> = BTreeMap::new();
         loop {
-            for stream in stats.streams() {
-                let (bar, pace) = bars.entry(stream.key.clone()).or_insert_with(|| {
-                    let bar = drawing.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    (bar, Pace::start(&stream))
-                });
-                bar.set_message(pace.line(&stream, SystemTime::now()));
-                bar.tick();
-            }
+            ticking.lock().unwrap_or_else(PoisonError::into_inner).refresh();
             tokio::time::sleep(TICK).await;
         }
     });
-    Progress { lines: Some((lines, task)) }
+    Progress { drawing: Some((lines, task)) }
+}
+
+/// The lines drawn, one per stream the crawl has shown so far.
+#[derive(Debug)]
+struct Lines {
+    stats: Arc<CrawlStats>,
+    target: MultiProgress,
+    bars: BTreeMap<StreamKey, (ProgressBar, Pace)>,
+}
+
+impl Lines {
+    fn refresh(&mut self) {
+        for stream in self.stats.streams() {
+            let target = &self.target;
+            let (bar, pace) = self.bars.entry(stream.key.clone()).or_insert_with(|| {
+                let bar = target.add(ProgressBar::new_spinner());
+                let style = ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                bar.set_style(style);
+                (bar, Pace::start(&stream))
+            });
+            bar.set_message(pace.line(&stream, SystemTime::now()));
+            bar.tick();
+        }
+    }
 }
 
 /// Where a stream started, to measure its pace from.
+#[derive(Debug)]
 struct Pace {
     since: Instant,
     delivered: u64,
@@ -128,7 +147,7 @@ fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);

@@ -63,8 +63,8 @@ metrics_table! {
         "Records the backend refused alone, set aside in the sink's dead-letter file.";
     RUNS = "logcrawl_runs_total", Counter, true, "",
         "Runs of the stream started.";
-    RUNS_FAILED = "logcrawl_runs_failed_total", Counter, true, "",
-        "Runs of the stream that ended in an error.";
+    RUNS_FAILED = "logcrawl_runs_failed_total", Counter, true, "stage",
+        "Runs of the stream that ended in an error, by the stage that failed (load_checkpoint, fetch, send, commit).";
     COMMITS = "logcrawl_checkpoint_commits_total", Counter, true, "",
         "Cursors committed to the checkpoint store.";
     RUN_DURATION = "logcrawl_run_duration_seconds", Histogram, true, "",

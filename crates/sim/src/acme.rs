@@ -65,8 +65,11 @@ impl Default for AcmeSimConfig {
     }
 }
 
+#[derive(Debug)]
 struct SimState {
     config: AcmeSimConfig,
+    /// The key requests must carry now: the configured one until [`AcmeSim::rotate_key`].
+    key: std::sync::RwLock<Option<String>>,
     start_ms: i64,
     started: Instant,
 }
@@ -82,6 +85,7 @@ impl SimState {
 #[derive(Debug)]
 pub struct AcmeSim {
     server: Server,
+    state: Arc<SimState>,
 }
 
 impl AcmeSim {
@@ -92,9 +96,16 @@ impl AcmeSim {
             .start
             .unwrap_or_else(|| jiff::Timestamp::now() - jiff::SignedDuration::from_millis(config.events as i64))
             .as_millisecond();
-        let state = Arc::new(SimState { config, start_ms, started: Instant::now() });
-        let app = Router::new().route("/v1/logs", get(list_logs)).with_state(state);
-        Ok(Self { server: listener.serve("acme", app) })
+        let key = std::sync::RwLock::new(config.api_key.clone());
+        let state = Arc::new(SimState { config, key, start_ms, started: Instant::now() });
+        let app = Router::new().route("/v1/logs", get(list_logs)).with_state(state.clone());
+        Ok(Self { server: listener.serve("acme", app), state })
+    }
+
+    /// Revokes the current key: from now on only `key` is accepted (`None`: any request), as when an
+    /// administrator rotates a token at the vendor.
+    pub fn rotate_key(&self, key: Option<String>) {
+        *self.state.key.write().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -120,7 +131,8 @@ fn bad_request(message: &str) -> Response {
 }
 
 async fn list_logs(State(state): State<Arc<SimState>>, headers: HeaderMap, Query(query): Query<LogsQuery>) -> Response {
-    if let Some(key) = &state.config.api_key {
+    let key = state.key.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    if let Some(key) = key {
         let expected = format!("Bearer {key}");
         if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
             return (

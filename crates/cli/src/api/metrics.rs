@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use logcrawl_core::{CrawlStats, StreamStats, metric};
+use logcrawl_core::{CrawlStats, FailureStage, StreamStats, metric};
 use metrics::{SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -71,11 +71,15 @@ fn publish(stream: &StreamStats, now: SystemTime, budget: u32) {
         (metric::EVENTS_DROPPED, &stream.dropped),
         (metric::EVENTS_DEAD_LETTERED, &stream.dead_lettered),
         (metric::RUNS, &stream.runs),
-        (metric::RUNS_FAILED, &stream.failed_runs),
         (metric::COMMITS, &stream.commits),
     ];
     for (name, counter) in counters {
         metrics::counter!(name, &labels).absolute(StreamStats::get(counter));
+    }
+    for (stage, counter) in FailureStage::ALL.iter().zip(&stream.failed_by_stage) {
+        let [source, stream_name] = labels.clone();
+        let labels = [source, stream_name, ("stage", stage.as_str().to_owned())];
+        metrics::counter!(metric::RUNS_FAILED, &labels).absolute(StreamStats::get(counter));
     }
     if let Some(lag) = stream.lag(now) {
         metrics::gauge!(metric::LAG, &labels).set(lag.as_secs_f64());

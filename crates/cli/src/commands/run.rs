@@ -77,7 +77,13 @@ pub async fn run(config_path: &Path, once: bool, watch_config: bool) -> anyhow::
         seconds = started.elapsed().as_secs_f64(),
         "stopped"
     );
-    let fatal = report.failures().any(|(_, f)| f.fatal);
+    // A daemon judges by what is stopped at exit: a source stopped on a fatal error and then reloaded
+    // with a fixed configuration is not a failure any more.
+    let fatal = if once {
+        report.failures().any(|(_, f)| f.fatal)
+    } else {
+        stats.streams().iter().any(|stream| stream.health().stopped)
+    };
     Ok(if (once && failures > 0) || fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

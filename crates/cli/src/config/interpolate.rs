@@ -9,30 +9,40 @@ use toml::{Table, Value};
 
 use super::ConfigError;
 
+/// Interpolates every string in `table`, pushing one error per value that cannot be (an unset variable,
+/// an unreadable secret file, a malformed `${`) to `errors` and going on, so that one look at the
+/// configuration lists every missing secret rather than the first.
 pub(super) fn interpolate_table(
     table: &mut Table,
     prefix: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) {
     for (key, value) in table.iter_mut() {
         let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
-        interpolate_value(value, &path, env)?;
+        interpolate_value(value, &path, env, errors);
     }
-    Ok(())
 }
 
-fn interpolate_value(value: &mut Value, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+fn interpolate_value(
+    value: &mut Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
     match value {
-        Value::String(s) => *s = interpolate(s, env).map_err(|m| ConfigError::new(path, m))?,
-        Value::Table(t) => interpolate_table(t, path, env)?,
+        Value::String(s) => match interpolate(s, env) {
+            Ok(done) => *s = done,
+            Err(message) => errors.push(ConfigError::new(path, message)),
+        },
+        Value::Table(t) => interpolate_table(t, path, env, errors),
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate_value(item, &format!("{path}[{i}]"), env)?;
+                interpolate_value(item, &format!("{path}[{i}]"), env, errors);
             }
         }
         _ => {}
     }
-    Ok(())
 }
 
 /// Replaces `${NAME}` with the environment variable's value and `${file:PATH}` with the contents of the

@@ -8,6 +8,7 @@ use std::time::Duration;
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use serde_json::Value;
 
+mod ops;
 mod state;
 
 /// `logcrawl ARGS` in `dir`, with debug logs and the ACME key the test configurations read.

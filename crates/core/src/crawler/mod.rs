@@ -88,6 +88,21 @@ pub enum FailureStage {
     Commit,
 }
 
+impl FailureStage {
+    /// Every stage, in the order of a run.
+    pub const ALL: [FailureStage; 4] = [Self::LoadCheckpoint, Self::Fetch, Self::Send, Self::Commit];
+
+    /// Its name as a metric label: `load_checkpoint`, `fetch`, `send` or `commit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoadCheckpoint => "load_checkpoint",
+            Self::Fetch => "fetch",
+            Self::Send => "send",
+            Self::Commit => "commit",
+        }
+    }
+}
+
 /// Why a run ended early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunFailure {

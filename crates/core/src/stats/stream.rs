@@ -31,6 +31,8 @@ pub struct StreamStats {
     pub runs: AtomicU64,
     /// Runs that failed.
     pub failed_runs: AtomicU64,
+    /// Runs that failed, by the stage that failed (indexed in [`FailureStage::ALL`](crate::FailureStage::ALL)'s order).
+    pub failed_by_stage: [AtomicU64; 4],
     /// Cursors committed.
     pub commits: AtomicU64,
     /// The newest `timestamp` among the delivered records, in milliseconds since the epoch (0: none yet).
@@ -67,6 +69,7 @@ impl StreamStats {
             skipped: AtomicU64::new(0),
             runs: AtomicU64::new(0),
             failed_runs: AtomicU64::new(0),
+            failed_by_stage: Default::default(),
             commits: AtomicU64::new(0),
             newest_event_ms: AtomicU64::new(0),
             last_commit_ms: AtomicU64::new(0),
@@ -134,6 +137,7 @@ impl StreamStats {
         match outcome {
             RunOutcome::Failed(failure) => {
                 Self::add(&self.failed_runs, 1);
+                Self::add(&self.failed_by_stage[failure.stage as usize], 1);
                 health.consecutive_failures = health.consecutive_failures.saturating_add(1);
                 health.stopped = failure.fatal;
                 health.last_failure = Some(failure.clone());
@@ -192,6 +196,8 @@ mod tests {
         stats.run_ended(&RunOutcome::CaughtUp);
         assert_eq!(stats.health().consecutive_failures, 0);
         assert_eq!(StreamStats::get(&stats.failed_runs), 2);
+        assert_eq!(StreamStats::get(&stats.failed_by_stage[1]), 2, "both while fetching");
+        assert_eq!(FailureStage::ALL[1], FailureStage::Fetch);
         let fatal = RunFailure { stage: FailureStage::Fetch, fatal: true, message: "401".into() };
         stats.run_ended(&RunOutcome::Failed(fatal));
         assert!(stats.health().stopped);
