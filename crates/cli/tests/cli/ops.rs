@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use super::{command, lines, runtime, wait_for};
+use super::{command, runtime, wait_for};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 
 /// A loopback port nothing listens on (bound and released; the daemon binds it right after).
@@ -66,8 +66,17 @@ fn stop(mut child: Child) -> String {
     stderr
 }
 
+/// The ids of the records in an NDJSON file the daemon may be appending to: complete lines only.
 fn ids(path: &Path) -> Vec<u64> {
-    lines(path).iter().map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            record["id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect()
 }
 
 #[test]
@@ -219,6 +228,13 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
     let child = daemon(dir.path(), "k", &["--watch-config"]);
     wait_for(|| ["a", "b", "c"].iter().all(|name| ids(&file(name)).len() >= 5_000));
 
+    // An invalid configuration is refused, located, and changes nothing.
+    let valid = std::fs::read_to_string(dir.path().join("logcrawl.toml")).unwrap();
+    std::fs::write(dir.path().join("logcrawl.toml"), valid.replacen("interval = \"1s\"", "interval = \"soon\"", 1))
+        .unwrap();
+    let a_before = ids(&file("a")).len();
+    wait_for(|| ids(&file("a")).len() > a_before + 1_000);
+
     // Under load (each source gains 500 events a second): b's page size changes, c goes, d comes.
     config(dir.path(), &[("a", &a.base_url(), 200), ("b", &b.base_url(), 300), ("d", &d.base_url(), 200)], addr, "");
     wait_for(|| ids(&file("d")).len() >= 5_000);
@@ -232,6 +248,14 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
         .filter_map(|f| Some((f["source"].as_str()?.to_owned(), f["message"].as_str()?.to_owned())))
         .filter(|(_, message)| message.starts_with("source "))
         .collect();
+    let fields = log_fields(&stderr);
+    let refusals: Vec<&serde_json::Value> = fields
+        .iter()
+        .filter(|f| f["message"].as_str().is_some_and(|m| m.starts_with("the new configuration is refused")))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{stderr}");
+    let why = refusals[0]["error"].as_str().unwrap();
+    assert!(why.contains("logcrawl.toml:") && why.contains("sources[0].interval") && why.contains("soon"), "{why}");
     let of = |name: &str| -> Vec<&str> {
         lifecycle.iter().filter(|(source, _)| source == name).map(|(_, m)| m.split(':').next().unwrap()).collect()
     };
