@@ -68,15 +68,7 @@ pub async fn run(config_path: &Path, once: bool, watch_config: bool) -> anyhow::
         daemon(config_path, config, store, stats.clone(), shutdown, watch_config).await?
     };
     let failures = describe_failures(&report, Some(config_path));
-    tracing::info!(
-        delivered = CrawlStats::get(&stats.delivered),
-        skipped = CrawlStats::get(&stats.skipped),
-        dropped = CrawlStats::get(&stats.dropped),
-        runs = CrawlStats::get(&stats.runs),
-        failed_runs = CrawlStats::get(&stats.failed_runs),
-        seconds = started.elapsed().as_secs_f64(),
-        "stopped"
-    );
+    log_totals(&stats, "stopped", started);
     // A daemon judges by what is stopped at exit: a source stopped on a fatal error and then reloaded
     // with a fixed configuration is not a failure any more.
     let fatal = if once {
@@ -316,18 +308,25 @@ fn same_source(a: &SourceConfig, b: &SourceConfig) -> bool {
 
 /// Logs the running totals periodically, so a quiet daemon still shows it is alive and what it did.
 async fn log_totals_every(stats: Arc<CrawlStats>, period: Duration) {
+    let started = Instant::now();
     let mut ticker = tokio::time::interval(period);
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        tracing::info!(
-            delivered = CrawlStats::get(&stats.delivered),
-            skipped = CrawlStats::get(&stats.skipped),
-            dropped = CrawlStats::get(&stats.dropped),
-            commits = CrawlStats::get(&stats.commits),
-            runs = CrawlStats::get(&stats.runs),
-            failed_runs = CrawlStats::get(&stats.failed_runs),
-            "totals"
-        );
+        log_totals(&stats, "totals", started);
     }
+}
+
+/// One line of the process's totals: `what` says when (`totals` every minute, `stopped` at exit).
+fn log_totals(stats: &CrawlStats, what: &str, started: Instant) {
+    tracing::info!(
+        delivered = CrawlStats::get(&stats.delivered),
+        skipped = CrawlStats::get(&stats.skipped),
+        dropped = CrawlStats::get(&stats.dropped),
+        commits = CrawlStats::get(&stats.commits),
+        runs = CrawlStats::get(&stats.runs),
+        failed_runs = CrawlStats::get(&stats.failed_runs),
+        seconds = started.elapsed().as_secs_f64(),
+        "{what}"
+    );
 }

@@ -10,6 +10,13 @@ use std::time::Duration;
 use super::{command, runtime, wait_for};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 
+/// The ACME simulator with `events` in the past (one a millisecond up to now), `live_rate` more a second
+/// from now on, and the key `key`.
+fn acme(rt: &tokio::runtime::Runtime, events: u64, live_rate: u64, key: &str) -> AcmeSim {
+    let config = AcmeSimConfig { events, live_rate, api_key: Some(key.into()), ..AcmeSimConfig::default() };
+    rt.block_on(AcmeSim::start(config)).unwrap()
+}
+
 /// A loopback port nothing listens on (bound and released; the daemon binds it right after).
 fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
@@ -83,21 +90,8 @@ fn ids(path: &Path) -> Vec<u64> {
 fn metrics_equal_what_the_sink_received_and_lag_falls_once_caught_up() {
     let rt = runtime();
     // A backlog of 20 s of events, then 1 000 a second as they happen: the crawl catches up to now.
-    let sim = rt
-        .block_on(AcmeSim::start(AcmeSimConfig {
-            events: 20_000,
-            live_rate: 1_000,
-            api_key: Some("k".into()),
-            ..AcmeSimConfig::default()
-        }))
-        .unwrap();
-    let quiet = rt
-        .block_on(AcmeSim::start(AcmeSimConfig {
-            events: 3_000,
-            api_key: Some("k".into()),
-            ..AcmeSimConfig::default()
-        }))
-        .unwrap();
+    let sim = acme(&rt, 20_000, 1_000, "k");
+    let quiet = acme(&rt, 3_000, 0, "k");
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
     config(dir.path(), &[("acme-demo", &quiet.base_url(), 100), ("live", &sim.base_url(), 500)], addr, "");
@@ -153,14 +147,7 @@ fn log_fields(stderr: &str) -> Vec<serde_json::Value> {
 #[test]
 fn ready_names_a_source_whose_key_was_revoked_and_recovers_after_a_reload_with_the_new_key() {
     let rt = runtime();
-    let sim = rt
-        .block_on(AcmeSim::start(AcmeSimConfig {
-            events: 2_000,
-            live_rate: 50,
-            api_key: Some("first-key".into()),
-            ..AcmeSimConfig::default()
-        }))
-        .unwrap();
+    let sim = acme(&rt, 2_000, 50, "first-key");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key.txt"), "first-key\n").unwrap();
     let addr = free_port();
@@ -211,15 +198,7 @@ fn ready_names_a_source_whose_key_was_revoked_and_recovers_after_a_reload_with_t
 #[test]
 fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_running() {
     let rt = runtime();
-    let live = || {
-        rt.block_on(AcmeSim::start(AcmeSimConfig {
-            events: 5_000,
-            live_rate: 500,
-            api_key: Some("k".into()),
-            ..AcmeSimConfig::default()
-        }))
-        .unwrap()
-    };
+    let live = || acme(&rt, 5_000, 500, "k");
     let (a, b, c, d) = (live(), live(), live(), live());
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
@@ -284,13 +263,7 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
 #[test]
 fn a_terminal_shows_a_progress_line_per_stream() {
     let rt = runtime();
-    let sim = rt
-        .block_on(AcmeSim::start(AcmeSimConfig {
-            events: 30_000,
-            api_key: Some("k".into()),
-            ..AcmeSimConfig::default()
-        }))
-        .unwrap();
+    let sim = acme(&rt, 30_000, 0, "k");
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &[("acme-demo", &sim.base_url(), 100)], free_port(), "");
     let text = std::fs::read_to_string(dir.path().join("logcrawl.toml")).unwrap();
@@ -309,13 +282,7 @@ fn a_terminal_shows_a_progress_line_per_stream() {
 #[test]
 fn nothing_of_the_progress_line_reaches_a_pipe() {
     let rt = runtime();
-    let sim = rt
-        .block_on(AcmeSim::start(AcmeSimConfig {
-            events: 5_000,
-            api_key: Some("k".into()),
-            ..AcmeSimConfig::default()
-        }))
-        .unwrap();
+    let sim = acme(&rt, 5_000, 0, "k");
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &[("acme-demo", &sim.base_url(), 100)], free_port(), "");
     let text = std::fs::read_to_string(dir.path().join("logcrawl.toml")).unwrap();
