@@ -42,8 +42,13 @@ fn sample(metrics: &str, name: &str, labels: &str) -> Option<f64> {
 
 const STREAM: &str = r#"source="acme-demo",stream="ACME log stream""#;
 
-fn config(dir: &Path, sources: &[(&str, &str, u32)], listen: SocketAddr, extra: &str) -> std::path::PathBuf {
-    let mut text = format!("state_dir = \"state\"\n{extra}\n[api]\nlisten = \"{listen}\"\n\n");
+/// `logcrawl.toml` in `dir`: each `(name, base_url, page_size)` an ACME source into `NAME.ndjson`, and the
+/// operations listener on `listen` if any.
+fn config(dir: &Path, sources: &[(&str, &str, u32)], listen: Option<SocketAddr>) -> std::path::PathBuf {
+    let mut text = "state_dir = \"state\"\n\n".to_owned();
+    if let Some(listen) = listen {
+        text.push_str(&format!("[api]\nlisten = \"{listen}\"\n\n"));
+    }
     for (name, _, _) in sources {
         text.push_str(&format!("[sinks.{name}]\ntype = \"file\"\npath = \"{name}.ndjson\"\n\n"));
     }
@@ -94,7 +99,7 @@ fn metrics_equal_what_the_sink_received_and_lag_falls_once_caught_up() {
     let quiet = acme(&rt, 3_000, 0, "k");
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
-    config(dir.path(), &[("acme-demo", &quiet.base_url(), 100), ("live", &sim.base_url(), 500)], addr, "");
+    config(dir.path(), &[("acme-demo", &quiet.base_url(), 100), ("live", &sim.base_url(), 500)], Some(addr));
     let child = daemon(dir.path(), "k", &[]);
 
     wait_for(|| ids(&dir.path().join("acme-demo.ndjson")).len() == 3_000);
@@ -151,7 +156,7 @@ fn ready_names_a_source_whose_key_was_revoked_and_recovers_after_a_reload_with_t
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key.txt"), "first-key\n").unwrap();
     let addr = free_port();
-    let path = config(dir.path(), &[("acme-demo", &sim.base_url(), 500)], addr, "");
+    let path = config(dir.path(), &[("acme-demo", &sim.base_url(), 500)], Some(addr));
     let text = std::fs::read_to_string(&path).unwrap().replace("${ACME_API_KEY}", "${file:key.txt}");
     std::fs::write(&path, text).unwrap();
     let child = daemon(dir.path(), "unused", &[]);
@@ -203,7 +208,7 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
     let file = |name: &str| dir.path().join(format!("{name}.ndjson"));
-    config(dir.path(), &[("a", &a.base_url(), 200), ("b", &b.base_url(), 200), ("c", &c.base_url(), 200)], addr, "");
+    config(dir.path(), &[("a", &a.base_url(), 200), ("b", &b.base_url(), 200), ("c", &c.base_url(), 200)], Some(addr));
     let child = daemon(dir.path(), "k", &["--watch-config"]);
     wait_for(|| ["a", "b", "c"].iter().all(|name| ids(&file(name)).len() >= 5_000));
 
@@ -215,7 +220,7 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
     wait_for(|| ids(&file("a")).len() > a_before + 1_000);
 
     // Under load (each source gains 500 events a second): b's page size changes, c goes, d comes.
-    config(dir.path(), &[("a", &a.base_url(), 200), ("b", &b.base_url(), 300), ("d", &d.base_url(), 200)], addr, "");
+    config(dir.path(), &[("a", &a.base_url(), 200), ("b", &b.base_url(), 300), ("d", &d.base_url(), 200)], Some(addr));
     wait_for(|| ids(&file("d")).len() >= 5_000);
     let c_at_removal = ids(&file("c"));
     let a_before = ids(&file("a")).len();
@@ -251,7 +256,7 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
     }
 
     // c committed its last acknowledged batch when it was removed: crawled again, it repeats nothing.
-    config(dir.path(), &[("c", &c.base_url(), 200)], addr, "");
+    config(dir.path(), &[("c", &c.base_url(), 200)], Some(addr));
     let again = command(dir.path(), "k", &["run", "-c", "logcrawl.toml", "--once"]).output().unwrap();
     assert!(again.status.success(), "{}", super::text(&again.stderr));
     let c_ids = ids(&file("c"));
@@ -265,9 +270,7 @@ fn a_terminal_shows_a_progress_line_per_stream() {
     let rt = runtime();
     let sim = acme(&rt, 30_000, 0, "k");
     let dir = tempfile::tempdir().unwrap();
-    config(dir.path(), &[("acme-demo", &sim.base_url(), 100)], free_port(), "");
-    let text = std::fs::read_to_string(dir.path().join("logcrawl.toml")).unwrap();
-    std::fs::write(dir.path().join("logcrawl.toml"), text.replace("[api]\nlisten", "[api]\n# listen")).unwrap();
+    config(dir.path(), &[("acme-demo", &sim.base_url(), 100)], None);
     let mut run = command(dir.path(), "k", &["run", "-c", "logcrawl.toml", "--once"]);
     run.env("LOGCRAWL_LOG", "warn");
     use expectrl::Expect as _;
@@ -284,9 +287,7 @@ fn nothing_of_the_progress_line_reaches_a_pipe() {
     let rt = runtime();
     let sim = acme(&rt, 5_000, 0, "k");
     let dir = tempfile::tempdir().unwrap();
-    config(dir.path(), &[("acme-demo", &sim.base_url(), 100)], free_port(), "");
-    let text = std::fs::read_to_string(dir.path().join("logcrawl.toml")).unwrap();
-    std::fs::write(dir.path().join("logcrawl.toml"), text.replace("[api]\nlisten", "[api]\n# listen")).unwrap();
+    config(dir.path(), &[("acme-demo", &sim.base_url(), 100)], None);
     let out = command(dir.path(), "k", &["run", "-c", "logcrawl.toml", "--once"]).output().unwrap();
     assert!(out.status.success());
     for (what, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
