@@ -3,20 +3,27 @@
 //! scrape (the crawler keeps them as atomics, so recording costs the hot path nothing).
 
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use logcrawl_core::{CrawlStats, FailureStage, StreamStats, metric};
 use metrics::{SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 use super::health::standing;
+
+/// How long a gauge may go unset before it leaves the exposition. Every gauge is set by [`render`] just
+/// before the exposition is rendered, so only those of a stream no longer running (its source removed by a
+/// reload) age out: a removed source must not go on reporting `logcrawl_stream_up 0` to an alert forever.
+/// Counters and histograms stay, as their last values (a flat counter alarms nobody).
+const GAUGE_IDLE: Duration = Duration::from_secs(10);
 
 /// The process's recorder, installed on first use. Later calls (a second crawler in one test process)
 /// get the same handle.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = PrometheusBuilder::new().idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE)).build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was installed before the Prometheus one: /metrics misses its series");

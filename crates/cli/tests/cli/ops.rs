@@ -212,6 +212,9 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
     let child = daemon(dir.path(), "k", &["--watch-config"]);
     wait_for(|| ["a", "b", "c"].iter().all(|name| ids(&file(name)).len() >= 5_000));
 
+    let scrape = || get(addr, "/metrics").map(|(_, body)| body).unwrap_or_default();
+    assert!(scrape().contains(r#"logcrawl_stream_up{source="c""#));
+
     // An invalid configuration is refused, located, and changes nothing.
     let valid = std::fs::read_to_string(dir.path().join("logcrawl.toml")).unwrap();
     std::fs::write(dir.path().join("logcrawl.toml"), valid.replacen("interval = \"1s\"", "interval = \"soon\"", 1))
@@ -223,6 +226,9 @@ fn a_reload_under_load_starts_changes_and_removes_sources_and_leaves_the_others_
     config(dir.path(), &[("a", &a.base_url(), 200), ("b", &b.base_url(), 300), ("d", &d.base_url(), 200)], Some(addr));
     wait_for(|| ids(&file("d")).len() >= 5_000);
     let c_at_removal = ids(&file("c"));
+    // The removed source's gauges leave /metrics (an alert on its stream_up must not fire forever).
+    wait_for(|| !scrape().contains(r#"logcrawl_stream_up{source="c""#));
+    assert!(scrape().contains(r#"logcrawl_stream_up{source="a""#));
     let a_before = ids(&file("a")).len();
     wait_for(|| ids(&file("a")).len() > a_before + 500);
     let stderr = stop(child);
