@@ -64,7 +64,7 @@ impl FileRun {
 
     /// `logcrawl run --once`; panics unless it succeeds.
     pub(crate) async fn run_once(&self) {
-        let code = logcrawl::commands::run(&self.config, true).await.expect("the run starts");
+        let code = logcrawl::commands::run(&self.config, true, false).await.expect("the run starts");
         assert_eq!(code, ExitCode::SUCCESS, "run --once failed");
     }
 

@@ -134,8 +134,14 @@ pub enum StateCommand {
 }
 
 fn init_tracing(default_level: &str, format: Option<LogFormat>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGCRAWL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // A filter that does not parse is said, not silently replaced: someone asked for other logs.
+    let filter = match std::env::var("LOGCRAWL_LOG") {
+        Ok(spec) => tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|err| {
+            eprintln!("logcrawl: LOGCRAWL_LOG={spec:?} is not a log filter ({err}); logging at {default_level:?}");
+            tracing_subscriber::EnvFilter::new(default_level)
+        }),
+        Err(_) => tracing_subscriber::EnvFilter::new(default_level),
+    };
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _already_set = match format.unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json }) {

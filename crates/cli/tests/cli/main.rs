@@ -23,6 +23,49 @@ fn command(dir: &Path, acme_api_key: &str, args: &[&str]) -> Command {
     command
 }
 
+/// A `logcrawl` process a test started, killed if still running when dropped: a test that panics before
+/// stopping it must not leave it behind, holding its ports and whatever file locks the test runner handed
+/// down to it.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn spawn(command: &mut Command) -> Self {
+        Self(Some(command.spawn().expect("logcrawl starts")))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// `kill -SIG` it (`-TERM`, `-HUP`).
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill").args([sig, &self.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {sig}");
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    fn kill(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Waits for it to exit, with what it printed.
+    fn wait_with_output(mut self) -> Output {
+        self.0.take().expect("running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _gone = child.kill();
+            let _reaped = child.wait();
+        }
+    }
+}
+
 fn logcrawl(dir: &Path, args: &[&str]) -> Output {
     command(dir, "", args).output().expect("logcrawl runs")
 }
@@ -226,17 +269,14 @@ fn sigterm_stops_the_daemon_cleanly_with_the_checkpoint_committed() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &sim.base_url());
-    let child = command(dir.path(), "k", &["run", "-c", "logcrawl.toml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(
+        command(dir.path(), "k", &["run", "-c", "logcrawl.toml"]).stdout(Stdio::null()).stderr(Stdio::piped()),
+    );
     let out = dir.path().join("out.ndjson");
     wait_for(|| std::fs::read_to_string(&out).unwrap_or_default().matches('\n').count() >= 300);
     std::thread::sleep(Duration::from_millis(300));
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
+    child.signal("-TERM");
+    let output = child.wait_with_output();
     assert!(output.status.success(), "exit {:?}: {}", output.status, text(&output.stderr));
     let delivered = lines(&dir.path().join("out.ndjson"));
     assert!(delivered.len() >= 300, "{}", delivered.len());
@@ -302,17 +342,14 @@ fn kill_9_mid_crawl_loses_nothing_and_resends_at_most_the_in_flight_batch() {
         .replace("path = \"out.ndjson\"", "path = \"out.ndjson\"\nfsync = true")
         .replace("[[sources]]", "[[sources]]\nbatch_max_records = 50");
     std::fs::write(&path, config).unwrap();
-    let mut child = command(dir.path(), "k", &["run", "-c", "logcrawl.toml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Running::spawn(
+        command(dir.path(), "k", &["run", "-c", "logcrawl.toml"]).stdout(Stdio::null()).stderr(Stdio::null()),
+    );
     // Kill while it is busy: once a first checkpoint exists, a little later.
     let checkpoint_file = dir.path().join("state/acme-demo/ACME%20log%20stream.json");
     wait_for(|| checkpoint_file.exists());
     std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap(); // SIGKILL: no shutdown path runs
-    child.wait().unwrap();
+    child.kill();
 
     let checkpoint: Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint_file).unwrap())
         .expect("the checkpoint is whole after kill -9");

@@ -4,10 +4,10 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use super::{command, runtime, wait_for};
+use super::{Running, command, runtime, wait_for};
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 
 /// The ACME simulator with `events` in the past (one a millisecond up to now), `live_rate` more a second
@@ -63,18 +63,18 @@ fn config(dir: &Path, sources: &[(&str, &str, u32)], listen: Option<SocketAddr>)
     path
 }
 
-fn daemon(dir: &Path, key: &str, args: &[&str]) -> Child {
+fn daemon(dir: &Path, key: &str, args: &[&str]) -> Running {
     let mut all = vec!["run", "-c", "logcrawl.toml"];
     all.extend_from_slice(args);
-    command(dir, key, &all).env("LOGCRAWL_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    Running::spawn(command(dir, key, &all).env("LOGCRAWL_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()))
 }
 
 /// SIGTERM, then the daemon's stderr once it exited.
-fn stop(mut child: Child) -> String {
-    signal(&child, "-TERM");
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(child.wait().unwrap().success(), "{stderr}");
+fn stop(daemon: Running) -> String {
+    daemon.signal("-TERM");
+    let output = daemon.wait_with_output();
+    let stderr = super::text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     stderr
 }
 
@@ -134,12 +134,6 @@ fn metrics_equal_what_the_sink_received_and_lag_falls_once_caught_up() {
     assert!(live_ids.windows(2).all(|w| w[1] == w[0] + 1), "a gap or a duplicate");
 }
 
-/// `kill -SIG pid`.
-fn signal(child: &Child, sig: &str) {
-    let status = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 /// The `fields` of each JSON log line in `stderr` (the daemon logs JSON when stderr is not a terminal).
 fn log_fields(stderr: &str) -> Vec<serde_json::Value> {
     stderr
@@ -189,7 +183,7 @@ fn ready_names_a_source_whose_key_was_revoked_and_recovers_after_a_reload_with_t
     // The secret file gets the new key; SIGHUP reloads, the source (its key changed) restarts.
     std::fs::write(dir.path().join("key.txt"), "second-key\n").unwrap();
     let before = ids(&dir.path().join("acme-demo.ndjson")).len();
-    signal(&child, "-HUP");
+    child.signal("-HUP");
     wait_for(|| ready().0 == 200 && ids(&dir.path().join("acme-demo.ndjson")).len() > before);
     let stderr = stop(child);
     assert!(!stderr.contains("first-key") && !stderr.contains("second-key"), "a key in the logs");
@@ -303,4 +297,13 @@ fn nothing_of_the_progress_line_reaches_a_pipe() {
         assert!(!text.contains("events, "), "a progress line on {what}: {text}");
     }
     assert_eq!(ids(&dir.path().join("acme-demo.ndjson")).len(), 5_000);
+}
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_said_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), "", &["connectors"]).env("LOGCRAWL_LOG", "logcrawl=loudest").output().unwrap();
+    assert!(out.status.success());
+    let stderr = super::text(&out.stderr);
+    assert!(stderr.contains(r#"LOGCRAWL_LOG="logcrawl=loudest" is not a log filter"#), "{stderr}");
 }
