@@ -550,9 +550,7 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
                 api_key: Some(DD_API_KEY.to_owned().into()),
                 ..DatadogConfig::default()
             };
-            if let Some(level) = options.compression_level {
-                config.compression_level = level;
-            }
+            config.compression_level = options.compression_level;
             (Arc::new(DatadogSink::new(config, &BuildContext::new("datadog"))?), None)
         }
         None => {
