@@ -58,8 +58,8 @@ pub enum Compression {
     /// [`DEFAULT_GZIP_LEVEL`].
     #[default]
     Gzip,
-    /// `Content-Encoding: zstd`, levels 1–22, default [`DEFAULT_ZSTD_LEVEL`]. About seven times less CPU
-    /// than gzip at level 6 and smaller bodies, but not among the encodings the intake's API reference
+    /// `Content-Encoding: zstd`, levels 1–22, default [`DEFAULT_ZSTD_LEVEL`]. About a fifth of the CPU
+    /// of gzip at level 6 and smaller bodies, but not among the encodings the intake's API reference
     /// lists (`identity`, `gzip`, `deflate`): opt-in (see the crate documentation).
     Zstd,
     /// Plain JSON.
