@@ -94,17 +94,22 @@ fn hot_path(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    for level in [1u32, 6] {
+    for (compression, name, level) in [
+        (logcrawl_sink_datadog::Compression::Gzip, "gzip", 1u32),
+        (logcrawl_sink_datadog::Compression::Gzip, "gzip", 6),
+        (logcrawl_sink_datadog::Compression::Zstd, "zstd", 1),
+    ] {
         let sink = DatadogSink::new(
             DatadogConfig {
                 api_key: Some("k".to_owned().into()),
-                compression_level: level,
+                compression,
+                compression_level: Some(level),
                 ..DatadogConfig::default()
             },
             &BuildContext::new("dd"),
         )
         .unwrap();
-        group.bench_function(format!("datadog_gzip_{level}"), |b| {
+        group.bench_function(format!("datadog_{name}_{level}"), |b| {
             b.iter_batched(|| batch(records.clone()), |batch| sink.encode_bodies(batch).unwrap(), BatchSize::LargeInput)
         });
     }

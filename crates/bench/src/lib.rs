@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `okta-ndjson` | Okta System Log simulator → `logcrawl-okta` (pages of 1000) → crawler → NDJSON [`FileSink`] writing to `/dev/null` | backfill throughput of fetch + parse + map + NDJSON encode + write, and its peak memory |
 //! | `okta-datadog` | the same source → [`DatadogSink`] (gzip, 4 requests in flight) → fake Datadog intake | the same with the Datadog encoding, gzip and HTTP delivery |
+//! | `okta-datadog-zstd` | the same with `compression = "zstd"` (level 1 unless `--compression-level`) | the Datadog path with zstd instead of gzip |
 //! | `github-ndjson` | GitHub audit log simulator (an organization's web events) → `logcrawl-github` (pages of 100, GitHub's most) → crawler → NDJSON to `/dev/null` | the same backfill for GitHub's page-level `Link` cursors |
 //! | `auth0-ndjson` | Auth0 logs simulator → `logcrawl-auth0` (pages of 100, Auth0's most; a static token) → crawler → NDJSON to `/dev/null` | the same backfill for Auth0's checkpoint reads |
 //! | `slack-ndjson` | Slack Audit Logs simulator (`--events` entries 10 ms apart) → `logcrawl-slack` (windows of 1 h, pages of 1000, its pace lifted) → crawler → NDJSON to `/dev/null` | the windowed path: newest-first pages, an exact cursor per record |
@@ -25,6 +26,11 @@
 //!
 //! ## How it measures
 //!
+//! * **The limit probe** ([`probe`]) runs first in the binary: what splitting the Okta simulator's pages,
+//!   writing NDJSON, gzip-6 and zstd-1 cost per event on this machine, and the CPU model. The table's
+//!   *× floor* column is each scenario's CPU per event over its floor (split + write for NDJSON, plus the
+//!   compression for Datadog); for the other vendors' scenarios the floor is Okta's, scaled by nothing, so
+//!   it is a yardstick there, not a bound.
 //! * **Processes.** By default each simulator runs in a child process (`logcrawl-bench serve okta|onepassword|datadog|acme`),
 //!   so the *events/s*, *CPU s* and *peak RSS* columns are the crawler process alone; the children's CPU time is
 //!   the *sim CPU s* column. All processes share the machine's cores: a simulator's work is not free, it just
@@ -43,7 +49,7 @@
 //!
 //! ## Exactly-once checks
 //!
-//! * `okta-datadog`: the fake intake keeps an [`IdDigest`] of every `uuid` it
+//! * `okta-datadog`, `okta-datadog-zstd`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
 //! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson`, `office365-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
 //!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack, Entra and Office 365: `0..N`; GitHub: the `_document_id`s and Auth0: the
@@ -55,6 +61,7 @@
 //! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
 //! every scenario at a tiny size (`tests/small.rs`) and checks delivery, never timing.
 
+pub mod probe;
 pub mod procstat;
 pub mod sims;
 pub mod verify;
@@ -91,6 +98,8 @@ pub enum Scenario {
     OktaNdjson,
     /// Okta → crawler → Datadog sink (gzip) → fake intake.
     OktaDatadog,
+    /// Okta → crawler → Datadog sink (zstd) → fake intake.
+    OktaDatadogZstd,
     /// Many small ACME streams on a short interval.
     ManyStreams,
     /// 1Password (three streams) → crawler → NDJSON to `/dev/null`.
@@ -116,7 +125,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::OktaNdjson,
         Scenario::OktaDatadog,
         Scenario::ManyStreams,
@@ -129,6 +138,7 @@ impl Scenario {
         Scenario::GoogleWorkspaceNdjson,
         Scenario::Office365Ndjson,
         Scenario::HttpOktaNdjson,
+        Scenario::OktaDatadogZstd,
     ];
 
     /// The name used by `--scenario`.
@@ -136,6 +146,7 @@ impl Scenario {
         match self {
             Scenario::OktaNdjson => "okta-ndjson",
             Scenario::OktaDatadog => "okta-datadog",
+            Scenario::OktaDatadogZstd => "okta-datadog-zstd",
             Scenario::ManyStreams => "many-streams",
             Scenario::OnePasswordNdjson => "onepassword-ndjson",
             Scenario::SlackNdjson => "slack-ndjson",
@@ -146,6 +157,15 @@ impl Scenario {
             Scenario::GoogleWorkspaceNdjson => "google_workspace-ndjson",
             Scenario::Office365Ndjson => "office365-ndjson",
             Scenario::HttpOktaNdjson => "http-okta-ndjson",
+        }
+    }
+
+    /// The floor of the [limit probe](probe) this scenario's CPU per event is compared with.
+    pub fn floor(self) -> probe::Floor {
+        match self {
+            Scenario::OktaDatadog => probe::Floor::Gzip,
+            Scenario::OktaDatadogZstd => probe::Floor::Zstd,
+            _ => probe::Floor::Ndjson,
         }
     }
 
@@ -181,7 +201,7 @@ pub struct Options {
     pub many_store: Option<StoreKind>,
     /// The `logcrawl-bench` executable to run simulators in (`serve`); `None`: in this process.
     pub sim_exe: Option<PathBuf>,
-    /// gzip level of the Datadog sink; `None`: the sink's default.
+    /// Compression level of the Datadog sink (gzip or zstd); `None`: the sink's default.
     pub compression_level: Option<u32>,
 }
 
@@ -316,6 +336,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<Report
     match scenario {
         Scenario::OktaNdjson
         | Scenario::OktaDatadog
+        | Scenario::OktaDatadogZstd
         | Scenario::OnePasswordNdjson
         | Scenario::SlackNdjson
         | Scenario::GithubNdjson
@@ -537,7 +558,7 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
     let vendor = Backfill::of(scenario, options.events);
     let api = Sim::start(&vendor.spec, exe).await?;
     let intake = match scenario {
-        Scenario::OktaDatadog => Some(Sim::start(&SimSpec::Datadog, exe).await?),
+        Scenario::OktaDatadog | Scenario::OktaDatadogZstd => Some(Sim::start(&SimSpec::Datadog, exe).await?),
         _ => None,
     };
     let store_kind = options.store.unwrap_or(StoreKind::File);
@@ -550,9 +571,10 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
                 api_key: Some(DD_API_KEY.to_owned().into()),
                 ..DatadogConfig::default()
             };
-            if let Some(level) = options.compression_level {
-                config.compression_level = level;
+            if scenario == Scenario::OktaDatadogZstd {
+                config.compression = logcrawl_sink_datadog::Compression::Zstd;
             }
+            config.compression_level = options.compression_level;
             (Arc::new(DatadogSink::new(config, &BuildContext::new("datadog"))?), None)
         }
         None => {
@@ -764,19 +786,30 @@ fn ms(d: Duration) -> String {
 
 /// The results as a Markdown table, then one line per scenario with its check.
 pub fn table(reports: &[Report]) -> String {
+    table_with(reports, None)
+}
+
+/// [`table`] with each scenario's CPU per event also as a multiple of its floor in `probe`.
+pub fn table_with(reports: &[Report], probe: Option<&probe::Probe>) -> String {
     let mut out = String::new();
     out.push_str(
-        "| scenario | streams | store | events | seconds | events/s | CPU s | sim CPU s | peak RSS MiB | lateness p50/p99/max ms | first-run max ms | exactly once |\n",
+        "| scenario | streams | store | events | seconds | events/s | CPU s | CPU µs/event | × floor | sim CPU s | peak RSS MiB | lateness p50/p99/max ms | first-run max ms | exactly once |\n",
     );
-    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
+    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
     for r in reports {
         let (lateness, first) = match r.lateness {
             Some(l) => (format!("{}/{}/{}", ms(l.p50), ms(l.p99), ms(l.max)), ms(l.first_run_max)),
             None => ("-".into(), "-".into()),
         };
+        let per_event = r.cpu.filter(|_| r.events > 0).map(|cpu| cpu / u32::try_from(r.events).unwrap_or(u32::MAX));
+        let times = per_event.zip(probe).map_or_else(
+            || "-".into(),
+            |(cpu, p)| format!("{:.1}", cpu.as_secs_f64() / p.floor(r.scenario.floor()).as_secs_f64().max(1e-12)),
+        );
+        let per_event = per_event.map_or_else(|| "-".into(), |cpu| format!("{:.2}", cpu.as_secs_f64() * 1e6));
         let _infallible = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.scenario.name(),
             r.streams,
             match r.store {
@@ -787,6 +820,8 @@ pub fn table(reports: &[Report]) -> String {
             r.elapsed.as_secs_f64(),
             r.events_per_sec(),
             secs(r.cpu),
+            per_event,
+            times,
             secs(r.sim_cpu),
             mib(r.peak_rss),
             lateness,
@@ -795,6 +830,9 @@ pub fn table(reports: &[Report]) -> String {
         );
     }
     out.push('\n');
+    if let Some(probe) = probe {
+        let _infallible = writeln!(out, "{}\n", probe.describe());
+    }
     for r in reports {
         let _infallible = match &r.check {
             Ok(what) => writeln!(out, "- {}: ok: {what}", r.scenario.name()),

@@ -2,12 +2,12 @@
 //! (`logcrawl_bench`) for what each scenario measures and how.
 //!
 //! ```text
-//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|many-streams|onepassword-ndjson|slack-ndjson
+//! logcrawl-bench [--scenario all|okta-ndjson|okta-datadog|okta-datadog-zstd|many-streams|onepassword-ndjson|slack-ndjson
 //!                            |github-ndjson|auth0-ndjson|duo-ndjson|entra-ndjson
 //!                            |google_workspace-ndjson|office365-ndjson|http-okta-ndjson]
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
-//!                [--in-process] [--small]
+//!                [--in-process] [--small] [--no-probe]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
 //!                | serve onepassword --events N | serve slack --events N | serve github --events N
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use logcrawl_bench::sims::{SimSpec, serve};
-use logcrawl_bench::{Options, Scenario, StoreKind, run, table};
+use logcrawl_bench::{Options, Scenario, StoreKind, run, table_with};
 
 /// The same allocator as the `logcrawl` binary (see its `main.rs`), so the figures are the shipped binary's.
 #[global_allocator]
@@ -35,7 +35,7 @@ static GLOBAL: logcrawl_alloc::Allocator = logcrawl_alloc::Allocator;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Which scenario to run: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson,
+    /// Which scenario to run: all, okta-ndjson, okta-datadog, okta-datadog-zstd, many-streams, onepassword-ndjson,
     /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson,
     /// office365-ndjson or http-okta-ndjson.
     #[arg(long, default_value = "all")]
@@ -55,7 +55,7 @@ struct Cli {
     /// Checkpoint store (default: file for the backfills, memory for many-streams).
     #[arg(long)]
     store: Option<Store>,
-    /// gzip level of the Datadog sink (default: the sink's default).
+    /// Compression level of the Datadog sink, gzip 0-9 or zstd 1-22 (default: the sink's default).
     #[arg(long)]
     compression_level: Option<u32>,
     /// Run the simulators inside this process instead of child processes.
@@ -64,6 +64,9 @@ struct Cli {
     /// A tiny size for CI: a few seconds even in a debug build.
     #[arg(long)]
     small: bool,
+    /// Skip the limit probe (and the table's × floor column).
+    #[arg(long)]
+    no_probe: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -195,7 +198,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             Some(s) => vec![s],
             None => {
                 eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson, office365-ndjson or http-okta-ndjson",
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, okta-datadog-zstd, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson, office365-ndjson or http-okta-ndjson",
                     cli.scenario
                 );
                 return ExitCode::from(2);
@@ -221,6 +224,18 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
     }
 
+    let probe = if cli.no_probe {
+        None
+    } else {
+        eprintln!("probing the machine's limits …");
+        match logcrawl_bench::probe::run().await {
+            Ok(probe) => Some(probe),
+            Err(err) => {
+                eprintln!("the limit probe failed: {err:#}");
+                None
+            }
+        }
+    };
     let mut reports = Vec::new();
     let mut broken = false;
     for scenario in scenarios {
@@ -234,7 +249,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
     }
     let mut out = std::io::stdout().lock();
-    let _written = out.write_all(table(&reports).as_bytes());
+    let _written = out.write_all(table_with(&reports, probe.as_ref()).as_bytes());
     let _written = writeln!(out, "\nallocator: {}", logcrawl_alloc::describe());
     if broken {
         ExitCode::from(2)

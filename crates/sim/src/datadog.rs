@@ -4,11 +4,13 @@
 //! # Contract
 //!
 //! * **Endpoint.** `POST {base_url}/api/v2/logs` with a JSON array of entries, `Content-Encoding` `gzip`,
-//!   `deflate`, `identity` or none. Any other encoding answers 415; a body that does not decompress or is not
+//!   `deflate`, `identity` or none (the encodings of the intake's API reference), or `zstd` (what Datadog's
+//!   own senders use; the sink's opt-in `compression = "zstd"`). Any other encoding answers 415; a body that does not decompress or is not
 //!   a JSON array of objects answers 400 `{"errors":[…]}` and nothing of it is counted.
 //! * **Auth.** With [`DatadogIntakeBuilder::api_key`], a request without `DD-API-KEY` answers 401 and one
 //!   with another key 403, as the real intake does (the contract's status table).
-//! * **Limits.** More than 5 000 000 uncompressed bytes or more than 1000 entries answers 413.
+//! * **Limits.** More than 5 000 000 uncompressed bytes (whatever the body's compressed size) or more than
+//!   1000 entries answers 413.
 //! * **Accepted.** Every other request answers **202** `{}` after its entries were counted. Each entry's id is
 //!   its top-level `uuid` (Okta events), else its top-level `id` (ACME events and most others); entries
 //!   with neither are counted apart. Nested `id`s (an Okta actor's, a target's) are never taken.
@@ -23,7 +25,7 @@
 //!   [`DatadogIntake::ids`]); benchmarks of millions of entries may turn that off and rely on the digest.
 //! * **Stats over HTTP.** `GET {base_url}/_sim/stats` answers the [`IntakeStats`] as JSON, so a benchmark
 //!   can run the intake in a child process and still read what it received.
-//! * **Speed.** Bodies are decompressed with zlib-rs and scanned with `serde_json` into a borrowed struct of
+//! * **Speed.** Bodies are decompressed with zlib-rs or zstd and scanned with `serde_json` into a borrowed struct of
 //!   two raw fields (every other field is skipped, never built): several hundred MB/s per core.
 //!
 //! The server binds `127.0.0.1:0`, runs on the current tokio runtime and stops when the [`DatadogIntake`]
@@ -347,6 +349,10 @@ async fn intake(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
             Ok(plain) => plain,
             Err(err) => return refuse(&sim, StatusCode::BAD_REQUEST, &format!("invalid deflate body: {err}")),
         },
+        "zstd" => match zstd::stream::read::Decoder::new(&body[..]).and_then(|d| inflate(d, body.len())) {
+            Ok(plain) => plain,
+            Err(err) => return refuse(&sim, StatusCode::BAD_REQUEST, &format!("invalid zstd body: {err}")),
+        },
         other => {
             return refuse(&sim, StatusCode::UNSUPPORTED_MEDIA_TYPE, &format!("unsupported Content-Encoding {other}"));
         }
@@ -408,6 +414,10 @@ mod tests {
         encoder.finish().unwrap()
     }
 
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        zstd::encode_all(data, 1).unwrap()
+    }
+
     async fn post(intake: &DatadogIntake, key: Option<&str>, encoding: Option<&str>, body: Vec<u8>) -> u16 {
         let mut request = reqwest::Client::new().post(format!("{}{INTAKE_PATH}", intake.base_url())).body(body);
         if let Some(key) = key {
@@ -427,17 +437,19 @@ mod tests {
         let acme = br#"[{"message":"c","id":"000000000001"},{"message":null,"id":7},{"status":"info"}]"#;
         assert_eq!(post(&intake, Some("k"), None, acme.to_vec()).await, 202);
         assert_eq!(post(&intake, Some("k"), Some("gzip"), gzip(br#"[{"message":"again","uuid":"u-1"}]"#)).await, 202);
+        let zstd_body = zstd(br#"[{"message":"z","uuid":"u-3"}]"#);
+        assert_eq!(post(&intake, Some("k"), Some("ZSTD"), zstd_body).await, 202);
         let stats = intake.stats();
-        assert_eq!(stats.accepted_requests, 3);
-        assert_eq!(stats.entries, 6);
+        assert_eq!(stats.accepted_requests, 4);
+        assert_eq!(stats.entries, 7);
         assert_eq!(stats.entries_without_id, 1);
         assert_eq!(stats.entries_without_message, 2);
-        assert_eq!((stats.distinct_ids, stats.repeated_ids), (4, 1));
+        assert_eq!((stats.distinct_ids, stats.repeated_ids), (5, 1));
         assert_eq!(intake.deliveries_of("u-1"), 2);
         assert_eq!(intake.deliveries_of("nested"), 0);
-        assert_eq!(intake.ids(), ["000000000001", "7", "u-1", "u-2"]);
-        assert_eq!(stats.digest, IdDigest::of(["u-2", "7", "u-1", "000000000001", "u-1"]));
-        assert_ne!(stats.digest, IdDigest::of(["u-2", "7", "u-1", "000000000001", "u-2"]));
+        assert_eq!(intake.ids(), ["000000000001", "7", "u-1", "u-2", "u-3"]);
+        assert_eq!(stats.digest, IdDigest::of(["u-2", "7", "u-1", "000000000001", "u-1", "u-3"]));
+        assert_ne!(stats.digest, IdDigest::of(["u-2", "7", "u-1", "000000000001", "u-2", "u-3"]));
         assert_eq!(fetch_stats(intake.base_url()).await.unwrap(), stats);
     }
 
@@ -449,10 +461,16 @@ mod tests {
         assert_eq!(post(&intake, Some("k"), Some("gzip"), b"not gzip".to_vec()).await, 400);
         assert_eq!(post(&intake, Some("k"), None, b"{\"message\":1}".to_vec()).await, 400);
         assert_eq!(post(&intake, Some("k"), Some("br"), b"[]".to_vec()).await, 415);
+        assert_eq!(post(&intake, Some("k"), Some("zstd"), gzip(b"[]")).await, 400, "gzip bytes said to be zstd");
         let many = format!("[{}]", vec![r#"{"message":"m"}"#; 1001].join(","));
         assert_eq!(post(&intake, Some("k"), None, many.into_bytes()).await, 413);
+        // The 5 MB limit is on the uncompressed body: a small zstd body of 6 MB of JSON is refused.
+        let big = format!("[{}]", vec![format!(r#"{{"message":"{}"}}"#, "m".repeat(6000)); 1000].join(","));
+        let small = zstd(big.as_bytes());
+        assert!(small.len() < 100_000 && big.len() > MAX_BODY_BYTES);
+        assert_eq!(post(&intake, Some("k"), Some("zstd"), small).await, 413);
         let stats = intake.stats();
-        assert_eq!((stats.requests, stats.unauthorized_requests, stats.refused_requests), (6, 2, 4));
+        assert_eq!((stats.requests, stats.unauthorized_requests, stats.refused_requests), (8, 2, 6));
         assert_eq!(stats.entries, 0);
     }
 

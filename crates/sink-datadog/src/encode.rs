@@ -14,12 +14,11 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use flate2::Compression;
 use logcrawl_core::{LogRecord, SourceMeta};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use crate::payload::{Builder, Packed};
+use crate::payload::{Builder, Codec, Packed};
 
 /// The attribute set to `true` on an entry whose message was cut.
 pub const TRUNCATED_KEY: &str = "logcrawl.truncated";
@@ -223,14 +222,14 @@ pub(crate) struct Encoded {
 }
 
 /// Encodes `records` (taking ownership: maps are serialized in place, never cloned) into request bodies
-/// that respect `limits`, compressed with `gzip` as they are built, dropping records the intake must not
+/// that respect `limits`, encoded with `codec` as they are built, dropping records the intake must not
 /// get. `now` is seconds since the epoch.
 pub(crate) fn encode(
     records: Vec<LogRecord>,
     common: &Common,
     limits: &EncodeLimits,
     now: f64,
-    gzip: Option<Compression>,
+    codec: Codec,
 ) -> std::io::Result<Encoded> {
     let mut out = Encoded::default();
     let oldest = now - limits.max_age.as_secs_f64();
@@ -242,7 +241,7 @@ pub(crate) fn encode(
             / records.len().max(1);
     let estimate = |n: usize| (n * per_record).clamp(4096, limits.max_bytes + 1);
     let mut remaining = records.len();
-    let mut builder = Builder::new(gzip, estimate(remaining));
+    let mut builder = Builder::new(codec, estimate(remaining))?;
     // Each entry is written here first, where it can still be cut to size, then appended to the request.
     let mut scratch = Vec::with_capacity(4096);
     for record in records {
@@ -285,7 +284,8 @@ pub(crate) fn encode(
         }
         let full = builder.len() >= limits.max_records || builder.json_len_with(scratch.len()) > limits.max_bytes;
         if full && builder.len() > 0 {
-            out.payloads.push(std::mem::replace(&mut builder, Builder::new(gzip, estimate(remaining + 1))).finish()?);
+            let next = Builder::new(codec, estimate(remaining + 1))?;
+            out.payloads.push(std::mem::replace(&mut builder, next).finish()?);
         }
         builder.push(&scratch)?;
     }
@@ -399,9 +399,9 @@ mod tests {
         truncated: usize,
     }
 
-    /// The sink's encoding without compression (the bodies are the JSON); gzip is checked on its own.
+    /// The sink's encoding without compression (the bodies are the JSON); gzip and zstd are checked on their own.
     fn encode(records: Vec<LogRecord>, common: &Common, limits: &EncodeLimits, now: f64) -> Opened {
-        let out = super::encode(records, common, limits, now, None).unwrap();
+        let out = super::encode(records, common, limits, now, Codec::Identity).unwrap();
         Opened {
             payloads: out.payloads.iter().map(|packed| packed.open().unwrap()).collect(),
             dropped: out.dropped,
@@ -663,7 +663,7 @@ mod tests {
     }
 
     #[test]
-    fn gzip_bodies_hold_the_same_entries_as_plain_ones() {
+    fn compressed_bodies_hold_the_same_entries_as_plain_ones() {
         let now = now_seconds();
         let batch = || -> Vec<LogRecord> {
             (0..2500)
@@ -671,17 +671,20 @@ mod tests {
                 .collect()
         };
         let limits = EncodeLimits { max_bytes: 300_000, ..limits() };
-        let plain = super::encode(batch(), &Common::default(), &limits, now, None).unwrap();
-        let gzip = super::encode(batch(), &Common::default(), &limits, now, Some(Compression::new(6))).unwrap();
-        assert_eq!(plain.payloads.len(), gzip.payloads.len());
+        let plain = super::encode(batch(), &Common::default(), &limits, now, Codec::Identity).unwrap();
         assert!(plain.payloads.len() > 3, "{}", plain.payloads.len());
-        for (plain, gzip) in plain.payloads.iter().zip(&gzip.payloads) {
-            assert!(gzip.is_gzip() && gzip.body().len() < gzip.json_len() / 3);
-            assert_eq!((gzip.len(), gzip.json_len()), (plain.len(), plain.json_len()));
-            assert!(plain.json_len() <= limits.max_bytes);
-            let opened = gzip.open().unwrap();
-            assert_eq!(opened.json(), plain.body());
-            assert_eq!(entries(&opened).len(), plain.len());
+        for codec in [Codec::Gzip(6), Codec::Zstd(1)] {
+            let packed = super::encode(batch(), &Common::default(), &limits, now, codec).unwrap();
+            // The size limit counts the uncompressed JSON: the same cuts whatever the codec.
+            assert_eq!(plain.payloads.len(), packed.payloads.len(), "{codec:?}");
+            for (plain, packed) in plain.payloads.iter().zip(&packed.payloads) {
+                assert!(packed.codec() == codec && packed.body().len() < packed.json_len() / 3, "{codec:?}");
+                assert_eq!((packed.len(), packed.json_len()), (plain.len(), plain.json_len()));
+                assert!(plain.json_len() <= limits.max_bytes);
+                let opened = packed.open().unwrap();
+                assert_eq!(opened.json(), plain.body());
+                assert_eq!(entries(&opened).len(), plain.len());
+            }
         }
     }
 }

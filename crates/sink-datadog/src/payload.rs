@@ -1,17 +1,38 @@
 //! Request bodies: built entry by entry straight into the compressor, opened again only to split one.
 //!
-//! A batch of 1000 Okta events is ~2 MB of JSON and ~200 kB of gzip. The JSON is never held whole: each
-//! entry is serialized into a small scratch buffer (where it can still be cut to the size limit) and then
-//! fed to the gzip stream of its request ([`Builder`]). A [`Packed`] request keeps the wire body and
-//! where each entry lies in the uncompressed JSON; in the rare case that the intake answers 413 or 400,
-//! [`Packed::open`] decompresses it into a [`Payload`] whose halves are sent instead.
+//! A batch of 1000 Okta events is ~2 MB of JSON, ~200 kB of gzip and ~60 kB of zstd. The JSON is never
+//! held whole: each entry is serialized into a small scratch buffer (where it can still be cut to the size
+//! limit) and then fed to the compressor of its request ([`Builder`]). A [`Packed`] request keeps the wire
+//! body and where each entry lies in the uncompressed JSON; in the rare case that the intake answers 413
+//! or 400, [`Packed::open`] decompresses it into a [`Payload`] whose halves are sent instead.
 
 use std::io::{Read as _, Write as _};
 use std::ops::Range;
 
 use bytes::Bytes;
-use flate2::Compression;
 use flate2::write::GzEncoder;
+
+/// How a request body is encoded on the wire, with its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// Plain JSON, no `Content-Encoding`.
+    Identity,
+    /// gzip at a level 0–9 (`Content-Encoding: gzip`).
+    Gzip(u32),
+    /// zstd at a level 1–22 (`Content-Encoding: zstd`).
+    Zstd(i32),
+}
+
+impl Codec {
+    /// The `Content-Encoding` header value, `None` for plain JSON.
+    pub(crate) fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Codec::Identity => None,
+            Codec::Gzip(_) => Some("gzip"),
+            Codec::Zstd(_) => Some("zstd"),
+        }
+    }
+}
 
 /// One request's JSON array, uncompressed, and where each entry lies in it.
 #[derive(Debug, Clone)]
@@ -41,7 +62,7 @@ impl Payload {
     pub(crate) fn slice(&self, range: Range<usize>) -> Payload {
         let parts = &self.entries[range];
         let size: usize = parts.iter().map(|r| r.len() + 1).sum::<usize>() + 1;
-        let mut builder = Builder::new(None, size);
+        let mut builder = Builder::new(Codec::Identity, size).expect("a plain builder cannot fail");
         for part in parts {
             builder.push(&self.json[part.clone()]).expect("writing to memory cannot fail");
         }
@@ -71,14 +92,14 @@ impl Payload {
         text
     }
 
-    /// The payload as a request body (gzip at `level`, or as it is).
-    pub(crate) fn pack(&self, level: Option<Compression>) -> std::io::Result<Packed> {
-        if level.is_none() {
+    /// The payload as a request body encoded with `codec`.
+    pub(crate) fn pack(&self, codec: Codec) -> std::io::Result<Packed> {
+        if codec == Codec::Identity {
             let entries = self.entries.clone();
-            return Ok(Packed { body: self.json.clone(), gzip: false, json_len: self.json.len(), entries });
+            return Ok(Packed { body: self.json.clone(), codec, json_len: self.json.len(), entries });
         }
         // The same builder as a fresh request: the entries are fed to the compressor as they were written.
-        let mut builder = Builder::new(level, self.json.len());
+        let mut builder = Builder::new(codec, self.json.len())?;
         for entry in &self.entries {
             builder.push(&self.json[entry.clone()])?;
         }
@@ -92,7 +113,7 @@ impl Payload {
 #[derive(Debug, Clone)]
 pub(crate) struct Packed {
     body: Bytes,
-    gzip: bool,
+    codec: Codec,
     json_len: usize,
     entries: Vec<Range<usize>>,
 }
@@ -108,23 +129,26 @@ impl Packed {
         self.json_len
     }
 
-    /// The body to send (gzip or JSON, as configured).
+    /// The body to send (compressed or JSON, as configured).
     pub(crate) fn body(&self) -> &Bytes {
         &self.body
     }
 
-    /// Whether [`body`](Self::body) is gzip.
-    pub(crate) fn is_gzip(&self) -> bool {
-        self.gzip
+    /// How [`body`](Self::body) is encoded.
+    pub(crate) fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// The payload again, uncompressed, to split it.
     pub(crate) fn open(&self) -> std::io::Result<Payload> {
-        if !self.gzip {
-            return Ok(Payload { json: self.body.clone(), entries: self.entries.clone() });
-        }
         let mut json = Vec::with_capacity(self.json_len);
-        flate2::read::GzDecoder::new(&self.body[..]).read_to_end(&mut json)?;
+        // One byte more than expected at most: a body that does not match its size is refused below.
+        let limit = self.json_len as u64 + 1;
+        match self.codec {
+            Codec::Identity => return Ok(Payload { json: self.body.clone(), entries: self.entries.clone() }),
+            Codec::Gzip(_) => flate2::read::GzDecoder::new(&self.body[..]).take(limit).read_to_end(&mut json)?,
+            Codec::Zstd(_) => zstd::stream::read::Decoder::new(&self.body[..])?.take(limit).read_to_end(&mut json)?,
+        };
         if json.len() != self.json_len {
             return Err(std::io::Error::other(format!(
                 "a request body decompressed to {} bytes, not the {} it was made of",
@@ -140,6 +164,7 @@ impl Packed {
 enum Sink {
     Plain(Vec<u8>),
     Gzip(Box<GzEncoder<Vec<u8>>>),
+    Zstd(Box<zstd::stream::write::Encoder<'static, Vec<u8>>>),
 }
 
 impl Sink {
@@ -150,6 +175,7 @@ impl Sink {
                 Ok(())
             }
             Sink::Gzip(encoder) => encoder.write_all(bytes),
+            Sink::Zstd(encoder) => encoder.write_all(bytes),
         }
     }
 }
@@ -157,19 +183,31 @@ impl Sink {
 /// Builds one request's JSON array entry by entry, compressing as it goes.
 pub(crate) struct Builder {
     sink: Sink,
+    codec: Codec,
     json_len: usize,
     entries: Vec<Range<usize>>,
 }
 
 impl Builder {
-    /// An empty array; `json_capacity` is the expected size of the JSON (gzip reserves an eighth of it).
-    pub(crate) fn new(level: Option<Compression>, json_capacity: usize) -> Self {
-        let sink = match level {
-            None => Sink::Plain(Vec::with_capacity(json_capacity)),
-            Some(level) => Sink::Gzip(Box::new(GzEncoder::new(Vec::with_capacity(json_capacity / 8 + 64), level))),
+    /// An empty array; `json_capacity` is the expected size of the JSON (gzip reserves an eighth of it,
+    /// zstd a sixteenth). Fails only when the zstd library cannot set up its context.
+    pub(crate) fn new(codec: Codec, json_capacity: usize) -> std::io::Result<Self> {
+        let sink = match codec {
+            Codec::Identity => Sink::Plain(Vec::with_capacity(json_capacity)),
+            Codec::Gzip(level) => Sink::Gzip(Box::new(GzEncoder::new(
+                Vec::with_capacity(json_capacity / 8 + 64),
+                flate2::Compression::new(level),
+            ))),
+            Codec::Zstd(level) => {
+                let mut encoder =
+                    zstd::stream::write::Encoder::new(Vec::with_capacity(json_capacity / 16 + 64), level)?;
+                // The whole body is one frame, without a checksum (TCP and TLS check the bytes already).
+                encoder.include_checksum(false)?;
+                Sink::Zstd(Box::new(encoder))
+            }
         };
         // The `[` counts from the start; it is written with the first entry or by `finish`.
-        Self { sink, json_len: 1, entries: Vec::new() }
+        Ok(Self { sink, codec, json_len: 1, entries: Vec::new() })
     }
 
     /// Entries so far.
@@ -201,11 +239,12 @@ impl Builder {
     pub(crate) fn finish(mut self) -> std::io::Result<Packed> {
         self.sink.write(if self.entries.is_empty() { b"[]" } else { b"]" })?;
         self.json_len += 1;
-        let (body, gzip) = match self.sink {
-            Sink::Plain(json) => (Bytes::from(json), false),
-            Sink::Gzip(encoder) => (Bytes::from(encoder.finish()?), true),
+        let body = match self.sink {
+            Sink::Plain(json) => json,
+            Sink::Gzip(encoder) => encoder.finish()?,
+            Sink::Zstd(encoder) => encoder.finish()?,
         };
-        Ok(Packed { body, gzip, json_len: self.json_len, entries: self.entries })
+        Ok(Packed { body: Bytes::from(body), codec: self.codec, json_len: self.json_len, entries: self.entries })
     }
 }
 
@@ -213,8 +252,8 @@ impl Builder {
 mod tests {
     use super::*;
 
-    fn build(level: Option<Compression>, entries: &[&str]) -> Packed {
-        let mut builder = Builder::new(level, 64);
+    fn build(codec: Codec, entries: &[&str]) -> Packed {
+        let mut builder = Builder::new(codec, 64).unwrap();
         for entry in entries {
             builder.push(entry.as_bytes()).unwrap();
         }
@@ -222,44 +261,59 @@ mod tests {
     }
 
     #[test]
-    fn gzip_and_plain_bodies_open_to_the_same_payload() {
+    fn compressed_and_plain_bodies_open_to_the_same_payload() {
         let entries = [r#"{"message":"a"}"#, r#"{"message":"b","n":1}"#, r#"{"m":"é"}"#];
-        let plain = build(None, &entries);
-        let gzip = build(Some(Compression::new(6)), &entries);
-        assert!(!plain.is_gzip() && gzip.is_gzip());
+        let plain = build(Codec::Identity, &entries);
         assert_eq!(plain.body().as_ref(), format!("[{}]", entries.join(",")).as_bytes());
-        assert_eq!((plain.len(), plain.json_len()), (3, plain.body().len()));
-        assert_eq!((gzip.len(), gzip.json_len()), (3, plain.body().len()));
-        let (a, b) = (plain.open().unwrap(), gzip.open().unwrap());
-        assert_eq!(a.json(), b.json());
-        assert_eq!(a.entries(), b.entries());
+        assert_eq!((plain.len(), plain.json_len(), plain.codec()), (3, plain.body().len(), Codec::Identity));
+        let a = plain.open().unwrap();
         for (range, entry) in a.entries().iter().zip(entries) {
             assert_eq!(&a.json()[range.clone()], entry.as_bytes());
         }
-        assert_eq!(build(None, &[]).body().as_ref(), b"[]");
-        assert_eq!(build(Some(Compression::new(1)), &[]).open().unwrap().json().as_ref(), b"[]");
+        for (codec, magic) in [(Codec::Gzip(6), &[0x1f, 0x8b][..]), (Codec::Zstd(1), &[0x28, 0xb5, 0x2f, 0xfd][..])] {
+            let packed = build(codec, &entries);
+            assert_eq!(packed.codec(), codec);
+            assert!(packed.body().starts_with(magic), "{codec:?}");
+            assert_eq!((packed.len(), packed.json_len()), (3, plain.body().len()));
+            let b = packed.open().unwrap();
+            assert_eq!(a.json(), b.json());
+            assert_eq!(a.entries(), b.entries());
+            assert_eq!(build(codec, &[]).open().unwrap().json().as_ref(), b"[]");
+        }
+        assert_eq!(build(Codec::Identity, &[]).body().as_ref(), b"[]");
+        assert_eq!(Codec::Zstd(3).content_encoding(), Some("zstd"));
+        assert_eq!(Codec::Gzip(1).content_encoding(), Some("gzip"));
+        assert_eq!(Codec::Identity.content_encoding(), None);
     }
 
     #[test]
     fn halves_and_packing_keep_entries() {
-        let payload = build(None, &["{\"m\":0}", "{\"m\":1}", "{\"m\":2}", "{\"m\":3}", "{\"m\":4}"]).open().unwrap();
+        let payload =
+            build(Codec::Identity, &["{\"m\":0}", "{\"m\":1}", "{\"m\":2}", "{\"m\":3}", "{\"m\":4}"]).open().unwrap();
         let (left, right) = payload.halves();
         assert_eq!((left.len(), right.len()), (2, 3));
         assert_eq!(right.json().as_ref(), b"[{\"m\":2},{\"m\":3},{\"m\":4}]");
         assert_eq!(&right.json()[right.entries()[0].clone()], b"{\"m\":2}");
-        let packed = right.pack(Some(Compression::new(6))).unwrap();
-        assert_eq!(packed.open().unwrap().json(), right.json());
-        assert_eq!(right.pack(None).unwrap().body(), right.json());
+        for codec in [Codec::Gzip(6), Codec::Zstd(1)] {
+            let packed = right.pack(codec).unwrap();
+            assert_eq!(packed.codec(), codec);
+            assert_eq!(packed.open().unwrap().json(), right.json());
+        }
+        assert_eq!(right.pack(Codec::Identity).unwrap().body(), right.json());
         assert!(payload.excerpt(0).contains("\"m\":0"));
-        assert_eq!(build(None, &[&"x".repeat(400)]).open().unwrap().excerpt(0).chars().count(), 301);
+        assert_eq!(build(Codec::Identity, &[&"x".repeat(400)]).open().unwrap().excerpt(0).chars().count(), 301);
     }
 
     #[test]
     fn a_body_that_does_not_open_to_its_size_is_an_error() {
-        let mut packed = build(Some(Compression::new(6)), &["{}"]);
-        packed.json_len += 1;
-        assert!(packed.open().unwrap_err().to_string().contains("to 4 bytes, not the 5"));
-        packed.body = Bytes::from_static(b"not gzip");
-        assert!(packed.open().is_err());
+        for codec in [Codec::Gzip(6), Codec::Zstd(1)] {
+            let mut packed = build(codec, &["{}"]);
+            packed.json_len += 1;
+            assert!(packed.open().unwrap_err().to_string().contains("to 4 bytes, not the 5"), "{codec:?}");
+            packed.json_len -= 2;
+            assert!(packed.open().unwrap_err().to_string().contains("not the 3"), "{codec:?}: a longer body");
+            packed.body = Bytes::from_static(b"not compressed");
+            assert!(packed.open().is_err(), "{codec:?}");
+        }
     }
 }

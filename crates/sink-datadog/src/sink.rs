@@ -23,7 +23,7 @@ use crate::config::{
     MIN_LOG_BYTES, config_error, endpoint_url, intake_url, resolve_api_key,
 };
 use crate::encode::{Common, EncodeLimits, encode};
-use crate::payload::{Packed, Payload};
+use crate::payload::{Codec, Packed, Payload};
 
 /// Payloads at least this large are compressed on the blocking pool rather than on an async worker.
 const BLOCKING_COMPRESS_BYTES: usize = 64 * 1024;
@@ -43,7 +43,7 @@ struct Inner {
     /// `site datadoghq.eu` or `endpoint http://…`, for messages.
     target: String,
     key: SecretString,
-    gzip: Option<flate2::Compression>,
+    codec: Codec,
     retry: RetryPolicy,
     /// What a `Retry-After` longer than `max_retry_wait` does: gives the send up.
     long_wait: LongServerWait,
@@ -59,7 +59,7 @@ impl fmt::Debug for DatadogSink {
         f.debug_struct("DatadogSink")
             .field("name", &self.name)
             .field("url", &self.inner.url.as_str())
-            .field("gzip", &self.inner.gzip.map(|level| level.level()))
+            .field("codec", &self.inner.codec)
             .field("max_in_flight", &self.inner.max_in_flight)
             .finish_non_exhaustive()
     }
@@ -102,8 +102,14 @@ impl DatadogSink {
         if HeaderValue::from_str(key.expose_secret()).is_err() {
             return Err(err("api_key", "contains characters not allowed in an HTTP header".into()));
         }
-        if config.compression_level > 9 {
-            return Err(err("compression_level", format!("{} is not in 0-9", config.compression_level)));
+        let level = config.compression_level.unwrap_or(config.compression.default_level());
+        let levels = config.compression.levels();
+        if !levels.contains(&level) {
+            let name = format!("{:?}", config.compression).to_lowercase();
+            return Err(err(
+                "compression_level",
+                format!("{level} is not in {}-{} (the levels of {name})", levels.start(), levels.end()),
+            ));
         }
         if !(MIN_LOG_BYTES..=MAX_LOG_BYTES).contains(&config.max_log_bytes) {
             return Err(err(
@@ -142,9 +148,10 @@ impl DatadogSink {
             url,
             target,
             key,
-            gzip: match config.compression {
-                Compression::Gzip => Some(flate2::Compression::new(config.compression_level)),
-                Compression::None => None,
+            codec: match config.compression {
+                Compression::Gzip => Codec::Gzip(level),
+                Compression::Zstd => Codec::Zstd(i32::try_from(level).expect("checked to be 1-22")),
+                Compression::None => Codec::Identity,
             },
             retry: RetryPolicy::from(&config.http),
             long_wait: LongServerWait::GiveUpAbove(config.http.max_retry_wait),
@@ -184,7 +191,7 @@ impl DatadogSink {
     pub fn encode_bodies(&self, batch: Batch) -> std::io::Result<Vec<Bytes>> {
         let Batch { source, records, .. } = batch;
         let common = Common::new(&source, self.inner.hostname.as_deref(), self.inner.tag_attributes);
-        let encoded = encode(records, &common, &self.inner.limits, now_seconds(), self.inner.gzip)?;
+        let encoded = encode(records, &common, &self.inner.limits, now_seconds(), self.inner.codec)?;
         Ok(encoded.payloads.iter().map(|packed| packed.body().clone()).collect())
     }
 
@@ -194,11 +201,11 @@ impl DatadogSink {
         let Batch { source, stream, records, hold } = batch;
         let common = Common::new(&source, inner.hostname.as_deref(), inner.tag_attributes);
         let limits = inner.limits;
-        let gzip = inner.gzip;
+        let codec = inner.codec;
         // Serializing and compressing ~4 MB is milliseconds of CPU: keep it off the async workers. Once the
         // records are encoded, the crawler may cut the next batch while this one waits for the intake.
         let encoded = tokio::task::spawn_blocking(move || {
-            let encoded = encode(records, &common, &limits, now_seconds(), gzip);
+            let encoded = encode(records, &common, &limits, now_seconds(), codec);
             drop(hold);
             encoded
         })
@@ -292,13 +299,13 @@ impl DatadogSink {
 
     /// A payload (a half of a split one) as a request body.
     async fn pack(&self, payload: Payload) -> Result<Packed, SinkError> {
-        let gzip = self.inner.gzip;
-        let result = if gzip.is_some() && payload.json().len() >= BLOCKING_COMPRESS_BYTES {
-            tokio::task::spawn_blocking(move || payload.pack(gzip))
+        let codec = self.inner.codec;
+        let result = if codec != Codec::Identity && payload.json().len() >= BLOCKING_COMPRESS_BYTES {
+            tokio::task::spawn_blocking(move || payload.pack(codec))
                 .await
                 .map_err(|join| SinkError::retryable(format!("sink {}: compression task failed: {join}", self.name)))?
         } else {
-            payload.pack(gzip)
+            payload.pack(codec)
         };
         result.map_err(|e| SinkError::retryable(format!("sink {}: compressing failed: {e}", self.name)))
     }
@@ -314,7 +321,7 @@ struct Intake<'a> {
 }
 
 impl Courier for Intake<'_> {
-    /// Only the wire body is kept while a request is out (with gzip, about a tenth of the JSON); the JSON is
+    /// Only the wire body is kept while a request is out (compressed, a tenth of the JSON or less); the JSON is
     /// rebuilt from it in the rare case that the intake asks for a split or a bisection.
     type Request = Packed;
 
@@ -330,8 +337,8 @@ impl Courier for Intake<'_> {
         let sink = self.sink;
         let mut request = RequestSpec::post(sink.inner.url.clone(), packed.body().clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if packed.is_gzip() {
-            request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        if let Some(encoding) = packed.codec().content_encoding() {
+            request = request.header(CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
         match sink.inner.client.send_once(&request).await {
             Ok(response) => sink.classify(&response),
@@ -452,7 +459,15 @@ mod tests {
         let cases: Vec<(&str, DatadogConfig)> = vec![
             ("site", DatadogConfig { site: "datadoghq.net".into(), ..config() }),
             ("endpoint", DatadogConfig { endpoint: Some("not a url".into()), ..config() }),
-            ("compression_level", DatadogConfig { compression_level: 10, ..config() }),
+            ("compression_level", DatadogConfig { compression_level: Some(10), ..config() }),
+            (
+                "compression_level",
+                DatadogConfig { compression: Compression::Zstd, compression_level: Some(0), ..config() },
+            ),
+            (
+                "compression_level",
+                DatadogConfig { compression: Compression::Zstd, compression_level: Some(23), ..config() },
+            ),
             ("batch_max_records", delivery(DeliverySettings { batch_max_records: 1001, ..d })),
             ("batch_max_records", delivery(DeliverySettings { batch_max_records: 0, ..d })),
             ("batch_max_bytes", delivery(DeliverySettings { batch_max_bytes: 5_000_001, ..d })),

@@ -32,7 +32,8 @@
 //! its index in nanoseconds) and its own time survives only inside the JSON line**. Choose it only for
 //! streams whose records of one batch are close together and in time order, and only if the
 //! high-precision API is unavailable to you. gzip is documented for the high-precision API only; the
-//! combination `batch` + `gzip` is refused.
+//! combination `batch` + `gzip` is refused. There is no zstd: the high-precision API documents
+//! `Content-Encoding` values `GZIP`/`gzip` and `SNAPPY`/`snappy` only, and the other API none.
 //!
 //! ## Authentication (`auth = { type = "…", … }`)
 //!

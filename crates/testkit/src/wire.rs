@@ -8,20 +8,23 @@ use std::path::Path;
 use serde_json::Value;
 use wiremock::{Request, ResponseTemplate};
 
-/// A request's body, gunzipped when its `Content-Encoding` says `gzip` (in any letter case), parsed as
-/// JSON. Panics with what is wrong when the body is not valid gzip or JSON.
+/// A request's body, decompressed when its `Content-Encoding` says `gzip` or `zstd` (in any letter case),
+/// parsed as JSON. Panics with what is wrong when the body is not valid gzip, zstd or JSON.
 pub fn body_json(request: &Request) -> Value {
     serde_json::from_slice(&body_bytes(request)).expect("JSON body")
 }
 
-/// A request's body bytes, gunzipped when its `Content-Encoding` says `gzip`.
+/// A request's body bytes, decompressed when its `Content-Encoding` says `gzip` or `zstd`.
 pub fn body_bytes(request: &Request) -> Vec<u8> {
-    let gzip = request.headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    if !gzip {
-        return request.body.clone();
-    }
+    let encoding = request.headers.get("content-encoding").map(|v| v.as_bytes().to_ascii_lowercase());
     let mut plain = Vec::new();
-    flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut plain).expect("valid gzip");
+    match encoding.as_deref() {
+        Some(b"gzip") => {
+            flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut plain).expect("valid gzip");
+        }
+        Some(b"zstd") => plain = zstd::decode_all(&request.body[..]).expect("valid zstd"),
+        _ => return request.body.clone(),
+    }
     plain
 }
 
@@ -101,7 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn gzip_is_undone_only_when_the_request_says_so() {
+    fn compression_is_undone_only_when_the_request_says_so() {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(b"[1,2]").unwrap();
         let zipped = gz.finish().unwrap();
@@ -120,6 +123,9 @@ mod tests {
         assert_eq!(body_json(&request(Some("GZIP"), zipped.clone())), serde_json::json!([1, 2]));
         assert_eq!(body_json(&request(None, b"[3]".to_vec())), serde_json::json!([3]));
         assert_eq!(body_bytes(&request(None, zipped.clone())), zipped, "not gunzipped without the header");
+        let zstd = zstd::encode_all(&b"[4]"[..], 1).unwrap();
+        assert_eq!(body_json(&request(Some("Zstd"), zstd.clone())), serde_json::json!([4]));
+        assert_eq!(body_bytes(&request(Some("gzip, br"), zstd.clone())), zstd, "unknown encodings are left alone");
         let plain = request(None, Vec::new());
         assert_eq!(url_as_sent("http://h:1", &plain), "http://h:1/x?a=1&b=2");
         assert_eq!(query(&plain)["b"], "2");

@@ -18,6 +18,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 mod hostile;
+mod zstd;
 
 const KEY: &str = "dd-api-key-0123456789abcdef";
 
