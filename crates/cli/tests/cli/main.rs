@@ -8,6 +8,8 @@ use std::time::Duration;
 use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use serde_json::Value;
 
+#[cfg(feature = "postgres")]
+mod pg;
 mod state;
 
 /// `logcrawl ARGS` in `dir`, with debug logs and the ACME key the test configurations read.
