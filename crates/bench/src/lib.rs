@@ -55,6 +55,7 @@
 //! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
 //! every scenario at a tiny size (`tests/small.rs`) and checks delivery, never timing.
 
+pub mod pg_scale;
 pub mod procstat;
 pub mod sims;
 pub mod verify;

@@ -6,8 +6,6 @@
 //!
 //! Times (`expires_at`, `heartbeat_at`) are always the database's `now()`, never a worker's clock.
 
-use tokio_postgres::GenericClient;
-
 use crate::Error;
 
 /// `(version, what it does, SQL with `{s}` for the quoted schema name)`, oldest first. Never edit an
@@ -66,10 +64,8 @@ pub(crate) async fn migrate(client: &mut deadpool_postgres::Client, schema: &str
          );"
     ))
     .await?;
-    let current: i32 = tx
-        .query_one(&format!("SELECT coalesce(max(version), 0) FROM {s}.schema_migrations"), &[])
-        .await?
-        .get(0);
+    let current: i32 =
+        tx.query_one(&format!("SELECT coalesce(max(version), 0) FROM {s}.schema_migrations"), &[]).await?.get(0);
     if current > VERSION {
         return Err(Error::Schema(format!(
             "schema {schema:?} is at version {current}, newer than this logcrawl knows ({VERSION}): upgrade logcrawl"
@@ -87,7 +83,7 @@ pub(crate) async fn migrate(client: &mut deadpool_postgres::Client, schema: &str
 }
 
 /// The schema version recorded in the database (0 when none).
-pub(crate) async fn version(client: &impl GenericClient, schema: &str) -> Result<i32, Error> {
+pub(crate) async fn version(client: &tokio_postgres::Client, schema: &str) -> Result<i32, Error> {
     let sql = format!("SELECT coalesce(max(version), 0) FROM \"{schema}\".schema_migrations");
     Ok(client.query_one(&sql, &[]).await?.get(0))
 }

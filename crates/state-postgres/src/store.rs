@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     pub(crate) leases: LocalLeases,
     /// The streams this worker is configured to run, and whether the table has rows for them yet.
     pub(crate) wanted: Mutex<(Vec<StreamKey>, bool)>,
+    /// Held for a lease round: two at once (the manager's and an explicit one) would each claim a share.
+    pub(crate) rounds: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -132,6 +134,7 @@ impl PgStore {
             worker,
             leases: LocalLeases::new(),
             wanted: Mutex::new((Vec::new(), false)),
+            rounds: tokio::sync::Mutex::new(()),
         });
         let this = Self { inner, runtime: Some(runtime), manager: Mutex::new(None) };
         this.call(|inner| async move {
@@ -159,7 +162,7 @@ impl PgStore {
     pub fn schema_version(&self) -> Result<i32, CheckpointError> {
         self.call(|inner| async move {
             let client = inner.client().await?;
-            schema::version(&**client, &inner.settings.schema).await
+            schema::version(&client, &inner.settings.schema).await
         })
     }
 
@@ -208,7 +211,10 @@ impl PgStore {
     pub fn workers(&self) -> Result<Vec<WorkerRow>, CheckpointError> {
         self.call(|inner| async move {
             let rows = inner.client().await?.query(&inner.sql.workers, &[]).await?;
-            Ok(rows.iter().map(|row| WorkerRow { id: row.get(0), heartbeat_age: row.get(1), live: row.get(2) }).collect())
+            Ok(rows
+                .iter()
+                .map(|row| WorkerRow { id: row.get(0), heartbeat_age: row.get(1), live: row.get(2) })
+                .collect())
         })
     }
 
@@ -221,7 +227,9 @@ impl PgStore {
             Ok(row.map(|row| (row.get::<_, String>(0), row.get::<_, String>(1))))
         }) {
             Ok(Some((holder, until))) => CheckpointError::Leased { key: key.clone(), holder, until },
-            Ok(None) => self.inner.backend(format!("the write of {key} was refused and the stream is not leased; retry")),
+            Ok(None) => {
+                self.inner.backend(format!("the write of {key} was refused and the stream is not leased; retry"))
+            }
             Err(err) => err,
         }
     }
@@ -278,7 +286,10 @@ impl CheckpointStore for PgStore {
     fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
         self.call(|inner| async move {
             let rows = inner.client().await?.query(&inner.sql.list, &[]).await?;
-            Ok(rows.iter().map(|row| (StreamKey::new(row.get::<_, String>(0), row.get::<_, String>(1)), row.get(2))).collect())
+            Ok(rows
+                .iter()
+                .map(|row| (StreamKey::new(row.get::<_, String>(0), row.get::<_, String>(1)), row.get(2)))
+                .collect())
         })
     }
 
@@ -309,6 +320,7 @@ fn worker_id() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "worker".into());
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{host}-{}-{:04x}", std::process::id(), (nanos ^ (nanos >> 16)) & 0xffff)
 }

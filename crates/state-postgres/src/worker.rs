@@ -8,8 +8,8 @@ use logcrawl_core::metric;
 use logcrawl_core::{LeaseGate, StreamKey};
 use tokio::sync::watch;
 
-use crate::store::{Inner, PgStore};
 use crate::Error;
+use crate::store::{Inner, PgStore};
 
 impl PgStore {
     /// What the crawler consults before each run and each batch: the streams this worker holds.
@@ -98,6 +98,7 @@ fn renewal_failed(inner: &Inner, why: &str) {
 /// One round: heartbeat, renew, rebalance.
 async fn round(inner: &Inner) -> Result<(), Error> {
     let Some(me) = inner.worker.as_deref() else { return Ok(()) };
+    let _one_at_a_time = inner.rounds.lock().await;
     let started = Instant::now();
     let lease = inner.settings.lease.as_secs_f64();
     let client = inner.client().await?;
@@ -174,6 +175,7 @@ async fn round(inner: &Inner) -> Result<(), Error> {
 /// Releases every lease whose run ended, and forgets the worker: returns how many were released.
 async fn release_all(inner: &Inner) -> Result<usize, Error> {
     let Some(me) = inner.worker.as_deref() else { return Ok(0) };
+    let _one_at_a_time = inner.rounds.lock().await;
     inner.leases.mark_all();
     let client = inner.client().await?;
     let mut released = 0;

@@ -121,7 +121,10 @@ fn workers_share_the_streams_fairly_and_a_departing_one_hands_its_share_over() {
     assert_eq!(union.len(), 30, "every stream held once");
     for worker in &workers {
         let mine = &held[worker.worker_id().unwrap()];
-        assert!(all.iter().all(|key| worker.gate().may_send(key) == mine.contains(key)), "the gate is the database's view");
+        assert!(
+            all.iter().all(|key| worker.gate().may_send(key) == mine.contains(key)),
+            "the gate is the database's view"
+        );
     }
 
     let leaving = &workers[0];

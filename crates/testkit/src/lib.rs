@@ -61,8 +61,8 @@
 //! newest first ([`conformance::Vendor::window`]).
 
 pub mod conformance;
-pub mod pg;
 mod logs;
+pub mod pg;
 mod sink;
 mod stream;
 mod wire;

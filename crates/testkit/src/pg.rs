@@ -129,9 +129,8 @@ fn find_binaries() -> Option<PathBuf> {
             .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
             .filter(|dir| complete(dir))
             .collect();
-        versions.sort_by_key(|dir| {
-            dir.parent().and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok()).unwrap_or(0)
-        });
+        versions
+            .sort_by_key(|dir| dir.parent().and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok()).unwrap_or(0));
         versions.pop()
     })
 }

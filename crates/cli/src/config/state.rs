@@ -103,9 +103,8 @@ fn postgres(mut table: Table) -> Result<PostgresState, ConfigError> {
             Some(other) => Err(expected(&format!("state.{key}"), "a string", &other)),
         }
     };
-    let url = string("url")?.ok_or_else(|| {
-        ConfigError::new("state.url", "missing key (the PostgreSQL URL, e.g. url = \"${PG_URL}\")")
-    })?;
+    let url = string("url")?
+        .ok_or_else(|| ConfigError::new("state.url", "missing key (the PostgreSQL URL, e.g. url = \"${PG_URL}\")"))?;
     let schema = string("schema")?.unwrap_or_else(|| "logcrawl".into());
     let duration = |key: &str, text: Option<String>, default: u64| -> Result<Duration, ConfigError> {
         let Some(text) = text else { return Ok(Duration::from_secs(default)) };
@@ -126,7 +125,9 @@ fn postgres(mut table: Table) -> Result<PostgresState, ConfigError> {
     if lease < renew * 2 {
         return Err(ConfigError::new(
             "state.lease",
-            format!("{lease:?} must be at least twice renew ({renew:?}), so one late renewal does not lose the streams"),
+            format!(
+                "{lease:?} must be at least twice renew ({renew:?}), so one late renewal does not lose the streams"
+            ),
         ));
     }
     let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';

@@ -20,7 +20,7 @@ const BATCH: usize = 20;
 
 struct Cluster {
     server: PgServer,
-    _sim: AcmeSim,
+    sim: AcmeSim,
     _rt: tokio::runtime::Runtime,
     root: tempfile::TempDir,
     sources: usize,
@@ -36,7 +36,7 @@ impl Cluster {
         let sim = sim.unwrap();
         let root = tempfile::tempdir().unwrap();
         let admin = PgStore::open_admin(PgSettings::new(server.url())).unwrap();
-        let mut cluster = Self { server, _sim: sim, _rt: rt, root, sources, workers: Vec::new(), admin };
+        let mut cluster = Self { server, sim, _rt: rt, root, sources, workers: Vec::new(), admin };
         for worker in 0..workers {
             cluster.write_config(worker);
             let child = cluster.spawn(worker);
@@ -65,7 +65,7 @@ impl Cluster {
                 "\n[[sources]]\nname = \"acme-{s:02}\"\nconnector = \"acme\"\nsink = \"s{s:02}\"\ninterval = \"{}s\"\n\
                  base_url = \"{}\"\napi_key = \"none\"\npage_size = {BATCH}\nbatch_max_records = {BATCH}\n",
                 INTERVAL.as_secs(),
-                self._sim.base_url()
+                self.sim.base_url()
             ));
         }
         std::fs::write(dir.join("logcrawl.toml"), text).unwrap();
@@ -250,7 +250,10 @@ fn a_killed_workers_streams_are_taken_over_within_a_lease_and_nothing_is_lost() 
     std::thread::sleep(Duration::from_secs(2));
     cluster.stop_all();
     let duplicates = cluster.check_nothing_lost();
-    assert!(duplicates <= shares.len() * BATCH, "{duplicates} duplicates: more than the killed worker's in-flight batches");
+    assert!(
+        duplicates <= shares.len() * BATCH,
+        "{duplicates} duplicates: more than the killed worker's in-flight batches"
+    );
 }
 
 #[test]
@@ -261,7 +264,9 @@ fn a_frozen_worker_is_fenced_and_sends_nothing_stale_after_it_resumes() {
     let other_id = cluster.id_of(1, &held);
     std::thread::sleep(Duration::from_secs(2));
     cluster.signal(0, "-STOP");
-    wait_for("the other worker takes every stream over", || cluster.holders().get(&other_id).is_some_and(|s| s.len() == 10));
+    wait_for("the other worker takes every stream over", || {
+        cluster.holders().get(&other_id).is_some_and(|s| s.len() == 10)
+    });
     let frozen = lines(&cluster, 0);
     cluster.signal(0, "-CONT");
     // Let it run into the fence, lose its streams and win some back by rebalancing.
@@ -274,10 +279,17 @@ fn a_frozen_worker_is_fenced_and_sends_nothing_stale_after_it_resumes() {
         let after_resume: BTreeSet<u64> = cluster.ids(0, s).into_iter().skip(frozen[s]).collect();
         let others: BTreeSet<u64> = cluster.ids(1, s).into_iter().collect();
         let stale: Vec<&u64> = after_resume.intersection(&others).collect();
-        assert!(stale.is_empty(), "source {s}: the resumed zombie re-sent {} events the new holder had sent", stale.len());
+        assert!(
+            stale.is_empty(),
+            "source {s}: the resumed zombie re-sent {} events the new holder had sent",
+            stale.len()
+        );
     }
     let duplicates = cluster.check_nothing_lost();
-    assert!(duplicates <= share.len() * BATCH, "{duplicates} duplicates: more than the frozen worker's in-flight batches");
+    assert!(
+        duplicates <= share.len() * BATCH,
+        "{duplicates} duplicates: more than the frozen worker's in-flight batches"
+    );
 }
 
 #[test]
@@ -292,9 +304,7 @@ fn workers_pause_while_the_database_is_down_and_resume_without_loss() {
     let still: Vec<Vec<usize>> = (0..2).map(|w| lines(&cluster, w)).collect();
     assert_eq!(paused, still, "a worker sent batches while it could not renew its leases");
     cluster.server.start_again();
-    wait_for("every stream delivers again", || {
-        (0..10).all(|s| (0..2).any(|w| cluster.ids(w, s).len() > still[w][s]))
-    });
+    wait_for("every stream delivers again", || (0..10).all(|s| (0..2).any(|w| cluster.ids(w, s).len() > still[w][s])));
     std::thread::sleep(Duration::from_secs(2));
     cluster.stop_all();
     let duplicates = cluster.check_nothing_lost();

@@ -32,8 +32,15 @@ pub fn export(config_path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode
     match out {
         Some(path) => {
             let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("logcrawl: exported {} checkpoints from {} to {}", entries.len(), store.describe(), path.display());
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "logcrawl: exported {} checkpoints from {} to {}",
+                entries.len(),
+                store.describe(),
+                path.display()
+            );
         }
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -107,12 +114,18 @@ mod tests {
     fn lines_are_checked_before_anything_is_stored() {
         let good = "{\"source\":\"a\",\"stream\":\"s 1\",\"cursor\":{\"after\":\"1\"}}\n\n{\"source\":\"b\",\"stream\":\"t\",\"cursor\":2}\n";
         let entries = parse(good.as_bytes(), "in").unwrap();
-        assert_eq!(entries, vec![(StreamKey::new("a", "s 1"), json!({"after": "1"})), (StreamKey::new("b", "t"), json!(2))]);
+        assert_eq!(
+            entries,
+            vec![(StreamKey::new("a", "s 1"), json!({"after": "1"})), (StreamKey::new("b", "t"), json!(2))]
+        );
         for (bad, words) in [
             ("{\"source\":\"a\",\"stream\":\"s\"}", "in, line 1: `cursor` is missing"),
             ("{\"source\":\"\",\"stream\":\"s\",\"cursor\":1}", "`source` must be"),
             ("nope", "in, line 1: not JSON"),
-            ("{\"source\":\"a\",\"stream\":\"s\",\"cursor\":1}\n{\"source\":\"a\",\"stream\":\"s\",\"cursor\":2}", "line 2: a/s appears twice"),
+            (
+                "{\"source\":\"a\",\"stream\":\"s\",\"cursor\":1}\n{\"source\":\"a\",\"stream\":\"s\",\"cursor\":2}",
+                "line 2: a/s appears twice",
+            ),
         ] {
             let err = parse(bad.as_bytes(), "in").unwrap_err();
             assert!(format!("{err:#}").contains(words), "{bad}: {err:#}");
