@@ -113,7 +113,8 @@ pub fn run(options: PgScaleOptions) -> anyhow::Result<PgScaleReport> {
         ..PgSettings::new(url)
     };
     let admin = PgStore::open_admin(settings.clone())?;
-    let keys: Vec<StreamKey> = (0..options.streams).map(|i| StreamKey::new("bench", format!("stream-{i:05}"))).collect();
+    let keys: Vec<StreamKey> =
+        (0..options.streams).map(|i| StreamKey::new("bench", format!("stream-{i:05}"))).collect();
     let mut workers: Vec<Arc<PgStore>> = Vec::new();
     for _ in 0..options.workers {
         workers.push(Arc::new(PgStore::open_worker(settings.clone())?));

@@ -90,7 +90,9 @@ pub enum CheckpointError {
         reason: String,
     },
     /// The stream is leased to a running worker, so an operator's change would race it.
-    #[error("{key} is leased to worker {holder} until {until}; stop that worker (or wait for its lease to expire) first")]
+    #[error(
+        "{key} is leased to worker {holder} until {until}; stop that worker (or wait for its lease to expire) first"
+    )]
     Leased {
         /// The stream.
         key: StreamKey,

@@ -107,8 +107,6 @@ enum Error {
     Schema(String),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("{0}")]
-    Other(String),
 }
 
 /// Describes a database without its credentials: `PostgreSQL host:port/database`.

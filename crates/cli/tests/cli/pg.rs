@@ -275,8 +275,8 @@ fn a_frozen_worker_is_fenced_and_sends_nothing_stale_after_it_resumes() {
     cluster.stop_all();
     let log = cluster.log(0);
     assert!(log.contains("lease lost") || log.contains("lease is lost"), "the zombie logs its lost leases:\n{log}");
-    for s in 0..10 {
-        let after_resume: BTreeSet<u64> = cluster.ids(0, s).into_iter().skip(frozen[s]).collect();
+    for (s, &seen) in frozen.iter().enumerate() {
+        let after_resume: BTreeSet<u64> = cluster.ids(0, s).into_iter().skip(seen).collect();
         let others: BTreeSet<u64> = cluster.ids(1, s).into_iter().collect();
         let stale: Vec<&u64> = after_resume.intersection(&others).collect();
         assert!(
