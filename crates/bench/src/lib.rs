@@ -61,6 +61,7 @@
 //! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
 //! every scenario at a tiny size (`tests/small.rs`) and checks delivery, never timing.
 
+pub mod pg_scale;
 pub mod probe;
 pub mod procstat;
 pub mod sims;

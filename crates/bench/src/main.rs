@@ -13,6 +13,7 @@
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
 //!                | serve entra --events N | serve google-workspace --events N
 //!                | serve office365 --events N
+//! logcrawl-bench pg-scale [--url URL] [--streams 10000] [--workers 4] [--lease 6s] [--duration 10s]
 //! ```
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
@@ -81,6 +82,28 @@ enum Command {
     Serve {
         #[command(subcommand)]
         sim: ServeSim,
+    },
+    /// `pg-scale`: streams over several workers on one PostgreSQL (claim time, lease overhead,
+    /// commits per second, takeover time); see `logcrawl_bench::pg_scale`.
+    PgScale {
+        /// The database; without it a throw-away server is started (PostgreSQL binaries needed).
+        #[arg(long)]
+        url: Option<String>,
+        /// Streams.
+        #[arg(long, default_value_t = 10_000)]
+        streams: usize,
+        /// Workers.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Lease (renew is a third of it).
+        #[arg(long, default_value = "6s", value_parser = logcrawl_core::config::parse_duration)]
+        lease: Duration,
+        /// How long the commit phase lasts.
+        #[arg(long, default_value = "10s", value_parser = logcrawl_core::config::parse_duration)]
+        duration: Duration,
+        /// Committing threads per worker.
+        #[arg(long, default_value_t = 8)]
+        threads: usize,
     },
 }
 
@@ -169,6 +192,23 @@ fn main() -> ExitCode {
 }
 
 async fn async_main(cli: Cli) -> ExitCode {
+    if let Some(Command::PgScale { url, streams, workers, lease, duration, threads }) = cli.command {
+        let options = logcrawl_bench::pg_scale::PgScaleOptions { url, streams, workers, lease, duration, threads };
+        return match tokio::task::spawn_blocking(move || logcrawl_bench::pg_scale::run(options)).await {
+            Ok(Ok(report)) => {
+                let _closed = std::io::stdout().write_all(report.table().as_bytes());
+                ExitCode::SUCCESS
+            }
+            Ok(Err(err)) => {
+                eprintln!("logcrawl-bench pg-scale: {err:#}");
+                ExitCode::from(2)
+            }
+            Err(join) => {
+                eprintln!("logcrawl-bench pg-scale: {join}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(Command::Serve { sim }) = cli.command {
         let spec = match sim {
             ServeSim::Okta { events } => SimSpec::Okta { events },

@@ -84,11 +84,14 @@ pub enum Command {
         #[arg(short, long, env = "LOGCRAWL_CONFIG")]
         config: PathBuf,
     },
-    /// List the checkpoints stored in the configured state directory, or reset or set one.
+    /// List the checkpoints stored in the configured store, reset or set one, or export and import them.
     State {
         /// Configuration file (required; accepted before or after `reset`/`set`).
         #[arg(short, long, env = "LOGCRAWL_CONFIG", global = true)]
         config: Option<PathBuf>,
+        /// List every stream's lease (holder, epoch, expiry) and the workers instead (PostgreSQL state).
+        #[arg(long)]
+        leases: bool,
         /// Without one, the stored checkpoints are listed.
         #[command(subcommand)]
         action: Option<StateCommand>,
@@ -127,6 +130,21 @@ pub enum StateCommand {
         stream: String,
         /// The cursor, as JSON in the connector's format, e.g. '{"after": "000000000750"}'.
         cursor: String,
+        /// Do it without asking (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Write every checkpoint as JSON lines ({"source", "stream", "cursor"}), to move them to another
+    /// store with `import`.
+    Export {
+        /// The file to write; standard output when left out.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Store the checkpoints of a file written by `export` (`-`: standard input) in the configured store.
+    Import {
+        /// The JSON lines file.
+        file: PathBuf,
         /// Do it without asking (needed when standard input is not a terminal).
         #[arg(short, long)]
         yes: bool,
@@ -174,12 +192,15 @@ pub fn main() -> ExitCode {
             Command::Run { config, once, watch_config } => commands::run(&config, once, watch_config).await,
             Command::Check { config, source } => commands::check(&config, &source).await,
             Command::Validate { config } => commands::validate(&config),
-            Command::State { config, action } => {
+            Command::State { config, leases, action } => {
                 let config = config.ok_or_else(|| {
                     anyhow::anyhow!("`state` needs the configuration: pass -c FILE or set LOGCRAWL_CONFIG")
                 })?;
                 match action {
+                    None if leases => commands::state::leases(&config),
                     None => commands::state::list(&config),
+                    Some(StateCommand::Export { out }) => commands::state::export(&config, out.as_deref()),
+                    Some(StateCommand::Import { file, yes }) => commands::state::import(&config, &file, yes),
                     Some(StateCommand::Reset { source, stream, yes }) => {
                         commands::state::reset(&config, &source, stream.as_deref(), yes)
                     }

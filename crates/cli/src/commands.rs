@@ -75,6 +75,7 @@ fn describe_failures(report: &CrawlReport, config: Option<&Path>) -> usize {
                 FailureStage::Fetch => "fetching",
                 FailureStage::Send => "sending",
                 FailureStage::Commit => "committing the checkpoint",
+                FailureStage::Lease => "holding the lease",
             },
             match (failure.fatal, checkpoint) {
                 (false, _) => "",
@@ -108,7 +109,7 @@ pub async fn check(config_path: &Path, source_name: &str) -> anyhow::Result<Exit
     let configured_sink = build_sinks(&config)?.remove(&source.sink).context("sink was validated")?;
     let mut built = build_source(&config, source, configured_sink)?;
     built.sink = Arc::new(FileSink::stdout("stdout"));
-    let store = ReadOnlyStore(FileCheckpointStore::open_shared(&config.state_dir));
+    let store = ReadOnlyStore(crate::store::open_reader(&config)?);
     let mut crawler = Crawler::new(Arc::new(store));
     crawler.add_source(built);
     stop_on_signals(crawler.shutdown_token());
@@ -153,6 +154,9 @@ pub fn connectors() -> ExitCode {
     for (name, about) in listing(SINKS, SINK_NAMES) {
         line(name, about);
     }
+    say("checkpoint stores (besides the embedded file store):");
+    let postgres = "[state] type = \"postgres\": shared by several workers, streams leased";
+    line("postgres", cfg!(feature = "postgres").then_some(postgres));
     ExitCode::SUCCESS
 }
 

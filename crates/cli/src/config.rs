@@ -32,8 +32,10 @@ use toml::{Table, Value};
 
 mod api;
 mod interpolate;
+mod state;
 
 pub use api::{ApiConfig, DEFAULT_FAILURE_BUDGET};
+pub use state::{PostgresState, StateConfig};
 
 pub use interpolate::interpolate;
 use interpolate::interpolate_table;
@@ -140,8 +142,10 @@ pub struct SinkConfig {
 /// A whole, interpolated and structurally checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where checkpoints live.
+    /// Where checkpoints live (with the file store) and the dead-letter files.
     pub state_dir: PathBuf,
+    /// The checkpoint store: `[state]`.
+    pub state: StateConfig,
     /// The `/metrics`, `/health` and `/ready` listener.
     pub api: ApiConfig,
     /// Sinks by name.
@@ -199,13 +203,14 @@ impl Config {
             Some(Value::String(s)) if !s.is_empty() => PathBuf::from(s),
             Some(other) => return Err(locate(expected("state_dir", "a directory path", &other))),
         };
+        let state = root.remove("state").map(state::state_config).transpose().map_err(locate)?.unwrap_or_default();
         let api = root.remove("api").map(api::api_config).transpose().map_err(locate)?.unwrap_or_default();
         let sinks_value = root.remove("sinks").unwrap_or_else(|| Value::Table(Table::new()));
         let sources_value = root.remove("sources").unwrap_or_else(|| Value::Array(Vec::new()));
         if let Some(key) = root.keys().next() {
             return Err(locate(ConfigError::new(
                 key.clone(),
-                "unknown key (top-level keys are state_dir, [api], [sinks.NAME] and [[sources]])",
+                "unknown key (top-level keys are state_dir, [state], [api], [sinks.NAME] and [[sources]])",
             )));
         }
 
@@ -282,7 +287,7 @@ impl Config {
             }
             sources.push(source);
         }
-        Ok(Self { state_dir, api, sinks, sources, text: text.to_owned(), file: None })
+        Ok(Self { state_dir, state, api, sinks, sources, text: text.to_owned(), file: None })
     }
 
     /// Adds the file and line to an error about one of this configuration's keys.

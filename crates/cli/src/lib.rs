@@ -12,6 +12,8 @@
 //! | `logcrawl state -c FILE` | lists the stored checkpoints and the dead letters each sink set aside |
 //! | `logcrawl state -c FILE reset SOURCE [STREAM] [--yes]` | deletes checkpoints: those streams start over from their initial lookback |
 //! | `logcrawl state -c FILE set SOURCE STREAM JSON [--yes]` | stores a cursor by hand |
+//! | `logcrawl state -c FILE --leases` | PostgreSQL state: every stream's holder, epoch and lease expiry, and the workers |
+//! | `logcrawl state -c FILE export [--out F]` / `import F [--yes]` | checkpoints as JSON lines, to move them between stores |
 //! | `logcrawl connectors` | lists the connectors and sinks compiled in |
 //!
 //! ## Cargo features
@@ -24,6 +26,7 @@
 //! | `file` | the NDJSON file/stdout sink |
 //! | `datadog` | the Datadog Logs intake sink |
 //! | `lts` | the Huawei Cloud LTS sink |
+//! | `postgres` | `[state] type = "postgres"`: checkpoints and stream leases in PostgreSQL, shared by several workers (on by default) |
 //! | `all-connectors`, `all-sinks` | every connector, every sink (both on by default) |
 
 pub mod api;
@@ -33,3 +36,4 @@ pub mod commands;
 pub mod config;
 pub mod progress;
 pub mod registry;
+pub mod store;

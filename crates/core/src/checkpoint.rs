@@ -80,6 +80,35 @@ pub enum CheckpointError {
         /// Why.
         reason: String,
     },
+    /// The commit was refused by the lease fence: another worker holds the stream now (or this worker
+    /// never held it). The stream must stop at once and send nothing more.
+    #[error("the lease of {key} was lost: {reason}")]
+    LeaseLost {
+        /// The stream.
+        key: StreamKey,
+        /// What the store found.
+        reason: String,
+    },
+    /// The stream is leased to a running worker, so an operator's change would race it.
+    #[error(
+        "{key} is leased to worker {holder} until {until}; stop that worker (or wait for its lease to expire) first"
+    )]
+    Leased {
+        /// The stream.
+        key: StreamKey,
+        /// The worker holding it.
+        holder: String,
+        /// When its lease expires (the store's clock).
+        until: String,
+    },
+    /// A remote store (a database) failed or could not be reached.
+    #[error("checkpoint store {store}: {reason}")]
+    Backend {
+        /// Which store, without credentials (e.g. `PostgreSQL db.example:5432/logcrawl`).
+        store: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A name cannot be stored (it is empty).
     #[error("cannot store checkpoint for {key}: {reason}")]
     InvalidKey {

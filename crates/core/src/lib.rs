@@ -22,6 +22,7 @@
 //! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
 //! | [`Crawler`] | schedules streams, batches, commits in order, shuts down cleanly |
+//! | [`LeaseGate`], [`LocalLeases`] | which streams this worker may run when several share one store |
 //! | [`CrawlStats`], [`StreamStats`] | live totals, run-lateness histograms, and each stream's counters and health |
 //! | [`metric`] | the name, kind and help of every exported metric |
 //! | [`labels`] | which stream the current task works for, for metrics far from the crawler |
@@ -34,6 +35,7 @@ pub mod config;
 pub mod crawler;
 pub mod deadletter;
 pub mod labels;
+pub mod lease;
 pub mod metric;
 pub mod raw;
 pub mod record;
@@ -49,6 +51,7 @@ pub use config::{ConfigError, DeliverySettings, HttpSettings};
 pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };
+pub use lease::{LeaseGate, LocalLeases, RunPermit};
 pub use raw::{RawEvent, raw_member, raw_members, raw_scalar, raw_str_at, raw_text, raw_value};
 pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_seconds};
 pub use sink::{

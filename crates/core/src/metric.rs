@@ -64,7 +64,7 @@ metrics_table! {
     RUNS = "logcrawl_runs_total", Counter, true, "",
         "Runs of the stream started.";
     RUNS_FAILED = "logcrawl_runs_failed_total", Counter, true, "stage",
-        "Runs of the stream that ended in an error, by the stage that failed (load_checkpoint, fetch, send, commit).";
+        "Runs of the stream that ended in an error, by the stage that failed (load_checkpoint, fetch, send, commit, lease).";
     COMMITS = "logcrawl_checkpoint_commits_total", Counter, true, "",
         "Cursors committed to the checkpoint store.";
     RUN_DURATION = "logcrawl_run_duration_seconds", Histogram, true, "",
@@ -89,6 +89,20 @@ metrics_table! {
         "The process's resident memory (RSS).";
     SOURCES = "logcrawl_sources", Gauge, false, "",
         "Sources running.";
+    LEASES_HELD = "logcrawl_leases_held", Gauge, false, "",
+        "Streams whose lease this worker holds (PostgreSQL state only).";
+    LEASE_EPOCH = "logcrawl_lease_epoch", Gauge, true, "",
+        "The fencing epoch of the stream's lease while this worker holds it, 0 once it does not.";
+    LEASE_WORKERS = "logcrawl_lease_workers", Gauge, false, "",
+        "Live workers sharing the PostgreSQL state, as this worker counted them at its last renewal.";
+    LEASE_CLAIMS = "logcrawl_lease_claims_total", Counter, false, "",
+        "Leases this worker claimed (free streams, and streams taken over from an expired holder).";
+    LEASE_RELEASES = "logcrawl_lease_releases_total", Counter, false, "",
+        "Leases this worker gave up (surplus over its fair share, a stream no longer configured, shutdown).";
+    LEASE_LOSSES = "logcrawl_lease_losses_total", Counter, false, "",
+        "Leases this worker lost to another (found at renewal, or by the fence refusing a commit).";
+    LEASE_RENEWAL_FAILURES = "logcrawl_lease_renewal_failures_total", Counter, false, "",
+        "Lease rounds that failed (the database unreachable or slow); past the lease the streams stop sending.";
 }
 
 /// The `source` and `stream` labels of the current task (empty outside a stream).

@@ -14,6 +14,7 @@
 //! | [`ndjson`] | the JSON lines of a file sink's output or a dead-letter file |
 //! | [`url_as_sent`], [`query`], [`header`], [`with_links`], [`with_link_list`], [`epoch_now`] | wiremock pagination: the URL a client asked for, its query, `Link: rel="next"` headers (one value per link, or GitHub's one list), rate-limit resets |
 //! | [`fast_retries`] | a connector's HTTP settings with millisecond retries, for its `with_http` hook |
+//! | [`pg::PgServer`] | a throw-away PostgreSQL server on a loopback port (`initdb`, started, stopped on drop; as `nobody` when run as root) |
 //! | [`LogCapture`] | every `tracing` line of a test, formatted as in production, to assert on what was logged (and that no secret was) |
 //!
 //! ## The conformance suite
@@ -61,6 +62,7 @@
 
 pub mod conformance;
 mod logs;
+pub mod pg;
 mod sink;
 mod stream;
 mod wire;

@@ -73,6 +73,7 @@ pub fn standing(stats: &StreamStats, health: &Health, budget: u32) -> StreamStan
             FailureStage::Fetch => "fetching",
             FailureStage::Send => "sending",
             FailureStage::Commit => "committing",
+            FailureStage::Lease => "holding the lease",
         };
         format!("{stage}: {}", failure.message)
     });

@@ -12,18 +12,26 @@ use metrics_util::MetricKindMask;
 
 use super::health::standing;
 
-/// How long a gauge may go unset before it leaves the exposition. Every gauge is set by [`render`] just
-/// before the exposition is rendered, so only those of a stream no longer running (its source removed by a
-/// reload) age out: a removed source must not go on reporting `logcrawl_stream_up 0` to an alert forever.
-/// Counters and histograms stay, as their last values (a flat counter alarms nobody).
-const GAUGE_IDLE: Duration = Duration::from_secs(10);
+/// How long a gauge may go unset before it leaves the exposition, by default. The per-stream gauges are
+/// set by [`render`] just before the exposition is rendered, so only those of a stream no longer running
+/// (its source removed by a reload) age out: a removed source must not go on reporting
+/// `logcrawl_stream_up 0` to an alert forever. Counters and histograms stay, as their last values (a flat
+/// counter alarms nobody).
+pub const DEFAULT_GAUGE_IDLE: Duration = Duration::from_secs(10);
 
-/// The process's recorder, installed on first use. Later calls (a second crawler in one test process)
-/// get the same handle.
+/// The process's recorder, installed on first use with gauges leaving after [`DEFAULT_GAUGE_IDLE`].
+/// Later calls (a second crawler in one test process) get the same handle.
 pub fn handle() -> &'static PrometheusHandle {
+    install(DEFAULT_GAUGE_IDLE)
+}
+
+/// The process's recorder, installed now if it is not yet, with gauges leaving the exposition once unset
+/// for `gauge_idle`. A component that sets gauges on its own schedule (the PostgreSQL lease manager, at
+/// each renewal) needs `gauge_idle` above its period.
+pub fn install(gauge_idle: Duration) -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE)).build_recorder();
+        let recorder = PrometheusBuilder::new().idle_timeout(MetricKindMask::GAUGE, Some(gauge_idle)).build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was installed before the Prometheus one: /metrics misses its series");

@@ -13,8 +13,13 @@
 //! - an added source starts;
 //! - an unchanged source is not interrupted.
 //!
-//! `state_dir` and `[api] listen` are read at start only (a reload that changes them says so and keeps
-//! the old ones); `[api] failure_budget` applies at once.
+//! `state_dir`, `[state]` and `[api] listen` are read at start only (a reload that changes them says so
+//! and keeps the old ones); `[api] failure_budget` applies at once.
+//!
+//! With `[state] type = "postgres"` several workers share the streams: every crawler runs only the
+//! streams this worker's lease manager holds (see `logcrawl-state-postgres`), the manager is told the
+//! configured streams at start and after each reload, and at shutdown, once every crawler stopped, it
+//! releases every lease so the other workers take the streams over at once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +29,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use logcrawl_core::{CheckpointStore, CrawlReport, CrawlStats, Crawler, FileCheckpointStore, Sink};
+use logcrawl_core::{CheckpointStore, CrawlReport, CrawlStats, Crawler, Sink, StreamKey};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +40,7 @@ use crate::app::build_source;
 use crate::config::{Config, ConfigError, SinkConfig, SourceConfig};
 use crate::progress;
 use crate::registry::build_sink;
+use crate::store::{Leases, WorkerStore, open_worker};
 
 /// How often `--watch-config` looks at the file.
 const WATCH_PERIOD: Duration = Duration::from_secs(1);
@@ -45,14 +51,22 @@ pub async fn run(config_path: &Path, once: bool, watch_config: bool) -> anyhow::
     if config.sources.is_empty() {
         bail!("{}: no [[sources]] configured", config_path.display());
     }
-    let store: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::open(&config.state_dir)?);
+    let WorkerStore { store, leases } = open_worker(&config)?;
     let stats = Arc::new(CrawlStats::default());
     let shutdown = CancellationToken::new();
     stop_on_signals(shutdown.clone());
     let started = Instant::now();
     let report = if once {
         let mut crawler = Crawler::new(store).with_stats(stats.clone());
-        for (source, _) in Supervisor::build(&config, &BTreeMap::new())? {
+        let built = Supervisor::build(&config, &BTreeMap::new())?;
+        if let Some(leases) = &leases {
+            // Claim a share first: `--once` runs the streams this worker holds then.
+            leases.want(built.iter().flat_map(|(source, _)| stream_keys(source)).collect());
+            let leases_now = leases.clone();
+            tokio::task::spawn_blocking(move || leases_now.round()).await??;
+            crawler = crawler.with_gate(leases.gate());
+        }
+        for (source, _) in built {
             crawler.add_source(source);
         }
         let token = crawler.shutdown_token();
@@ -63,9 +77,12 @@ pub async fn run(config_path: &Path, once: bool, watch_config: bool) -> anyhow::
         let progress = progress::show(stats.clone());
         let report = crawler.run_once().await;
         progress.finish();
+        if let Some(leases) = &leases {
+            leases.shutdown().await;
+        }
         report
     } else {
-        daemon(config_path, config, store, stats.clone(), shutdown, watch_config).await?
+        daemon(config_path, config, store, leases, stats.clone(), shutdown, watch_config).await?
     };
     let failures = describe_failures(&report, Some(config_path));
     log_totals(&stats, "stopped", started);
@@ -83,6 +100,7 @@ async fn daemon(
     config_path: &Path,
     config: Config,
     store: Arc<dyn CheckpointStore>,
+    leases: Option<Leases>,
     stats: Arc<CrawlStats>,
     shutdown: CancellationToken,
     watch_config: bool,
@@ -90,10 +108,21 @@ async fn daemon(
     let api_state = ApiState::new(stats.clone(), store.clone(), config.api.failure_budget);
     let api_shutdown = CancellationToken::new();
     if let Some(addr) = config.api.listen {
+        // The lease manager sets its gauges once a renewal: they must outlive two of them.
+        let gauge_idle = match &config.state {
+            crate::config::StateConfig::Postgres(pg) => api::metrics::DEFAULT_GAUGE_IDLE + pg.renew * 2,
+            crate::config::StateConfig::File => api::metrics::DEFAULT_GAUGE_IDLE,
+        };
+        api::metrics::install(gauge_idle);
         api::serve(addr, api_state.clone(), api_shutdown.clone()).await?;
     }
-    let mut supervisor =
-        Supervisor { store, stats: stats.clone(), running: BTreeMap::new(), report: CrawlReport::default() };
+    let mut supervisor = Supervisor {
+        store,
+        leases: leases.clone(),
+        stats: stats.clone(),
+        running: BTreeMap::new(),
+        report: CrawlReport::default(),
+    };
     supervisor.apply(&config).await?;
     api_state.sources.store(supervisor.running.len(), Ordering::Relaxed);
     let heartbeat = tokio::spawn(log_totals_every(stats, Duration::from_secs(60)));
@@ -117,6 +146,9 @@ async fn daemon(
     }
     heartbeat.abort();
     let report = supervisor.stop_all().await;
+    if let Some(leases) = &leases {
+        leases.shutdown().await;
+    }
     api_shutdown.cancel();
     Ok(report)
 }
@@ -127,6 +159,9 @@ async fn reload(config_path: &Path, current: &Config, supervisor: &mut Superviso
     if next.state_dir != current.state_dir {
         tracing::warn!(running = %current.state_dir.display(), configured = %next.state_dir.display(),
             "state_dir changes take effect at the next start; the running process keeps its state directory");
+    }
+    if next.state != current.state {
+        tracing::warn!("[state] changes take effect at the next start; the running process keeps its store");
     }
     if next.api.listen != current.api.listen {
         tracing::warn!("[api] listen changes take effect at the next start");
@@ -178,6 +213,8 @@ struct Running {
     config: SourceConfig,
     sink_config: SinkConfig,
     sink: Arc<dyn Sink>,
+    /// Its streams, for the lease manager.
+    keys: Vec<StreamKey>,
     shutdown: CancellationToken,
     task: JoinHandle<CrawlReport>,
 }
@@ -185,6 +222,8 @@ struct Running {
 /// The running sources, by name.
 struct Supervisor {
     store: Arc<dyn CheckpointStore>,
+    /// With a shared store: which streams this worker runs.
+    leases: Option<Leases>,
     stats: Arc<CrawlStats>,
     running: BTreeMap<String, Running>,
     /// The last runs of sources stopped so far.
@@ -266,17 +305,24 @@ impl Supervisor {
             let config = wanted[name.as_str()].clone();
             self.start(config, source, sink_config);
         }
+        if let Some(leases) = &self.leases {
+            leases.want(self.running.values().flat_map(|running| running.keys.iter().cloned()).collect());
+        }
         Ok(())
     }
 
     fn start(&mut self, config: SourceConfig, source: logcrawl_core::Source, sink_config: SinkConfig) {
         let name = config.name.clone();
         let sink = source.sink.clone();
+        let keys = stream_keys(&source);
         let mut crawler = Crawler::new(self.store.clone()).with_stats(self.stats.clone());
+        if let Some(leases) = &self.leases {
+            crawler = crawler.with_gate(leases.gate());
+        }
         crawler.add_source(source);
         let shutdown = crawler.shutdown_token();
         let task = tokio::spawn(async move { crawler.run_forever().await });
-        self.running.insert(name, Running { config, sink_config, sink, shutdown, task });
+        self.running.insert(name, Running { config, sink_config, sink, keys, shutdown, task });
     }
 
     fn merge(&mut self, report: CrawlReport) {
@@ -297,6 +343,11 @@ impl Supervisor {
         }
         self.report
     }
+}
+
+/// The keys of a source's streams.
+fn stream_keys(source: &logcrawl_core::Source) -> Vec<StreamKey> {
+    source.connector.streams().iter().map(|stream| StreamKey::new(source.meta.name.clone(), stream.name())).collect()
 }
 
 /// Whether two configurations of a source are the same but for their place in the file.

@@ -1,30 +1,36 @@
-//! `logcrawl state`: list, reset and set the stored checkpoints.
+//! `logcrawl state`: list, reset and set the stored checkpoints; list the leases (PostgreSQL); export and
+//! import checkpoints as JSON lines (in `transfer`).
 //!
 //! Changing a checkpoint under a running crawler would be undone by its next commit, or would race it, so
-//! `reset` and `set` take the state directory's exclusive lock, the one `logcrawl run` holds, and refuse
-//! while a daemon runs. Both show what they will change and ask before doing it: on a terminal they ask,
-//! anywhere else they need `--yes`, so a script never deletes a cursor by accident and an operator never
-//! has to guess what was deleted.
+//! with the file store `reset` and `set` take the state directory's exclusive lock, the one `logcrawl
+//! run` holds, and refuse while a daemon runs; with PostgreSQL they refuse a stream leased to a live
+//! worker (naming it), and change the others. Both show what they will change and ask before doing it:
+//! on a terminal they ask, anywhere else they need `--yes`, so a script never deletes a cursor by
+//! accident and an operator never has to guess what was deleted.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
-use logcrawl_core::checkpoint::CheckpointFile;
-use logcrawl_core::{CheckpointError, CheckpointStore, Cursor, FileCheckpointStore, StreamKey};
+use logcrawl_core::{CheckpointError, CheckpointStore, Cursor, StreamKey};
 
 use super::say;
 use crate::config::Config;
+use crate::store::{AdminStore, open_admin, open_reader};
+
+mod transfer;
+
+pub use transfer::{export, import};
 
 /// `logcrawl state`: every stored checkpoint, one `source<TAB>stream<TAB>cursor` line each, then the
 /// records each sink set aside in its dead-letter file, if any.
 pub fn list(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
-    let store = FileCheckpointStore::open_shared(&config.state_dir);
+    let store = open_reader(&config)?;
     let entries = store.list()?;
     if entries.is_empty() {
-        say(&format!("no checkpoints in {}", config.state_dir.display()));
+        say(&format!("no checkpoints in {}", store.describe()));
     }
     for (key, cursor) in entries {
         say(&format!("{}\t{}\t{}", key.source, key.stream, cursor));
@@ -47,12 +53,12 @@ pub fn list(config_path: &Path) -> anyhow::Result<ExitCode> {
 /// reset while checkpoints of it are stored.
 pub fn reset(config_path: &Path, source: &str, stream: Option<&str>, yes: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
-    let store = open_exclusive(&config, "reset")?;
-    let files = store.source_files(source).with_context(|| format!("reading the checkpoints of source {source:?}"))?;
+    let store = open_admin(&config, "reset")?;
+    let files = stored_of(&store, source).with_context(|| format!("reading the checkpoints of source {source:?}"))?;
     let stored: Vec<&str> = files.iter().map(|f| f.key.stream.as_str()).collect();
-    let chosen: Vec<&CheckpointFile> = files.iter().filter(|f| stream.is_none_or(|s| f.key.stream == s)).collect();
+    let chosen: Vec<&Stored> = files.iter().filter(|f| stream.is_none_or(|s| f.key.stream == s)).collect();
     if chosen.is_empty() {
-        let dir = config.state_dir.display();
+        let dir = store.describe();
         match (stream, config.source(source)) {
             (Some(stream), _) => bail!(
                 "no checkpoint stored for {source}/{stream} in {dir} (stored streams of {source:?}: {})",
@@ -65,17 +71,20 @@ pub fn reset(config_path: &Path, source: &str, stream: Option<&str>, yes: bool) 
             (None, Err(unknown)) => bail!("{unknown}, and no checkpoint of {source:?} is stored in {dir}"),
         }
     }
-    for file in &chosen {
-        // Only an unreadable file whose name was shortened with a hash gets here: its key is unknown.
-        if store.path_for(&file.key)? != file.path {
-            bail!(
-                "{} belongs to source {source:?} but cannot be read, and its name is too long to tell its stream; \
-                 delete it by hand while no logcrawl runs",
-                file.path.display()
-            );
+    if let AdminStore::File(files) = &store {
+        for file in &chosen {
+            // Only an unreadable file whose name was shortened with a hash gets here: its key is unknown.
+            let path = file.path.as_ref().expect("file checkpoints have a path");
+            if &files.path_for(&file.key)? != path {
+                bail!(
+                    "{} belongs to source {source:?} but cannot be read, and its name is too long to tell its stream; \
+                     delete it by hand while no logcrawl runs",
+                    path.display()
+                );
+            }
         }
     }
-    say(&format!("checkpoints to delete from {}:", config.state_dir.display()));
+    say(&format!("checkpoints to delete from {}:", store.describe()));
     for file in &chosen {
         say(&format!("  {}\t{}", file.key, describe(&file.cursor)));
     }
@@ -108,7 +117,7 @@ pub fn set(config_path: &Path, source: &str, stream: &str, json: &str, yes: bool
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
         bail!("source {source:?} has no stream {stream:?} (its streams: {})", list_or_none(&names));
     }
-    let store = open_exclusive(&config, "set a cursor")?;
+    let store = open_admin(&config, "set a cursor")?;
     let old = match store.load(&key) {
         Ok(Some(old)) => old.to_string(),
         Ok(None) => "(none)".to_owned(),
@@ -125,16 +134,62 @@ pub fn set(config_path: &Path, source: &str, stream: &str, json: &str, yes: bool
     Ok(ExitCode::SUCCESS)
 }
 
-/// The store with the state directory's exclusive lock, or an error saying a daemon holds it.
-fn open_exclusive(config: &Config, action: &str) -> anyhow::Result<FileCheckpointStore> {
-    FileCheckpointStore::open(&config.state_dir).map_err(|err| match err {
-        CheckpointError::Locked { path } => anyhow!(
-            "cannot {action}: state directory {} is in use by another logcrawl process (a running `logcrawl run`?); \
-             stop it first, since it would overwrite or race the change",
-            path.display()
-        ),
-        other => other.into(),
+/// One stored checkpoint of a source, as a reset shows it.
+struct Stored {
+    key: StreamKey,
+    /// Its file, with the file store.
+    path: Option<std::path::PathBuf>,
+    cursor: Result<Cursor, CheckpointError>,
+}
+
+/// Every checkpoint of `source`: with the file store unreadable files too (a reset is for them).
+fn stored_of(store: &AdminStore, source: &str) -> Result<Vec<Stored>, CheckpointError> {
+    Ok(match store {
+        AdminStore::File(files) => files
+            .source_files(source)?
+            .into_iter()
+            .map(|f| Stored { key: f.key, path: Some(f.path), cursor: f.cursor })
+            .collect(),
+        #[cfg(feature = "postgres")]
+        AdminStore::Postgres(pg) => pg
+            .list()?
+            .into_iter()
+            .filter(|(key, _)| key.source == source)
+            .map(|(key, cursor)| Stored { key, path: None, cursor: Ok(cursor) })
+            .collect(),
     })
+}
+
+/// `logcrawl state --leases`: every stream's holder, epoch and lease expiry, then the workers.
+#[cfg(feature = "postgres")]
+pub fn leases(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    crate::store::only_postgres(&config, "`state --leases`")?;
+    let AdminStore::Postgres(pg) = open_reader(&config)? else { unreachable!("checked: postgres") };
+    say("source\tstream\tholder\tepoch\tlease\tcursor");
+    for row in pg.leases()? {
+        let lease = match (&row.holder, row.expires_in) {
+            (None, _) | (_, None) => "free".to_owned(),
+            (Some(_), Some(left)) if left >= 0.0 => format!("expires in {left:.1}s"),
+            (Some(_), Some(left)) => format!("expired {:.1}s ago", -left),
+        };
+        let cursor = row.cursor.map_or_else(|| "(none)".to_owned(), |c| c.to_string());
+        let holder = row.holder.as_deref().unwrap_or("-");
+        say(&format!("{}\t{}\t{holder}\t{}\t{lease}\t{cursor}", row.key.source, row.key.stream, row.epoch));
+    }
+    for worker in pg.workers()? {
+        let state = if worker.live { "live" } else { "gone" };
+        say(&format!("worker\t{}\t{state}\tlast heartbeat {:.1}s ago", worker.id, worker.heartbeat_age));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `logcrawl state --leases` without the postgres feature: there are no leases to show.
+#[cfg(not(feature = "postgres"))]
+pub fn leases(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    crate::store::only_postgres(&config, "`state --leases`")?;
+    bail!("this logcrawl was built without the postgres feature, so it cannot read PostgreSQL state")
 }
 
 fn describe(cursor: &Result<Cursor, CheckpointError>) -> String {

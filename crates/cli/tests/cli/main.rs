@@ -9,6 +9,8 @@ use logcrawl_sim::acme::{AcmeSim, AcmeSimConfig};
 use serde_json::Value;
 
 mod ops;
+#[cfg(feature = "postgres")]
+mod pg;
 mod state;
 
 /// `logcrawl ARGS` in `dir`, with debug logs and the ACME key the test configurations read.

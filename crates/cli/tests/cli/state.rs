@@ -204,3 +204,38 @@ fn state_counts_the_dead_letters_of_each_sink() {
     let shown = text(&listed.stdout);
     assert!(shown.contains("dead letters\tdd\t2 records") && shown.contains("dead-letter/dd.ndjson"), "{shown}");
 }
+
+#[test]
+fn export_then_import_moves_the_checkpoints_to_another_store() {
+    let rt = super::runtime();
+    let sim = rt.block_on(AcmeSim::start(AcmeSimConfig { events: 50, ..AcmeSimConfig::default() })).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    super::write_config(dir.path(), &sim.base_url());
+    let run = |args: &[&str]| super::command(dir.path(), "k", args).output().unwrap();
+    let once = run(&["run", "-c", "logcrawl.toml", "--once"]);
+    assert!(once.status.success(), "{}", super::text(&once.stderr));
+    let export = run(&["state", "export", "-c", "logcrawl.toml", "--out", "cursors.ndjson"]);
+    assert!(export.status.success(), "{}", super::text(&export.stderr));
+    let lines = std::fs::read_to_string(dir.path().join("cursors.ndjson")).unwrap();
+    assert_eq!(
+        lines,
+        "{\"cursor\":{\"after\":\"000000000050\",\"v\":1},\"source\":\"acme-demo\",\"stream\":\"ACME log stream\"}\n"
+    );
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    let refused = run(&["state", "import", "-c", "logcrawl.toml", "cursors.ndjson"]);
+    assert!(
+        !refused.status.success() && super::text(&refused.stderr).contains("--yes"),
+        "{}",
+        super::text(&refused.stderr)
+    );
+    let import = run(&["state", "import", "-c", "logcrawl.toml", "cursors.ndjson", "--yes"]);
+    assert!(import.status.success(), "{}", super::text(&import.stderr));
+    let listing = super::text(&run(&["state", "-c", "logcrawl.toml"]).stdout);
+    assert!(listing.contains("acme-demo\tACME log stream\t{\"after\":\"000000000050\",\"v\":1}"), "{listing}");
+    let leases = run(&["state", "--leases", "-c", "logcrawl.toml"]);
+    assert!(
+        !leases.status.success() && super::text(&leases.stderr).contains("type = \"postgres\""),
+        "{}",
+        super::text(&leases.stderr)
+    );
+}

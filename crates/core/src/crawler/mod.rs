@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use self::pipeline::Pipeline;
 use crate::checkpoint::{CheckpointStore, StreamKey};
 use crate::labels::{self, StreamLabels};
+use crate::lease::{LeaseGate, RunPermit};
 use crate::record::{Cursor, Fields, LogRecord, now_seconds};
 use crate::sink::{Batch, BatchLimits, Sink, SourceMeta};
 use crate::stats::{CrawlStats, StreamStats};
@@ -86,19 +87,22 @@ pub enum FailureStage {
     Send,
     /// Committing a cursor.
     Commit,
+    /// The stream's lease was lost or handed over (several workers on one store): it stopped at once.
+    Lease,
 }
 
 impl FailureStage {
     /// Every stage, in the order of a run.
-    pub const ALL: [FailureStage; 4] = [Self::LoadCheckpoint, Self::Fetch, Self::Send, Self::Commit];
+    pub const ALL: [FailureStage; 5] = [Self::LoadCheckpoint, Self::Fetch, Self::Send, Self::Commit, Self::Lease];
 
-    /// Its name as a metric label: `load_checkpoint`, `fetch`, `send` or `commit`.
+    /// Its name as a metric label: `load_checkpoint`, `fetch`, `send`, `commit` or `lease`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LoadCheckpoint => "load_checkpoint",
             Self::Fetch => "fetch",
             Self::Send => "send",
             Self::Commit => "commit",
+            Self::Lease => "lease",
         }
     }
 }
@@ -209,12 +213,25 @@ pub struct Crawler {
     store: Arc<dyn CheckpointStore>,
     shutdown: CancellationToken,
     stats: Arc<CrawlStats>,
+    gate: Option<Arc<dyn LeaseGate>>,
 }
+
+/// How often a stream this worker does not hold asks its [`LeaseGate`] again (at most: a stream with a
+/// shorter interval asks at its interval).
+pub const LEASE_POLL: Duration = Duration::from_millis(500);
 
 impl Crawler {
     /// A crawler committing to `store`.
     pub fn new(store: Arc<dyn CheckpointStore>) -> Self {
-        Self { sources: Vec::new(), store, shutdown: CancellationToken::new(), stats: Arc::default() }
+        Self { sources: Vec::new(), store, shutdown: CancellationToken::new(), stats: Arc::default(), gate: None }
+    }
+
+    /// The same crawler running only the streams `gate` grants, and sending a batch only while it allows
+    /// (see [`crate::lease`]): how several workers share one store without crawling a stream twice.
+    #[must_use]
+    pub fn with_gate(mut self, gate: Arc<dyn LeaseGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// The same crawler counting into `stats`: several crawlers (one per source, as `logcrawl run` keeps
@@ -257,6 +274,7 @@ impl Crawler {
                         shutdown: self.shutdown.clone(),
                         stats: self.stats.clone(),
                         stream_stats,
+                        gate: self.gate.clone(),
                     }
                 })
             })
@@ -264,12 +282,21 @@ impl Crawler {
     }
 
     /// Runs every stream of every source once, concurrently, until each caught up, failed or was stopped.
+    /// With a [`LeaseGate`], only the streams it grants now run (the others are not in the report).
     pub async fn run_once(&self) -> CrawlReport {
         let mut set = JoinSet::new();
         for task in self.stream_tasks() {
+            let permit = match &task.gate {
+                Some(gate) => match gate.try_run(&task.key) {
+                    Some(permit) => Some(permit),
+                    None => continue,
+                },
+                None => None,
+            };
             let (span, labels) = (task.span(), task.labels());
             let run = async move {
                 let run = task.run().await;
+                drop(permit);
                 let mut totals = StreamTotals::default();
                 totals.add(&run);
                 (run, totals)
@@ -312,6 +339,8 @@ struct StreamTask {
     stats: Arc<CrawlStats>,
     /// This stream's own counters and health.
     stream_stats: Arc<StreamStats>,
+    /// Whether this worker may run the stream now, when several share the store.
+    gate: Option<Arc<dyn LeaseGate>>,
 }
 
 impl StreamTask {
@@ -326,17 +355,47 @@ impl StreamTask {
         tracing::info_span!("stream", source = %self.key.source, stream = %self.key.stream)
     }
 
+    /// Waits until the gate grants a run (at once without a gate); `Err` when shutdown came first.
+    async fn permit(&self) -> Result<Option<RunPermit>, ()> {
+        let Some(gate) = &self.gate else { return Ok(None) };
+        let poll = self.source.interval.min(LEASE_POLL);
+        loop {
+            if let Some(permit) = gate.try_run(&self.key) {
+                return Ok(Some(permit));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = self.shutdown.cancelled() => return Err(()),
+            }
+        }
+    }
+
+    /// Whether a batch may be sent now (always without a gate).
+    fn may_send(&self) -> bool {
+        self.gate.as_ref().is_none_or(|gate| gate.may_send(&self.key))
+    }
+
     async fn run_scheduled(self, crawl_started: Instant) -> (StreamRunReport, StreamTotals) {
         let mut totals = StreamTotals::default();
         let mut scheduled: Option<Instant> = None;
+        let mut last = None;
         loop {
+            let Ok(permit) = self.permit().await else {
+                let none = || self.empty_report(RunOutcome::Interrupted);
+                return (last.unwrap_or_else(none), totals);
+            };
             let started = Instant::now();
-            match scheduled {
+            // A stream under a gate waits for its lease, which is no lateness of the schedule.
+            match scheduled.filter(|_| self.gate.is_none()) {
                 Some(at) => self.stats.lateness.record(started.saturating_duration_since(at)),
-                None => self.stats.first_run_delay.record(started.saturating_duration_since(crawl_started)),
+                None if self.gate.is_none() => {
+                    self.stats.first_run_delay.record(started.saturating_duration_since(crawl_started));
+                }
+                None => {}
             }
             scheduled = Some(started + self.source.interval);
             let run = self.run().await;
+            drop(permit);
             let stop = match &run.outcome {
                 RunOutcome::Failed(failure) if failure.fatal => {
                     tracing::error!(stream = %self.key, error = %failure.message, "stopping stream after a fatal error");
@@ -353,21 +412,19 @@ impl StreamTask {
                 () = tokio::time::sleep_until(scheduled.expect("set above")) => {}
                 () = self.shutdown.cancelled() => return (run, totals),
             }
+            last = Some(run);
         }
+    }
+
+    fn empty_report(&self, outcome: RunOutcome) -> StreamRunReport {
+        StreamRunReport { key: self.key.clone(), delivered: 0, dropped: 0, dead_lettered: 0, skipped: 0, outcome }
     }
 
     async fn run(&self) -> StreamRunReport {
         CrawlStats::add(&self.stats.runs, 1);
         self.stream_stats.run_started();
         let started = Instant::now();
-        let mut report = StreamRunReport {
-            key: self.key.clone(),
-            delivered: 0,
-            dropped: 0,
-            dead_lettered: 0,
-            skipped: 0,
-            outcome: RunOutcome::CaughtUp,
-        };
+        let mut report = self.empty_report(RunOutcome::CaughtUp);
         let outcome = self.pipeline(&mut report).await;
         if let RunOutcome::Failed(failure) = &outcome {
             CrawlStats::add(&self.stats.failed_runs, 1);
@@ -396,7 +453,7 @@ impl StreamTask {
 
     async fn commit(&self, cursor: Cursor) -> Result<(), RunFailure> {
         self.blocking_store(move |store, key| store.commit(key, &cursor)).await.map_err(|failure| RunFailure {
-            stage: FailureStage::Commit,
+            stage: if failure.lease_lost { FailureStage::Lease } else { FailureStage::Commit },
             fatal: false,
             message: failure.message,
         })?;
@@ -415,11 +472,14 @@ impl StreamTask {
         tokio::task::spawn_blocking(move || {
             op(store.as_ref(), &key).map_err(|err| StoreFailure {
                 corrupt: matches!(err, crate::checkpoint::CheckpointError::Corrupt { .. }),
+                lease_lost: matches!(err, crate::checkpoint::CheckpointError::LeaseLost { .. }),
                 message: err.to_string(),
             })
         })
         .await
-        .unwrap_or_else(|join| Err(StoreFailure { corrupt: false, message: format!("checkpoint task failed: {join}") }))
+        .unwrap_or_else(|join| {
+            Err(StoreFailure { corrupt: false, lease_lost: false, message: format!("checkpoint task failed: {join}") })
+        })
     }
 
     async fn emit_error_record(&self, failure: &RunFailure) {
@@ -446,6 +506,7 @@ impl StreamTask {
 /// A checkpoint store call that failed: what it said, and whether the stored checkpoint is corrupt.
 struct StoreFailure {
     corrupt: bool,
+    lease_lost: bool,
     message: String,
 }
 

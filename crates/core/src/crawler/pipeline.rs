@@ -171,6 +171,16 @@ impl<'a> Pipeline<'a> {
     /// the next one.
     fn cut_batch(&mut self) {
         self.deadline = None;
+        if !self.task.may_send() {
+            // The lease is gone or being handed over: nothing more is sent. What is in flight is still
+            // awaited, and its commit refused by the store's fence if another worker took the stream.
+            self.batch.clear();
+            self.batch_cursor = None;
+            tracing::warn!(stream = %self.task.key, "the stream's lease is lost or being handed over: sending no more of it");
+            let message = format!("{}: this worker no longer holds the stream's lease", self.task.key);
+            self.stop_fetching(RunOutcome::Failed(RunFailure { stage: FailureStage::Lease, fatal: false, message }));
+            return;
+        }
         // Once fetching stopped, no record comes to fill the next batch.
         let capacity = if self.fetching { self.max_records } else { 0 };
         let records = std::mem::replace(&mut self.batch, Vec::with_capacity(capacity));

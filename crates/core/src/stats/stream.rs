@@ -32,7 +32,7 @@ pub struct StreamStats {
     /// Runs that failed.
     pub failed_runs: AtomicU64,
     /// Runs that failed, by the stage that failed (indexed in [`FailureStage::ALL`](crate::FailureStage::ALL)'s order).
-    pub failed_by_stage: [AtomicU64; 4],
+    pub failed_by_stage: [AtomicU64; crate::FailureStage::ALL.len()],
     /// Cursors committed.
     pub commits: AtomicU64,
     /// The newest `timestamp` among the delivered records, in milliseconds since the epoch (0: none yet).
@@ -197,7 +197,9 @@ mod tests {
         assert_eq!(stats.health().consecutive_failures, 0);
         assert_eq!(StreamStats::get(&stats.failed_runs), 2);
         assert_eq!(StreamStats::get(&stats.failed_by_stage[1]), 2, "both while fetching");
-        assert_eq!(FailureStage::ALL[1], FailureStage::Fetch);
+        for (index, stage) in FailureStage::ALL.into_iter().enumerate() {
+            assert_eq!(stage as usize, index, "failed_by_stage is indexed by the discriminant");
+        }
         let fatal = RunFailure { stage: FailureStage::Fetch, fatal: true, message: "401".into() };
         stats.run_ended(&RunOutcome::Failed(fatal));
         assert!(stats.health().stopped);
