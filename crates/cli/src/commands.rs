@@ -5,10 +5,13 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+#[cfg(all(feature = "acme", feature = "file"))]
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use logcrawl_core::{CrawlReport, CrawlStats, Crawler, FileCheckpointStore, ReadOnlyStore};
+use logcrawl_core::{CrawlReport, Crawler, ReadOnlyStore};
+#[cfg(all(feature = "acme", feature = "file"))]
+use logcrawl_core::{CrawlStats, FileCheckpointStore};
 use logcrawl_sink_file::FileSink;
 use tokio_util::sync::CancellationToken;
 

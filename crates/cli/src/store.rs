@@ -85,6 +85,15 @@ pub enum AdminStore {
 }
 
 impl AdminStore {
+    /// The state directory's store, when that is the configured one.
+    pub fn file(&self) -> Option<&FileCheckpointStore> {
+        match self {
+            Self::File(store) => Some(store),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// The store as a [`CheckpointStore`].
     pub fn store(&self) -> &dyn CheckpointStore {
         match self {

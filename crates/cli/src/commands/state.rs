@@ -71,7 +71,7 @@ pub fn reset(config_path: &Path, source: &str, stream: Option<&str>, yes: bool) 
             (None, Err(unknown)) => bail!("{unknown}, and no checkpoint of {source:?} is stored in {dir}"),
         }
     }
-    if let AdminStore::File(files) = &store {
+    if let Some(files) = store.file() {
         for file in &chosen {
             // Only an unreadable file whose name was shortened with a hash gets here: its key is unknown.
             let path = file.path.as_ref().expect("file checkpoints have a path");
