@@ -247,18 +247,24 @@ async fn truncates_logs_over_1_mb() {
     assert!(message.starts_with(sent[0]["message"].as_str().unwrap()));
 }
 
-#[tokio::test]
-async fn splits_on_413() {
-    let server = MockServer::start().await;
+/// Answers 413 to a request of more than 2 entries and accepts the rest: 8 entries take 7 requests,
+/// 8 → 4 + 4 → 2 + 2 + 2 + 2.
+async fn refuse_more_than_two_entries(server: &MockServer) {
     Mock::given(method("POST"))
         .respond_with(
             |request: &Request| {
                 if entries(request).len() > 2 { ResponseTemplate::new(413) } else { accepted() }
             },
         )
-        .expect(7) // 8 → 4 + 4 → 2 + 2 + 2 + 2
-        .mount(&server)
+        .expect(7)
+        .mount(server)
         .await;
+}
+
+#[tokio::test]
+async fn splits_on_413() {
+    let server = MockServer::start().await;
+    refuse_more_than_two_entries(&server).await;
     let sink = sink_with(&server, |_| {});
     let delivery = sink.send(batch(numbered(8))).await.unwrap();
     assert_eq!(delivery, Delivery::accepted(8));

@@ -60,15 +60,7 @@ async fn zstd_requests_are_cut_by_their_uncompressed_size() {
 #[tokio::test]
 async fn the_halves_of_a_refused_zstd_request_are_zstd_too() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            |request: &Request| {
-                if entries(request).len() > 2 { ResponseTemplate::new(413) } else { accepted() }
-            },
-        )
-        .expect(7) // 8 → 4 + 4 → 2 + 2 + 2 + 2
-        .mount(&server)
-        .await;
+    refuse_more_than_two_entries(&server).await;
     // Entries large enough for the halves to be compressed on the blocking pool.
     let blob = "y".repeat(40_000);
     let records: Vec<_> = (0..8).map(|i| record(json!({"message": format!("{i} {blob}"), "i": i}))).collect();
