@@ -386,12 +386,11 @@ impl StreamTask {
             };
             let started = Instant::now();
             // A stream under a gate waits for its lease, which is no lateness of the schedule.
-            match scheduled.filter(|_| self.gate.is_none()) {
-                Some(at) => self.stats.lateness.record(started.saturating_duration_since(at)),
-                None if self.gate.is_none() => {
-                    self.stats.first_run_delay.record(started.saturating_duration_since(crawl_started));
+            if self.gate.is_none() {
+                match scheduled {
+                    Some(at) => self.stats.lateness.record(started.saturating_duration_since(at)),
+                    None => self.stats.first_run_delay.record(started.saturating_duration_since(crawl_started)),
                 }
-                None => {}
             }
             scheduled = Some(started + self.source.interval);
             let run = self.run().await;
