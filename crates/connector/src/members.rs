@@ -3,7 +3,8 @@
 //! A connector keeps its vendor's event as raw JSON ([`RawEvent`]) and reads only what it maps: an id, a
 //! time, an actor, an action. Walking the event's top-level members once and keeping a borrowed slice of
 //! each wanted one costs no allocation per member, where parsing the event into a map costs about a
-//! hundred. [`pick`] is that walk for a list of names, and it also collects the event's own members
+//! hundred; for an event split with its member index (`array_page`) the walk does not even read the
+//! event again, only the wanted members. [`pick`] is that walk for a list of names, and it also collects the event's own members
 //! named like the attribute groups ([`OwnGroups`]) that [`Standard::insert`](crate::Standard::insert)
 //! merges into.
 
@@ -34,13 +35,34 @@ pub fn pick<'a, const N: usize>(
 ) -> serde_json::Result<([Option<&'a RawValue>; N], OwnGroups<'a>)> {
     let mut values = [None; N];
     let mut groups = OwnGroups::default();
-    event.members(|key, value| {
-        if let Some(at) = names.iter().position(|name| *name == key) {
-            values[at] = Some(value);
+    let mut failed = None;
+    // Only the named members and the groups are parsed (as `RawValue`s, borrowing the event); an indexed
+    // event's other members are skipped without reading them.
+    event.member_texts(|key, json| {
+        let named = names.iter().position(|name| *name == key);
+        let slot = groups.slot(key);
+        if named.is_none() && slot.is_none() {
+            return ControlFlow::Continue(());
         }
-        groups.offer(key, value);
-        ControlFlow::Continue(())
+        match serde_json::from_slice::<&RawValue>(json) {
+            Ok(value) => {
+                if let Some(at) = named {
+                    values[at] = Some(value);
+                }
+                if let Some(slot) = slot {
+                    *slot = Some(value);
+                }
+                ControlFlow::Continue(())
+            }
+            Err(err) => {
+                failed = Some(err);
+                ControlFlow::Break(())
+            }
+        }
     })?;
+    if let Some(err) = failed {
+        return Err(err);
+    }
     Ok((values, groups))
 }
 

@@ -18,6 +18,7 @@
 //! |---|---|
 //! | [`LogRecord`], [`Cursor`] | a record and its resume point |
 //! | [`RawEvent`], [`raw_members`], [`raw_member`], [`raw_text`], [`raw_str_at`] | a vendor event kept as the JSON it arrived in, shared with its page, and its members read without a tree |
+//! | [`ObjectWriter`] | one JSON object written member by member, serialized values and verbatim JSON side by side |
 //! | [`LogStream`], [`Connector`] | produce records (implement these for a new vendor) |
 //! | [`Sink`] | deliver batches and acknowledge them (implement for a new backend) |
 //! | [`CheckpointStore`], [`FileCheckpointStore`] | durable cursors, crash-safe by atomic replace |
@@ -37,6 +38,7 @@ pub mod deadletter;
 pub mod labels;
 pub mod lease;
 pub mod metric;
+pub mod object;
 pub mod raw;
 pub mod record;
 pub mod sink;
@@ -52,6 +54,7 @@ pub use crawler::{
     CrawlReport, Crawler, DEFAULT_INTERVAL, FailureStage, RunFailure, RunOutcome, Source, StreamRunReport, StreamTotals,
 };
 pub use lease::{LeaseGate, LocalLeases, RunPermit};
+pub use object::ObjectWriter;
 pub use raw::{RawEvent, raw_member, raw_members, raw_scalar, raw_str_at, raw_text, raw_value};
 pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_seconds};
 pub use sink::{

@@ -2,9 +2,9 @@
 
 use std::ops::ControlFlow;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::object::ObjectWriter;
 use crate::raw::RawEvent;
 
 /// An opaque, JSON-encoded position in a stream, understood only by the stream that produced it.
@@ -153,7 +153,30 @@ impl LogRecord {
     /// `serde_json::to_writer(&data)`'s. Fails only when `raw` is not a JSON object (`out` may then hold
     /// part of the object: truncate it).
     pub fn write_json(&self, out: &mut Vec<u8>, skip: impl Fn(&str) -> bool) -> serde_json::Result<()> {
-        serde_json::to_writer(out, &Merged { record: self, skip })
+        let mut object = ObjectWriter::begin(out);
+        for (key, value) in &self.data {
+            object.entry(key, value)?;
+        }
+        if let Some(raw) = &self.raw {
+            let mut failed = None;
+            raw.member_texts(|key, json| {
+                if self.data.contains_key(key) || skip(key) {
+                    return ControlFlow::Continue(());
+                }
+                match object.raw_entry(key, json) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(err) => {
+                        failed = Some(err);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(err) = failed {
+                return Err(err);
+            }
+        }
+        object.end();
+        Ok(())
     }
 
     /// Whether the record has the attribute `key`, in `data` or at raw's top level.
@@ -163,7 +186,7 @@ impl LogRecord {
         }
         let Some(raw) = &self.raw else { return false };
         let mut found = false;
-        let walked = raw.members(|k, _| {
+        let walked = raw.member_texts(|k, _| {
             found = k == key;
             if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });
@@ -176,42 +199,6 @@ impl LogRecord {
         let mut out = Vec::new();
         self.write_json(&mut out, |_| false)?;
         serde_json::from_slice(&out)
-    }
-}
-
-/// The record as one JSON object (see [`LogRecord::write_json`]).
-struct Merged<'a, F> {
-    record: &'a LogRecord,
-    skip: F,
-}
-
-impl<F: Fn(&str) -> bool> Serialize for Merged<'_, F> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let data = &self.record.data;
-        let mut map = serializer.serialize_map(self.record.raw.is_none().then_some(data.len()))?;
-        for (key, value) in data {
-            map.serialize_entry(key, value)?;
-        }
-        if let Some(raw) = &self.record.raw {
-            let mut failed = None;
-            let walked = raw.members(|key, value| {
-                if data.contains_key(key) || (self.skip)(key) {
-                    return ControlFlow::Continue(());
-                }
-                match map.serialize_entry(key, value) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(err) => {
-                        failed = Some(err);
-                        ControlFlow::Break(())
-                    }
-                }
-            });
-            if let Some(err) = failed {
-                return Err(err);
-            }
-            walked.map_err(serde::ser::Error::custom)?;
-        }
-        map.end()
     }
 }
 
@@ -234,7 +221,7 @@ pub fn now_seconds() -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -312,7 +299,7 @@ mod tests {
         ]
     }
 
-    fn object() -> impl proptest::strategy::Strategy<Value = Fields> {
+    pub(crate) fn object() -> impl proptest::strategy::Strategy<Value = Fields> {
         use proptest::prelude::*;
         let value = leaf().prop_recursive(2, 12, 3, |inner| {
             prop_oneof![
@@ -339,6 +326,13 @@ mod tests {
             expected.retain(|key, _| !skip(key));
             expected.extend(data);
             proptest::prop_assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), Value::Object(expected));
+
+            // An event split with its member index is written to the same bytes, without reading it again.
+            let page = bytes::Bytes::from(format!("[{}]", record.raw.as_ref().unwrap().to_str_lossy()));
+            let indexed = RawEvent::split_array(&page).unwrap().pop().unwrap();
+            let mut again = Vec::new();
+            LogRecord { raw: Some(indexed), ..record }.write_json(&mut again, skip).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(again).unwrap(), String::from_utf8(out).unwrap());
         }
     }
 

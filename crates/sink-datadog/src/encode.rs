@@ -1,6 +1,6 @@
 //! Turning records into intake payloads: `send_log` field mapping, truncation, size and count limits.
 //!
-//! Each entry is serialized exactly once, by a borrowing [`Serialize`] view over the record's own map,
+//! Each entry is serialized exactly once, by a borrowing view over the record's own map ([`ObjectWriter`]),
 //! into a scratch buffer and from there into the request's compressor ([`crate::payload`]): no copy of
 //! the map, no intermediate `Value`, no whole uncompressed request. The view adds the source's fields and
 //! rewrites `timestamp`; the request remembers where every entry starts and ends so that it can later be
@@ -14,8 +14,7 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use logcrawl_core::{LogRecord, SourceMeta};
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use logcrawl_core::{LogRecord, ObjectWriter, SourceMeta};
 use serde_json::Value;
 
 use crate::payload::{Builder, Codec, Packed};
@@ -108,10 +107,11 @@ struct Entry<'a> {
     minimal: bool,
 }
 
-impl Serialize for Entry<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Entry<'_> {
+    /// Appends the entry to `out` as one JSON object (on an error `out` holds part of it: truncate it).
+    fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let common = self.common;
-        let mut map = serializer.serialize_map(None)?;
+        let mut map = ObjectWriter::begin(out);
         let mut has_tags = false;
         let mut has_message = false;
         let data = &self.record.data;
@@ -120,36 +120,36 @@ impl Serialize for Entry<'_> {
                 "message" => {
                     has_message = true;
                     match self.message {
-                        Some(message) => map.serialize_entry(key, message)?,
-                        None => map.serialize_entry(key, value)?,
+                        Some(message) => map.entry(key, message)?,
+                        None => map.entry(key, value)?,
                     }
                 }
                 "timestamp" => match timestamp_ms(value) {
-                    Some(ms) => map.serialize_entry(key, &ms)?,
-                    None => map.serialize_entry(key, value)?,
+                    Some(ms) => map.entry(key, &ms)?,
+                    None => map.entry(key, value)?,
                 },
                 "ddsource" | "service" => {}
                 "hostname" if common.hostname.is_some() => {}
                 "ddtags" => {
                     has_tags = true;
-                    map.serialize_entry(key, value)?;
+                    map.entry(key, value)?;
                 }
-                "status" | "hostname" => map.serialize_entry(key, value)?,
+                "status" | "hostname" => map.entry(key, value)?,
                 TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => {}
                 _ if self.minimal => {}
-                _ => map.serialize_entry(key, value)?,
+                _ => map.entry(key, value)?,
             }
         }
         if let Some(raw) = &self.record.raw {
             let mut failed = None;
-            let walked = raw.members(|key, value| {
+            let walked = raw.member_texts(|key, json| {
                 let copy = match key {
                     _ if data.contains_key(key) || NOT_FROM_RAW.contains(&key) => false,
                     "status" => true,
                     TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
                     _ => !self.minimal,
                 };
-                if copy && let Err(err) = map.serialize_entry(key, value) {
+                if copy && let Err(err) = map.raw_entry(key, json) {
                     failed = Some(err);
                     return ControlFlow::Break(());
                 }
@@ -158,33 +158,34 @@ impl Serialize for Entry<'_> {
             if let Some(err) = failed {
                 return Err(err);
             }
-            walked.map_err(serde::ser::Error::custom)?;
+            walked?;
         }
         if !has_message && let Some(message) = self.message {
-            map.serialize_entry("message", message)?;
+            map.entry("message", message)?;
         }
         if let Some(source) = &common.ddsource {
-            map.serialize_entry("ddsource", source)?;
+            map.entry("ddsource", source)?;
         }
         if let Some(service) = &common.service {
-            map.serialize_entry("service", service)?;
+            map.entry("service", service)?;
         }
         if let Some(hostname) = &common.hostname {
-            map.serialize_entry("hostname", hostname)?;
+            map.entry("hostname", hostname)?;
         }
         if !has_tags && let Some(tags) = &common.ddtags {
-            map.serialize_entry("ddtags", tags)?;
+            map.entry("ddtags", tags)?;
         }
         for (key, value) in &common.tag_attributes {
             if !self.record.contains_key(key) {
-                map.serialize_entry(key, value)?;
+                map.entry(key, value)?;
             }
         }
         if let Some(original) = self.truncated_from {
-            map.serialize_entry(TRUNCATED_KEY, &true)?;
-            map.serialize_entry(ORIGINAL_BYTES_KEY, &original)?;
+            map.entry(TRUNCATED_KEY, &true)?;
+            map.entry(ORIGINAL_BYTES_KEY, &original)?;
         }
-        map.end()
+        map.end();
+        Ok(())
     }
 }
 
@@ -296,7 +297,7 @@ pub(crate) fn encode(
 }
 
 fn write_entry(buf: &mut Vec<u8>, entry: &Entry<'_>) -> serde_json::Result<()> {
-    serde_json::to_writer(&mut *buf, entry)
+    entry.write(buf)
 }
 
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {
@@ -326,7 +327,12 @@ fn fit(
     }
     // Attributes alone exceed the limit: keep what identifies the log and the start of the original.
     let full = Entry { record, common, message: Some(message), truncated_from: None, minimal: false };
-    let Ok(text) = serde_json::to_string(&full) else { return false };
+    let mut text = Vec::new();
+    if full.write(&mut text).is_err() {
+        return false;
+    }
+    // Keys and values come from `str`s and parsed JSON, so the entry is UTF-8.
+    let Ok(text) = String::from_utf8(text) else { return false };
     cut_to_fit(buf, start, record, common, &text, limit, size, true)
 }
 
@@ -613,6 +619,14 @@ mod tests {
         let text = std::str::from_utf8(out.payloads[0].json()).unwrap();
         assert_eq!(text.matches("\"foo\"").count(), 1, "a tag attribute never duplicates an event key: {text}");
         assert_eq!(text.matches("\"message\"").count(), 1, "{text}");
+
+        // An event split with its member index (copied member by member) makes the same bytes.
+        let page = bytes::Bytes::from(format!("[{raw}]"));
+        let indexed = logcrawl_core::RawEvent::split_array(&page).unwrap().pop().unwrap();
+        let record =
+            LogRecord { raw: Some(indexed), ..record(json!({"message": "m", "timestamp": 1.5, "uuid": "u1"})) };
+        let again = encode(vec![record], &common, &limits(), 2.0);
+        assert_eq!(std::str::from_utf8(again.payloads[0].json()).unwrap(), text);
 
         // Not an object: a connector bug; the entry is dropped, never sent half-written.
         let out = encode(vec![raw_record(json!({"message": "m"}), "[1]")], &common, &limits(), 2.0);

@@ -194,14 +194,19 @@ pub fn array_page<E>(
     response: &Response,
     event: impl Fn(RawEvent) -> Result<E, serde_json::Error>,
 ) -> Result<Vec<E>, StreamError> {
-    let members: Vec<&serde_json::value::RawValue> = response.json()?;
-    members
+    // One pass that also indexes each event's members; anything it cannot split is parsed the plain way,
+    // whose error names what is wrong and where.
+    let events = match RawEvent::split_array(&response.body) {
+        Some(events) => events,
+        None => {
+            let members: Vec<&serde_json::value::RawValue> = response.json()?;
+            members.into_iter().map(|raw| RawEvent::in_page(&response.body, raw)).collect()
+        }
+    };
+    events
         .into_iter()
         .enumerate()
-        .map(|(i, raw)| {
-            event(RawEvent::in_page(&response.body, raw))
-                .map_err(|err| malformed(response, format!("event {i}: {err}")))
-        })
+        .map(|(i, raw)| event(raw).map_err(|err| malformed(response, format!("event {i}: {err}"))))
         .collect()
 }
 

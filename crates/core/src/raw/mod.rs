@@ -6,6 +6,12 @@
 //! other events of that page. Cutting a page into events then allocates nothing per event, and the page's
 //! memory is returned in one piece once its last record was delivered. [`raw_members`] walks an event's
 //! top-level members without building anything, for the few fields a connector or sink reads.
+//!
+//! A page split with [`RawEvent::split_array`] (or indexed with [`RawEvent::index_in_page`]) also keeps
+//! where each event's members lie (the `index` module), so that neither the mapping nor the sink has to
+//! read the event's text again: [`RawEvent::member_texts`] is then a loop over offsets.
+
+mod index;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,10 +28,43 @@ use serde_json::value::RawValue;
 /// [`From<Box<RawValue>>`](#impl-From<Box<RawValue>>-for-RawEvent)); cloning shares it.
 ///
 /// [`LogRecord::write_json`]: crate::LogRecord::write_json
-#[derive(Clone, PartialEq, Eq)]
-pub struct RawEvent(Bytes);
+#[derive(Clone)]
+pub struct RawEvent {
+    text: Bytes,
+    /// Where its members lie, when the page was split or indexed here.
+    index: Option<index::Index>,
+}
+
+/// Two events are equal when their texts are (whether they carry an index does not matter).
+impl PartialEq for RawEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for RawEvent {}
 
 impl RawEvent {
+    fn plain(text: Bytes) -> Self {
+        Self { text, index: None }
+    }
+
+    /// Splits `page`, a JSON array of event objects, into events sharing its buffer, reading it once and
+    /// keeping where each event's members lie (see the [module](self) documentation). `None` when `page`
+    /// is anything else (not an array of objects, or not JSON): parse it the usual way then, for an error
+    /// that says what and where.
+    pub fn split_array(page: &Bytes) -> Option<Vec<Self>> {
+        index::split_array(page)
+    }
+
+    /// The events `members`, parsed from `page`, as [`in_page`](Self::in_page) makes them, each also
+    /// indexed (one more pass over it, which spares the mapping's and the sink's). For events inside an
+    /// envelope that [`split_array`](Self::split_array) cannot split; an element that is not an object is
+    /// kept unindexed.
+    pub fn index_in_page(page: &Bytes, members: &[&RawValue]) -> Vec<Self> {
+        index::index_in_page(page, members)
+    }
+
     /// The event `member`, parsed from `page` (borrowed from it, as `serde_json::from_slice` does), as a
     /// slice sharing `page`'s buffer. A `member` that does not lie inside `page` is copied.
     pub fn in_page(page: &Bytes, member: &RawValue) -> Self {
@@ -33,35 +72,69 @@ impl RawEvent {
         let start = page.as_ptr() as usize;
         let at = text.as_ptr() as usize;
         if at >= start && at + text.len() <= start + page.len() {
-            Self(page.slice_ref(text))
+            Self::plain(page.slice_ref(text))
         } else {
-            Self(Bytes::copy_from_slice(text))
+            Self::plain(Bytes::copy_from_slice(text))
         }
     }
 
     /// The JSON text.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.text
     }
 
     /// The JSON text as a string (replacing invalid UTF-8, which a `RawValue` never has).
     pub fn to_str_lossy(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.0)
+        String::from_utf8_lossy(&self.text)
     }
 
     /// Calls `f` with each top-level member of the event (see [`raw_members`]).
     pub fn members<'a>(&'a self, f: impl FnMut(&str, &'a RawValue) -> ControlFlow<()>) -> serde_json::Result<()> {
         // One validation of the whole text is cheaper than serde_json's check of every string it borrows
         // from a byte slice.
-        let text = std::str::from_utf8(&self.0).map_err(<serde_json::Error as de::Error>::custom)?;
+        let text = std::str::from_utf8(&self.text).map_err(<serde_json::Error as de::Error>::custom)?;
         raw_members(text, f)
     }
+
+    /// Calls `f` with each top-level member's key (unescaped) and its value's JSON text, in order, until
+    /// it breaks. The same members as [`members`](Self::members), but an indexed event is not read again:
+    /// for writers that copy values as they are, and mappings that parse only the few they lift.
+    pub fn member_texts<'a>(&'a self, mut f: impl FnMut(&str, &'a [u8]) -> ControlFlow<()>) -> serde_json::Result<()> {
+        let Some(index) = &self.index else {
+            return self.members(|key, value| f(key, value.get().as_bytes()));
+        };
+        let text: &'a [u8] = &self.text;
+        for span in index.spans() {
+            let (key, value, end) = (span.key as usize, span.value as usize, span.end as usize);
+            let key_end = index::key_end(text, value).ok_or_else(|| unindexed(key))?;
+            let (Some(raw_key), Some(json)) = (text.get(key..key_end), text.get(value..end)) else {
+                return Err(unindexed(key));
+            };
+            let key = if raw_key.contains(&b'\\') {
+                let quoted =
+                    key.checked_sub(1).and_then(|open| text.get(open..key_end + 1)).ok_or_else(|| unindexed(key))?;
+                Cow::Owned(serde_json::from_slice::<String>(quoted)?)
+            } else {
+                Cow::Borrowed(std::str::from_utf8(raw_key).map_err(<serde_json::Error as de::Error>::custom)?)
+            };
+            if f(&key, json).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An index that does not fit its text: cannot happen for an index built here, reported rather than
+/// trusted.
+fn unindexed(at: usize) -> serde_json::Error {
+    <serde_json::Error as de::Error>::custom(format!("an event's member index does not match its text at byte {at}"))
 }
 
 impl From<Box<RawValue>> for RawEvent {
     fn from(raw: Box<RawValue>) -> Self {
         let text: Box<str> = raw.into();
-        Self(Bytes::from(text.into_boxed_bytes()))
+        Self::plain(Bytes::from(text.into_boxed_bytes()))
     }
 }
 
@@ -263,8 +336,119 @@ mod tests {
         for text in ["[1, 2]", "\"s\"", "3", "null"] {
             assert!(RawEvent::from(raw(text)).members(|_, _| ControlFlow::Continue(())).is_err(), "{text}");
         }
-        let invalid = RawEvent(Bytes::from_static(b"{\"a\": \"\xff\"}"));
+        let invalid = RawEvent::plain(Bytes::from_static(b"{\"a\": \"\xff\"}"));
         assert!(invalid.members(|_, _| ControlFlow::Continue(())).is_err());
         assert!(raw_members(r#"{"a": }"#, |_, _| ControlFlow::Continue(())).is_err());
+    }
+
+    /// Keys and value texts, in order.
+    type Walk = Vec<(String, String)>;
+
+    /// Every member as `members` sees it (key, value text) and as `member_texts` does.
+    fn walked(event: &RawEvent) -> (Walk, Walk) {
+        let mut plain = Vec::new();
+        event
+            .members(|key, value| {
+                plain.push((key.to_owned(), value.get().to_owned()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let mut texts = Vec::new();
+        event
+            .member_texts(|key, json| {
+                texts.push((key.to_owned(), String::from_utf8(json.to_vec()).unwrap()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (plain, texts)
+    }
+
+    fn plain_split(page: &Bytes) -> Vec<RawEvent> {
+        let members: Vec<&RawValue> = serde_json::from_slice(page).unwrap();
+        members.iter().map(|m| RawEvent::in_page(page, m)).collect()
+    }
+
+    #[test]
+    fn a_split_page_is_indexed_in_one_pass() {
+        let page = Bytes::from_static(
+            b" [ {\"a\" : 1 ,\"b\\u00e9\\\"\":[2, {\"x\": \"}\"}] , \"a\":\"last\"},\n{}, {\"\":null} ] ",
+        );
+        let events = RawEvent::split_array(&page).unwrap();
+        assert_eq!(events, plain_split(&page));
+        assert!(events.iter().all(|e| e.index.is_some()));
+        assert_eq!(events[0].index.as_ref().unwrap().spans().len(), 3);
+        let (plain, texts) = walked(&events[0]);
+        assert_eq!(texts, plain);
+        assert_eq!(texts[1], ("bé\"".to_owned(), r#"[2, {"x": "}"}]"#.to_owned()), "escaped keys are unescaped");
+        assert_eq!(texts[2].1, r#""last""#, "a repeated key is kept twice, in order");
+        assert!(walked(&events[1]).1.is_empty());
+        assert_eq!(walked(&events[2]).1, [(String::new(), "null".to_owned())]);
+        let inside = page.as_ptr() as usize..page.as_ptr() as usize + page.len();
+        assert!(events.iter().all(|e| inside.contains(&(e.as_bytes().as_ptr() as usize))), "shares the page");
+
+        let mut stopped = Vec::new();
+        events[0]
+            .member_texts(|key, _| {
+                stopped.push(key.to_owned());
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        assert_eq!(stopped, ["a"]);
+        assert_eq!(RawEvent::split_array(&Bytes::from_static(b" [ ] ")), Some(Vec::new()));
+    }
+
+    #[test]
+    fn what_is_not_an_array_of_objects_is_left_to_the_plain_split() {
+        for page in [
+            &b"{\"a\": 1}"[..],
+            b"[1, {\"a\": 1}]",
+            b"[{\"a\": 1}, \"s\"]",
+            b"[{\"a\": 1}] x",
+            b"[{\"a\": 1},]",
+            b"[{\"a\": 1}",
+            b"[{\"a\": }]",
+            b"[{\"a\": \"\xff\"}]",
+            b"",
+        ] {
+            assert!(
+                RawEvent::split_array(&Bytes::copy_from_slice(page)).is_none(),
+                "{}",
+                String::from_utf8_lossy(page)
+            );
+        }
+    }
+
+    #[test]
+    fn events_of_an_envelope_are_indexed_and_anything_else_is_kept_as_is() {
+        let page = Bytes::from_static(br#"{"data": [{"a": 1, "b": {"c": 2}}, [3], {"d" :"e"}], "next": null}"#);
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            data: Vec<&'a RawValue>,
+        }
+        let envelope: Envelope<'_> = serde_json::from_slice(&page).unwrap();
+        let events = RawEvent::index_in_page(&page, &envelope.data);
+        assert_eq!(events.len(), 3);
+        assert!(events[0].index.is_some() && events[1].index.is_none() && events[2].index.is_some());
+        assert_eq!(walked(&events[0]).1, [("a".into(), "1".into()), ("b".into(), r#"{"c": 2}"#.into())]);
+        assert_eq!(walked(&events[2]).1, [("d".to_owned(), r#""e""#.to_owned())]);
+        assert!(events[1].member_texts(|_, _| ControlFlow::Continue(())).is_err(), "not an object");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn indexed_members_are_the_walked_members(
+            events in proptest::collection::vec(crate::record::tests::object(), 0..4),
+            pretty in proptest::bool::ANY,
+        ) {
+            let page = if pretty { serde_json::to_string_pretty(&events) } else { serde_json::to_string(&events) };
+            let page = Bytes::from(page.unwrap());
+            let split = RawEvent::split_array(&page).unwrap();
+            proptest::prop_assert_eq!(&split, &plain_split(&page));
+            for event in &split {
+                let (plain, texts) = walked(event);
+                proptest::prop_assert_eq!(texts, plain);
+            }
+        }
     }
 }

@@ -1,0 +1,216 @@
+//! Where each top-level member of an event lies in its text, found while the page is split.
+//!
+//! Splitting a page into events already makes `serde_json` read every byte of it. If that same pass also
+//! notes where each event's members start and end, nothing has to read the event again: the mapping finds
+//! the few members it lifts by comparing keys ([`RawEvent::member_texts`]), and a sink writes the event by
+//! copying the text of the members it keeps. Without this index an event is scanned three times (split,
+//! mapping, write), which is most of the CPU a raw event costs.
+//!
+//! The index of a page is one shared allocation (`Arc<[MemberSpan]>`, 12 bytes a member) released with
+//! the page's last event. Offsets are relative to the event's own text. Only the value spans come from
+//! `serde_json` (a value borrowed as [`RawValue`] is a slice of the input); the key spans are found between
+//! them by skipping JSON whitespace and the punctuation `serde_json` has already validated, so keys with
+//! escapes need no special case. Anything unexpected, or an event too large for 32-bit offsets, leaves
+//! the events unindexed: they are then read by walking, as before.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::RawEvent;
+
+/// One member of an event: its key's text (between the quotes, escapes as written) ends where the value
+/// starts, minus the `":` and any whitespace around the colon, so only three offsets are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MemberSpan {
+    /// The key's first byte after its opening quote.
+    pub(super) key: u32,
+    /// The value's first byte.
+    pub(super) value: u32,
+    /// One past the value's last byte.
+    pub(super) end: u32,
+}
+
+/// An event's share of its page's index.
+#[derive(Clone)]
+pub(super) struct Index {
+    spans: Arc<[MemberSpan]>,
+    first: u32,
+    len: u32,
+}
+
+impl Index {
+    /// The event's members, in the order they appear.
+    pub(super) fn spans(&self) -> &[MemberSpan] {
+        let first = self.first as usize;
+        self.spans.get(first..first + self.len as usize).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index").field("members", &self.len).finish()
+    }
+}
+
+fn is_ws(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn skip_ws(text: &[u8], mut at: usize) -> usize {
+    while text.get(at).is_some_and(|b| is_ws(*b)) {
+        at += 1;
+    }
+    at
+}
+
+/// The end of the key whose value starts at `value`: back over whitespace, the colon, whitespace, to the
+/// closing quote.
+pub(super) fn key_end(text: &[u8], value: usize) -> Option<usize> {
+    let mut at = value;
+    while at > 0 && is_ws(text[at - 1]) {
+        at -= 1;
+    }
+    at = at.checked_sub(1).filter(|at| text[*at] == b':')?;
+    while at > 0 && is_ws(text[at - 1]) {
+        at -= 1;
+    }
+    at.checked_sub(1).filter(|at| text[*at] == b'"')
+}
+
+/// Reads the object that starts at `text[start]` (a `{`): appends its members to `spans`, offsets relative
+/// to `start`, and returns one past its closing brace. `None` when it is not a well-formed object.
+fn index_object(text: &str, start: usize, spans: &mut Vec<MemberSpan>) -> Option<usize> {
+    struct Values<'s> {
+        base: usize,
+        values: &'s mut Vec<(usize, usize)>,
+    }
+
+    impl<'de> Visitor<'de> for Values<'_> {
+        type Value = ();
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key::<IgnoredAny>()?.is_some() {
+                let value: &'de RawValue = map.next_value()?;
+                let at = (value.get().as_ptr() as usize).wrapping_sub(self.base);
+                self.values.push((at, at + value.get().len()));
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Values<'_> {
+        type Value = ();
+
+        fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+
+    let bytes = text.as_bytes();
+    if bytes.get(start) != Some(&b'{') {
+        return None;
+    }
+    let rest = text.get(start..)?;
+    let mut values = Vec::new();
+    let seed = Values { base: rest.as_ptr() as usize, values: &mut values };
+    seed.deserialize(&mut serde_json::Deserializer::from_str(rest)).ok()?;
+
+    let object = &bytes[start..];
+    let mut after = 1;
+    let first_span = spans.len();
+    for (value, end) in values {
+        let mut at = skip_ws(object, after);
+        if object.get(at) == Some(&b',') {
+            at = skip_ws(object, at + 1);
+        }
+        if object.get(at) != Some(&b'"') || end > object.len() || value > end || key_end(object, value)? <= at {
+            spans.truncate(first_span);
+            return None;
+        }
+        let offset = |n: usize| u32::try_from(n).ok();
+        spans.push(MemberSpan { key: offset(at + 1)?, value: offset(value)?, end: offset(end)? });
+        after = end;
+    }
+    let close = skip_ws(object, after);
+    (object.get(close) == Some(&b'}')).then_some(start + close + 1)
+}
+
+/// Splits `page`, a JSON array of objects, into indexed events in one pass. `None` when the page is not
+/// that (not an array, an element that is not an object, malformed JSON, trailing text): the caller then
+/// splits it the plain way, whose errors say what is wrong and where.
+pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
+    let text = std::str::from_utf8(page).ok()?;
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut events: Vec<(usize, usize, usize, usize)> = Vec::new();
+    let mut at = skip_ws(bytes, 0);
+    if bytes.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip_ws(bytes, at + 1);
+    if bytes.get(at) == Some(&b']') {
+        return (skip_ws(bytes, at + 1) == bytes.len()).then(Vec::new);
+    }
+    loop {
+        let first = spans.len();
+        let end = index_object(text, at, &mut spans)?;
+        events.push((at, end, first, spans.len() - first));
+        at = skip_ws(bytes, end);
+        match bytes.get(at) {
+            Some(b',') => at = skip_ws(bytes, at + 1),
+            Some(b']') if skip_ws(bytes, at + 1) == bytes.len() => break,
+            _ => return None,
+        }
+    }
+    let spans: Arc<[MemberSpan]> = spans.into();
+    let events = events
+        .into_iter()
+        .map(|(start, end, first, len)| with_index(RawEvent::plain(page.slice(start..end)), &spans, first, len))
+        .collect();
+    Some(events)
+}
+
+/// Indexes events already cut from `page` (elements of an array inside an envelope, say): one more pass
+/// over each, which then spares the mapping's and the sink's. An event that cannot be indexed is kept
+/// unindexed.
+pub(super) fn index_in_page(page: &Bytes, members: &[&RawValue]) -> Vec<RawEvent> {
+    let mut spans = Vec::new();
+    let mut found = Vec::with_capacity(members.len());
+    for member in members {
+        let first = spans.len();
+        let text = member.get();
+        if index_object(text, 0, &mut spans) == Some(text.len()) {
+            found.push(Some((first, spans.len() - first)));
+        } else {
+            spans.truncate(first);
+            found.push(None);
+        }
+    }
+    let spans: Arc<[MemberSpan]> = spans.into();
+    members
+        .iter()
+        .zip(found)
+        .map(|(member, found)| {
+            let event = RawEvent::in_page(page, member);
+            match found {
+                Some((first, len)) => with_index(event, &spans, first, len),
+                None => event,
+            }
+        })
+        .collect()
+}
+
+fn with_index(mut event: RawEvent, spans: &Arc<[MemberSpan]>, first: usize, len: usize) -> RawEvent {
+    if let (Ok(first), Ok(len)) = (u32::try_from(first), u32::try_from(len)) {
+        event.index = Some(Index { spans: spans.clone(), first, len });
+    }
+    event
+}
