@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 
 use jiff::Timestamp;
-use logcrawl_connector::{OwnGroups, Standard};
+use logcrawl_connector::Standard;
+use logcrawl_connector::members::pick_into;
 use logcrawl_core::{Fields, RawEvent, raw_scalar};
 use serde_json::value::RawValue;
 
@@ -193,15 +193,7 @@ impl Mapping {
     /// Reads `raw` (which must be a JSON object) into an event; the error says what is wrong with it.
     pub fn event(&self, raw: RawEvent) -> Result<HttpEvent, String> {
         let mut found: Vec<Option<&RawValue>> = vec![None; self.heads.len()];
-        let mut groups = OwnGroups::default();
-        raw.members(|key, value| {
-            if let Some(at) = self.heads.iter().position(|h| h == key) {
-                found[at] = Some(value);
-            }
-            groups.offer(key, value);
-            ControlFlow::Continue(())
-        })
-        .map_err(|err| format!("not a JSON object: {err}"))?;
+        let groups = pick_into(&raw, &self.heads, &mut found).map_err(|err| format!("not a JSON object: {err}"))?;
         let mut document = None;
         let mut read = |path: &Path| -> Option<Cow<'_, str>> {
             let top = path.head().and_then(|h| self.heads.iter().position(|x| x == h)).and_then(|at| found[at]);

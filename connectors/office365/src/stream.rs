@@ -83,15 +83,20 @@ async fn fetch_blob(api: Arc<FeedApi>, client: HttpClient, blob: Blob) -> Result
         Err(err) => return Err(api.error(err)),
     };
     let malformed = |message: String| StreamError::from(HttpError::Decode { url: redact_url(&response.url), message });
-    let items: Vec<&RawValue> = serde_json::from_slice(&response.body)
-        .map_err(|err| malformed(format!("blob {} is not a JSON array of records: {err}", blob.content_id)))?;
+    // One pass that also indexes each record's members; what it cannot split is parsed the plain way, whose
+    // error says what is wrong and where.
+    let items = match RawEvent::split_array(&response.body) {
+        Some(items) => items,
+        None => {
+            let items: Vec<&RawValue> = serde_json::from_slice(&response.body)
+                .map_err(|err| malformed(format!("blob {} is not a JSON array of records: {err}", blob.content_id)))?;
+            RawEvent::index_in_page(&response.body, &items)
+        }
+    };
     items
         .into_iter()
         .enumerate()
-        .map(|(i, raw)| {
-            to_record(RawEvent::in_page(&response.body, raw))
-                .map_err(|err| malformed(format!("blob {} record {i}: {err}", blob.content_id)))
-        })
+        .map(|(i, raw)| to_record(raw).map_err(|err| malformed(format!("blob {} record {i}: {err}", blob.content_id))))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }

@@ -34,20 +34,32 @@ pub fn pick<'a, const N: usize>(
     names: [&str; N],
 ) -> serde_json::Result<([Option<&'a RawValue>; N], OwnGroups<'a>)> {
     let mut values = [None; N];
+    let groups = pick_into(event, &names, &mut values)?;
+    Ok((values, groups))
+}
+
+/// [`pick`] for names known only at run time: the member named `names[i]` goes to `values[i]` (a
+/// `values` shorter than `names` leaves the rest out). Returns the event's members named like the
+/// attribute groups.
+pub fn pick_into<'a>(
+    event: &'a RawEvent,
+    names: &[impl AsRef<str>],
+    values: &mut [Option<&'a RawValue>],
+) -> serde_json::Result<OwnGroups<'a>> {
     let mut groups = OwnGroups::default();
     let mut failed = None;
     // Only the named members and the groups are parsed (as `RawValue`s, borrowing the event); an indexed
     // event's other members are skipped without reading them.
     event.member_texts(|key, json| {
-        let named = names.iter().position(|name| *name == key);
+        let named = names.iter().position(|name| name.as_ref() == key);
         let slot = groups.slot(key);
         if named.is_none() && slot.is_none() {
             return ControlFlow::Continue(());
         }
         match serde_json::from_slice::<&RawValue>(json) {
             Ok(value) => {
-                if let Some(at) = named {
-                    values[at] = Some(value);
+                if let Some(at) = named.and_then(|at| values.get_mut(at)) {
+                    *at = Some(value);
                 }
                 if let Some(slot) = slot {
                     *slot = Some(value);
@@ -60,10 +72,10 @@ pub fn pick<'a, const N: usize>(
             }
         }
     })?;
-    if let Some(err) = failed {
-        return Err(err);
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(groups),
     }
-    Ok((values, groups))
 }
 
 #[cfg(test)]
@@ -83,6 +95,17 @@ mod tests {
         assert!(missing.is_none());
         assert_eq!(network.map(RawValue::get), groups.get("network").map(RawValue::get), "a named group is both");
         assert!(groups.get("usr").is_none());
+    }
+
+    #[test]
+    fn names_known_at_run_time_are_picked_from_an_indexed_event_too() {
+        let page = bytes::Bytes::from_static(br#"[{"a": {"x": 1}, "usr": {"id": "u"}, "b": "y", "c": 3}]"#);
+        let indexed = RawEvent::split_array(&page).unwrap().pop().unwrap();
+        let names = vec!["c".to_owned(), "a".to_owned(), "missing".to_owned()];
+        let mut values = [None; 2];
+        let groups = pick_into(&indexed, &names, &mut values).unwrap();
+        assert_eq!(values.map(|v| v.map(RawValue::get)), [Some("3"), Some(r#"{"x": 1}"#)], "shorter than the names");
+        assert_eq!(groups.get("usr").map(RawValue::get), Some(r#"{"id": "u"}"#));
     }
 
     #[test]
