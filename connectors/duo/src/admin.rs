@@ -136,12 +136,12 @@ impl PagedApi for AdminApi {
         let raws: Vec<&RawValue> =
             serde_json::from_str(body.get()).map_err(|err| malformed(response, format!("the `response`: {err}")))?;
         let full = raws.len() >= V1_PAGE;
-        let mut events = RawEvent::index_in_page(&response.body, &raws)
+        let mut events = raws
             .into_iter()
             .enumerate()
             .map(|(i, raw)| {
-                let event =
-                    event::administrator(raw).map_err(|err| malformed(response, format!("event {i}: {err}")))?;
+                let event = event::administrator(RawEvent::in_page(&response.body, raw))
+                    .map_err(|err| malformed(response, format!("event {i}: {err}")))?;
                 let second =
                     event.second.ok_or_else(|| malformed(response, format!("event {i} has no `timestamp`")))?;
                 Ok((second, event))

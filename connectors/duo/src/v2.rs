@@ -150,10 +150,13 @@ impl WindowedApi for V2Api {
         let Some(events) = events else {
             return Err(malformed(response, format!("the `response` has no `{member}`")));
         };
-        let events = RawEvent::index_in_page(&response.body, &events)
+        let events = events
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| self.event(raw).map_err(|err| malformed(response, format!("{member}[{i}]: {err}"))))
+            .map(|(i, raw)| {
+                self.event(RawEvent::in_page(&response.body, raw))
+                    .map_err(|err| malformed(response, format!("{member}[{i}]: {err}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let offset = next_offset(page.metadata.as_ref().and_then(|m| m.next_offset.as_ref()))
             .map_err(|why| malformed(response, why))?;

@@ -190,10 +190,13 @@ impl WindowedApi for GraphApi {
         let Some(values) = answer.value else {
             return Err(malformed(response, "the answer has no `value`"));
         };
-        let events = RawEvent::index_in_page(&response.body, &values)
+        let events = values
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| to_event(self.log, raw).map_err(|err| malformed(response, format!("event {i}: {err}"))))
+            .map(|(i, raw)| {
+                to_event(self.log, RawEvent::in_page(&response.body, raw))
+                    .map_err(|err| malformed(response, format!("event {i}: {err}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let next = match answer.next_link {
             None => Next::Done,

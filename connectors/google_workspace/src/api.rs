@@ -168,9 +168,9 @@ impl WindowedApi for ActivitiesApi {
         }
         let end = end_time(&response.url);
         let mut events = Vec::new();
-        let items = RawEvent::index_in_page(&response.body, &answer.items.unwrap_or_default());
-        for (i, raw) in items.into_iter().enumerate() {
-            let activity = to_activity(raw).map_err(|err| malformed(response, format!("item {i}: {err}")))?;
+        for (i, raw) in answer.items.unwrap_or_default().into_iter().enumerate() {
+            let activity = to_activity(RawEvent::in_page(&response.body, raw))
+                .map_err(|err| malformed(response, format!("item {i}: {err}")))?;
             if end.is_some_and(|end| activity.at.is_some_and(|at| at >= end)) {
                 continue;
             }

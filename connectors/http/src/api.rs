@@ -255,21 +255,9 @@ impl Source {
         }
         let nodes = self.records.select(body).map_err(|m| malformed(response, format!("records.path: {m}")))?;
         let mut events = Vec::with_capacity(nodes.len());
-        // Records that are slices of the page are indexed together (one pass each, sparing the mapping's
-        // and the sink's); the ones a path built are new JSON.
-        let borrowed: Vec<&serde_json::value::RawValue> = nodes
-            .iter()
-            .filter_map(|node| match node {
-                std::borrow::Cow::Borrowed(node) => Some(*node),
-                std::borrow::Cow::Owned(_) => None,
-            })
-            .collect();
-        let mut indexed = RawEvent::index_in_page(&response.body, &borrowed).into_iter();
         for (i, node) in nodes.into_iter().enumerate() {
             let raw = match node {
-                std::borrow::Cow::Borrowed(node) => {
-                    indexed.next().unwrap_or_else(|| RawEvent::in_page(&response.body, node))
-                }
+                std::borrow::Cow::Borrowed(node) => RawEvent::in_page(&response.body, node),
                 std::borrow::Cow::Owned(node) => RawEvent::from(node),
             };
             let Some(chain) = &self.split else {

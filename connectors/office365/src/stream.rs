@@ -90,7 +90,7 @@ async fn fetch_blob(api: Arc<FeedApi>, client: HttpClient, blob: Blob) -> Result
         None => {
             let items: Vec<&RawValue> = serde_json::from_slice(&response.body)
                 .map_err(|err| malformed(format!("blob {} is not a JSON array of records: {err}", blob.content_id)))?;
-            RawEvent::index_in_page(&response.body, &items)
+            items.into_iter().map(|raw| RawEvent::in_page(&response.body, raw)).collect()
         }
     };
     items

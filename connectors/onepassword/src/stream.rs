@@ -182,10 +182,15 @@ impl PagedApi for EventsApi {
         let Some(cursor) = answer.cursor.filter(|c| !c.is_empty()) else {
             return Err(malformed(response, "the page has no cursor"));
         };
-        let events = RawEvent::index_in_page(&response.body, &answer.items.unwrap_or_default())
+        let events = answer
+            .items
+            .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| to_event(self.feature, raw).map_err(|err| malformed(response, format!("item {i}: {err}"))))
+            .map(|(i, raw)| {
+                to_event(self.feature, RawEvent::in_page(&response.body, raw))
+                    .map_err(|err| malformed(response, format!("item {i}: {err}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let next = self.continue_at(&cursor);
         let next = if answer.has_more { Next::Request(next) } else { Next::Later(next) };

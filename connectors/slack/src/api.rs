@@ -130,10 +130,13 @@ impl WindowedApi for AuditLogsApi {
         let Some(entries) = answer.entries else {
             return Err(malformed(response, "the answer has no `entries`"));
         };
-        let events = RawEvent::index_in_page(&response.body, &entries)
+        let events = entries
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| to_entry(raw).map_err(|err| malformed(response, format!("entry {i}: {err}"))))
+            .map(|(i, raw)| {
+                to_entry(RawEvent::in_page(&response.body, raw))
+                    .map_err(|err| malformed(response, format!("entry {i}: {err}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let next = match answer.response_metadata.and_then(|meta| meta.next_cursor).filter(|c| !c.is_empty()) {
             None => Next::Done,

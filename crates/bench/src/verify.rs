@@ -60,9 +60,9 @@ impl VerifyingSink {
         record
             .raw
             .as_ref()?
-            .members(|name, value| {
+            .member_values(|name, value| {
                 if name == key {
-                    found = serde_json::from_str::<String>(value.get()).ok();
+                    found = serde_json::from_slice::<String>(value.json()).ok();
                     return std::ops::ControlFlow::Break(());
                 }
                 std::ops::ControlFlow::Continue(())

@@ -48,15 +48,15 @@ pub fn pick_into<'a>(
 ) -> serde_json::Result<OwnGroups<'a>> {
     let mut groups = OwnGroups::default();
     let mut failed = None;
-    // Only the named members and the groups are parsed (as `RawValue`s, borrowing the event); an indexed
-    // event's other members are skipped without reading them.
-    event.member_texts(|key, json| {
+    // Only the named members and the groups are taken as `RawValue`s (parsed now for an indexed event,
+    // whose other members are skipped without reading them).
+    event.member_values(|key, value| {
         let named = names.iter().position(|name| name.as_ref() == key);
         let slot = groups.slot(key);
         if named.is_none() && slot.is_none() {
             return ControlFlow::Continue(());
         }
-        match serde_json::from_slice::<&RawValue>(json) {
+        match value.raw() {
             Ok(value) => {
                 if let Some(at) = named.and_then(|at| values.get_mut(at)) {
                     *at = Some(value);

@@ -55,7 +55,7 @@ pub use crawler::{
 };
 pub use lease::{LeaseGate, LocalLeases, RunPermit};
 pub use object::ObjectWriter;
-pub use raw::{RawEvent, raw_member, raw_members, raw_scalar, raw_str_at, raw_text, raw_value};
+pub use raw::{MemberValue, RawEvent, raw_member, raw_members, raw_scalar, raw_str_at, raw_text, raw_value};
 pub use record::{Cursor, Fields, LogRecord, RecordCursor, epoch_seconds, now_seconds};
 pub use sink::{
     Batch, BatchLimits, Delivery, MAX_BATCHES_HOLDING_RECORDS, RecordsHold, Sink, SinkError, SinkErrorKind, SourceMeta,

@@ -159,11 +159,11 @@ impl LogRecord {
         }
         if let Some(raw) = &self.raw {
             let mut failed = None;
-            raw.member_texts(|key, json| {
+            raw.member_values(|key, value| {
                 if self.data.contains_key(key) || skip(key) {
                     return ControlFlow::Continue(());
                 }
-                match object.raw_entry(key, json) {
+                match object.raw_entry(key, value.json()) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(err) => {
                         failed = Some(err);
@@ -186,7 +186,7 @@ impl LogRecord {
         }
         let Some(raw) = &self.raw else { return false };
         let mut found = false;
-        let walked = raw.member_texts(|k, _| {
+        let walked = raw.member_values(|k, _| {
             found = k == key;
             if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });

@@ -142,14 +142,14 @@ impl Entry<'_> {
         }
         if let Some(raw) = &self.record.raw {
             let mut failed = None;
-            let walked = raw.member_texts(|key, json| {
+            let walked = raw.member_values(|key, value| {
                 let copy = match key {
                     _ if data.contains_key(key) || NOT_FROM_RAW.contains(&key) => false,
                     "status" => true,
                     TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
                     _ => !self.minimal,
                 };
-                if copy && let Err(err) = map.raw_entry(key, json) {
+                if copy && let Err(err) = map.raw_entry(key, value.json()) {
                     failed = Some(err);
                     return ControlFlow::Break(());
                 }

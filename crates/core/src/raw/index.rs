@@ -2,12 +2,14 @@
 //!
 //! Splitting a page into events already makes `serde_json` read every byte of it. If that same pass also
 //! notes where each event's members start and end, nothing has to read the event again: the mapping finds
-//! the few members it lifts by comparing keys ([`RawEvent::member_texts`]), and a sink writes the event by
+//! the few members it lifts by comparing keys ([`RawEvent::member_values`]), and a sink writes the event by
 //! copying the text of the members it keeps. Without this index an event is scanned three times (split,
 //! mapping, write), which is most of the CPU a raw event costs.
 //!
 //! The index of a page is one shared allocation (`Arc<[MemberSpan]>`, 12 bytes a member) released with
-//! the page's last event. Offsets are relative to the event's own text. Only the value spans come from
+//! the page's last event. An event cut some other way (from inside an envelope, say) is indexed by its
+//! first complete walk instead (`RawEvent::member_values`): the mapping's walk reads it anyway, and the sink then
+//! copies its members without a second one. Offsets are relative to the event's own text. Only the value spans come from
 //! `serde_json` (a value borrowed as [`RawValue`] is a slice of the input); the key spans are found between
 //! them by skipping JSON whitespace and the punctuation `serde_json` has already validated, so keys with
 //! escapes need no special case. Anything unexpected, or an event too large for 32-bit offsets, leaves
@@ -43,6 +45,12 @@ pub(super) struct Index {
 }
 
 impl Index {
+    /// An event's own index.
+    pub(super) fn own(spans: Vec<MemberSpan>) -> Option<Self> {
+        let len = u32::try_from(spans.len()).ok()?;
+        Some(Self { spans: spans.into(), first: 0, len })
+    }
+
     /// The event's members, in the order they appear.
     pub(super) fn spans(&self) -> &[MemberSpan] {
         let first = self.first as usize;
@@ -82,8 +90,13 @@ pub(super) fn key_end(text: &[u8], value: usize) -> Option<usize> {
 }
 
 /// Reads the object that starts at `text[start]` (a `{`): appends its members to `spans`, offsets relative
-/// to `start`, and returns one past its closing brace. `None` when it is not a well-formed object.
-fn index_object(text: &str, start: usize, spans: &mut Vec<MemberSpan>) -> Option<usize> {
+/// to `start`, and returns one past its closing brace (`values` is scratch space). `None` when it is not a well-formed object.
+fn index_object(
+    text: &str,
+    start: usize,
+    values: &mut Vec<(usize, usize)>,
+    spans: &mut Vec<MemberSpan>,
+) -> Option<usize> {
     struct Values<'s> {
         base: usize,
         values: &'s mut Vec<(usize, usize)>,
@@ -119,28 +132,45 @@ fn index_object(text: &str, start: usize, spans: &mut Vec<MemberSpan>) -> Option
         return None;
     }
     let rest = text.get(start..)?;
-    let mut values = Vec::new();
-    let seed = Values { base: rest.as_ptr() as usize, values: &mut values };
+    values.clear();
+    let seed = Values { base: rest.as_ptr() as usize, values };
     seed.deserialize(&mut serde_json::Deserializer::from_str(rest)).ok()?;
 
     let object = &bytes[start..];
-    let mut after = 1;
+    let close = key_spans(object, values, spans)?;
+    Some(start + close)
+}
+
+/// Appends to `spans` the members of the object `object` (starting with its `{`) whose values lie at
+/// `values` (offsets into `object`, in order, as `serde_json` found them), and returns one past its
+/// closing brace. `None`, with `spans` as it was, when the text between the values is not what a
+/// well-formed object has there.
+pub(super) fn key_spans(object: &[u8], values: &[(usize, usize)], spans: &mut Vec<MemberSpan>) -> Option<usize> {
     let first_span = spans.len();
-    for (value, end) in values {
-        let mut at = skip_ws(object, after);
-        if object.get(at) == Some(&b',') {
-            at = skip_ws(object, at + 1);
-        }
-        if object.get(at) != Some(&b'"') || end > object.len() || value > end || key_end(object, value)? <= at {
-            spans.truncate(first_span);
+    let found = (|| {
+        if object.first() != Some(&b'{') {
             return None;
         }
-        let offset = |n: usize| u32::try_from(n).ok();
-        spans.push(MemberSpan { key: offset(at + 1)?, value: offset(value)?, end: offset(end)? });
-        after = end;
+        let mut after = 1;
+        for &(value, end) in values {
+            let mut at = skip_ws(object, after);
+            if object.get(at) == Some(&b',') {
+                at = skip_ws(object, at + 1);
+            }
+            if object.get(at) != Some(&b'"') || end > object.len() || value > end || key_end(object, value)? <= at {
+                return None;
+            }
+            let offset = |n: usize| u32::try_from(n).ok();
+            spans.push(MemberSpan { key: offset(at + 1)?, value: offset(value)?, end: offset(end)? });
+            after = end;
+        }
+        let close = skip_ws(object, after);
+        (object.get(close) == Some(&b'}')).then_some(close + 1)
+    })();
+    if found.is_none() {
+        spans.truncate(first_span);
     }
-    let close = skip_ws(object, after);
-    (object.get(close) == Some(&b'}')).then_some(start + close + 1)
+    found
 }
 
 /// Splits `page`, a JSON array of objects, into indexed events in one pass. `None` when the page is not
@@ -150,6 +180,7 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     let text = std::str::from_utf8(page).ok()?;
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
+    let mut values = Vec::new();
     let mut events: Vec<(usize, usize, usize, usize)> = Vec::new();
     let mut at = skip_ws(bytes, 0);
     if bytes.get(at) != Some(&b'[') {
@@ -161,7 +192,7 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     }
     loop {
         let first = spans.len();
-        let end = index_object(text, at, &mut spans)?;
+        let end = index_object(text, at, &mut values, &mut spans)?;
         events.push((at, end, first, spans.len() - first));
         at = skip_ws(bytes, end);
         match bytes.get(at) {
@@ -178,39 +209,9 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     Some(events)
 }
 
-/// Indexes events already cut from `page` (elements of an array inside an envelope, say): one more pass
-/// over each, which then spares the mapping's and the sink's. An event that cannot be indexed is kept
-/// unindexed.
-pub(super) fn index_in_page(page: &Bytes, members: &[&RawValue]) -> Vec<RawEvent> {
-    let mut spans = Vec::new();
-    let mut found = Vec::with_capacity(members.len());
-    for member in members {
-        let first = spans.len();
-        let text = member.get();
-        if index_object(text, 0, &mut spans) == Some(text.len()) {
-            found.push(Some((first, spans.len() - first)));
-        } else {
-            spans.truncate(first);
-            found.push(None);
-        }
-    }
-    let spans: Arc<[MemberSpan]> = spans.into();
-    members
-        .iter()
-        .zip(found)
-        .map(|(member, found)| {
-            let event = RawEvent::in_page(page, member);
-            match found {
-                Some((first, len)) => with_index(event, &spans, first, len),
-                None => event,
-            }
-        })
-        .collect()
-}
-
 fn with_index(mut event: RawEvent, spans: &Arc<[MemberSpan]>, first: usize, len: usize) -> RawEvent {
     if let (Ok(first), Ok(len)) = (u32::try_from(first), u32::try_from(len)) {
-        event.index = Some(Index { spans: spans.clone(), first, len });
+        event.index = std::sync::OnceLock::from(Index { spans: spans.clone(), first, len });
     }
     event
 }

@@ -7,15 +7,17 @@
 //! memory is returned in one piece once its last record was delivered. [`raw_members`] walks an event's
 //! top-level members without building anything, for the few fields a connector or sink reads.
 //!
-//! A page split with [`RawEvent::split_array`] (or indexed with [`RawEvent::index_in_page`]) also keeps
-//! where each event's members lie (the `index` module), so that neither the mapping nor the sink has to
-//! read the event's text again: [`RawEvent::member_texts`] is then a loop over offsets.
+//! A page split with [`RawEvent::split_array`] also keeps where each event's members lie (the `index`
+//! module), so that neither the mapping nor the sink has to read the event's text again:
+//! [`RawEvent::member_values`] is then a loop over offsets. Any other event is indexed by its first
+//! complete [`member_values`](RawEvent::member_values) walk (the mapping's), which spares the sink's.
 
 mod index;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde::de::{self, Deserializer as _, MapAccess, Visitor};
@@ -31,8 +33,8 @@ use serde_json::value::RawValue;
 #[derive(Clone)]
 pub struct RawEvent {
     text: Bytes,
-    /// Where its members lie, when the page was split or indexed here.
-    index: Option<index::Index>,
+    /// Where its members lie: set when the page was split here, or by the first complete walk.
+    index: OnceLock<index::Index>,
 }
 
 /// Two events are equal when their texts are (whether they carry an index does not matter).
@@ -46,7 +48,7 @@ impl Eq for RawEvent {}
 
 impl RawEvent {
     fn plain(text: Bytes) -> Self {
-        Self { text, index: None }
+        Self { text, index: OnceLock::new() }
     }
 
     /// Splits `page`, a JSON array of event objects, into events sharing its buffer, reading it once and
@@ -55,14 +57,6 @@ impl RawEvent {
     /// that says what and where.
     pub fn split_array(page: &Bytes) -> Option<Vec<Self>> {
         index::split_array(page)
-    }
-
-    /// The events `members`, parsed from `page`, as [`in_page`](Self::in_page) makes them, each also
-    /// indexed (one more pass over it, which spares the mapping's and the sink's). For events inside an
-    /// envelope that [`split_array`](Self::split_array) cannot split; an element that is not an object is
-    /// kept unindexed.
-    pub fn index_in_page(page: &Bytes, members: &[&RawValue]) -> Vec<Self> {
-        index::index_in_page(page, members)
     }
 
     /// The event `member`, parsed from `page` (borrowed from it, as `serde_json::from_slice` does), as a
@@ -96,12 +90,17 @@ impl RawEvent {
         raw_members(text, f)
     }
 
-    /// Calls `f` with each top-level member's key (unescaped) and its value's JSON text, in order, until
-    /// it breaks. The same members as [`members`](Self::members), but an indexed event is not read again:
-    /// for writers that copy values as they are, and mappings that parse only the few they lift.
-    pub fn member_texts<'a>(&'a self, mut f: impl FnMut(&str, &'a [u8]) -> ControlFlow<()>) -> serde_json::Result<()> {
-        let Some(index) = &self.index else {
-            return self.members(|key, value| f(key, value.get().as_bytes()));
+    /// Calls `f` with each top-level member's key (unescaped) and value, in order, until it breaks: the
+    /// same members as [`members`](Self::members), but an indexed event is not read again, and a walk
+    /// that reaches the end indexes the event for the next one (see the [module](self) documentation).
+    /// For writers that copy values as they are ([`MemberValue::json`]) and mappings that parse only
+    /// the few they lift ([`MemberValue::raw`]).
+    pub fn member_values<'a>(
+        &'a self,
+        mut f: impl FnMut(&str, MemberValue<'a>) -> ControlFlow<()>,
+    ) -> serde_json::Result<()> {
+        let Some(index) = self.index.get() else {
+            return self.walk_and_index(f);
         };
         let text: &'a [u8] = &self.text;
         for span in index.spans() {
@@ -117,11 +116,62 @@ impl RawEvent {
             } else {
                 Cow::Borrowed(std::str::from_utf8(raw_key).map_err(<serde_json::Error as de::Error>::custom)?)
             };
-            if f(&key, json).is_break() {
+            if f(&key, MemberValue { json, parsed: None }).is_break() {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// [`member_values`](Self::member_values) of an event without an index: the walk, noting where each
+    /// value lies, and the index made of it when the walk was not stopped.
+    fn walk_and_index<'a>(
+        &'a self,
+        mut f: impl FnMut(&str, MemberValue<'a>) -> ControlFlow<()>,
+    ) -> serde_json::Result<()> {
+        let base = self.text.as_ptr() as usize;
+        let mut values = Vec::new();
+        let mut stopped = false;
+        self.members(|key, value| {
+            let at = (value.get().as_ptr() as usize).wrapping_sub(base);
+            values.push((at, at + value.get().len()));
+            let flow = f(key, MemberValue { json: value.get().as_bytes(), parsed: Some(value) });
+            stopped = flow.is_break();
+            flow
+        })?;
+        if !stopped {
+            let mut spans = Vec::with_capacity(values.len());
+            if index::key_spans(&self.text, &values, &mut spans) == Some(self.text.len())
+                && let Some(index) = index::Index::own(spans)
+            {
+                // Another walk may have set it first, to the same spans.
+                let _same = self.index.set(index);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A member's value as [`RawEvent::member_values`] hands it over: its JSON text, and the parsed
+/// [`RawValue`] when the walk has one.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberValue<'a> {
+    json: &'a [u8],
+    parsed: Option<&'a RawValue>,
+}
+
+impl<'a> MemberValue<'a> {
+    /// The value's JSON text, as it is in the event (one JSON value, valid UTF-8).
+    pub fn json(&self) -> &'a [u8] {
+        self.json
+    }
+
+    /// The value as a [`RawValue`] borrowing the event: the walk's, or parsed now from the text.
+    pub fn raw(&self) -> serde_json::Result<&'a RawValue> {
+        match self.parsed {
+            Some(value) => Ok(value),
+            None => serde_json::from_slice(self.json),
+        }
     }
 }
 
@@ -344,7 +394,7 @@ mod tests {
     /// Keys and value texts, in order.
     type Walk = Vec<(String, String)>;
 
-    /// Every member as `members` sees it (key, value text) and as `member_texts` does.
+    /// Every member as `members` sees it (key, value text) and as `member_values` does.
     fn walked(event: &RawEvent) -> (Walk, Walk) {
         let mut plain = Vec::new();
         event
@@ -355,8 +405,9 @@ mod tests {
             .unwrap();
         let mut texts = Vec::new();
         event
-            .member_texts(|key, json| {
-                texts.push((key.to_owned(), String::from_utf8(json.to_vec()).unwrap()));
+            .member_values(|key, value| {
+                texts.push((key.to_owned(), String::from_utf8(value.json().to_vec()).unwrap()));
+                assert_eq!(value.raw().unwrap().get().as_bytes(), value.json());
                 ControlFlow::Continue(())
             })
             .unwrap();
@@ -375,8 +426,8 @@ mod tests {
         );
         let events = RawEvent::split_array(&page).unwrap();
         assert_eq!(events, plain_split(&page));
-        assert!(events.iter().all(|e| e.index.is_some()));
-        assert_eq!(events[0].index.as_ref().unwrap().spans().len(), 3);
+        assert!(events.iter().all(|e| e.index.get().is_some()));
+        assert_eq!(events[0].index.get().unwrap().spans().len(), 3);
         let (plain, texts) = walked(&events[0]);
         assert_eq!(texts, plain);
         assert_eq!(texts[1], ("bé\"".to_owned(), r#"[2, {"x": "}"}]"#.to_owned()), "escaped keys are unescaped");
@@ -388,7 +439,7 @@ mod tests {
 
         let mut stopped = Vec::new();
         events[0]
-            .member_texts(|key, _| {
+            .member_values(|key, _| {
                 stopped.push(key.to_owned());
                 ControlFlow::Break(())
             })
@@ -419,20 +470,27 @@ mod tests {
     }
 
     #[test]
-    fn events_of_an_envelope_are_indexed_and_anything_else_is_kept_as_is() {
-        let page = Bytes::from_static(br#"{"data": [{"a": 1, "b": {"c": 2}}, [3], {"d" :"e"}], "next": null}"#);
+    fn an_event_cut_some_other_way_is_indexed_by_its_first_whole_walk() {
+        let page = Bytes::from_static(br#"{"data": [{"a": 1, "b\n": {"c": 2}}, [3]], "next": null}"#);
         #[derive(serde::Deserialize)]
         struct Envelope<'a> {
             #[serde(borrow)]
             data: Vec<&'a RawValue>,
         }
         let envelope: Envelope<'_> = serde_json::from_slice(&page).unwrap();
-        let events = RawEvent::index_in_page(&page, &envelope.data);
-        assert_eq!(events.len(), 3);
-        assert!(events[0].index.is_some() && events[1].index.is_none() && events[2].index.is_some());
-        assert_eq!(walked(&events[0]).1, [("a".into(), "1".into()), ("b".into(), r#"{"c": 2}"#.into())]);
-        assert_eq!(walked(&events[2]).1, [("d".to_owned(), r#""e""#.to_owned())]);
-        assert!(events[1].member_texts(|_, _| ControlFlow::Continue(())).is_err(), "not an object");
+        let event = RawEvent::in_page(&page, envelope.data[0]);
+        assert!(event.index.get().is_none());
+        event.member_values(|_, _| ControlFlow::Break(())).unwrap();
+        assert!(event.index.get().is_none(), "a walk that stopped early indexes nothing");
+        let (plain, first) = walked(&event);
+        assert!(event.index.get().is_some());
+        let (_, again) = walked(&event);
+        assert_eq!((&first, &again), (&plain, &plain));
+        assert_eq!(again[1], ("b\n".to_owned(), r#"{"c": 2}"#.to_owned()));
+
+        let not_an_object = RawEvent::in_page(&page, envelope.data[1]);
+        assert!(not_an_object.member_values(|_, _| ControlFlow::Continue(())).is_err());
+        assert!(not_an_object.index.get().is_none());
     }
 
     proptest::proptest! {
@@ -448,6 +506,14 @@ mod tests {
             for event in &split {
                 let (plain, texts) = walked(event);
                 proptest::prop_assert_eq!(texts, plain);
+            }
+            // Cut the plain way, the first walk indexes each event and the second reads that index.
+            for event in &plain_split(&page) {
+                let (plain, first) = walked(event);
+                proptest::prop_assert!(event.index.get().is_some());
+                let (_, again) = walked(event);
+                proptest::prop_assert_eq!(&first, &plain);
+                proptest::prop_assert_eq!(&again, &plain);
             }
         }
     }
