@@ -62,7 +62,7 @@ impl VerifyingSink {
             .as_ref()?
             .member_values(|name, value| {
                 if name == key {
-                    found = serde_json::from_slice::<String>(value.json()).ok();
+                    found = serde_json::from_str::<String>(value.json()).ok();
                     return std::ops::ControlFlow::Break(());
                 }
                 std::ops::ControlFlow::Continue(())

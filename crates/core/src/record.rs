@@ -163,7 +163,7 @@ impl LogRecord {
                 if self.data.contains_key(key) || skip(key) {
                     return ControlFlow::Continue(());
                 }
-                match object.raw_entry(key, value.json()) {
+                match object.raw_entry(key, value.json().as_bytes()) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(err) => {
                         failed = Some(err);
@@ -328,7 +328,7 @@ pub(crate) mod tests {
             proptest::prop_assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), Value::Object(expected));
 
             // An event split with its member index is written to the same bytes, without reading it again.
-            let page = bytes::Bytes::from(format!("[{}]", record.raw.as_ref().unwrap().to_str_lossy()));
+            let page = bytes::Bytes::from(format!("[{}]", record.raw.as_ref().unwrap().as_str()));
             let indexed = RawEvent::split_array(&page).unwrap().pop().unwrap();
             let mut again = Vec::new();
             LogRecord { raw: Some(indexed), ..record }.write_json(&mut again, skip).unwrap();

@@ -149,7 +149,7 @@ impl Entry<'_> {
                     TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
                     _ => !self.minimal,
                 };
-                if copy && let Err(err) = map.raw_entry(key, value.json()) {
+                if copy && let Err(err) = map.raw_entry(key, value.json().as_bytes()) {
                     failed = Some(err);
                     return ControlFlow::Break(());
                 }

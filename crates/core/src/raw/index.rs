@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -177,7 +178,8 @@ pub(super) fn key_spans(object: &[u8], values: &[(usize, usize)], spans: &mut Ve
 /// that (not an array, an element that is not an object, malformed JSON, trailing text): the caller then
 /// splits it the plain way, whose errors say what is wrong and where.
 pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
-    let text = std::str::from_utf8(page).ok()?;
+    let page = ByteString::try_from(page.clone()).ok()?;
+    let text: &str = &page;
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut values = Vec::new();
@@ -202,11 +204,12 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
         }
     }
     let spans: Arc<[MemberSpan]> = spans.into();
-    let events = events
+    events
         .into_iter()
-        .map(|(start, end, first, len)| with_index(RawEvent::plain(page.slice(start..end)), &spans, first, len))
-        .collect();
-    Some(events)
+        .map(|(start, end, first, len)| {
+            Some(with_index(RawEvent::plain(page.slice_ref(text.get(start..end)?)), &spans, first, len))
+        })
+        .collect()
 }
 
 fn with_index(mut event: RawEvent, spans: &Arc<[MemberSpan]>, first: usize, len: usize) -> RawEvent {

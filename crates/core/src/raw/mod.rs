@@ -20,6 +20,7 @@ use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -32,7 +33,8 @@ use serde_json::value::RawValue;
 /// [`LogRecord::write_json`]: crate::LogRecord::write_json
 #[derive(Clone)]
 pub struct RawEvent {
-    text: Bytes,
+    /// Text known to be UTF-8, so that keys and values are sliced out of it without checking again.
+    text: ByteString,
     /// Where its members lie: set when the page was split here, or by the first complete walk.
     index: OnceLock<index::Index>,
 }
@@ -47,7 +49,7 @@ impl PartialEq for RawEvent {
 impl Eq for RawEvent {}
 
 impl RawEvent {
-    fn plain(text: Bytes) -> Self {
+    fn plain(text: ByteString) -> Self {
         Self { text, index: OnceLock::new() }
     }
 
@@ -62,32 +64,31 @@ impl RawEvent {
     /// The event `member`, parsed from `page` (borrowed from it, as `serde_json::from_slice` does), as a
     /// slice sharing `page`'s buffer. A `member` that does not lie inside `page` is copied.
     pub fn in_page(page: &Bytes, member: &RawValue) -> Self {
-        let text = member.get().as_bytes();
+        let text = member.get();
         let start = page.as_ptr() as usize;
         let at = text.as_ptr() as usize;
         if at >= start && at + text.len() <= start + page.len() {
-            Self::plain(page.slice_ref(text))
-        } else {
-            Self::plain(Bytes::copy_from_slice(text))
+            // The slice holds the same bytes as `text`, so it is UTF-8: checked once here, never again.
+            if let Ok(shared) = ByteString::try_from(page.slice_ref(text.as_bytes())) {
+                return Self::plain(shared);
+            }
         }
+        Self::plain(ByteString::from(text))
     }
 
     /// The JSON text.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.text
+        self.text.as_bytes()
     }
 
-    /// The JSON text as a string (replacing invalid UTF-8, which a `RawValue` never has).
-    pub fn to_str_lossy(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.text)
+    /// The JSON text as a string.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// Calls `f` with each top-level member of the event (see [`raw_members`]).
     pub fn members<'a>(&'a self, f: impl FnMut(&str, &'a RawValue) -> ControlFlow<()>) -> serde_json::Result<()> {
-        // One validation of the whole text is cheaper than serde_json's check of every string it borrows
-        // from a byte slice.
-        let text = std::str::from_utf8(&self.text).map_err(<serde_json::Error as de::Error>::custom)?;
-        raw_members(text, f)
+        raw_members(&self.text, f)
     }
 
     /// Calls `f` with each top-level member's key (unescaped) and value, in order, until it breaks: the
@@ -102,19 +103,19 @@ impl RawEvent {
         let Some(index) = self.index.get() else {
             return self.walk_and_index(f);
         };
-        let text: &'a [u8] = &self.text;
+        let text: &'a str = &self.text;
         for span in index.spans() {
             let (key, value, end) = (span.key as usize, span.value as usize, span.end as usize);
-            let key_end = index::key_end(text, value).ok_or_else(|| unindexed(key))?;
+            let key_end = index::key_end(text.as_bytes(), value).ok_or_else(|| unindexed(key))?;
             let (Some(raw_key), Some(json)) = (text.get(key..key_end), text.get(value..end)) else {
                 return Err(unindexed(key));
             };
-            let key = if raw_key.contains(&b'\\') {
+            let key = if raw_key.contains('\\') {
                 let quoted =
                     key.checked_sub(1).and_then(|open| text.get(open..key_end + 1)).ok_or_else(|| unindexed(key))?;
-                Cow::Owned(serde_json::from_slice::<String>(quoted)?)
+                Cow::Owned(serde_json::from_str::<String>(quoted)?)
             } else {
-                Cow::Borrowed(std::str::from_utf8(raw_key).map_err(<serde_json::Error as de::Error>::custom)?)
+                Cow::Borrowed(raw_key)
             };
             if f(&key, MemberValue { json, parsed: None }).is_break() {
                 break;
@@ -135,13 +136,13 @@ impl RawEvent {
         self.members(|key, value| {
             let at = (value.get().as_ptr() as usize).wrapping_sub(base);
             values.push((at, at + value.get().len()));
-            let flow = f(key, MemberValue { json: value.get().as_bytes(), parsed: Some(value) });
+            let flow = f(key, MemberValue { json: value.get(), parsed: Some(value) });
             stopped = flow.is_break();
             flow
         })?;
         if !stopped {
             let mut spans = Vec::with_capacity(values.len());
-            if index::key_spans(&self.text, &values, &mut spans) == Some(self.text.len())
+            if index::key_spans(self.text.as_bytes(), &values, &mut spans) == Some(self.text.len())
                 && let Some(index) = index::Index::own(spans)
             {
                 // Another walk may have set it first, to the same spans.
@@ -156,13 +157,13 @@ impl RawEvent {
 /// [`RawValue`] when the walk has one.
 #[derive(Debug, Clone, Copy)]
 pub struct MemberValue<'a> {
-    json: &'a [u8],
+    json: &'a str,
     parsed: Option<&'a RawValue>,
 }
 
 impl<'a> MemberValue<'a> {
-    /// The value's JSON text, as it is in the event (one JSON value, valid UTF-8).
-    pub fn json(&self) -> &'a [u8] {
+    /// The value's JSON text, as it is in the event (one JSON value).
+    pub fn json(&self) -> &'a str {
         self.json
     }
 
@@ -170,7 +171,7 @@ impl<'a> MemberValue<'a> {
     pub fn raw(&self) -> serde_json::Result<&'a RawValue> {
         match self.parsed {
             Some(value) => Ok(value),
-            None => serde_json::from_slice(self.json),
+            None => serde_json::from_str(self.json),
         }
     }
 }
@@ -184,13 +185,13 @@ fn unindexed(at: usize) -> serde_json::Error {
 impl From<Box<RawValue>> for RawEvent {
     fn from(raw: Box<RawValue>) -> Self {
         let text: Box<str> = raw.into();
-        Self::plain(Bytes::from(text.into_boxed_bytes()))
+        Self::plain(ByteString::from(text))
     }
 }
 
 impl fmt::Debug for RawEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RawEvent").field(&self.to_str_lossy()).finish()
+        f.debug_tuple("RawEvent").field(&self.as_str()).finish()
     }
 }
 
@@ -344,7 +345,7 @@ mod tests {
         let members: Vec<&RawValue> = serde_json::from_slice(&page).unwrap();
         let events: Vec<RawEvent> = members.iter().map(|m| RawEvent::in_page(&page, m)).collect();
         assert_eq!(events[0].as_bytes(), br#"{"a": 1}"#);
-        assert_eq!(events[1].to_str_lossy(), r#"{"b": "x\u00e9"}"#);
+        assert_eq!(events[1].as_str(), r#"{"b": "x\u00e9"}"#);
         let inside = page.as_ptr() as usize..page.as_ptr() as usize + page.len();
         assert!(events.iter().all(|e| inside.contains(&(e.as_bytes().as_ptr() as usize))));
 
@@ -386,8 +387,6 @@ mod tests {
         for text in ["[1, 2]", "\"s\"", "3", "null"] {
             assert!(RawEvent::from(raw(text)).members(|_, _| ControlFlow::Continue(())).is_err(), "{text}");
         }
-        let invalid = RawEvent::plain(Bytes::from_static(b"{\"a\": \"\xff\"}"));
-        assert!(invalid.members(|_, _| ControlFlow::Continue(())).is_err());
         assert!(raw_members(r#"{"a": }"#, |_, _| ControlFlow::Continue(())).is_err());
     }
 
@@ -406,8 +405,8 @@ mod tests {
         let mut texts = Vec::new();
         event
             .member_values(|key, value| {
-                texts.push((key.to_owned(), String::from_utf8(value.json().to_vec()).unwrap()));
-                assert_eq!(value.raw().unwrap().get().as_bytes(), value.json());
+                texts.push((key.to_owned(), value.json().to_owned()));
+                assert_eq!(value.raw().unwrap().get(), value.json());
                 ControlFlow::Continue(())
             })
             .unwrap();
