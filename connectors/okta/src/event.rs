@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 
 use logcrawl_connector::Standard;
-use logcrawl_connector::members::pick;
-use logcrawl_core::{Fields, RawEvent, raw_str_at, raw_text, raw_value};
+use logcrawl_connector::members::pick_values;
+use logcrawl_core::{Fields, RawEvent, raw_text, raw_value};
 use serde_json::Value;
 
 /// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
@@ -43,7 +43,10 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
     let mut data = Fields::new();
     {
         let ([uuid, published, display_message, event_type, severity, client], groups) =
-            pick(&raw, ["uuid", "published", "displayMessage", "eventType", "severity", "client"])?;
+            pick_values(&raw, ["uuid", "published", "displayMessage", "eventType", "severity", "client"])?;
+        // Parsing a picked value cannot fail: the walk or the page's index has found it to be JSON.
+        let [uuid, published, display_message, event_type, severity] =
+            [uuid, published, display_message, event_type, severity].map(|member| member.and_then(|m| m.raw().ok()));
 
         let message = [display_message, event_type]
             .into_iter()
@@ -51,10 +54,8 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
             .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
         let timestamp = raw_text(published).and_then(|p| published_seconds(&p));
         let status = raw_text(severity).map(|s| status_of(&s));
-        let ip = client
-            .and_then(|client| raw_str_at(client, &["ipAddress"]))
-            .filter(|ip| !ip.is_empty())
-            .map(Cow::into_owned);
+        let ip =
+            client.and_then(|client| client.str_at(&["ipAddress"])).filter(|ip| !ip.is_empty()).map(Cow::into_owned);
 
         if let Some(uuid) = raw_value(uuid) {
             data.insert("uuid".into(), uuid);

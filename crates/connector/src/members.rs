@@ -8,7 +8,7 @@
 //! named like the attribute groups ([`OwnGroups`]) that [`Standard::insert`](crate::Standard::insert)
 //! merges into.
 
-use logcrawl_core::RawEvent;
+use logcrawl_core::{MemberValue, RawEvent};
 use serde_json::value::RawValue;
 use std::ops::ControlFlow;
 
@@ -20,7 +20,7 @@ use crate::OwnGroups;
 ///
 /// ```
 /// # use logcrawl_connector::members::pick;
-/// # use logcrawl_core::RawEvent;
+/// # use logcrawl_core::{MemberValue, RawEvent};
 /// let event = RawEvent::from(serde_json::value::RawValue::from_string(
 ///     r#"{"id": "e1", "actor": "mona", "usr": {"team": "ops"}}"#.to_owned(),
 /// ).unwrap());
@@ -46,26 +46,54 @@ pub fn pick_into<'a>(
     names: &[impl AsRef<str>],
     values: &mut [Option<&'a RawValue>],
 ) -> serde_json::Result<OwnGroups<'a>> {
+    walk_named(event, names, |at, value| {
+        if let Some(slot) = values.get_mut(at) {
+            *slot = Some(value.raw()?);
+        }
+        Ok(())
+    })
+}
+
+/// [`pick`] handing over the members unparsed ([`MemberValue`]): for a mapping that reads inside a
+/// nested object ([`MemberValue::str_at`]), which then reads it once instead of twice.
+pub fn pick_values<'a, const N: usize>(
+    event: &'a RawEvent,
+    names: [&str; N],
+) -> serde_json::Result<([Option<MemberValue<'a>>; N], OwnGroups<'a>)> {
+    let mut values = [None; N];
+    let groups = walk_named(event, &names, |at, value| {
+        if let Some(slot) = values.get_mut(at) {
+            *slot = Some(value);
+        }
+        Ok(())
+    })?;
+    Ok((values, groups))
+}
+
+/// The one walk behind the `pick` functions: `named(i, value)` for each member named `names[i]`, and the
+/// members named like the attribute groups.
+fn walk_named<'a>(
+    event: &'a RawEvent,
+    names: &[impl AsRef<str>],
+    mut named: impl FnMut(usize, MemberValue<'a>) -> serde_json::Result<()>,
+) -> serde_json::Result<OwnGroups<'a>> {
     let mut groups = OwnGroups::default();
     let mut failed = None;
-    // Only the named members and the groups are taken as `RawValue`s (parsed now for an indexed event,
+    // Only the named members and the groups are taken (as `RawValue`s, parsed now for an indexed event,
     // whose other members are skipped without reading them).
     event.member_values(|key, value| {
-        let named = names.iter().position(|name| name.as_ref() == key);
-        let slot = groups.slot(key);
-        if named.is_none() && slot.is_none() {
-            return ControlFlow::Continue(());
-        }
-        match value.raw() {
-            Ok(value) => {
-                if let Some(at) = named.and_then(|at| values.get_mut(at)) {
-                    *at = Some(value);
-                }
-                if let Some(slot) = slot {
-                    *slot = Some(value);
-                }
-                ControlFlow::Continue(())
+        let at = names.iter().position(|name| name.as_ref() == key);
+        let taken = (|| {
+            if let Some(at) = at {
+                named(at, value)?;
             }
+            if let Some(slot) = groups.slot(key) {
+                *slot = Some(value.raw()?);
+            }
+            Ok(())
+        })();
+        match taken {
+            Ok(()) => ControlFlow::Continue(()),
             Err(err) => {
                 failed = Some(err);
                 ControlFlow::Break(())
@@ -106,6 +134,25 @@ mod tests {
         let groups = pick_into(&indexed, &names, &mut values).unwrap();
         assert_eq!(values.map(|v| v.map(RawValue::get)), [Some("3"), Some(r#"{"x": 1}"#)], "shorter than the names");
         assert_eq!(groups.get("usr").map(RawValue::get), Some(r#"{"id": "u"}"#));
+    }
+
+    #[test]
+    fn unparsed_members_read_inside_nested_objects() {
+        let page = bytes::Bytes::from_static(br#"[{"client": {"ip": "10.0.0.1", "geo": {"city": "Oslo"}}, "n": 1}]"#);
+        for raw in [
+            RawEvent::split_array(&page).unwrap().pop().unwrap(),
+            event(r#"{"client": {"ip": "10.0.0.1", "geo": {"city": "Oslo"}}, "n": 1}"#),
+        ] {
+            let ([client, n, none], _) = pick_values(&raw, ["client", "n", "none"]).unwrap();
+            let client = client.unwrap();
+            assert_eq!(client.str_at(&["ip"]).as_deref(), Some("10.0.0.1"));
+            assert_eq!(client.str_at(&["geo", "city"]).as_deref(), Some("Oslo"));
+            assert_eq!(client.str_at(&["geo"]), None, "not a string");
+            assert_eq!(client.str_at(&["x"]), None);
+            assert_eq!(n.unwrap().json(), "1");
+            assert_eq!(n.unwrap().str_at(&["a"]), None, "not an object");
+            assert!(none.is_none());
+        }
     }
 
     #[test]

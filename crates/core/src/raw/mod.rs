@@ -167,6 +167,15 @@ impl<'a> MemberValue<'a> {
         self.json
     }
 
+    /// The string at `path` below this value ([`raw_str_at`]), reading the value once: for a nested
+    /// object, cheaper than parsing it with [`raw`](Self::raw) and then walking it.
+    pub fn str_at(&self, path: &[&str]) -> Option<Cow<'a, str>> {
+        match path.split_first() {
+            None => raw_text(Some(self.raw().ok()?)),
+            Some((first, rest)) => raw_str_at(member_in(self.json, first)?, rest),
+        }
+    }
+
     /// The value as a [`RawValue`] borrowing the event: the walk's, or parsed now from the text.
     pub fn raw(&self) -> serde_json::Result<&'a RawValue> {
         match self.parsed {
@@ -293,11 +302,16 @@ pub fn raw_value(member: Option<&RawValue>) -> Option<serde_json::Value> {
 /// The member `key` of the JSON object `object` (the last one when the key repeats, as when parsing into
 /// a map); `None` when `object` is not an object or has no such member. Nothing is allocated.
 pub fn raw_member<'a>(object: &'a RawValue, key: &str) -> Option<&'a RawValue> {
-    if !object.get().starts_with('{') {
+    member_in(object.get(), key)
+}
+
+/// [`raw_member`] of an object given as its JSON text.
+fn member_in<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
+    if !json.starts_with('{') {
         return None;
     }
     let mut found = None;
-    raw_members(object.get(), |k, value| {
+    raw_members(json, |k, value| {
         if k == key {
             found = Some(value);
         }
