@@ -23,6 +23,8 @@
 //! | `office365-ndjson` | Office 365 Management Activity API simulator (`--events` records over its five content types, 1 ms apart, in blobs of 2 s created a second later) → `logcrawl-office365` (five streams, one listing and one fetch per blob, a client secret, an overlap of 30 s, its pace lifted) → crawler → NDJSON to `/dev/null` | the two-level path (listings, then blobs fetched one ahead) for five streams sharing one token and one budget, with exact in-blob cursors |
 //! | `http-okta-ndjson` | Okta System Log simulator → `logcrawl-http-source` configured by `examples/http-okta.toml` (the same pages of 1000, `Link` continuation, JSON paths for id, time and three attributes) → crawler → NDJSON to `/dev/null` | a declared source's cost beside the native connector's (`okta-ndjson`): templates, JSON paths and the value map on the same pages |
 //! | `many-streams` | `--streams` ACME sources (one stream each, one shared ACME simulator with new events arriving live, `--interval` between runs) → crawler `run_forever` for `--duration` → NDJSON to `/dev/null` | resident memory of many concurrent streams, and how late their runs start compared with their schedule (p50/p99/max) |
+//! | `cost-curve` | the `many-streams` fleet ([`fleet`]) at each of `--sizes` (1, 10, 100, 1 000, 10 000), one size after the other, each for `--duration` against an ACME simulator of its own (every size starts from the same 20 events) and in a fresh child process of the bench | per size: events/s, CPU per event, baseline, idle and peak RSS, idle RSS per source, lateness p50/p99/max ([`curve`]); not part of `all` |
+//! | `flat-memory` | one fleet of `--streams` for `--duration` (minutes), in a child process | the RSS series per `--sample-every` (lowest, highest, events delivered), its range and slope once steady; not part of `all` |
 //!
 //! ## How it measures
 //!
@@ -40,10 +42,14 @@
 //! * **CPU** is user + system time of the process from `/proc/self/stat` over the same span.
 //! * **Peak RSS** is `VmHWM` from `/proc/self/status`, reset (`/proc/self/clear_refs`) before each scenario,
 //!   so each row shows that scenario's own peak.
-//! * **Lateness** (`many-streams`): the crawler's [`CrawlStats::lateness`](logcrawl_core::CrawlStats::lateness)
+//! * **Lateness** (`many-streams` and the fleets of `cost-curve` and `flat-memory`): the crawler's [`CrawlStats::lateness`](logcrawl_core::CrawlStats::lateness)
 //!   histogram: for every run after a stream's first, its start minus (the previous start + interval).
 //!   First runs all start at once; how long the last of them waited is reported apart
 //!   ([`CrawlStats::first_run_delay`](logcrawl_core::CrawlStats::first_run_delay)).
+//! * **Idle RSS** (`cost-curve`, `flat-memory`): RSS sampled every interval / 8 while the fleet runs; a
+//!   size's idle RSS is the lowest sample of the second half of its run, the fleet between two bursts of
+//!   runs (why the lowest and not the median: [`curve`]). Each size runs in its own process, so nothing a
+//!   previous size allocated is counted; its baseline is the child's RSS before the sources are built.
 //! * **Checkpoints** go to a [`FileCheckpointStore`] in a temporary
 //!   directory (each commit `fsync`s) unless `--store memory`; `many-streams` defaults to the memory store.
 //!
@@ -51,16 +57,19 @@
 //!
 //! * `okta-datadog`, `okta-datadog-zstd`: the fake intake keeps an [`IdDigest`] of every `uuid` it
 //!   accepted; it must equal the digest of the simulator's `uuid`s `0..N`, with exactly `N` entries.
-//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson`, `office365-ndjson` and `many-streams`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
+//! * `okta-ndjson`, `onepassword-ndjson`, `slack-ndjson`, `duo-ndjson`, `entra-ndjson`, `office365-ndjson`, `many-streams`, `cost-curve` and `flat-memory`: a [`VerifyingSink`] in front of the file sink keeps a digest, per
 //!   source, of the ids of every batch the sink acknowledged; it must equal the expected ids (Okta: `0..N`; 1Password: each feed's `0..N/3`; Slack, Entra and Office 365: `0..N`; GitHub: the `_document_id`s and Auth0: the
 //!   `log_id`s of `0..N`, read from the raw event; Duo: the `txid`s of `0..N`, from the raw event too; ACME:
-//!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present at start;
+//!   ids `1..=k` for each stream, `k` being what that stream delivered, at least the events present when its
+//!   fleet started;
 //!   Google Workspace: the `uniqueQualifier`s of `0..N`, each counted as often as activities share it).
 //! * Every scenario also requires no failed run and no dropped or skipped record.
 //!
 //! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
 //! every scenario at a tiny size (`tests/small.rs`) and checks delivery, never timing.
 
+pub mod curve;
+pub mod fleet;
 pub mod pg_scale;
 pub mod probe;
 pub mod procstat;
@@ -73,9 +82,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use logcrawl_acme::AcmeConfig;
 use logcrawl_auth0::{Auth0Config, Auth0Connector};
-use logcrawl_core::config::ComponentTable;
 use logcrawl_core::{
     BuildContext, CheckpointStore, Connector, CrawlStats, Crawler, FileCheckpointStore, MemoryCheckpointStore, Sink,
     Source, SourceMeta,
@@ -177,7 +184,7 @@ impl Scenario {
 }
 
 /// Where checkpoints go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StoreKind {
     /// [`MemoryCheckpointStore`].
     Memory,
@@ -204,10 +211,15 @@ pub struct Options {
     pub sim_exe: Option<PathBuf>,
     /// Compression level of the Datadog sink (gzip or zstd); `None`: the sink's default.
     pub compression_level: Option<u32>,
+    /// The fleet sizes of `cost-curve`, run one after the other.
+    pub sizes: Vec<usize>,
+    /// The span of one row of `flat-memory`'s series (each row: the lowest and highest RSS sampled in it).
+    pub sample_every: Duration,
 }
 
 impl Options {
-    /// The full-size defaults: 1 000 000 events, 10 000 streams for 60 s at a 5 s interval.
+    /// The full-size defaults: 1 000 000 events, 10 000 streams for 60 s at a 5 s interval, the cost
+    /// curve at 1, 10, 100, 1 000 and 10 000 sources, rows of 5 s in `flat-memory`.
     pub fn full() -> Self {
         Self {
             events: 1_000_000,
@@ -218,6 +230,8 @@ impl Options {
             many_store: None,
             sim_exe: None,
             compression_level: None,
+            sizes: vec![1, 10, 100, 1_000, 10_000],
+            sample_every: Duration::from_secs(5),
         }
     }
 
@@ -228,13 +242,15 @@ impl Options {
             streams: 40,
             duration: Duration::from_millis(1500),
             interval: Duration::from_millis(300),
+            sizes: vec![1, 4, 16],
+            sample_every: Duration::from_millis(300),
             ..Self::full()
         }
     }
 }
 
-/// Run-start lateness of `many-streams`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Run-start lateness of `many-streams` (and of each fleet of the cost curve).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Lateness {
     /// Scheduled runs measured (first runs excluded).
     pub runs: u64,
@@ -293,7 +309,7 @@ fn meta(name: &str, kind: &str) -> Arc<SourceMeta> {
     })
 }
 
-fn store_of(kind: StoreKind) -> anyhow::Result<(Arc<dyn CheckpointStore>, Option<tempfile::TempDir>)> {
+pub(crate) fn store_of(kind: StoreKind) -> anyhow::Result<(Arc<dyn CheckpointStore>, Option<tempfile::TempDir>)> {
     Ok(match kind {
         StoreKind::Memory => (Arc::new(MemoryCheckpointStore::new()), None),
         StoreKind::File => {
@@ -303,23 +319,24 @@ fn store_of(kind: StoreKind) -> anyhow::Result<(Arc<dyn CheckpointStore>, Option
     })
 }
 
-fn null_sink() -> anyhow::Result<Arc<dyn Sink>> {
+pub(crate) fn null_sink() -> anyhow::Result<Arc<dyn Sink>> {
     Ok(Arc::new(FileSink::new("null", FileSinkConfig { path: "/dev/null".into(), fsync: false })?))
 }
 
-struct Meter {
+/// Wall time, CPU time and simulator CPU time over a span, and the peak RSS reset at its start.
+pub(crate) struct Meter {
     started: Instant,
     cpu: Option<Duration>,
     sim_cpu: Option<Duration>,
 }
 
 impl Meter {
-    fn start(sims: &[&Sim]) -> Self {
+    pub(crate) fn start(sims: &[&Sim]) -> Self {
         procstat::reset_peak_rss();
         Self { started: Instant::now(), cpu: procstat::cpu_time(None), sim_cpu: sims_cpu(sims) }
     }
 
-    fn stop(self, sims: &[&Sim]) -> (Duration, Option<Duration>, Option<Duration>) {
+    pub(crate) fn stop(self, sims: &[&Sim]) -> (Duration, Option<Duration>, Option<Duration>) {
         let elapsed = self.started.elapsed();
         let cpu = procstat::cpu_time(None).zip(self.cpu).map(|(end, start)| end.saturating_sub(start));
         let sim_cpu = sims_cpu(sims).zip(self.sim_cpu).map(|(end, start)| end.saturating_sub(start));
@@ -653,7 +670,7 @@ async fn backfill(scenario: Scenario, options: &Options) -> anyhow::Result<Repor
     })
 }
 
-fn run_problems(report: &logcrawl_core::CrawlReport, stats: &CrawlStats) -> Vec<String> {
+pub(crate) fn run_problems(report: &logcrawl_core::CrawlReport, stats: &CrawlStats) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some((key, failure)) = report.failures().next() {
         problems.push(format!(
@@ -672,104 +689,32 @@ fn run_problems(report: &logcrawl_core::CrawlReport, stats: &CrawlStats) -> Vec<
 }
 
 async fn many_streams(options: &Options) -> anyhow::Result<Report> {
-    const INITIAL_EVENTS: u64 = 20;
-    const LIVE_RATE: u64 = 2;
-    let exe = options.sim_exe.as_deref();
-    let acme = Sim::start(&SimSpec::Acme { events: INITIAL_EVENTS, live_rate: LIVE_RATE }, exe).await?;
-    let store_kind = options.many_store.unwrap_or(StoreKind::Memory);
-    let (store, _dir) = store_of(store_kind)?;
-    let verifier = Arc::new(VerifyingSink::new(null_sink()?));
-    let sink: Arc<dyn Sink> = verifier.clone();
-    let mut table = logcrawl_core::config::Table::new();
-    table.insert("base_url".into(), acme.base_url().into());
-    let (config, http): (AcmeConfig, _) = ComponentTable::split(&table, logcrawl_acme::HTTP_DEFAULTS)?;
-    let mut crawler = Crawler::new(store);
-
-    let meter = Meter::start(&[&acme]);
-    for i in 0..options.streams {
-        let connector = Arc::new(logcrawl_acme::connector(config.clone(), &http).map_err(|e| anyhow::anyhow!("{e}"))?);
-        crawler.add_source(Source {
-            meta: Arc::new(SourceMeta {
-                name: format!("acme-{i:05}"),
-                connector: "acme".into(),
-                ddsource: "acme".into(),
-                service: "acme".into(),
-                tags: Vec::new(),
-                hostname: None,
-            }),
-            connector,
-            sink: sink.clone(),
-            interval: options.interval,
-            batch: None,
-            emit_errors: false,
-        });
-    }
-    let shutdown = crawler.shutdown_token();
-    let stats = crawler.stats();
-    let crawler = Arc::new(crawler);
-    let running = tokio::spawn({
-        let crawler = crawler.clone();
-        async move { crawler.run_forever().await }
-    });
-    tokio::time::sleep(options.duration).await;
-    let end_rss = procstat::current_rss();
-    shutdown.cancel();
-    let report = running.await.context("the crawler task panicked")?;
-    let (elapsed, cpu, sim_cpu) = meter.stop(&[&acme]);
-    let peak_rss = procstat::peak_rss();
-
-    let mut problems = run_problems(&report, &stats);
-    let tallies = verifier.tallies();
-    let mut short = 0usize;
-    let mut wrong = Vec::new();
-    for i in 0..options.streams {
-        let name = format!("acme-{i:05}");
-        let tally = tallies.get(&name).copied().unwrap_or_default();
-        let k = tally.digest.count;
-        if k < INITIAL_EVENTS {
-            short += 1;
-        }
-        let mut expected = IdDigest::default();
-        for id in 1..=k {
-            expected.add(&format!("{id:012}"));
-        }
-        if tally.digest != expected || tally.without_id > 0 || tally.dropped > 0 {
-            wrong.push(name);
-        }
-    }
-    if short > 0 {
-        problems.push(format!("{short} streams delivered fewer than the {INITIAL_EVENTS} events present at start"));
-    }
-    if !wrong.is_empty() {
-        problems.push(format!(
-            "{} streams did not deliver ids 1..=k exactly once, e.g. {}",
-            wrong.len(),
-            wrong.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    let lateness = Lateness {
-        runs: stats.lateness.count(),
-        p50: stats.lateness.quantile(0.5),
-        p99: stats.lateness.quantile(0.99),
-        max: stats.lateness.max(),
-        first_run_max: stats.first_run_delay.max(),
+    let acme = Sim::start(&fleet::acme_spec(), options.sim_exe.as_deref()).await?;
+    let store = options.many_store.unwrap_or(StoreKind::Memory);
+    let plan = fleet::FleetPlan {
+        base_url: acme.base_url(),
+        streams: options.streams,
+        duration: options.duration,
+        interval: options.interval,
+        store,
+        at_least: fleet::INITIAL_EVENTS,
+        sample_every: None,
     };
+    let sim_cpu_before = acme.child_cpu();
+    let result = fleet::run(&plan).await?;
+    let sim_cpu = acme.child_cpu().zip(sim_cpu_before).map(|(end, start)| end.saturating_sub(start));
     Ok(Report {
         scenario: Scenario::ManyStreams,
         streams: options.streams,
-        store: store_kind,
-        events: report.delivered(),
-        elapsed,
-        cpu,
+        store,
+        events: result.events,
+        elapsed: result.elapsed,
+        cpu: result.cpu,
         sim_cpu,
-        peak_rss,
-        end_rss,
-        lateness: Some(lateness),
-        check: if problems.is_empty() {
-            Ok(format!("{} runs; every stream delivered ids 1..=k exactly once", CrawlStats::get(&stats.runs)))
-        } else {
-            Err(problems.join("; "))
-        },
+        peak_rss: result.peak_rss,
+        end_rss: result.end_rss,
+        lateness: Some(result.lateness),
+        check: result.check,
     })
 }
 

@@ -8,13 +8,19 @@
 //!                [--events N] [--streams N]
 //!                [--duration 60s] [--interval 5s] [--store file|memory] [--compression-level 0-9]
 //!                [--in-process] [--small] [--no-probe]
+//! logcrawl-bench --scenario cost-curve [--sizes 1,10,100,1000,10000] [--duration 60s] [--interval 5s]
+//! logcrawl-bench --scenario flat-memory [--streams N] [--duration 10m] [--interval 5s] [--sample-every 5s]
 //! logcrawl-bench serve okta --events N | serve datadog | serve acme --events N --live-rate R
 //!                | serve onepassword --events N | serve slack --events N | serve github --events N
 //!                | serve auth0 --events N --first-stored-ms T | serve duo --events N
 //!                | serve entra --events N | serve google-workspace --events N
 //!                | serve office365 --events N
 //! logcrawl-bench pg-scale [--url URL] [--streams 10000] [--workers 4] [--lease 6s] [--duration 10s]
+//! logcrawl-bench fleet '<plan as JSON>'      (one size of cost-curve or flat-memory, in a fresh process)
 //! ```
+//!
+//! `all` runs every scenario but `cost-curve` and `flat-memory`, which are studies of several minutes at
+//! full size, run on their own.
 //!
 //! Exits 1 when a scenario's exactly-once check fails, 2 when a scenario could not run.
 
@@ -38,19 +44,29 @@ struct Cli {
     command: Option<Command>,
     /// Which scenario to run: all, okta-ndjson, okta-datadog, okta-datadog-zstd, many-streams, onepassword-ndjson,
     /// slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson,
-    /// office365-ndjson or http-okta-ndjson.
+    /// office365-ndjson or http-okta-ndjson; or one of the studies not in `all`: cost-curve (resident memory,
+    /// CPU and lateness per source at each of --sizes) or flat-memory (the RSS series of one long run).
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Events to backfill, 1Password's three feeds together (default 1 000 000; 3 500 with --small).
     #[arg(long)]
     events: Option<u64>,
-    /// Concurrent streams of many-streams (default 10 000; 40 with --small).
+    /// Concurrent streams of many-streams and flat-memory (default 10 000; 40 with --small).
     #[arg(long)]
     streams: Option<usize>,
-    /// How long many-streams runs, e.g. 60s (default 60s; 1.5s with --small).
+    /// The fleet sizes of cost-curve, run one after the other (default 1,10,100,1000,10000; 1,4,16 with
+    /// --small).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+    /// The span of one row of flat-memory's RSS series (default 5s; 300ms with --small).
+    #[arg(long, value_parser = logcrawl_core::config::parse_duration)]
+    sample_every: Option<Duration>,
+    /// How long many-streams, flat-memory and each size of cost-curve run, e.g. 60s (default 60s; 1.5s
+    /// with --small).
     #[arg(long, value_parser = logcrawl_core::config::parse_duration)]
     duration: Option<Duration>,
-    /// Interval between two runs of a stream in many-streams (default 5s; 300ms with --small).
+    /// Interval between two runs of a stream in many-streams, cost-curve and flat-memory (default 5s; 300ms
+    /// with --small).
     #[arg(long, value_parser = logcrawl_core::config::parse_duration)]
     interval: Option<Duration>,
     /// Checkpoint store (default: file for the backfills, memory for many-streams).
@@ -78,6 +94,12 @@ enum Store {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run one fleet of ACME sources as `plan` (JSON) says and print `FLEET <result>`: how cost-curve and
+    /// flat-memory measure each fleet in a process of its own.
+    Fleet {
+        /// The `logcrawl_bench::fleet::FleetPlan`, as JSON.
+        plan: String,
+    },
     /// Serve a simulator until standard input closes (used by the scenarios; prints `LISTENING <url>`).
     Serve {
         #[command(subcommand)]
@@ -209,6 +231,15 @@ async fn async_main(cli: Cli) -> ExitCode {
             }
         };
     }
+    if let Some(Command::Fleet { plan }) = &cli.command {
+        return match logcrawl_bench::fleet::serve_plan(plan).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("logcrawl-bench fleet: {err:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(Command::Serve { sim }) = cli.command {
         let spec = match sim {
             ServeSim::Okta { events } => SimSpec::Okta { events },
@@ -231,20 +262,6 @@ async fn async_main(cli: Cli) -> ExitCode {
             }
         };
     }
-    let scenarios: Vec<Scenario> = if cli.scenario == "all" {
-        Scenario::ALL.to_vec()
-    } else {
-        match Scenario::from_name(&cli.scenario) {
-            Some(s) => vec![s],
-            None => {
-                eprintln!(
-                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, okta-datadog-zstd, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson, office365-ndjson or http-okta-ndjson",
-                    cli.scenario
-                );
-                return ExitCode::from(2);
-            }
-        }
-    };
     let mut options = if cli.small { Options::small() } else { Options::full() };
     options.events = cli.events.unwrap_or(options.events);
     options.streams = cli.streams.unwrap_or(options.streams);
@@ -257,6 +274,8 @@ async fn async_main(cli: Cli) -> ExitCode {
     options.store = store;
     options.many_store = store;
     options.compression_level = cli.compression_level;
+    options.sizes = cli.sizes.unwrap_or(options.sizes);
+    options.sample_every = cli.sample_every.unwrap_or(options.sample_every);
     if !cli.in_process {
         match std::env::current_exe() {
             Ok(exe) => options.sim_exe = Some(exe),
@@ -264,6 +283,23 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
     }
 
+    if let Some(code) = study(&cli.scenario, &options).await {
+        return code;
+    }
+    let scenarios: Vec<Scenario> = if cli.scenario == "all" {
+        Scenario::ALL.to_vec()
+    } else {
+        match Scenario::from_name(&cli.scenario) {
+            Some(s) => vec![s],
+            None => {
+                eprintln!(
+                    "unknown scenario {:?}: all, okta-ndjson, okta-datadog, okta-datadog-zstd, many-streams, onepassword-ndjson, slack-ndjson, github-ndjson, auth0-ndjson, duo-ndjson, entra-ndjson, google_workspace-ndjson, office365-ndjson, http-okta-ndjson, cost-curve or flat-memory",
+                    cli.scenario
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
     let probe = if cli.no_probe {
         None
     } else {
@@ -298,4 +334,29 @@ async fn async_main(cli: Cli) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Runs `name` when it is one of the studies (`cost-curve`, `flat-memory`), which print their own tables,
+/// and returns the exit code; `None` for any other name.
+async fn study(name: &str, options: &Options) -> Option<ExitCode> {
+    if !matches!(name, "cost-curve" | "flat-memory") {
+        return None;
+    }
+    eprintln!("running {name} …");
+    let outcome = match name {
+        "cost-curve" => logcrawl_bench::curve::cost_curve(options).await.map(|r| (r.table(), r.check())),
+        _ => logcrawl_bench::curve::flat_memory(options).await.map(|r| (r.table(), r.check())),
+    };
+    Some(match outcome {
+        Ok((table, check)) => {
+            let mut out = std::io::stdout().lock();
+            let _written = out.write_all(table.as_bytes());
+            let _written = writeln!(out, "\nallocator: {}", logcrawl_alloc::describe());
+            if check.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(err) => {
+            eprintln!("{name}: could not run: {err:#}");
+            ExitCode::from(2)
+        }
+    })
 }

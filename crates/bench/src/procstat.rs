@@ -25,6 +25,12 @@ fn status_kib(key: &str) -> Option<u64> {
     line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
+/// Threads of this process now (`Threads` in `/proc/self/status`): the runtime's workers and whatever
+/// its blocking pool has grown to, each with a stack and an allocator cache of its own in the RSS.
+pub fn threads() -> Option<u64> {
+    status_kib("Threads:")
+}
+
 /// Peak resident set size of this process (`VmHWM`), in bytes.
 pub fn peak_rss() -> Option<u64> {
     status_kib("VmHWM:").map(|kib| kib * 1024)
@@ -57,5 +63,6 @@ mod tests {
         assert!(cpu_time(Some(std::process::id())).is_some());
         let peak = peak_rss().unwrap();
         assert!(peak >= current_rss().unwrap() / 2 && peak > 1 << 20, "{peak}");
+        assert!(threads().unwrap() >= 1);
     }
 }

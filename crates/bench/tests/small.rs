@@ -51,6 +51,41 @@ async fn every_scenario_delivers_exactly_once_at_a_tiny_size() {
     assert!(!text.contains("NO"), "{text}");
 }
 
+/// The cost curve through the binary, as `cargo xtask bench --scenario cost-curve` runs it: the simulator
+/// and each size's fleet in child processes.
+#[test]
+fn the_cost_curve_prints_a_checked_row_for_every_size() {
+    let sizes = [1, 3, 12];
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_logcrawl-bench"))
+        .args(["--scenario", "cost-curve", "--small", "--sizes", "1,3,12"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{text}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    for size in sizes {
+        let row = text.lines().find(|l| l.starts_with(&format!("| {size} |"))).unwrap_or_else(|| panic!("{text}"));
+        assert!(row.ends_with("| yes |"), "{row}");
+        let events: u64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+        assert!(events >= 20 * size, "{row}");
+        assert!(text.contains(&format!("- {size} sources: ok: ")), "{text}");
+    }
+    assert!(text.contains("- targets at 12 sources: "), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flat_memory_samples_a_series_in_process() {
+    let options = Options { sim_exe: None, streams: 10, ..Options::small() };
+    let report = logcrawl_bench::curve::flat_memory(&options).await.unwrap();
+    assert!(report.check().is_ok(), "{:?}", report.check());
+    let rows = report.windows();
+    assert!(rows.len() >= 3, "{rows:?}");
+    assert!(rows.windows(2).all(|w| w[0].end < w[1].end && w[0].delivered <= w[1].delivered), "{rows:?}");
+    assert!(rows.iter().all(|w| w.min_rss > 0 && w.min_rss <= w.max_rss), "{rows:?}");
+    assert!(report.trend().is_some_and(|t| t.rows >= 1), "{rows:?}");
+    let text = report.table();
+    assert!(text.contains("- ok: ") && text.contains("slope"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_simulators_work_too() {
     let options = Options { sim_exe: None, events: 1200, ..Options::small() };
