@@ -6,8 +6,8 @@
 //! copying the text of the members it keeps. Without this index an event is scanned three times (split,
 //! mapping, write), which is most of the CPU a raw event costs.
 //!
-//! The index of a page is one shared allocation (`Arc<[MemberSpan]>`, 12 bytes a member) released with
-//! the page's last event. An event cut some other way (from inside an envelope, say) is indexed by its
+//! The index of a page is one shared allocation released with the page's last event: 6 bytes a member
+//! when every event of the page is under 64 KiB (16-bit offsets), 12 otherwise. An event cut some other way (from inside an envelope, say) is indexed by its
 //! first complete walk instead (`RawEvent::member_values`): the mapping's walk reads it anyway, and the sink then
 //! copies its members without a second one. Offsets are relative to the event's own text. Only the value spans come from
 //! `serde_json` (a value borrowed as [`RawValue`] is a slice of the input); the key spans are found between
@@ -37,10 +37,43 @@ pub(super) struct MemberSpan {
     pub(super) end: u32,
 }
 
+/// The spans of a page's members, as narrow as its events allow.
+#[derive(Clone)]
+pub(super) enum Table {
+    /// Every offset fits 16 bits: `[key, value, end]`.
+    Narrow(Arc<[[u16; 3]]>),
+    /// Some event is 64 KiB or more.
+    Wide(Arc<[MemberSpan]>),
+}
+
+impl Table {
+    fn of(spans: Vec<MemberSpan>) -> Self {
+        let narrow: Option<Vec<[u16; 3]>> = spans
+            .iter()
+            .map(|span| Some([span.key, span.value, span.end].map(u16::try_from).map(Result::ok)))
+            .map(|parts| match parts? {
+                [Some(key), Some(value), Some(end)] => Some([key, value, end]),
+                _ => None,
+            })
+            .collect();
+        match narrow {
+            Some(narrow) => Self::Narrow(narrow.into()),
+            None => Self::Wide(spans.into()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Narrow(spans) => spans.len(),
+            Self::Wide(spans) => spans.len(),
+        }
+    }
+}
+
 /// An event's share of its page's index.
 #[derive(Clone)]
 pub(super) struct Index {
-    spans: Arc<[MemberSpan]>,
+    pub(super) table: Table,
     first: u32,
     len: u32,
 }
@@ -49,13 +82,23 @@ impl Index {
     /// An event's own index.
     pub(super) fn own(spans: Vec<MemberSpan>) -> Option<Self> {
         let len = u32::try_from(spans.len()).ok()?;
-        Some(Self { spans: spans.into(), first: 0, len })
+        Some(Self { table: Table::of(spans), first: 0, len })
     }
 
     /// The event's members, in the order they appear.
-    pub(super) fn spans(&self) -> &[MemberSpan] {
-        let first = self.first as usize;
-        self.spans.get(first..first + self.len as usize).unwrap_or_default()
+    pub(super) fn spans(&self) -> impl Iterator<Item = MemberSpan> + '_ {
+        let first = (self.first as usize).min(self.table.len());
+        let range = first..(first + self.len as usize).min(self.table.len());
+        let (narrow, wide) = match &self.table {
+            Table::Narrow(spans) => (&spans[range], &[][..]),
+            Table::Wide(spans) => (&[][..], &spans[range]),
+        };
+        let widen = |[key, value, end]: &[u16; 3]| MemberSpan {
+            key: (*key).into(),
+            value: (*value).into(),
+            end: (*end).into(),
+        };
+        narrow.iter().map(widen).chain(wide.iter().copied())
     }
 }
 
@@ -203,18 +246,18 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
             _ => return None,
         }
     }
-    let spans: Arc<[MemberSpan]> = spans.into();
+    let table = Table::of(spans);
     events
         .into_iter()
         .map(|(start, end, first, len)| {
-            Some(with_index(RawEvent::plain(page.slice_ref(text.get(start..end)?)), &spans, first, len))
+            Some(with_index(RawEvent::plain(page.slice_ref(text.get(start..end)?)), &table, first, len))
         })
         .collect()
 }
 
-fn with_index(mut event: RawEvent, spans: &Arc<[MemberSpan]>, first: usize, len: usize) -> RawEvent {
+fn with_index(mut event: RawEvent, table: &Table, first: usize, len: usize) -> RawEvent {
     if let (Ok(first), Ok(len)) = (u32::try_from(first), u32::try_from(len)) {
-        event.index = std::sync::OnceLock::from(Index { spans: spans.clone(), first, len });
+        event.index = std::sync::OnceLock::from(Index { table: table.clone(), first, len });
     }
     event
 }

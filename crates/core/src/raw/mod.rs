@@ -440,7 +440,7 @@ mod tests {
         let events = RawEvent::split_array(&page).unwrap();
         assert_eq!(events, plain_split(&page));
         assert!(events.iter().all(|e| e.index.get().is_some()));
-        assert_eq!(events[0].index.get().unwrap().spans().len(), 3);
+        assert_eq!(events[0].index.get().unwrap().spans().count(), 3);
         let (plain, texts) = walked(&events[0]);
         assert_eq!(texts, plain);
         assert_eq!(texts[1], ("bé\"".to_owned(), r#"[2, {"x": "}"}]"#.to_owned()), "escaped keys are unescaped");
@@ -459,6 +459,19 @@ mod tests {
             .unwrap();
         assert_eq!(stopped, ["a"]);
         assert_eq!(RawEvent::split_array(&Bytes::from_static(b" [ ] ")), Some(Vec::new()));
+    }
+
+    #[test]
+    fn events_over_64_kib_keep_wide_offsets() {
+        let long = "x".repeat(70_000);
+        let page = Bytes::from(format!(r#"[{{"a": 1}}, {{"big": "{long}", "after": true}}]"#));
+        let events = RawEvent::split_array(&page).unwrap();
+        assert!(matches!(events[0].index.get().unwrap().table, index::Table::Wide(_)), "one table per page");
+        let (plain, texts) = walked(&events[1]);
+        assert_eq!(texts, plain);
+        assert_eq!(texts[1], ("after".to_owned(), "true".to_owned()));
+        let small = RawEvent::split_array(&Bytes::from_static(br#"[{"a": 1}]"#)).unwrap();
+        assert!(matches!(small[0].index.get().unwrap().table, index::Table::Narrow(_)));
     }
 
     #[test]
