@@ -7,9 +7,10 @@
 //! mapping, write), which is most of the CPU a raw event costs.
 //!
 //! The index of a page is one shared allocation released with the page's last event: 6 bytes a member
-//! when every event of the page is under 64 KiB (16-bit offsets), 12 otherwise. An event cut some other way (from inside an envelope, say) is indexed by its
-//! first complete walk instead (`RawEvent::member_values`): the mapping's walk reads it anyway, and the sink then
-//! copies its members without a second one. Offsets are relative to the event's own text. Only the value spans come from
+//! when every event of the page is under 64 KiB (16-bit offsets), 12 otherwise. An event cut some other
+//! way (from inside an envelope, say) is indexed by its first complete walk instead
+//! (`RawEvent::member_values`): the mapping's walk reads it anyway, and the sink then copies its members
+//! without a second one. Offsets are relative to the event's own text. Only the value spans come from
 //! `serde_json` (a value borrowed as [`RawValue`] is a slice of the input); the key spans are found between
 //! them by skipping JSON whitespace and the punctuation `serde_json` has already validated, so keys with
 //! escapes need no special case. Anything unexpected, or an event too large for 32-bit offsets, leaves
@@ -122,19 +123,22 @@ fn skip_ws(text: &[u8], mut at: usize) -> usize {
 /// The end of the key whose value starts at `value`: back over whitespace, the colon, whitespace, to the
 /// closing quote.
 pub(super) fn key_end(text: &[u8], value: usize) -> Option<usize> {
+    let before = |at: usize| at.checked_sub(1).and_then(|at| text.get(at).map(|byte| (at, *byte)));
     let mut at = value;
-    while at > 0 && is_ws(text[at - 1]) {
-        at -= 1;
+    while let Some((previous, _)) = before(at).filter(|(_, byte)| is_ws(*byte)) {
+        at = previous;
     }
-    at = at.checked_sub(1).filter(|at| text[*at] == b':')?;
-    while at > 0 && is_ws(text[at - 1]) {
-        at -= 1;
+    let (colon, _) = before(at).filter(|(_, byte)| *byte == b':')?;
+    at = colon;
+    while let Some((previous, _)) = before(at).filter(|(_, byte)| is_ws(*byte)) {
+        at = previous;
     }
-    at.checked_sub(1).filter(|at| text[*at] == b'"')
+    before(at).filter(|(_, byte)| *byte == b'"').map(|(quote, _)| quote)
 }
 
 /// Reads the object that starts at `text[start]` (a `{`): appends its members to `spans`, offsets relative
-/// to `start`, and returns one past its closing brace (`values` is scratch space). `None` when it is not a well-formed object.
+/// to `start`, and returns one past its closing brace (`values` is scratch space). `None` when it is not
+/// a well-formed object.
 fn index_object(
     text: &str,
     start: usize,

@@ -1,0 +1,208 @@
+//! Tests of raw events, their member index and the raw readers.
+
+use super::*;
+
+#[test]
+fn members_read_as_text_scalars_and_values() {
+    let escaped = raw(r#""caf\u00e9""#);
+    assert_eq!(raw_text(Some(&escaped)).as_deref(), Some("café"));
+    assert!(matches!(raw_text(Some(&raw(r#""plain""#))), Some(Cow::Borrowed("plain"))));
+    assert_eq!(raw_text(Some(&raw("12"))), None);
+    assert_eq!(raw_scalar(Some(&raw("12"))).as_deref(), Some("12"));
+    assert_eq!(raw_scalar(Some(&raw("-1.5"))).as_deref(), Some("-1.5"));
+    assert_eq!(raw_scalar(Some(&raw(r#""x""#))).as_deref(), Some("x"));
+    assert_eq!(raw_scalar(Some(&raw("[1]"))), None);
+    assert_eq!(raw_value(Some(&raw(r#"{"a":[1]}"#))), Some(serde_json::json!({"a": [1]})));
+    assert_eq!(raw_value(None), None);
+}
+
+fn raw(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned()).unwrap()
+}
+
+#[test]
+fn events_cut_from_a_page_share_its_buffer() {
+    let page = Bytes::from_static(br#"[{"a": 1}, {"b": "x\u00e9"}]"#);
+    let members: Vec<&RawValue> = serde_json::from_slice(&page).unwrap();
+    let events: Vec<RawEvent> = members.iter().map(|m| RawEvent::in_page(&page, m)).collect();
+    assert_eq!(events[0].as_bytes(), br#"{"a": 1}"#);
+    assert_eq!(events[1].as_str(), r#"{"b": "x\u00e9"}"#);
+    let inside = page.as_ptr() as usize..page.as_ptr() as usize + page.len();
+    assert!(events.iter().all(|e| inside.contains(&(e.as_bytes().as_ptr() as usize))));
+
+    let elsewhere = raw(r#"{"c": 3}"#);
+    let copied = RawEvent::in_page(&page, &elsewhere);
+    assert_eq!(copied.as_bytes(), br#"{"c": 3}"#);
+    assert!(!inside.contains(&(copied.as_bytes().as_ptr() as usize)));
+    assert_eq!(copied, RawEvent::from(elsewhere));
+}
+
+#[test]
+fn members_are_walked_in_order_and_stop_when_asked() {
+    let event = RawEvent::from(raw(r#"{"a": 1, "b\u00e9": [2], "c": 3}"#));
+    let mut seen = Vec::new();
+    event
+        .members(|key, value| {
+            seen.push((key.to_owned(), value.get().to_owned()));
+            if key == "bé" { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+    assert_eq!(seen, [("a".to_owned(), "1".to_owned()), ("bé".to_owned(), "[2]".to_owned())]);
+}
+
+#[test]
+fn strings_and_members_are_read_without_a_tree() {
+    let event = raw(r#"{"a": "x", "b": "caf\u00e9", "c": 1, "d": {"e": {"f": "deep"}, "g": 2}, "a": "last"}"#);
+    assert_eq!(raw_text(raw_member(&event, "a")).as_deref(), Some("last"), "the last one wins");
+    assert!(matches!(raw_text(raw_member(&event, "b")), Some(Cow::Owned(text)) if text == "café"));
+    assert_eq!(raw_text(raw_member(&event, "c")), None, "not a string");
+    assert_eq!(raw_str_at(&event, &["d", "e", "f"]).as_deref(), Some("deep"));
+    assert_eq!(raw_str_at(&event, &["d", "g"]), None);
+    assert_eq!(raw_str_at(&event, &["d", "x", "f"]), None);
+    assert_eq!(raw_str_at(&event, &["c", "f"]), None, "a step that is no object");
+    assert!(raw_member(&raw("[1]"), "a").is_none());
+}
+
+#[test]
+fn anything_but_an_object_is_an_error() {
+    for text in ["[1, 2]", "\"s\"", "3", "null"] {
+        assert!(RawEvent::from(raw(text)).members(|_, _| ControlFlow::Continue(())).is_err(), "{text}");
+    }
+    assert!(raw_members(r#"{"a": }"#, |_, _| ControlFlow::Continue(())).is_err());
+}
+
+/// Keys and value texts, in order.
+type Walk = Vec<(String, String)>;
+
+/// Every member as `members` sees it (key, value text) and as `member_values` does.
+fn walked(event: &RawEvent) -> (Walk, Walk) {
+    let mut plain = Vec::new();
+    event
+        .members(|key, value| {
+            plain.push((key.to_owned(), value.get().to_owned()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let mut texts = Vec::new();
+    event
+        .member_values(|key, value| {
+            texts.push((key.to_owned(), value.json().to_owned()));
+            assert_eq!(value.raw().unwrap().get(), value.json());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    (plain, texts)
+}
+
+fn plain_split(page: &Bytes) -> Vec<RawEvent> {
+    let members: Vec<&RawValue> = serde_json::from_slice(page).unwrap();
+    members.iter().map(|m| RawEvent::in_page(page, m)).collect()
+}
+
+#[test]
+fn a_split_page_is_indexed_in_one_pass() {
+    let page = Bytes::from_static(
+        b" [ {\"a\" : 1 ,\"b\\u00e9\\\"\":[2, {\"x\": \"}\"}] , \"a\":\"last\"},\n{}, {\"\":null} ] ",
+    );
+    let events = RawEvent::split_array(&page).unwrap();
+    assert_eq!(events, plain_split(&page));
+    assert!(events.iter().all(|e| e.index.get().is_some()));
+    assert_eq!(events[0].index.get().unwrap().spans().count(), 3);
+    let (plain, texts) = walked(&events[0]);
+    assert_eq!(texts, plain);
+    assert_eq!(texts[1], ("bé\"".to_owned(), r#"[2, {"x": "}"}]"#.to_owned()), "escaped keys are unescaped");
+    assert_eq!(texts[2].1, r#""last""#, "a repeated key is kept twice, in order");
+    assert!(walked(&events[1]).1.is_empty());
+    assert_eq!(walked(&events[2]).1, [(String::new(), "null".to_owned())]);
+    let inside = page.as_ptr() as usize..page.as_ptr() as usize + page.len();
+    assert!(events.iter().all(|e| inside.contains(&(e.as_bytes().as_ptr() as usize))), "shares the page");
+
+    let mut stopped = Vec::new();
+    events[0]
+        .member_values(|key, _| {
+            stopped.push(key.to_owned());
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(stopped, ["a"]);
+    assert_eq!(RawEvent::split_array(&Bytes::from_static(b" [ ] ")), Some(Vec::new()));
+}
+
+#[test]
+fn events_over_64_kib_keep_wide_offsets() {
+    let long = "x".repeat(70_000);
+    let page = Bytes::from(format!(r#"[{{"a": 1}}, {{"big": "{long}", "after": true}}]"#));
+    let events = RawEvent::split_array(&page).unwrap();
+    assert!(matches!(events[0].index.get().unwrap().table, index::Table::Wide(_)), "one table per page");
+    let (plain, texts) = walked(&events[1]);
+    assert_eq!(texts, plain);
+    assert_eq!(texts[1], ("after".to_owned(), "true".to_owned()));
+    let small = RawEvent::split_array(&Bytes::from_static(br#"[{"a": 1}]"#)).unwrap();
+    assert!(matches!(small[0].index.get().unwrap().table, index::Table::Narrow(_)));
+}
+
+#[test]
+fn what_is_not_an_array_of_objects_is_left_to_the_plain_split() {
+    for page in [
+        &b"{\"a\": 1}"[..],
+        b"[1, {\"a\": 1}]",
+        b"[{\"a\": 1}, \"s\"]",
+        b"[{\"a\": 1}] x",
+        b"[{\"a\": 1},]",
+        b"[{\"a\": 1}",
+        b"[{\"a\": }]",
+        b"[{\"a\": \"\xff\"}]",
+        b"",
+    ] {
+        assert!(RawEvent::split_array(&Bytes::copy_from_slice(page)).is_none(), "{}", String::from_utf8_lossy(page));
+    }
+}
+
+#[test]
+fn an_event_cut_some_other_way_is_indexed_by_its_first_whole_walk() {
+    let page = Bytes::from_static(br#"{"data": [{"a": 1, "b\n": {"c": 2}}, [3]], "next": null}"#);
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        data: Vec<&'a RawValue>,
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(&page).unwrap();
+    let event = RawEvent::in_page(&page, envelope.data[0]);
+    assert!(event.index.get().is_none());
+    event.member_values(|_, _| ControlFlow::Break(())).unwrap();
+    assert!(event.index.get().is_none(), "a walk that stopped early indexes nothing");
+    let (plain, first) = walked(&event);
+    assert!(event.index.get().is_some());
+    let (_, again) = walked(&event);
+    assert_eq!((&first, &again), (&plain, &plain));
+    assert_eq!(again[1], ("b\n".to_owned(), r#"{"c": 2}"#.to_owned()));
+
+    let not_an_object = RawEvent::in_page(&page, envelope.data[1]);
+    assert!(not_an_object.member_values(|_, _| ControlFlow::Continue(())).is_err());
+    assert!(not_an_object.index.get().is_none());
+}
+
+proptest::proptest! {
+    #[test]
+    fn indexed_members_are_the_walked_members(
+        events in proptest::collection::vec(crate::record::tests::object(), 0..4),
+        pretty in proptest::bool::ANY,
+    ) {
+        let page = if pretty { serde_json::to_string_pretty(&events) } else { serde_json::to_string(&events) };
+        let page = Bytes::from(page.unwrap());
+        let split = RawEvent::split_array(&page).unwrap();
+        proptest::prop_assert_eq!(&split, &plain_split(&page));
+        for event in &split {
+            let (plain, texts) = walked(event);
+            proptest::prop_assert_eq!(texts, plain);
+        }
+        // Cut the plain way, the first walk indexes each event and the second reads that index.
+        for event in &plain_split(&page) {
+            let (plain, first) = walked(event);
+            proptest::prop_assert!(event.index.get().is_some());
+            let (_, again) = walked(event);
+            proptest::prop_assert_eq!(&first, &plain);
+            proptest::prop_assert_eq!(&again, &plain);
+        }
+    }
+}
