@@ -17,7 +17,6 @@ use logcrawl_connector::Prefetch;
 use logcrawl_connector::cursor::{load, store};
 use logcrawl_core::{Cursor, LogRecord, LogStream, RawEvent, RecordCursor, RecordStream, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Url, redact_url};
-use serde_json::value::RawValue;
 
 use crate::api::{Blob, FeedApi, Listing, blob_gone, needs_subscription};
 use crate::cursor::{Done, FeedCursor, FeedPlan, InBlob, Reading, horizon};
@@ -83,16 +82,8 @@ async fn fetch_blob(api: Arc<FeedApi>, client: HttpClient, blob: Blob) -> Result
         Err(err) => return Err(api.error(err)),
     };
     let malformed = |message: String| StreamError::from(HttpError::Decode { url: redact_url(&response.url), message });
-    // One pass that also indexes each record's members; what it cannot split is parsed the plain way, whose
-    // error says what is wrong and where.
-    let items = match RawEvent::split_array(&response.body) {
-        Some(items) => items,
-        None => {
-            let items: Vec<&RawValue> = serde_json::from_slice(&response.body)
-                .map_err(|err| malformed(format!("blob {} is not a JSON array of records: {err}", blob.content_id)))?;
-            items.into_iter().map(|raw| RawEvent::in_page(&response.body, raw)).collect()
-        }
-    };
+    let items = RawEvent::split_array(&response.body)
+        .map_err(|err| malformed(format!("blob {} is not a JSON array of records: {err}", blob.content_id)))?;
     items
         .into_iter()
         .enumerate()

@@ -158,22 +158,12 @@ impl LogRecord {
             object.entry(key, value)?;
         }
         if let Some(raw) = &self.raw {
-            let mut failed = None;
-            raw.member_values(|key, value| {
+            raw.try_member_values(|key, value| {
                 if self.data.contains_key(key) || skip(key) {
-                    return ControlFlow::Continue(());
+                    return Ok(());
                 }
-                match object.raw_entry(key, value.json().as_bytes()) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(err) => {
-                        failed = Some(err);
-                        ControlFlow::Break(())
-                    }
-                }
+                object.raw_entry(key, value.json().as_bytes())
             })?;
-            if let Some(err) = failed {
-                return Err(err);
-            }
         }
         object.end();
         Ok(())

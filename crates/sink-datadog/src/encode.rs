@@ -11,7 +11,6 @@
 //! `ddsource`, `service`, `hostname`, `ddtags`, the truncation markers) are never taken from the raw
 //! event. The raw part counts toward the entry's size like any other attribute.
 
-use std::ops::ControlFlow;
 use std::time::Duration;
 
 use logcrawl_core::{LogRecord, ObjectWriter, SourceMeta};
@@ -141,24 +140,15 @@ impl Entry<'_> {
             }
         }
         if let Some(raw) = &self.record.raw {
-            let mut failed = None;
-            let walked = raw.member_values(|key, value| {
+            raw.try_member_values(|key, value| {
                 let copy = match key {
                     _ if data.contains_key(key) || NOT_FROM_RAW.contains(&key) => false,
                     "status" => true,
                     TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
                     _ => !self.minimal,
                 };
-                if copy && let Err(err) = map.raw_entry(key, value.json().as_bytes()) {
-                    failed = Some(err);
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            });
-            if let Some(err) = failed {
-                return Err(err);
-            }
-            walked?;
+                if copy { map.raw_entry(key, value.json().as_bytes()) } else { Ok(()) }
+            })?;
         }
         if !has_message && let Some(message) = self.message {
             map.entry("message", message)?;

@@ -194,15 +194,8 @@ pub fn array_page<E>(
     response: &Response,
     event: impl Fn(RawEvent) -> Result<E, serde_json::Error>,
 ) -> Result<Vec<E>, StreamError> {
-    // One pass that also indexes each event's members; anything it cannot split is parsed the plain way,
-    // whose error names what is wrong and where.
-    let events = match RawEvent::split_array(&response.body) {
-        Some(events) => events,
-        None => {
-            let members: Vec<&serde_json::value::RawValue> = response.json()?;
-            members.into_iter().map(|raw| RawEvent::in_page(&response.body, raw)).collect()
-        }
-    };
+    let events = RawEvent::split_array(&response.body)
+        .map_err(|err| HttpError::Decode { url: redact_url(&response.url), message: err.to_string() })?;
     events
         .into_iter()
         .enumerate()

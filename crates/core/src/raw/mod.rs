@@ -54,11 +54,32 @@ impl RawEvent {
     }
 
     /// Splits `page`, a JSON array of event objects, into events sharing its buffer, reading it once and
-    /// keeping where each event's members lie (see the [module](self) documentation). `None` when `page`
-    /// is anything else (not an array of objects, or not JSON): parse it the usual way then, for an error
-    /// that says what and where.
-    pub fn split_array(page: &Bytes) -> Option<Vec<Self>> {
-        index::split_array(page)
+    /// keeping where each event's members lie (see the [module](self) documentation). Anything else is
+    /// split the plain way ([`in_page`](Self::in_page) per element, unindexed; an element that is not an
+    /// object is left for the mapping to refuse), whose error says what is wrong and where.
+    pub fn split_array(page: &Bytes) -> serde_json::Result<Vec<Self>> {
+        if let Some(events) = index::split_array(page) {
+            return Ok(events);
+        }
+        let members: Vec<&RawValue> = serde_json::from_slice(page)?;
+        Ok(members.into_iter().map(|member| Self::in_page(page, member)).collect())
+    }
+
+    /// [`member_values`](Self::member_values) for a callback that can fail: the walk stops at its first
+    /// error, which is returned.
+    pub fn try_member_values<'a>(
+        &'a self,
+        mut f: impl FnMut(&str, MemberValue<'a>) -> serde_json::Result<()>,
+    ) -> serde_json::Result<()> {
+        let mut failed = None;
+        self.member_values(|key, value| match f(key, value) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                failed = Some(err);
+                ControlFlow::Break(())
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// The event `member`, parsed from `page` (borrowed from it, as `serde_json::from_slice` does), as a
