@@ -312,6 +312,8 @@ pub(crate) mod tests {
             let skip = |key: &str| key.starts_with('a');
             let mut out = Vec::new();
             record.write_json(&mut out, skip).unwrap();
+            // One line, as NDJSON needs, however the vendor laid the event out.
+            proptest::prop_assert!(!out.iter().any(|b| matches!(b, b'\n' | b'\r')));
             let mut expected = event;
             expected.retain(|key, _| !skip(key));
             expected.extend(data);

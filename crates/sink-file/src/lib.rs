@@ -287,7 +287,7 @@ impl Sink for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logcrawl_core::{LogRecord, SourceMeta};
+    use logcrawl_core::{Fields, LogRecord, SourceMeta};
     use serde_json::{Value, json};
 
     fn batch(messages: &[&str]) -> Batch {
@@ -461,13 +461,18 @@ mod tests {
             vec![
                 LogRecord::new(data.clone()).with_raw(raw(r#"{"uuid":"u1","message":"old","a":{"b":[1,2]}}"#)),
                 LogRecord::new(data).with_raw(raw("[1]")),
+                // Pretty-printed by the vendor: still one line.
+                LogRecord::new(Fields::new()).with_raw(raw("{\n  \"a\": {\n    \"b\": [\r\n      1\n    ]\n  }\n}")),
             ],
         );
         let mut out = Vec::new();
         encode_ndjson(&batch, &mut out);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines, [r#"{"message":"m","uuid":"u1","a":{"b":[1,2]}}"#, r#"{"message":"m","uuid":"u1"}"#]);
+        assert_eq!(
+            lines,
+            [r#"{"message":"m","uuid":"u1","a":{"b":[1,2]}}"#, r#"{"message":"m","uuid":"u1"}"#, r#"{"a":{"b": [1]}}"#]
+        );
     }
 
     #[test]

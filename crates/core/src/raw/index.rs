@@ -254,7 +254,9 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     events
         .into_iter()
         .map(|(start, end, first, len)| {
-            Some(with_index(RawEvent::plain(page.slice_ref(text.get(start..end)?)), &table, first, len))
+            let event = RawEvent::plain(page.slice_ref(text.get(start..end)?));
+            // An event with line breaks was put on one line, which moved its members: it goes unindexed.
+            Some(if event.as_str().len() == end - start { with_index(event, &table, first, len) } else { event })
         })
         .collect()
 }

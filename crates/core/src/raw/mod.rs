@@ -28,7 +28,8 @@ use serde_json::value::RawValue;
 ///
 /// It is meant to hold a JSON object; writers that need one ([`LogRecord::write_json`]) report an error
 /// otherwise. The text is valid JSON when built from a [`RawValue`] ([`in_page`](Self::in_page),
-/// [`From<Box<RawValue>>`](#impl-From<Box<RawValue>>-for-RawEvent)); cloning shares it.
+/// [`From<Box<RawValue>>`](#impl-From<Box<RawValue>>-for-RawEvent)), and it is on one line: an event
+/// that arrived pretty-printed loses its line breaks when cut, nothing else; cloning shares it.
 ///
 /// [`LogRecord::write_json`]: crate::LogRecord::write_json
 #[derive(Clone)]
@@ -49,8 +50,9 @@ impl PartialEq for RawEvent {
 impl Eq for RawEvent {}
 
 impl RawEvent {
+    /// An unindexed event of the JSON text `text`, put on one line (see [`on_one_line`]).
     fn plain(text: ByteString) -> Self {
-        Self { text, index: OnceLock::new() }
+        Self { text: on_one_line(text), index: OnceLock::new() }
     }
 
     /// Splits `page`, a JSON array of event objects, into events sharing its buffer, reading it once and
@@ -204,6 +206,22 @@ impl<'a> MemberValue<'a> {
             None => serde_json::from_str(self.json),
         }
     }
+}
+
+/// The JSON text `json` without line breaks: an event is one line of NDJSON however the vendor laid it
+/// out, and writers copy its members as they are. In valid JSON a line feed or carriage return can only
+/// be whitespace between tokens (inside a string it must be escaped), so each one is dropped with the
+/// indentation after it; the meaning, the member order and every value's text are kept. Text without
+/// one, all but pretty-printed responses, is returned as it is after one `memchr` pass.
+fn on_one_line(json: ByteString) -> ByteString {
+    if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() {
+        return json;
+    }
+    let mut line = String::with_capacity(json.len());
+    for (i, piece) in json.split(['\n', '\r']).enumerate() {
+        line.push_str(if i == 0 { piece } else { piece.trim_start_matches([' ', '\t']) });
+    }
+    ByteString::from(line)
 }
 
 /// An index that does not fit its text: cannot happen for an index built here, reported rather than

@@ -206,3 +206,30 @@ proptest::proptest! {
         }
     }
 }
+
+/// An NDJSON line is one record: an event that arrived pretty-printed must not carry its line breaks into
+/// the members a writer copies.
+#[test]
+fn events_cut_from_pretty_printed_json_keep_no_line_break() {
+    let events = serde_json::json!([
+        {"a": {"b": [1, 2], "c": "line\nbreak escaped"}, "d": "x"},
+        {"e": {"f": {}}}
+    ]);
+    let pretty = serde_json::to_string_pretty(&events).unwrap().replace('\n', "\r\n");
+    let page = Bytes::from(pretty);
+    let members: Vec<&RawValue> = serde_json::from_slice(&page).unwrap();
+    let cut = [
+        RawEvent::split_array(&page).unwrap(),
+        plain_split(&page),
+        members.iter().map(|m| RawEvent::from(raw(m.get()))).collect(),
+    ];
+    for events_of_one_kind in cut {
+        assert_eq!(events_of_one_kind.len(), 2);
+        for (event, expected) in events_of_one_kind.iter().zip(events.as_array().unwrap()) {
+            assert!(!event.as_bytes().iter().any(|b| matches!(b, b'\n' | b'\r')), "{event:?}");
+            assert_eq!(&serde_json::from_str::<serde_json::Value>(event.as_str()).unwrap(), expected);
+            let (walk, indexed) = walked(event);
+            assert_eq!(walk, indexed);
+        }
+    }
+}
