@@ -11,15 +11,18 @@ use std::borrow::Cow;
 
 use logcrawl_connector::Standard;
 use logcrawl_connector::members::pick_values;
-use logcrawl_core::{Fields, RawEvent, raw_text, raw_value};
+use logcrawl_core::{ByteString, Fields, RawEvent, raw_text};
 use serde_json::Value;
 
-/// One Okta event: what logcrawl adds or reads, and the event as Okta sent it.
+/// One Okta event: what logcrawl adds, what the stream reads, and the event as Okta sent it.
 #[derive(Debug)]
 pub struct OktaEvent {
-    /// `message`, `timestamp`, `status`, `network.client.ip` (added), and `uuid`, `published` (read by the
-    /// stream's cursors and by consumers that identify events), when the event has them.
+    /// `message`, `timestamp`, `status` and `network.client.ip`, the attributes added to the event.
     pub(crate) data: Fields,
+    /// The event's `uuid` (for the cursors and the boundary), when it is a string: a slice of the event.
+    uuid: Option<ByteString>,
+    /// The event's `published` instant, when it is a string: a slice of the event.
+    published: Option<ByteString>,
     /// The whole event, a JSON object (a slice of the page it came in).
     pub(crate) raw: RawEvent,
 }
@@ -27,42 +30,42 @@ pub struct OktaEvent {
 impl OktaEvent {
     /// The event's `uuid`, when it is a string.
     pub(crate) fn uuid(&self) -> Option<&str> {
-        self.data.get("uuid").and_then(Value::as_str)
+        self.uuid.as_deref()
     }
 
-    /// The event's `published` value.
-    pub(crate) fn published(&self) -> Option<&Value> {
-        self.data.get("published")
+    /// The event's `published` instant, when it is a string.
+    pub(crate) fn published(&self) -> Option<&str> {
+        self.published.as_deref()
     }
 }
 
 /// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
-/// always were, and `uuid`/`published` are lifted; every field of the event stays where Okta put it (in
-/// `raw`, under `data`). Fails when the event is not a JSON object.
+/// always were; every field of the event stays where Okta put it (in `raw`, under `data`), `uuid` and
+/// `published` included, which the stream reads from slices of the event rather than copies in `data`.
+/// Fails when the event is not a JSON object.
 pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
     let mut data = Fields::new();
-    {
+    let (uuid, published) = {
         let ([uuid, published, display_message, event_type, severity, client], groups) =
             pick_values(&raw, ["uuid", "published", "displayMessage", "eventType", "severity", "client"])?;
         // Parsing a picked value cannot fail: the walk or the page's index has found it to be JSON.
         let [uuid, published, display_message, event_type, severity] =
             [uuid, published, display_message, event_type, severity].map(|member| member.and_then(|m| m.raw().ok()));
+        let share = |text: Cow<'_, str>| match text {
+            Cow::Borrowed(text) => raw.share(text),
+            Cow::Owned(text) => ByteString::from(text),
+        };
 
         let message = [display_message, event_type]
             .into_iter()
             .find_map(|member| raw_text(member).filter(|s| !s.is_empty()))
             .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
-        let timestamp = raw_text(published).and_then(|p| published_seconds(&p));
+        let published = raw_text(published);
+        let timestamp = published.as_deref().and_then(published_seconds);
         let status = raw_text(severity).map(|s| status_of(&s));
         let ip =
             client.and_then(|client| client.str_at(&["ipAddress"])).filter(|ip| !ip.is_empty()).map(Cow::into_owned);
 
-        if let Some(uuid) = raw_value(uuid) {
-            data.insert("uuid".into(), uuid);
-        }
-        if let Some(published) = raw_value(published) {
-            data.insert("published".into(), published);
-        }
         data.insert("message".into(), Value::String(message));
         if let Some(ts) = timestamp.and_then(serde_json::Number::from_f64) {
             data.insert("timestamp".into(), Value::Number(ts));
@@ -72,8 +75,9 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
         }
         // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
         Standard { client_ip: ip, ..Standard::default() }.insert(&mut data, |group| groups.get(group));
-    }
-    Ok(OktaEvent { data, raw })
+        (raw_text(uuid).map(share), published.map(share))
+    };
+    Ok(OktaEvent { data, uuid, published, raw })
 }
 
 /// `published` (RFC 3339) as seconds since the epoch, millisecond precision.
@@ -127,6 +131,19 @@ mod tests {
         assert_eq!(out["client"]["ipAddress"], "10.0.0.1");
         assert_eq!(out["displayMessage"], "User login to Okta");
         assert_eq!(out.as_object().unwrap().len(), 10, "{out}");
+    }
+
+    #[test]
+    fn uuid_and_published_are_read_from_slices_of_the_event_not_copied_into_data() {
+        let page = bytes::Bytes::from_static(br#"[{"uuid":"u\u0031","published":"2024-08-13T15:58:20.353Z","n":1}]"#);
+        let event = to_event(RawEvent::split_array(&page).unwrap().pop().unwrap()).unwrap();
+        assert_eq!(event.uuid(), Some("u1"), "an escaped uuid is unescaped");
+        assert_eq!(event.published(), Some("2024-08-13T15:58:20.353Z"));
+        let inside = page.as_ptr() as usize..page.as_ptr() as usize + page.len();
+        assert!(inside.contains(&(event.published().unwrap().as_ptr() as usize)), "published shares the page");
+        assert!(!event.data.contains_key("uuid") && !event.data.contains_key("published"));
+        let out = LogRecord::new(event.data).with_raw(event.raw).to_value().unwrap();
+        assert_eq!((&out["uuid"], &out["published"]), (&json!("u1"), &json!("2024-08-13T15:58:20.353Z")));
     }
 
     #[test]

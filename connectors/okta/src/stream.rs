@@ -7,7 +7,6 @@ use std::time::Duration;
 use logcrawl_connector::{Key, Page, PagedApi, PagedStream, Position, Resume, advised, array_page, next_link};
 use logcrawl_core::{LogRecord, StreamError};
 use logcrawl_http::{HttpClient, HttpError, RequestSpec, Response, StatusCode, Url};
-use serde_json::Value;
 
 use crate::cursor::OktaCursor;
 use crate::event::{OktaEvent, to_event};
@@ -97,13 +96,13 @@ impl PagedApi for SystemLogApi {
     }
 
     fn record(&self, event: OktaEvent, at: Position<'_>) -> (LogRecord, Resume<OktaCursor>) {
-        let published = event.data.get("published").and_then(Value::as_str).map(str::to_owned);
+        let published = event.published().map(str::to_owned);
         let cursor = OktaCursor { url: at.page.url.clone(), published };
         (LogRecord { data: event.data, cursor: None, raw: Some(event.raw) }, Resume::InPage(cursor))
     }
 
     fn key<'e>(&self, event: &'e OktaEvent) -> Key<'e> {
-        Key { id: event.uuid(), instant: event.published().and_then(Value::as_str) }
+        Key { id: event.uuid(), instant: event.published() }
     }
 
     fn cursor_at(&self, next: &RequestSpec, instant: Option<&str>) -> Option<OktaCursor> {

@@ -7,11 +7,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use logcrawl_core::{Batch, BatchLimits, Delivery, LogRecord, Sink, SinkError};
 use logcrawl_sim::datadog::IdDigest;
-use serde_json::Value;
 
 /// A [`Sink`] decorator that forwards every batch to `inner` unchanged and, when `inner` acknowledged it
-/// with nothing dropped, adds the ids of its records (top-level `uuid`, else `id`; or the member
-/// [`VerifyingSink::keyed`] names, in `data` or the raw event) to a per-source [`IdDigest`]. Memory is
+/// with nothing dropped, adds the ids of its records (top-level `uuid`, else `id`, or the member
+/// [`VerifyingSink::keyed`] names; in `data`, else in the raw event) to a per-source [`IdDigest`]. Memory is
 /// constant per source: no id is stored.
 ///
 /// What it proves is what the crawler's guarantee is about: which records the sink acknowledged, how
@@ -52,23 +51,10 @@ impl VerifyingSink {
     }
 
     fn id_of(&self, record: &LogRecord) -> Option<String> {
-        let Some(key) = self.key else { return record_id(&record.data).map(str::to_owned) };
-        if let Some(id) = record.data.get(key).and_then(Value::as_str) {
-            return Some(id.to_owned());
+        match self.key {
+            Some(key) => member_text(record, key),
+            None => member_text(record, "uuid").or_else(|| member_text(record, "id")),
         }
-        let mut found = None;
-        record
-            .raw
-            .as_ref()?
-            .member_values(|name, value| {
-                if name == key {
-                    found = serde_json::from_str::<String>(value.json()).ok();
-                    return std::ops::ControlFlow::Break(());
-                }
-                std::ops::ControlFlow::Continue(())
-            })
-            .ok()?;
-        found
     }
 
     /// The tally of every source, by source name.
@@ -87,9 +73,24 @@ impl VerifyingSink {
     }
 }
 
-/// The id of a record as the fake intake reads it: top-level `uuid`, else `id`.
-pub fn record_id(data: &logcrawl_core::Fields) -> Option<&str> {
-    data.get("uuid").or_else(|| data.get("id")).and_then(Value::as_str)
+/// The string member `key` of a record: in `data`, else at the raw event's top level.
+fn member_text(record: &LogRecord, key: &str) -> Option<String> {
+    if let Some(value) = record.data.get(key) {
+        return value.as_str().map(str::to_owned);
+    }
+    let mut found = None;
+    record
+        .raw
+        .as_ref()?
+        .member_values(|name, value| {
+            if name == key {
+                found = serde_json::from_str::<String>(value.json()).ok();
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .ok()?;
+    found
 }
 
 impl Sink for VerifyingSink {

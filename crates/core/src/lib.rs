@@ -46,6 +46,8 @@ pub mod stats;
 pub mod stream;
 
 pub use build::{BuildContext, ComponentKind, ConnectorKind, SinkKind};
+/// The shared string type of [`RawEvent::share`], re-exported so that connectors need not pin it.
+pub use bytestring::ByteString;
 pub use checkpoint::{
     CheckpointError, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, ReadOnlyStore, StreamKey,
 };

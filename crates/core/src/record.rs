@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use serde_json::{Map, Value};
 
 use crate::object::ObjectWriter;
-use crate::raw::RawEvent;
+use crate::raw::{MemberValue, RawEvent};
 
 /// An opaque, JSON-encoded position in a stream, understood only by the stream that produced it.
 ///
@@ -157,16 +157,33 @@ impl LogRecord {
         for (key, value) in &self.data {
             object.entry(key, value)?;
         }
-        if let Some(raw) = &self.raw {
-            raw.try_member_values(|key, value| {
-                if self.data.contains_key(key) || skip(key) {
-                    return Ok(());
-                }
-                object.raw_entry(key, value.json().as_bytes())
-            })?;
-        }
+        self.try_raw_members_not_in_data(|key, value| {
+            if skip(key) {
+                return Ok(());
+            }
+            object.raw_entry(key, value.json().as_bytes())
+        })?;
         object.end();
         Ok(())
+    }
+
+    /// Calls `f` with each of raw's top-level members whose key is not in `data` (the members `data` does
+    /// not override), in order, stopping at `f`'s first error, which is returned. Writers use it to put
+    /// the event's members after `data`'s. Fails when `raw` is not a JSON object.
+    pub fn try_raw_members_not_in_data<'a>(
+        &'a self,
+        mut f: impl FnMut(&str, MemberValue<'a>) -> serde_json::Result<()>,
+    ) -> serde_json::Result<()> {
+        let Some(raw) = &self.raw else { return Ok(()) };
+        // Most of raw's keys are not in `data`: a key whose signature no key of `data` has is not looked
+        // up (a map lookup compares strings all the way down, and it is made for each of raw's members).
+        let signatures = self.data.keys().fold(0, |all, key| all | key_signature(key));
+        raw.try_member_values(|key, value| {
+            if signatures & key_signature(key) != 0 && self.data.contains_key(key) {
+                return Ok(());
+            }
+            f(key, value)
+        })
     }
 
     /// Whether the record has the attribute `key`, in `data` or at raw's top level.
@@ -190,6 +207,12 @@ impl LogRecord {
         self.write_json(&mut out, |_| false)?;
         serde_json::from_slice(&out)
     }
+}
+
+/// One bit of 64 chosen by a key's length and first byte: keys with different bits differ.
+fn key_signature(key: &str) -> u64 {
+    let first = key.as_bytes().first().map_or(0, |byte| usize::from(*byte));
+    1 << ((key.len() + 7 * first) % 64)
 }
 
 /// Seconds since the Unix epoch, as a float, for a `jiff` timestamp.

@@ -139,17 +139,15 @@ impl Entry<'_> {
                 _ => map.entry(key, value)?,
             }
         }
-        if let Some(raw) = &self.record.raw {
-            raw.try_member_values(|key, value| {
-                let copy = match key {
-                    _ if data.contains_key(key) || NOT_FROM_RAW.contains(&key) => false,
-                    "status" => true,
-                    TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
-                    _ => !self.minimal,
-                };
-                if copy { map.raw_entry(key, value.json().as_bytes()) } else { Ok(()) }
-            })?;
-        }
+        self.record.try_raw_members_not_in_data(|key, value| {
+            let copy = match key {
+                _ if NOT_FROM_RAW.contains(&key) => false,
+                "status" => true,
+                TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
+                _ => !self.minimal,
+            };
+            if copy { map.raw_entry(key, value.json().as_bytes()) } else { Ok(()) }
+        })?;
         if !has_message && let Some(message) = self.message {
             map.entry("message", message)?;
         }

@@ -140,7 +140,11 @@ async fn crawl(connector: &OktaConnector, cursor: Option<Cursor>) -> (Vec<LogRec
 }
 
 fn uuids(records: &[LogRecord]) -> Vec<String> {
-    records.iter().filter(|r| !r.is_position()).map(|r| r.data["uuid"].as_str().unwrap().to_owned()).collect()
+    records
+        .iter()
+        .filter(|r| !r.is_position())
+        .map(|r| r.to_value().unwrap()["uuid"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The URL the client asked for (wiremock shows requests on `localhost`; the client used 127.0.0.1).

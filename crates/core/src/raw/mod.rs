@@ -99,6 +99,18 @@ impl RawEvent {
         Self::plain(ByteString::from(text))
     }
 
+    /// `part` of the event's text (a key or an unescaped string value borrowed from it) as a string that
+    /// shares the event's buffer: no allocation, where copying it out would cost one per event. A `part`
+    /// that is not inside the text (an unescaped copy) is copied.
+    pub fn share(&self, part: &str) -> ByteString {
+        let start = self.text.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        if at >= start && at + part.len() <= start + self.text.len() {
+            return self.text.slice_ref(part);
+        }
+        ByteString::from(part)
+    }
+
     /// The JSON text.
     pub fn as_bytes(&self) -> &[u8] {
         self.text.as_bytes()
