@@ -133,6 +133,10 @@ impl CheckpointStore for AdminStore {
     fn check_writable(&self) -> Result<(), CheckpointError> {
         self.store().check_writable()
     }
+
+    fn blocks(&self) -> bool {
+        self.store().blocks()
+    }
 }
 
 /// Opens the configured store for an operator: the file store with the state directory's exclusive

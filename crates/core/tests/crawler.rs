@@ -582,3 +582,51 @@ async fn a_corrupt_checkpoint_stops_the_daemons_stream_instead_of_retrying_it_fo
     assert!(failure.message.contains("corrupt"), "{failure:?}");
     assert!(sink.messages().is_empty(), "nothing crawled from scratch");
 }
+
+/// A memory store that says whether it blocks and notes the thread of every call.
+#[derive(Debug)]
+struct ThreadNotingStore {
+    inner: MemoryCheckpointStore,
+    blocks: bool,
+    threads: Mutex<Vec<std::thread::ThreadId>>,
+}
+
+impl CheckpointStore for ThreadNotingStore {
+    fn load(&self, key: &StreamKey) -> Result<Option<Cursor>, CheckpointError> {
+        self.threads.lock().unwrap().push(std::thread::current().id());
+        self.inner.load(key)
+    }
+
+    fn commit(&self, key: &StreamKey, cursor: &Cursor) -> Result<(), CheckpointError> {
+        self.threads.lock().unwrap().push(std::thread::current().id());
+        self.inner.commit(key, cursor)
+    }
+
+    fn list(&self) -> Result<Vec<(StreamKey, Cursor)>, CheckpointError> {
+        self.inner.list()
+    }
+
+    fn blocks(&self) -> bool {
+        self.blocks
+    }
+}
+
+/// A store that may block is called on the blocking pool, one that cannot in place: on this
+/// single-threaded runtime, the test's own thread.
+#[tokio::test]
+async fn only_a_store_that_can_block_is_called_off_the_async_thread() {
+    for blocks in [true, false] {
+        let store =
+            Arc::new(ThreadNotingStore { inner: MemoryCheckpointStore::new(), blocks, threads: Mutex::default() });
+        let sink = Arc::new(RecordingSink::default());
+        let mut crawler = Crawler::new(store.clone());
+        crawler.add_source(source("src", vec![Arc::new(CounterStream::new("s", 0, 3))], sink.clone(), 100));
+        crawler.run_once().await;
+        assert_eq!(sink.messages(), msgs("s", 1..=3));
+        assert_eq!(store.inner.load(&key("s")).unwrap(), Some(json!({"counter": 3})));
+        let threads = store.threads.lock().unwrap().clone();
+        assert_eq!(threads.len(), 2, "one load, one commit");
+        let here = std::thread::current().id();
+        assert!(threads.iter().all(|thread| (*thread == here) != blocks), "blocks: {blocks}, {threads:?} vs {here:?}");
+    }
+}

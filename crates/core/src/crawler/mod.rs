@@ -441,7 +441,7 @@ impl StreamTask {
 
     /// Loads the stream's cursor and runs the pipeline from it.
     async fn pipeline(&self, report: &mut StreamRunReport) -> RunOutcome {
-        let cursor = match self.blocking_store(|store, key| store.load(key)).await {
+        let cursor = match self.call_store(|store, key| store.load(key)).await {
             Ok(cursor) => cursor,
             // A corrupt checkpoint does not heal: the stream stops until it is repaired (`logcrawl state
             // reset/set`), as for a cursor the connector cannot resume from. An I/O error may pass.
@@ -451,7 +451,7 @@ impl StreamTask {
     }
 
     async fn commit(&self, cursor: Cursor) -> Result<(), RunFailure> {
-        self.blocking_store(move |store, key| store.commit(key, &cursor)).await.map_err(|failure| RunFailure {
+        self.call_store(move |store, key| store.commit(key, &cursor)).await.map_err(|failure| RunFailure {
             stage: if failure.lease_lost { FailureStage::Lease } else { FailureStage::Commit },
             fatal: false,
             message: failure.message,
@@ -461,22 +461,23 @@ impl StreamTask {
         Ok(())
     }
 
-    /// Store calls may `fsync`; keep them off the async workers.
-    async fn blocking_store<T: Send + 'static>(
+    /// Calls the store: on the blocking pool when its calls can block (they may `fsync`), which must stay
+    /// off the async workers; in place when they cannot ([`CheckpointStore::blocks`]).
+    async fn call_store<T: Send + 'static>(
         &self,
         op: impl FnOnce(&dyn CheckpointStore, &StreamKey) -> Result<T, crate::checkpoint::CheckpointError> + Send + 'static,
     ) -> Result<T, StoreFailure> {
+        let failure = |err: crate::checkpoint::CheckpointError| StoreFailure {
+            corrupt: matches!(err, crate::checkpoint::CheckpointError::Corrupt { .. }),
+            lease_lost: matches!(err, crate::checkpoint::CheckpointError::LeaseLost { .. }),
+            message: err.to_string(),
+        };
+        if !self.store.blocks() {
+            return op(self.store.as_ref(), &self.key).map_err(failure);
+        }
         let store = self.store.clone();
         let key = self.key.clone();
-        tokio::task::spawn_blocking(move || {
-            op(store.as_ref(), &key).map_err(|err| StoreFailure {
-                corrupt: matches!(err, crate::checkpoint::CheckpointError::Corrupt { .. }),
-                lease_lost: matches!(err, crate::checkpoint::CheckpointError::LeaseLost { .. }),
-                message: err.to_string(),
-            })
-        })
-        .await
-        .unwrap_or_else(|join| {
+        tokio::task::spawn_blocking(move || op(store.as_ref(), &key).map_err(failure)).await.unwrap_or_else(|join| {
             Err(StoreFailure { corrupt: false, lease_lost: false, message: format!("checkpoint task failed: {join}") })
         })
     }
