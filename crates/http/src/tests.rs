@@ -12,6 +12,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use super::*;
 
 mod hostile;
+mod pool;
 mod vendor_limits;
 
 const TOKEN: &str = "00abcdefSECRETtoken123";
