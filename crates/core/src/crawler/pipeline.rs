@@ -21,9 +21,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
+use futures::{FutureExt as _, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -139,10 +139,34 @@ impl<'a> Pipeline<'a> {
                 () = self.task.shutdown.cancelled(), if self.fetching => self.stop_fetching(RunOutcome::Interrupted),
                 () = sleep_until_opt(self.deadline), if may_linger => self.cut_batch(),
                 item = self.records.next(), if may_fetch => match item {
-                    Some(Ok(record)) => self.on_record(record),
+                    Some(Ok(record)) => {
+                        self.on_record(record);
+                        self.take_ready_records();
+                    }
                     Some(Err(err)) => self.on_page_error(&err),
                     None => self.fetching = false, // caught up
                 },
+            }
+        }
+    }
+
+    /// Takes the records the stream has ready now (the rest of a page already parsed), until the batch is
+    /// full, without another turn of the `select!`: a turn sets up its timer and its futures again, which
+    /// cost more than handling the record itself. A record not ready yet, an error or the end of the stream
+    /// goes back to the `select!`; acknowledgements and shutdown wait at most one batch of ready records.
+    fn take_ready_records(&mut self) {
+        while self.batch.len() < self.max_records {
+            match self.records.next().now_or_never() {
+                Some(Some(Ok(record))) => self.on_record(record),
+                Some(Some(Err(err))) => {
+                    self.on_page_error(&err);
+                    return;
+                }
+                Some(None) => {
+                    self.fetching = false; // caught up
+                    return;
+                }
+                None => return,
             }
         }
     }
