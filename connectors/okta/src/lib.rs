@@ -105,8 +105,9 @@
 //! A page is parsed once into one raw JSON slice per event ([`LogRecord::raw`](logcrawl_core::LogRecord::raw)):
 //! no tree of maps per event. One pass over each event's top-level members finds the fields above; the record's
 //! `data` holds only the added attributes, and sinks splice the event's members in after them. The stream
-//! reads `uuid` and `published` (its cursors and page boundaries) from slices of the event, not from copies. Building and
-//! re-serialising a `serde_json` map per event was most of the crawler's CPU; see `docs/benchmarks.md`.
+//! reads `uuid` and `published` (its cursors and page boundaries) from slices of the event, not from
+//! copies. Building and re-serialising a `serde_json` map per event was most of the crawler's CPU; see
+//! `docs/benchmarks.md`.
 
 mod auth;
 mod config;
