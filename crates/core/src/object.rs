@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+use crate::raw::{MemberValue, RawEvent};
+
 /// Appends one compact JSON object to a buffer (see the [module](self) documentation).
 ///
 /// ```
@@ -35,21 +37,31 @@ impl<'b> ObjectWriter<'b> {
     }
 
     fn key(&mut self, key: &str) -> serde_json::Result<()> {
+        // Most keys need no escape (`serde_json` escapes only quotes, backslashes and control characters):
+        // copying them spares the serializer's set-up per key, for the same bytes.
+        if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.plain_key(key);
+            return Ok(());
+        }
+        self.separate();
+        serde_json::to_writer(&mut *self.out, key)?;
+        self.out.push(b':');
+        Ok(())
+    }
+
+    /// A key known to need no escape, copied.
+    fn plain_key(&mut self, key: &str) {
+        self.separate();
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn separate(&mut self) {
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        // Most keys need no escape (`serde_json` escapes only quotes, backslashes and control characters):
-        // copying them spares the serializer's set-up per key, for the same bytes.
-        if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            self.out.push(b'"');
-            self.out.extend_from_slice(key.as_bytes());
-            self.out.extend_from_slice(b"\":");
-            return Ok(());
-        }
-        serde_json::to_writer(&mut *self.out, key)?;
-        self.out.push(b':');
-        Ok(())
     }
 
     /// Appends the member `key` with `value` serialized. On an error the buffer holds part of the
@@ -64,6 +76,18 @@ impl<'b> ObjectWriter<'b> {
     pub fn raw_entry(&mut self, key: &str, json: &[u8]) -> serde_json::Result<()> {
         self.key(key)?;
         self.out.extend_from_slice(json);
+        Ok(())
+    }
+
+    /// Appends a member of `event` as [`RawEvent::member_values`] handed it over, its value copied. A key
+    /// that is a slice of the event's text was read with no escape to undo, and valid JSON has none of
+    /// the characters that need one outside an escape: it is copied without `raw_entry`'s check.
+    pub fn event_member(&mut self, event: &RawEvent, key: &str, value: MemberValue<'_>) -> serde_json::Result<()> {
+        if !event.holds(key) {
+            return self.raw_entry(key, value.json().as_bytes());
+        }
+        self.plain_key(key);
+        self.out.extend_from_slice(value.json().as_bytes());
         Ok(())
     }
 
@@ -98,6 +122,23 @@ mod tests {
             }
             object.end();
             proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{{{}}}", expected.join(",")));
+        }
+
+        #[test]
+        fn an_events_members_are_copied_as_serde_json_writes_them(
+            members in proptest::collection::btree_map("\\PC{0,4}|[\"\\\\\n\u{1}\u{7f}é]{0,3}", proptest::num::i64::ANY, 0..5),
+        ) {
+            let text = serde_json::to_string(&members).unwrap();
+            let walked = RawEvent::from(serde_json::value::RawValue::from_string(text.clone()).unwrap());
+            let page = bytes::Bytes::from(format!("[{text}]"));
+            let indexed = RawEvent::split_array(&page).unwrap().pop().unwrap();
+            for event in [walked, indexed] {
+                let mut out = Vec::new();
+                let mut object = ObjectWriter::begin(&mut out);
+                event.try_member_values(|key, value| object.event_member(&event, key, value)).unwrap();
+                object.end();
+                proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), text.clone());
+            }
         }
     }
 }

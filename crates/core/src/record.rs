@@ -157,12 +157,14 @@ impl LogRecord {
         for (key, value) in &self.data {
             object.entry(key, value)?;
         }
-        self.try_raw_members_not_in_data(|key, value| {
-            if skip(key) {
-                return Ok(());
-            }
-            object.raw_entry(key, value.json().as_bytes())
-        })?;
+        if let Some(raw) = &self.raw {
+            self.try_raw_members_not_in_data(|key, value| {
+                if skip(key) {
+                    return Ok(());
+                }
+                object.event_member(raw, key, value)
+            })?;
+        }
         object.end();
         Ok(())
     }

@@ -139,15 +139,17 @@ impl Entry<'_> {
                 _ => map.entry(key, value)?,
             }
         }
-        self.record.try_raw_members_not_in_data(|key, value| {
-            let copy = match key {
-                _ if NOT_FROM_RAW.contains(&key) => false,
-                "status" => true,
-                TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
-                _ => !self.minimal,
-            };
-            if copy { map.raw_entry(key, value.json().as_bytes()) } else { Ok(()) }
-        })?;
+        if let Some(raw) = &self.record.raw {
+            self.record.try_raw_members_not_in_data(|key, value| {
+                let copy = match key {
+                    _ if NOT_FROM_RAW.contains(&key) => false,
+                    "status" => true,
+                    TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
+                    _ => !self.minimal,
+                };
+                if copy { map.event_member(raw, key, value) } else { Ok(()) }
+            })?;
+        }
         if !has_message && let Some(message) = self.message {
             map.entry("message", message)?;
         }

@@ -103,12 +103,18 @@ impl RawEvent {
     /// shares the event's buffer: no allocation, where copying it out would cost one per event. A `part`
     /// that is not inside the text (an unescaped copy) is copied.
     pub fn share(&self, part: &str) -> ByteString {
-        let start = self.text.as_ptr() as usize;
-        let at = part.as_ptr() as usize;
-        if at >= start && at + part.len() <= start + self.text.len() {
+        if self.holds(part) {
             return self.text.slice_ref(part);
         }
         ByteString::from(part)
+    }
+
+    /// Whether `part` is a slice of the event's text, not a copy: a key [`member_values`](Self::member_values)
+    /// hands over is one exactly when it had no escape to undo.
+    pub fn holds(&self, part: &str) -> bool {
+        let start = self.text.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        at >= start && at + part.len() <= start + self.text.len()
     }
 
     /// The JSON text.
