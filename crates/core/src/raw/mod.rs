@@ -369,10 +369,19 @@ fn member_in<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
     }
     let mut found = None;
     raw_members(json, |k, value| {
-        if k == key {
-            found = Some(value);
+        if k != key {
+            return ControlFlow::Continue(());
         }
-        ControlFlow::Continue(())
+        found = Some(value);
+        // The last repeat wins, but the rest of the object need not be walked to know there is none: a
+        // repeat would have the key's bytes in it, or an escape (one spelling the key differently).
+        let after = (value.get().as_ptr() as usize + value.get().len()).saturating_sub(json.as_ptr() as usize);
+        let rest = json.as_bytes().get(after..).unwrap_or_default();
+        if memchr::memchr(b'\\', rest).is_none() && memchr::memmem::find(rest, key.as_bytes()).is_none() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     })
     .ok()?;
     found

@@ -61,6 +61,13 @@ fn strings_and_members_are_read_without_a_tree() {
     assert_eq!(raw_str_at(&event, &["d", "x", "f"]), None);
     assert_eq!(raw_str_at(&event, &["c", "f"]), None, "a step that is no object");
     assert!(raw_member(&raw("[1]"), "a").is_none());
+    // The walk stops at the key only when no repeat can follow: not with the key's bytes or an escape after it.
+    let spelled = raw(r#"{"ip": "1", "x": {"ip": "nested"}, "i\u0070": "escaped repeat"}"#);
+    assert_eq!(raw_text(raw_member(&spelled, "ip")).as_deref(), Some("escaped repeat"));
+    let nested_only = raw(r#"{"ip": "1", "x": {"ip": "nested"}}"#);
+    assert_eq!(raw_text(raw_member(&nested_only, "ip")).as_deref(), Some("1"));
+    let alone = raw(r#"{"ip": "1", "geo": {"city": "Oslo"}}"#);
+    assert_eq!(raw_text(raw_member(&alone, "ip")).as_deref(), Some("1"));
 }
 
 #[test]
@@ -230,6 +237,32 @@ fn events_cut_from_pretty_printed_json_keep_no_line_break() {
             assert_eq!(&serde_json::from_str::<serde_json::Value>(event.as_str()).unwrap(), expected);
             let (walk, indexed) = walked(event);
             assert_eq!(walk, indexed);
+        }
+    }
+}
+
+proptest::proptest! {
+    /// `raw_member` stops walking early only when no repeat can follow: it still finds the last one.
+    #[test]
+    fn a_member_is_the_last_repeat_of_its_key(
+        members in proptest::collection::vec(("[ab\"\\\\é]{0,2}", proptest::num::i32::ANY), 0..8),
+        nested in proptest::bool::ANY,
+    ) {
+        let text = members
+            .iter()
+            .map(|(key, value)| {
+                let value = if nested { format!(r#"{{{}: {value}}}"#, serde_json::to_string(key).unwrap()) } else { value.to_string() };
+                format!("{}: {value}", serde_json::to_string(key).unwrap())
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let object = raw(&format!("{{{text}}}"));
+        for (key, _) in &members {
+            let last = members.iter().rposition(|(k, _)| k == key).unwrap();
+            let found = raw_member(&object, key).map(|value| value.get().to_owned());
+            let expected = members[last].1.to_string();
+            let found = found.unwrap();
+            proptest::prop_assert!(found.ends_with(&format!(": {expected}}}")) || found == expected, "{found} vs {expected}");
         }
     }
 }
