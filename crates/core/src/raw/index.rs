@@ -124,16 +124,14 @@ fn skip_ws(text: &[u8], mut at: usize) -> usize {
 /// closing quote.
 pub(super) fn key_end(text: &[u8], value: usize) -> Option<usize> {
     let before = |at: usize| at.checked_sub(1).and_then(|at| text.get(at).map(|byte| (at, *byte)));
-    let mut at = value;
-    while let Some((previous, _)) = before(at).filter(|(_, byte)| is_ws(*byte)) {
-        at = previous;
-    }
-    let (colon, _) = before(at).filter(|(_, byte)| *byte == b':')?;
-    at = colon;
-    while let Some((previous, _)) = before(at).filter(|(_, byte)| is_ws(*byte)) {
-        at = previous;
-    }
-    before(at).filter(|(_, byte)| *byte == b'"').map(|(quote, _)| quote)
+    let back_over_ws = |mut at: usize| {
+        while let Some((previous, _)) = before(at).filter(|(_, byte)| is_ws(*byte)) {
+            at = previous;
+        }
+        at
+    };
+    let (colon, _) = before(back_over_ws(value)).filter(|(_, byte)| *byte == b':')?;
+    before(back_over_ws(colon)).filter(|(_, byte)| *byte == b'"').map(|(quote, _)| quote)
 }
 
 /// Reads the object that starts at `text[start]` (a `{`): appends its members to `spans`, offsets relative

@@ -88,9 +88,7 @@ impl RawEvent {
     /// slice sharing `page`'s buffer. A `member` that does not lie inside `page` is copied.
     pub fn in_page(page: &Bytes, member: &RawValue) -> Self {
         let text = member.get();
-        let start = page.as_ptr() as usize;
-        let at = text.as_ptr() as usize;
-        if at >= start && at + text.len() <= start + page.len() {
+        if lies_within(page, text.as_bytes()) {
             // The slice holds the same bytes as `text`, so it is UTF-8: checked once here, never again.
             if let Ok(shared) = ByteString::try_from(page.slice_ref(text.as_bytes())) {
                 return Self::plain(shared);
@@ -112,9 +110,7 @@ impl RawEvent {
     /// Whether `part` is a slice of the event's text, not a copy: a key [`member_values`](Self::member_values)
     /// hands over is one exactly when it had no escape to undo.
     pub fn holds(&self, part: &str) -> bool {
-        let start = self.text.as_ptr() as usize;
-        let at = part.as_ptr() as usize;
-        at >= start && at + part.len() <= start + self.text.len()
+        lies_within(self.text.as_bytes(), part.as_bytes())
     }
 
     /// The JSON text.
@@ -224,6 +220,13 @@ impl<'a> MemberValue<'a> {
             None => serde_json::from_str(self.json),
         }
     }
+}
+
+/// Whether `part` is a slice of `whole`'s memory (not merely equal bytes elsewhere).
+fn lies_within(whole: &[u8], part: &[u8]) -> bool {
+    let start = whole.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    at >= start && at + part.len() <= start + whole.len()
 }
 
 /// The JSON text `json` without line breaks: an event is one line of NDJSON however the vendor laid it
