@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use serde_json::{Map, Value};
 
 use crate::object::ObjectWriter;
-use crate::raw::{MemberValue, RawEvent};
+use crate::raw::RawEvent;
 
 /// An opaque, JSON-encoded position in a stream, understood only by the stream that produced it.
 ///
@@ -157,34 +157,29 @@ impl LogRecord {
         for (key, value) in &self.data {
             object.entry(key, value)?;
         }
-        if let Some(raw) = &self.raw {
-            self.try_raw_members_not_in_data(|key, value| {
-                if skip(key) {
-                    return Ok(());
-                }
-                object.event_member(raw, key, value)
-            })?;
-        }
+        self.write_raw_members(&mut object, |key| !skip(key))?;
         object.end();
         Ok(())
     }
 
-    /// Calls `f` with each of raw's top-level members whose key is not in `data` (the members `data` does
-    /// not override), in order, stopping at `f`'s first error, which is returned. Writers use it to put
-    /// the event's members after `data`'s. Fails when `raw` is not a JSON object.
-    pub fn try_raw_members_not_in_data<'a>(
-        &'a self,
-        mut f: impl FnMut(&str, MemberValue<'a>) -> serde_json::Result<()>,
+    /// Appends to `object` raw's top-level members whose key is neither in `data` (`data` overrides them)
+    /// nor refused by `keep`, in order, copied as they are: how writers put the event's members after
+    /// `data`'s. Fails when `raw` is not a JSON object.
+    pub fn write_raw_members(
+        &self,
+        object: &mut ObjectWriter<'_>,
+        keep: impl Fn(&str) -> bool,
     ) -> serde_json::Result<()> {
         let Some(raw) = &self.raw else { return Ok(()) };
         // Most of raw's keys are not in `data`: a key whose signature no key of `data` has is not looked
         // up (a map lookup compares strings all the way down, and it is made for each of raw's members).
         let signatures = self.data.keys().fold(0, |all, key| all | key_signature(key));
         raw.try_member_values(|key, value| {
-            if signatures & key_signature(key) != 0 && self.data.contains_key(key) {
+            let in_data = signatures & key_signature(key) != 0 && self.data.contains_key(key);
+            if in_data || !keep(key) {
                 return Ok(());
             }
-            f(key, value)
+            object.event_member(raw, key, value)
         })
     }
 

@@ -139,17 +139,12 @@ impl Entry<'_> {
                 _ => map.entry(key, value)?,
             }
         }
-        if let Some(raw) = &self.record.raw {
-            self.record.try_raw_members_not_in_data(|key, value| {
-                let copy = match key {
-                    _ if NOT_FROM_RAW.contains(&key) => false,
-                    "status" => true,
-                    TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
-                    _ => !self.minimal,
-                };
-                if copy { map.event_member(raw, key, value) } else { Ok(()) }
-            })?;
-        }
+        self.record.write_raw_members(&mut map, |key| match key {
+            _ if NOT_FROM_RAW.contains(&key) => false,
+            "status" => true,
+            TRUNCATED_KEY | ORIGINAL_BYTES_KEY if self.truncated_from.is_some() => false,
+            _ => !self.minimal,
+        })?;
         if !has_message && let Some(message) = self.message {
             map.entry("message", message)?;
         }
