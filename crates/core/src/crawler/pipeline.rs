@@ -138,14 +138,30 @@ impl<'a> Pipeline<'a> {
                 }
                 () = self.task.shutdown.cancelled(), if self.fetching => self.stop_fetching(RunOutcome::Interrupted),
                 () = sleep_until_opt(self.deadline), if may_linger => self.cut_batch(),
-                item = self.records.next(), if may_fetch => match item {
-                    Some(Ok(record)) => {
-                        self.on_record(record);
+                item = self.records.next(), if may_fetch => {
+                    if self.on_item(item) {
                         self.take_ready_records();
                     }
-                    Some(Err(err)) => self.on_page_error(&err),
-                    None => self.fetching = false, // caught up
-                },
+                }
+            }
+        }
+    }
+
+    /// Handles what the stream yielded: a record, a failed page, or its end (caught up). True for a
+    /// record, after which more may be ready.
+    fn on_item(&mut self, item: Option<Result<LogRecord, StreamError>>) -> bool {
+        match item {
+            Some(Ok(record)) => {
+                self.on_record(record);
+                true
+            }
+            Some(Err(err)) => {
+                self.on_page_error(&err);
+                false
+            }
+            None => {
+                self.fetching = false;
+                false
             }
         }
     }
@@ -156,17 +172,9 @@ impl<'a> Pipeline<'a> {
     /// goes back to the `select!`; acknowledgements and shutdown wait at most one batch of ready records.
     fn take_ready_records(&mut self) {
         while self.batch.len() < self.max_records {
-            match self.records.next().now_or_never() {
-                Some(Some(Ok(record))) => self.on_record(record),
-                Some(Some(Err(err))) => {
-                    self.on_page_error(&err);
-                    return;
-                }
-                Some(None) => {
-                    self.fetching = false; // caught up
-                    return;
-                }
-                None => return,
+            let Some(item) = self.records.next().now_or_never() else { return };
+            if !self.on_item(item) {
+                return;
             }
         }
     }
