@@ -51,10 +51,6 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
         // Parsing a picked value cannot fail: the walk or the page's index has found it to be JSON.
         let [uuid, published, display_message, event_type, severity] =
             [uuid, published, display_message, event_type, severity].map(|member| member.and_then(|m| m.raw().ok()));
-        let share = |text: Cow<'_, str>| match text {
-            Cow::Borrowed(text) => raw.share(text),
-            Cow::Owned(text) => ByteString::from(text),
-        };
 
         let message = [display_message, event_type]
             .into_iter()
@@ -75,7 +71,7 @@ pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
         }
         // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
         Standard { client_ip: ip, ..Standard::default() }.insert(&mut data, |group| groups.get(group));
-        (raw_text(uuid).map(share), published.map(share))
+        (raw_text(uuid).map(|uuid| raw.share(uuid)), published.map(|published| raw.share(published)))
     };
     Ok(OktaEvent { data, uuid, published, raw })
 }

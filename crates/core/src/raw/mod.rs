@@ -97,14 +97,15 @@ impl RawEvent {
         Self::plain(ByteString::from(text))
     }
 
-    /// `part` of the event's text (a key or an unescaped string value borrowed from it) as a string that
-    /// shares the event's buffer: no allocation, where copying it out would cost one per event. A `part`
-    /// that is not inside the text (an unescaped copy) is copied.
-    pub fn share(&self, part: &str) -> ByteString {
-        if self.holds(part) {
-            return self.text.slice_ref(part);
+    /// `part` of the event's text (a key or a string value as [`raw_text`] reads it) as a string that
+    /// shares the event's buffer when it is a slice of it: no allocation, where copying it out would cost
+    /// one per event. A `part` that is not (an unescaped copy) is kept as it is.
+    pub fn share(&self, part: Cow<'_, str>) -> ByteString {
+        match part {
+            Cow::Borrowed(part) if self.holds(part) => self.text.slice_ref(part),
+            Cow::Borrowed(part) => ByteString::from(part),
+            Cow::Owned(part) => ByteString::from(part),
         }
-        ByteString::from(part)
     }
 
     /// Whether `part` is a slice of the event's text, not a copy: a key [`member_values`](Self::member_values)
