@@ -13,6 +13,7 @@
 //! complete [`member_values`](RawEvent::member_values) walk (the mapping's), which spares the sink's.
 
 mod index;
+mod scan;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -205,13 +206,16 @@ impl<'a> MemberValue<'a> {
         self.json
     }
 
+    /// The value as text when it is a JSON string (borrowed unless it has escapes), as [`raw_text`]
+    /// reads it, without first parsing the value as a [`RawValue`].
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        text_of(self.json)
+    }
+
     /// The string at `path` below this value ([`raw_str_at`]), reading the value once: for a nested
     /// object, cheaper than parsing it with [`raw`](Self::raw) and then walking it.
     pub fn str_at(&self, path: &[&str]) -> Option<Cow<'a, str>> {
-        match path.split_first() {
-            None => raw_text(Some(self.raw().ok()?)),
-            Some((first, rest)) => raw_str_at(member_in(self.json, first)?, rest),
-        }
+        str_at_json(self.json, path)
     }
 
     /// The value as a [`RawValue`] borrowing the event: the walk's, or parsed now from the text.
@@ -335,7 +339,11 @@ pub fn raw_members<'a>(
 /// A member's value as text when it is a JSON string (borrowed unless it has escapes); `None` for an
 /// absent member or any other JSON value.
 pub fn raw_text(member: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    let json = member?.get();
+    text_of(member?.get())
+}
+
+/// [`raw_text`] of a value given as its JSON text.
+fn text_of(json: &str) -> Option<Cow<'_, str>> {
     if !json.starts_with('"') {
         return None;
     }
@@ -371,6 +379,27 @@ fn member_in<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
     if !json.starts_with('{') {
         return None;
     }
+    match scan::member_text(json, key) {
+        // The text is a value of valid JSON: borrowing it as a `RawValue` cannot fail.
+        Some(found) => serde_json::from_str(found?).ok(),
+        None => walked_member(json, key),
+    }
+}
+
+/// The text of [`member_in`]: without turning each step of a path into a `RawValue`.
+fn member_json<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    if !json.starts_with('{') {
+        return None;
+    }
+    match scan::member_text(json, key) {
+        Some(found) => found,
+        None => walked_member(json, key).map(RawValue::get),
+    }
+}
+
+/// [`member_in`] by walking the object with `serde_json`, which unescapes keys: for objects the scan
+/// cannot read ([`scan::member_text`]).
+fn walked_member<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
     let mut found = None;
     raw_members(json, |k, value| {
         if k != key {
@@ -394,11 +423,16 @@ fn member_in<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
 /// The string at `path` below the JSON object `object` (`["client", "ipAddress"]`), when every step is
 /// an object and the last one a string.
 pub fn raw_str_at<'a>(object: &'a RawValue, path: &[&str]) -> Option<Cow<'a, str>> {
-    let mut at = object;
+    str_at_json(object.get(), path)
+}
+
+/// [`raw_str_at`] of a value given as its JSON text.
+fn str_at_json<'a>(json: &'a str, path: &[&str]) -> Option<Cow<'a, str>> {
+    let mut at = json;
     for key in path {
-        at = raw_member(at, key)?;
+        at = member_json(at, key)?;
     }
-    raw_text(Some(at))
+    text_of(at)
 }
 
 #[cfg(test)]

@@ -266,3 +266,31 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// Skipping over the text finds what parsing finds: every member of any object, compact or pretty,
+    /// with escapes in keys and strings, and nothing for a key it lacks; one level down as well.
+    #[test]
+    fn a_member_found_by_scanning_is_the_parsed_member(
+        object in crate::record::tests::object(),
+        pretty in proptest::bool::ANY,
+        missing in "[a-e\"\\\\é]{0,3}",
+    ) {
+        let value = serde_json::Value::Object(object.clone());
+        let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+        let raw_object = raw(&text.unwrap());
+        for (key, expected) in &object {
+            let found = raw_member(&raw_object, key).map(|found| serde_json::from_str::<serde_json::Value>(found.get()).unwrap());
+            proptest::prop_assert_eq!(found.as_ref(), Some(expected), "{}", key);
+            if let serde_json::Value::Object(inner) = expected {
+                for (inner_key, inner_expected) in inner {
+                    let found = raw_str_at(&raw_object, &[key, inner_key]);
+                    proptest::prop_assert_eq!(found.as_deref(), inner_expected.as_str(), "{}.{}", key, inner_key);
+                }
+            }
+        }
+        if !object.contains_key(&missing) {
+            proptest::prop_assert!(raw_member(&raw_object, &missing).is_none());
+        }
+    }
+}
