@@ -7,24 +7,41 @@
 //!
 //! [`LogRecord::raw`]: logcrawl_core::LogRecord::raw
 
-use std::borrow::Cow;
-
 use logcrawl_connector::Standard;
 use logcrawl_connector::members::pick_values;
-use logcrawl_core::{ByteString, Fields, RawEvent, raw_text};
+use logcrawl_core::{ByteString, Fields, LogRecord, RawEvent};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One Okta event: what logcrawl adds, what the stream reads, and the event as Okta sent it.
 #[derive(Debug)]
 pub struct OktaEvent {
-    /// `message`, `timestamp`, `status` and `network.client.ip`, the attributes added to the event.
-    pub(crate) data: Fields,
+    /// The attributes logcrawl adds, found at parse time, built into `data` with the record.
+    lifted: Lifted,
     /// The event's `uuid` (for the cursors and the boundary), when it is a string: a slice of the event.
     uuid: Option<ByteString>,
     /// The event's `published` instant, when it is a string: a slice of the event.
     published: Option<ByteString>,
     /// The whole event, a JSON object (a slice of the page it came in).
-    pub(crate) raw: RawEvent,
+    raw: RawEvent,
+}
+
+/// `message`, `timestamp`, `status` and `network.client.ip` as the parse found them, strings as slices
+/// of the event where it had no escape.
+///
+/// A page is parsed whole, and the page fetched ahead waits parsed while the current one is delivered:
+/// as a `data` map (three `BTreeMap` nodes with `network` and `client`, ~2 kB) an event's attributes
+/// would take more memory than its text does, for events that are not being delivered yet. They become
+/// `data` when the stream yields the record ([`OktaEvent::into_record`]).
+#[derive(Debug)]
+struct Lifted {
+    message: ByteString,
+    timestamp: Option<serde_json::Number>,
+    status: Option<&'static str>,
+    client_ip: Option<ByteString>,
+    /// The event's own `network` member (its text), which `network.client.ip` is merged into: only kept
+    /// when there is an ip to merge.
+    own_network: Option<ByteString>,
 }
 
 impl OktaEvent {
@@ -37,43 +54,50 @@ impl OktaEvent {
     pub(crate) fn published(&self) -> Option<&str> {
         self.published.as_deref()
     }
-}
 
-/// Maps an event to a record: `message`, `timestamp`, `status` and `network.client.ip` are added as they
-/// always were; every field of the event stays where Okta put it (in `raw`, under `data`), `uuid` and
-/// `published` included, which the stream reads from slices of the event rather than copies in `data`.
-/// Fails when the event is not a JSON object.
-pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
-    let mut data = Fields::new();
-    let (uuid, published) = {
-        let ([uuid, published, display_message, event_type, severity, client], groups) =
-            pick_values(&raw, ["uuid", "published", "displayMessage", "eventType", "severity", "client"])?;
-        // Parsing a picked value cannot fail: the walk or the page's index has found it to be JSON.
-        let [uuid, published, display_message, event_type, severity] =
-            [uuid, published, display_message, event_type, severity].map(|member| member.and_then(|m| m.raw().ok()));
-
-        let message = [display_message, event_type]
-            .into_iter()
-            .find_map(|member| raw_text(member).filter(|s| !s.is_empty()))
-            .map_or_else(|| String::from("Okta System Log event"), Cow::into_owned);
-        let published = raw_text(published);
-        let timestamp = published.as_deref().and_then(published_seconds);
-        let status = raw_text(severity).map(|s| status_of(&s));
-        let ip =
-            client.and_then(|client| client.str_at(&["ipAddress"])).filter(|ip| !ip.is_empty()).map(Cow::into_owned);
-
-        data.insert("message".into(), Value::String(message));
-        if let Some(ts) = timestamp.and_then(serde_json::Number::from_f64) {
-            data.insert("timestamp".into(), Value::Number(ts));
+    /// The record (without a cursor): the added attributes as `data`, the event as `raw`.
+    pub(crate) fn into_record(self) -> LogRecord {
+        let Lifted { message, timestamp, status, client_ip, own_network } = self.lifted;
+        let mut data = Fields::new();
+        data.insert("message".into(), Value::String(message.into()));
+        if let Some(timestamp) = timestamp {
+            data.insert("timestamp".into(), Value::Number(timestamp));
         }
         if let Some(status) = status {
             data.insert("status".into(), Value::String(status.into()));
         }
         // An event with its own `network` object keeps its members: it is lifted and the ip merged in.
-        Standard { client_ip: ip, ..Standard::default() }.insert(&mut data, |group| groups.get(group));
-        (raw_text(uuid).map(|uuid| raw.share(uuid)), published.map(|published| raw.share(published)))
+        // The text was a member's value of a parsed event, so it parses again.
+        let own_network: Option<&RawValue> = own_network.as_deref().and_then(|text| serde_json::from_str(text).ok());
+        let standard = Standard { client_ip: client_ip.map(String::from), ..Standard::default() };
+        standard.insert(&mut data, |group| own_network.filter(|_| group == "network"));
+        LogRecord::new(data).with_raw(self.raw)
+    }
+}
+
+/// Reads an event: the attributes logcrawl adds (`message`, `timestamp`, `status`, `network.client.ip`,
+/// as they always were), and `uuid` and `published`, which the stream reads. Every field of the event
+/// stays where Okta put it, in `raw`. Fails when the event is not a JSON object.
+pub(crate) fn to_event(raw: RawEvent) -> Result<OktaEvent, serde_json::Error> {
+    let (lifted, uuid, published) = {
+        let ([uuid, published, display_message, event_type, severity, client], groups) =
+            pick_values(&raw, ["uuid", "published", "displayMessage", "eventType", "severity", "client"])?;
+        let [uuid, published, display_message, event_type, severity] =
+            [uuid, published, display_message, event_type, severity].map(|member| member.and_then(|m| m.text()));
+
+        let message = [display_message, event_type]
+            .into_iter()
+            .find_map(|text| text.filter(|s| !s.is_empty()))
+            .map_or_else(|| ByteString::from_static("Okta System Log event"), |text| raw.share(text));
+        let timestamp = published.as_deref().and_then(published_seconds).and_then(serde_json::Number::from_f64);
+        let status = severity.map(|s| status_of(&s));
+        let client_ip =
+            client.and_then(|client| client.str_at(&["ipAddress"])).filter(|ip| !ip.is_empty()).map(|ip| raw.share(ip));
+        let own_network = groups.get("network").filter(|_| client_ip.is_some()).map(|own| raw.share(own.get().into()));
+        let lifted = Lifted { message, timestamp, status, client_ip, own_network };
+        (lifted, uuid.map(|uuid| raw.share(uuid)), published.map(|published| raw.share(published)))
     };
-    Ok(OktaEvent { data, uuid, published, raw })
+    Ok(OktaEvent { lifted, uuid, published, raw })
 }
 
 /// `published` (RFC 3339) as seconds since the epoch, millisecond precision.
@@ -99,14 +123,12 @@ fn status_of(severity: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logcrawl_core::LogRecord;
     use serde_json::json;
-    use serde_json::value::RawValue;
 
     /// The record as sinks see it.
     fn record(event: Value) -> Value {
         let event = to_event(RawValue::from_string(event.to_string()).unwrap().into()).unwrap();
-        LogRecord::new(event.data).with_raw(event.raw).to_value().unwrap()
+        event.into_record().to_value().unwrap()
     }
 
     #[test]
@@ -137,8 +159,9 @@ mod tests {
         assert_eq!(event.published(), Some("2024-08-13T15:58:20.353Z"));
         let inside = page.as_ptr() as usize..page.as_ptr() as usize + page.len();
         assert!(inside.contains(&(event.published().unwrap().as_ptr() as usize)), "published shares the page");
-        assert!(!event.data.contains_key("uuid") && !event.data.contains_key("published"));
-        let out = LogRecord::new(event.data).with_raw(event.raw).to_value().unwrap();
+        let record = event.into_record();
+        assert!(!record.data.contains_key("uuid") && !record.data.contains_key("published"));
+        let out = record.to_value().unwrap();
         assert_eq!((&out["uuid"], &out["published"]), (&json!("u1"), &json!("2024-08-13T15:58:20.353Z")));
     }
 

@@ -98,7 +98,7 @@ impl PagedApi for SystemLogApi {
     fn record(&self, event: OktaEvent, at: Position<'_>) -> (LogRecord, Resume<OktaCursor>) {
         let published = event.published().map(str::to_owned);
         let cursor = OktaCursor { url: at.page.url.clone(), published };
-        (LogRecord { data: event.data, cursor: None, raw: Some(event.raw) }, Resume::InPage(cursor))
+        (event.into_record(), Resume::InPage(cursor))
     }
 
     fn key<'e>(&self, event: &'e OktaEvent) -> Key<'e> {
