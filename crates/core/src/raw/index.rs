@@ -49,17 +49,14 @@ pub(super) enum Table {
 
 impl Table {
     fn of(spans: Vec<MemberSpan>) -> Self {
-        let narrow: Option<Vec<[u16; 3]>> = spans
-            .iter()
-            .map(|span| Some([span.key, span.value, span.end].map(u16::try_from).map(Result::ok)))
-            .map(|parts| match parts? {
-                [Some(key), Some(value), Some(end)] => Some([key, value, end]),
-                _ => None,
-            })
-            .collect();
-        match narrow {
-            Some(narrow) => Self::Narrow(narrow.into()),
-            None => Self::Wide(spans.into()),
+        // The narrow table is built in its shared allocation directly (an exact-size iterator, one copy).
+        let fits =
+            |span: &MemberSpan| [span.key, span.value, span.end].iter().all(|&offset| offset <= u32::from(u16::MAX));
+        if spans.iter().all(fits) {
+            let narrow = |span: &MemberSpan| [span.key, span.value, span.end].map(|offset| offset as u16);
+            Self::Narrow(spans.iter().map(narrow).collect())
+        } else {
+            Self::Wide(spans.into())
         }
     }
 
@@ -249,14 +246,13 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
         }
     }
     let table = Table::of(spans);
-    events
-        .into_iter()
-        .map(|(start, end, first, len)| {
-            let event = RawEvent::plain(page.slice_ref(text.get(start..end)?));
-            // An event with line breaks was put on one line, which moved its members: it goes unindexed.
-            Some(if event.as_str().len() == end - start { with_index(event, &table, first, len) } else { event })
-        })
-        .collect()
+    let mut indexed = Vec::with_capacity(events.len());
+    for (start, end, first, len) in events {
+        let event = RawEvent::plain(page.slice_ref(text.get(start..end)?));
+        // An event with line breaks was put on one line, which moved its members: it goes unindexed.
+        indexed.push(if event.as_str().len() == end - start { with_index(event, &table, first, len) } else { event });
+    }
+    Some(indexed)
 }
 
 fn with_index(mut event: RawEvent, table: &Table, first: usize, len: usize) -> RawEvent {
