@@ -36,7 +36,7 @@ pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a s
         }
         let key_end = string_end(bytes, at)?;
         let this_key = &bytes[at + 1..key_end];
-        if this_key.iter().any(|&byte| byte == b'\\') {
+        if memchr::memchr(b'\\', this_key).is_some() {
             return None;
         }
         at = skip_ws(bytes, key_end + 1);
