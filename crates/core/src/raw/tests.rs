@@ -294,3 +294,12 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// The scan trusts its input to be valid JSON for what it finds, never for its own safety: any text
+    /// (cut objects, stray brackets and quotes, trailing escapes) gives an answer or "cannot tell".
+    #[test]
+    fn the_scan_never_panics_whatever_the_text(text in "\\{[\\[\\]{}\",:\\\\ a-c0-9\n]{0,40}", key in "[a-c]{0,2}") {
+        let _ = super::scan::member_text(&text, &key);
+    }
+}
