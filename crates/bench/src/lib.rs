@@ -28,7 +28,8 @@
 //!
 //! ## How it measures
 //!
-//! * **The limit probe** ([`probe`]) runs first in the binary: what splitting the Okta simulator's pages,
+//! * **The limit probe** ([`probe`]) runs first, in a child process (`logcrawl-bench probe`, so that none of
+//!   its memory is in the scenarios' peak RSS; inside the process with `--in-process`): what splitting the Okta simulator's pages,
 //!   writing NDJSON, gzip-6 and zstd-1 cost per event on this machine, and the CPU model. The table's
 //!   *× floor* column is each scenario's CPU per event over its floor (split + write for NDJSON, plus the
 //!   compression for Datadog); for the other vendors' scenarios the floor is Okta's, scaled by nothing, so

@@ -17,6 +17,7 @@
 //!                | serve office365 --events N
 //! logcrawl-bench pg-scale [--url URL] [--streams 10000] [--workers 4] [--lease 6s] [--duration 10s]
 //! logcrawl-bench fleet '<plan as JSON>'      (one size of cost-curve or flat-memory, in a fresh process)
+//! logcrawl-bench probe                       (the limit probe, in a fresh process; prints `PROBE <json>`)
 //! ```
 //!
 //! `all` runs every scenario but `cost-curve` and `flat-memory`, which are studies of several minutes at
@@ -100,6 +101,9 @@ enum Command {
         /// The `logcrawl_bench::fleet::FleetPlan`, as JSON.
         plan: String,
     },
+    /// Run the limit probe and print `PROBE <result>` (JSON): how the scenarios are probed, in a process of
+    /// its own so that its memory is not in their peak RSS.
+    Probe,
     /// Serve a simulator until standard input closes (used by the scenarios; prints `LISTENING <url>`).
     Serve {
         #[command(subcommand)]
@@ -240,6 +244,15 @@ async fn async_main(cli: Cli) -> ExitCode {
             }
         };
     }
+    if let Some(Command::Probe) = &cli.command {
+        return match logcrawl_bench::probe::serve_probe().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("logcrawl-bench probe: {err:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(Command::Serve { sim }) = cli.command {
         let spec = match sim {
             ServeSim::Okta { events } => SimSpec::Okta { events },
@@ -304,7 +317,11 @@ async fn async_main(cli: Cli) -> ExitCode {
         None
     } else {
         eprintln!("probing the machine's limits …");
-        match logcrawl_bench::probe::run().await {
+        let probed = match std::env::current_exe() {
+            Ok(exe) if !cli.in_process => logcrawl_bench::probe::run_in_child(&exe).await,
+            _ => logcrawl_bench::probe::run().await,
+        };
+        match probed {
             Ok(probe) => Some(probe),
             Err(err) => {
                 eprintln!("the limit probe failed: {err:#}");

@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use serde_json::value::RawValue;
 
 /// What one Okta event costs the machine at each step of the floor.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Probe {
     /// Events per page probed.
     pub events_per_page: usize,
@@ -121,6 +121,30 @@ pub async fn run() -> anyhow::Result<Probe> {
         .context("fetching a page for the probe")?;
     let page = response.bytes().await.context("reading the probe's page")?;
     tokio::task::spawn_blocking(move || probe_page(&page)).await.context("the probe panicked")?
+}
+
+/// [`run`] in a fresh child `exe probe`, how the binary probes before its scenarios: the probe's simulator,
+/// client and page buffers would otherwise stay resident in this process and count in the next
+/// scenario's peak RSS (it is reset to the RSS at the scenario's start, not to zero).
+pub async fn run_in_child(exe: &std::path::Path) -> anyhow::Result<Probe> {
+    let mut command = std::process::Command::new(exe);
+    command.arg("probe").stdin(std::process::Stdio::null()).stderr(std::process::Stdio::inherit());
+    let output = tokio::task::spawn_blocking(move || command.output()).await?.context("running the probe child")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(json) = stdout.lines().find_map(|line| line.strip_prefix("PROBE ")) else {
+        anyhow::bail!("the probe child ({}) printed no result: {stdout:?}", output.status);
+    };
+    serde_json::from_str(json).context("reading the probe child's result")
+}
+
+/// The body of `logcrawl-bench probe`: runs the probe and prints `PROBE <result>` on stdout.
+pub async fn serve_probe() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let probe = run().await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "PROBE {}", serde_json::to_string(&probe)?)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Probes one page (a JSON array of events).

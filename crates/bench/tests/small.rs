@@ -180,3 +180,13 @@ async fn injected_503s_are_retried_without_loss_or_duplicates() {
         assert_eq!(intake.deliveries_of(&event_uuid(i)), 1);
     }
 }
+
+/// The probe the binary runs before its scenarios, in a child of its own: the floors come back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_runs_in_a_child_process() {
+    let probe = logcrawl_bench::probe::run_in_child(env!("CARGO_BIN_EXE_logcrawl-bench").as_ref()).await.unwrap();
+    assert_eq!(probe.events_per_page, 1000);
+    assert!(probe.bytes_per_event > 1000.0, "{probe:?}");
+    assert!(probe.split > std::time::Duration::ZERO && probe.zstd1 > std::time::Duration::ZERO, "{probe:?}");
+    assert!(probe.describe().contains("pages of 1000 events"), "{}", probe.describe());
+}
