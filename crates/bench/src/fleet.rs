@@ -240,24 +240,11 @@ fn exactly_once_problems(verifier: &VerifyingSink, streams: usize, at_least: u64
 
 /// Runs `plan` in a fresh child `exe fleet '<plan>'` and returns what it printed.
 pub async fn run_in_child(exe: &std::path::Path, plan: &FleetPlan) -> anyhow::Result<FleetResult> {
-    let mut command = std::process::Command::new(exe);
-    command.arg("fleet").arg(serde_json::to_string(plan)?).stdin(std::process::Stdio::null());
-    command.stderr(std::process::Stdio::inherit());
-    let output = tokio::task::spawn_blocking(move || command.output()).await?.context("running the fleet child")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let Some(json) = stdout.lines().find_map(|line| line.strip_prefix("FLEET ")) else {
-        anyhow::bail!("the fleet child ({}) printed no result: {stdout:?}", output.status);
-    };
-    serde_json::from_str(json).context("reading the fleet child's result")
+    crate::child::run_for_result(exe, &["fleet".to_owned(), serde_json::to_string(plan)?], "FLEET").await
 }
 
 /// The body of `logcrawl-bench fleet '<plan>'`: runs the plan and prints `FLEET <result>` on stdout.
 pub async fn serve_plan(plan: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
     let plan: FleetPlan = serde_json::from_str(plan).context("reading the fleet plan")?;
-    let result = run(&plan).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "FLEET {}", serde_json::to_string(&result)?)?;
-    out.flush()?;
-    Ok(())
+    crate::child::print_result("FLEET", &run(&plan).await?)
 }

@@ -69,6 +69,7 @@
 //! A failed check makes the binary exit non-zero. Benchmarks are commands, not timed tests: the test suite runs
 //! every scenario at a tiny size (`tests/small.rs`) and checks delivery, never timing.
 
+pub mod child;
 pub mod curve;
 pub mod fleet;
 pub mod pg_scale;

@@ -127,24 +127,12 @@ pub async fn run() -> anyhow::Result<Probe> {
 /// client and page buffers would otherwise stay resident in this process and count in the next
 /// scenario's peak RSS (it is reset to the RSS at the scenario's start, not to zero).
 pub async fn run_in_child(exe: &std::path::Path) -> anyhow::Result<Probe> {
-    let mut command = std::process::Command::new(exe);
-    command.arg("probe").stdin(std::process::Stdio::null()).stderr(std::process::Stdio::inherit());
-    let output = tokio::task::spawn_blocking(move || command.output()).await?.context("running the probe child")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let Some(json) = stdout.lines().find_map(|line| line.strip_prefix("PROBE ")) else {
-        anyhow::bail!("the probe child ({}) printed no result: {stdout:?}", output.status);
-    };
-    serde_json::from_str(json).context("reading the probe child's result")
+    crate::child::run_for_result(exe, &["probe".to_owned()], "PROBE").await
 }
 
 /// The body of `logcrawl-bench probe`: runs the probe and prints `PROBE <result>` on stdout.
 pub async fn serve_probe() -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let probe = run().await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "PROBE {}", serde_json::to_string(&probe)?)?;
-    out.flush()?;
-    Ok(())
+    crate::child::print_result("PROBE", &run().await?)
 }
 
 /// Probes one page (a JSON array of events).
