@@ -106,11 +106,11 @@ impl fmt::Debug for Index {
     }
 }
 
-fn is_ws(byte: u8) -> bool {
+pub(super) fn is_ws(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-fn skip_ws(text: &[u8], mut at: usize) -> usize {
+pub(super) fn skip_ws(text: &[u8], mut at: usize) -> usize {
     while text.get(at).is_some_and(|b| is_ws(*b)) {
         at += 1;
     }

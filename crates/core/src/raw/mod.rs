@@ -376,17 +376,11 @@ pub fn raw_member<'a>(object: &'a RawValue, key: &str) -> Option<&'a RawValue> {
 
 /// [`raw_member`] of an object given as its JSON text.
 fn member_in<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
-    if !json.starts_with('{') {
-        return None;
-    }
-    match scan::member_text(json, key) {
-        // The text is a value of valid JSON: borrowing it as a `RawValue` cannot fail.
-        Some(found) => serde_json::from_str(found?).ok(),
-        None => walked_member(json, key),
-    }
+    // The text is a value of valid JSON: borrowing it as a `RawValue` cannot fail.
+    serde_json::from_str(member_json(json, key)?).ok()
 }
 
-/// The text of [`member_in`]: without turning each step of a path into a `RawValue`.
+/// The text of [`raw_member`]'s member: what each step of a path needs, without a `RawValue`.
 fn member_json<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     if !json.starts_with('{') {
         return None;
@@ -406,15 +400,9 @@ fn walked_member<'a>(json: &'a str, key: &str) -> Option<&'a RawValue> {
             return ControlFlow::Continue(());
         }
         found = Some(value);
-        // The last repeat wins, but the rest of the object need not be walked to know there is none: a
-        // repeat would have the key's bytes in it, or an escape (one spelling the key differently).
         let after = (value.get().as_ptr() as usize + value.get().len()).saturating_sub(json.as_ptr() as usize);
         let rest = json.as_bytes().get(after..).unwrap_or_default();
-        if memchr::memchr(b'\\', rest).is_none() && memchr::memmem::find(rest, key.as_bytes()).is_none() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        if scan::no_repeat_can_follow(rest, key) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     })
     .ok()?;
     found

@@ -12,6 +12,8 @@
 //! A key with an escape is not compared here (its spelling may differ from its meaning): the scan then
 //! says it cannot tell, and the caller walks the object with `serde_json` as before.
 
+use super::index::{is_ws, skip_ws};
+
 /// The text of the member `key` of the JSON object `object` (valid JSON, starting with `{`): the last
 /// one when the key repeats, as parsing into a map would. `Some(None)`: there is no such member.
 /// `None`: the scan cannot tell — a top-level key has an escape, or the text is not what valid JSON
@@ -47,9 +49,7 @@ pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a s
         let value_end = value_end(bytes, value)?;
         if this_key == key.as_bytes() {
             found = Some(object.get(value..value_end)?);
-            // A later repeat would have the key's bytes in it, or an escape spelling it differently.
-            let rest = &bytes[value_end..];
-            if memchr::memchr(b'\\', rest).is_none() && memchr::memmem::find(rest, key.as_bytes()).is_none() {
+            if no_repeat_can_follow(&bytes[value_end..], key) {
                 return Some(found);
             }
         }
@@ -57,11 +57,11 @@ pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a s
     }
 }
 
-fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
-    while bytes.get(at).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-        at += 1;
-    }
-    at
+/// Whether `rest`, the object's text after a member `key`, can hold no other member `key`: a repeat
+/// would have the key's bytes in it, or an escape (one spelling the key differently). The last repeat
+/// wins, but the object need not be read to the end to know there is none.
+pub(super) fn no_repeat_can_follow(rest: &[u8], key: &str) -> bool {
+    memchr::memchr(b'\\', rest).is_none() && memchr::memmem::find(rest, key.as_bytes()).is_none()
 }
 
 /// The index of the closing quote of the string whose opening quote is at `open`.
@@ -103,7 +103,7 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
         _ => {
             let len = bytes[start..]
                 .iter()
-                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .position(|&b| matches!(b, b',' | b'}' | b']') || is_ws(b))
                 .unwrap_or(bytes.len() - start);
             (len > 0).then_some(start + len)
         }
