@@ -217,6 +217,17 @@ fn main() -> ExitCode {
     runtime.block_on(async_main(cli))
 }
 
+/// How a subcommand that prints its own output ends: 0, or 2 with its error on standard error.
+fn exit_code(command: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("logcrawl-bench {command}: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 async fn async_main(cli: Cli) -> ExitCode {
     if let Some(Command::PgScale { url, streams, workers, lease, duration, threads }) = cli.command {
         let options = logcrawl_bench::pg_scale::PgScaleOptions { url, streams, workers, lease, duration, threads };
@@ -236,22 +247,10 @@ async fn async_main(cli: Cli) -> ExitCode {
         };
     }
     if let Some(Command::Fleet { plan }) = &cli.command {
-        return match logcrawl_bench::fleet::serve_plan(plan).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("logcrawl-bench fleet: {err:#}");
-                ExitCode::from(2)
-            }
-        };
+        return exit_code("fleet", logcrawl_bench::fleet::serve_plan(plan).await);
     }
     if let Some(Command::Probe) = &cli.command {
-        return match logcrawl_bench::probe::serve_probe().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("logcrawl-bench probe: {err:#}");
-                ExitCode::from(2)
-            }
-        };
+        return exit_code("probe", logcrawl_bench::probe::serve_probe().await);
     }
     if let Some(Command::Serve { sim }) = cli.command {
         let spec = match sim {
@@ -267,13 +266,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             ServeSim::GoogleWorkspace { events } => SimSpec::GoogleWorkspace { events },
             ServeSim::Office365 { events } => SimSpec::Office365 { events },
         };
-        return match serve(spec).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("logcrawl-bench serve: {err:#}");
-                ExitCode::from(2)
-            }
-        };
+        return exit_code("serve", serve(spec).await);
     }
     let mut options = if cli.small { Options::small() } else { Options::full() };
     options.events = cli.events.unwrap_or(options.events);
