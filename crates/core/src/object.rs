@@ -91,6 +91,15 @@ impl<'b> ObjectWriter<'b> {
         Ok(())
     }
 
+    /// Appends `members`, the text between the braces of a compact event (`"key":value,…`, as
+    /// [`RawEvent::verbatim_members`] gives it), copied in one piece.
+    pub(crate) fn verbatim_members(&mut self, members: &str) {
+        if !members.is_empty() {
+            self.separate();
+            self.out.extend_from_slice(members.as_bytes());
+        }
+    }
+
     /// Closes the object.
     pub fn end(self) {
         self.out.push(b'}');

@@ -174,9 +174,16 @@ impl LogRecord {
         // Most of raw's keys are not in `data`: a key whose signature no key of `data` has is not looked
         // up (a map lookup compares strings all the way down, and it is made for each of raw's members).
         let signatures = self.data.keys().fold(0, |all, key| all | key_signature(key));
+        let in_data = |key: &str| signatures & key_signature(key) != 0 && self.data.contains_key(key);
+        // A compact event whose members are all kept is copied in one piece: the same bytes.
+        if let Some((members, mut keys)) = raw.verbatim_members()
+            && keys.all(|key| !in_data(key) && keep(key))
+        {
+            object.verbatim_members(members);
+            return Ok(());
+        }
         raw.try_member_values(|key, value| {
-            let in_data = signatures & key_signature(key) != 0 && self.data.contains_key(key);
-            if in_data || !keep(key) {
+            if in_data(key) || !keep(key) {
                 return Ok(());
             }
             object.event_member(raw, key, value)
@@ -346,6 +353,30 @@ pub(crate) mod tests {
             LogRecord { raw: Some(indexed), ..record }.write_json(&mut again, skip).unwrap();
             proptest::prop_assert_eq!(String::from_utf8(again).unwrap(), String::from_utf8(out).unwrap());
         }
+    }
+
+    #[test]
+    fn a_compact_event_kept_whole_is_copied_in_one_piece() {
+        let page = bytes::Bytes::from_static(br#"[{"a":1,"b":{"c": [2]},"d":"e"},{ "a":1},{"a" :1},{"\u0061":1},{}]"#);
+        let events = RawEvent::split_array(&page).unwrap();
+        let verbatim: Vec<_> = events.iter().map(|event| event.verbatim_members().map(|(text, _)| text)).collect();
+        assert_eq!(verbatim, [Some(r#""a":1,"b":{"c": [2]},"d":"e""#), None, None, None, Some("")]);
+        let keys: Vec<_> = events[0].verbatim_members().unwrap().1.collect();
+        assert_eq!(keys, ["a", "b", "d"]);
+
+        let written = |data: Value, event: &RawEvent, skip: &dyn Fn(&str) -> bool| {
+            let Value::Object(data) = data else { unreachable!() };
+            let mut out = Vec::new();
+            LogRecord::new(data).with_raw(event.clone()).write_json(&mut out, skip).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let none = |_: &str| false;
+        assert_eq!(written(json!({"x": 1}), &events[0], &none), r#"{"x":1,"a":1,"b":{"c": [2]},"d":"e"}"#);
+        assert_eq!(written(json!({}), &events[0], &none), r#"{"a":1,"b":{"c": [2]},"d":"e"}"#);
+        assert_eq!(written(json!({"x": 1}), &events[4], &none), r#"{"x":1}"#);
+        // A member overridden or skipped: written member by member.
+        assert_eq!(written(json!({"b": 0}), &events[0], &none), r#"{"b":0,"a":1,"d":"e"}"#);
+        assert_eq!(written(json!({}), &events[0], &|key| key == "d"), r#"{"a":1,"b":{"c": [2]}}"#);
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! Where each top-level member of an event lies in its text, found while the page is split.
 //!
-//! Splitting a page into events already makes `serde_json` read every byte of it. If that same pass also
-//! notes where each event's members start and end, nothing has to read the event again: the mapping finds
-//! the few members it lifts by comparing keys ([`RawEvent::member_values`]), and a sink writes the event by
-//! copying the text of the members it keeps. Without this index an event is scanned three times (split,
-//! mapping, write), which is most of the CPU a raw event costs.
+//! Splitting a page into events reads every byte of it (the `grammar` module, which also checks it is
+//! JSON). If that same pass also notes where each event's members start and end, nothing has to read the
+//! event again: the mapping finds the few members it lifts by comparing keys ([`RawEvent::member_values`]),
+//! and a sink writes the event by copying the text of the members it keeps. Without this index an event
+//! is scanned three times (split, mapping, write), which is most of the CPU a raw event costs.
 //!
 //! The index of a page is one shared allocation released with the page's last event: 6 bytes a member
 //! when every event of the page is under 64 KiB (16-bit offsets), 12 otherwise. An event cut some other
 //! way (from inside an envelope, say) is indexed by its first complete walk instead
 //! (`RawEvent::member_values`): the mapping's walk reads it anyway, and the sink then copies its members
-//! without a second one. Offsets are relative to the event's own text. Only the value spans come from
-//! `serde_json` (a value borrowed as [`RawValue`] is a slice of the input); the key spans are found between
+//! without a second one. Offsets are relative to the event's own text. A split page's spans come from
+//! the scanner; a walked event's value spans come from `serde_json` (a value borrowed as a
+//! [`RawValue`](serde_json::value::RawValue) is a slice of the input) and its key spans are found between
 //! them by skipping JSON whitespace and the punctuation `serde_json` has already validated, so keys with
 //! escapes need no special case. Anything unexpected, or an event too large for 32-bit offsets, leaves
 //! the events unindexed: they are then read by walking, as before.
@@ -21,10 +22,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::RawEvent;
+use super::grammar::{self, is_ws, skip_ws};
 
 /// One member of an event: its key's text (between the quotes, escapes as written) ends where the value
 /// starts, minus the `":` and any whitespace around the colon, so only three offsets are kept.
@@ -74,13 +74,18 @@ pub(super) struct Index {
     pub(super) table: Table,
     first: u32,
     len: u32,
+    /// Known to have no key with an escape (the scanner saw every key); when false, a key may have one.
+    pub(super) plain_keys: bool,
+    /// Known to be compact: `{"key":value,"key":value}` with no whitespace between tokens, so that the
+    /// members' text between the braces is what a writer would make of them one by one.
+    pub(super) compact: bool,
 }
 
 impl Index {
     /// An event's own index.
     pub(super) fn own(spans: Vec<MemberSpan>) -> Option<Self> {
         let len = u32::try_from(spans.len()).ok()?;
-        Some(Self { table: Table::of(spans), first: 0, len })
+        Some(Self { table: Table::of(spans), first: 0, len, plain_keys: false, compact: false })
     }
 
     /// The event's members, in the order they appear.
@@ -106,17 +111,6 @@ impl fmt::Debug for Index {
     }
 }
 
-pub(super) fn is_ws(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-pub(super) fn skip_ws(text: &[u8], mut at: usize) -> usize {
-    while text.get(at).is_some_and(|b| is_ws(*b)) {
-        at += 1;
-    }
-    at
-}
-
 /// The end of the key whose value starts at `value`: back over whitespace, the colon, whitespace, to the
 /// closing quote.
 pub(super) fn key_end(text: &[u8], value: usize) -> Option<usize> {
@@ -129,59 +123,6 @@ pub(super) fn key_end(text: &[u8], value: usize) -> Option<usize> {
     };
     let (colon, _) = before(back_over_ws(value)).filter(|(_, byte)| *byte == b':')?;
     before(back_over_ws(colon)).filter(|(_, byte)| *byte == b'"').map(|(quote, _)| quote)
-}
-
-/// Reads the object that starts at `text[start]` (a `{`): appends its members to `spans`, offsets relative
-/// to `start`, and returns one past its closing brace (`values` is scratch space). `None` when it is not
-/// a well-formed object.
-fn index_object(
-    text: &str,
-    start: usize,
-    values: &mut Vec<(usize, usize)>,
-    spans: &mut Vec<MemberSpan>,
-) -> Option<usize> {
-    struct Values<'s> {
-        base: usize,
-        values: &'s mut Vec<(usize, usize)>,
-    }
-
-    impl<'de> Visitor<'de> for Values<'_> {
-        type Value = ();
-
-        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-            formatter.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while map.next_key::<IgnoredAny>()?.is_some() {
-                let value: &'de RawValue = map.next_value()?;
-                let at = (value.get().as_ptr() as usize).wrapping_sub(self.base);
-                self.values.push((at, at + value.get().len()));
-            }
-            Ok(())
-        }
-    }
-
-    impl<'de> DeserializeSeed<'de> for Values<'_> {
-        type Value = ();
-
-        fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-            deserializer.deserialize_map(self)
-        }
-    }
-
-    let bytes = text.as_bytes();
-    if bytes.get(start) != Some(&b'{') {
-        return None;
-    }
-    let rest = text.get(start..)?;
-    values.clear();
-    let seed = Values { base: rest.as_ptr() as usize, values };
-    seed.deserialize(&mut serde_json::Deserializer::from_str(rest)).ok()?;
-
-    let object = &bytes[start..];
-    let close = key_spans(object, values, spans)?;
-    Some(start + close)
 }
 
 /// Appends to `spans` the members of the object `object` (starting with its `{`) whose values lie at
@@ -224,8 +165,7 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     let text: &str = &page;
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
-    let mut values = Vec::new();
-    let mut events: Vec<(usize, usize, usize, usize)> = Vec::new();
+    let mut events = Vec::new();
     let mut at = skip_ws(bytes, 0);
     if bytes.get(at) != Some(&b'[') {
         return None;
@@ -236,8 +176,21 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     }
     loop {
         let first = spans.len();
-        let end = index_object(text, at, &mut values, &mut spans)?;
-        events.push((at, end, first, spans.len() - first));
+        let start = at;
+        let offset = |n: usize| u32::try_from(n - start).ok();
+        let (mut plain_keys, mut compact) = (true, true);
+        // Where the next key starts in compact text: after `{"`, then after each `,"`.
+        let mut next_key = start + 2;
+        let end = grammar::object_end(bytes, start, grammar::MAX_DEPTH - 1, |member| {
+            plain_keys &= !member.escaped_key;
+            compact &= member.key == next_key && member.value == member.key_end + 1;
+            next_key = member.end + 2;
+            spans.push(MemberSpan { key: offset(member.key)?, value: offset(member.value)?, end: offset(member.end)? });
+            Some(())
+        })?;
+        // The closing brace right after the last value (`next_key` is two past it), or `{}`.
+        compact &= end == next_key - 1 || (end == start + 2 && spans.len() == first);
+        events.push(Cut { start, end, first, plain_keys, compact });
         at = skip_ws(bytes, end);
         match bytes.get(at) {
             Some(b',') => at = skip_ws(bytes, at + 1),
@@ -247,17 +200,34 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     }
     let table = Table::of(spans);
     let mut indexed = Vec::with_capacity(events.len());
-    for (start, end, first, len) in events {
-        let event = RawEvent::plain(page.slice_ref(text.get(start..end)?));
+    let ends = events.iter().skip(1).map(|cut| cut.first).chain([table.len()]);
+    for (cut, members_end) in events.iter().zip(ends) {
+        let event = RawEvent::plain(page.slice_ref(text.get(cut.start..cut.end)?));
         // An event with line breaks was put on one line, which moved its members: it goes unindexed.
-        indexed.push(if event.as_str().len() == end - start { with_index(event, &table, first, len) } else { event });
+        let moved = event.as_str().len() != cut.end - cut.start;
+        indexed.push(if moved { event } else { with_index(event, &table, cut, members_end) });
     }
     Some(indexed)
 }
 
-fn with_index(mut event: RawEvent, table: &Table, first: usize, len: usize) -> RawEvent {
-    if let (Ok(first), Ok(len)) = (u32::try_from(first), u32::try_from(len)) {
-        event.index = std::sync::OnceLock::from(Index { table: table.clone(), first, len });
+/// Where an event was cut from its page, and where its members start in the page's table.
+struct Cut {
+    start: usize,
+    end: usize,
+    first: usize,
+    plain_keys: bool,
+    compact: bool,
+}
+
+fn with_index(mut event: RawEvent, table: &Table, cut: &Cut, members_end: usize) -> RawEvent {
+    if let (Ok(first), Ok(len)) = (u32::try_from(cut.first), u32::try_from(members_end - cut.first)) {
+        event.index = std::sync::OnceLock::from(Index {
+            table: table.clone(),
+            first,
+            len,
+            plain_keys: cut.plain_keys,
+            compact: cut.compact,
+        });
     }
     event
 }

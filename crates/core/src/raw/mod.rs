@@ -12,6 +12,7 @@
 //! [`RawEvent::member_values`] is then a loop over offsets. Any other event is indexed by its first
 //! complete [`member_values`](RawEvent::member_values) walk (the mapping's), which spares the sink's.
 
+mod grammar;
 mod index;
 mod scan;
 
@@ -149,7 +150,7 @@ impl RawEvent {
             let (Some(raw_key), Some(json)) = (text.get(key..key_end), text.get(value..end)) else {
                 return Err(unindexed(key));
             };
-            let key = if raw_key.contains('\\') {
+            let key = if !index.plain_keys && raw_key.contains('\\') {
                 let quoted =
                     key.checked_sub(1).and_then(|open| text.get(open..key_end + 1)).ok_or_else(|| unindexed(key))?;
                 Cow::Owned(serde_json::from_str::<String>(quoted)?)
@@ -161,6 +162,19 @@ impl RawEvent {
             }
         }
         Ok(())
+    }
+
+    /// The text between the event's braces, when the split found it compact (`"key":value,…`, no
+    /// whitespace between tokens) with no key escaped, and its keys in order: the members exactly as a
+    /// writer copying them one by one would write them, so a writer that keeps them all copies the text
+    /// once instead. `None` for any other event.
+    pub(crate) fn verbatim_members(&self) -> Option<(&str, impl Iterator<Item = &str>)> {
+        let index = self.index.get().filter(|index| index.compact && index.plain_keys)?;
+        let text: &str = &self.text;
+        let inner = text.get(1..text.len().checked_sub(1)?)?;
+        // In compact text a key ends two bytes before its value (`":`).
+        let keys = index.spans().map(move |span| text.get(span.key as usize..span.value as usize - 2).unwrap_or(""));
+        Some((inner, keys))
     }
 
     /// [`member_values`](Self::member_values) of an event without an index: the walk, noting where each

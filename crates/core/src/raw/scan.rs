@@ -3,16 +3,16 @@
 //! A nested read (`client.ipAddress` of an Okta event) used to walk the object with `serde_json`: every
 //! key parsed, every value before the wanted one read as a [`RawValue`](serde_json::value::RawValue),
 //! nested objects and strings included — about 6 000 instructions for Okta's `client`, a tenth of what
-//! an event costs. The text handed to these functions is always JSON that `serde_json` has already
-//! validated (an event's member from the page's index or a walk, or a `RawValue`), so finding where a
-//! value ends needs no validation: strings are jumped over with `memchr` to their closing quote, and
-//! containers by counting brackets outside strings. Only what validation would have caught is lost, and
-//! there is nothing left to catch.
+//! an event costs. Here the object is read with the page splitter's own scanner (the `grammar` module):
+//! keys are compared as bytes, and the values before the wanted one are only skipped. The text handed
+//! to these functions has been validated already (an event's member from the page's index or a walk, or
+//! a `RawValue`), so the scanner's checks cannot fail on it; they cost little, and one scanner serves
+//! both.
 //!
 //! A key with an escape is not compared here (its spelling may differ from its meaning): the scan then
 //! says it cannot tell, and the caller walks the object with `serde_json` as before.
 
-use super::index::{is_ws, skip_ws};
+use super::grammar::{self, skip_ws};
 
 /// The text of the member `key` of the JSON object `object` (valid JSON, starting with `{`): the last
 /// one when the key repeats, as parsing into a map would. `Some(None)`: there is no such member.
@@ -36,17 +36,17 @@ pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a s
             b'"' => {}
             _ => return None,
         }
-        let key_end = string_end(bytes, at)?;
-        let this_key = &bytes[at + 1..key_end];
+        let after_key = grammar::string_end(bytes, at + 1)?;
+        let this_key = &bytes[at + 1..after_key - 1];
         if memchr::memchr(b'\\', this_key).is_some() {
             return None;
         }
-        at = skip_ws(bytes, key_end + 1);
+        at = skip_ws(bytes, after_key);
         if bytes.get(at) != Some(&b':') {
             return None;
         }
         let value = skip_ws(bytes, at + 1);
-        let value_end = value_end(bytes, value)?;
+        let value_end = grammar::value_end(bytes, value, grammar::MAX_DEPTH)?;
         if this_key == key.as_bytes() {
             found = Some(object.get(value..value_end)?);
             if no_repeat_can_follow(&bytes[value_end..], key) {
@@ -62,50 +62,4 @@ pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a s
 /// wins, but the object need not be read to the end to know there is none.
 pub(super) fn no_repeat_can_follow(rest: &[u8], key: &str) -> bool {
     memchr::memchr(b'\\', rest).is_none() && memchr::memmem::find(rest, key.as_bytes()).is_none()
-}
-
-/// The index of the closing quote of the string whose opening quote is at `open`.
-fn string_end(bytes: &[u8], open: usize) -> Option<usize> {
-    let mut at = open + 1;
-    loop {
-        at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
-        if bytes[at] == b'"' {
-            return Some(at);
-        }
-        // The escaped byte (a quote or a backslash among them) is not the string's end.
-        at += 2;
-    }
-}
-
-/// One past the end of the value that starts at `start`.
-fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    match bytes.get(start)? {
-        b'"' => string_end(bytes, start).map(|end| end + 1),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut at = start;
-            loop {
-                match bytes.get(at)? {
-                    b'"' => at = string_end(bytes, at)?,
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(at + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                at += 1;
-            }
-        }
-        // A number, `true`, `false` or `null`: up to the next delimiter.
-        _ => {
-            let len = bytes[start..]
-                .iter()
-                .position(|&b| matches!(b, b',' | b'}' | b']') || is_ws(b))
-                .unwrap_or(bytes.len() - start);
-            (len > 0).then_some(start + len)
-        }
-    }
 }
