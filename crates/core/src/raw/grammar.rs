@@ -47,8 +47,9 @@ pub(super) fn string_end(text: &[u8], at: usize) -> Option<usize> {
     string_scan(text, at).map(|(end, _)| end)
 }
 
-/// [`string_end`], and whether the string has an escape (its text is then not its value).
-#[inline]
+/// [`string_end`], and whether the string has an escape (its text is then not its value). Inlined
+/// where it is called: a call's set-up was a fifth of what an average (11-byte) string costs.
+#[inline(always)]
 pub(super) fn string_scan(text: &[u8], mut at: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     loop {

@@ -356,10 +356,13 @@ pub fn raw_text(member: Option<&RawValue>) -> Option<Cow<'_, str>> {
     text_of(member?.get())
 }
 
-/// [`raw_text`] of a value given as its JSON text.
+/// [`raw_text`] of a value given as its JSON text, which is valid JSON (a member's or a `RawValue`'s).
 fn text_of(json: &str) -> Option<Cow<'_, str>> {
-    if !json.starts_with('"') {
-        return None;
+    let inner = json.strip_prefix('"')?;
+    // Most strings have no escape: in valid JSON the text between the quotes is then the string itself
+    // (no quote or control character can be in it unescaped), so it is borrowed without parsing.
+    if let Some(plain) = inner.strip_suffix('"').filter(|plain| memchr::memchr(b'\\', plain.as_bytes()).is_none()) {
+        return Some(Cow::Borrowed(plain));
     }
     match serde_json::from_str::<&str>(json) {
         Ok(text) => Some(Cow::Borrowed(text)),

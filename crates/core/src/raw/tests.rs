@@ -303,3 +303,13 @@ proptest::proptest! {
         let _ = super::scan::member_text(&text, &key);
     }
 }
+
+proptest::proptest! {
+    /// A string read without parsing (no escape in it) or parsed (escapes) is the string written.
+    #[test]
+    fn a_string_value_reads_as_the_string_written(text in "\\PC{0,8}|[\"\\\\/\u{1}\u{7f}é a]{0,6}") {
+        let json = serde_json::to_string(&text).unwrap();
+        let read = super::text_of(&json);
+        proptest::prop_assert_eq!(read.as_deref(), Some(text.as_str()));
+    }
+}
