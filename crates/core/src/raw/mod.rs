@@ -173,7 +173,9 @@ impl RawEvent {
         let text: &str = &self.text;
         let inner = text.get(1..text.len().checked_sub(1)?)?;
         // In compact text a key ends two bytes before its value (`":`).
-        let keys = index.spans().map(move |span| text.get(span.key as usize..span.value as usize - 2).unwrap_or(""));
+        let keys = index
+            .spans()
+            .map(move |span| text.get(span.key as usize..(span.value as usize).saturating_sub(2)).unwrap_or(""));
         Some((inner, keys))
     }
 

@@ -313,3 +313,19 @@ proptest::proptest! {
         proptest::prop_assert_eq!(read.as_deref(), Some(text.as_str()));
     }
 }
+
+/// An event with more top-level members than an index holds (65 535) is left unindexed and read by
+/// walking; the other events of its page keep theirs.
+#[test]
+fn an_event_with_too_many_members_for_an_index_is_walked() {
+    let members: Vec<String> = (0..70_000).map(|i| format!("\"k{i}\":{i}")).collect();
+    let big = format!("{{{}}}", members.join(","));
+    let page = Bytes::from(format!("[{big},{{\"a\":1}}]"));
+    let events = RawEvent::split_array(&page).unwrap();
+    assert!(events[0].index.get().is_none());
+    assert!(events[1].index.get().is_some());
+    let (plain, texts) = walked(&events[0]);
+    assert_eq!(texts.len(), 70_000);
+    assert_eq!(texts, plain);
+    assert!(events[0].index.get().is_none(), "a walk cannot index it either");
+}
