@@ -36,11 +36,11 @@ pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a s
             b'"' => {}
             _ => return None,
         }
-        let after_key = grammar::string_end(bytes, at + 1)?;
-        let this_key = &bytes[at + 1..after_key - 1];
-        if memchr::memchr(b'\\', this_key).is_some() {
+        let (after_key, escaped) = grammar::string_scan(bytes, at + 1)?;
+        if escaped {
             return None;
         }
+        let this_key = &bytes[at + 1..after_key - 1];
         at = skip_ws(bytes, after_key);
         if bytes.get(at) != Some(&b':') {
             return None;
