@@ -619,6 +619,22 @@ mod tests {
         assert!(out.payloads.is_empty());
     }
 
+    /// A compact event whose members the entry all keeps is copied in one piece (the core's verbatim
+    /// path): the same entry as writing it member by member.
+    #[test]
+    fn a_compact_event_kept_whole_makes_the_same_entry() {
+        let common = Common::new(&meta(), None, false);
+        let raw = r#"{"uuid":"u1","actor":{"id":"a","x":[1,2.5,null]},"severity":"WARN","s":"é\"q"}"#;
+        let data = json!({"message": "m", "timestamp": 1.5, "status": "warning"});
+        let walked = encode(vec![raw_record(data.clone(), raw)], &common, &limits(), 2.0);
+        let page = bytes::Bytes::from(format!("[{raw}]"));
+        let indexed = logcrawl_core::RawEvent::split_array(&page).unwrap().pop().unwrap();
+        let split = encode(vec![LogRecord { raw: Some(indexed), ..record(data) }], &common, &limits(), 2.0);
+        let text = |out: &Opened| std::str::from_utf8(out.payloads[0].json()).unwrap().to_owned();
+        assert_eq!(text(&split), text(&walked));
+        assert!(text(&split).contains(r#""uuid":"u1","actor":{"id":"a","x":[1,2.5,null]},"severity":"WARN""#));
+    }
+
     #[test]
     fn the_raw_event_counts_toward_the_size_limit() {
         let common = Common::new(&meta(), None, false);
