@@ -194,7 +194,7 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
         })?;
         // The closing brace right after the last value (`next_key` is two past it), or `{}`.
         compact &= end == next_key - 1 || (end == start + 2 && spans.len() == first);
-        events.push(Cut { start, end, first, plain_keys, compact });
+        events.push(Cut { start, end, first, members: spans.len() - first, plain_keys, compact });
         at = skip_ws(bytes, end);
         match bytes.get(at) {
             Some(b',') => at = skip_ws(bytes, at + 1),
@@ -204,27 +204,27 @@ pub(super) fn split_array(page: &Bytes) -> Option<Vec<RawEvent>> {
     }
     let table = Table::of(spans);
     let mut indexed = Vec::with_capacity(events.len());
-    let ends = events.iter().skip(1).map(|cut| cut.first).chain([table.len()]);
-    for (cut, members_end) in events.iter().zip(ends) {
+    for cut in &events {
         let event = RawEvent::plain(page.slice_ref(text.get(cut.start..cut.end)?));
         // An event with line breaks was put on one line, which moved its members: it goes unindexed.
         let moved = event.as_str().len() != cut.end - cut.start;
-        indexed.push(if moved { event } else { with_index(event, &table, cut, members_end) });
+        indexed.push(if moved { event } else { with_index(event, &table, cut) });
     }
     Some(indexed)
 }
 
-/// Where an event was cut from its page, and where its members start in the page's table.
+/// Where an event was cut from its page, and where its members lie in the page's table.
 struct Cut {
     start: usize,
     end: usize,
     first: usize,
+    members: usize,
     plain_keys: bool,
     compact: bool,
 }
 
-fn with_index(mut event: RawEvent, table: &Table, cut: &Cut, members_end: usize) -> RawEvent {
-    if let (Ok(first), Ok(len)) = (u32::try_from(cut.first), u16::try_from(members_end - cut.first)) {
+fn with_index(mut event: RawEvent, table: &Table, cut: &Cut) -> RawEvent {
+    if let (Ok(first), Ok(len)) = (u32::try_from(cut.first), u16::try_from(cut.members)) {
         event.index = std::sync::OnceLock::from(Index {
             table: table.clone(),
             first,
