@@ -12,7 +12,7 @@
 //! A key with an escape is not compared here (its spelling may differ from its meaning): the scan then
 //! says it cannot tell, and the caller walks the object with `serde_json` as before.
 
-use super::grammar::{self, skip_ws};
+use super::grammar;
 
 /// The text of the member `key` of the JSON object `object` (valid JSON, starting with `{`): the last
 /// one when the key repeats, as parsing into a map would. `Some(None)`: there is no such member.
@@ -20,41 +20,23 @@ use super::grammar::{self, skip_ws};
 /// has there.
 pub(super) fn member_text<'a>(object: &'a str, key: &str) -> Option<Option<&'a str>> {
     let bytes = object.as_bytes();
-    if bytes.first() != Some(&b'{') {
-        return None;
-    }
     let mut found = None;
-    let mut at = 1;
-    loop {
-        at = skip_ws(bytes, at);
-        match bytes.get(at)? {
-            b'}' => return Some(found),
-            b',' => {
-                at += 1;
-                continue;
-            }
-            b'"' => {}
-            _ => return None,
-        }
-        let (after_key, escaped) = grammar::string_scan(bytes, at + 1)?;
-        if escaped {
+    // Set when the answer is known before the object's end: the walk is then stopped.
+    let mut settled = false;
+    let end = grammar::object_end(bytes, 0, grammar::MAX_DEPTH, |member| {
+        if member.escaped_key {
             return None;
         }
-        let this_key = &bytes[at + 1..after_key - 1];
-        at = skip_ws(bytes, after_key);
-        if bytes.get(at) != Some(&b':') {
-            return None;
-        }
-        let value = skip_ws(bytes, at + 1);
-        let value_end = grammar::value_end(bytes, value, grammar::MAX_DEPTH)?;
-        if this_key == key.as_bytes() {
-            found = Some(object.get(value..value_end)?);
-            if no_repeat_can_follow(&bytes[value_end..], key) {
-                return Some(found);
+        if bytes.get(member.key..member.key_end - 1)? == key.as_bytes() {
+            found = Some(object.get(member.value..member.end)?);
+            if no_repeat_can_follow(&bytes[member.end..], key) {
+                settled = true;
+                return None;
             }
         }
-        at = value_end;
-    }
+        Some(())
+    });
+    (end.is_some() || settled).then_some(found)
 }
 
 /// Whether `rest`, the object's text after a member `key`, can hold no other member `key`: a repeat
