@@ -294,12 +294,12 @@ mod tests {
     /// Valid JSON with a few bytes inserted, removed or replaced: mostly broken in the ways that matter
     /// (an unbalanced bracket, a bare control byte, half an escape, a stray digit).
     fn mutated_json() -> impl Strategy<Value = String> {
-        let json = proptest::collection::vec(crate::record::tests::object(), 0..3)
-            .prop_flat_map(|events| (Just(events), proptest::bool::ANY))
-            .prop_map(|(events, pretty)| {
+        let json = (proptest::collection::vec(crate::record::tests::object(), 0..3), proptest::bool::ANY).prop_map(
+            |(events, pretty)| {
                 let text = if pretty { serde_json::to_string_pretty(&events) } else { serde_json::to_string(&events) };
                 text.unwrap_or_default()
-            });
+            },
+        );
         let byte = proptest::sample::select(
             b"{}[]\",:\\ \t\n\x01\x1f0159-+.eEtrufalsn/bu\x7fx".iter().map(|b| char::from(*b)).collect::<Vec<_>>(),
         );
